@@ -1,0 +1,134 @@
+//! The directory: regions, departments and users with their roles. The relay owns it (admins import
+//! it); devices hold the part they need. It is relational data, not an Automerge document: nobody
+//! edits it offline.
+
+use serde::{Deserialize, Serialize};
+
+/// Administrative level of a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionLevel {
+    Province,
+    City,
+    County,
+    Township,
+}
+
+impl RegionLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionLevel::Province => "province",
+            RegionLevel::City => "city",
+            RegionLevel::County => "county",
+            RegionLevel::Township => "township",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "province" => RegionLevel::Province,
+            "city" => RegionLevel::City,
+            "county" => RegionLevel::County,
+            "township" => RegionLevel::Township,
+            _ => return None,
+        })
+    }
+}
+
+/// A region (省/市/县区/乡镇). `id` is its administrative division code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub id: String,
+    pub name: String,
+    pub level: RegionLevel,
+    pub parent_id: Option<String>,
+}
+
+/// A department (责任单位) that handles routed problems, attached to the region whose government it
+/// belongs to (a county's bureau, a city's bureau...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    pub region_id: String,
+}
+
+/// What a user does on the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 助企干部 / 首席服务官: assigned to enterprises, visits them, reports problems.
+    Cadre,
+    /// 责任单位: handles problems routed to their department.
+    DepartmentHandler,
+    /// 活动办: oversees a region's subtree.
+    Manager,
+    /// 企业负责人: speaks for one enterprise.
+    EnterpriseContact,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Cadre => "cadre",
+            Role::DepartmentHandler => "department_handler",
+            Role::Manager => "manager",
+            Role::EnterpriseContact => "enterprise_contact",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "cadre" => Role::Cadre,
+            "department_handler" => Role::DepartmentHandler,
+            "manager" => Role::Manager,
+            "enterprise_contact" => Role::EnterpriseContact,
+            _ => return None,
+        })
+    }
+}
+
+/// A user of the system. Which optional field is set depends on the role: a cadre and a manager have
+/// a region, a handler a department, an enterprise contact an enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub region_id: Option<String>,
+    pub department_id: Option<String>,
+    pub enterprise_id: Option<String>,
+}
+
+/// A batch of directory records, as the relay sends them to a device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    pub regions: Vec<Region>,
+    pub departments: Vec<Department>,
+    pub users: Vec<User>,
+}
+
+/// Looks up directory records; implemented by the device store and by the relay, so the rules can run
+/// in either place.
+pub trait DirectoryLookup {
+    /// The region's path from the province down, ids joined by `/` (e.g. `410000/410100/410102`).
+    fn region_path(&self, region_id: &str) -> Option<String>;
+    fn department(&self, department_id: &str) -> Option<Department>;
+    fn user(&self, user_id: &str) -> Option<User>;
+}
+
+/// Whether the region at `path` lies in the subtree rooted at `root` (a region covers itself).
+pub fn path_covers(root: &str, path: &str) -> bool {
+    path == root || (path.starts_with(root) && path.as_bytes().get(root.len()) == Some(&b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers_is_segment_aware() {
+        assert!(path_covers("410000/410100", "410000/410100"));
+        assert!(path_covers("410000/410100", "410000/410100/410102"));
+        assert!(!path_covers("410000/41010", "410000/410100"));
+        assert!(!path_covers("410000/410100/410102", "410000/410100"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Enterprises (企业): profile, the cadres assigned to them (包联) and the visits (走访) they receive.
+//! One document per enterprise holds all three.
+
+use super::event::{Event, Fold};
+use super::text::{self, Location, LONG, MEDIUM, SHORT};
+use super::uscc;
+use crate::error::{Error, Invalid, Result};
+use serde::{Deserialize, Serialize};
+
+/// Tags a campaign office puts on enterprises; policies are matched by them.
+pub const KNOWN_TAGS: &[(&str, &str)] = &[
+    ("above_scale", "规上企业"),
+    ("srdi", "专精特新"),
+    ("little_giant", "小巨人"),
+    ("lead_goose", "头雁"),
+    ("high_tech", "高新技术企业"),
+    ("foreign_funded", "外资企业"),
+];
+
+/// A person to talk to at the enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub name: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+impl Contact {
+    pub fn validate(self) -> Result<Self> {
+        let phone = text::optional("contact.phone", &self.phone, 20)?;
+        if !phone.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c)) {
+            return Err(Error::invalid("contact.phone", Invalid::Format { expected: "digits, + or -" }));
+        }
+        Ok(Contact {
+            name: text::required("contact.name", &self.name, SHORT)?,
+            title: text::optional("contact.title", &self.title, SHORT)?,
+            phone,
+        })
+    }
+}
+
+/// A reference to a photo taken during a visit. The bytes travel separately.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRef {
+    pub id: String,
+    /// SHA-256 of the JPEG bytes, lower-case hex.
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+impl PhotoRef {
+    fn validate(self) -> Result<Self> {
+        let sha = self.sha256.trim().to_ascii_lowercase();
+        if sha.len() != 64 || !sha.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid("photo.sha256", Invalid::Format { expected: "64 hex digits" }));
+        }
+        Ok(PhotoRef { id: text::required("visit.photos", &self.id, SHORT)?, sha256: sha, size_bytes: self.size_bytes })
+    }
+}
+
+/// A visit as the cadre records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitRecord {
+    pub id: String,
+    /// Day of the visit, `YYYY-MM-DD` (China Standard Time).
+    pub date: String,
+    pub people_met: Vec<String>,
+    pub notes: String,
+    #[serde(default)]
+    pub policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default)]
+    pub photos: Vec<PhotoRef>,
+}
+
+impl VisitRecord {
+    /// Checks the values; `today` is the day number of the device's current date.
+    pub fn validate(self, today: i64) -> Result<Self> {
+        let day = text::parse_date("visit.date", &self.date)?;
+        if day > today + 1 {
+            return Err(Error::invalid("visit.date", Invalid::InFuture));
+        }
+        let people_met = text::list("visit.people_met", &self.people_met, 30, SHORT)?;
+        if people_met.is_empty() {
+            return Err(Error::invalid("visit.people_met", Invalid::Empty));
+        }
+        if self.photos.len() > 20 {
+            return Err(Error::invalid("visit.photos", Invalid::TooMany { max: 20 }));
+        }
+        Ok(VisitRecord {
+            id: self.id,
+            date: self.date.trim().to_owned(),
+            people_met,
+            notes: text::required("visit.notes", &self.notes, LONG)?,
+            policies: text::list("visit.policies", &self.policies, 30, SHORT)?,
+            location: self.location.map(Location::validate).transpose()?,
+            photos: self.photos.into_iter().map(PhotoRef::validate).collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// The profile fields of an enterprise.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub uscc: String,
+    pub region_id: String,
+    #[serde(default)]
+    pub industry: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+}
+
+impl Profile {
+    pub fn validate(self) -> Result<Self> {
+        if self.region_id.trim().is_empty() {
+            return Err(Error::invalid("region", Invalid::Empty));
+        }
+        if self.contacts.len() > 20 {
+            return Err(Error::invalid("contacts", Invalid::TooMany { max: 20 }));
+        }
+        Ok(Profile {
+            name: text::required("name", &self.name, SHORT)?,
+            uscc: uscc::validate(&self.uscc)?,
+            region_id: self.region_id.trim().to_owned(),
+            industry: text::optional("industry", &self.industry, SHORT)?,
+            tags: text::list("tags", &self.tags, 20, 30)?,
+            address: text::optional("address", &self.address, MEDIUM)?,
+            location: self.location.map(Location::validate).transpose()?,
+            contacts: self.contacts.into_iter().map(Contact::validate).collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// Changes to a profile; `None` leaves a field as it is. Name, code and region are the campaign
+/// office's to change and are not here.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProfileUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<Contact>>,
+}
+
+impl ProfileUpdate {
+    pub fn validate(self) -> Result<Self> {
+        if self.contacts.as_ref().is_some_and(|c| c.len() > 20) {
+            return Err(Error::invalid("contacts", Invalid::TooMany { max: 20 }));
+        }
+        Ok(ProfileUpdate {
+            industry: self.industry.map(|v| text::optional("industry", &v, SHORT)).transpose()?,
+            tags: self.tags.map(|v| text::list("tags", &v, 20, 30)).transpose()?,
+            address: self.address.map(|v| text::optional("address", &v, MEDIUM)).transpose()?,
+            location: self.location.map(Location::validate).transpose()?,
+            contacts: self.contacts.map(|c| c.into_iter().map(Contact::validate).collect::<Result<_>>()).transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EnterpriseAction {
+    Registered { profile: Profile },
+    ProfileUpdated { update: ProfileUpdate },
+    /// A cadre is assigned (包联); `chief` marks the chief service officer (首席服务官).
+    CadreAssigned { cadre_id: String, #[serde(default)] chief: bool },
+    AssignmentEnded { cadre_id: String, #[serde(default)] reason: String },
+    VisitRecorded { visit: VisitRecord },
+    #[serde(other)]
+    Unknown,
+}
+
+impl EnterpriseAction {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            EnterpriseAction::Registered { .. } => "register an enterprise",
+            EnterpriseAction::ProfileUpdated { .. } => "update an enterprise",
+            EnterpriseAction::CadreAssigned { .. } => "assign a cadre",
+            EnterpriseAction::AssignmentEnded { .. } => "end an assignment",
+            EnterpriseAction::VisitRecorded { .. } => "record a visit",
+            EnterpriseAction::Unknown => "unknown",
+        }
+    }
+}
+
+/// A current assignment of a cadre to an enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    pub cadre_id: String,
+    pub chief: bool,
+    pub since: i64,
+}
+
+/// A visit with who recorded it and when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Visit {
+    pub record: VisitRecord,
+    pub cadre_id: String,
+    pub recorded_at: i64,
+    pub event_id: String,
+}
+
+/// The current state of an enterprise document.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct EnterpriseState {
+    pub registered: bool,
+    pub profile: Profile,
+    pub assignments: Vec<Assignment>,
+    pub visits: Vec<Visit>,
+    pub updated_at: i64,
+}
+
+impl EnterpriseState {
+    pub fn is_assigned(&self, cadre_id: &str) -> bool {
+        self.assignments.iter().any(|a| a.cadre_id == cadre_id)
+    }
+}
+
+impl Fold for EnterpriseState {
+    type Action = EnterpriseAction;
+
+    fn is_known(action: &EnterpriseAction) -> bool {
+        !matches!(action, EnterpriseAction::Unknown)
+    }
+
+    fn apply(&mut self, event: &Event<EnterpriseAction>) -> Result<()> {
+        use EnterpriseAction::*;
+        let wrong = |status| Err(Error::InvalidTransition { action: event.action.verb(), status });
+        match &event.action {
+            Registered { .. } if self.registered => return wrong("registered"),
+            Registered { .. } => {}
+            _ if !self.registered => return wrong("new"),
+            CadreAssigned { cadre_id, .. } if self.is_assigned(cadre_id) => return wrong("assigned"),
+            AssignmentEnded { cadre_id, .. } if !self.is_assigned(cadre_id) => return wrong("unassigned"),
+            VisitRecorded { visit } if self.visits.iter().any(|v| v.record.id == visit.id) => {
+                return Err(Error::invalid("visit", Invalid::Duplicate));
+            }
+            _ => {}
+        }
+        match &event.action {
+            Registered { profile } => {
+                self.registered = true;
+                self.profile = profile.clone();
+            }
+            ProfileUpdated { update } => {
+                let p = &mut self.profile;
+                let u = update.clone();
+                if let Some(v) = u.industry {
+                    p.industry = v;
+                }
+                if let Some(v) = u.tags {
+                    p.tags = v;
+                }
+                if let Some(v) = u.address {
+                    p.address = v;
+                }
+                if let Some(v) = u.location {
+                    p.location = Some(v);
+                }
+                if let Some(v) = u.contacts {
+                    p.contacts = v;
+                }
+            }
+            CadreAssigned { cadre_id, chief } => {
+                if *chief {
+                    self.assignments.iter_mut().for_each(|a| a.chief = false);
+                }
+                self.assignments.push(Assignment { cadre_id: cadre_id.clone(), chief: *chief, since: event.at });
+            }
+            AssignmentEnded { cadre_id, .. } => self.assignments.retain(|a| &a.cadre_id != cadre_id),
+            VisitRecorded { visit } => self.visits.push(Visit {
+                record: visit.clone(),
+                cadre_id: event.by.clone(),
+                recorded_at: event.at,
+                event_id: event.id.clone(),
+            }),
+            Unknown => {}
+        }
+        self.updated_at = self.updated_at.max(event.at);
+        Ok(())
+    }
+}

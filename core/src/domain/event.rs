@@ -1,0 +1,149 @@
+//! The append-only event log that every document carries, and the deterministic fold that derives a
+//! document's current state from it.
+//!
+//! Each event records who (user, role), from which device, at what device time, and which events its
+//! author had already seen (`seen`: the heads of the event graph on the author's replica). Automerge
+//! keeps the list in one order on every replica, and that order always puts an event after everything
+//! its author had seen. Folding the list in that order therefore gives every replica the same state.
+//! An event that no longer fits the state it meets (the enterprise rejects while the campaign office
+//! closes) is kept and marked as a conflict with the concurrent event that got there first: nothing is
+//! dropped, nothing silently overwritten.
+
+use crate::domain::Role;
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One entry of a document's event log, as stored (JSON) in the document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event<A> {
+    /// Unique id (UUID v7: sorts by creation time).
+    pub id: String,
+    /// The user who took the action.
+    pub by: String,
+    /// The user's role when they took it.
+    pub role: Role,
+    /// The device it was taken on.
+    pub device: String,
+    /// Device clock, milliseconds since the epoch. Phones' clocks drift: never used for ordering.
+    pub at: i64,
+    /// Ids of the events that were the heads of the log on the author's replica.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
+    #[serde(flatten)]
+    pub action: A,
+}
+
+/// What the fold made of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The event took effect.
+    Applied,
+    /// The event did not fit the state left by `with`, a concurrent event ordered before it.
+    Conflict { with: String, reason: String },
+    /// The event does not fit the state its own author saw (a client that skipped the rules).
+    Rejected { reason: String },
+    /// An event type this version does not know (written by a newer app); kept, not interpreted.
+    Unknown,
+}
+
+/// A state derived from an event log.
+pub trait Fold: Default {
+    type Action;
+    /// Checks that `event` is a valid transition from the current state and applies it.
+    fn apply(&mut self, event: &Event<Self::Action>) -> Result<(), Error>;
+    /// Whether the action is of a type this version knows.
+    fn is_known(action: &Self::Action) -> bool;
+}
+
+/// The causal relation between the events of one log, from their `seen` fields.
+pub struct Causality {
+    index: HashMap<String, usize>,
+    /// `past[i]` is a bitset of the events in the causal past of event `i`.
+    past: Vec<Vec<u64>>,
+    referenced: Vec<bool>,
+}
+
+impl Causality {
+    pub fn new<A>(events: &[Event<A>]) -> Self {
+        let n = events.len();
+        let words = n.div_ceil(64);
+        let mut index = HashMap::with_capacity(n);
+        let mut past: Vec<Vec<u64>> = Vec::with_capacity(n);
+        let mut referenced = vec![false; n];
+        for (i, e) in events.iter().enumerate() {
+            let mut bits = vec![0u64; words];
+            for s in &e.seen {
+                // Only earlier events can be in the past; a reference to anything else is ignored.
+                if let Some(&j) = index.get(s.as_str()) {
+                    bits[j / 64] |= 1u64 << (j % 64);
+                    for (w, pw) in bits.iter_mut().zip(&past[j]) {
+                        *w |= pw;
+                    }
+                    referenced[j] = true;
+                }
+            }
+            past.push(bits);
+            index.entry(e.id.clone()).or_insert(i);
+        }
+        Causality { index, past, referenced }
+    }
+
+    /// Whether event `j` is in the causal past of event `i`.
+    pub fn precedes(&self, j: usize, i: usize) -> bool {
+        self.past[i].get(j / 64).is_some_and(|w| w & (1u64 << (j % 64)) != 0)
+    }
+
+    /// The ids of the events nobody has seen yet: what a new event's `seen` must list.
+    pub fn heads<A>(&self, events: &[Event<A>]) -> Vec<String> {
+        events.iter().enumerate().filter(|(i, _)| !self.referenced[*i]).map(|(_, e)| e.id.clone()).collect()
+    }
+
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+}
+
+/// One event of a timeline with what the fold made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folded<A> {
+    pub event: Event<A>,
+    pub outcome: Outcome,
+    /// Earlier events (by id) that this one's author had not seen: it was concurrent with them.
+    pub concurrent_with: Vec<String>,
+}
+
+/// Folds an event log in list order. Returns the state and, for every event, its outcome.
+pub fn fold<S: Fold>(events: Vec<Event<S::Action>>) -> (S, Vec<Folded<S::Action>>) {
+    let causality = Causality::new(&events);
+    let mut state = S::default();
+    let mut seen_ids = std::collections::HashSet::new();
+    let mut last_applied: Vec<usize> = Vec::new();
+    let mut out: Vec<Folded<S::Action>> = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        let concurrent_with: Vec<String> =
+            (0..i).filter(|&j| !causality.precedes(j, i)).map(|j| out[j].event.id.clone()).collect();
+        let outcome = if !seen_ids.insert(event.id.clone()) {
+            Outcome::Rejected { reason: "duplicate event id".into() }
+        } else if !S::is_known(&event.action) {
+            Outcome::Unknown
+        } else {
+            match state.apply(&event) {
+                Ok(()) => {
+                    last_applied.push(i);
+                    Outcome::Applied
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    match last_applied.iter().rev().find(|&&j| !causality.precedes(j, i)) {
+                        Some(&j) => Outcome::Conflict { with: out[j].event.id.clone(), reason },
+                        None => Outcome::Rejected { reason },
+                    }
+                }
+            }
+        };
+        out.push(Folded { event, outcome, concurrent_with });
+    }
+    (state, out)
+}

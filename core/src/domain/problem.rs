@@ -1,0 +1,413 @@
+//! Problems (问题) and their lifecycle: reported → accepted → routed to a department and a handling
+//! level with a deadline → progress, escalation, urging → resolved → confirmed with a rating (or
+//! rejected, which reopens it) → closed → follow-up review.
+
+use super::event::{Event, Fold};
+use super::text::{self, LONG, MEDIUM, SHORT};
+use crate::error::{Error, Invalid, Result};
+use serde::{Deserialize, Serialize};
+
+/// What a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Financing,
+    Land,
+    Labour,
+    Approvals,
+    Utilities,
+    Legal,
+    Policy,
+    Market,
+    #[default]
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 9] = [
+        Category::Financing,
+        Category::Land,
+        Category::Labour,
+        Category::Approvals,
+        Category::Utilities,
+        Category::Legal,
+        Category::Policy,
+        Category::Market,
+        Category::Other,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Financing => "financing",
+            Category::Land => "land",
+            Category::Labour => "labour",
+            Category::Approvals => "approvals",
+            Category::Utilities => "utilities",
+            Category::Legal => "legal",
+            Category::Policy => "policy",
+            Category::Market => "market",
+            Category::Other => "other",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+    pub fn zh(self) -> &'static str {
+        match self {
+            Category::Financing => "融资",
+            Category::Land => "用地",
+            Category::Labour => "用工",
+            Category::Approvals => "审批",
+            Category::Utilities => "水电气暖",
+            Category::Legal => "法律",
+            Category::Policy => "政策",
+            Category::Market => "市场",
+            Category::Other => "其他",
+        }
+    }
+}
+
+/// Where a problem stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemStatus {
+    /// Not reported yet (the state before the first event).
+    #[default]
+    New,
+    Reported,
+    Accepted,
+    /// Routed to a department, being handled (办理中). A rejected resolution comes back here.
+    Routed,
+    Resolved,
+    Confirmed,
+    Closed,
+}
+
+impl ProblemStatus {
+    pub const ALL: [ProblemStatus; 6] = [
+        ProblemStatus::Reported,
+        ProblemStatus::Accepted,
+        ProblemStatus::Routed,
+        ProblemStatus::Resolved,
+        ProblemStatus::Confirmed,
+        ProblemStatus::Closed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemStatus::New => "new",
+            ProblemStatus::Reported => "reported",
+            ProblemStatus::Accepted => "accepted",
+            ProblemStatus::Routed => "routed",
+            ProblemStatus::Resolved => "resolved",
+            ProblemStatus::Confirmed => "confirmed",
+            ProblemStatus::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+    pub fn zh(self) -> &'static str {
+        match self {
+            ProblemStatus::New => "未上报",
+            ProblemStatus::Reported => "已上报",
+            ProblemStatus::Accepted => "已受理",
+            ProblemStatus::Routed => "办理中",
+            ProblemStatus::Resolved => "已办结待确认",
+            ProblemStatus::Confirmed => "企业已确认",
+            ProblemStatus::Closed => "已销号",
+        }
+    }
+    /// Not closed: still counts as open work.
+    pub fn is_open(self) -> bool {
+        !matches!(self, ProblemStatus::New | ProblemStatus::Closed)
+    }
+}
+
+/// Handling levels of the five-level escalation (Luohe): 1 chief service officer, 2 county weekly
+/// meeting, 3 city weekly meeting, 4 city leaders, 5 province platform.
+pub const MIN_LEVEL: u8 = 1;
+pub const MAX_LEVEL: u8 = 5;
+
+pub fn level_zh(level: u8) -> &'static str {
+    match level {
+        1 => "首席服务官",
+        2 => "县级周例会",
+        3 => "市级周例会",
+        4 => "市领导",
+        5 => "省平台",
+        _ => "未定",
+    }
+}
+
+/// What happened to a problem. Serialized with a `type` tag beside the event's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProblemAction {
+    Reported {
+        enterprise_id: String,
+        category: Category,
+        title: String,
+        description: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visit_id: Option<String>,
+    },
+    Accepted {
+        #[serde(default)]
+        note: String,
+    },
+    /// Routed (交办) or re-routed to a department at a level with a deadline.
+    Routed { department_id: String, level: u8, deadline: i64, #[serde(default)] note: String },
+    Progress { note: String },
+    /// Escalated (提级督办) to a higher level; the campaign office may also move it to another
+    /// department and set a new deadline.
+    Escalated {
+        level: u8,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        department_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<i64>,
+    },
+    Urged { #[serde(default)] note: String },
+    Resolved { resolution: String },
+    Confirmed { rating: u8, #[serde(default)] comment: String },
+    Rejected { reason: String },
+    Closed { #[serde(default)] note: String },
+    /// Follow-up review (回头看) with the enterprise after closing.
+    FollowedUp { note: String, still_solved: bool },
+    /// An event type written by a newer version.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ProblemAction {
+    /// The English verb used in errors and rules.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            ProblemAction::Reported { .. } => "report",
+            ProblemAction::Accepted { .. } => "accept",
+            ProblemAction::Routed { .. } => "route",
+            ProblemAction::Progress { .. } => "add progress to",
+            ProblemAction::Escalated { .. } => "escalate",
+            ProblemAction::Urged { .. } => "urge",
+            ProblemAction::Resolved { .. } => "resolve",
+            ProblemAction::Confirmed { .. } => "confirm",
+            ProblemAction::Rejected { .. } => "reject",
+            ProblemAction::Closed { .. } => "close",
+            ProblemAction::FollowedUp { .. } => "follow up",
+            ProblemAction::Unknown => "unknown",
+        }
+    }
+
+    /// The event type as stored (`type` field).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProblemAction::Reported { .. } => "reported",
+            ProblemAction::Accepted { .. } => "accepted",
+            ProblemAction::Routed { .. } => "routed",
+            ProblemAction::Progress { .. } => "progress",
+            ProblemAction::Escalated { .. } => "escalated",
+            ProblemAction::Urged { .. } => "urged",
+            ProblemAction::Resolved { .. } => "resolved",
+            ProblemAction::Confirmed { .. } => "confirmed",
+            ProblemAction::Rejected { .. } => "rejected",
+            ProblemAction::Closed { .. } => "closed",
+            ProblemAction::FollowedUp { .. } => "followed_up",
+            ProblemAction::Unknown => "unknown",
+        }
+    }
+
+    /// Normalises and checks the values a user typed. State-dependent checks are in [`ProblemState::apply`].
+    pub fn validate(self) -> Result<Self> {
+        use ProblemAction::*;
+        Ok(match self {
+            Reported { enterprise_id, category, title, description, visit_id } => Reported {
+                enterprise_id,
+                category,
+                title: text::required("title", &title, SHORT)?,
+                description: text::required("description", &description, LONG)?,
+                visit_id,
+            },
+            Accepted { note } => Accepted { note: text::optional("note", &note, MEDIUM)? },
+            Routed { department_id, level, deadline, note } => {
+                text::range("level", level.into(), MIN_LEVEL.into(), MAX_LEVEL.into())?;
+                Routed { department_id, level, deadline, note: text::optional("note", &note, MEDIUM)? }
+            }
+            Progress { note } => Progress { note: text::required("note", &note, LONG)? },
+            Escalated { level, reason, department_id, deadline } => {
+                text::range("level", level.into(), MIN_LEVEL.into(), MAX_LEVEL.into())?;
+                Escalated { level, reason: text::required("reason", &reason, MEDIUM)?, department_id, deadline }
+            }
+            Urged { note } => Urged { note: text::optional("note", &note, MEDIUM)? },
+            Resolved { resolution } => Resolved { resolution: text::required("resolution", &resolution, LONG)? },
+            Confirmed { rating, comment } => {
+                text::range("rating", rating.into(), 1, 5)?;
+                Confirmed { rating, comment: text::optional("comment", &comment, MEDIUM)? }
+            }
+            Rejected { reason } => Rejected { reason: text::required("reason", &reason, MEDIUM)? },
+            Closed { note } => Closed { note: text::optional("note", &note, MEDIUM)? },
+            FollowedUp { note, still_solved } => {
+                FollowedUp { note: text::required("note", &note, LONG)?, still_solved }
+            }
+            Unknown => Unknown,
+        })
+    }
+}
+
+/// The current state of a problem, derived from its events.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ProblemState {
+    pub enterprise_id: String,
+    pub category: Category,
+    pub title: String,
+    pub description: String,
+    pub visit_id: Option<String>,
+    pub status: ProblemStatus,
+    pub reported_by: String,
+    pub reported_by_role: Option<super::Role>,
+    pub reported_at: i64,
+    /// Handling level, 1..=5; 1 until routed.
+    pub level: u8,
+    pub department_id: Option<String>,
+    pub deadline: Option<i64>,
+    pub accepted_at: Option<i64>,
+    pub first_routed_at: Option<i64>,
+    /// When the latest resolution was recorded (device time of the handler).
+    pub resolved_at: Option<i64>,
+    pub resolution: Option<String>,
+    pub confirmed_at: Option<i64>,
+    pub rating: Option<u8>,
+    pub closed_at: Option<i64>,
+    pub urge_count: u32,
+    pub escalation_count: u32,
+    pub reopen_count: u32,
+    pub follow_up_count: u32,
+    /// Device time of the latest applied event.
+    pub updated_at: i64,
+}
+
+impl ProblemState {
+    /// Whether the problem is past its deadline and not yet resolved, at `now`.
+    pub fn is_overdue(&self, now: i64) -> bool {
+        self.status == ProblemStatus::Routed && self.deadline.is_some_and(|d| d < now)
+    }
+
+    /// Whether the (latest) resolution came by the deadline.
+    pub fn resolved_on_time(&self) -> Option<bool> {
+        Some(self.resolved_at? <= self.deadline?)
+    }
+
+    fn check_deadline(&self, deadline: i64) -> Result<()> {
+        if deadline <= self.reported_at {
+            return Err(Error::invalid("deadline", Invalid::DeadlineBeforeReport));
+        }
+        Ok(())
+    }
+
+    fn wrong_state(&self, action: &ProblemAction) -> Error {
+        Error::InvalidTransition { action: action.verb(), status: self.status.as_str() }
+    }
+}
+
+impl Fold for ProblemState {
+    type Action = ProblemAction;
+
+    fn is_known(action: &ProblemAction) -> bool {
+        !matches!(action, ProblemAction::Unknown)
+    }
+
+    fn apply(&mut self, event: &Event<ProblemAction>) -> Result<()> {
+        use ProblemAction::*;
+        use ProblemStatus as S;
+        let a = &event.action;
+        let status = self.status;
+        // Check first, then mutate: a refused event leaves the state as it was.
+        match a {
+            Reported { .. } if status == S::New => {}
+            Accepted { .. } if status == S::Reported => {}
+            Routed { level, deadline, .. } if matches!(status, S::Reported | S::Accepted | S::Routed) => {
+                self.check_deadline(*deadline)?;
+                if *level < self.level {
+                    return Err(Error::invalid("level", Invalid::LevelNotHigher { current: self.level }));
+                }
+            }
+            Progress { .. } if status != S::New && status != S::Closed => {}
+            Escalated { level, deadline, .. } if status == S::Routed => {
+                if *level <= self.level {
+                    return Err(Error::invalid("level", Invalid::LevelNotHigher { current: self.level }));
+                }
+                if let Some(d) = deadline {
+                    self.check_deadline(*d)?;
+                }
+            }
+            Urged { .. } if status == S::Routed => {}
+            Resolved { .. } if status == S::Routed => {}
+            Confirmed { .. } | Rejected { .. } if status == S::Resolved => {}
+            Closed { .. } if status == S::Confirmed => {}
+            FollowedUp { .. } if status == S::Closed => {}
+            _ => return Err(self.wrong_state(a)),
+        }
+        let at = event.at;
+        match a {
+            Reported { enterprise_id, category, title, description, visit_id } => {
+                self.enterprise_id = enterprise_id.clone();
+                self.category = *category;
+                self.title = title.clone();
+                self.description = description.clone();
+                self.visit_id = visit_id.clone();
+                self.status = S::Reported;
+                self.reported_by = event.by.clone();
+                self.reported_by_role = Some(event.role);
+                self.reported_at = at;
+                self.level = MIN_LEVEL;
+            }
+            Accepted { .. } => {
+                self.status = S::Accepted;
+                self.accepted_at = Some(at);
+            }
+            Routed { department_id, level, deadline, .. } => {
+                self.status = S::Routed;
+                self.accepted_at.get_or_insert(at);
+                self.first_routed_at.get_or_insert(at);
+                self.department_id = Some(department_id.clone());
+                self.level = *level;
+                self.deadline = Some(*deadline);
+            }
+            Progress { .. } => {}
+            Escalated { level, department_id, deadline, .. } => {
+                self.level = *level;
+                self.escalation_count += 1;
+                if let Some(d) = department_id {
+                    self.department_id = Some(d.clone());
+                }
+                if let Some(d) = deadline {
+                    self.deadline = Some(*d);
+                }
+            }
+            Urged { .. } => self.urge_count += 1,
+            Resolved { resolution } => {
+                self.status = S::Resolved;
+                self.resolved_at = Some(at);
+                self.resolution = Some(resolution.clone());
+            }
+            Confirmed { rating, .. } => {
+                self.status = S::Confirmed;
+                self.confirmed_at = Some(at);
+                self.rating = Some(*rating);
+            }
+            Rejected { .. } => {
+                self.status = S::Routed;
+                self.reopen_count += 1;
+                self.resolved_at = None;
+                self.resolution = None;
+            }
+            Closed { .. } => {
+                self.status = S::Closed;
+                self.closed_at = Some(at);
+            }
+            FollowedUp { .. } => self.follow_up_count += 1,
+            Unknown => {}
+        }
+        self.updated_at = self.updated_at.max(at);
+        Ok(())
+    }
+}

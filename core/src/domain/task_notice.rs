@@ -1,0 +1,187 @@
+//! Task notices (任务通知): sent down by a campaign office to departments or cadres with a deadline;
+//! each recipient acknowledges (签收) and completes it.
+
+use super::event::{Event, Fold};
+use super::text::{self, LONG, MEDIUM, SHORT};
+use crate::error::{Error, Invalid, Result};
+use serde::{Deserialize, Serialize};
+
+/// Who a notice is addressed to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Recipient {
+    Department(String),
+    Cadre(String),
+}
+
+impl Recipient {
+    /// `department:ID` or `cadre:ID`, as stored in index tables.
+    pub fn key(&self) -> String {
+        match self {
+            Recipient::Department(id) => format!("department:{id}"),
+            Recipient::Cadre(id) => format!("cadre:{id}"),
+        }
+    }
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (kind, id) = key.split_once(':')?;
+        match kind {
+            "department" => Some(Recipient::Department(id.to_owned())),
+            "cadre" => Some(Recipient::Cadre(id.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskNoticeAction {
+    Issued { region_id: String, title: String, body: String, deadline: i64, recipients: Vec<Recipient> },
+    Acknowledged { recipient: Recipient },
+    Completed { recipient: Recipient, #[serde(default)] note: String },
+    #[serde(other)]
+    Unknown,
+}
+
+impl TaskNoticeAction {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            TaskNoticeAction::Issued { .. } => "issue",
+            TaskNoticeAction::Acknowledged { .. } => "acknowledge",
+            TaskNoticeAction::Completed { .. } => "complete",
+            TaskNoticeAction::Unknown => "unknown",
+        }
+    }
+
+    /// Checks the values; `now` is the device time.
+    pub fn validate(self, now: i64) -> Result<Self> {
+        use TaskNoticeAction::*;
+        Ok(match self {
+            Issued { region_id, title, body, deadline, recipients } => {
+                if deadline <= now {
+                    return Err(Error::invalid("deadline", Invalid::InFuture));
+                }
+                if recipients.is_empty() {
+                    return Err(Error::invalid("recipients", Invalid::Empty));
+                }
+                if recipients.len() > 500 {
+                    return Err(Error::invalid("recipients", Invalid::TooMany { max: 500 }));
+                }
+                let mut sorted = recipients.clone();
+                sorted.sort();
+                sorted.dedup();
+                if sorted.len() != recipients.len() {
+                    return Err(Error::invalid("recipients", Invalid::Duplicate));
+                }
+                Issued {
+                    region_id,
+                    title: text::required("title", &title, SHORT)?,
+                    body: text::required("body", &body, LONG)?,
+                    deadline,
+                    recipients,
+                }
+            }
+            Completed { recipient, note } => Completed { recipient, note: text::optional("note", &note, MEDIUM)? },
+            other => other,
+        })
+    }
+}
+
+/// One recipient's progress on a notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecipientState {
+    pub recipient: Recipient,
+    pub acknowledged_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub completed_by: Option<String>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TaskNoticeState {
+    pub issued: bool,
+    pub issued_by: String,
+    pub issued_at: i64,
+    pub region_id: String,
+    pub title: String,
+    pub body: String,
+    pub deadline: i64,
+    pub recipients: Vec<RecipientState>,
+    pub updated_at: i64,
+}
+
+impl TaskNoticeState {
+    pub fn recipient(&self, r: &Recipient) -> Option<&RecipientState> {
+        self.recipients.iter().find(|s| &s.recipient == r)
+    }
+    /// `issued` until every recipient has completed it, then `completed`.
+    pub fn status(&self) -> &'static str {
+        if !self.issued {
+            "new"
+        } else if self.recipients.iter().all(|r| r.completed_at.is_some()) {
+            "completed"
+        } else {
+            "issued"
+        }
+    }
+}
+
+impl Fold for TaskNoticeState {
+    type Action = TaskNoticeAction;
+
+    fn is_known(action: &TaskNoticeAction) -> bool {
+        !matches!(action, TaskNoticeAction::Unknown)
+    }
+
+    fn apply(&mut self, event: &Event<TaskNoticeAction>) -> Result<()> {
+        use TaskNoticeAction::*;
+        let verb = event.action.verb();
+        let wrong = |status| Error::InvalidTransition { action: verb, status };
+        match &event.action {
+            Issued { region_id, title, body, deadline, recipients } => {
+                if self.issued {
+                    return Err(wrong("issued"));
+                }
+                self.issued = true;
+                self.issued_by = event.by.clone();
+                self.issued_at = event.at;
+                self.region_id = region_id.clone();
+                self.title = title.clone();
+                self.body = body.clone();
+                self.deadline = *deadline;
+                self.recipients = recipients
+                    .iter()
+                    .map(|r| RecipientState {
+                        recipient: r.clone(),
+                        acknowledged_at: None,
+                        completed_at: None,
+                        completed_by: None,
+                        note: String::new(),
+                    })
+                    .collect();
+            }
+            Acknowledged { recipient } | Completed { recipient, .. } => {
+                if !self.issued {
+                    return Err(wrong("new"));
+                }
+                let Some(r) = self.recipients.iter_mut().find(|s| &s.recipient == recipient) else {
+                    return Err(Error::invalid("recipients", Invalid::Format { expected: "a recipient of the notice" }));
+                };
+                match &event.action {
+                    Acknowledged { .. } if r.acknowledged_at.is_some() => return Err(wrong("acknowledged")),
+                    Acknowledged { .. } => r.acknowledged_at = Some(event.at),
+                    Completed { .. } if r.completed_at.is_some() => return Err(wrong("completed")),
+                    Completed { note, .. } => {
+                        r.acknowledged_at.get_or_insert(event.at);
+                        r.completed_at = Some(event.at);
+                        r.completed_by = Some(event.by.clone());
+                        r.note = note.clone();
+                    }
+                    _ => unreachable!("matched above"),
+                }
+            }
+            Unknown => {}
+        }
+        self.updated_at = self.updated_at.max(event.at);
+        Ok(())
+    }
+}

@@ -1,0 +1,204 @@
+//! Who may take which action on which document. One module, used by the device before it stores an
+//! action and by the relay before it accepts a pushed change: the two can never disagree.
+//!
+//! State transitions (what may follow what) live in each state's `Fold::apply`; this module only
+//! answers "may this actor do this here". Both must pass.
+
+use crate::domain::directory::path_covers;
+use crate::domain::{
+    DirectoryLookup, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, Recipient, Role,
+    TaskNoticeAction, TaskNoticeState,
+};
+use crate::error::{Denied, Entity, Error, Result};
+
+/// The signed-in user as the rules see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: String,
+    pub role: Role,
+    /// Path of the region a manager oversees or a cadre works in (`410000/410100/...`).
+    pub region_path: Option<String>,
+    pub department_id: Option<String>,
+    pub enterprise_id: Option<String>,
+}
+
+/// What the rules need to know of the enterprise a document belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct EnterpriseFacts<'a> {
+    pub id: &'a str,
+    pub region_path: &'a str,
+    pub state: &'a EnterpriseState,
+}
+
+fn deny(action: &'static str, reason: Denied) -> Error {
+    Error::NotAllowed { action, reason }
+}
+
+impl Actor {
+    fn manages(&self, path: &str) -> bool {
+        self.role == Role::Manager && self.region_path.as_deref().is_some_and(|root| path_covers(root, path))
+    }
+    fn is_assigned_cadre(&self, ent: &EnterpriseFacts<'_>) -> bool {
+        self.role == Role::Cadre && ent.state.is_assigned(&self.user_id)
+    }
+    fn is_contact_of(&self, enterprise_id: &str) -> bool {
+        self.role == Role::EnterpriseContact && self.enterprise_id.as_deref() == Some(enterprise_id)
+    }
+    fn handles(&self, department_id: Option<&str>) -> bool {
+        self.role == Role::DepartmentHandler && department_id.is_some() && self.department_id.as_deref() == department_id
+    }
+
+    /// The most specific reason this actor fails, for a clear message.
+    fn reason(&self, ent: &EnterpriseFacts<'_>, action: &'static str) -> Error {
+        let reason = match self.role {
+            Role::Manager => Denied::OutOfRegion,
+            Role::Cadre => Denied::NotAssigned,
+            Role::DepartmentHandler => Denied::NotRoutedToDepartment,
+            Role::EnterpriseContact if self.enterprise_id.as_deref() != Some(ent.id) => Denied::OtherEnterprise,
+            role => Denied::Role { role, action },
+        };
+        deny(action, reason)
+    }
+}
+
+/// The event must name the signed-in user as its author, with their role.
+pub fn check_author<A>(actor: &Actor, event: &Event<A>, action: &'static str) -> Result<()> {
+    if event.by != actor.user_id || event.role != actor.role {
+        return Err(deny(action, Denied::ForgedAuthor));
+    }
+    Ok(())
+}
+
+fn department_path(dir: &dyn DirectoryLookup, department_id: &str) -> Result<String> {
+    let dept = dir.department(department_id).ok_or_else(|| Error::not_found(Entity::Department, department_id))?;
+    dir.region_path(&dept.region_id).ok_or_else(|| Error::not_found(Entity::Region, dept.region_id))
+}
+
+/// May `actor` take `action` on a problem in `state`, of the enterprise `ent`?
+pub fn authorize_problem(
+    actor: &Actor,
+    action: &ProblemAction,
+    state: &ProblemState,
+    ent: &EnterpriseFacts<'_>,
+    dir: &dyn DirectoryLookup,
+) -> Result<()> {
+    use ProblemAction::*;
+    let verb = action.verb();
+    let manager = actor.manages(ent.region_path);
+    let cadre = actor.is_assigned_cadre(ent);
+    let handler = actor.handles(state.department_id.as_deref());
+    let contact = actor.is_contact_of(ent.id);
+    let allowed = match action {
+        Reported { .. } => manager || cadre || contact,
+        Accepted { .. } => manager || cadre,
+        Routed { department_id, .. } => {
+            if !manager {
+                return Err(actor.reason(ent, verb));
+            }
+            let path = department_path(dir, department_id)?;
+            if !actor.manages(&path) {
+                return Err(deny(verb, Denied::OutOfRegion));
+            }
+            true
+        }
+        Progress { .. } => manager || cadre || handler,
+        Escalated { department_id, .. } => {
+            if let Some(d) = department_id {
+                // Only the campaign office moves a problem to another department.
+                if !manager {
+                    return Err(actor.reason(ent, verb));
+                }
+                if !actor.manages(&department_path(dir, d)?) {
+                    return Err(deny(verb, Denied::OutOfRegion));
+                }
+            }
+            manager || cadre || handler
+        }
+        Urged { .. } | Closed { .. } => manager,
+        Resolved { .. } => handler,
+        Confirmed { .. } | Rejected { .. } => contact,
+        FollowedUp { .. } => manager || cadre,
+        Unknown => false,
+    };
+    if allowed { Ok(()) } else { Err(actor.reason(ent, verb)) }
+}
+
+/// May `actor` take `action` on the enterprise `ent`?
+pub fn authorize_enterprise(
+    actor: &Actor,
+    action: &EnterpriseAction,
+    ent: &EnterpriseFacts<'_>,
+    dir: &dyn DirectoryLookup,
+) -> Result<()> {
+    use EnterpriseAction::*;
+    let verb = action.verb();
+    let manager = actor.manages(ent.region_path);
+    let allowed = match action {
+        Registered { .. } | AssignmentEnded { .. } => manager,
+        CadreAssigned { cadre_id, .. } => {
+            let user = dir.user(cadre_id).filter(|u| u.role == Role::Cadre);
+            if user.is_none() {
+                return Err(Error::not_found(Entity::User, cadre_id.clone()));
+            }
+            manager
+        }
+        ProfileUpdated { .. } => manager || actor.is_assigned_cadre(ent),
+        VisitRecorded { .. } => actor.is_assigned_cadre(ent),
+        Unknown => false,
+    };
+    if allowed { Ok(()) } else { Err(actor.reason(ent, verb)) }
+}
+
+/// May `actor` take `action` on a task notice in `state`?
+pub fn authorize_task_notice(
+    actor: &Actor,
+    action: &TaskNoticeAction,
+    state: &TaskNoticeState,
+    dir: &dyn DirectoryLookup,
+) -> Result<()> {
+    use TaskNoticeAction::*;
+    let verb = action.verb();
+    match action {
+        Issued { region_id, recipients, .. } => {
+            if actor.role != Role::Manager {
+                return Err(deny(verb, Denied::Role { role: actor.role, action: verb }));
+            }
+            let path = dir.region_path(region_id).ok_or_else(|| Error::not_found(Entity::Region, region_id.clone()))?;
+            if !actor.manages(&path) {
+                return Err(deny(verb, Denied::OutOfRegion));
+            }
+            for r in recipients {
+                let path = match r {
+                    Recipient::Department(d) => department_path(dir, d)?,
+                    Recipient::Cadre(c) => {
+                        let user = dir.user(c).filter(|u| u.role == Role::Cadre);
+                        let region = user.and_then(|u| u.region_id).ok_or_else(|| Error::not_found(Entity::User, c.clone()))?;
+                        dir.region_path(&region).ok_or_else(|| Error::not_found(Entity::Region, region))?
+                    }
+                };
+                if !actor.manages(&path) {
+                    return Err(deny(verb, Denied::OutOfRegion));
+                }
+            }
+            Ok(())
+        }
+        Acknowledged { recipient } | Completed { recipient, .. } => {
+            let mine = match recipient {
+                Recipient::Department(d) => actor.handles(Some(d)),
+                Recipient::Cadre(c) => actor.role == Role::Cadre && &actor.user_id == c,
+            };
+            if mine && state.recipient(recipient).is_some() { Ok(()) } else { Err(deny(verb, Denied::NotRecipient)) }
+        }
+        Unknown => Err(deny(verb, Denied::Role { role: actor.role, action: verb })),
+    }
+}
+
+/// The recipient entry an actor acts as on a notice, if any.
+pub fn recipient_for(actor: &Actor, state: &TaskNoticeState) -> Option<Recipient> {
+    let candidate = match actor.role {
+        Role::DepartmentHandler => Recipient::Department(actor.department_id.clone()?),
+        Role::Cadre => Recipient::Cadre(actor.user_id.clone()),
+        _ => return None,
+    };
+    state.recipient(&candidate).map(|r| r.recipient.clone())
+}

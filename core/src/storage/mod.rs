@@ -1,0 +1,287 @@
+//! Row access for the device store: documents and their changes, pending (unacknowledged) changes,
+//! the directory and the index tables. Every function takes a connection or transaction; the caller
+//! (`store`) decides the transaction boundaries.
+
+pub mod schema;
+
+use crate::document::Document;
+use crate::domain::{
+    DocKind, Directory, DirectoryLookup, Department, EnterpriseState, ProblemState, Region, Role, TaskNoticeState, User,
+};
+use crate::error::{Error, Result};
+use automerge::ReadDoc;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Compact a document once this many changes are stored beside its snapshot.
+pub const COMPACT_AFTER: i64 = 64;
+
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])?;
+    Ok(())
+}
+
+/// Reads a document: its snapshot with every change stored since.
+pub fn load_document(conn: &Connection, id: &str) -> Result<Option<(DocKind, Document)>> {
+    let row: Option<(String, Option<Vec<u8>>)> =
+        conn.query_row("SELECT kind, snapshot FROM documents WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    let Some((kind, snapshot)) = row else { return Ok(None) };
+    let kind = DocKind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("document {id} has kind {kind}")))?;
+    let mut doc = match snapshot {
+        Some(bytes) => automerge::Automerge::load(&bytes)?,
+        None => automerge::Automerge::new(),
+    };
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM document_changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([id])?;
+    let mut buf = Vec::new();
+    while let Some(row) = rows.next()? {
+        buf.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+    }
+    if !buf.is_empty() {
+        doc.load_incremental(&buf)?;
+    }
+    Ok(Some((kind, Document::from_automerge(doc))))
+}
+
+/// Stores changes (or whole-document chunks) of a document, compacting it when enough have piled up.
+pub fn store_changes(conn: &Connection, id: &str, kind: DocKind, doc: &Document, chunks: &[&[u8]]) -> Result<()> {
+    conn.execute("INSERT INTO documents (id, kind) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING", params![id, kind.as_str()])?;
+    let mut insert = conn.prepare_cached("INSERT INTO document_changes (doc_id, bytes) VALUES (?1, ?2)")?;
+    for chunk in chunks {
+        insert.execute(params![id, chunk])?;
+    }
+    let count: i64 = conn.query_row(
+        "UPDATE documents SET change_count = change_count + ?2 WHERE id = ?1 RETURNING change_count",
+        params![id, chunks.len() as i64],
+        |r| r.get(0),
+    )?;
+    if count >= COMPACT_AFTER {
+        compact(conn, id, doc)?;
+    }
+    Ok(())
+}
+
+/// Replaces a document's snapshot and stored changes by one snapshot of `doc`. A snapshot leaves out
+/// changes still waiting for their dependencies, so a document holding such changes is left as it is.
+pub fn compact(conn: &Connection, id: &str, doc: &Document) -> Result<()> {
+    if !doc.automerge().get_missing_deps(&[]).is_empty() {
+        return Ok(());
+    }
+    conn.execute("UPDATE documents SET snapshot = ?2, change_count = 0 WHERE id = ?1", params![id, doc.save()])?;
+    conn.execute("DELETE FROM document_changes WHERE doc_id = ?1", [id])?;
+    Ok(())
+}
+
+pub fn add_pending(conn: &Connection, id: &str, kind: DocKind, hash: &[u8], bytes: &[u8]) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO pending_changes (doc_id, kind, hash, bytes) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id, kind.as_str(), hash, bytes])?;
+    Ok(())
+}
+
+/// A local change not yet acknowledged by the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChange {
+    pub seq: i64,
+    pub doc_id: String,
+    pub kind: DocKind,
+    pub hash: Vec<u8>,
+    pub bytes: Vec<u8>,
+}
+
+pub fn pending(conn: &Connection) -> Result<Vec<PendingChange>> {
+    let mut stmt = conn.prepare_cached("SELECT seq, doc_id, kind, hash, bytes FROM pending_changes ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, doc_id, kind, hash, bytes) = row?;
+        let kind = DocKind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("pending change of kind {kind}")))?;
+        out.push(PendingChange { seq, doc_id, kind, hash, bytes });
+    }
+    Ok(out)
+}
+
+// ---- directory ----
+
+pub fn import_directory(conn: &Connection, dir: &Directory) -> Result<()> {
+    {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO regions (id, name, level, parent_id, path) VALUES (?1, ?2, ?3, ?4, '')
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level, parent_id = excluded.parent_id",
+        )?;
+        for r in &dir.regions {
+            stmt.execute(params![r.id, r.name, r.level.as_str(), r.parent_id])?;
+        }
+    }
+    if !dir.regions.is_empty() {
+        // Recompute every path from the parents: a region may arrive before its parent.
+        conn.execute_batch(
+            "WITH RECURSIVE p(id, path) AS (
+                 SELECT id, id FROM regions WHERE parent_id IS NULL OR parent_id NOT IN (SELECT id FROM regions)
+                 UNION ALL SELECT r.id, p.path || '/' || r.id FROM regions r JOIN p ON r.parent_id = p.id)
+             UPDATE regions SET path = (SELECT path FROM p WHERE p.id = regions.id)
+             WHERE id IN (SELECT id FROM p);",
+        )?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO departments (id, name, region_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, region_id = excluded.region_id",
+    )?;
+    for d in &dir.departments {
+        stmt.execute(params![d.id, d.name, d.region_id])?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO users (id, name, role, region_id, department_id, enterprise_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, region_id = excluded.region_id,
+             department_id = excluded.department_id, enterprise_id = excluded.enterprise_id",
+    )?;
+    for u in &dir.users {
+        stmt.execute(params![u.id, u.name, u.role.as_str(), u.region_id, u.department_id, u.enterprise_id])?;
+    }
+    Ok(())
+}
+
+/// The directory as held in a connection, for the rules.
+pub struct SqlDirectory<'a>(pub &'a Connection);
+
+impl DirectoryLookup for SqlDirectory<'_> {
+    fn region_path(&self, region_id: &str) -> Option<String> {
+        self.0
+            .prepare_cached("SELECT path FROM regions WHERE id = ?1")
+            .and_then(|mut s| s.query_row([region_id], |r| r.get(0)).optional())
+            .ok()
+            .flatten()
+    }
+    fn department(&self, id: &str) -> Option<Department> {
+        self.0
+            .prepare_cached("SELECT id, name, region_id FROM departments WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([id], |r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? })).optional()
+            })
+            .ok()
+            .flatten()
+    }
+    fn user(&self, id: &str) -> Option<User> {
+        self.0
+            .prepare_cached("SELECT id, name, role, region_id, department_id, enterprise_id FROM users WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], user_from_row).optional())
+            .ok()
+            .flatten()
+    }
+}
+
+pub fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let role: String = r.get(2)?;
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Cadre),
+        region_id: r.get(3)?,
+        department_id: r.get(4)?,
+        enterprise_id: r.get(5)?,
+    })
+}
+
+pub fn region(conn: &Connection, id: &str) -> Result<Option<Region>> {
+    Ok(conn
+        .query_row("SELECT id, name, level, parent_id FROM regions WHERE id = ?1", [id], |r| {
+            let level: String = r.get(2)?;
+            Ok(Region {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                level: crate::domain::RegionLevel::parse(&level).unwrap_or(crate::domain::RegionLevel::Township),
+                parent_id: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+// ---- index tables ----
+
+pub fn index_enterprise(conn: &Connection, id: &str, s: &EnterpriseState) -> Result<()> {
+    let p = &s.profile;
+    let last_visit = s.visits.iter().map(|v| v.record.date.as_str()).max();
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO enterprises (id, name, uscc, region_id, industry, tags, address, visit_count, last_visit_date, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        id,
+        p.name,
+        p.uscc,
+        p.region_id,
+        p.industry,
+        p.tags.join(","),
+        p.address,
+        s.visits.len() as i64,
+        last_visit,
+        s.updated_at
+    ])?;
+    conn.prepare_cached("DELETE FROM assignments WHERE enterprise_id = ?1")?.execute([id])?;
+    let mut ins = conn.prepare_cached("INSERT INTO assignments (cadre_id, enterprise_id, chief, since) VALUES (?1, ?2, ?3, ?4)")?;
+    for a in &s.assignments {
+        ins.execute(params![a.cadre_id, id, a.chief, a.since])?;
+    }
+    // Visits are never removed or changed: only new ones need writing.
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO visits (id, enterprise_id, cadre_id, date, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for v in &s.visits {
+        ins.execute(params![v.record.id, id, v.cadre_id, v.record.date, v.recorded_at])?;
+    }
+    Ok(())
+}
+
+pub struct ProblemHeader<'a> {
+    pub enterprise_name: &'a str,
+    pub region_id: &'a str,
+}
+
+pub fn index_problem(conn: &Connection, id: &str, h: &ProblemHeader<'_>, s: &ProblemState, conflicts: usize) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO problems (id, enterprise_id, enterprise_name, region_id, category, title, status, level,
+             department_id, deadline, reported_by, reported_at, resolved_at, rating, urge_count, follow_up_count,
+             conflict_count, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        id,
+        s.enterprise_id,
+        h.enterprise_name,
+        h.region_id,
+        s.category.as_str(),
+        s.title,
+        s.status.as_str(),
+        s.level,
+        s.department_id,
+        s.deadline,
+        s.reported_by,
+        s.reported_at,
+        s.resolved_at,
+        s.rating,
+        s.urge_count,
+        s.follow_up_count,
+        conflicts as i64,
+        s.updated_at
+    ])?;
+    Ok(())
+}
+
+pub fn index_task_notice(conn: &Connection, id: &str, s: &TaskNoticeState) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO task_notices (id, title, region_id, issued_by, issued_at, deadline, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![id, s.title, s.region_id, s.issued_by, s.issued_at, s.deadline, s.status()])?;
+    let mut ins = conn.prepare_cached(
+        "INSERT OR REPLACE INTO task_recipients (notice_id, recipient, acknowledged_at, completed_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for r in &s.recipients {
+        ins.execute(params![id, r.recipient.key(), r.acknowledged_at, r.completed_at])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The device's SQLite schema and its migrations.
+//!
+//! `CREATE_SCHEMA` is the current schema, used for a new database. An existing database is upgraded
+//! one version at a time by `upgrade_from`, each step in its own immediate transaction. To change the
+//! schema: bump [`VERSION`], edit `CREATE_SCHEMA`, add the step to `upgrade_from`, and copy the old
+//! `CREATE_SCHEMA` into `tests::PAST_SCHEMAS` so the migration test upgrades it and compares the result
+//! with a fresh database, table by table.
+
+use crate::error::{Error, Result};
+use rusqlite::{Connection, TransactionBehavior};
+
+pub const VERSION: i64 = 1;
+
+pub const CREATE_SCHEMA: &str = r#"
+-- Key/value facts about this store: the signed-in user, this device's Automerge actor.
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+-- Automerge documents: a compacted snapshot plus the changes stored since.
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    snapshot BLOB,
+    change_count INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE document_changes (
+    seq INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE INDEX document_changes_doc ON document_changes (doc_id, seq);
+
+-- Local changes the relay has not acknowledged yet, in the order they were made.
+CREATE TABLE pending_changes (
+    seq INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    hash BLOB NOT NULL UNIQUE,
+    bytes BLOB NOT NULL
+);
+CREATE INDEX pending_changes_doc ON pending_changes (doc_id);
+
+-- The part of the directory this device needs.
+CREATE TABLE regions (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    level TEXT NOT NULL,
+    parent_id TEXT,
+    path TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE departments (id TEXT PRIMARY KEY, name TEXT NOT NULL, region_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    region_id TEXT,
+    department_id TEXT,
+    enterprise_id TEXT
+) WITHOUT ROWID;
+
+-- Index tables: derived from the documents, rewritten in the same transaction as each document write.
+CREATE TABLE enterprises (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    uscc TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    industry TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    address TEXT NOT NULL,
+    visit_count INTEGER NOT NULL,
+    last_visit_date TEXT,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE assignments (
+    cadre_id TEXT NOT NULL,
+    enterprise_id TEXT NOT NULL,
+    chief INTEGER NOT NULL,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (cadre_id, enterprise_id)
+) WITHOUT ROWID;
+CREATE INDEX assignments_enterprise ON assignments (enterprise_id);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    cadre_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX visits_enterprise ON visits (enterprise_id, date);
+CREATE TABLE problems (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    enterprise_name TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    department_id TEXT,
+    deadline INTEGER,
+    reported_by TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    rating INTEGER,
+    urge_count INTEGER NOT NULL,
+    follow_up_count INTEGER NOT NULL,
+    conflict_count INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX problems_status_deadline ON problems (status, deadline);
+CREATE INDEX problems_enterprise ON problems (enterprise_id);
+CREATE INDEX problems_department ON problems (department_id, status);
+CREATE TABLE task_notices (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    deadline INTEGER NOT NULL,
+    status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE task_recipients (
+    notice_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    acknowledged_at INTEGER,
+    completed_at INTEGER,
+    PRIMARY KEY (notice_id, recipient)
+) WITHOUT ROWID;
+CREATE INDEX task_recipients_recipient ON task_recipients (recipient);
+"#;
+
+/// Sets the connection up (WAL before any transaction) and brings the schema to [`VERSION`].
+pub fn prepare(conn: &mut Connection) -> Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a committed action survives a power cut too, not only an app crash.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > VERSION {
+        return Err(Error::SchemaTooNew { found: version, supported: VERSION });
+    }
+    if version == 0 {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(CREATE_SCHEMA)?;
+        tx.pragma_update(None, "user_version", VERSION)?;
+        tx.commit()?;
+        return Ok(());
+    }
+    for from in version..VERSION {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        upgrade_from(&tx, from)?;
+        tx.pragma_update(None, "user_version", from + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// One upgrade step, from version `from` to `from + 1`.
+fn upgrade_from(_tx: &rusqlite::Transaction<'_>, from: i64) -> Result<()> {
+    Err(Error::Corrupt(format!("no upgrade from schema version {from}")))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The `CREATE_SCHEMA` of every past version, oldest first.
+    const PAST_SCHEMAS: &[(i64, &str)] = &[];
+
+    /// Every table, index and column of a database, in a stable order.
+    pub(crate) fn describe(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stmt = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+            .unwrap();
+        let rows: Vec<(String, String, String, Option<String>)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
+        for (ty, name, table, sql) in rows {
+            if ty == "table" {
+                let mut cols = conn.prepare(&format!("PRAGMA table_xinfo({name})")).unwrap();
+                let cols: Vec<String> = cols
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "{}:{}:notnull={}:default={:?}:pk={}",
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, i64>(5)?
+                        ))
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                out.push(format!("table {name}: {}", cols.join(", ")));
+                let without_rowid = sql.as_deref().is_some_and(|s| s.contains("WITHOUT ROWID"));
+                out.push(format!("table {name} without_rowid={without_rowid}"));
+            } else {
+                let mut cols = conn.prepare(&format!("PRAGMA index_xinfo({name})")).unwrap();
+                let cols: Vec<String> = cols
+                    .query_map([], |r| Ok(format!("{:?}", r.get::<_, Option<String>>(2)?)))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                out.push(format!("{ty} {name} on {table}: {}", cols.join(",")));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fresh_schema_is_current() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        prepare(&mut conn).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, VERSION);
+        assert!(describe(&conn).iter().any(|l| l.starts_with("table problems:")));
+    }
+
+    #[test]
+    fn every_past_version_upgrades_to_the_fresh_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        prepare(&mut fresh).unwrap();
+        let expected = describe(&fresh);
+        assert_eq!(PAST_SCHEMAS.len() as i64, VERSION - 1, "keep every past schema here");
+        for (version, sql) in PAST_SCHEMAS {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("old.db");
+            {
+                let conn = Connection::open(&path).unwrap();
+                conn.execute_batch(sql).unwrap();
+                conn.pragma_update(None, "user_version", version).unwrap();
+            }
+            let mut conn = Connection::open(&path).unwrap();
+            prepare(&mut conn).unwrap();
+            assert_eq!(describe(&conn), expected, "upgrade from version {version}");
+            let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            assert_eq!(v, VERSION);
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", VERSION + 1).unwrap();
+        let mut conn = Connection::open(&path).unwrap();
+        assert!(matches!(prepare(&mut conn), Err(Error::SchemaTooNew { .. })));
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, VERSION + 1);
+    }
+}

@@ -1,0 +1,778 @@
+//! The store the apps hold: opens the SQLite file of a signed-in user, takes every action of the
+//! domain as one transaction (document change + pending record + index rows), and answers queries.
+//!
+//! Every action runs the same path: validate the values, check the rules against the current state,
+//! append one event to the document in memory, then write the change, the pending record and the
+//! index rows in one SQLite transaction. If anything fails, nothing is written and the in-memory copy
+//! of the document is dropped, so memory never runs ahead of disk.
+
+mod query;
+pub mod views;
+
+use crate::document::Document;
+use crate::domain::event::{fold, Causality, Fold};
+use crate::domain::{
+    text, Category, DocKind, Directory, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction,
+    ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord,
+};
+use crate::error::{Entity, Error, Result};
+use crate::rules::{self, Actor, EnterpriseFacts};
+use crate::storage::{self, schema, SqlDirectory};
+use automerge::{ActorId, ReadDoc};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use storage::PendingChange;
+pub use views::*;
+
+/// The signed-in user of a store and the device it runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub user_id: String,
+    pub name: String,
+    pub role: Role,
+    pub region_id: Option<String>,
+    pub department_id: Option<String>,
+    pub enterprise_id: Option<String>,
+    pub device_id: String,
+}
+
+/// Where the store reads the time. Phones use the system clock; tests set their own.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// A new visit as the cadre enters it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVisit {
+    pub date: String,
+    pub people_met: Vec<String>,
+    pub notes: String,
+    pub policies: Vec<String>,
+    pub location: Option<crate::domain::Location>,
+    pub photos: Vec<crate::domain::PhotoRef>,
+}
+
+/// A new problem as a cadre or an enterprise enters it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewProblem {
+    pub enterprise_id: String,
+    pub category: Category,
+    pub title: String,
+    pub description: String,
+    /// The visit during which it was found, if any.
+    pub visit_id: Option<String>,
+}
+
+/// A new task notice as a campaign office enters it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTaskNotice {
+    pub region_id: String,
+    pub title: String,
+    pub body: String,
+    pub deadline: i64,
+    pub recipients: Vec<Recipient>,
+}
+
+/// The result of applying changes received from the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Whether the document changed (false when every change was already here).
+    pub changed: bool,
+    /// Changes waiting for others they depend on.
+    pub waiting_for_deps: bool,
+}
+
+/// The device store. Cheap to share between threads (`Arc<Store>`); calls are serialised.
+pub struct Store {
+    inner: Mutex<Inner>,
+}
+
+/// How many documents are kept parsed in memory.
+const CACHE_DOCS: usize = 256;
+
+struct Inner {
+    conn: Connection,
+    identity: Identity,
+    actor_id: ActorId,
+    clock: Arc<dyn Clock>,
+    cache: HashMap<String, Cached>,
+    tick: u64,
+}
+
+/// A document held in memory with what was derived from it.
+struct Cached {
+    kind: DocKind,
+    doc: Document,
+    state: DocState,
+    /// Heads of the event graph: the `seen` of the next local event.
+    heads: Vec<String>,
+    conflicts: usize,
+    used: u64,
+}
+
+#[derive(Debug, Clone)]
+enum DocState {
+    Enterprise(EnterpriseState),
+    Problem(ProblemState),
+    TaskNotice(TaskNoticeState),
+}
+
+/// Ties a state type to its document kind and index tables.
+trait DocType: Fold + Clone + Sized
+where
+    Self::Action: Serialize + DeserializeOwned + Clone,
+{
+    const KIND: DocKind;
+    fn of(state: &DocState) -> Option<&Self>;
+    fn wrap(self) -> DocState;
+    fn index(&self, conn: &Connection, id: &str, doc: &Document, conflicts: usize) -> Result<()>;
+}
+
+impl DocType for EnterpriseState {
+    const KIND: DocKind = DocKind::Enterprise;
+    fn of(s: &DocState) -> Option<&Self> {
+        if let DocState::Enterprise(s) = s { Some(s) } else { None }
+    }
+    fn wrap(self) -> DocState {
+        DocState::Enterprise(self)
+    }
+    fn index(&self, conn: &Connection, id: &str, _: &Document, _: usize) -> Result<()> {
+        if self.registered { storage::index_enterprise(conn, id, self) } else { Ok(()) }
+    }
+}
+
+impl DocType for ProblemState {
+    const KIND: DocKind = DocKind::Problem;
+    fn of(s: &DocState) -> Option<&Self> {
+        if let DocState::Problem(s) = s { Some(s) } else { None }
+    }
+    fn wrap(self) -> DocState {
+        DocState::Problem(self)
+    }
+    fn index(&self, conn: &Connection, id: &str, doc: &Document, conflicts: usize) -> Result<()> {
+        if self.status == crate::domain::ProblemStatus::New {
+            return Ok(());
+        }
+        let name = doc.header("enterprise_name").unwrap_or_default();
+        let region = doc.header("region_id").unwrap_or_default();
+        let header = storage::ProblemHeader { enterprise_name: &name, region_id: &region };
+        storage::index_problem(conn, id, &header, self, conflicts)
+    }
+}
+
+impl DocType for TaskNoticeState {
+    const KIND: DocKind = DocKind::TaskNotice;
+    fn of(s: &DocState) -> Option<&Self> {
+        if let DocState::TaskNotice(s) = s { Some(s) } else { None }
+    }
+    fn wrap(self) -> DocState {
+        DocState::TaskNotice(self)
+    }
+    fn index(&self, conn: &Connection, id: &str, _: &Document, _: usize) -> Result<()> {
+        if self.issued { storage::index_task_notice(conn, id, self) } else { Ok(()) }
+    }
+}
+
+/// Folds a document's events into its state, with the heads and the number of conflicts.
+fn derive_typed<S: DocType>(doc: &Document) -> (S, Vec<String>, usize)
+where
+    S::Action: Serialize + DeserializeOwned + Clone,
+{
+    let events: Vec<Event<S::Action>> = doc.events();
+    let heads = Causality::new(&events).heads(&events);
+    let (state, folded) = fold::<S>(events);
+    let conflicts = folded.iter().filter(|f| matches!(f.outcome, Outcome::Conflict { .. })).count();
+    (state, heads, conflicts)
+}
+
+fn derive(kind: DocKind, doc: &Document) -> (DocState, Vec<String>, usize) {
+    match kind {
+        DocKind::Enterprise => {
+            let (s, h, c) = derive_typed::<EnterpriseState>(doc);
+            (s.wrap(), h, c)
+        }
+        DocKind::Problem => {
+            let (s, h, c) = derive_typed::<ProblemState>(doc);
+            (s.wrap(), h, c)
+        }
+        DocKind::TaskNotice => {
+            let (s, h, c) = derive_typed::<TaskNoticeState>(doc);
+            (s.wrap(), h, c)
+        }
+    }
+}
+
+fn index_state(conn: &Connection, id: &str, doc: &Document, state: &DocState, conflicts: usize) -> Result<()> {
+    match state {
+        DocState::Enterprise(s) => s.index(conn, id, doc, conflicts),
+        DocState::Problem(s) => s.index(conn, id, doc, conflicts),
+        DocState::TaskNotice(s) => s.index(conn, id, doc, conflicts),
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` for the signed-in user.
+    pub fn open(path: &Path, identity: Identity) -> Result<Store> {
+        Self::open_with_clock(path, identity, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(path: &Path, identity: Identity, clock: Arc<dyn Clock>) -> Result<Store> {
+        let mut conn = Connection::open(path)?;
+        schema::prepare(&mut conn)?;
+        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+        if let Some(stored) = storage::meta_get(&tx, "identity")? {
+            let stored: Identity =
+                serde_json::from_str(&stored).map_err(|e| Error::Corrupt(format!("stored identity: {e}")))?;
+            if stored.user_id != identity.user_id {
+                return Err(Error::StoreOfAnotherUser);
+            }
+        }
+        let identity_json = serde_json::to_string(&identity).map_err(|e| Error::Corrupt(e.to_string()))?;
+        storage::meta_set(&tx, "identity", &identity_json)?;
+        let actor_id = match storage::meta_get(&tx, "actor_id")? {
+            Some(hex) => ActorId::try_from(hex.as_str()).map_err(|e| Error::Corrupt(format!("actor id: {e}")))?,
+            None => {
+                let actor = ActorId::random();
+                storage::meta_set(&tx, "actor_id", &actor.to_hex_string())?;
+                actor
+            }
+        };
+        tx.commit()?;
+        Ok(Store { inner: Mutex::new(Inner { conn, identity, actor_id, clock, cache: HashMap::new(), tick: 0 }) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll back), and
+        // the cache is rebuilt from disk on demand: continuing after a poisoned lock is safe.
+        self.inner.lock().unwrap_or_else(|p| {
+            let mut inner = p.into_inner();
+            inner.cache.clear();
+            inner
+        })
+    }
+
+    pub fn identity(&self) -> Identity {
+        self.lock().identity.clone()
+    }
+
+    /// This device's Automerge actor id, hex.
+    pub fn actor_id(&self) -> String {
+        self.lock().actor_id.to_hex_string()
+    }
+
+    /// Adds or updates directory records (regions, departments, users).
+    pub fn import_directory(&self, dir: &Directory) -> Result<()> {
+        let inner = self.lock();
+        let tx = Transaction::new_unchecked(&inner.conn, TransactionBehavior::Immediate)?;
+        storage::import_directory(&tx, dir)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- enterprises ----
+
+    /// Registers an enterprise (campaign office). Returns its id.
+    pub fn register_enterprise(&self, profile: Profile) -> Result<String> {
+        let profile = profile.validate()?;
+        let mut inner = self.lock();
+        let id = new_id();
+        let path = inner.region_path(&profile.region_id)?;
+        let action = EnterpriseAction::Registered { profile };
+        let actor = inner.actor()?;
+        let empty = EnterpriseState::default();
+        let facts = EnterpriseFacts { id: &id, region_path: &path, state: &empty };
+        rules::authorize_enterprise(&actor, &action, &facts, &SqlDirectory(&inner.conn))?;
+        inner.create::<EnterpriseState>(&id, &[], action)?;
+        Ok(id)
+    }
+
+    pub fn update_enterprise(&self, enterprise_id: &str, update: ProfileUpdate) -> Result<()> {
+        let update = update.validate()?;
+        self.lock().act_on_enterprise(enterprise_id, EnterpriseAction::ProfileUpdated { update }).map(drop)
+    }
+
+    /// Assigns a cadre to an enterprise (包联); `chief` makes them its chief service officer.
+    pub fn assign_cadre(&self, enterprise_id: &str, cadre_id: &str, chief: bool) -> Result<()> {
+        let action = EnterpriseAction::CadreAssigned { cadre_id: cadre_id.to_owned(), chief };
+        self.lock().act_on_enterprise(enterprise_id, action).map(drop)
+    }
+
+    pub fn end_assignment(&self, enterprise_id: &str, cadre_id: &str, reason: &str) -> Result<()> {
+        let reason = text::optional("reason", reason, text::MEDIUM)?;
+        let action = EnterpriseAction::AssignmentEnded { cadre_id: cadre_id.to_owned(), reason };
+        self.lock().act_on_enterprise(enterprise_id, action).map(drop)
+    }
+
+    /// Records a visit to an assigned enterprise. Returns the visit's id.
+    pub fn record_visit(&self, enterprise_id: &str, visit: NewVisit) -> Result<String> {
+        let mut inner = self.lock();
+        let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
+        let id = new_id();
+        let record = VisitRecord {
+            id: id.clone(),
+            date: visit.date,
+            people_met: visit.people_met,
+            notes: visit.notes,
+            policies: visit.policies,
+            location: visit.location,
+            photos: visit.photos,
+        }
+        .validate(today)?;
+        inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitRecorded { visit: record })?;
+        Ok(id)
+    }
+
+    // ---- problems ----
+
+    /// Reports a problem of an enterprise (cadre, enterprise contact or campaign office). Returns its id.
+    pub fn report_problem(&self, p: NewProblem) -> Result<String> {
+        let action = ProblemAction::Reported {
+            enterprise_id: p.enterprise_id.clone(),
+            category: p.category,
+            title: p.title,
+            description: p.description,
+            visit_id: p.visit_id.clone(),
+        }
+        .validate()?;
+        let mut inner = self.lock();
+        let ent = inner.enterprise_state(&p.enterprise_id)?;
+        if let Some(v) = &p.visit_id
+            && !ent.visits.iter().any(|x| &x.record.id == v)
+        {
+            return Err(Error::not_found(Entity::Visit, v.clone()));
+        }
+        let path = inner.region_path(&ent.profile.region_id)?;
+        let actor = inner.actor()?;
+        let id = new_id();
+        let facts = EnterpriseFacts { id: &p.enterprise_id, region_path: &path, state: &ent };
+        rules::authorize_problem(&actor, &action, &ProblemState::default(), &facts, &SqlDirectory(&inner.conn))?;
+        let header = [
+            ("enterprise_id", p.enterprise_id.as_str()),
+            ("enterprise_name", ent.profile.name.as_str()),
+            ("region_id", ent.profile.region_id.as_str()),
+        ];
+        inner.create::<ProblemState>(&id, &header, action)?;
+        Ok(id)
+    }
+
+    /// Takes any action on an existing problem; the named methods below are shorthands.
+    pub fn act_on_problem(&self, problem_id: &str, action: ProblemAction) -> Result<()> {
+        let action = action.validate()?;
+        if matches!(action, ProblemAction::Reported { .. } | ProblemAction::Unknown) {
+            return Err(Error::InvalidTransition { action: action.verb(), status: "reported" });
+        }
+        self.lock().act_on_problem(problem_id, action)
+    }
+
+    pub fn accept_problem(&self, problem_id: &str, note: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Accepted { note: note.into() })
+    }
+
+    /// Routes (交办) a problem to a department at a handling level with a deadline (ms since epoch).
+    pub fn route_problem(&self, problem_id: &str, department_id: &str, level: u8, deadline: i64, note: &str) -> Result<()> {
+        let action = ProblemAction::Routed { department_id: department_id.into(), level, deadline, note: note.into() };
+        self.act_on_problem(problem_id, action)
+    }
+
+    pub fn add_progress(&self, problem_id: &str, note: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Progress { note: note.into() })
+    }
+
+    pub fn escalate_problem(
+        &self,
+        problem_id: &str,
+        level: u8,
+        reason: &str,
+        department_id: Option<&str>,
+        deadline: Option<i64>,
+    ) -> Result<()> {
+        let action = ProblemAction::Escalated {
+            level,
+            reason: reason.into(),
+            department_id: department_id.map(str::to_owned),
+            deadline,
+        };
+        self.act_on_problem(problem_id, action)
+    }
+
+    pub fn urge_problem(&self, problem_id: &str, note: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Urged { note: note.into() })
+    }
+
+    pub fn resolve_problem(&self, problem_id: &str, resolution: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Resolved { resolution: resolution.into() })
+    }
+
+    /// The enterprise confirms the resolution and rates its satisfaction, 1 to 5.
+    pub fn confirm_resolution(&self, problem_id: &str, rating: u8, comment: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Confirmed { rating, comment: comment.into() })
+    }
+
+    /// The enterprise rejects the resolution; the problem goes back to its department.
+    pub fn reject_resolution(&self, problem_id: &str, reason: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Rejected { reason: reason.into() })
+    }
+
+    pub fn close_problem(&self, problem_id: &str, note: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Closed { note: note.into() })
+    }
+
+    /// Records a follow-up review (回头看) of a closed problem.
+    pub fn follow_up(&self, problem_id: &str, note: &str, still_solved: bool) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::FollowedUp { note: note.into(), still_solved })
+    }
+
+    // ---- task notices ----
+
+    /// Issues a task notice (campaign office). Returns its id.
+    pub fn issue_task_notice(&self, n: NewTaskNotice) -> Result<String> {
+        let mut inner = self.lock();
+        let action = TaskNoticeAction::Issued {
+            region_id: n.region_id.clone(),
+            title: n.title,
+            body: n.body,
+            deadline: n.deadline,
+            recipients: n.recipients,
+        }
+        .validate(inner.now())?;
+        let actor = inner.actor()?;
+        rules::authorize_task_notice(&actor, &action, &TaskNoticeState::default(), &SqlDirectory(&inner.conn))?;
+        let id = new_id();
+        inner.create::<TaskNoticeState>(&id, &[("region_id", n.region_id.as_str())], action)?;
+        Ok(id)
+    }
+
+    pub fn acknowledge_task_notice(&self, notice_id: &str) -> Result<()> {
+        self.lock().act_on_task_notice(notice_id, |recipient| TaskNoticeAction::Acknowledged { recipient })
+    }
+
+    pub fn complete_task_notice(&self, notice_id: &str, note: &str) -> Result<()> {
+        let note = text::optional("note", note, text::MEDIUM)?;
+        self.lock().act_on_task_notice(notice_id, |recipient| TaskNoticeAction::Completed { recipient, note })
+    }
+
+    // ---- sync plumbing ----
+
+    /// Local changes not yet acknowledged by the relay, oldest first.
+    pub fn pending_changes(&self) -> Result<Vec<PendingChange>> {
+        storage::pending(&self.lock().conn)
+    }
+
+    /// Applies changes (or whole saved documents) of one document received from the relay: the
+    /// document, its stored changes and its index rows are updated in one transaction.
+    pub fn apply_remote(&self, doc_id: &str, kind: DocKind, chunks: &[Vec<u8>]) -> Result<Applied> {
+        self.lock().apply_remote(doc_id, kind, chunks)
+    }
+
+    /// Heads of a document's Automerge history, hex.
+    pub fn document_heads(&self, doc_id: &str) -> Result<Vec<String>> {
+        let mut inner = self.lock();
+        let c = inner.load(doc_id)?.ok_or_else(|| Error::not_found(Entity::Problem, doc_id))?;
+        Ok(c.doc.automerge().get_heads().iter().map(|h| h.to_string()).collect())
+    }
+
+    /// The whole document, saved in Automerge's compact format.
+    pub fn save_document(&self, doc_id: &str) -> Result<Vec<u8>> {
+        let mut inner = self.lock();
+        let c = inner.load(doc_id)?.ok_or_else(|| Error::not_found(Entity::Problem, doc_id))?;
+        Ok(c.doc.save())
+    }
+
+    /// Ids and kinds of every document in the store.
+    pub fn document_ids(&self) -> Result<Vec<(String, DocKind)>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare("SELECT id, kind FROM documents ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind) = row?;
+            out.push((id, DocKind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("kind {kind}")))?));
+        }
+        Ok(out)
+    }
+
+    /// Rewrites every document as one snapshot (the store also does this by itself as changes pile up).
+    pub fn compact_all(&self) -> Result<()> {
+        let ids = self.document_ids()?;
+        let mut inner = self.lock();
+        for (id, _) in ids {
+            let tx = Transaction::new_unchecked(&inner.conn, TransactionBehavior::Immediate)?;
+            let (_, doc) = storage::load_document(&tx, &id)?.ok_or_else(|| Error::Corrupt(id.clone()))?;
+            storage::compact(&tx, &id, &doc)?;
+            tx.commit()?;
+            inner.cache.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Drops the parsed documents held in memory (they are re-read from disk when needed).
+    pub fn clear_cache(&self) {
+        self.lock().cache.clear();
+    }
+}
+
+impl Inner {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn region_path(&self, region_id: &str) -> Result<String> {
+        use crate::domain::DirectoryLookup;
+        SqlDirectory(&self.conn).region_path(region_id).ok_or_else(|| Error::not_found(Entity::Region, region_id))
+    }
+
+    fn actor(&self) -> Result<Actor> {
+        let id = &self.identity;
+        let region_path = match &id.region_id {
+            Some(r) => Some(self.region_path(r)?),
+            None => None,
+        };
+        Ok(Actor {
+            user_id: id.user_id.clone(),
+            role: id.role,
+            region_path,
+            department_id: id.department_id.clone(),
+            enterprise_id: id.enterprise_id.clone(),
+        })
+    }
+
+    fn new_event<A>(&self, action: A, seen: Vec<String>) -> Event<A> {
+        Event {
+            id: new_id(),
+            by: self.identity.user_id.clone(),
+            role: self.identity.role,
+            device: self.identity.device_id.clone(),
+            at: self.now(),
+            seen,
+            action,
+        }
+    }
+
+    /// The cached document, loading and deriving it from disk if needed.
+    fn load(&mut self, id: &str) -> Result<Option<&mut Cached>> {
+        self.tick += 1;
+        let tick = self.tick;
+        if !self.cache.contains_key(id) {
+            let Some((kind, mut doc)) = storage::load_document(&self.conn, id)? else { return Ok(None) };
+            doc.set_actor(self.actor_id.clone());
+            let (state, heads, conflicts) = derive(kind, &doc);
+            if self.cache.len() >= CACHE_DOCS
+                && let Some(oldest) = self.cache.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| k.clone())
+            {
+                self.cache.remove(&oldest);
+            }
+            self.cache.insert(id.to_owned(), Cached { kind, doc, state, heads, conflicts, used: tick });
+        }
+        let c = self.cache.get_mut(id).expect("inserted above");
+        c.used = tick;
+        Ok(Some(c))
+    }
+
+    fn typed<S: DocType>(&mut self, id: &str, what: Entity) -> Result<S>
+    where
+        S::Action: Serialize + DeserializeOwned + Clone,
+    {
+        let c = self.load(id)?.ok_or_else(|| Error::not_found(what, id))?;
+        S::of(&c.state).cloned().ok_or_else(|| Error::not_found(what, id))
+    }
+
+    fn enterprise_state(&mut self, id: &str) -> Result<EnterpriseState> {
+        let s: EnterpriseState = self.typed(id, Entity::Enterprise)?;
+        if !s.registered {
+            return Err(Error::not_found(Entity::Enterprise, id));
+        }
+        Ok(s)
+    }
+
+    /// Creates a document whose first event is `action` (already validated and authorised).
+    fn create<S: DocType>(&mut self, id: &str, header: &[(&str, &str)], action: S::Action) -> Result<()>
+    where
+        S::Action: Serialize + DeserializeOwned + Clone,
+    {
+        let event = self.new_event(action, Vec::new());
+        let mut state = S::default();
+        state.apply(&event)?;
+        let (doc, change) = Document::create(S::KIND, id, header, self.actor_id.clone(), &event)?;
+        self.persist_local(id, S::KIND, &doc, &change, |conn| state.index(conn, id, &doc, 0))?;
+        let heads = vec![event.id];
+        self.tick += 1;
+        self.cache.insert(id.to_owned(), Cached { kind: S::KIND, doc, state: state.wrap(), heads, conflicts: 0, used: self.tick });
+        Ok(())
+    }
+
+    /// Appends `action` to an existing document after `authorize` passed on its current state.
+    fn append<S: DocType>(
+        &mut self,
+        id: &str,
+        what: Entity,
+        action: S::Action,
+        authorize: impl FnOnce(&Self, &S) -> Result<()>,
+    ) -> Result<()>
+    where
+        S::Action: Serialize + DeserializeOwned + Clone,
+    {
+        let (state, heads) = {
+            let c = self.load(id)?.ok_or_else(|| Error::not_found(what, id))?;
+            let s = S::of(&c.state).ok_or_else(|| Error::not_found(what, id))?;
+            (s.clone(), c.heads.clone())
+        };
+        authorize(self, &state)?;
+        let event = self.new_event(action, heads);
+        let mut next = state;
+        next.apply(&event)?;
+        let result = self.write_event(id, &event, next);
+        if result.is_err() {
+            // The in-memory document may hold the change that failed to reach disk.
+            self.cache.remove(id);
+        }
+        result
+    }
+
+    fn write_event<S: DocType>(&mut self, id: &str, event: &Event<S::Action>, next: S) -> Result<()>
+    where
+        S::Action: Serialize + DeserializeOwned + Clone,
+    {
+        let mut cached = self.cache.remove(id).ok_or_else(|| Error::Corrupt(format!("{id} left the cache")))?;
+        let change = cached.doc.append(event)?;
+        let conflicts = cached.conflicts;
+        self.persist_local(id, S::KIND, &cached.doc, &change, |conn| next.index(conn, id, &cached.doc, conflicts))?;
+        cached.state = next.wrap();
+        cached.heads = vec![event.id.clone()];
+        self.cache.insert(id.to_owned(), cached);
+        Ok(())
+    }
+
+    /// Writes a local change, its pending record and the index rows in one transaction.
+    fn persist_local(
+        &self,
+        id: &str,
+        kind: DocKind,
+        doc: &Document,
+        change: &automerge::Change,
+        index: impl FnOnce(&Connection) -> Result<()>,
+    ) -> Result<()> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let bytes = change.raw_bytes();
+        storage::store_changes(&tx, id, kind, doc, &[bytes])?;
+        storage::add_pending(&tx, id, kind, change.hash().as_ref(), bytes)?;
+        index(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn act_on_enterprise(&mut self, id: &str, action: EnterpriseAction) -> Result<()> {
+        let path = {
+            let s = self.enterprise_state(id)?;
+            self.region_path(&s.profile.region_id)?
+        };
+        let actor = self.actor()?;
+        self.append::<EnterpriseState>(id, Entity::Enterprise, action.clone(), |inner, state| {
+            let facts = EnterpriseFacts { id, region_path: &path, state };
+            rules::authorize_enterprise(&actor, &action, &facts, &SqlDirectory(&inner.conn))
+        })
+    }
+
+    fn act_on_problem(&mut self, id: &str, action: ProblemAction) -> Result<()> {
+        let (enterprise_id, region_id) = {
+            let c = self.load(id)?.ok_or_else(|| Error::not_found(Entity::Problem, id))?;
+            (c.doc.header("enterprise_id").unwrap_or_default(), c.doc.header("region_id").unwrap_or_default())
+        };
+        // A department handler does not hold the enterprise's document: the facts it gives are then empty.
+        let ent = match self.enterprise_state(&enterprise_id) {
+            Ok(s) => s,
+            Err(Error::NotFound { .. }) => EnterpriseState::default(),
+            Err(e) => return Err(e),
+        };
+        let path = self.region_path(&region_id).unwrap_or_default();
+        let actor = self.actor()?;
+        self.append::<ProblemState>(id, Entity::Problem, action.clone(), |inner, state| {
+            let facts = EnterpriseFacts { id: &enterprise_id, region_path: &path, state: &ent };
+            rules::authorize_problem(&actor, &action, state, &facts, &SqlDirectory(&inner.conn))
+        })
+    }
+
+    fn act_on_task_notice(&mut self, id: &str, make: impl FnOnce(Recipient) -> TaskNoticeAction) -> Result<()> {
+        let actor = self.actor()?;
+        let state: TaskNoticeState = self.typed(id, Entity::TaskNotice)?;
+        let recipient = rules::recipient_for(&actor, &state)
+            .ok_or(Error::NotAllowed { action: "acknowledge", reason: crate::error::Denied::NotRecipient })?;
+        let action = make(recipient);
+        self.append::<TaskNoticeState>(id, Entity::TaskNotice, action.clone(), |inner, state| {
+            rules::authorize_task_notice(&actor, &action, state, &SqlDirectory(&inner.conn))
+        })
+    }
+
+    fn apply_remote(&mut self, id: &str, kind: DocKind, chunks: &[Vec<u8>]) -> Result<Applied> {
+        let result = self.apply_remote_inner(id, kind, chunks);
+        if result.is_err() {
+            self.cache.remove(id);
+        }
+        result
+    }
+
+    fn apply_remote_inner(&mut self, id: &str, kind: DocKind, chunks: &[Vec<u8>]) -> Result<Applied> {
+        let actor_id = self.actor_id.clone();
+        let existing = self.load(id)?.is_some();
+        let mut cached = match self.cache.remove(id) {
+            Some(c) if c.kind == kind => c,
+            Some(c) => return Err(Error::Corrupt(format!("{id} is a {}, not a {}", c.kind.as_str(), kind.as_str()))),
+            None => {
+                let doc = Document::from_automerge(automerge::Automerge::new().with_actor(actor_id));
+                let (state, heads, conflicts) = derive(kind, &doc);
+                Cached { kind, doc, state, heads, conflicts, used: self.tick }
+            }
+        };
+        let before = cached.doc.automerge().get_heads();
+        let mut stored: Vec<&[u8]> = Vec::new();
+        for chunk in chunks {
+            // Skip a change already held; keep anything else (changes and whole-document chunks).
+            if let Ok(change) = automerge::Change::from_bytes(chunk.clone())
+                && cached.doc.automerge().get_change_meta_by_hash(&change.hash()).is_some()
+            {
+                continue;
+            }
+            cached.doc.automerge_mut().load_incremental(chunk)?;
+            stored.push(chunk);
+        }
+        let after = cached.doc.automerge().get_heads();
+        let waiting_for_deps = !cached.doc.automerge().get_missing_deps(&[]).is_empty();
+        if stored.is_empty() || (before == after && !waiting_for_deps) {
+            if existing {
+                self.cache.insert(id.to_owned(), cached);
+            }
+            return Ok(Applied { changed: false, waiting_for_deps });
+        }
+        if let Some(k) = cached.doc.kind()
+            && k != kind
+        {
+            return Err(Error::Corrupt(format!("{id} says it is a {}", k.as_str())));
+        }
+        let (state, heads, conflicts) = derive(kind, &cached.doc);
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        storage::store_changes(&tx, id, kind, &cached.doc, &stored)?;
+        index_state(&tx, id, &cached.doc, &state, conflicts)?;
+        tx.commit()?;
+        cached.state = state;
+        cached.heads = heads;
+        cached.conflicts = conflicts;
+        self.cache.insert(id.to_owned(), cached);
+        Ok(Applied { changed: before != after, waiting_for_deps })
+    }
+}

@@ -1,0 +1,169 @@
+//! What the store's queries return: plain records, shaped for the screens of the app.
+
+use crate::domain::{
+    Category, Contact, Location, Outcome, PhotoRef, ProblemAction, ProblemState, ProblemStatus, Profile, Recipient,
+    Role, TaskNoticeAction,
+};
+use serde::Serialize;
+
+/// An enterprise as listed on "my enterprises".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnterpriseSummary {
+    pub id: String,
+    pub name: String,
+    pub uscc: String,
+    pub region_id: String,
+    pub industry: String,
+    pub tags: Vec<String>,
+    pub address: String,
+    pub visit_count: u32,
+    pub last_visit_date: Option<String>,
+    pub open_problems: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssignmentView {
+    pub cadre_id: String,
+    pub cadre_name: Option<String>,
+    pub chief: bool,
+    pub since: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitView {
+    pub id: String,
+    pub cadre_id: String,
+    pub cadre_name: Option<String>,
+    pub date: String,
+    pub people_met: Vec<String>,
+    pub notes: String,
+    pub policies: Vec<String>,
+    pub location: Option<Location>,
+    pub photos: Vec<PhotoRef>,
+    pub recorded_at: i64,
+}
+
+/// An enterprise with everything a cadre looks at before a visit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnterpriseDetail {
+    pub id: String,
+    pub profile: Profile,
+    pub contacts: Vec<Contact>,
+    pub assignments: Vec<AssignmentView>,
+    /// Newest first.
+    pub visits: Vec<VisitView>,
+    pub problems: Vec<ProblemSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProblemSummary {
+    pub id: String,
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub category: Category,
+    pub title: String,
+    pub status: ProblemStatus,
+    pub level: u8,
+    pub department_id: Option<String>,
+    pub department_name: Option<String>,
+    pub deadline: Option<i64>,
+    pub reported_at: i64,
+    pub resolved_at: Option<i64>,
+    pub rating: Option<u8>,
+    pub urge_count: u32,
+    pub overdue: bool,
+    /// Events that conflicted with a concurrent one (shown as such in the timeline).
+    pub conflict_count: u32,
+    pub updated_at: i64,
+}
+
+/// One step of a problem's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    pub event_id: String,
+    pub by: String,
+    pub by_name: Option<String>,
+    pub role: Role,
+    pub device: String,
+    /// Device time of the action.
+    pub at: i64,
+    pub action: ProblemAction,
+    pub outcome: Outcome,
+    /// Earlier events the author had not seen when acting.
+    pub concurrent_with: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProblemDetail {
+    pub summary: ProblemSummary,
+    pub state: ProblemState,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Selects problems; empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProblemFilter {
+    pub statuses: Vec<ProblemStatus>,
+    pub level: Option<u8>,
+    pub department_id: Option<String>,
+    pub enterprise_id: Option<String>,
+    pub category: Option<Category>,
+    /// Only problems past their deadline and not yet resolved.
+    pub overdue: bool,
+    /// Only problems waiting for the signed-in user's next step.
+    pub awaiting_me: bool,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskNoticeSummary {
+    pub id: String,
+    pub title: String,
+    pub issued_by: String,
+    pub issued_at: i64,
+    pub deadline: i64,
+    /// `issued` or `completed` (every recipient done).
+    pub status: String,
+    pub recipients: u32,
+    pub completed: u32,
+    /// For a recipient: whether they acknowledged / completed it.
+    pub my_acknowledged: Option<bool>,
+    pub my_completed: Option<bool>,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecipientView {
+    pub recipient: Recipient,
+    pub name: Option<String>,
+    pub acknowledged_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub note: String,
+    pub on_time: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskNoticeDetail {
+    pub summary: TaskNoticeSummary,
+    pub body: String,
+    pub region_id: String,
+    pub recipients: Vec<RecipientView>,
+    pub history: Vec<(String, TaskNoticeAction, Outcome)>,
+}
+
+/// The figures on the home screen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HomeCounts {
+    /// Problems not closed.
+    pub open: u32,
+    /// Routed problems past their deadline.
+    pub overdue: u32,
+    /// Resolved problems waiting for the enterprise's confirmation.
+    pub awaiting_confirmation: u32,
+    /// Problems waiting for the signed-in user's next step.
+    pub awaiting_me: u32,
+    /// Task notices addressed to the user and not completed.
+    pub task_notices_open: u32,
+    /// Local changes not yet acknowledged by the relay.
+    pub unsynced_changes: u32,
+}
