@@ -238,7 +238,7 @@ impl Fold for EnterpriseState {
         !matches!(action, EnterpriseAction::Unknown)
     }
 
-    fn apply(&mut self, event: &Event<EnterpriseAction>) -> Result<()> {
+    fn check(&self, event: &Event<EnterpriseAction>) -> Result<()> {
         use EnterpriseAction::*;
         let wrong = |status| Err(Error::InvalidTransition { action: event.action.verb(), status });
         match &event.action {
@@ -252,6 +252,11 @@ impl Fold for EnterpriseState {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    fn mutate(&mut self, event: &Event<EnterpriseAction>) {
+        use EnterpriseAction::*;
         match &event.action {
             Registered { profile } => {
                 self.registered = true;
@@ -292,6 +297,5 @@ impl Fold for EnterpriseState {
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(event.at);
-        Ok(())
     }
 }

@@ -51,8 +51,16 @@ pub enum Outcome {
 /// A state derived from an event log.
 pub trait Fold: Default {
     type Action;
-    /// Checks that `event` is a valid transition from the current state and applies it.
-    fn apply(&mut self, event: &Event<Self::Action>) -> Result<(), Error>;
+    /// Checks that `event` is a valid transition from the current state.
+    fn check(&self, event: &Event<Self::Action>) -> Result<(), Error>;
+    /// Applies an event that passed [`Fold::check`].
+    fn mutate(&mut self, event: &Event<Self::Action>);
+    /// Checks, then applies; a refused event leaves the state as it was.
+    fn apply(&mut self, event: &Event<Self::Action>) -> Result<(), Error> {
+        self.check(event)?;
+        self.mutate(event);
+        Ok(())
+    }
     /// Whether the action is of a type this version knows.
     fn is_known(action: &Self::Action) -> bool;
 }

@@ -315,12 +315,11 @@ impl Fold for ProblemState {
         !matches!(action, ProblemAction::Unknown)
     }
 
-    fn apply(&mut self, event: &Event<ProblemAction>) -> Result<()> {
+    fn check(&self, event: &Event<ProblemAction>) -> Result<()> {
         use ProblemAction::*;
         use ProblemStatus as S;
         let a = &event.action;
         let status = self.status;
-        // Check first, then mutate: a refused event leaves the state as it was.
         match a {
             Reported { .. } if status == S::New => {}
             Accepted { .. } if status == S::Reported => {}
@@ -346,8 +345,14 @@ impl Fold for ProblemState {
             FollowedUp { .. } if status == S::Closed => {}
             _ => return Err(self.wrong_state(a)),
         }
+        Ok(())
+    }
+
+    fn mutate(&mut self, event: &Event<ProblemAction>) {
+        use ProblemAction::*;
+        use ProblemStatus as S;
         let at = event.at;
-        match a {
+        match &event.action {
             Reported { enterprise_id, category, title, description, visit_id } => {
                 self.enterprise_id = enterprise_id.clone();
                 self.category = *category;
@@ -408,6 +413,5 @@ impl Fold for ProblemState {
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(at);
-        Ok(())
     }
 }

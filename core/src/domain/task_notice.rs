@@ -132,15 +132,33 @@ impl Fold for TaskNoticeState {
         !matches!(action, TaskNoticeAction::Unknown)
     }
 
-    fn apply(&mut self, event: &Event<TaskNoticeAction>) -> Result<()> {
+    fn check(&self, event: &Event<TaskNoticeAction>) -> Result<()> {
         use TaskNoticeAction::*;
         let verb = event.action.verb();
-        let wrong = |status| Error::InvalidTransition { action: verb, status };
+        let wrong = |status| Err(Error::InvalidTransition { action: verb, status });
+        match &event.action {
+            Issued { .. } if self.issued => wrong("issued"),
+            Issued { .. } | Unknown => Ok(()),
+            Acknowledged { recipient } | Completed { recipient, .. } => {
+                if !self.issued {
+                    return wrong("new");
+                }
+                let Some(r) = self.recipient(recipient) else {
+                    return Err(Error::invalid("recipients", Invalid::Format { expected: "a recipient of the notice" }));
+                };
+                match &event.action {
+                    Acknowledged { .. } if r.acknowledged_at.is_some() => wrong("acknowledged"),
+                    Completed { .. } if r.completed_at.is_some() => wrong("completed"),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn mutate(&mut self, event: &Event<TaskNoticeAction>) {
+        use TaskNoticeAction::*;
         match &event.action {
             Issued { region_id, title, body, deadline, recipients } => {
-                if self.issued {
-                    return Err(wrong("issued"));
-                }
                 self.issued = true;
                 self.issued_by = event.by.clone();
                 self.issued_at = event.at;
@@ -160,28 +178,19 @@ impl Fold for TaskNoticeState {
                     .collect();
             }
             Acknowledged { recipient } | Completed { recipient, .. } => {
-                if !self.issued {
-                    return Err(wrong("new"));
-                }
-                let Some(r) = self.recipients.iter_mut().find(|s| &s.recipient == recipient) else {
-                    return Err(Error::invalid("recipients", Invalid::Format { expected: "a recipient of the notice" }));
-                };
+                let Some(r) = self.recipients.iter_mut().find(|s| &s.recipient == recipient) else { return };
                 match &event.action {
-                    Acknowledged { .. } if r.acknowledged_at.is_some() => return Err(wrong("acknowledged")),
-                    Acknowledged { .. } => r.acknowledged_at = Some(event.at),
-                    Completed { .. } if r.completed_at.is_some() => return Err(wrong("completed")),
                     Completed { note, .. } => {
                         r.acknowledged_at.get_or_insert(event.at);
                         r.completed_at = Some(event.at);
                         r.completed_by = Some(event.by.clone());
                         r.note = note.clone();
                     }
-                    _ => unreachable!("matched above"),
+                    _ => r.acknowledged_at = Some(event.at),
                 }
             }
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(event.at);
-        Ok(())
     }
 }

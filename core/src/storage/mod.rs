@@ -202,7 +202,8 @@ pub fn region(conn: &Connection, id: &str) -> Result<Option<Region>> {
 
 // ---- index tables ----
 
-pub fn index_enterprise(conn: &Connection, id: &str, s: &EnterpriseState) -> Result<()> {
+/// Writes an enterprise's row and assignments, and the given visits (visits never change once written).
+pub fn index_enterprise(conn: &Connection, id: &str, s: &EnterpriseState, new_visits: &[crate::domain::Visit]) -> Result<()> {
     let p = &s.profile;
     let last_visit = s.visits.iter().map(|v| v.record.date.as_str()).max();
     conn.prepare_cached(
@@ -226,11 +227,10 @@ pub fn index_enterprise(conn: &Connection, id: &str, s: &EnterpriseState) -> Res
     for a in &s.assignments {
         ins.execute(params![a.cadre_id, id, a.chief, a.since])?;
     }
-    // Visits are never removed or changed: only new ones need writing.
     let mut ins = conn.prepare_cached(
         "INSERT OR IGNORE INTO visits (id, enterprise_id, cadre_id, date, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for v in &s.visits {
+    for v in new_visits {
         ins.execute(params![v.record.id, id, v.cadre_id, v.record.date, v.recorded_at])?;
     }
     Ok(())

@@ -137,8 +137,11 @@ where
 {
     const KIND: DocKind;
     fn of(state: &DocState) -> Option<&Self>;
+    fn of_mut(state: &mut DocState) -> Option<&mut Self>;
     fn wrap(self) -> DocState;
-    fn index(&self, conn: &Connection, id: &str, doc: &Document, conflicts: usize) -> Result<()>;
+    /// Writes the document's index rows. `full` rewrites everything; otherwise only what the latest
+    /// local event can have changed is written (one event never changes more).
+    fn index(&self, conn: &Connection, id: &str, doc: &Document, conflicts: usize, full: bool) -> Result<()>;
 }
 
 impl DocType for EnterpriseState {
@@ -146,11 +149,18 @@ impl DocType for EnterpriseState {
     fn of(s: &DocState) -> Option<&Self> {
         if let DocState::Enterprise(s) = s { Some(s) } else { None }
     }
+    fn of_mut(s: &mut DocState) -> Option<&mut Self> {
+        if let DocState::Enterprise(s) = s { Some(s) } else { None }
+    }
     fn wrap(self) -> DocState {
         DocState::Enterprise(self)
     }
-    fn index(&self, conn: &Connection, id: &str, _: &Document, _: usize) -> Result<()> {
-        if self.registered { storage::index_enterprise(conn, id, self) } else { Ok(()) }
+    fn index(&self, conn: &Connection, id: &str, _: &Document, _: usize, full: bool) -> Result<()> {
+        if !self.registered {
+            return Ok(());
+        }
+        let new_visits = if full { &self.visits[..] } else { &self.visits[self.visits.len().saturating_sub(1)..] };
+        storage::index_enterprise(conn, id, self, new_visits)
     }
 }
 
@@ -159,10 +169,13 @@ impl DocType for ProblemState {
     fn of(s: &DocState) -> Option<&Self> {
         if let DocState::Problem(s) = s { Some(s) } else { None }
     }
+    fn of_mut(s: &mut DocState) -> Option<&mut Self> {
+        if let DocState::Problem(s) = s { Some(s) } else { None }
+    }
     fn wrap(self) -> DocState {
         DocState::Problem(self)
     }
-    fn index(&self, conn: &Connection, id: &str, doc: &Document, conflicts: usize) -> Result<()> {
+    fn index(&self, conn: &Connection, id: &str, doc: &Document, conflicts: usize, _: bool) -> Result<()> {
         if self.status == crate::domain::ProblemStatus::New {
             return Ok(());
         }
@@ -178,10 +191,13 @@ impl DocType for TaskNoticeState {
     fn of(s: &DocState) -> Option<&Self> {
         if let DocState::TaskNotice(s) = s { Some(s) } else { None }
     }
+    fn of_mut(s: &mut DocState) -> Option<&mut Self> {
+        if let DocState::TaskNotice(s) = s { Some(s) } else { None }
+    }
     fn wrap(self) -> DocState {
         DocState::TaskNotice(self)
     }
-    fn index(&self, conn: &Connection, id: &str, _: &Document, _: usize) -> Result<()> {
+    fn index(&self, conn: &Connection, id: &str, _: &Document, _: usize, _: bool) -> Result<()> {
         if self.issued { storage::index_task_notice(conn, id, self) } else { Ok(()) }
     }
 }
@@ -217,9 +233,9 @@ fn derive(kind: DocKind, doc: &Document) -> (DocState, Vec<String>, usize) {
 
 fn index_state(conn: &Connection, id: &str, doc: &Document, state: &DocState, conflicts: usize) -> Result<()> {
     match state {
-        DocState::Enterprise(s) => s.index(conn, id, doc, conflicts),
-        DocState::Problem(s) => s.index(conn, id, doc, conflicts),
-        DocState::TaskNotice(s) => s.index(conn, id, doc, conflicts),
+        DocState::Enterprise(s) => s.index(conn, id, doc, conflicts, true),
+        DocState::Problem(s) => s.index(conn, id, doc, conflicts, true),
+        DocState::TaskNotice(s) => s.index(conn, id, doc, conflicts, true),
     }
 }
 
@@ -352,21 +368,25 @@ impl Store {
         }
         .validate()?;
         let mut inner = self.lock();
-        let ent = inner.enterprise_state(&p.enterprise_id)?;
-        if let Some(v) = &p.visit_id
-            && !ent.visits.iter().any(|x| &x.record.id == v)
-        {
-            return Err(Error::not_found(Entity::Visit, v.clone()));
-        }
-        let path = inner.region_path(&ent.profile.region_id)?;
+        let (name, region_id) = {
+            let ent = inner.enterprise(&p.enterprise_id)?;
+            if let Some(v) = &p.visit_id
+                && !ent.visits.iter().any(|x| &x.record.id == v)
+            {
+                return Err(Error::not_found(Entity::Visit, v.clone()));
+            }
+            (ent.profile.name.clone(), ent.profile.region_id.clone())
+        };
+        let path = inner.region_path(&region_id)?;
         let actor = inner.actor()?;
-        let id = new_id();
-        let facts = EnterpriseFacts { id: &p.enterprise_id, region_path: &path, state: &ent };
+        let ent = inner.held_enterprise(&p.enterprise_id).ok_or_else(|| Error::not_found(Entity::Enterprise, &p.enterprise_id))?;
+        let facts = EnterpriseFacts { id: &p.enterprise_id, region_path: &path, state: ent };
         rules::authorize_problem(&actor, &action, &ProblemState::default(), &facts, &SqlDirectory(&inner.conn))?;
+        let id = new_id();
         let header = [
             ("enterprise_id", p.enterprise_id.as_str()),
-            ("enterprise_name", ent.profile.name.as_str()),
-            ("region_id", ent.profile.region_id.as_str()),
+            ("enterprise_name", name.as_str()),
+            ("region_id", region_id.as_str()),
         ];
         inner.create::<ProblemState>(&id, &header, action)?;
         Ok(id)
@@ -585,20 +605,27 @@ impl Inner {
         Ok(Some(c))
     }
 
-    fn typed<S: DocType>(&mut self, id: &str, what: Entity) -> Result<S>
+    /// The state of a document of type `S`, loading it if needed.
+    fn state<S: DocType>(&mut self, id: &str, what: Entity) -> Result<&S>
     where
         S::Action: Serialize + DeserializeOwned + Clone,
     {
         let c = self.load(id)?.ok_or_else(|| Error::not_found(what, id))?;
-        S::of(&c.state).cloned().ok_or_else(|| Error::not_found(what, id))
+        S::of(&c.state).ok_or_else(|| Error::not_found(what, id))
     }
 
-    fn enterprise_state(&mut self, id: &str) -> Result<EnterpriseState> {
-        let s: EnterpriseState = self.typed(id, Entity::Enterprise)?;
+    /// A registered enterprise's state, loading it if needed.
+    fn enterprise(&mut self, id: &str) -> Result<&EnterpriseState> {
+        let s: &EnterpriseState = self.state(id, Entity::Enterprise)?;
         if !s.registered {
             return Err(Error::not_found(Entity::Enterprise, id));
         }
         Ok(s)
+    }
+
+    /// An enterprise's state if this device holds it (an already loaded one: see `act_on_problem`).
+    fn held_enterprise(&self, id: &str) -> Option<&EnterpriseState> {
+        self.cache.get(id).and_then(|c| EnterpriseState::of(&c.state)).filter(|s| s.registered)
     }
 
     /// Creates a document whose first event is `action` (already validated and authorised).
@@ -610,7 +637,7 @@ impl Inner {
         let mut state = S::default();
         state.apply(&event)?;
         let (doc, change) = Document::create(S::KIND, id, header, self.actor_id.clone(), &event)?;
-        self.persist_local(id, S::KIND, &doc, &change, |conn| state.index(conn, id, &doc, 0))?;
+        self.persist_local(id, S::KIND, &doc, &change, |conn| state.index(conn, id, &doc, 0, true))?;
         let heads = vec![event.id];
         self.tick += 1;
         self.cache.insert(id.to_owned(), Cached { kind: S::KIND, doc, state: state.wrap(), heads, conflicts: 0, used: self.tick });
@@ -628,35 +655,34 @@ impl Inner {
     where
         S::Action: Serialize + DeserializeOwned + Clone,
     {
-        let (state, heads) = {
-            let c = self.load(id)?.ok_or_else(|| Error::not_found(what, id))?;
-            let s = S::of(&c.state).ok_or_else(|| Error::not_found(what, id))?;
-            (s.clone(), c.heads.clone())
-        };
-        authorize(self, &state)?;
-        let event = self.new_event(action, heads);
-        let mut next = state;
-        next.apply(&event)?;
-        let result = self.write_event(id, &event, next);
+        self.state::<S>(id, what)?;
+        let c = self.cache.get(id).ok_or_else(|| Error::not_found(what, id))?;
+        let state = S::of(&c.state).ok_or_else(|| Error::not_found(what, id))?;
+        authorize(self, state)?;
+        let event = self.new_event(action, c.heads.clone());
+        state.check(&event)?;
+        let result = self.write_event::<S>(id, &event);
         if result.is_err() {
-            // The in-memory document may hold the change that failed to reach disk.
+            // The in-memory document and state may be ahead of what reached disk.
             self.cache.remove(id);
         }
         result
     }
 
-    fn write_event<S: DocType>(&mut self, id: &str, event: &Event<S::Action>, next: S) -> Result<()>
+    /// Applies a checked event to the cached document and state, then writes it.
+    fn write_event<S: DocType>(&mut self, id: &str, event: &Event<S::Action>) -> Result<()>
     where
         S::Action: Serialize + DeserializeOwned + Clone,
     {
-        let mut cached = self.cache.remove(id).ok_or_else(|| Error::Corrupt(format!("{id} left the cache")))?;
+        let cached = self.cache.get_mut(id).ok_or_else(|| Error::Corrupt(format!("{id} left the cache")))?;
         let change = cached.doc.append(event)?;
-        let conflicts = cached.conflicts;
-        self.persist_local(id, S::KIND, &cached.doc, &change, |conn| next.index(conn, id, &cached.doc, conflicts))?;
-        cached.state = next.wrap();
+        if let Some(state) = S::of_mut(&mut cached.state) {
+            state.mutate(event);
+        }
         cached.heads = vec![event.id.clone()];
-        self.cache.insert(id.to_owned(), cached);
-        Ok(())
+        let cached = self.cache.get(id).expect("present above");
+        let state = S::of(&cached.state).ok_or_else(|| Error::Corrupt(format!("{id} changed kind")))?;
+        self.persist_local(id, S::KIND, &cached.doc, &change, |conn| state.index(conn, id, &cached.doc, cached.conflicts, false))
     }
 
     /// Writes a local change, its pending record and the index rows in one transaction.
@@ -678,10 +704,8 @@ impl Inner {
     }
 
     fn act_on_enterprise(&mut self, id: &str, action: EnterpriseAction) -> Result<()> {
-        let path = {
-            let s = self.enterprise_state(id)?;
-            self.region_path(&s.profile.region_id)?
-        };
+        let region_id = self.enterprise(id)?.profile.region_id.clone();
+        let path = self.region_path(&region_id)?;
         let actor = self.actor()?;
         self.append::<EnterpriseState>(id, Entity::Enterprise, action.clone(), |inner, state| {
             let facts = EnterpriseFacts { id, region_path: &path, state };
@@ -694,24 +718,27 @@ impl Inner {
             let c = self.load(id)?.ok_or_else(|| Error::not_found(Entity::Problem, id))?;
             (c.doc.header("enterprise_id").unwrap_or_default(), c.doc.header("region_id").unwrap_or_default())
         };
-        // A department handler does not hold the enterprise's document: the facts it gives are then empty.
-        let ent = match self.enterprise_state(&enterprise_id) {
-            Ok(s) => s,
-            Err(Error::NotFound { .. }) => EnterpriseState::default(),
+        // Load the enterprise (a cadre's assignment decides), then the problem again so that it is the
+        // most recently used entry and cannot have been evicted.
+        match self.enterprise(&enterprise_id) {
+            Ok(_) | Err(Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
-        };
+        }
         let path = self.region_path(&region_id).unwrap_or_default();
         let actor = self.actor()?;
+        let empty = EnterpriseState::default();
         self.append::<ProblemState>(id, Entity::Problem, action.clone(), |inner, state| {
-            let facts = EnterpriseFacts { id: &enterprise_id, region_path: &path, state: &ent };
+            // A department handler does not hold the enterprise's document: its facts are then empty.
+            let ent = inner.held_enterprise(&enterprise_id).unwrap_or(&empty);
+            let facts = EnterpriseFacts { id: &enterprise_id, region_path: &path, state: ent };
             rules::authorize_problem(&actor, &action, state, &facts, &SqlDirectory(&inner.conn))
         })
     }
 
     fn act_on_task_notice(&mut self, id: &str, make: impl FnOnce(Recipient) -> TaskNoticeAction) -> Result<()> {
         let actor = self.actor()?;
-        let state: TaskNoticeState = self.typed(id, Entity::TaskNotice)?;
-        let recipient = rules::recipient_for(&actor, &state)
+        let state: &TaskNoticeState = self.state(id, Entity::TaskNotice)?;
+        let recipient = rules::recipient_for(&actor, state)
             .ok_or(Error::NotAllowed { action: "acknowledge", reason: crate::error::Denied::NotRecipient })?;
         let action = make(recipient);
         self.append::<TaskNoticeState>(id, Entity::TaskNotice, action.clone(), |inner, state| {

@@ -164,7 +164,7 @@ impl Store {
     /// An enterprise with its assigned cadres, visits (newest first) and problems.
     pub fn enterprise(&self, id: &str) -> Result<EnterpriseDetail> {
         let mut inner = self.lock();
-        let state = inner.enterprise_state(id)?;
+        let state = inner.enterprise(id)?.clone();
         let problems = inner.problems(&ProblemFilter { enterprise_id: Some(id.into()), ..Default::default() })?;
         let conn = &inner.conn;
         let mut visits: Vec<VisitView> = state

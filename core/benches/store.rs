@@ -1,0 +1,85 @@
+//! Benchmarks of the device store: the actions a cadre takes in a factory, opening a manager's store
+//! of 7,000 documents, and the overdue query among 5,000 problems.
+
+mod support;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use std::sync::Arc;
+use support::*;
+use zhuqi_core::domain::Role;
+use zhuqi_core::store::{ProblemFilter, Store};
+
+fn cadre_actions(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let manager_path = copy_fixture(tmp.path());
+    // The cadre's phone: the enterprises assigned to cadre-0 (10 of them), copied from the manager's store.
+    let manager = Store::open(&manager_path, identity("mgr", Role::Manager)).unwrap();
+    let cadre = Store::open(&tmp.path().join("cadre.db"), identity("cadre-0", Role::Cadre)).unwrap();
+    cadre.import_directory(&directory()).unwrap();
+    let mut mine = Vec::new();
+    for e in manager.my_enterprises().unwrap() {
+        let detail = manager.enterprise(&e.id).unwrap();
+        if detail.assignments.iter().any(|a| a.cadre_id == "cadre-0") {
+            cadre.apply_remote(&e.id, zhuqi_core::domain::DocKind::Enterprise, &[manager.save_document(&e.id).unwrap()]).unwrap();
+            mine.push(e.id);
+        }
+    }
+    assert_eq!(mine.len(), 10);
+    let mut i = 0;
+    c.bench_function("record_visit", |b| {
+        b.iter(|| {
+            i += 1;
+            cadre.record_visit(&mine[i % mine.len()], new_visit()).unwrap()
+        })
+    });
+    c.bench_function("report_problem", |b| {
+        b.iter(|| {
+            i += 1;
+            cadre.report_problem(new_problem(&mine[i % mine.len()], i)).unwrap()
+        })
+    });
+    c.bench_function("record_visit_and_report_problem", |b| {
+        b.iter(|| {
+            i += 1;
+            let e = &mine[i % mine.len()];
+            let v = cadre.record_visit(e, new_visit()).unwrap();
+            let mut p = new_problem(e, i);
+            p.visit_id = Some(v);
+            cadre.report_problem(p).unwrap()
+        })
+    });
+}
+
+fn manager_store(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = copy_fixture(tmp.path());
+    let mut g = c.benchmark_group("manager_store_7000_docs");
+    g.sample_size(20);
+    g.bench_function("open", |b| {
+        b.iter_batched(
+            || (),
+            |()| Store::open(&path, identity("mgr", Role::Manager)).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("open_and_home_counts", |b| {
+        b.iter(|| Store::open(&path, identity("mgr", Role::Manager)).unwrap().home_counts().unwrap())
+    });
+    g.finish();
+
+    let store = Arc::new(Store::open(&path, identity("mgr", Role::Manager)).unwrap());
+    let overdue = store.problems(&ProblemFilter { overdue: true, ..Default::default() }).unwrap();
+    assert!(overdue.len() > 1000, "fixture has overdue problems: {}", overdue.len());
+    c.bench_function("query_overdue_among_5000", |b| {
+        b.iter(|| store.problems(&ProblemFilter { overdue: true, ..Default::default() }).unwrap().len())
+    });
+    c.bench_function("query_overdue_first_page_of_50", |b| {
+        b.iter(|| store.problems(&ProblemFilter { overdue: true, limit: Some(50), ..Default::default() }).unwrap().len())
+    });
+    c.bench_function("home_counts", |b| b.iter(|| store.home_counts().unwrap()));
+    let some = overdue[0].id.clone();
+    c.bench_function("problem_with_timeline", |b| b.iter(|| store.problem(&some).unwrap()));
+}
+
+criterion_group!(benches, cadre_actions, manager_store);
+criterion_main!(benches);
