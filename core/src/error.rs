@@ -106,6 +106,18 @@ pub enum Error {
     Document(#[from] automerge::AutomergeError),
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    #[error("relay unreachable: {0}")]
+    Network(String),
+    #[error("not signed in, or the session expired")]
+    SignedOut,
+    #[error("this device was revoked; its data must be wiped")]
+    DeviceRevoked,
+    #[error("the relay requires a newer app")]
+    UpgradeRequired,
+    #[error("too many attempts; retry in {retry_after_s} s")]
+    Throttled { retry_after_s: u64 },
+    #[error("relay refused the request ({status} {code}): {message}")]
+    Relay { status: u16, code: String, message: String, message_zh: String },
     #[error("this store belongs to another user")]
     StoreOfAnotherUser,
     #[error("store schema version {found} is newer than this app supports ({supported})")]
@@ -153,6 +165,12 @@ impl Error {
             Error::Storage(_) | Error::Corrupt(_) => "本机数据存储出错，请稍后重试".into(),
             Error::Document(_) => "数据文档出错，请稍后重试".into(),
             Error::SchemaTooNew { .. } => "本机数据来自更新版本的应用，请升级应用".into(),
+            Error::Network(_) => "无法连接服务器，数据已保存在本机，恢复网络后会自动同步".into(),
+            Error::SignedOut => "登录已失效，请重新登录".into(),
+            Error::DeviceRevoked => "本设备已被停用，本机数据将被清除".into(),
+            Error::UpgradeRequired => "请升级应用后再同步".into(),
+            Error::Throttled { retry_after_s } => format!("尝试次数过多，请{retry_after_s}秒后再试"),
+            Error::Relay { message_zh, .. } => message_zh.clone(),
             Error::StoreOfAnotherUser => "本机数据属于其他用户，请先退出并清除数据".into(),
         }
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod rules;
 pub mod storage;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};
 pub use store::Store;

@@ -7,6 +7,7 @@
 //! of the document is dropped, so memory never runs ahead of disk.
 
 mod query;
+mod sync_state;
 pub mod views;
 
 use crate::document::Document;
@@ -26,6 +27,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use storage::PendingChange;
+pub use sync_state::{DocSyncStatus, QuarantinedChange};
 pub use views::*;
 
 /// The signed-in user of a store and the device it runs on.

@@ -1,0 +1,290 @@
+//! The device's sync client: signs in, and runs `sync_now` — one `POST /v1/sync` that pushes every
+//! unacknowledged change and pulls what changed in the user's scope, repeated only while the relay
+//! says more is waiting. Network failures and relay errors 5xx are retried with exponential backoff.
+
+use super::protocol::*;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What one `sync_now` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Local changes the relay acknowledged.
+    pub pushed: u32,
+    /// Documents updated or added from the relay.
+    pub pulled: u32,
+    /// Documents whose local changes the relay refused (now in the quarantine).
+    pub rejected: u32,
+    /// Documents deleted because they left the user's scope.
+    pub purged: u32,
+    /// Request and response bodies on the wire (compressed), summed over round trips.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub round_trips: u32,
+}
+
+impl SyncReport {
+    /// Whether the sync brought anything new to show.
+    pub fn changed_anything(&self) -> bool {
+        self.pulled > 0 || self.rejected > 0 || self.purged > 0
+    }
+}
+
+/// Most bytes of changes pushed in one request; the rest go in the following round trips.
+const PUSH_BUDGET: usize = 4 << 20;
+
+pub struct SyncClient {
+    base: String,
+    http: reqwest::blocking::Client,
+    attempts: u32,
+    backoff: Duration,
+}
+
+impl SyncClient {
+    /// A client of the relay at `base_url` (e.g. `https://zhuqi.example.gov.cn`).
+    pub fn new(base_url: &str) -> Result<SyncClient> {
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(SyncClient { base: base_url.trim_end_matches('/').to_owned(), http, attempts: 4, backoff: Duration::from_millis(250) })
+    }
+
+    /// Sets how many times a request is tried and the first wait between tries (doubled each time).
+    pub fn with_retries(mut self, attempts: u32, first_backoff: Duration) -> Self {
+        self.attempts = attempts.max(1);
+        self.backoff = first_backoff;
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Signs in with a login and password; registers this device.
+    pub fn sign_in(&self, login: &str, password: &str, device_name: &str) -> Result<SignInResponse> {
+        let body = SignInRequest { login: login.into(), password: password.into(), device_name: device_name.into() };
+        self.post_json("/v1/auth/sign-in", None, &body)
+    }
+
+    /// Activates an enterprise contact's phone with a one-time code.
+    pub fn activate(&self, code: &str, device_name: &str) -> Result<SignInResponse> {
+        self.post_json("/v1/auth/activate", None, &ActivateRequest { code: code.into(), device_name: device_name.into() })
+    }
+
+    /// Issues a one-time activation code for an enterprise contact (cadre of the enterprise or manager).
+    pub fn issue_activation_code(&self, token: &str, enterprise_id: &str, contact_user_id: &str) -> Result<ActivationCodeResponse> {
+        let body = ActivationCodeRequest { enterprise_id: enterprise_id.into(), contact_user_id: contact_user_id.into() };
+        self.post_json("/v1/activation-codes", Some(token), &body)
+    }
+
+    /// Revokes this device's session on the relay.
+    pub fn sign_out(&self, token: &str) -> Result<()> {
+        let _: serde_json::Value = self.post_json("/v1/auth/sign-out", Some(token), &serde_json::json!({}))?;
+        Ok(())
+    }
+
+    fn post_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, token: Option<&str>, body: &B) -> Result<R> {
+        let bytes = serde_json::to_vec(body).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let resp = self.with_retry(|| {
+            let mut req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(bytes.clone());
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+        })?;
+        serde_json::from_slice(&resp).map_err(|e| Error::Network(format!("unexpected response: {e}")))
+    }
+
+    /// Sends a request, retrying network failures and 5xx; returns the body of a 2xx response.
+    fn with_retry(&self, send: impl Fn() -> reqwest::Result<reqwest::blocking::Response>) -> Result<Vec<u8>> {
+        let mut wait = self.backoff;
+        let mut last = Error::Network("no attempt".into());
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            match send() {
+                Err(e) => last = Error::Network(e.to_string()),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+                    let body = resp.bytes().map_err(|e| Error::Network(e.to_string()));
+                    let body = match body {
+                        Ok(b) => b.to_vec(),
+                        Err(e) => {
+                            last = e;
+                            continue;
+                        }
+                    };
+                    if (200..300).contains(&status) {
+                        return Ok(body);
+                    }
+                    let err = relay_error(status, &body, retry_after);
+                    if status < 500 {
+                        return Err(err);
+                    }
+                    last = err;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Pushes local changes and pulls remote ones until the device is up to date.
+    pub fn sync_now(&self, store: &Store) -> Result<SyncReport> {
+        let token = store.session_token()?.ok_or(Error::SignedOut)?;
+        let mut report = SyncReport::default();
+        let mut pushed_seqs = std::collections::HashSet::new();
+        loop {
+            let (cursor, directory_version) = store.sync_cursor()?;
+            let push = next_push(store, &pushed_seqs)?;
+            let pushing = !push.is_empty();
+            for (seq, _) in &push {
+                pushed_seqs.insert(*seq);
+            }
+            let request = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor,
+                directory_version,
+                actor: store.actor_bytes(),
+                push: group(push),
+                max_bytes: None,
+            };
+            let body = encode(&request);
+            report.bytes_sent += body.len() as u64;
+            let resp = self.with_retry(|| {
+                self.http
+                    .post(format!("{}/v1/sync", self.base))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/cbor")
+                    .header("content-encoding", "gzip")
+                    .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+                    .body(body.clone())
+                    .send()
+            })?;
+            report.round_trips += 1;
+            report.bytes_received += resp.len() as u64;
+            let response: SyncResponse =
+                decode(&resp, 64 << 20).map_err(|e| Error::Network(format!("unreadable sync response: {e}")))?;
+            apply(store, &response, &mut report)?;
+            let pending_left = store.pending_changes()?.iter().any(|p| !pushed_seqs.contains(&p.seq));
+            if !response.more && !(pushing && pending_left) {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Waits for the relay to announce changes in the user's scope after `cursor` (server-sent
+    /// events), calling `on_change` with each announced cursor, until `stop` is set or the connection
+    /// ends. Returns `Ok` when stopped or disconnected; the caller reconnects.
+    pub fn watch(&self, token: &str, cursor: u64, stop: &AtomicBool, mut on_change: impl FnMut(u64)) -> Result<()> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/events?cursor={cursor}", self.base))
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .timeout(Duration::from_secs(24 * 3600))
+            .send()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+            return Err(relay_error(status, &body, None));
+        }
+        let mut event = String::new();
+        for line in BufReader::new(resp).lines() {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let Ok(line) = line else { return Ok(()) };
+            if let Some(e) = line.strip_prefix("event:") {
+                event = e.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                if event == "change"
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim())
+                    && let Some(c) = v.get("cursor").and_then(|c| c.as_u64())
+                {
+                    on_change(c);
+                }
+            } else if line.is_empty() {
+                event.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The next pending changes to push: those not pushed yet in this sync, up to the budget.
+fn next_push(store: &Store, already: &std::collections::HashSet<i64>) -> Result<Vec<(i64, crate::storage::PendingChange)>> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for p in store.pending_changes()? {
+        if already.contains(&p.seq) {
+            continue;
+        }
+        if bytes > 0 && bytes + p.bytes.len() > PUSH_BUDGET {
+            break;
+        }
+        bytes += p.bytes.len();
+        out.push((p.seq, p));
+    }
+    Ok(out)
+}
+
+/// Groups changes by document, keeping each document's changes in the order they were made.
+fn group(push: Vec<(i64, crate::storage::PendingChange)>) -> Vec<DocChanges> {
+    let mut out: Vec<DocChanges> = Vec::new();
+    for (_, p) in push {
+        match out.iter_mut().find(|d| d.doc == p.doc_id) {
+            Some(d) => d.changes.push(p.bytes),
+            None => out.push(DocChanges { doc: p.doc_id, kind: p.kind, changes: vec![p.bytes] }),
+        }
+    }
+    out
+}
+
+/// Applies a sync response to the store; the cursor moves last, so a crash midway only repeats work.
+fn apply(store: &Store, r: &SyncResponse, report: &mut SyncReport) -> Result<()> {
+    report.pushed += store.acknowledge(&r.acked)? as u32;
+    for rejection in &r.rejected {
+        tracing::warn!(doc = %rejection.doc, code = ?rejection.code, "relay refused local changes: {}", rejection.message);
+        store.quarantine(rejection)?;
+        report.rejected += 1;
+    }
+    if !r.purge.is_empty() {
+        store.purge(&r.purge)?;
+        report.purged += r.purge.len() as u32;
+    }
+    for d in &r.docs {
+        if store.apply_remote(&d.doc, d.kind, &d.data)?.changed {
+            report.pulled += 1;
+        }
+    }
+    store.finish_sync(r.cursor, r.directory.as_ref(), r.directory_version)
+}
+
+fn relay_error(status: u16, body: &[u8], retry_after: Option<u64>) -> Error {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let code = parsed.as_ref().map(|b| b.code.as_str()).unwrap_or("");
+    match (status, code) {
+        (401, "device_revoked") => Error::DeviceRevoked,
+        (401, _) => Error::SignedOut,
+        (426, _) => Error::UpgradeRequired,
+        (429, _) => Error::Throttled { retry_after_s: retry_after.unwrap_or(60) },
+        _ => match parsed {
+            Some(b) => Error::Relay { status, code: b.code, message: b.message, message_zh: b.message_zh },
+            None => Error::Relay {
+                status,
+                code: "internal".into(),
+                message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                message_zh: "服务器出错，请稍后重试".into(),
+            },
+        },
+    }
+}

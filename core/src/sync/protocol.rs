@@ -1,0 +1,309 @@
+//! The wire protocol between devices and the relay (`POST /v1/sync` and friends), shared by the
+//! client in this crate and the relay. `docs/PROTOCOL.md` specifies it for other implementers.
+//!
+//! Bodies of `/v1/sync` are CBOR (RFC 8949), gzip-compressed (`Content-Encoding: gzip`). Every other
+//! endpoint speaks JSON. Change bytes travel as CBOR byte strings, never base64.
+
+use crate::domain::{DocKind, Directory};
+use crate::store::Identity;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+
+/// The protocol version this build speaks. A relay refuses other versions with `426 upgrade_required`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Request header carrying the protocol version.
+pub const PROTOCOL_HEADER: &str = "zhuqi-protocol";
+/// The relay's page budget when the request names none, and the most it accepts.
+pub const DEFAULT_PAGE_BYTES: u32 = 1 << 20;
+pub const MAX_PAGE_BYTES: u32 = 8 << 20;
+/// The largest `/v1/sync` body the relay accepts, compressed and decompressed.
+pub const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// The changes of one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocChanges {
+    pub doc: String,
+    pub kind: DocKind,
+    /// Automerge changes (raw change chunks), oldest first.
+    #[serde(with = "bytes_list")]
+    pub changes: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub protocol: u32,
+    /// The `cursor` of the last response this device applied; 0 on its first sync.
+    pub cursor: u64,
+    /// The `directory_version` of the last directory this device received; 0 if none.
+    pub directory_version: u64,
+    /// This device's current Automerge actor id. The relay binds it to the device on first sight.
+    #[serde(with = "serde_bytes_vec")]
+    pub actor: Vec<u8>,
+    /// Local changes not yet acknowledged.
+    pub push: Vec<DocChanges>,
+    /// Page budget for pulled data, in bytes of change data; the relay caps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u32>,
+}
+
+/// Why the relay refused a document's pushed changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    /// A change does not parse, or its document is of another kind.
+    Malformed,
+    /// A change was made under an actor id not registered to this device.
+    ForeignActor,
+    /// A change depends on changes the relay does not have (for example ones it rejected before).
+    MissingDependencies,
+    /// The change does something other than appending events (editing or deleting history, headers).
+    NotAppendOnly,
+    /// An event names somebody else as its author, or another device.
+    ForgedAuthor,
+    /// The author's role may not take this action on this document.
+    NotAllowed,
+    /// The action does not fit the state the author saw, or its values are invalid.
+    InvalidAction,
+    /// The document is outside what this user may read or write.
+    OutOfScope,
+}
+
+impl RejectCode {
+    pub fn message_zh(self) -> &'static str {
+        match self {
+            RejectCode::Malformed => "数据格式错误，未被服务器接受",
+            RejectCode::ForeignActor => "设备标识不符，未被服务器接受",
+            RejectCode::MissingDependencies => "依赖的记录未被服务器接受",
+            RejectCode::NotAppendOnly => "不允许修改或删除历史记录",
+            RejectCode::ForgedAuthor => "操作人与登录用户不符",
+            RejectCode::NotAllowed => "您无权进行此操作",
+            RejectCode::InvalidAction => "操作与当前状态不符或内容无效",
+            RejectCode::OutOfScope => "该事项不在您的权限范围内",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub doc: String,
+    pub kind: DocKind,
+    /// Hashes of every pushed change of the document: all of them are refused together.
+    #[serde(with = "bytes_list")]
+    pub hashes: Vec<Vec<u8>>,
+    pub code: RejectCode,
+    /// English detail, for logs.
+    pub message: String,
+    /// The relay's copy of the document (Automerge save format), for the device to restore; absent
+    /// when the relay holds no such document or the device may not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes")]
+    pub document: Option<Vec<u8>>,
+}
+
+/// Data of one document to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledDoc {
+    pub doc: String,
+    pub kind: DocKind,
+    /// True when `data` is the whole document (newly visible to the device); false when it holds the
+    /// changes since the request's cursor.
+    pub whole: bool,
+    /// Automerge chunks: one saved document when `whole`, else changes oldest first.
+    #[serde(with = "bytes_list")]
+    pub data: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub protocol: u32,
+    /// Hashes of the pushed changes now durably stored by the relay (including ones it already had).
+    #[serde(with = "bytes_list")]
+    pub acked: Vec<Vec<u8>>,
+    pub rejected: Vec<Rejection>,
+    pub docs: Vec<PulledDoc>,
+    /// Documents the device may no longer hold: delete them.
+    pub purge: Vec<String>,
+    /// Send this back as `cursor` next time (after applying this response).
+    pub cursor: u64,
+    /// More data is waiting: sync again at once with the new cursor.
+    pub more: bool,
+    /// Directory records, when the device's directory is out of date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<Directory>,
+    pub directory_version: u64,
+}
+
+/// Body of every error response (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code: `unauthorized`, `device_revoked`, `upgrade_required`, `bad_request`,
+    /// `too_large`, `throttled`, `forbidden`, `not_found`, `conflict`, `internal`.
+    pub code: String,
+    pub message: String,
+    pub message_zh: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInRequest {
+    pub login: String,
+    pub password: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivateRequest {
+    pub code: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInResponse {
+    /// Opaque bearer token for `Authorization: Bearer …`.
+    pub token: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+    pub identity: Identity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationCodeRequest {
+    pub enterprise_id: String,
+    /// The enterprise contact the code signs in as.
+    pub contact_user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationCodeResponse {
+    pub code: String,
+    pub expires_at: i64,
+}
+
+/// Encodes a message as gzip-compressed CBOR.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut cbor = Vec::new();
+    ciborium::into_writer(msg, &mut cbor).expect("writing to a Vec cannot fail");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&cbor).expect("writing to a Vec cannot fail");
+    gz.finish().expect("writing to a Vec cannot fail")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("body is not gzip: {0}")]
+    Gzip(std::io::Error),
+    #[error("body larger than {0} bytes once decompressed")]
+    TooLarge(usize),
+    #[error("body is not valid CBOR for this message: {0}")]
+    Cbor(String),
+}
+
+/// Decodes a gzip-compressed CBOR message, refusing more than `limit` decompressed bytes.
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], limit: usize) -> Result<T, DecodeError> {
+    let mut cbor = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    reader.read_to_end(&mut cbor).map_err(DecodeError::Gzip)?;
+    if cbor.len() > limit {
+        return Err(DecodeError::TooLarge(limit));
+    }
+    ciborium::from_reader(cbor.as_slice()).map_err(|e| DecodeError::Cbor(e.to_string()))
+}
+
+mod serde_bytes_vec {
+    use serde::{Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(super::BytesVisitor)
+    }
+}
+
+mod opt_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_bytes(b),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<super::Bytes>::deserialize(d)?.map(|b| b.0))
+    }
+}
+
+mod bytes_list {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for b in v {
+            seq.serialize_element(&super::BytesRef(b))?;
+        }
+        seq.end()
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Ok(Vec::<super::Bytes>::deserialize(d)?.into_iter().map(|b| b.0).collect())
+    }
+}
+
+struct BytesRef<'a>(&'a [u8]);
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+struct Bytes(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor).map(Bytes)
+    }
+}
+
+struct BytesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+    type Value = Vec<u8>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a byte string")
+    }
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(v.to_vec())
+    }
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_byte_strings() {
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: 42,
+            directory_version: 7,
+            actor: vec![1, 2, 3],
+            push: vec![DocChanges { doc: "d".into(), kind: DocKind::Problem, changes: vec![vec![0x85, 0x6f], vec![200; 300]] }],
+            max_bytes: None,
+        };
+        let body = encode(&req);
+        assert_eq!(decode::<SyncRequest>(&body, 1 << 20).unwrap(), req);
+        // Bytes are CBOR byte strings (major type 2), not arrays of integers.
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&req, &mut cbor).unwrap();
+        assert!(cbor.len() < 300 + 120, "{}", cbor.len()); // as integers, 300 bytes of 200 would take 600
+    }
+
+    #[test]
+    fn decode_refuses_garbage_and_bombs() {
+        assert!(matches!(decode::<SyncRequest>(b"not gzip", 100), Err(DecodeError::Gzip(_))));
+        let big = encode(&vec![0u8; 10_000]);
+        assert!(matches!(decode::<Vec<u8>>(&big, 1000), Err(DecodeError::TooLarge(_))));
+        let wrong = encode(&"a string");
+        assert!(matches!(decode::<SyncRequest>(&wrong, 1000), Err(DecodeError::Cbor(_))));
+    }
+}
