@@ -62,6 +62,10 @@ impl Document {
         Document { doc }
     }
 
+    pub fn into_automerge(self) -> Automerge {
+        self.doc
+    }
+
     pub fn automerge(&self) -> &Automerge {
         &self.doc
     }

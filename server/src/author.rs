@@ -1,0 +1,139 @@
+//! Actions taken from the relay itself — demo data, CSV imports, the managers' web pages — as a
+//! named user. They become ordinary Automerge changes under a relay-side actor bound to a relay-side
+//! device of that user, and go through exactly the validation and storage path of a phone's push.
+
+use crate::error::ApiError;
+use crate::storage::{NewDevice, Session};
+use crate::AppState;
+use automerge::{ActorId, Automerge};
+use serde::Serialize;
+use std::collections::HashMap;
+use zhuqi_core::document::Document;
+use zhuqi_core::domain::event::Causality;
+use zhuqi_core::domain::{DocKind, Event};
+use zhuqi_core::sync::protocol::{DocChanges, Rejection};
+
+/// Stages actions of one user and submits them as one push.
+pub struct Author<'a> {
+    state: &'a AppState,
+    session: Session,
+    actor: ActorId,
+    staged: Vec<String>,
+    docs: HashMap<String, (DocKind, Automerge, Vec<Vec<u8>>)>,
+}
+
+/// The device id under which the relay acts for a user.
+pub fn relay_device_id(user_id: &str) -> String {
+    format!("relay:{user_id}")
+}
+
+impl<'a> Author<'a> {
+    /// Acts as `user_id`, through that user's relay-side device (created on first use).
+    pub fn new(state: &'a AppState, user_id: &str) -> Result<Author<'a>, ApiError> {
+        let storage = state.storage.as_ref();
+        let dir = state.directory.get(storage)?;
+        let user = dir.users.get(user_id).cloned().ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))?;
+        let device_id = relay_device_id(user_id);
+        if !storage.devices_of(user_id)?.iter().any(|(id, ..)| id == &device_id) {
+            // The token of a relay-side device is never handed out: a random one nobody knows.
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
+            storage.create_device(&NewDevice {
+                id: device_id.clone(),
+                user_id: user_id.into(),
+                name: "relay".into(),
+                token_hash: crate::auth::token_hash(&crate::auth::hex(&secret)),
+                created_at: crate::now_ms(),
+                expires_at: i64::MAX,
+            })?;
+        }
+        let actor = ActorId::random();
+        if !storage.bind_actor(&device_id, actor.to_bytes())? {
+            return Err(ApiError::internal("fresh actor id already bound"));
+        }
+        let session = Session { device_id, user, revoked: false, expires_at: i64::MAX };
+        Ok(Author { state, session, actor, staged: Vec::new(), docs: HashMap::new() })
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.session.user.id
+    }
+
+    fn event<A>(&self, action: A, seen: Vec<String>, at: i64) -> Event<A> {
+        Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            by: self.session.user.id.clone(),
+            role: self.session.user.role,
+            device: self.session.device_id.clone(),
+            at,
+            seen,
+            action,
+        }
+    }
+
+    /// Stages the creation of a document whose first event is `action`.
+    pub fn create<A: Serialize>(&mut self, kind: DocKind, id: &str, header: &[(&str, &str)], action: A, at: i64) -> Result<(), ApiError> {
+        let event = self.event(action, Vec::new(), at);
+        let (doc, change) = Document::create(kind, id, header, self.actor.clone(), &event).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.staged.push(id.to_owned());
+        self.docs.insert(id.to_owned(), (kind, doc.into_automerge(), vec![change.raw_bytes().to_vec()]));
+        Ok(())
+    }
+
+    /// Stages an event appended to an existing document (staged or stored).
+    pub fn append<A: Serialize + serde::de::DeserializeOwned>(&mut self, id: &str, action: A, at: i64) -> Result<(), ApiError> {
+        if !self.docs.contains_key(id) {
+            let c = self.state.docs.take(self.state.storage.as_ref(), id)?.ok_or_else(|| ApiError::not_found(format!("no document {id}")))?;
+            let copy = c.doc.clone();
+            let kind = c.kind;
+            self.state.docs.put(id, c);
+            self.staged.push(id.to_owned());
+            self.docs.insert(id.to_owned(), (kind, copy, Vec::new()));
+        }
+        let (kind, doc, mut changes) = self.docs.remove(id).expect("inserted above");
+        let mut document = Document::from_automerge(doc);
+        document.set_actor(self.actor.clone());
+        let events: Vec<Event<A>> = document.events();
+        let seen = Causality::new(&events).heads(&events);
+        let event = self.event(action, seen, at);
+        let change = document.append(&event).map_err(|e| ApiError::internal(e.to_string()));
+        if let Ok(c) = &change {
+            changes.push(c.raw_bytes().to_vec());
+        }
+        self.docs.insert(id.to_owned(), (kind, document.into_automerge(), changes));
+        change.map(drop)
+    }
+
+    /// Submits everything staged as one push. With `all_or_nothing`, a refused document means
+    /// nothing is stored. Returns the refusals.
+    pub fn submit(self, all_or_nothing: bool) -> Result<Vec<Rejection>, ApiError> {
+        let mut docs = Vec::new();
+        let mut by_id = self.docs;
+        for id in &self.staged {
+            if let Some((kind, _, changes)) = by_id.remove(id)
+                && !changes.is_empty()
+            {
+                docs.push(DocChanges { doc: id.clone(), kind, changes });
+            }
+        }
+        let storage = self.state.storage.as_ref();
+        let keys = storage.user_keys(&self.session.user)?;
+        let (mut acked, mut rejected) = (Vec::new(), Vec::new());
+        crate::sync::push(self.state, &self.session, &keys, docs, all_or_nothing, &mut acked, &mut rejected)?;
+        Ok(rejected)
+    }
+
+    /// Submits and fails on any refusal (nothing is stored then).
+    pub fn submit_all(self) -> Result<(), ApiError> {
+        let rejected = self.submit(true)?;
+        match rejected.first() {
+            None => Ok(()),
+            Some(r) => Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected",
+                format!("document {} refused ({:?}): {}", r.doc, r.code, r.message),
+                r.code.message_zh(),
+            )),
+        }
+    }
+}

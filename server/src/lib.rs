@@ -1,0 +1,208 @@
+//! zhuqi's relay: authenticates users and devices, validates and merges the changes devices push,
+//! answers each device with what changed in its scope, and keeps everything in its storage.
+//!
+//! `app(state)` builds the HTTP router; `main.rs` serves it and runs the admin commands.
+
+pub mod auth;
+pub mod demo;
+pub mod directory;
+pub mod docs;
+pub mod error;
+pub mod events;
+pub mod import;
+pub mod metrics;
+pub mod projection;
+pub mod scope;
+pub mod storage;
+pub mod sync;
+pub mod validate;
+pub mod author;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+use metrics::Route;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use storage::RelayStorage;
+use zhuqi_core::sync::protocol::*;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A commit, as announced to live listeners.
+#[derive(Debug)]
+pub struct Notice {
+    pub seq: u64,
+    pub keys: Vec<String>,
+}
+
+/// Settings of a relay.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Cap of the document cache, in estimated bytes of memory.
+    pub doc_cache_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { doc_cache_bytes: 64 << 20 }
+    }
+}
+
+pub struct AppState {
+    pub storage: Arc<dyn RelayStorage>,
+    pub docs: docs::DocCache,
+    pub directory: directory::DirectoryCache,
+    pub metrics: metrics::Metrics,
+    pub notices: tokio::sync::broadcast::Sender<Arc<Notice>>,
+    /// Serialises the validation and storing of pushes.
+    pub push_lock: Mutex<()>,
+    /// A password hash checked against when a login is unknown, so both cost the same time.
+    pub dummy_hash: String,
+    touched: Mutex<HashMap<String, i64>>,
+}
+
+impl AppState {
+    pub fn new(storage: Arc<dyn RelayStorage>, config: Config) -> Arc<AppState> {
+        Arc::new(AppState {
+            storage,
+            docs: docs::DocCache::new(config.doc_cache_bytes),
+            directory: directory::DirectoryCache::default(),
+            metrics: metrics::Metrics::default(),
+            notices: tokio::sync::broadcast::channel(1024).0,
+            push_lock: Mutex::new(()),
+            dummy_hash: auth::hash_password("not a password of anybody"),
+            touched: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// Runs blocking work (storage, validation) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn json_response<T: serde::Serialize>(v: &T) -> Response {
+    axum::Json(v).into_response()
+}
+
+/// The relay's HTTP API.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_handler))
+        .route("/v1/auth/sign-in", post(sign_in))
+        .route("/v1/auth/activate", post(activate))
+        .route("/v1/auth/sign-out", post(sign_out))
+        .route("/v1/activation-codes", post(activation_code))
+        .route("/v1/sync", post(sync_handler))
+        .route("/v1/events", get(events::events))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.request(Route::Health);
+    let st = state.clone();
+    match blocking(move || Ok(st.storage.current_seq()?)).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let st = state.clone();
+    let counts = blocking(move || Ok((st.storage.connected_devices(now_ms() - 300_000)?, st.storage.document_count()?))).await;
+    match counts {
+        Ok((devices, docs)) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(devices, docs)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Reads a body of at most `limit` bytes, answering 413 (as JSON) beyond.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body larger than {limit} bytes"), "数据量过大"))
+}
+
+fn counted(state: &AppState, r: Result<Response, ApiError>) -> Response {
+    r.unwrap_or_else(|e| {
+        state.metrics.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        e.into_response()
+    })
+}
+
+async fn sign_in(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    state.metrics.request(Route::SignIn);
+    let r = async {
+        let req: SignInRequest = json(&read_body(body, 64 << 10).await?)?;
+        let st = state.clone();
+        blocking(move || auth::sign_in(&st, req.login.trim(), &req.password, &req.device_name)).await.map(|r| json_response(&r))
+    }
+    .await;
+    counted(&state, r)
+}
+
+async fn activate(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    state.metrics.request(Route::Activate);
+    let r = async {
+        let req: ActivateRequest = json(&read_body(body, 64 << 10).await?)?;
+        let st = state.clone();
+        blocking(move || auth::activate(&st, &req.code, &req.device_name)).await.map(|r| json_response(&r))
+    }
+    .await;
+    counted(&state, r)
+}
+
+async fn sign_out(State(state): State<Arc<AppState>>, auth::Authed(session): auth::Authed) -> Response {
+    state.metrics.request(Route::SignOut);
+    let st = state.clone();
+    let r = blocking(move || Ok(st.storage.revoke_device(&session.device_id)?)).await.map(|_| json_response(&serde_json::json!({})));
+    counted(&state, r)
+}
+
+async fn activation_code(State(state): State<Arc<AppState>>, auth::Authed(session): auth::Authed, body: Body) -> Response {
+    state.metrics.request(Route::ActivationCode);
+    let r = async {
+        let req: ActivationCodeRequest = json(&read_body(body, 64 << 10).await?)?;
+        let st = state.clone();
+        let (code, expires_at) = blocking(move || auth::issue_code(&st, &session, &req.enterprise_id, &req.contact_user_id)).await?;
+        Ok(json_response(&ActivationCodeResponse { code, expires_at }))
+    }
+    .await;
+    counted(&state, r)
+}
+
+async fn sync_handler(State(state): State<Arc<AppState>>, headers: HeaderMap, auth::Authed(session): auth::Authed, body: Body) -> Response {
+    state.metrics.request(Route::Sync);
+    let started = std::time::Instant::now();
+    let r = async {
+        let version = headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()?.trim().parse::<u32>().ok());
+        let gzip = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        if !gzip {
+            return Err(ApiError::bad_request("/v1/sync bodies are gzip-compressed CBOR (Content-Encoding: gzip)"));
+        }
+        let body = read_body(body, MAX_REQUEST_BYTES).await?;
+        state.metrics.bytes_in.fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let st = state.clone();
+        let out = blocking(move || sync::serve(&st, &session, &body, version)).await?;
+        state.metrics.bytes_out.fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(([(header::CONTENT_TYPE, "application/cbor"), (header::CONTENT_ENCODING, "gzip")], out).into_response())
+    }
+    .await;
+    state.metrics.observe_sync(started.elapsed().as_secs_f64());
+    counted(&state, r)
+}

@@ -1,0 +1,82 @@
+//! Prometheus metrics of the relay (`GET /metrics`, text format 0.0.4), all prefixed `zhuqi_`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Upper bounds (seconds) of the sync latency histogram's buckets.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub requests: [AtomicU64; 8],
+    pub errors: AtomicU64,
+    sync_buckets: [AtomicU64; BUCKETS.len()],
+    sync_count: AtomicU64,
+    sync_sum_us: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub changes_accepted: AtomicU64,
+    pub changes_rejected: AtomicU64,
+    pub sign_ins_failed: AtomicU64,
+}
+
+/// Routes counted in `zhuqi_requests_total`.
+#[derive(Clone, Copy)]
+pub enum Route {
+    Sync = 0,
+    SignIn = 1,
+    Activate = 2,
+    SignOut = 3,
+    ActivationCode = 4,
+    Events = 5,
+    Health = 6,
+    Web = 7,
+}
+
+const ROUTE_NAMES: [&str; 8] = ["sync", "sign_in", "activate", "sign_out", "activation_code", "events", "health", "web"];
+
+impl Metrics {
+    pub fn request(&self, r: Route) {
+        self.requests[r as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn observe_sync(&self, seconds: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                self.sync_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.sync_count.fetch_add(1, Relaxed);
+        self.sync_sum_us.fetch_add((seconds * 1e6) as u64, Relaxed);
+    }
+
+    pub fn render(&self, connected_devices: u64, documents: u64) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# HELP zhuqi_requests_total HTTP requests by route.\n# TYPE zhuqi_requests_total counter");
+        for (i, name) in ROUTE_NAMES.iter().enumerate() {
+            let _ = writeln!(s, "zhuqi_requests_total{{route=\"{name}\"}} {}", self.requests[i].load(Relaxed));
+        }
+        let _ = writeln!(s, "# HELP zhuqi_request_errors_total Requests answered with an error status.\n# TYPE zhuqi_request_errors_total counter");
+        let _ = writeln!(s, "zhuqi_request_errors_total {}", self.errors.load(Relaxed));
+        let _ = writeln!(s, "# HELP zhuqi_sync_duration_seconds Time to serve POST /v1/sync.\n# TYPE zhuqi_sync_duration_seconds histogram");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(s, "zhuqi_sync_duration_seconds_bucket{{le=\"{b}\"}} {}", self.sync_buckets[i].load(Relaxed));
+        }
+        let count = self.sync_count.load(Relaxed);
+        let _ = writeln!(s, "zhuqi_sync_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(s, "zhuqi_sync_duration_seconds_sum {}", self.sync_sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(s, "zhuqi_sync_duration_seconds_count {count}");
+        for (name, help, v) in [
+            ("zhuqi_sync_bytes_in_total", "Compressed request bytes received by /v1/sync.", &self.bytes_in),
+            ("zhuqi_sync_bytes_out_total", "Compressed response bytes sent by /v1/sync.", &self.bytes_out),
+            ("zhuqi_changes_accepted_total", "Pushed changes stored.", &self.changes_accepted),
+            ("zhuqi_changes_rejected_total", "Pushed changes refused.", &self.changes_rejected),
+            ("zhuqi_sign_ins_failed_total", "Failed sign-in attempts.", &self.sign_ins_failed),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
+        }
+        let _ = writeln!(s, "# HELP zhuqi_connected_devices Devices that synced in the last 5 minutes.\n# TYPE zhuqi_connected_devices gauge\nzhuqi_connected_devices {connected_devices}");
+        let _ = writeln!(s, "# HELP zhuqi_documents Documents stored.\n# TYPE zhuqi_documents gauge\nzhuqi_documents {documents}");
+        s
+    }
+}

@@ -1,0 +1,149 @@
+//! The relay's storage, behind one trait so that the embedded SQLite store and a PostgreSQL store are
+//! interchangeable. Calls are blocking: the relay makes them from `spawn_blocking`.
+//!
+//! What is stored:
+//! - accounts: users with password hashes, devices with hashed tokens, actor ids bound to devices,
+//!   one-time activation codes, failed sign-ins;
+//! - the directory (regions, departments, users) with a version number;
+//! - every accepted Automerge change with who sent it, from which device and when (the audit trail),
+//!   numbered by one global sequence that is also the devices' sync cursor;
+//! - per document: kind, a current snapshot, and its scope keys (see `scope`);
+//! - relational projections of the documents for the dashboard.
+
+pub mod sqlite;
+
+use zhuqi_core::domain::{DocKind, Directory, User};
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// A user with their sign-in name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user: User,
+    pub login: String,
+    /// Argon2id PHC string; `None` for users who sign in with activation codes only.
+    pub password_hash: Option<String>,
+}
+
+/// A signed-in device, found from its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub device_id: String,
+    pub user: User,
+    pub revoked: bool,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A document as stored: its snapshot and the sequence number of its latest change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub kind: DocKind,
+    pub snapshot: Vec<u8>,
+    pub last_seq: u64,
+}
+
+/// One accepted change, with its audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedChange {
+    pub hash: Vec<u8>,
+    pub bytes: Vec<u8>,
+    /// Ids of the events the change appended.
+    pub event_ids: Vec<String>,
+}
+
+/// Everything to write for one document of a push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocWrite {
+    pub doc_id: String,
+    pub kind: DocKind,
+    pub changes: Vec<AcceptedChange>,
+    pub snapshot: Vec<u8>,
+    /// The document's scope keys after the push.
+    pub keys: Vec<String>,
+    pub projection: crate::projection::Projection,
+}
+
+/// A push to store in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub user_id: String,
+    pub device_id: String,
+    pub received_at: i64,
+    pub docs: Vec<DocWrite>,
+}
+
+/// What a pull returns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pull {
+    pub docs: Vec<zhuqi_core::sync::protocol::PulledDoc>,
+    pub purge: Vec<String>,
+    pub cursor: u64,
+    pub more: bool,
+}
+
+/// The relay's storage. Implementations must make `commit` atomic and must hand out sequence numbers
+/// such that every change with a sequence number ≤ a returned cursor is visible to later pulls.
+pub trait RelayStorage: Send + Sync + 'static {
+    // ---- directory and accounts ----
+    fn directory(&self) -> Result<(Directory, u64)>;
+    fn directory_version(&self) -> Result<u64>;
+    /// Adds or updates regions, departments and users (with their logins and password hashes).
+    fn upsert_directory(&self, directory: &Directory, accounts: &[Account]) -> Result<u64>;
+    fn account_by_login(&self, login: &str) -> Result<Option<Account>>;
+    fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool>;
+    fn record_failed_sign_in(&self, login: &str, at: i64) -> Result<()>;
+    fn failed_sign_ins_since(&self, login: &str, since: i64) -> Result<u32>;
+    fn create_device(&self, device: &NewDevice) -> Result<()>;
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>>;
+    /// Revokes a device; returns whether it existed.
+    fn revoke_device(&self, device_id: &str) -> Result<bool>;
+    /// Devices of a user: (id, name, created_at, revoked).
+    fn devices_of(&self, user_id: &str) -> Result<Vec<(String, String, i64, bool)>>;
+    /// Binds an actor id to a device. Returns false if another device holds it.
+    fn bind_actor(&self, device_id: &str, actor: &[u8]) -> Result<bool>;
+    fn device_actors(&self, device_id: &str) -> Result<Vec<Vec<u8>>>;
+    fn create_activation_code(&self, code_hash: &[u8], user_id: &str, issued_by: &str, expires_at: i64) -> Result<()>;
+    /// Uses up a code; returns the user it signs in as, if it was valid and unused.
+    fn consume_activation_code(&self, code_hash: &[u8], now: i64) -> Result<Option<String>>;
+    fn connected_devices(&self, since: i64) -> Result<u64>;
+    fn touch_device(&self, device_id: &str, at: i64) -> Result<()>;
+
+    // ---- documents ----
+    fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
+    /// Changes of a document with a sequence number above `after`, oldest first.
+    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<Vec<u8>>>;
+    /// Which of these change hashes are stored.
+    fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>>;
+    /// Stores a push atomically; returns the sequence number of its last write.
+    fn commit(&self, commit: &Commit) -> Result<u64>;
+    /// The scope keys a user reads with (see `scope::user_keys`).
+    fn user_keys(&self, user: &User) -> Result<Vec<String>>;
+    /// What changed in `keys` since `cursor`, up to about `budget` bytes.
+    fn pull(&self, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull>;
+    /// Whether a document has any of the keys.
+    fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool>;
+    fn current_seq(&self) -> Result<u64>;
+    /// The region of an enterprise, from the projection.
+    fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>>;
+    fn document_count(&self) -> Result<u64>;
+}

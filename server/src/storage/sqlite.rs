@@ -1,0 +1,804 @@
+//! The embedded SQLite store of the relay (the default): one file in the data directory, WAL mode,
+//! one writer connection and a small pool of readers.
+
+use super::*;
+use crate::projection::Projection;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
+use zhuqi_core::sync::protocol::PulledDoc;
+
+pub const VERSION: i64 = 1;
+
+pub const CREATE_SCHEMA: &str = r#"
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);
+
+CREATE TABLE regions (id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_id TEXT) WITHOUT ROWID;
+CREATE TABLE departments (id TEXT PRIMARY KEY, name TEXT NOT NULL, region_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    region_id TEXT,
+    department_id TEXT,
+    enterprise_id TEXT,
+    password_hash TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_seen_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX devices_user ON devices (user_id);
+CREATE TABLE device_actors (actor BLOB PRIMARY KEY, device_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX device_actors_device ON device_actors (device_id);
+CREATE TABLE activation_codes (
+    code_hash BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+) WITHOUT ROWID;
+CREATE TABLE sign_in_failures (login TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX sign_in_failures_login ON sign_in_failures (login, at);
+
+-- Documents and every accepted change (the audit trail: who, which device, when received).
+CREATE TABLE docs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, snapshot BLOB NOT NULL, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    hash BLOB NOT NULL UNIQUE,
+    bytes BLOB NOT NULL,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX changes_doc ON changes (doc_id, seq);
+CREATE TABLE event_receipts (event_id TEXT PRIMARY KEY, change_seq INTEGER NOT NULL, received_at INTEGER NOT NULL) WITHOUT ROWID;
+
+-- Read scope (see scope.rs).
+CREATE TABLE doc_keys (
+    key TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    added_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (key, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX doc_keys_last ON doc_keys (key, last_seq);
+CREATE INDEX doc_keys_doc ON doc_keys (doc_id);
+CREATE TABLE doc_key_removals (key TEXT NOT NULL, doc_id TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX doc_key_removals_key ON doc_key_removals (key, seq);
+CREATE TABLE user_key_events (user_id TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, added INTEGER NOT NULL);
+CREATE INDEX user_key_events_user ON user_key_events (user_id, seq);
+
+-- Projections for the dashboard.
+CREATE TABLE enterprises (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    uscc TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    industry TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    address TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX enterprises_region ON enterprises (region_id);
+CREATE TABLE assignments (
+    enterprise_id TEXT NOT NULL,
+    cadre_id TEXT NOT NULL,
+    chief INTEGER NOT NULL,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (enterprise_id, cadre_id)
+) WITHOUT ROWID;
+CREATE INDEX assignments_cadre ON assignments (cadre_id);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    cadre_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX visits_enterprise ON visits (enterprise_id, date);
+CREATE INDEX visits_cadre ON visits (cadre_id, date);
+CREATE TABLE problems (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    enterprise_name TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    department_id TEXT,
+    deadline INTEGER,
+    reported_by TEXT NOT NULL,
+    reporter_role TEXT,
+    reported_at INTEGER NOT NULL,
+    accepted_at INTEGER,
+    first_routed_at INTEGER,
+    resolved_at INTEGER,
+    confirmed_at INTEGER,
+    closed_at INTEGER,
+    rating INTEGER,
+    urge_count INTEGER NOT NULL,
+    escalation_count INTEGER NOT NULL,
+    reopen_count INTEGER NOT NULL,
+    follow_up_count INTEGER NOT NULL,
+    conflict_count INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX problems_region ON problems (region_id, status);
+CREATE INDEX problems_department ON problems (department_id, status);
+CREATE INDEX problems_enterprise ON problems (enterprise_id);
+CREATE TABLE problem_events (
+    problem_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    device TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    received_at INTEGER,
+    PRIMARY KEY (problem_id, position)
+) WITHOUT ROWID;
+CREATE TABLE task_notices (
+    id TEXT PRIMARY KEY,
+    region_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    deadline INTEGER NOT NULL,
+    status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE task_recipients (
+    notice_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    acknowledged_at INTEGER,
+    completed_at INTEGER,
+    completed_by TEXT,
+    PRIMARY KEY (notice_id, recipient)
+) WITHOUT ROWID;
+"#;
+
+pub struct SqliteStorage {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+const MAX_IDLE_READERS: usize = 8;
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) `relay.db` in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<SqliteStorage> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StorageError::Corrupt(format!("cannot create {}: {e}", data_dir.display())))?;
+        let path = data_dir.join("relay.db");
+        let mut conn = open_conn(&path)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > VERSION {
+            return Err(StorageError::Corrupt(format!("relay database version {version} is newer than {VERSION}")));
+        }
+        if version == 0 {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(CREATE_SCHEMA)?;
+            tx.pragma_update(None, "user_version", VERSION)?;
+            tx.commit()?;
+        }
+        Ok(SqliteStorage { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path)?,
+        };
+        // A read transaction: every query of `f` sees the same snapshot.
+        conn.execute_batch("BEGIN")?;
+        let out = f(&conn);
+        let _ = conn.execute_batch("COMMIT");
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn bump(tx: &Connection, name: &str, by: u64) -> Result<u64> {
+    Ok(tx.query_row("UPDATE counters SET value = value + ?2 WHERE name = ?1 RETURNING value", params![name, by as i64], |r| {
+        r.get::<_, i64>(0)
+    })? as u64)
+}
+
+fn counter(conn: &Connection, name: &str) -> Result<u64> {
+    Ok(conn.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| r.get::<_, i64>(0))? as u64)
+}
+
+fn user_row(r: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<User> {
+    let role: String = r.get(offset + 2)?;
+    Ok(User {
+        id: r.get(offset)?,
+        name: r.get(offset + 1)?,
+        role: Role::parse(&role).ok_or_else(|| rusqlite::Error::InvalidColumnType(offset + 2, role, rusqlite::types::Type::Text))?,
+        region_id: r.get(offset + 3)?,
+        department_id: r.get(offset + 4)?,
+        enterprise_id: r.get(offset + 5)?,
+    })
+}
+
+const USER_COLS: &str = "u.id, u.name, u.role, u.region_id, u.department_id, u.enterprise_id";
+
+fn in_list(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+impl RelayStorage for SqliteStorage {
+    fn directory(&self) -> Result<(Directory, u64)> {
+        self.read(|c| {
+            let regions = c
+                .prepare_cached("SELECT id, name, level, parent_id FROM regions ORDER BY id")?
+                .query_map([], |r| {
+                    let level: String = r.get(2)?;
+                    Ok(Region { id: r.get(0)?, name: r.get(1)?, level: RegionLevel::parse(&level).unwrap_or(RegionLevel::Township), parent_id: r.get(3)? })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let departments = c
+                .prepare_cached("SELECT id, name, region_id FROM departments ORDER BY id")?
+                .query_map([], |r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? }))?
+                .collect::<rusqlite::Result<_>>()?;
+            let users = c
+                .prepare_cached(&format!("SELECT {USER_COLS} FROM users u ORDER BY u.id"))?
+                .query_map([], |r| user_row(r, 0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((Directory { regions, departments, users }, counter(c, "directory")?))
+        })
+    }
+
+    fn directory_version(&self) -> Result<u64> {
+        self.read(|c| counter(c, "directory"))
+    }
+
+    fn upsert_directory(&self, d: &Directory, accounts: &[Account]) -> Result<u64> {
+        self.write(|tx| {
+            for r in &d.regions {
+                tx.prepare_cached(
+                    "INSERT INTO regions (id, name, level, parent_id) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level, parent_id = excluded.parent_id",
+                )?
+                .execute(params![r.id, r.name, r.level.as_str(), r.parent_id])?;
+            }
+            for x in &d.departments {
+                tx.prepare_cached(
+                    "INSERT INTO departments (id, name, region_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, region_id = excluded.region_id",
+                )?
+                .execute(params![x.id, x.name, x.region_id])?;
+            }
+            for a in accounts {
+                let u = &a.user;
+                let taken: Option<String> =
+                    tx.query_row("SELECT id FROM users WHERE login = ?1", [&a.login], |r| r.get(0)).optional()?;
+                if taken.as_ref().is_some_and(|id| id != &u.id) {
+                    return Err(StorageError::Conflict(format!("login {} is taken", a.login)));
+                }
+                tx.prepare_cached(
+                    "INSERT INTO users (id, login, name, role, region_id, department_id, enterprise_id, password_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO UPDATE SET login = excluded.login, name = excluded.name, role = excluded.role,
+                         region_id = excluded.region_id, department_id = excluded.department_id,
+                         enterprise_id = excluded.enterprise_id,
+                         password_hash = COALESCE(excluded.password_hash, users.password_hash)",
+                )?
+                .execute(params![u.id, a.login, u.name, u.role.as_str(), u.region_id, u.department_id, u.enterprise_id, a.password_hash])?;
+            }
+            bump(tx, "directory", 1)
+        })
+    }
+
+    fn account_by_login(&self, login: &str) -> Result<Option<Account>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!("SELECT {USER_COLS}, u.login, u.password_hash FROM users u WHERE u.login = ?1"))?
+                .query_row([login], |r| Ok(Account { user: user_row(r, 0)?, login: r.get(6)?, password_hash: r.get(7)? }))
+                .optional()?)
+        })
+    }
+
+    fn set_password(&self, user_id: &str, hash: &str) -> Result<bool> {
+        self.write(|tx| Ok(tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user_id, hash])? > 0))
+    }
+
+    fn record_failed_sign_in(&self, login: &str, at: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("INSERT INTO sign_in_failures (login, at) VALUES (?1, ?2)", params![login, at])?;
+            // Old records serve no purpose: keep a day.
+            tx.execute("DELETE FROM sign_in_failures WHERE at < ?1", [at - 86_400_000])?;
+            Ok(())
+        })
+    }
+
+    fn failed_sign_ins_since(&self, login: &str, since: i64) -> Result<u32> {
+        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM sign_in_failures WHERE login = ?1 AND at >= ?2", params![login, since], |r| r.get(0))?))
+    }
+
+    fn create_device(&self, d: &NewDevice) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO devices (id, user_id, name, token_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![d.id, d.user_id, d.name, d.token_hash, d.created_at, d.expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT d.id, d.revoked_at IS NOT NULL, d.expires_at, {USER_COLS}
+                 FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?1"
+            ))?
+            .query_row([token_hash], |r| {
+                Ok(Session { device_id: r.get(0)?, revoked: r.get(1)?, expires_at: r.get(2)?, user: user_row(r, 3)? })
+            })
+            .optional()?)
+        })
+    }
+
+    fn revoke_device(&self, device_id: &str) -> Result<bool> {
+        let now = crate::now_ms();
+        self.write(|tx| {
+            Ok(tx.execute("UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1", params![device_id, now])? > 0)
+        })
+    }
+
+    fn devices_of(&self, user_id: &str) -> Result<Vec<(String, String, i64, bool)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, name, created_at, revoked_at IS NOT NULL FROM devices WHERE user_id = ?1 ORDER BY created_at")?
+                .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn bind_actor(&self, device_id: &str, actor: &[u8]) -> Result<bool> {
+        let owner: Option<String> =
+            self.read(|c| Ok(c.prepare_cached("SELECT device_id FROM device_actors WHERE actor = ?1")?.query_row([actor], |r| r.get(0)).optional()?))?;
+        match owner {
+            Some(d) => Ok(d == device_id),
+            None => self.write(|tx| {
+                tx.execute("INSERT OR IGNORE INTO device_actors (actor, device_id) VALUES (?1, ?2)", params![actor, device_id])?;
+                let owner: String = tx.query_row("SELECT device_id FROM device_actors WHERE actor = ?1", [actor], |r| r.get(0))?;
+                Ok(owner == device_id)
+            }),
+        }
+    }
+
+    fn device_actors(&self, device_id: &str) -> Result<Vec<Vec<u8>>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1")?
+                .query_map([device_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn create_activation_code(&self, code_hash: &[u8], user_id: &str, issued_by: &str, expires_at: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO activation_codes (code_hash, user_id, issued_by, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![code_hash, user_id, issued_by, expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn consume_activation_code(&self, code_hash: &[u8], now: i64) -> Result<Option<String>> {
+        self.write(|tx| {
+            Ok(tx
+                .query_row(
+                    "UPDATE activation_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING user_id",
+                    params![code_hash, now],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn connected_devices(&self, since: i64) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND last_seen_at >= ?1", [since], |r| r.get::<_, i64>(0))?
+                as u64)
+        })
+    }
+
+    fn touch_device(&self, device_id: &str, at: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1", params![device_id, at])?;
+            Ok(())
+        })
+    }
+
+    fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
+        self.read(|c| {
+            let row: Option<(String, Vec<u8>, i64)> = c
+                .prepare_cached("SELECT kind, snapshot, last_seq FROM docs WHERE id = ?1")?
+                .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            row.map(|(kind, snapshot, last_seq)| {
+                let kind = DocKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))?;
+                Ok(StoredDoc { kind, snapshot, last_seq: last_seq as u64 })
+            })
+            .transpose()
+        })
+    }
+
+    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<Vec<u8>>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?
+                .query_map(params![doc_id, after as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|c| {
+            let mut out = Vec::new();
+            let mut stmt = c.prepare_cached("SELECT 1 FROM changes WHERE hash = ?1")?;
+            for h in hashes {
+                if stmt.exists([h])? {
+                    out.push(h.clone());
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<u64> {
+        self.write(|tx| {
+            let mut last = counter(tx, "seq")?;
+            for d in &commit.docs {
+                let mut inserted_any = false;
+                for ch in &d.changes {
+                    let inserted = tx
+                        .prepare_cached(
+                            "INSERT INTO changes (doc_id, hash, bytes, user_id, device_id, received_at, seq)
+                             SELECT ?1, ?2, ?3, ?4, ?5, ?6, value + 1 FROM counters WHERE name = 'seq'
+                             ON CONFLICT (hash) DO NOTHING",
+                        )?
+                        .execute(params![d.doc_id, ch.hash, ch.bytes, commit.user_id, commit.device_id, commit.received_at])?;
+                    if inserted == 0 {
+                        continue; // already stored (a retried push)
+                    }
+                    last = bump(tx, "seq", 1)?;
+                    inserted_any = true;
+                    for e in &ch.event_ids {
+                        tx.prepare_cached("INSERT OR IGNORE INTO event_receipts (event_id, change_seq, received_at) VALUES (?1, ?2, ?3)")?
+                            .execute(params![e, last as i64, commit.received_at])?;
+                    }
+                }
+                if !inserted_any {
+                    continue; // nothing new for this document
+                }
+                tx.prepare_cached(
+                    "INSERT INTO docs (id, kind, snapshot, last_seq) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, last_seq = excluded.last_seq",
+                )?
+                .execute(params![d.doc_id, d.kind.as_str(), d.snapshot, last as i64])?;
+                write_keys(tx, &d.doc_id, &d.keys, last)?;
+                write_projection(tx, &d.doc_id, &d.projection, last)?;
+            }
+            Ok(last)
+        })
+    }
+
+    fn user_keys(&self, user: &User) -> Result<Vec<String>> {
+        let mut keys = crate::scope::static_user_keys(user);
+        if user.role == Role::Cadre {
+            let ents: Vec<String> = self.read(|c| {
+                Ok(c.prepare_cached("SELECT enterprise_id FROM assignments WHERE cadre_id = ?1")?
+                    .query_map([&user.id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })?;
+            keys.extend(ents.into_iter().map(|e| format!("ent:{e}")));
+        }
+        Ok(keys)
+    }
+
+    fn pull(&self, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
+        self.read(|c| pull(c, user_id, keys, cursor, device_id, budget))
+    }
+
+    fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool> {
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        self.read(|c| {
+            let sql = format!("SELECT 1 FROM doc_keys WHERE doc_id = ? AND key IN ({})", in_list(keys.len()));
+            let mut args: Vec<&str> = vec![doc_id];
+            args.extend(keys.iter().map(String::as_str));
+            Ok(c.prepare_cached(&sql)?.exists(params_from_iter(args))?)
+        })
+    }
+
+    fn current_seq(&self) -> Result<u64> {
+        self.read(|c| counter(c, "seq"))
+    }
+
+    fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>> {
+        self.read(|c| Ok(c.prepare_cached("SELECT region_id FROM enterprises WHERE id = ?1")?.query_row([enterprise_id], |r| r.get(0)).optional()?))
+    }
+
+    fn document_count(&self) -> Result<u64> {
+        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM docs", [], |r| r.get::<_, i64>(0))? as u64))
+    }
+}
+
+/// Brings a document's scope keys to `keys`: new keys are added at `seq`, removed ones recorded,
+/// and every key's `last_seq` moves to `seq`. A cadre's assignment keys are kept in step.
+fn write_keys(tx: &Connection, doc_id: &str, keys: &[String], seq: u64) -> Result<()> {
+    let old: HashSet<String> =
+        tx.prepare_cached("SELECT key FROM doc_keys WHERE doc_id = ?1")?.query_map([doc_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    for k in old.iter().filter(|k| !keys.contains(k)) {
+        tx.prepare_cached("DELETE FROM doc_keys WHERE key = ?1 AND doc_id = ?2")?.execute(params![k, doc_id])?;
+        tx.prepare_cached("INSERT INTO doc_key_removals (key, doc_id, seq) VALUES (?1, ?2, ?3)")?.execute(params![k, doc_id, seq as i64])?;
+    }
+    for k in keys {
+        tx.prepare_cached(
+            "INSERT INTO doc_keys (key, doc_id, added_seq, last_seq) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (key, doc_id) DO UPDATE SET last_seq = excluded.last_seq",
+        )?
+        .execute(params![k, doc_id, seq as i64])?;
+    }
+    Ok(())
+}
+
+fn write_projection(tx: &Connection, id: &str, p: &Projection, seq: u64) -> Result<()> {
+    match p {
+        Projection::Enterprise(s) => {
+            if !s.registered {
+                return Ok(());
+            }
+            let pr = &s.profile;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO enterprises (id, name, uscc, region_id, industry, tags, address, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![id, pr.name, pr.uscc, pr.region_id, pr.industry, pr.tags.join(","), pr.address, s.updated_at])?;
+            // Assignments: record which cadres gained or lost this enterprise (their read scope).
+            let old: HashSet<String> = tx
+                .prepare_cached("SELECT cadre_id FROM assignments WHERE enterprise_id = ?1")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let new: HashSet<String> = s.assignments.iter().map(|a| a.cadre_id.clone()).collect();
+            let key = format!("ent:{id}");
+            for (cadre, added) in old.difference(&new).map(|c| (c, false)).chain(new.difference(&old).map(|c| (c, true))) {
+                tx.prepare_cached("INSERT INTO user_key_events (user_id, key, seq, added) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![cadre, key, seq as i64, added])?;
+            }
+            tx.prepare_cached("DELETE FROM assignments WHERE enterprise_id = ?1")?.execute([id])?;
+            for a in &s.assignments {
+                tx.prepare_cached("INSERT INTO assignments (enterprise_id, cadre_id, chief, since) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![id, a.cadre_id, a.chief, a.since])?;
+            }
+            for v in &s.visits {
+                tx.prepare_cached("INSERT OR IGNORE INTO visits (id, enterprise_id, cadre_id, date, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                    .execute(params![v.record.id, id, v.cadre_id, v.record.date, v.recorded_at])?;
+            }
+        }
+        Projection::Problem { region_id, enterprise_name, state: s, conflicts, events } => {
+            if s.status == zhuqi_core::domain::ProblemStatus::New {
+                return Ok(());
+            }
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO problems (id, enterprise_id, enterprise_name, region_id, category, title, description,
+                     status, level, department_id, deadline, reported_by, reporter_role, reported_at, accepted_at,
+                     first_routed_at, resolved_at, confirmed_at, closed_at, rating, urge_count, escalation_count,
+                     reopen_count, follow_up_count, conflict_count, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                     ?22, ?23, ?24, ?25, ?26)",
+            )?
+            .execute(params![
+                id,
+                s.enterprise_id,
+                enterprise_name,
+                region_id,
+                s.category.as_str(),
+                s.title,
+                s.description,
+                s.status.as_str(),
+                s.level,
+                s.department_id,
+                s.deadline,
+                s.reported_by,
+                s.reported_by_role.map(|r| r.as_str()),
+                s.reported_at,
+                s.accepted_at,
+                s.first_routed_at,
+                s.resolved_at,
+                s.confirmed_at,
+                s.closed_at,
+                s.rating,
+                s.urge_count,
+                s.escalation_count,
+                s.reopen_count,
+                s.follow_up_count,
+                conflicts,
+                s.updated_at
+            ])?;
+            tx.prepare_cached("DELETE FROM problem_events WHERE problem_id = ?1")?.execute([id])?;
+            for (i, e) in events.iter().enumerate() {
+                tx.prepare_cached(
+                    "INSERT INTO problem_events (problem_id, position, event_id, kind, by_user, role, device, at, outcome, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT received_at FROM event_receipts WHERE event_id = ?3))",
+                )?
+                .execute(params![id, i as i64, e.event_id, e.kind, e.by, e.role.as_str(), e.device, e.at, e.outcome])?;
+            }
+        }
+        Projection::TaskNotice(s) => {
+            if !s.issued {
+                return Ok(());
+            }
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO task_notices (id, region_id, title, issued_by, issued_at, deadline, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![id, s.region_id, s.title, s.issued_by, s.issued_at, s.deadline, s.status()])?;
+            for r in &s.recipients {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO task_recipients (notice_id, recipient, acknowledged_at, completed_at, completed_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![id, r.recipient.key(), r.acknowledged_at, r.completed_at, r.completed_by])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What changed for a user since `cursor` (see `scope`). Runs inside one read transaction.
+fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
+    let top = counter(c, "seq")?;
+    if keys.is_empty() || cursor >= top {
+        return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
+    }
+    let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    // Keys the user gained or lost since the cursor (a cadre's assignments).
+    let mut gained = Vec::new();
+    let mut lost = Vec::new();
+    for row in c
+        .prepare_cached("SELECT key, added FROM user_key_events WHERE user_id = ?1 AND seq > ?2 ORDER BY seq")?
+        .query_map(params![user_id, cursor as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
+    {
+        let (k, added) = row?;
+        if added && key_set.contains(k.as_str()) {
+            gained.push(k);
+        } else if !added && !key_set.contains(k.as_str()) {
+            lost.push(k);
+        }
+    }
+    // Documents to send: doc id → (whole?, last_seq, kind).
+    let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
+    let args = || {
+        let mut a: Vec<rusqlite::types::Value> = keys.iter().map(|k| k.clone().into()).collect();
+        a.push((cursor as i64).into());
+        a.push((top as i64).into());
+        a
+    };
+    let sql = format!(
+        "SELECT doc_id, added_seq, last_seq FROM doc_keys WHERE key IN ({}) AND last_seq > ? AND last_seq <= ?",
+        in_list(keys.len())
+    );
+    for row in c.prepare_cached(&sql)?.query_map(params_from_iter(args()), |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
+    })? {
+        let (doc, added, last) = row?;
+        let e = docs.entry(doc).or_insert((false, last));
+        e.0 |= added > cursor;
+        e.1 = e.1.max(last);
+    }
+    for k in &gained {
+        for row in c.prepare_cached("SELECT doc_id, last_seq FROM doc_keys WHERE key = ?1 AND last_seq <= ?2")?.query_map(
+            params![k, top as i64],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
+        )? {
+            let (doc, last) = row?;
+            docs.insert(doc, (true, last));
+        }
+    }
+    // Purges: documents that lost a key of the user, or carry a key the user lost, and that the
+    // user can no longer read through any other key.
+    let mut purge_candidates: HashSet<String> = HashSet::new();
+    let sql = format!("SELECT doc_id FROM doc_key_removals WHERE key IN ({}) AND seq > ? AND seq <= ?", in_list(keys.len()));
+    for row in c.prepare_cached(&sql)?.query_map(params_from_iter(args()), |r| r.get::<_, String>(0))? {
+        purge_candidates.insert(row?);
+    }
+    for k in &lost {
+        for row in c.prepare_cached("SELECT doc_id FROM doc_keys WHERE key = ?1")?.query_map([k], |r| r.get::<_, String>(0))? {
+            purge_candidates.insert(row?);
+        }
+    }
+    let visible_sql = format!("SELECT 1 FROM doc_keys WHERE doc_id = ? AND key IN ({})", in_list(keys.len()));
+    let mut purge = Vec::new();
+    for doc in purge_candidates {
+        let mut a: Vec<&str> = vec![&doc];
+        a.extend(keys.iter().map(String::as_str));
+        if !c.prepare_cached(&visible_sql)?.exists(params_from_iter(a))? {
+            docs.remove(&doc);
+            purge.push(doc);
+        }
+    }
+    purge.sort();
+
+    // Fill pages in order of last_seq, cutting only between distinct sequence numbers.
+    let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, l))| (d, w, l)).collect();
+    order.sort_by_key(|(d, _, l)| (*l, d.clone()));
+    let mut out = Vec::new();
+    let mut used = 0usize;
+    let mut next_cursor = top;
+    let mut more = false;
+    let mut i = 0;
+    while i < order.len() {
+        let seq = order[i].2;
+        if used >= budget && !out.is_empty() {
+            next_cursor = order[i - 1].2;
+            more = true;
+            break;
+        }
+        while i < order.len() && order[i].2 == seq {
+            let (doc, whole, _) = &order[i];
+            let kind: String = c.prepare_cached("SELECT kind FROM docs WHERE id = ?1")?.query_row([doc], |r| r.get(0))?;
+            let kind = DocKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))?;
+            // A document made entirely on this device is already there, whole.
+            let only_mine = *whole
+                && !c
+                    .prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND device_id != ?2")?
+                    .exists(params![doc, device_id])?;
+            let data: Vec<Vec<u8>> = if only_mine {
+                Vec::new()
+            } else if *whole {
+                vec![c.prepare_cached("SELECT snapshot FROM docs WHERE id = ?1")?.query_row([doc], |r| r.get(0))?]
+            } else {
+                c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 AND device_id != ?4 ORDER BY seq")?
+                    .query_map(params![doc, cursor as i64, top as i64, device_id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            if !data.is_empty() {
+                used += data.iter().map(Vec::len).sum::<usize>();
+                out.push(PulledDoc { doc: doc.clone(), kind, whole: *whole, data });
+            }
+            i += 1;
+        }
+    }
+    Ok(Pull { docs: out, purge, cursor: next_cursor, more })
+}

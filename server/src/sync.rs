@@ -1,0 +1,212 @@
+//! `POST /v1/sync`: one round trip that stores a device's pushed changes (after validation) and
+//! answers with what changed in the device's scope since its cursor.
+
+use crate::error::ApiError;
+use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
+use crate::storage::{Commit, Session};
+use crate::validate::{self, Pusher, Verdict};
+use crate::{now_ms, AppState, Notice};
+use automerge::Automerge;
+use axum::http::StatusCode;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use zhuqi_core::document::Document;
+use zhuqi_core::domain::event::fold;
+use zhuqi_core::domain::{DirectoryLookup, DocKind, EnterpriseState};
+use zhuqi_core::rules::Actor;
+use zhuqi_core::sync::protocol::*;
+
+pub fn rules_actor(session: &Session, dir: &dyn DirectoryLookup) -> Actor {
+    let u = &session.user;
+    Actor {
+        user_id: u.id.clone(),
+        role: u.role,
+        region_path: u.region_id.as_deref().and_then(|r| dir.region_path(r)),
+        department_id: u.department_id.clone(),
+        enterprise_id: u.enterprise_id.clone(),
+    }
+}
+
+fn upgrade_required() -> ApiError {
+    ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", format!("this relay speaks protocol {PROTOCOL_VERSION}"), "请升级应用后再同步")
+}
+
+/// Decodes, serves and encodes one sync request (blocking: runs on a blocking thread).
+pub fn serve(state: &AppState, session: &Session, body: &[u8], header_version: Option<u32>) -> Result<Vec<u8>, ApiError> {
+    if header_version.is_some_and(|v| v != PROTOCOL_VERSION) {
+        return Err(upgrade_required());
+    }
+    let request: SyncRequest = decode(body, MAX_REQUEST_BYTES).map_err(|e| match e {
+        DecodeError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string(), "数据量过大"),
+        _ => ApiError::bad_request(e.to_string()),
+    })?;
+    if request.protocol != PROTOCOL_VERSION {
+        return Err(upgrade_required());
+    }
+    let response = sync(state, session, request)?;
+    Ok(encode(&response))
+}
+
+fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncResponse, ApiError> {
+    let storage = state.storage.as_ref();
+    state.touch(session)?;
+    if !req.actor.is_empty() {
+        if req.actor.len() > 32 {
+            return Err(ApiError::bad_request("actor id longer than 32 bytes"));
+        }
+        if !storage.bind_actor(&session.device_id, &req.actor)? {
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "actor id registered to another device", "设备标识冲突，请重新登录"));
+        }
+    }
+    let keys = storage.user_keys(&session.user)?;
+    let mut acked = Vec::new();
+    let mut rejected = Vec::new();
+    if !req.push.is_empty() {
+        push(state, session, &keys, req.push, false, &mut acked, &mut rejected)?;
+    }
+    let budget = req.max_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1024, MAX_PAGE_BYTES) as usize;
+    let pull = storage.pull(&session.user.id, &keys, req.cursor, &session.device_id, budget)?;
+    let dir = state.directory.get(storage)?;
+    let directory = (req.directory_version != dir.version).then(|| {
+        dir.for_user(&session.user, &|e| storage.enterprise_region(e).ok().flatten())
+    });
+    Ok(SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        acked,
+        rejected,
+        docs: pull.docs,
+        purge: pull.purge,
+        cursor: pull.cursor,
+        more: pull.more,
+        directory,
+        directory_version: dir.version,
+    })
+}
+
+fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
+    push.changes.iter().filter_map(|b| automerge::Change::from_bytes(b.clone()).ok().map(|c| c.hash().as_ref().to_vec())).collect()
+}
+
+/// Validates and stores pushed documents; fills `acked` and `rejected`. With `all_or_nothing`, one
+/// refused document means nothing is stored.
+pub fn push(
+    state: &AppState,
+    session: &Session,
+    keys: &[String],
+    mut docs: Vec<DocChanges>,
+    all_or_nothing: bool,
+    acked: &mut Vec<Vec<u8>>,
+    rejected: &mut Vec<Rejection>,
+) -> Result<(), ApiError> {
+    let storage = state.storage.as_ref();
+    // Pushes are validated and stored one at a time: each sees the documents as the last one left them.
+    let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = state.directory.get(storage)?;
+    let actors: HashSet<Vec<u8>> = storage.device_actors(&session.device_id)?.into_iter().collect();
+    let pusher = Pusher { user: &session.user, device_id: &session.device_id, actors: &actors, actor: rules_actor(session, dir.as_ref()) };
+    // Enterprises first: a problem may cite a visit, or an enterprise, pushed in the same request.
+    docs.sort_by_key(|d| d.kind != DocKind::Enterprise);
+    let mut accepted_enterprises: HashMap<String, EnterpriseState> = HashMap::new();
+    let mut writes = Vec::new();
+    let mut after: Vec<(String, DocKind, Automerge, usize)> = Vec::new();
+    let mut accepted_hashes = Vec::new();
+    for d in &docs {
+        let base = state.docs.take(storage, &d.doc)?;
+        let base_copy = base.as_ref().map(|c| CachedDoc { kind: c.kind, doc: c.doc.clone(), last_seq: c.last_seq, size: c.size });
+        let verdict = {
+            let lookup = |id: &str| -> Option<EnterpriseState> {
+                if let Some(s) = accepted_enterprises.get(id) {
+                    return Some(s.clone());
+                }
+                enterprise_state(state, id)
+            };
+            let ctx = validate::Context { dir: dir.as_ref(), enterprise: &lookup };
+            validate::validate(&pusher, &ctx, base.map(|c| (c.kind, c.doc)), d)
+        };
+        match verdict {
+            Verdict::Accept(write, doc) => {
+                if let crate::projection::Projection::Enterprise(s) = &write.projection {
+                    accepted_enterprises.insert(d.doc.clone(), s.clone());
+                }
+                accepted_hashes.extend(hashes_of(d));
+                let size = write.snapshot.len() * MEMORY_PER_SAVED_BYTE;
+                after.push((d.doc.clone(), d.kind, doc, size));
+                writes.push(*write);
+            }
+            Verdict::AlreadyStored => {
+                acked.extend(hashes_of(d));
+                if let Some(c) = base_copy {
+                    state.docs.put(&d.doc, c);
+                }
+            }
+            Verdict::Reject(code, message) => {
+                state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
+                tracing::info!(doc = %d.doc, user = %session.user.id, ?code, "push refused: {message}");
+                // Send the relay's copy back only to a device allowed to read it.
+                let document = match &base_copy {
+                    Some(c) if storage.doc_in_scope(&d.doc, keys)? => Some(c.doc.save()),
+                    _ => None,
+                };
+                rejected.push(validate::rejection(d, code, message, document));
+                if let Some(c) = base_copy {
+                    state.docs.put(&d.doc, c);
+                }
+            }
+        }
+    }
+    if writes.is_empty() || (all_or_nothing && !rejected.is_empty()) {
+        return Ok(());
+    }
+    let commit = Commit { user_id: session.user.id.clone(), device_id: session.device_id.clone(), received_at: now_ms(), docs: writes };
+    let last_seq = storage.commit(&commit)?;
+    let stored: u64 = commit.docs.iter().map(|d| d.changes.len() as u64).sum();
+    state.metrics.changes_accepted.fetch_add(stored, Relaxed);
+    acked.extend(accepted_hashes);
+    for (id, kind, doc, size) in after {
+        state.docs.put(&id, CachedDoc { kind, doc, last_seq, size });
+    }
+    state.notify(&commit, last_seq);
+    Ok(())
+}
+
+/// The relay's current state of an enterprise.
+pub fn enterprise_state(state: &AppState, id: &str) -> Option<EnterpriseState> {
+    let mut c = state.docs.take(state.storage.as_ref(), id).ok()??;
+    let document = Document::from_automerge(c.doc);
+    let result = (c.kind == DocKind::Enterprise).then(|| fold::<EnterpriseState>(document.events()).0);
+    c.doc = document.into_automerge();
+    state.docs.put(id, c);
+    result.filter(|s| s.registered)
+}
+
+impl AppState {
+    /// Records that a device was seen, at most once a minute per device.
+    fn touch(&self, session: &Session) -> Result<(), ApiError> {
+        let now = now_ms();
+        {
+            let mut seen = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.get(&session.device_id).is_some_and(|t| now - t < 60_000) {
+                return Ok(());
+            }
+            if seen.len() > 100_000 {
+                seen.clear();
+            }
+            seen.insert(session.device_id.clone(), now);
+        }
+        self.storage.touch_device(&session.device_id, now)?;
+        Ok(())
+    }
+
+    /// Tells live listeners (`/v1/events`) which scope keys a commit touched.
+    pub fn notify(&self, commit: &Commit, seq: u64) {
+        let mut keys: Vec<String> = Vec::new();
+        for d in &commit.docs {
+            keys.extend(d.keys.iter().cloned());
+            if let crate::projection::Projection::Enterprise(s) = &d.projection {
+                keys.extend(s.assignments.iter().map(|a| format!("user:{}", a.cadre_id)));
+            }
+        }
+        let _ = self.notices.send(Arc::new(Notice { seq, keys }));
+    }
+}
