@@ -1,0 +1,285 @@
+//! Admin imports from CSV (UTF-8, with or without a BOM; Chinese or English headers): regions,
+//! departments, users, enterprises and assignments. Every row is checked first; a bad row is
+//! reported with its line number and nothing is imported.
+
+use crate::author::Author;
+use crate::error::ApiError;
+use crate::storage::Account;
+use crate::AppState;
+use std::collections::HashMap;
+use zhuqi_core::domain::{
+    uscc, Contact, Department, Directory, DocKind, EnterpriseAction, Profile, Region, RegionLevel, Role, User,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("第{line}行：{message}")]
+    Row { line: usize, message: String },
+    #[error("{0}")]
+    File(String),
+    #[error("{0}")]
+    Api(String),
+}
+
+impl From<ApiError> for ImportError {
+    fn from(e: ApiError) -> Self {
+        ImportError::Api(format!("{} ({})", e.message_zh, e.message))
+    }
+}
+
+impl From<crate::storage::StorageError> for ImportError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        ImportError::Api(e.to_string())
+    }
+}
+
+/// A CSV file read into rows keyed by canonical column names.
+struct Table {
+    rows: Vec<(usize, HashMap<&'static str, String>)>,
+}
+
+/// Reads `data`, mapping each header (any of its aliases) to a canonical name; `required` columns
+/// must be present.
+fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &[&str]) -> Result<Table, ImportError> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(data);
+    let headers = reader.headers().map_err(|e| ImportError::File(format!("无法读取表头：{e}")))?.clone();
+    let mut index: HashMap<&'static str, usize> = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim().to_lowercase();
+        if let Some((name, _)) = columns.iter().find(|(name, aliases)| *name == h || aliases.iter().any(|a| a.to_lowercase() == h)) {
+            index.insert(name, i);
+        }
+    }
+    for r in required {
+        if !index.contains_key(r) {
+            let aliases = columns.iter().find(|(n, _)| n == r).map(|(_, a)| a.join("/")).unwrap_or_default();
+            return Err(ImportError::File(format!("缺少列：{r}（{aliases}）")));
+        }
+    }
+    let mut rows = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let line = n + 2;
+        let record = record.map_err(|e| ImportError::Row { line, message: format!("格式错误：{e}") })?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let map = index.iter().map(|(k, &i)| (*k, record.get(i).unwrap_or("").to_owned())).collect();
+        rows.push((line, map));
+    }
+    Ok(Table { rows })
+}
+
+fn get<'a>(row: &'a HashMap<&'static str, String>, k: &str) -> &'a str {
+    row.get(k).map_or("", String::as_str)
+}
+
+fn opt(row: &HashMap<&'static str, String>, k: &str) -> Option<String> {
+    Some(get(row, k).to_owned()).filter(|s| !s.is_empty())
+}
+
+fn row_err(line: usize, message: impl Into<String>) -> ImportError {
+    ImportError::Row { line, message: message.into() }
+}
+
+pub fn regions(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(data, &[("id", &["代码", "编码"]), ("name", &["名称"]), ("level", &["级别", "层级"]), ("parent", &["上级", "上级代码"])], &["id", "name", "level"])?;
+    let mut regions = Vec::new();
+    for (line, r) in &t.rows {
+        let level = match get(r, "level") {
+            "省" | "province" => RegionLevel::Province,
+            "市" | "city" => RegionLevel::City,
+            "县" | "区" | "县区" | "county" => RegionLevel::County,
+            "乡镇" | "街道" | "township" => RegionLevel::Township,
+            other => return Err(row_err(*line, format!("级别“{other}”应为 省/市/县区/乡镇"))),
+        };
+        if get(r, "id").is_empty() || get(r, "name").is_empty() {
+            return Err(row_err(*line, "代码和名称不能为空"));
+        }
+        regions.push(Region { id: get(r, "id").into(), name: get(r, "name").into(), level, parent_id: opt(r, "parent") });
+    }
+    let known: Vec<String> = state.directory.get(state.storage.as_ref())?.regions.keys().cloned().collect();
+    for (i, r) in regions.iter().enumerate() {
+        if let Some(p) = &r.parent_id
+            && !known.contains(p)
+            && !regions.iter().any(|x| &x.id == p)
+        {
+            return Err(row_err(t.rows[i].0, format!("上级地区 {p} 不存在")));
+        }
+    }
+    state.storage.upsert_directory(&Directory { regions: regions.clone(), ..Default::default() }, &[])?;
+    Ok(regions.len())
+}
+
+pub fn departments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(data, &[("id", &["编号", "代码"]), ("name", &["名称", "单位名称"]), ("region", &["地区", "所属地区"])], &["id", "name", "region"])?;
+    let dir = state.directory.get(state.storage.as_ref())?;
+    let mut out = Vec::new();
+    for (line, r) in &t.rows {
+        if !dir.regions.contains_key(get(r, "region")) {
+            return Err(row_err(*line, format!("地区 {} 不存在", get(r, "region"))));
+        }
+        if get(r, "id").is_empty() || get(r, "name").is_empty() {
+            return Err(row_err(*line, "编号和名称不能为空"));
+        }
+        out.push(Department { id: get(r, "id").into(), name: get(r, "name").into(), region_id: get(r, "region").into() });
+    }
+    state.storage.upsert_directory(&Directory { departments: out.clone(), ..Default::default() }, &[])?;
+    Ok(out.len())
+}
+
+fn parse_role(s: &str) -> Option<Role> {
+    Role::parse(s).or(match s {
+        "干部" | "助企干部" | "首席服务官" => Some(Role::Cadre),
+        "活动办" | "管理员" => Some(Role::Manager),
+        "责任单位" | "经办人" => Some(Role::DepartmentHandler),
+        "企业" | "企业负责人" => Some(Role::EnterpriseContact),
+        _ => None,
+    })
+}
+
+pub fn users(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(
+        data,
+        &[
+            ("login", &["登录名", "账号"]),
+            ("name", &["姓名", "名称"]),
+            ("role", &["角色"]),
+            ("region", &["地区"]),
+            ("department", &["部门", "责任单位"]),
+            ("enterprise", &["企业", "统一社会信用代码"]),
+            ("password", &["密码", "初始密码"]),
+        ],
+        &["login", "name", "role"],
+    )?;
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let mut accounts = Vec::new();
+    let mut logins = std::collections::HashSet::new();
+    for (line, r) in &t.rows {
+        let login = get(r, "login");
+        if login.is_empty() || login.len() > 64 || !logins.insert(login.to_owned()) {
+            return Err(row_err(*line, format!("登录名“{login}”为空、过长或重复")));
+        }
+        let role = parse_role(get(r, "role")).ok_or_else(|| row_err(*line, format!("角色“{}”无效", get(r, "role"))))?;
+        let region = opt(r, "region");
+        let department = opt(r, "department");
+        let enterprise = match opt(r, "enterprise") {
+            Some(e) => Some(resolve_enterprise(state, &e).ok_or_else(|| row_err(*line, format!("企业 {e} 不存在")))?),
+            None => None,
+        };
+        let ok = match role {
+            Role::Cadre | Role::Manager => region.as_ref().is_some_and(|x| dir.regions.contains_key(x)),
+            Role::DepartmentHandler => department.as_ref().is_some_and(|x| dir.departments.contains_key(x)),
+            Role::EnterpriseContact => enterprise.is_some(),
+        };
+        if !ok {
+            return Err(row_err(*line, "干部和活动办需要有效的地区，责任单位需要有效的部门，企业需要有效的企业"));
+        }
+        let password = get(r, "password");
+        if !password.is_empty() && password.chars().count() < 8 {
+            return Err(row_err(*line, "密码至少8位"));
+        }
+        let id = storage.account_by_login(login)?.map_or_else(|| uuid::Uuid::now_v7().to_string(), |a| a.user.id);
+        let user = User { id, name: get(r, "name").into(), role, region_id: region, department_id: department, enterprise_id: enterprise };
+        accounts.push(Account { user, login: login.into(), password_hash: (!password.is_empty()).then(|| crate::auth::hash_password(password)) });
+    }
+    storage.upsert_directory(&Directory::default(), &accounts).map_err(|e| ImportError::Api(e.to_string()))?;
+    Ok(accounts.len())
+}
+
+/// An enterprise id from an id or a credit code.
+fn resolve_enterprise(state: &AppState, key: &str) -> Option<String> {
+    if state.storage.enterprise_region(key).ok().flatten().is_some() {
+        return Some(key.to_owned());
+    }
+    let code = uscc::validate(key).ok()?;
+    state.storage.enterprise_by_uscc(&code).ok().flatten()
+}
+
+/// The campaign office account that imports act as: the built-in `system` manager of the province.
+pub fn system_user(state: &AppState) -> Result<String, ImportError> {
+    let storage = state.storage.as_ref();
+    if let Some(a) = storage.account_by_login("system")? {
+        return Ok(a.user.id);
+    }
+    let dir = state.directory.get(storage)?;
+    let root = dir.regions.values().find(|r| r.parent_id.is_none()).ok_or_else(|| ImportError::File("请先导入地区".into()))?;
+    let user = User { id: "system".into(), name: "系统导入".into(), role: Role::Manager, region_id: Some(root.id.clone()), department_id: None, enterprise_id: None };
+    storage.upsert_directory(&Directory::default(), &[Account { user, login: "system".into(), password_hash: None }])?;
+    Ok("system".into())
+}
+
+pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(
+        data,
+        &[
+            ("name", &["名称", "企业名称"]),
+            ("uscc", &["统一社会信用代码", "信用代码"]),
+            ("region", &["地区", "所属地区"]),
+            ("industry", &["行业"]),
+            ("tags", &["标签", "企业标签"]),
+            ("address", &["地址"]),
+            ("contact", &["联系人"]),
+            ("phone", &["电话", "联系电话"]),
+        ],
+        &["name", "uscc", "region"],
+    )?;
+    let system = system_user(state)?;
+    let mut author = Author::new(state, &system)?;
+    let mut seen = std::collections::HashSet::new();
+    let now = crate::now_ms();
+    for (line, r) in &t.rows {
+        let tags: Vec<String> = get(r, "tags").split([';', '；', '、', ',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect();
+        let contacts = opt(r, "contact").map(|name| vec![Contact { name, title: String::new(), phone: get(r, "phone").into() }]).unwrap_or_default();
+        let profile = Profile {
+            name: get(r, "name").into(),
+            uscc: get(r, "uscc").into(),
+            region_id: get(r, "region").into(),
+            industry: get(r, "industry").into(),
+            tags,
+            address: get(r, "address").into(),
+            location: None,
+            contacts,
+        }
+        .validate()
+        .map_err(|e| row_err(*line, e.user_message()))?;
+        if state.directory.get(state.storage.as_ref())?.paths.get(&profile.region_id).is_none() {
+            return Err(row_err(*line, format!("地区 {} 不存在", profile.region_id)));
+        }
+        if !seen.insert(profile.uscc.clone()) || state.storage.enterprise_by_uscc(&profile.uscc)?.is_some() {
+            return Err(row_err(*line, format!("统一社会信用代码 {} 重复", profile.uscc)));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        author.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, now)?;
+    }
+    let n = t.rows.len();
+    author.submit_all()?;
+    Ok(n)
+}
+
+pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(
+        data,
+        &[("enterprise", &["企业", "统一社会信用代码"]), ("cadre", &["干部", "干部登录名", "登录名"]), ("chief", &["首席", "首席服务官"])],
+        &["enterprise", "cadre"],
+    )?;
+    let system = system_user(state)?;
+    let mut author = Author::new(state, &system)?;
+    let now = crate::now_ms();
+    for (line, r) in &t.rows {
+        let ent = resolve_enterprise(state, get(r, "enterprise")).ok_or_else(|| row_err(*line, format!("企业 {} 不存在", get(r, "enterprise"))))?;
+        let cadre = state
+            .storage
+            .account_by_login(get(r, "cadre"))?
+            .filter(|a| a.user.role == Role::Cadre)
+            .ok_or_else(|| row_err(*line, format!("干部 {} 不存在", get(r, "cadre"))))?;
+        let chief = matches!(get(r, "chief"), "是" | "1" | "true" | "yes" | "Y" | "y");
+        author
+            .append(&ent, EnterpriseAction::CadreAssigned { cadre_id: cadre.user.id, chief }, now)
+            .map_err(|e| row_err(*line, e.message_zh))?;
+    }
+    let n = t.rows.len();
+    author.submit_all().map_err(|e| ImportError::Api(format!("{}（{}）", e.message_zh, e.message)))?;
+    Ok(n)
+}

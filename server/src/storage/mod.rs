@@ -145,5 +145,7 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn current_seq(&self) -> Result<u64>;
     /// The region of an enterprise, from the projection.
     fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>>;
+    /// The id of the enterprise with this unified social credit code.
+    fn enterprise_by_uscc(&self, uscc: &str) -> Result<Option<String>>;
     fn document_count(&self) -> Result<u64>;
 }

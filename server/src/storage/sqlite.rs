@@ -93,6 +93,7 @@ CREATE TABLE enterprises (
     updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX enterprises_region ON enterprises (region_id);
+CREATE INDEX enterprises_uscc ON enterprises (uscc);
 CREATE TABLE assignments (
     enterprise_id TEXT NOT NULL,
     cadre_id TEXT NOT NULL,
@@ -557,6 +558,10 @@ impl RelayStorage for SqliteStorage {
 
     fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>> {
         self.read(|c| Ok(c.prepare_cached("SELECT region_id FROM enterprises WHERE id = ?1")?.query_row([enterprise_id], |r| r.get(0)).optional()?))
+    }
+
+    fn enterprise_by_uscc(&self, uscc: &str) -> Result<Option<String>> {
+        self.read(|c| Ok(c.prepare_cached("SELECT id FROM enterprises WHERE uscc = ?1")?.query_row([uscc], |r| r.get(0)).optional()?))
     }
 
     fn document_count(&self) -> Result<u64> {
