@@ -308,17 +308,26 @@ impl Store {
 
     /// Registers an enterprise (campaign office). Returns its id.
     pub fn register_enterprise(&self, profile: Profile) -> Result<String> {
+        let id = new_id();
+        self.register_enterprise_with_id(&id, profile)?;
+        Ok(id)
+    }
+
+    /// Registers an enterprise under an id chosen in advance (imports, whose contacts name it).
+    pub fn register_enterprise_with_id(&self, id: &str, profile: Profile) -> Result<()> {
         let profile = profile.validate()?;
         let mut inner = self.lock();
-        let id = new_id();
+        if inner.load(id)?.is_some() {
+            return Err(Error::InvalidTransition { action: "register an enterprise", status: "registered" });
+        }
+        let id = id.to_owned();
         let path = inner.region_path(&profile.region_id)?;
         let action = EnterpriseAction::Registered { profile };
         let actor = inner.actor()?;
         let empty = EnterpriseState::default();
         let facts = EnterpriseFacts { id: &id, region_path: &path, state: &empty };
         rules::authorize_enterprise(&actor, &action, &facts, &SqlDirectory(&inner.conn))?;
-        inner.create::<EnterpriseState>(&id, &[], action)?;
-        Ok(id)
+        inner.create::<EnterpriseState>(&id, &[], action)
     }
 
     pub fn update_enterprise(&self, enterprise_id: &str, update: ProfileUpdate) -> Result<()> {

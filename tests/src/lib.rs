@@ -1,0 +1,185 @@
+//! Harness of the end-to-end tests: starts real relays (in this process, or as the real binary) on
+//! 127.0.0.1 with their SQLite files in a temporary directory, seeds a small province, and signs
+//! devices in — each a real `zhuqi_core::Store` on its own SQLite file, syncing over HTTP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use zhuqi_core::domain::{Department, Directory, Region, RegionLevel, Role, User};
+use zhuqi_core::store::Store;
+use zhuqi_core::sync::SyncClient;
+use zhuqi_server::storage::sqlite::SqliteStorage;
+use zhuqi_server::storage::{Account, RelayStorage};
+use zhuqi_server::{AppState, Config};
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const PROVINCE: &str = "410000";
+pub const CITY: &str = "410100";
+pub const COUNTY: &str = "410102";
+pub const OTHER_COUNTY: &str = "410103";
+pub const FINANCE: &str = "dept-finance";
+pub const HR: &str = "dept-hr";
+pub const OTHER_DEPT: &str = "dept-other-finance";
+pub const DAY: i64 = 86_400_000;
+
+/// A relay running in this process on its own runtime thread.
+pub struct Relay {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Starts a relay on `127.0.0.1:0` with its database in `data_dir`.
+    pub fn start(data_dir: &Path) -> Relay {
+        let storage = Arc::new(SqliteStorage::open(data_dir).expect("open relay storage"));
+        Self::start_with(storage)
+    }
+
+    pub fn start_with(storage: Arc<dyn RelayStorage>) -> Relay {
+        let state = AppState::new(storage, Config::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, zhuqi_server::app(app_state))
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Relay { url: format!("http://{addr}"), addr, state, shutdown: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn user(id: &str, name: &str, role: Role, region: Option<&str>, dept: Option<&str>, ent: Option<&str>) -> User {
+    User {
+        id: id.into(),
+        name: name.into(),
+        role,
+        region_id: region.map(Into::into),
+        department_id: dept.map(Into::into),
+        enterprise_id: ent.map(Into::into),
+    }
+}
+
+/// Enterprise ids of the seeded province: one in 中原区, one in 二七区.
+pub const ENT_A: &str = "ent-a";
+pub const ENT_B: &str = "ent-b";
+
+/// Seeds the directory: Henan → Zhengzhou → two districts; departments; one account per role (logins
+/// equal to user ids), all with password [`PASSWORD`].
+pub fn seed_directory(storage: &dyn RelayStorage) {
+    let region = |id: &str, name: &str, level, parent: Option<&str>| Region {
+        id: id.into(),
+        name: name.into(),
+        level,
+        parent_id: parent.map(Into::into),
+    };
+    let directory = Directory {
+        regions: vec![
+            region(PROVINCE, "河南省", RegionLevel::Province, None),
+            region(CITY, "郑州市", RegionLevel::City, Some(PROVINCE)),
+            region(COUNTY, "中原区", RegionLevel::County, Some(CITY)),
+            region(OTHER_COUNTY, "二七区", RegionLevel::County, Some(CITY)),
+        ],
+        departments: vec![
+            Department { id: FINANCE.into(), name: "中原区财政局".into(), region_id: COUNTY.into() },
+            Department { id: HR.into(), name: "中原区人社局".into(), region_id: COUNTY.into() },
+            Department { id: OTHER_DEPT.into(), name: "二七区财政局".into(), region_id: OTHER_COUNTY.into() },
+        ],
+        users: vec![],
+    };
+    let users = vec![
+        user("cadre", "王干部", Role::Cadre, Some(COUNTY), None, None),
+        user("cadre-b", "李干部", Role::Cadre, Some(OTHER_COUNTY), None, None),
+        user("manager", "中原区活动办", Role::Manager, Some(COUNTY), None, None),
+        user("manager-b", "二七区活动办", Role::Manager, Some(OTHER_COUNTY), None, None),
+        user("city", "郑州市活动办", Role::Manager, Some(CITY), None, None),
+        user("handler", "财政局经办人", Role::DepartmentHandler, None, Some(FINANCE), None),
+        user("handler-hr", "人社局经办人", Role::DepartmentHandler, None, Some(HR), None),
+        user("handler-b", "二七区财政局经办人", Role::DepartmentHandler, None, Some(OTHER_DEPT), None),
+        user("contact", "企业刘总", Role::EnterpriseContact, None, None, Some(ENT_A)),
+        user("contact-b", "企业赵总", Role::EnterpriseContact, None, None, Some(ENT_B)),
+    ];
+    let hash = zhuqi_server::auth::hash_password(PASSWORD);
+    let accounts: Vec<Account> =
+        users.into_iter().map(|u| Account { login: u.id.clone(), user: u, password_hash: Some(hash.clone()) }).collect();
+    storage.upsert_directory(&directory, &accounts).expect("seed directory");
+}
+
+/// A phone: a device store and a client of one relay.
+pub struct Device {
+    pub store: Store,
+    pub client: SyncClient,
+    pub path: PathBuf,
+}
+
+impl Device {
+    /// Signs `login` in on a new device whose store lives in `dir`.
+    pub fn sign_in(relay_url: &str, dir: &Path, login: &str) -> Device {
+        let client = SyncClient::new(relay_url).unwrap().with_retries(3, std::time::Duration::from_millis(50));
+        let resp = client.sign_in(login, PASSWORD, &format!("{login}的手机")).expect("sign in");
+        Self::open(client, dir, resp)
+    }
+
+    pub fn open(client: SyncClient, dir: &Path, resp: zhuqi_core::sync::protocol::SignInResponse) -> Device {
+        let path = dir.join(format!("{}-{}.db", resp.identity.user_id, &resp.identity.device_id[..8.min(resp.identity.device_id.len())]));
+        let path = if path.exists() { dir.join(format!("{}-{}.db", resp.identity.user_id, uuid::Uuid::new_v4())) } else { path };
+        let store = Store::open(&path, resp.identity).unwrap();
+        store.set_session_token(&resp.token).unwrap();
+        Device { store, client, path }
+    }
+
+    pub fn sync(&self) -> zhuqi_core::sync::SyncReport {
+        self.client.sync_now(&self.store).expect("sync")
+    }
+}
+
+/// Registers enterprises A (中原区, cadre assigned as chief) and B (二七区, cadre-b assigned) from
+/// the two county offices' devices, and syncs them.
+pub fn seed_enterprises(relay_url: &str, dir: &Path) {
+    use zhuqi_core::domain::{uscc, Profile};
+    let profile = |name: &str, region: &str, first17: &str| Profile {
+        name: name.into(),
+        uscc: uscc::complete(first17).unwrap(),
+        region_id: region.into(),
+        industry: "装备制造".into(),
+        tags: vec!["srdi".into()],
+        address: "郑州市".into(),
+        location: None,
+        contacts: vec![],
+    };
+    for (login, id, name, region, code, cadre) in [
+        ("manager", ENT_A, "郑州精工机械有限公司", COUNTY, "91410102MA44XY8K1", "cadre"),
+        ("manager-b", ENT_B, "二七纺织有限公司", OTHER_COUNTY, "91410103MA55AB3C7", "cadre-b"),
+    ] {
+        let d = Device::sign_in(relay_url, dir, login);
+        d.sync();
+        d.store.register_enterprise_with_id(id, profile(name, region, code)).unwrap();
+        d.store.assign_cadre(id, cadre, true).unwrap();
+        let r = d.sync();
+        assert_eq!(r.rejected, 0);
+        assert_eq!(r.pushed, 2);
+    }
+}
