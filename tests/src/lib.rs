@@ -113,6 +113,7 @@ pub fn seed_directory(storage: &dyn RelayStorage) {
     let users = vec![
         user("cadre", "王干部", Role::Cadre, Some(COUNTY), None, None),
         user("cadre-b", "李干部", Role::Cadre, Some(OTHER_COUNTY), None, None),
+        user("cadre-c", "赵干部", Role::Cadre, Some(OTHER_COUNTY), None, None),
         user("manager", "中原区活动办", Role::Manager, Some(COUNTY), None, None),
         user("manager-b", "二七区活动办", Role::Manager, Some(OTHER_COUNTY), None, None),
         user("city", "郑州市活动办", Role::Manager, Some(CITY), None, None),
@@ -182,4 +183,85 @@ pub fn seed_enterprises(relay_url: &str, dir: &Path) {
         assert_eq!(r.rejected, 0);
         assert_eq!(r.pushed, 2);
     }
+}
+
+/// A hand-built client that skips the core's own checks: it writes Automerge changes directly and
+/// speaks the wire protocol itself, as a modified app could.
+pub struct RawClient {
+    pub url: String,
+    pub token: String,
+    pub user_id: String,
+    pub role: Role,
+    pub device_id: String,
+    pub actor: automerge::ActorId,
+    http: reqwest::blocking::Client,
+}
+
+impl RawClient {
+    pub fn sign_in(url: &str, login: &str) -> RawClient {
+        let client = SyncClient::new(url).unwrap();
+        let r = client.sign_in(login, PASSWORD, "改装客户端").unwrap();
+        RawClient {
+            url: url.into(),
+            token: r.token,
+            user_id: r.identity.user_id,
+            role: r.identity.role,
+            device_id: r.identity.device_id,
+            actor: automerge::ActorId::random(),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    /// An event as this user on this device.
+    pub fn event<A>(&self, action: A, seen: Vec<String>) -> zhuqi_core::domain::Event<A> {
+        zhuqi_core::domain::Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            by: self.user_id.clone(),
+            role: self.role,
+            device: self.device_id.clone(),
+            at: zhuqi_server::now_ms(),
+            seen,
+            action,
+        }
+    }
+
+    /// A change appending `action` to the document saved as `snapshot`.
+    pub fn append<A: serde::Serialize + serde::de::DeserializeOwned>(&self, snapshot: &[u8], action: A) -> Vec<u8> {
+        let mut doc = zhuqi_core::document::Document::load(snapshot).unwrap();
+        doc.set_actor(self.actor.clone());
+        let events: Vec<zhuqi_core::domain::Event<A>> = doc.events();
+        let seen = zhuqi_core::domain::event::Causality::new(&events).heads(&events);
+        doc.append(&self.event(action, seen)).unwrap().raw_bytes().to_vec()
+    }
+
+    /// Sends raw bytes to `/v1/sync` with the given headers; returns status and body.
+    pub fn post(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+        let mut req = self.http.post(format!("{}/v1/sync", self.url)).bearer_auth(&self.token).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().unwrap();
+        (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
+    }
+
+    /// Pushes changes of one document; returns the relay's answer.
+    pub fn push(&self, doc: &str, kind: zhuqi_core::domain::DocKind, changes: Vec<Vec<u8>>) -> zhuqi_core::sync::protocol::SyncResponse {
+        use zhuqi_core::sync::protocol::*;
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: u64::MAX / 2,
+            directory_version: u64::MAX,
+            actor: self.actor.to_bytes().to_vec(),
+            push: vec![DocChanges { doc: doc.into(), kind, changes }],
+            max_bytes: None,
+        };
+        let (status, body) = self.post(encode(&req), &[("content-encoding", "gzip"), (PROTOCOL_HEADER, "1")]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        decode(&body, 64 << 20).unwrap()
+    }
+}
+
+/// The relay's current copy of a document (what an attacker who guessed everything would hold).
+pub fn relay_snapshot(relay: &Relay, id: &str) -> Vec<u8> {
+    relay.state.storage.load_doc(id).unwrap().expect("document on the relay").snapshot
 }
