@@ -111,7 +111,16 @@ pub fn push(
     let mut writes = Vec::new();
     let mut after: Vec<(String, DocKind, Automerge, usize)> = Vec::new();
     let mut accepted_hashes = Vec::new();
+    let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     for d in &docs {
+        // Rights are judged on the state the author saw (the change's dependencies), so a device
+        // must also be allowed to read the document now: a handler whose problem went to another
+        // department, or a cadre no longer assigned, cannot write through an old view of it.
+        if storage.load_doc(&d.doc)?.is_some() && !storage.doc_in_scope(&d.doc, keys)? {
+            state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
+            rejected.push(validate::rejection(d, RejectCode::OutOfScope, "document outside the user's scope".into(), None));
+            continue;
+        }
         let base = state.docs.take(storage, &d.doc)?;
         let base_copy = base.as_ref().map(|c| CachedDoc { kind: c.kind, doc: c.doc.clone(), last_seq: c.last_seq, size: c.size });
         let verdict = {
@@ -123,6 +132,12 @@ pub fn push(
             };
             let ctx = validate::Context { dir: dir.as_ref(), enterprise: &lookup };
             validate::validate(&pusher, &ctx, base.map(|c| (c.kind, c.doc)), d)
+        };
+        let verdict = match verdict {
+            Verdict::Accept(write, _) if !write.keys.iter().any(|k| key_set.contains(k.as_str())) => {
+                Verdict::Reject(RejectCode::OutOfScope, "the user could not read the document after this change".into())
+            }
+            v => v,
         };
         match verdict {
             Verdict::Accept(write, doc) => {

@@ -28,7 +28,7 @@ pub struct Relay {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    done: std::sync::mpsc::Receiver<()>,
 }
 
 impl Relay {
@@ -43,7 +43,8 @@ impl Relay {
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app_state = state.clone();
-        let thread = std::thread::spawn(move || {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -55,9 +56,10 @@ impl Relay {
                     .await
                     .unwrap();
             });
+            let _ = done_tx.send(());
         });
         let addr = rx.recv().unwrap();
-        Relay { url: format!("http://{addr}"), addr, state, shutdown: Some(stop), thread: Some(thread) }
+        Relay { url: format!("http://{addr}"), addr, state, shutdown: Some(stop), done }
     }
 }
 
@@ -66,9 +68,9 @@ impl Drop for Relay {
         if let Some(s) = self.shutdown.take() {
             let _ = s.send(());
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Graceful shutdown waits for open connections (a live event stream may stay open until
+        // its next keep-alive): give it a moment, then leave the thread to end with the process.
+        let _ = self.done.recv_timeout(std::time::Duration::from_secs(2));
     }
 }
 

@@ -274,7 +274,7 @@ fn relay_error(status: u16, body: &[u8], retry_after: Option<u64>) -> Error {
     let code = parsed.as_ref().map(|b| b.code.as_str()).unwrap_or("");
     match (status, code) {
         (401, "device_revoked") => Error::DeviceRevoked,
-        (401, _) => Error::SignedOut,
+        (401, "unauthorized" | "") => Error::SignedOut,
         (426, _) => Error::UpgradeRequired,
         (429, _) => Error::Throttled { retry_after_s: retry_after.unwrap_or(60) },
         _ => match parsed {
