@@ -4,6 +4,7 @@
 //! `app(state)` builds the HTTP router; `main.rs` serves it and runs the admin commands.
 
 pub mod auth;
+pub mod cli;
 pub mod demo;
 pub mod directory;
 pub mod docs;

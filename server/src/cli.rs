@@ -1,0 +1,213 @@
+//! The `zhuqi-server` command line: serve the relay, or run an admin command against its data directory.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use zhuqi_core::domain::{Directory, Role, User};
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::Account;
+use crate::{app, demo, import, AppState, Config};
+
+#[derive(Parser)]
+#[command(name = "zhuqi-server", version, about = "zhuqi relay: sync, validation and storage for the 万人助万企 campaign")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Data {
+    /// Directory of the embedded SQLite database.
+    #[arg(long, default_value = "./zhuqi-data", global = true)]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the relay.
+    Serve {
+        #[command(flatten)]
+        data: Data,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Seeds a demo province (once) and prints its accounts.
+        #[arg(long)]
+        demo: bool,
+        /// Cap of the document cache, in MiB of estimated memory.
+        #[arg(long, default_value_t = 64)]
+        doc_cache_mib: usize,
+    },
+    /// Imports a CSV file (UTF-8; Chinese or English headers). Nothing is imported if a row is bad.
+    Import {
+        #[command(flatten)]
+        data: Data,
+        what: ImportKind,
+        file: PathBuf,
+    },
+    /// Adds (or updates) a user.
+    AddUser {
+        #[command(flatten)]
+        data: Data,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        enterprise: Option<String>,
+        /// Initial password (at least 8 characters); enterprise contacts may go without and use a code.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Issues a one-time activation code for an enterprise contact's phone.
+    ActivationCode {
+        #[command(flatten)]
+        data: Data,
+        /// Login of the enterprise contact.
+        #[arg(long)]
+        contact: String,
+    },
+    /// Lists a user's devices.
+    Devices {
+        #[command(flatten)]
+        data: Data,
+        #[arg(long)]
+        login: String,
+    },
+    /// Revokes a device (a lost phone): it is refused and told to wipe its data.
+    RevokeDevice {
+        #[command(flatten)]
+        data: Data,
+        device_id: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportKind {
+    Regions,
+    Departments,
+    Users,
+    Enterprises,
+    Assignments,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "cadre, department_handler, manager or enterprise_contact".into())
+}
+
+fn state(data: &Data, cache_mib: usize) -> Result<Arc<AppState>, String> {
+    let storage = SqliteStorage::open(&data.data_dir).map_err(|e| e.to_string())?;
+    Ok(AppState::new(Arc::new(storage), Config { doc_cache_bytes: cache_mib << 20 }))
+}
+
+/// Parses the arguments and runs the command; exits with status 1 and a message on failure.
+pub fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("错误 / error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { data, listen, demo, doc_cache_mib } => {
+            let state = state(&data, doc_cache_mib)?;
+            if demo {
+                match demo::seed(&state, crate::now_ms()).map_err(|e| format!("{} ({})", e.message_zh, e.message))? {
+                    Some(seeded) => {
+                        println!("演示数据已生成 / demo data seeded. Password of every account: {}", demo::DEMO_PASSWORD);
+                        for (login, role, name) in seeded.accounts {
+                            println!("  {login:<28} {role:<20} {name}");
+                        }
+                    }
+                    None => println!("演示数据已存在 / demo data already present (password {})", demo::DEMO_PASSWORD),
+                }
+            }
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                println!("zhuqi relay listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+                axum::serve(listener, app(state))
+                    .with_graceful_shutdown(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        }
+        Command::Import { data, what, file } => {
+            let state = state(&data, 64)?;
+            let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let n = match what {
+                ImportKind::Regions => import::regions(&state, &bytes),
+                ImportKind::Departments => import::departments(&state, &bytes),
+                ImportKind::Users => import::users(&state, &bytes),
+                ImportKind::Enterprises => import::enterprises(&state, &bytes),
+                ImportKind::Assignments => import::assignments(&state, &bytes),
+            }
+            .map_err(|e| e.to_string())?;
+            println!("已导入 {n} 行 / imported {n} rows");
+            Ok(())
+        }
+        Command::AddUser { data, login, name, role, region, department, enterprise, password } => {
+            let state = state(&data, 64)?;
+            if let Some(p) = &password
+                && p.chars().count() < 8
+            {
+                return Err("password: at least 8 characters".into());
+            }
+            let storage = state.storage.as_ref();
+            let id = storage.account_by_login(&login).map_err(|e| e.to_string())?.map_or_else(|| uuid::Uuid::now_v7().to_string(), |a| a.user.id);
+            let user = User { id: id.clone(), name, role, region_id: region, department_id: department, enterprise_id: enterprise };
+            let account = Account { user, login, password_hash: password.as_deref().map(crate::auth::hash_password) };
+            storage.upsert_directory(&Directory::default(), &[account]).map_err(|e| e.to_string())?;
+            println!("user {id}");
+            Ok(())
+        }
+        Command::ActivationCode { data, contact } => {
+            let state = state(&data, 64)?;
+            let storage = state.storage.as_ref();
+            let account = storage
+                .account_by_login(&contact)
+                .map_err(|e| e.to_string())?
+                .filter(|a| a.user.role == Role::EnterpriseContact)
+                .ok_or("no enterprise contact with that login")?;
+            let code = crate::auth::random_code();
+            let expires = crate::now_ms() + crate::auth::ACTIVATION_TTL_MS;
+            storage
+                .create_activation_code(&crate::auth::code_hash(&code), &account.user.id, "admin", expires)
+                .map_err(|e| e.to_string())?;
+            println!("{code}");
+            Ok(())
+        }
+        Command::Devices { data, login } => {
+            let state = state(&data, 64)?;
+            let storage = state.storage.as_ref();
+            let account = storage.account_by_login(&login).map_err(|e| e.to_string())?.ok_or("no such login")?;
+            for (id, name, created, revoked) in storage.devices_of(&account.user.id).map_err(|e| e.to_string())? {
+                println!("{id}\t{name}\tcreated {created}\t{}", if revoked { "revoked" } else { "active" });
+            }
+            Ok(())
+        }
+        Command::RevokeDevice { data, device_id } => {
+            let state = state(&data, 64)?;
+            if state.storage.revoke_device(&device_id).map_err(|e| e.to_string())? {
+                println!("revoked {device_id}");
+                Ok(())
+            } else {
+                Err(format!("no device {device_id}"))
+            }
+        }
+    }
+}
