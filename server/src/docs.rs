@@ -71,7 +71,7 @@ impl DocCache {
                 c.doc.load_incremental(ch).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
                 c.size += ch.len() * MEMORY_PER_SAVED_BYTE;
             }
-            c.last_seq = storage.load_doc(id)?.map_or(c.last_seq, |s| s.last_seq);
+            c.last_seq = storage.doc_seq(id)?.unwrap_or(c.last_seq);
         }
         Ok(Some(c))
     }

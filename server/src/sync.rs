@@ -116,12 +116,15 @@ pub fn push(
         // Rights are judged on the state the author saw (the change's dependencies), so a device
         // must also be allowed to read the document now: a handler whose problem went to another
         // department, or a cadre no longer assigned, cannot write through an old view of it.
-        if storage.load_doc(&d.doc)?.is_some() && !storage.doc_in_scope(&d.doc, keys)? {
+        let base = state.docs.take(storage, &d.doc)?;
+        if base.is_some() && !storage.doc_in_scope(&d.doc, keys)? {
+            if let Some(c) = base {
+                state.docs.put(&d.doc, c);
+            }
             state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
             rejected.push(validate::rejection(d, RejectCode::OutOfScope, "document outside the user's scope".into(), None));
             continue;
         }
-        let base = state.docs.take(storage, &d.doc)?;
         let base_copy = base.as_ref().map(|c| CachedDoc { kind: c.kind, doc: c.doc.clone(), last_seq: c.last_seq, size: c.size });
         let verdict = {
             let lookup = |id: &str| -> Option<EnterpriseState> {

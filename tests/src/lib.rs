@@ -2,6 +2,8 @@
 //! 127.0.0.1 with their SQLite files in a temporary directory, seeds a small province, and signs
 //! devices in — each a real `zhuqi_core::Store` on its own SQLite file, syncing over HTTP.
 
+pub mod load;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -130,6 +130,8 @@ pub trait RelayStorage: Send + Sync + 'static {
 
     // ---- documents ----
     fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
+    /// The sequence number of a document's latest change.
+    fn doc_seq(&self, doc_id: &str) -> Result<Option<u64>>;
     /// Changes of a document with a sequence number above `after`, oldest first.
     fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<Vec<u8>>>;
     /// Which of these change hashes are stored.

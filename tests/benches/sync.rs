@@ -1,0 +1,195 @@
+//! Sync benchmark: round trips and wire bytes of an up-to-date device holding 2,000 documents and of
+//! a day offline, and the relay's throughput under a load generator over loopback.
+//! Run: `cargo bench -p zhuqi-tests --bench sync`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+use zhuqi_core::domain::*;
+use zhuqi_core::store::NewVisit;
+use zhuqi_server::author::Author;
+use zhuqi_server::storage::Account;
+use zhuqi_tests::load::{self, Scenario, SimDevice};
+use zhuqi_tests::{Device, Relay};
+
+const PASSWORD: &str = "bench password";
+const COUNTY: &str = "410102";
+/// Simulated devices of the throughput test, each a cadre with its own enterprises.
+const LOAD_DEVICES: usize = 32;
+
+fn seed(relay: &Relay) -> Vec<String> {
+    let storage = relay.state.storage.as_ref();
+    let region = |id: &str, level, parent: Option<&str>| Region { id: id.into(), name: id.into(), level, parent_id: parent.map(Into::into) };
+    let dir = Directory {
+        regions: vec![
+            region("410000", RegionLevel::Province, None),
+            region("410100", RegionLevel::City, Some("410000")),
+            region(COUNTY, RegionLevel::County, Some("410100")),
+        ],
+        departments: vec![Department { id: "fin".into(), name: "财政局".into(), region_id: COUNTY.into() }],
+        users: vec![],
+    };
+    let hash = zhuqi_server::auth::hash_password(PASSWORD);
+    let acct = |id: &str, role, region: Option<&str>, dept: Option<&str>| Account {
+        login: id.into(),
+        password_hash: Some(hash.clone()),
+        user: User { id: id.into(), name: id.into(), role, region_id: region.map(Into::into), department_id: dept.map(Into::into), enterprise_id: None },
+    };
+    let mut accounts = vec![acct("manager", Role::Manager, Some(COUNTY), None), acct("cadre", Role::Cadre, Some(COUNTY), None), acct("handler", Role::DepartmentHandler, None, Some("fin"))];
+    accounts.extend((0..LOAD_DEVICES).map(|i| acct(&format!("load-{i:02}"), Role::Cadre, Some(COUNTY), None)));
+    storage.upsert_directory(&dir, &accounts).unwrap();
+    let now = zhuqi_server::now_ms();
+    let mut a = Author::new(&relay.state, "manager").unwrap();
+    let mut enterprises = Vec::new();
+    for i in 0..1000 {
+        let id = format!("ent-{i:04}");
+        let profile = Profile {
+            name: format!("郑州第{i}精密制造有限公司"),
+            uscc: uscc::complete(&format!("914101027{i:08}")).unwrap(),
+            region_id: COUNTY.into(),
+            industry: "装备制造".into(),
+            tags: vec!["above_scale".into()],
+            address: format!("中原区建设路{i}号"),
+            location: None,
+            contacts: vec![Contact { name: "刘总".into(), title: "总经理".into(), phone: "13800000000".into() }],
+        };
+        a.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, now - 30 * 86_400_000).unwrap();
+        // The day-offline cadre has the first 20; each load-generator cadre its own share of the rest.
+        let cadre = if i < 20 { "cadre".to_owned() } else { format!("load-{:02}", i % LOAD_DEVICES) };
+        a.append(&id, EnterpriseAction::CadreAssigned { cadre_id: cadre, chief: true }, now - 29 * 86_400_000).unwrap();
+        enterprises.push(id);
+    }
+    a.submit_all().unwrap();
+    let mut a = Author::new(&relay.state, "manager").unwrap();
+    let mut problems = Vec::new();
+    for i in 0..1000 {
+        // The cadre's 20 enterprises get 4 problems each, the others one each.
+        let ent = if i < 80 { &enterprises[i / 4] } else { &enterprises[i - 60] };
+        let id = format!("problem-{i:04}");
+        let t = now - 20 * 86_400_000;
+        let header = [("enterprise_id", ent.as_str()), ("enterprise_name", "企业"), ("region_id", COUNTY)];
+        let report = ProblemAction::Reported { enterprise_id: ent.clone(), category: Category::Financing, title: format!("问题{i}"), description: "企业需要协调解决的困难".into(), visit_id: None };
+        a.create(DocKind::Problem, &id, &header, report, t).unwrap();
+        a.append(&id, ProblemAction::Routed { department_id: "fin".into(), level: 1, deadline: now + 30 * 86_400_000, note: "请办理".into() }, t + 1000).unwrap();
+        problems.push(id);
+    }
+    a.submit_all().unwrap();
+    problems
+}
+
+fn gzip_len(chunks: &[Vec<u8>]) -> usize {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for c in chunks {
+        gz.write_all(c).unwrap();
+    }
+    gz.finish().unwrap().len()
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    let started = Instant::now();
+    let problems = seed(&relay);
+    println!("seeded 2,000 documents through validation in {:.1} s", started.elapsed().as_secs_f64());
+
+    // 1. A county office's phone holding 2,000 documents.
+    let client = || zhuqi_core::sync::SyncClient::new(&relay.url).unwrap();
+    let manager = Device::open(client(), tmp.path(), client().sign_in("manager", PASSWORD, "bench").unwrap());
+    let t = Instant::now();
+    let first = manager.sync();
+    println!(
+        "first sync of 2,000 documents: {:.0} ms, {} round trips, {} bytes up, {} bytes down",
+        t.elapsed().as_secs_f64() * 1e3,
+        first.round_trips,
+        first.bytes_sent,
+        first.bytes_received
+    );
+    assert_eq!(manager.store.document_ids().unwrap().len(), 2000);
+    let up = manager.sync();
+    println!("up-to-date sync holding 2,000 documents: {} round trip(s), {} bytes up, {} bytes down", up.round_trips, up.bytes_sent, up.bytes_received);
+    let mut times: Vec<f64> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            manager.sync();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("up-to-date sync, device side incl. SQLite: median {:.2} ms over 200", times[100]);
+
+    // 2. A day offline: 50 local changes over 10 documents, 500 remote ones over 100.
+    let cadre = Device::open(client(), tmp.path(), client().sign_in("cadre", PASSWORD, "bench").unwrap());
+    cadre.sync();
+    assert_eq!(cadre.store.document_ids().unwrap().len(), 100);
+    let (cursor, _) = cadre.store.sync_cursor().unwrap();
+    let today = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms());
+    for i in 0..5 {
+        for v in 0..5 {
+            cadre.store.record_visit(&format!("ent-{i:04}"), NewVisit { date: today.clone(), people_met: vec![format!("第{v}位")], notes: "走访记录".into(), policies: vec![], location: None, photos: vec![] }).unwrap();
+            cadre.store.add_progress(&problems[i * 4], &format!("跟进{v}")).unwrap();
+        }
+    }
+    let pushed: Vec<Vec<u8>> = cadre.store.pending_changes().unwrap().into_iter().map(|p| p.bytes).collect();
+    assert_eq!(pushed.len(), 50);
+    let mut a = Author::new(&relay.state, "manager").unwrap();
+    for i in 0..20 {
+        for v in 0..5 {
+            a.append(&format!("ent-{i:04}"), EnterpriseAction::ProfileUpdated { update: ProfileUpdate { address: Some(format!("新地址{v}")), ..Default::default() } }, zhuqi_server::now_ms()).unwrap();
+        }
+    }
+    for p in &problems[..80] {
+        for v in 0..5 {
+            a.append(p, ProblemAction::Progress { note: format!("办理进展{v}") }, zhuqi_server::now_ms()).unwrap();
+        }
+    }
+    a.submit_all().unwrap();
+    let mut pulled: Vec<Vec<u8>> = Vec::new();
+    for i in 0..20 {
+        pulled.extend(relay.state.storage.changes_after(&format!("ent-{i:04}"), cursor).unwrap());
+    }
+    for p in &problems[..80] {
+        pulled.extend(relay.state.storage.changes_after(p, cursor).unwrap());
+    }
+    let pulled: Vec<Vec<u8>> = pulled.into_iter().filter(|c| !pushed.contains(c)).collect();
+    let r = cadre.sync();
+    let raw: usize = pushed.iter().chain(&pulled).map(Vec::len).sum();
+    let compressed = gzip_len(&pushed) + gzip_len(&pulled);
+    let wire = r.bytes_sent + r.bytes_received;
+    println!(
+        "day offline: pushed {} and pulled {} changes ({} docs updated) in {} round trip(s); wire {} bytes ({} up, {} down); raw changes {} bytes, gzip {} bytes; wire / gzip = {:.2}",
+        r.pushed, pulled.len(), r.pulled, r.round_trips, wire, r.bytes_sent, r.bytes_received, raw, compressed, wire as f64 / compressed as f64
+    );
+
+    // 3. Throughput from a load generator over loopback: one device per cadre, each writing progress
+    // notes on the problems of its own enterprises (scopes do not overlap, as in the field).
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut mine: Vec<Vec<String>> = vec![Vec::new(); LOAD_DEVICES];
+    for (i, p) in problems.iter().enumerate().skip(80) {
+        mine[(i - 60) % LOAD_DEVICES].push(p.clone());
+    }
+    let connect = |scenario_docs: bool| {
+        rt.block_on(async {
+            let http = reqwest::Client::builder().pool_max_idle_per_host(LOAD_DEVICES).build().unwrap();
+            let mut sims = Vec::new();
+            for (i, docs) in mine.iter().enumerate() {
+                let mut d = SimDevice::connect(http.clone(), &relay.url, &format!("load-{i:02}"), PASSWORD).await.unwrap();
+                if scenario_docs {
+                    d.adopt(docs.iter().map(|id| (id.clone(), relay.state.storage.load_doc(id).unwrap().unwrap().snapshot)).collect());
+                }
+                sims.push(d);
+            }
+            sims
+        })
+    };
+    let sims = connect(false);
+    let up = rt.block_on(load::run(sims, Scenario::UpToDate, Duration::from_secs(8)));
+    println!(
+        "up-to-date syncs: {:.0}/s with {LOAD_DEVICES} devices ({} syncs, {} errors), latency p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms",
+        up.per_second(), up.syncs, up.errors, up.percentile_ms(0.5), up.percentile_ms(0.95), up.percentile_ms(0.99)
+    );
+    let sims = connect(true);
+    let one = rt.block_on(load::run(sims, Scenario::OneChange, Duration::from_secs(8)));
+    println!(
+        "syncs carrying one new change: {:.0}/s with {LOAD_DEVICES} devices ({} syncs, {} errors), latency p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms",
+        one.per_second(), one.syncs, one.errors, one.percentile_ms(0.5), one.percentile_ms(0.95), one.percentile_ms(0.99)
+    );
+}

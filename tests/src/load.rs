@@ -1,0 +1,219 @@
+//! A load generator: many simulated devices syncing against a relay over HTTP, each with its own
+//! token, cursor and Automerge actor. Used by `zhuqi-loadgen` and the sync benchmark.
+
+use automerge::ActorId;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use zhuqi_core::document::Document;
+use zhuqi_core::domain::event::Causality;
+use zhuqi_core::domain::{DocKind, Event, ProblemAction};
+use zhuqi_core::sync::protocol::*;
+
+/// What each simulated device does in its loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Syncs with nothing to push and (normally) nothing to pull.
+    UpToDate,
+    /// Pushes one new change (a progress note on one of its problems) with each sync.
+    OneChange,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub syncs: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Latencies in microseconds, sorted.
+    pub latencies_us: Vec<u64>,
+}
+
+impl Report {
+    pub fn per_second(&self) -> f64 {
+        self.syncs as f64 / self.seconds
+    }
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+pub struct SimDevice {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    user_id: String,
+    role: zhuqi_core::domain::Role,
+    device_id: String,
+    actor: ActorId,
+    pub cursor: u64,
+    /// Problems this device writes to, with its copy of each.
+    docs: Vec<(String, Document)>,
+    next: usize,
+}
+
+impl SimDevice {
+    /// Signs in and pulls the device's whole scope.
+    pub async fn connect(http: reqwest::Client, url: &str, login: &str, password: &str) -> Result<SimDevice, String> {
+        let body = serde_json::json!({ "login": login, "password": password, "device_name": "loadgen" });
+        let resp = http
+            .post(format!("{url}/v1/auth/sign-in"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("sign-in: {}", resp.text().await.unwrap_or_default()));
+        }
+        let s: SignInResponse = serde_json::from_slice(&resp.bytes().await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let mut d = SimDevice {
+            http,
+            url: url.into(),
+            token: s.token,
+            user_id: s.identity.user_id,
+            role: s.identity.role,
+            device_id: s.identity.device_id,
+            actor: ActorId::random(),
+            cursor: 0,
+            docs: Vec::new(),
+            next: 0,
+        };
+        loop {
+            let (r, _, _) = d.sync(Vec::new()).await?;
+            if !r.more {
+                break;
+            }
+        }
+        Ok(d)
+    }
+
+    /// Keeps local copies of the given problems, to write to them.
+    pub fn adopt(&mut self, docs: Vec<(String, Vec<u8>)>) {
+        self.docs = docs.into_iter().filter_map(|(id, bytes)| Some((id, Document::load(&bytes).ok()?))).collect();
+    }
+
+    /// One sync request with `push`; returns the response and the bytes sent and received.
+    pub async fn sync(&mut self, push: Vec<DocChanges>) -> Result<(SyncResponse, usize, usize), String> {
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: self.cursor,
+            directory_version: u64::MAX,
+            actor: self.actor.to_bytes().to_vec(),
+            push,
+            max_bytes: None,
+        };
+        let body = encode(&req);
+        let sent = body.len();
+        let resp = self
+            .http
+            .post(format!("{}/v1/sync", self.url))
+            .bearer_auth(&self.token)
+            .header("content-encoding", "gzip")
+            .header(PROTOCOL_HEADER, "1")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
+        }
+        let r: SyncResponse = decode(&bytes, 64 << 20).map_err(|e| e.to_string())?;
+        self.cursor = r.cursor;
+        Ok((r, sent, bytes.len()))
+    }
+
+    /// One iteration of the scenario; returns bytes sent and received.
+    pub async fn step(&mut self, scenario: Scenario) -> Result<(usize, usize), String> {
+        let push = match scenario {
+            Scenario::UpToDate => Vec::new(),
+            Scenario::OneChange => {
+                if self.docs.is_empty() {
+                    return Err("no document to write to".into());
+                }
+                let i = self.next % self.docs.len();
+                self.next += 1;
+                let (id, doc) = &mut self.docs[i];
+                doc.set_actor(self.actor.clone());
+                let events: Vec<Event<ProblemAction>> = doc.events();
+                let seen = Causality::new(&events).heads(&events);
+                let event = Event {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    by: self.user_id.clone(),
+                    role: self.role,
+                    device: self.device_id.clone(),
+                    at: zhuqi_server::now_ms(),
+                    seen,
+                    action: ProblemAction::Progress { note: format!("进展 {}", self.next) },
+                };
+                let change = doc.append(&event).map_err(|e| e.to_string())?;
+                vec![DocChanges { doc: id.clone(), kind: DocKind::Problem, changes: vec![change.raw_bytes().to_vec()] }]
+            }
+        };
+        let expect_ack = !push.is_empty();
+        let (r, sent, received) = self.sync(push).await?;
+        if expect_ack && (r.acked.len() != 1 || !r.rejected.is_empty()) {
+            return Err(format!("push not acknowledged: {:?}", r.rejected.first().map(|x| (&x.code, &x.message))));
+        }
+        Ok((sent, received))
+    }
+}
+
+/// Runs `devices` for `duration`, each looping on `scenario`; returns the combined report.
+pub async fn run(devices: Vec<SimDevice>, scenario: Scenario, duration: Duration) -> Report {
+    let report = Arc::new(Mutex::new(Report::default()));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut d in devices {
+        let report = report.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut local = Report::default();
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                match d.step(scenario).await {
+                    Ok((s, r)) => {
+                        local.syncs += 1;
+                        local.bytes_sent += s as u64;
+                        local.bytes_received += r as u64;
+                        local.latencies_us.push(t.elapsed().as_micros() as u64);
+                    }
+                    Err(e) => {
+                        if local.errors == 0 {
+                            eprintln!("loadgen: {e}");
+                        }
+                        local.errors += 1;
+                    }
+                }
+            }
+            let mut r = report.lock().await;
+            r.syncs += local.syncs;
+            r.errors += local.errors;
+            r.bytes_sent += local.bytes_sent;
+            r.bytes_received += local.bytes_received;
+            r.latencies_us.extend(local.latencies_us);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut r = Arc::try_unwrap(report).map(Mutex::into_inner).unwrap_or_default();
+    r.seconds = start.elapsed().as_secs_f64();
+    r.latencies_us.sort_unstable();
+    r
+}
+
+/// Splits documents among devices, round robin.
+pub fn share<T: Clone>(docs: &[T], devices: usize) -> Vec<Vec<T>> {
+    let mut out = vec![Vec::new(); devices];
+    for (i, d) in docs.iter().enumerate() {
+        out[i % devices].push(d.clone());
+    }
+    out
+}
