@@ -101,10 +101,7 @@ impl Document {
 
     /// A string field of the header, if present.
     pub fn header(&self, key: &str) -> Option<String> {
-        match self.doc.get(ROOT, key).ok()?? {
-            (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
-            _ => None,
-        }
+        header_of(&self.doc, key)
     }
 
     pub fn kind(&self) -> Option<DocKind> {
@@ -120,20 +117,13 @@ impl Document {
 
     /// The raw event strings, in list order.
     pub fn raw_events(&self) -> Vec<String> {
-        let Ok(events) = self.events_obj() else { return Vec::new() };
-        self.doc
-            .values(&events)
-            .filter_map(|(v, _)| match v {
-                Value::Scalar(s) => s.as_str().map(str::to_owned),
-                Value::Object(_) => None,
-            })
-            .collect()
+        raw_events_of(&self.doc)
     }
 
     /// The events, in list order. Entries that are not valid events are skipped: every replica skips
     /// the same ones, so derived states still agree (the relay refuses such entries in the first place).
     pub fn events<A: DeserializeOwned>(&self) -> Vec<Event<A>> {
-        self.raw_events().iter().filter_map(|s| serde_json::from_str(s).ok()).collect()
+        parse_events(&self.raw_events())
     }
 
     pub fn save(&self) -> Vec<u8> {
@@ -143,6 +133,30 @@ impl Document {
     pub fn load(bytes: &[u8]) -> Result<Self> {
         Ok(Document { doc: Automerge::load(bytes)? })
     }
+}
+
+/// A string field of the header of any Automerge document laid out as above.
+pub fn header_of(doc: &Automerge, key: &str) -> Option<String> {
+    match doc.get(ROOT, key).ok()?? {
+        (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The raw event strings of any Automerge document laid out as above, in list order.
+pub fn raw_events_of(doc: &Automerge) -> Vec<String> {
+    let Ok(Some((Value::Object(ObjType::List), events))) = doc.get(ROOT, EVENTS) else { return Vec::new() };
+    doc.values(&events)
+        .filter_map(|(v, _)| match v {
+            Value::Scalar(s) => s.as_str().map(str::to_owned),
+            Value::Object(_) => None,
+        })
+        .collect()
+}
+
+/// Parses event strings, skipping those that are not events.
+pub fn parse_events<A: DeserializeOwned>(raw: &[String]) -> Vec<Event<A>> {
+    raw.iter().filter_map(|s| serde_json::from_str(s).ok()).collect()
 }
 
 /// Serialises an event to the JSON string stored in a document.

@@ -16,6 +16,8 @@ pub struct CachedDoc {
     pub last_seq: u64,
     /// Estimated memory, in bytes.
     pub size: usize,
+    /// Changes stored after the stored snapshot (the relay saves a new one every so often).
+    pub since_snapshot: usize,
 }
 
 /// Estimated memory of a document per byte of its saved form.
@@ -59,17 +61,18 @@ impl DocCache {
                 Some(s) => {
                     let doc = Automerge::load(&s.snapshot).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
                     let size = s.snapshot.len() * MEMORY_PER_SAVED_BYTE;
-                    return Ok(Some(CachedDoc { kind: s.kind, doc, last_seq: s.last_seq, size }));
+                    CachedDoc { kind: s.kind, doc, last_seq: s.snapshot_seq, size, since_snapshot: 0 }
                 }
                 None => return Ok(None),
             },
         };
-        // Another relay (or a write this one did not cache) may have added changes since.
+        // Changes after the snapshot, or added since by another relay (or a write this one did not cache).
         let newer = storage.changes_after(id, c.last_seq)?;
         if !newer.is_empty() {
             for ch in &newer {
                 c.doc.load_incremental(ch).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
                 c.size += ch.len() * MEMORY_PER_SAVED_BYTE;
+                c.since_snapshot += 1;
             }
             c.last_seq = storage.doc_seq(id)?.unwrap_or(c.last_seq);
         }

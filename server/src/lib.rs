@@ -84,6 +84,17 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// A document as the relay holds it now (saved form), if it exists.
+    pub fn document_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, storage::StorageError> {
+        Ok(self.docs.take(self.storage.as_ref(), id)?.map(|c| {
+            let bytes = c.doc.save();
+            self.docs.put(id, c);
+            bytes
+        }))
+    }
+}
+
 /// Runs blocking work (storage, validation) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(e.to_string()))?

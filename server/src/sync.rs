@@ -32,6 +32,9 @@ fn upgrade_required() -> ApiError {
     ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", format!("this relay speaks protocol {PROTOCOL_VERSION}"), "请升级应用后再同步")
 }
 
+/// A document gets a fresh snapshot in storage once this many changes are stored after the last one.
+const SNAPSHOT_EVERY: usize = 32;
+
 /// Decodes, serves and encodes one sync request (blocking: runs on a blocking thread).
 pub fn serve(state: &AppState, session: &Session, body: &[u8], header_version: Option<u32>) -> Result<Vec<u8>, ApiError> {
     if header_version.is_some_and(|v| v != PROTOCOL_VERSION) {
@@ -109,7 +112,7 @@ pub fn push(
     docs.sort_by_key(|d| d.kind != DocKind::Enterprise);
     let mut accepted_enterprises: HashMap<String, EnterpriseState> = HashMap::new();
     let mut writes = Vec::new();
-    let mut after: Vec<(String, DocKind, Automerge, usize)> = Vec::new();
+    let mut after: Vec<(String, DocKind, Automerge, usize, usize)> = Vec::new();
     let mut accepted_hashes = Vec::new();
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     for d in &docs {
@@ -125,7 +128,12 @@ pub fn push(
             rejected.push(validate::rejection(d, RejectCode::OutOfScope, "document outside the user's scope".into(), None));
             continue;
         }
-        let base_copy = base.as_ref().map(|c| CachedDoc { kind: c.kind, doc: c.doc.clone(), last_seq: c.last_seq, size: c.size });
+        let meta = base.as_ref().map(|c| (c.kind, c.last_seq, c.size, c.since_snapshot));
+        let restore = |doc: Option<Automerge>| {
+            if let (Some(doc), Some((kind, last_seq, size, since_snapshot))) = (doc, meta) {
+                state.docs.put(&d.doc, CachedDoc { kind, doc, last_seq, size, since_snapshot });
+            }
+        };
         let verdict = {
             let lookup = |id: &str| -> Option<EnterpriseState> {
                 if let Some(s) = accepted_enterprises.get(id) {
@@ -138,38 +146,53 @@ pub fn push(
         };
         let verdict = match verdict {
             Verdict::Accept(write, _) if !write.keys.iter().any(|k| key_set.contains(k.as_str())) => {
-                Verdict::Reject(RejectCode::OutOfScope, "the user could not read the document after this change".into())
+                Verdict::Reject(RejectCode::OutOfScope, "the user could not read the document after this change".into(), None)
             }
             v => v,
         };
         match verdict {
-            Verdict::Accept(write, doc) => {
+            Verdict::Accept(mut write, doc) => {
                 if let crate::projection::Projection::Enterprise(s) = &write.projection {
                     accepted_enterprises.insert(d.doc.clone(), s.clone());
                 }
                 accepted_hashes.extend(hashes_of(d));
-                let size = write.snapshot.len() * MEMORY_PER_SAVED_BYTE;
-                after.push((d.doc.clone(), d.kind, doc, size));
+                let added: usize = write.changes.iter().map(|c| c.bytes.len()).sum();
+                let (size, since) = match meta {
+                    Some((_, _, size, since)) => (size + added * MEMORY_PER_SAVED_BYTE, since + write.changes.len()),
+                    None => (0, usize::MAX),
+                };
+                // A new document, or one with many changes since its snapshot, gets a fresh snapshot.
+                if since >= SNAPSHOT_EVERY {
+                    let snapshot = doc.save();
+                    let size = snapshot.len() * MEMORY_PER_SAVED_BYTE;
+                    write.snapshot = Some(snapshot);
+                    after.push((d.doc.clone(), d.kind, doc, size, 0));
+                } else {
+                    after.push((d.doc.clone(), d.kind, doc, size, since));
+                }
                 writes.push(*write);
             }
-            Verdict::AlreadyStored => {
+            Verdict::AlreadyStored(doc) => {
                 acked.extend(hashes_of(d));
-                if let Some(c) = base_copy {
-                    state.docs.put(&d.doc, c);
-                }
+                restore(doc);
             }
-            Verdict::Reject(code, message) => {
+            Verdict::Reject(code, message, doc) => {
                 state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
                 tracing::info!(doc = %d.doc, user = %session.user.id, ?code, "push refused: {message}");
                 // Send the relay's copy back only to a device allowed to read it.
-                let document = match &base_copy {
-                    Some(c) if storage.doc_in_scope(&d.doc, keys)? => Some(c.doc.save()),
+                let document = match (&doc, meta) {
+                    (Some(doc), Some(_)) if storage.doc_in_scope(&d.doc, keys)? => Some(doc.save()),
+                    (None, Some(_)) if storage.doc_in_scope(&d.doc, keys)? => {
+                        state.docs.take(storage, &d.doc)?.map(|c| {
+                            let bytes = c.doc.save();
+                            state.docs.put(&d.doc, c);
+                            bytes
+                        })
+                    }
                     _ => None,
                 };
                 rejected.push(validate::rejection(d, code, message, document));
-                if let Some(c) = base_copy {
-                    state.docs.put(&d.doc, c);
-                }
+                restore(doc);
             }
         }
     }
@@ -181,8 +204,8 @@ pub fn push(
     let stored: u64 = commit.docs.iter().map(|d| d.changes.len() as u64).sum();
     state.metrics.changes_accepted.fetch_add(stored, Relaxed);
     acked.extend(accepted_hashes);
-    for (id, kind, doc, size) in after {
-        state.docs.put(&id, CachedDoc { kind, doc, last_seq, size });
+    for (id, kind, doc, size, since_snapshot) in after {
+        state.docs.put(&id, CachedDoc { kind, doc, last_seq, size, since_snapshot });
     }
     state.notify(&commit, last_seq);
     Ok(())

@@ -8,7 +8,7 @@ use crate::projection;
 use crate::storage::{AcceptedChange, DocWrite};
 use automerge::{Automerge, Change, ChangeHash, ObjType, ReadDoc, Value, ROOT};
 use std::collections::HashSet;
-use zhuqi_core::document::{Document, SCHEMA_VERSION};
+use zhuqi_core::document::{header_of, parse_events, raw_events_of, Document, SCHEMA_VERSION};
 use zhuqi_core::domain::event::{fold, Causality, Fold};
 use zhuqi_core::domain::{
     text, DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState,
@@ -27,13 +27,14 @@ pub struct Pusher<'a> {
     pub actor: Actor,
 }
 
-/// What became of one document of a push.
+/// What became of one document of a push. Each carries the document back: the new one when
+/// accepted, the untouched base otherwise (`None` when there was none or it was modified).
 pub enum Verdict {
     /// New changes to store.
     Accept(Box<DocWrite>, Automerge),
     /// Every change was already stored.
-    AlreadyStored,
-    Reject(RejectCode, String),
+    AlreadyStored(Option<Automerge>),
+    Reject(RejectCode, String, Option<Automerge>),
 }
 
 /// Headers each kind of document may (and must) carry besides `schema`, `kind`, `id` and `events`.
@@ -52,10 +53,61 @@ fn str_at(doc: &Automerge, key: &str) -> Option<String> {
     }
 }
 
+/// A value of the header, owned, to compare before and after a change.
+#[derive(Debug, Clone, PartialEq)]
+enum HeaderValue {
+    Scalar(automerge::ScalarValue),
+    Object(ObjType),
+}
+
+/// What a change may not alter: the header and the existing events, with their Automerge ids.
+struct Before {
+    header: Vec<(String, HeaderValue, automerge::ObjId)>,
+    events_obj: Option<automerge::ObjId>,
+    events: Vec<(automerge::ObjId, String)>,
+}
+
+impl Before {
+    fn of(doc: &Automerge) -> Result<Before, String> {
+        let mut header = Vec::new();
+        for k in doc.keys(ROOT) {
+            let (v, id) = doc.get(ROOT, k.as_str()).map_err(|e| e.to_string())?.ok_or("vanished key")?;
+            let v = match v {
+                Value::Scalar(s) => HeaderValue::Scalar(s.into_owned()),
+                Value::Object(t) => HeaderValue::Object(t),
+            };
+            header.push((k, v, id));
+        }
+        let events_obj = header.iter().find(|(k, ..)| k == "events").map(|(.., id)| id.clone());
+        let events = match &events_obj {
+            Some(list) => doc
+                .values(list)
+                .map(|(v, id)| match v {
+                    Value::Scalar(s) => (id, s.as_str().unwrap_or_default().to_owned()),
+                    Value::Object(_) => (id, String::new()),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Before { header, events_obj, events })
+    }
+
+    fn raw_events(&self) -> Vec<String> {
+        self.events.iter().map(|(_, s)| s.clone()).collect()
+    }
+
+    fn header_str(&self, key: &str) -> Option<String> {
+        self.header.iter().find(|(k, ..)| k == key).and_then(|(_, v, _)| match v {
+            HeaderValue::Scalar(s) => s.as_str().map(str::to_owned),
+            HeaderValue::Object(_) => None,
+        })
+    }
+}
+
 /// Checks that `after` differs from `before` only by strings inserted into `events` (plus the header,
 /// when `before` is empty); returns the inserted strings in list order.
-fn appended_events(before: &Automerge, after: &Automerge, kind: DocKind, doc_id: &str) -> Result<Vec<String>, String> {
-    let creating = before.get(ROOT, "events").map_err(|e| e.to_string())?.is_none();
+fn appended_events(before: &Before, after: &Automerge, kind: DocKind, doc_id: &str) -> Result<Vec<String>, String> {
+    let creating = before.events_obj.is_none();
     let keys_after: Vec<String> = after.keys(ROOT).collect();
     for k in &keys_after {
         if after.get_all(ROOT, k.as_str()).map_err(|e| e.to_string())?.len() != 1 {
@@ -63,6 +115,9 @@ fn appended_events(before: &Automerge, after: &Automerge, kind: DocKind, doc_id:
         }
     }
     if creating {
+        if !before.header.is_empty() {
+            return Err("a document without events".into());
+        }
         let mut expected: Vec<&str> = vec!["events", "id", "kind", "schema"];
         expected.extend(extra_header(kind));
         expected.sort_unstable();
@@ -87,14 +142,16 @@ fn appended_events(before: &Automerge, after: &Automerge, kind: DocKind, doc_id:
             }
         }
     } else {
-        let keys_before: Vec<String> = before.keys(ROOT).collect();
-        if keys_before != keys_after {
+        if keys_after.len() != before.header.len() {
             return Err("header fields changed".into());
         }
-        for k in &keys_before {
-            let b = before.get(ROOT, k.as_str()).map_err(|e| e.to_string())?;
-            let a = after.get(ROOT, k.as_str()).map_err(|e| e.to_string())?;
-            if b != a {
+        for (k, v, id) in &before.header {
+            let now = match after.get(ROOT, k.as_str()).map_err(|e| e.to_string())? {
+                Some((Value::Scalar(s), i)) => (HeaderValue::Scalar(s.into_owned()), i),
+                Some((Value::Object(t), i)) => (HeaderValue::Object(t), i),
+                None => return Err(format!("header field {k} deleted")),
+            };
+            if &now.0 != v || &now.1 != id {
                 return Err(format!("header field {k} changed"));
             }
         }
@@ -103,27 +160,27 @@ fn appended_events(before: &Automerge, after: &Automerge, kind: DocKind, doc_id:
         Some((Value::Object(ObjType::List), id)) => id,
         _ => return Err("events is not a list".into()),
     };
-    let old: Vec<(automerge::ObjId, Value<'_>)> = if creating {
-        Vec::new()
-    } else {
-        before.values(&list).map(|(v, id)| (id, v)).collect()
-    };
+    let old = &before.events;
     let mut j = 0;
     let mut added = Vec::new();
     for (i, (value, id)) in after.values(&list).enumerate() {
         if after.get_all(&list, i).map_err(|e| e.to_string())?.len() != 1 {
             return Err(format!("event {i} has conflicting values"));
         }
+        let text = match &value {
+            Value::Scalar(s) => s.as_str(),
+            Value::Object(_) => None,
+        };
         if j < old.len() && old[j].0 == id {
-            if old[j].1 != value {
+            if text != Some(old[j].1.as_str()) {
                 return Err(format!("event {i} was changed"));
             }
             j += 1;
             continue;
         }
-        match value {
-            Value::Scalar(s) if s.as_str().is_some() => added.push(s.as_str().unwrap_or_default().to_owned()),
-            _ => return Err(format!("event {i} is not a string")),
+        match text {
+            Some(t) => added.push(t.to_owned()),
+            None => return Err(format!("event {i} is not a string")),
         }
     }
     if j != old.len() {
@@ -171,13 +228,13 @@ pub struct Context<'a> {
 }
 
 /// Validates the new events of one change (`added`, appended to the log of `before`).
-fn check_events(p: &Pusher<'_>, ctx: &Context<'_>, kind: DocKind, before: &Document, added: &[String]) -> Result<(), (RejectCode, String)> {
+fn check_events(p: &Pusher<'_>, ctx: &Context<'_>, kind: DocKind, doc_id: &str, before: &Before, added: &[String]) -> Result<(), (RejectCode, String)> {
     let fail = |e: Error| (code_of(&e), e.to_string());
     match kind {
         DocKind::Problem => {
-            let mut log: Vec<Event<ProblemAction>> = before.events();
+            let mut log: Vec<Event<ProblemAction>> = parse_events(&before.raw_events());
             let (mut state, _) = fold::<ProblemState>(log.clone());
-            let enterprise_id = before.header("enterprise_id");
+            let enterprise_id = before.header_str("enterprise_id");
             for s in added {
                 let event: Event<ProblemAction> = parse(s)?;
                 check_meta(p, &event, &log, event.action.verb())?;
@@ -204,7 +261,7 @@ fn check_events(p: &Pusher<'_>, ctx: &Context<'_>, kind: DocKind, before: &Docum
             }
         }
         DocKind::Enterprise => {
-            let mut log: Vec<Event<EnterpriseAction>> = before.events();
+            let mut log: Vec<Event<EnterpriseAction>> = parse_events(&before.raw_events());
             let (mut state, _) = fold::<EnterpriseState>(log.clone());
             for s in added {
                 let event: Event<EnterpriseAction> = parse(s)?;
@@ -227,15 +284,14 @@ fn check_events(p: &Pusher<'_>, ctx: &Context<'_>, kind: DocKind, before: &Docum
                     _ => state.profile.region_id.clone(),
                 };
                 let path = ctx.dir.region_path(&region).unwrap_or_default();
-                let doc_id = before.header("id").unwrap_or_default();
-                let facts = EnterpriseFacts { id: &doc_id, region_path: &path, state: &state };
+                let facts = EnterpriseFacts { id: doc_id, region_path: &path, state: &state };
                 rules::authorize_enterprise(&p.actor, &event.action, &facts, ctx.dir).map_err(fail)?;
                 state.apply(&event).map_err(fail)?;
                 log.push(event);
             }
         }
         DocKind::TaskNotice => {
-            let mut log: Vec<Event<TaskNoticeAction>> = before.events();
+            let mut log: Vec<Event<TaskNoticeAction>> = parse_events(&before.raw_events());
             let (mut state, _) = fold::<TaskNoticeState>(log.clone());
             for s in added {
                 let event: Event<TaskNoticeAction> = parse(s)?;
@@ -254,30 +310,32 @@ fn check_events(p: &Pusher<'_>, ctx: &Context<'_>, kind: DocKind, before: &Docum
 }
 
 /// Cross-checks the header of a newly created document against its first event.
-fn check_creation_header(kind: DocKind, doc: &Document, ctx: &Context<'_>) -> Result<(), (RejectCode, String)> {
+fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> Result<(), (RejectCode, String)> {
+    let header = |k: &str| header_of(doc, k);
+    let raw = raw_events_of(doc);
     let bad = |m: &str| Err((RejectCode::Malformed, m.to_owned()));
     match kind {
         DocKind::Problem => {
-            let events: Vec<Event<ProblemAction>> = doc.events();
+            let events: Vec<Event<ProblemAction>> = parse_events(&raw);
             let Some(ProblemAction::Reported { enterprise_id, .. }) = events.first().map(|e| &e.action) else {
                 return bad("a problem starts with its report");
             };
-            if doc.header("enterprise_id").as_ref() != Some(enterprise_id) {
+            if header("enterprise_id").as_ref() != Some(enterprise_id) {
                 return bad("header names another enterprise");
             }
             let Some(ent) = (ctx.enterprise)(enterprise_id) else {
                 return Err((RejectCode::InvalidAction, format!("unknown enterprise {enterprise_id}")));
             };
-            if doc.header("region_id").as_deref() != Some(ent.profile.region_id.as_str()) {
+            if header("region_id").as_deref() != Some(ent.profile.region_id.as_str()) {
                 return bad("header names another region than the enterprise's");
             }
         }
         DocKind::TaskNotice => {
-            let events: Vec<Event<TaskNoticeAction>> = doc.events();
+            let events: Vec<Event<TaskNoticeAction>> = parse_events(&raw);
             let Some(TaskNoticeAction::Issued { region_id, .. }) = events.first().map(|e| &e.action) else {
                 return bad("a task notice starts with its issue");
             };
-            if doc.header("region_id").as_ref() != Some(region_id) {
+            if header("region_id").as_ref() != Some(region_id) {
                 return bad("header names another region");
             }
         }
@@ -286,15 +344,27 @@ fn check_creation_header(kind: DocKind, doc: &Document, ctx: &Context<'_>) -> Re
     Ok(())
 }
 
-/// Validates the changes pushed for one document against the relay's copy (`base`).
+/// Validates the changes pushed for one document against the relay's copy (`base`). The base is
+/// handed back when it was left untouched, so the caller can cache it again without a copy.
 pub fn validate(p: &Pusher<'_>, ctx: &Context<'_>, base: Option<(DocKind, Automerge)>, push: &DocChanges) -> Verdict {
-    match validate_inner(p, ctx, base, push) {
-        Ok(v) => v,
-        Err((code, message)) => Verdict::Reject(code, message),
+    let mut slot = base.map(|(_, d)| d);
+    let kind = push.kind;
+    match validate_inner(p, ctx, &mut slot, kind, push) {
+        Ok(Some(write)) => Verdict::Accept(write, slot.unwrap_or_default()),
+        Ok(None) => Verdict::AlreadyStored(slot),
+        Err((code, message)) => Verdict::Reject(code, message, slot),
     }
 }
 
-fn validate_inner(p: &Pusher<'_>, ctx: &Context<'_>, base: Option<(DocKind, Automerge)>, push: &DocChanges) -> Result<Verdict, (RejectCode, String)> {
+/// On success returns the write (or `None` if nothing was new) and leaves the new document in
+/// `slot`. On failure `slot` holds the untouched base, or `None` if it had been modified.
+fn validate_inner(
+    p: &Pusher<'_>,
+    ctx: &Context<'_>,
+    slot: &mut Option<Automerge>,
+    kind: DocKind,
+    push: &DocChanges,
+) -> Result<Option<Box<DocWrite>>, (RejectCode, String)> {
     let mut changes = Vec::with_capacity(push.changes.len());
     for bytes in &push.changes {
         let change = Change::from_bytes(bytes.clone()).map_err(|e| (RejectCode::Malformed, format!("change does not parse: {e}")))?;
@@ -303,54 +373,74 @@ fn validate_inner(p: &Pusher<'_>, ctx: &Context<'_>, base: Option<(DocKind, Auto
         }
         changes.push(change);
     }
-    let mut doc = match base {
-        Some((kind, _)) if kind != push.kind => {
-            return Err((RejectCode::Malformed, format!("document is a {}, not a {}", kind.as_str(), push.kind.as_str())));
-        }
-        Some((_, doc)) => doc,
-        None => Automerge::new(),
-    };
+    let existing = slot.is_some();
     let mut seen = HashSet::new();
-    let fresh: Vec<Change> = changes
-        .into_iter()
-        .filter(|c| doc.get_change_meta_by_hash(&c.hash()).is_none() && seen.insert(c.hash()))
-        .collect();
+    let fresh: Vec<Change> = {
+        let doc = slot.get_or_insert_with(Automerge::new);
+        changes.into_iter().filter(|c| doc.get_change_meta_by_hash(&c.hash()).is_none() && seen.insert(c.hash())).collect()
+    };
     if fresh.is_empty() {
-        return Ok(Verdict::AlreadyStored);
+        if !existing {
+            *slot = None;
+        }
+        return Ok(None);
     }
-    let creating = doc.get_heads().is_empty();
+    let mut doc = slot.take().unwrap_or_default();
+    if existing && header_of(&doc, "kind").as_deref() != Some(kind.as_str()) {
+        *slot = Some(doc);
+        return Err((RejectCode::Malformed, format!("document is not a {}", kind.as_str())));
+    }
+    let mut touched = false;
     let mut accepted = Vec::with_capacity(fresh.len());
-    for change in fresh {
-        let deps: Vec<ChangeHash> = change.deps().to_vec();
-        if deps.iter().any(|d| doc.get_change_meta_by_hash(d).is_none()) {
-            return Err((RejectCode::MissingDependencies, "a change depends on changes the relay does not have".into()));
+    let result = (|| {
+        for change in fresh {
+            let deps: Vec<ChangeHash> = change.deps().to_vec();
+            if deps.iter().any(|d| doc.get_change_meta_by_hash(d).is_none()) {
+                return Err((RejectCode::MissingDependencies, "a change depends on changes the relay does not have".into()));
+            }
+            let mut heads = doc.get_heads();
+            heads.sort();
+            let mut sorted_deps = deps.clone();
+            sorted_deps.sort();
+            // Usually the author had everything the relay has: judge the change on the document
+            // itself; otherwise on a fork as of its dependencies.
+            let (before, added) = if sorted_deps == heads {
+                let before = Before::of(&doc).map_err(|m| (RejectCode::Malformed, m))?;
+                touched = true;
+                doc.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
+                let added = appended_events(&before, &doc, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
+                (before, added)
+            } else {
+                let mut view = if deps.is_empty() { Automerge::new() } else { doc.fork_at(&deps).map_err(|e| (RejectCode::Malformed, e.to_string()))? };
+                let before = Before::of(&view).map_err(|m| (RejectCode::Malformed, m))?;
+                view.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
+                let added = appended_events(&before, &view, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
+                touched = true;
+                doc.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
+                (before, added)
+            };
+            check_events(p, ctx, kind, &push.doc, &before, &added)?;
+            if before.events_obj.is_none() {
+                check_creation_header(kind, &doc, ctx)?;
+            }
+            let event_ids = added
+                .iter()
+                .filter_map(|s| serde_json::from_str::<serde_json::Value>(s).ok()?.get("id")?.as_str().map(str::to_owned))
+                .collect();
+            accepted.push(AcceptedChange { hash: change.hash().as_ref().to_vec(), bytes: change.raw_bytes().to_vec(), event_ids });
         }
-        let before = if deps.is_empty() { Automerge::new() } else { doc.fork_at(&deps).map_err(|e| (RejectCode::Malformed, e.to_string()))? };
-        let mut after = before.fork();
-        after.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
-        let added = appended_events(&before, &after, push.kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
-        let before_doc = Document::from_automerge(before);
-        let creation_change = before_doc.automerge().get_heads().is_empty();
-        check_events(p, ctx, push.kind, &before_doc, &added)?;
-        if creation_change {
-            check_creation_header(push.kind, &Document::from_automerge(after), ctx)?;
-        }
-        let event_ids = added
-            .iter()
-            .filter_map(|s| serde_json::from_str::<serde_json::Value>(s).ok()?.get("id")?.as_str().map(str::to_owned))
-            .collect();
-        doc.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
-        accepted.push(AcceptedChange { hash: change.hash().as_ref().to_vec(), bytes: change.raw_bytes().to_vec(), event_ids });
-    }
-    if creating && doc.get(ROOT, "kind").ok().flatten().is_none() {
-        return Err((RejectCode::Malformed, "document has no header".into()));
+        Ok(())
+    })();
+    if let Err(e) = result {
+        *slot = if touched { None } else { Some(doc) };
+        return Err(e);
     }
     let document = Document::from_automerge(doc);
-    let projection = projection::project(push.kind, &document);
+    let projection = projection::project(kind, &document);
     let keys = crate::scope::doc_keys(&push.doc, &projection, ctx.dir);
-    let snapshot = document.save();
-    let write = DocWrite { doc_id: push.doc.clone(), kind: push.kind, changes: accepted, snapshot, keys, projection };
-    Ok(Verdict::Accept(Box::new(write), document.into_automerge()))
+    let write = DocWrite { doc_id: push.doc.clone(), kind, changes: accepted, snapshot: None, keys, projection };
+    *slot = Some(document.into_automerge());
+    Ok(Some(Box::new(write)))
 }
 
 /// The rejection to send back for one document.

@@ -173,7 +173,7 @@ fn main() {
             for (i, docs) in mine.iter().enumerate() {
                 let mut d = SimDevice::connect(http.clone(), &relay.url, &format!("load-{i:02}"), PASSWORD).await.unwrap();
                 if scenario_docs {
-                    d.adopt(docs.iter().map(|id| (id.clone(), relay.state.storage.load_doc(id).unwrap().unwrap().snapshot)).collect());
+                    d.adopt(docs.iter().map(|id| (id.clone(), relay.state.document_bytes(id).unwrap().unwrap())).collect());
                 }
                 sims.push(d);
             }

@@ -267,5 +267,5 @@ impl RawClient {
 
 /// The relay's current copy of a document (what an attacker who guessed everything would hold).
 pub fn relay_snapshot(relay: &Relay, id: &str) -> Vec<u8> {
-    relay.state.storage.load_doc(id).unwrap().expect("document on the relay").snapshot
+    relay.state.document_bytes(id).unwrap().expect("document on the relay")
 }

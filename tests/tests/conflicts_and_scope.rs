@@ -74,8 +74,7 @@ fn three_offline_devices_converge_and_the_conflict_shows() {
     }
     assert!(matches!(reference.state.status, ProblemStatus::Confirmed | ProblemStatus::Routed));
     // The relay's projection agrees with the devices.
-    let st = relay.state.storage.load_doc(&pid).unwrap().unwrap();
-    let doc = zhuqi_core::document::Document::load(&st.snapshot).unwrap();
+    let doc = zhuqi_core::document::Document::load(&relay.state.document_bytes(&pid).unwrap().unwrap()).unwrap();
     let (state, _) = zhuqi_core::domain::event::fold::<zhuqi_core::domain::ProblemState>(doc.events());
     assert_eq!(state, reference.state);
 }

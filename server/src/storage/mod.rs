@@ -54,11 +54,13 @@ pub struct NewDevice {
     pub expires_at: i64,
 }
 
-/// A document as stored: its snapshot and the sequence number of its latest change.
+/// A document as stored: a snapshot (saved at `snapshot_seq`) and the sequence number of its latest
+/// change. Changes after `snapshot_seq` are in the change log (`changes_after`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDoc {
     pub kind: DocKind,
     pub snapshot: Vec<u8>,
+    pub snapshot_seq: u64,
     pub last_seq: u64,
 }
 
@@ -77,7 +79,8 @@ pub struct DocWrite {
     pub doc_id: String,
     pub kind: DocKind,
     pub changes: Vec<AcceptedChange>,
-    pub snapshot: Vec<u8>,
+    /// A fresh snapshot to store; required for a new document, otherwise written every so often.
+    pub snapshot: Option<Vec<u8>>,
     /// The document's scope keys after the push.
     pub keys: Vec<String>,
     pub projection: crate::projection::Projection,

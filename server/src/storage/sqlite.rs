@@ -53,7 +53,13 @@ CREATE TABLE sign_in_failures (login TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX sign_in_failures_login ON sign_in_failures (login, at);
 
 -- Documents and every accepted change (the audit trail: who, which device, when received).
-CREATE TABLE docs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, snapshot BLOB NOT NULL, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE docs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    snapshot BLOB NOT NULL,
+    snapshot_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE changes (
     seq INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL,
@@ -450,13 +456,13 @@ impl RelayStorage for SqliteStorage {
 
     fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
         self.read(|c| {
-            let row: Option<(String, Vec<u8>, i64)> = c
-                .prepare_cached("SELECT kind, snapshot, last_seq FROM docs WHERE id = ?1")?
-                .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let row: Option<(String, Vec<u8>, i64, i64)> = c
+                .prepare_cached("SELECT kind, snapshot, snapshot_seq, last_seq FROM docs WHERE id = ?1")?
+                .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
-            row.map(|(kind, snapshot, last_seq)| {
+            row.map(|(kind, snapshot, snapshot_seq, last_seq)| {
                 let kind = DocKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))?;
-                Ok(StoredDoc { kind, snapshot, last_seq: last_seq as u64 })
+                Ok(StoredDoc { kind, snapshot, snapshot_seq: snapshot_seq as u64, last_seq: last_seq as u64 })
             })
             .transpose()
         })
@@ -518,11 +524,22 @@ impl RelayStorage for SqliteStorage {
                 if !inserted_any {
                     continue; // nothing new for this document
                 }
-                tx.prepare_cached(
-                    "INSERT INTO docs (id, kind, snapshot, last_seq) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, last_seq = excluded.last_seq",
-                )?
-                .execute(params![d.doc_id, d.kind.as_str(), d.snapshot, last as i64])?;
+                match &d.snapshot {
+                    Some(snapshot) => tx
+                        .prepare_cached(
+                            "INSERT INTO docs (id, kind, snapshot, snapshot_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?4)
+                             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot,
+                                 snapshot_seq = excluded.snapshot_seq, last_seq = excluded.last_seq",
+                        )?
+                        .execute(params![d.doc_id, d.kind.as_str(), snapshot, last as i64])?,
+                    None => {
+                        let n = tx.prepare_cached("UPDATE docs SET last_seq = ?2 WHERE id = ?1")?.execute(params![d.doc_id, last as i64])?;
+                        if n == 0 {
+                            return Err(StorageError::Corrupt(format!("new document {} without a snapshot", d.doc_id)));
+                        }
+                        n
+                    }
+                };
                 write_keys(tx, &d.doc_id, &d.keys, last)?;
                 write_projection(tx, &d.doc_id, &d.projection, last)?;
             }
@@ -799,7 +816,15 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
             let data: Vec<Vec<u8>> = if only_mine {
                 Vec::new()
             } else if *whole {
-                vec![c.prepare_cached("SELECT snapshot FROM docs WHERE id = ?1")?.query_row([doc], |r| r.get(0))?]
+                // The snapshot, then whatever was stored after it.
+                let (snapshot, since): (Vec<u8>, i64) =
+                    c.prepare_cached("SELECT snapshot, snapshot_seq FROM docs WHERE id = ?1")?.query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let mut data = vec![snapshot];
+                let mut later = c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq")?;
+                for b in later.query_map(params![doc, since, top as i64], |r| r.get(0))? {
+                    data.push(b?);
+                }
+                data
             } else {
                 c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 AND device_id != ?4 ORDER BY seq")?
                     .query_map(params![doc, cursor as i64, top as i64, device_id], |r| r.get(0))?
