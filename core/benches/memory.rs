@@ -9,7 +9,10 @@ use zhuqi_core::store::{ProblemFilter, Store};
 
 fn status(field: &str) -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -32,7 +35,13 @@ fn main() {
     let all = store.problems(&ProblemFilter::default()).unwrap();
     let overdue = store.problems(&ProblemFilter { overdue: true, ..Default::default() }).unwrap();
     let enterprises = store.my_enterprises().unwrap();
-    println!("held: {} enterprises, {} problems ({} overdue); home {:?}", enterprises.len(), all.len(), overdue.len(), counts);
+    println!(
+        "held: {} enterprises, {} problems ({} overdue); home {:?}",
+        enterprises.len(),
+        all.len(),
+        overdue.len(),
+        counts
+    );
     // Read more documents than the cache holds, so that it fills and evicts.
     for p in all.iter().take(600) {
         store.problem(&p.id).unwrap();

@@ -3,7 +3,7 @@
 
 mod support;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use support::*;
 use zhuqi_core::domain::Role;
@@ -20,7 +20,9 @@ fn cadre_actions(c: &mut Criterion) {
     for e in manager.my_enterprises().unwrap() {
         let detail = manager.enterprise(&e.id).unwrap();
         if detail.assignments.iter().any(|a| a.cadre_id == "cadre-0") {
-            cadre.apply_remote(&e.id, zhuqi_core::domain::DocKind::Enterprise, &[manager.save_document(&e.id).unwrap()]).unwrap();
+            cadre
+                .apply_remote(&e.id, zhuqi_core::domain::DocKind::Enterprise, &[manager.save_document(&e.id).unwrap()])
+                .unwrap();
             mine.push(e.id);
         }
     }
@@ -56,11 +58,7 @@ fn manager_store(c: &mut Criterion) {
     let mut g = c.benchmark_group("manager_store_7000_docs");
     g.sample_size(20);
     g.bench_function("open", |b| {
-        b.iter_batched(
-            || (),
-            |()| Store::open(&path, identity("mgr", Role::Manager)).unwrap(),
-            BatchSize::PerIteration,
-        )
+        b.iter_batched(|| (), |()| Store::open(&path, identity("mgr", Role::Manager)).unwrap(), BatchSize::PerIteration)
     });
     g.bench_function("open_and_home_counts", |b| {
         b.iter(|| Store::open(&path, identity("mgr", Role::Manager)).unwrap().home_counts().unwrap())
@@ -74,7 +72,9 @@ fn manager_store(c: &mut Criterion) {
         b.iter(|| store.problems(&ProblemFilter { overdue: true, ..Default::default() }).unwrap().len())
     });
     c.bench_function("query_overdue_first_page_of_50", |b| {
-        b.iter(|| store.problems(&ProblemFilter { overdue: true, limit: Some(50), ..Default::default() }).unwrap().len())
+        b.iter(|| {
+            store.problems(&ProblemFilter { overdue: true, limit: Some(50), ..Default::default() }).unwrap().len()
+        })
     });
     c.bench_function("home_counts", |b| b.iter(|| store.home_counts().unwrap()));
     let some = overdue[0].id.clone();

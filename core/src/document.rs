@@ -14,9 +14,9 @@
 use crate::domain::{DocKind, Event};
 use crate::error::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, Change, ObjType, ReadDoc, ROOT, Value};
-use serde::de::DeserializeOwned;
+use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc, Value};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Version of the document layout written by this build. Readers accept this and older versions.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -170,13 +170,22 @@ mod tests {
     use crate::domain::{ProblemAction, Role};
 
     fn ev(id: &str, action: ProblemAction) -> Event<ProblemAction> {
-        Event { id: id.into(), by: "u1".into(), role: Role::Cadre, device: "d1".into(), at: 1_700_000_000_000, seen: vec![], action }
+        Event {
+            id: id.into(),
+            by: "u1".into(),
+            role: Role::Cadre,
+            device: "d1".into(),
+            at: 1_700_000_000_000,
+            seen: vec![],
+            action,
+        }
     }
 
     #[test]
     fn create_append_and_reload() {
         let first = ev("e1", ProblemAction::Accepted { note: "好".into() });
-        let (mut doc, change) = Document::create(DocKind::Problem, "p1", &[("enterprise_id", "x")], ActorId::random(), &first).unwrap();
+        let (mut doc, change) =
+            Document::create(DocKind::Problem, "p1", &[("enterprise_id", "x")], ActorId::random(), &first).unwrap();
         assert!(change.raw_bytes().len() < 400, "one small change: {}", change.raw_bytes().len());
         doc.append(&ev("e2", ProblemAction::Urged { note: String::new() })).unwrap();
         let reloaded = Document::load(&doc.save()).unwrap();

@@ -45,7 +45,9 @@ impl Actor {
         self.role == Role::EnterpriseContact && self.enterprise_id.as_deref() == Some(enterprise_id)
     }
     fn handles(&self, department_id: Option<&str>) -> bool {
-        self.role == Role::DepartmentHandler && department_id.is_some() && self.department_id.as_deref() == department_id
+        self.role == Role::DepartmentHandler
+            && department_id.is_some()
+            && self.department_id.as_deref() == department_id
     }
 
     /// The most specific reason this actor fails, for a clear message.
@@ -172,7 +174,8 @@ pub fn authorize_task_notice(
                     Recipient::Department(d) => department_path(dir, d)?,
                     Recipient::Cadre(c) => {
                         let user = dir.user(c).filter(|u| u.role == Role::Cadre);
-                        let region = user.and_then(|u| u.region_id).ok_or_else(|| Error::not_found(Entity::User, c.clone()))?;
+                        let region =
+                            user.and_then(|u| u.region_id).ok_or_else(|| Error::not_found(Entity::User, c.clone()))?;
                         dir.region_path(&region).ok_or_else(|| Error::not_found(Entity::Region, region))?
                     }
                 };

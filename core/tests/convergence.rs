@@ -7,9 +7,9 @@ mod common;
 use automerge::Automerge;
 use common::*;
 use proptest::prelude::*;
+use zhuqi_core::Error;
 use zhuqi_core::domain::Recipient;
 use zhuqi_core::store::{NewTaskNotice, ProblemFilter, Store};
-use zhuqi_core::Error;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -39,7 +39,8 @@ fn changes_of(from: &Store) -> Vec<(String, zhuqi_core::domain::DocKind, Vec<u8>
 }
 
 fn send(from: &Store, to: &Store, mask: u64, seed: u64) {
-    let mut changes: Vec<_> = changes_of(from).into_iter().enumerate().filter(|(i, _)| mask & (1 << (i % 64)) != 0).map(|(_, c)| c).collect();
+    let mut changes: Vec<_> =
+        changes_of(from).into_iter().enumerate().filter(|(i, _)| mask & (1 << (i % 64)) != 0).map(|(_, c)| c).collect();
     // A deterministic shuffle from the seed (out-of-order delivery: dependencies may come later).
     let mut s = seed | 1;
     for i in (1..changes.len()).rev() {
@@ -96,11 +97,20 @@ fn act(w: &World, who: usize, what: u8, target: usize, p: u8) {
             .map(drop),
         13 => s.acknowledge_task_notice(&nid),
         14 => s.complete_task_notice(&nid, "完成"),
-        _ => s.update_enterprise(&w.enterprise_id, zhuqi_core::domain::ProfileUpdate { address: Some(format!("地址{p}")), ..Default::default() }),
+        _ => s.update_enterprise(
+            &w.enterprise_id,
+            zhuqi_core::domain::ProfileUpdate { address: Some(format!("地址{p}")), ..Default::default() },
+        ),
     };
     if let Err(e) = r {
         assert!(
-            matches!(e, Error::Validation { .. } | Error::NotAllowed { .. } | Error::InvalidTransition { .. } | Error::NotFound { .. }),
+            matches!(
+                e,
+                Error::Validation { .. }
+                    | Error::NotAllowed { .. }
+                    | Error::InvalidTransition { .. }
+                    | Error::NotFound { .. }
+            ),
             "unexpected error {e:?}"
         );
     }

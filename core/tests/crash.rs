@@ -20,7 +20,12 @@ fn crash_child() {
     let enterprise_id = std::env::var("ZHUQI_CRASH_ENTERPRISE").unwrap();
     let directory = directory(&enterprise_id);
     let path = std::path::Path::new(&dir).join("cadre-1.db");
-    let store = Store::open_with_clock(&path, identity_of(&directory, "cadre-1", "phone-cadre-1"), std::sync::Arc::new(SystemClock)).unwrap();
+    let store = Store::open_with_clock(
+        &path,
+        identity_of(&directory, "cadre-1", "phone-cadre-1"),
+        std::sync::Arc::new(SystemClock),
+    )
+    .unwrap();
     for i in 0.. {
         if i % 2 == 0 {
             let id = store.record_visit(&enterprise_id, visit("2026-03-01")).unwrap();
@@ -95,5 +100,10 @@ fn crash_safety() {
         assert!(pending >= visits.len() + problems.len(), "{pending} pending");
     }
     eprintln!("{} visits and {} problems survived 6 kills", visits.len(), problems.len());
-    assert!(visits.len() + problems.len() >= 6, "the child did work: {} visits, {} problems", visits.len(), problems.len());
+    assert!(
+        visits.len() + problems.len() >= 6,
+        "the child did work: {} visits, {} problems",
+        visits.len(),
+        problems.len()
+    );
 }

@@ -141,7 +141,8 @@ fn concurrent_offline_transitions_merge_with_the_conflict_visible() {
     w.manager.urge_problem(&pid, "").unwrap_err(); // a resolved problem is not urged
     w.cadre.add_progress(&pid, "企业反馈贷款到账").unwrap();
     w.sync_all();
-    let states: Vec<_> = [&w.manager, &w.cadre, &w.handler, &w.contact].iter().map(|s| s.problem(&pid).unwrap()).collect();
+    let states: Vec<_> =
+        [&w.manager, &w.cadre, &w.handler, &w.contact].iter().map(|s| s.problem(&pid).unwrap()).collect();
     for s in &states {
         assert_eq!(s.state, states[0].state);
         assert_eq!(s.timeline, states[0].timeline);

@@ -4,12 +4,12 @@
 
 use crate::error::ApiError;
 use crate::storage::{NewDevice, RelayStorage, Session};
-use crate::{now_ms, AppState};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use crate::{AppState, now_ms};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -91,7 +91,12 @@ pub fn sign_in(state: &AppState, login: &str, password: &str, device_name: &str)
     let now = now_ms();
     let failures = storage.failed_sign_ins_since(login, now - FAILURE_WINDOW_MS)?;
     if failures >= MAX_FAILURES {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many failed sign-ins", "登录失败次数过多，请15分钟后再试");
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            "too many failed sign-ins",
+            "登录失败次数过多，请15分钟后再试",
+        );
         e.retry_after = Some((FAILURE_WINDOW_MS / 1000) as u64);
         return Err(e);
     }
@@ -120,25 +125,44 @@ pub fn activate(state: &AppState, code: &str, device_name: &str) -> Result<SignI
     let now = now_ms();
     let key = format!("code:{}", hex(&code_hash(code)[..4]));
     if storage.failed_sign_ins_since(&key, now - FAILURE_WINDOW_MS)? >= MAX_FAILURES {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many failed activations", "尝试次数过多，请稍后再试");
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            "too many failed activations",
+            "尝试次数过多，请稍后再试",
+        );
         e.retry_after = Some((FAILURE_WINDOW_MS / 1000) as u64);
         return Err(e);
     }
     let Some(user_id) = storage.consume_activation_code(&code_hash(code), now)? else {
         storage.record_failed_sign_in(&key, now)?;
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_code", "unknown, used or expired activation code", "激活码无效或已过期"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_code",
+            "unknown, used or expired activation code",
+            "激活码无效或已过期",
+        ));
     };
     let dir = state.directory.get(storage)?;
-    let user = dir.users.get(&user_id).cloned().ok_or_else(|| ApiError::internal("activation code for a missing user"))?;
+    let user =
+        dir.users.get(&user_id).cloned().ok_or_else(|| ApiError::internal("activation code for a missing user"))?;
     register_device(storage, &user, device_name)
 }
 
 /// Issues an activation code for an enterprise contact; the issuer must be a cadre assigned to the
 /// enterprise or a manager of its region.
-pub fn issue_code(state: &AppState, issuer: &Session, enterprise_id: &str, contact_id: &str) -> Result<(String, i64), ApiError> {
+pub fn issue_code(
+    state: &AppState,
+    issuer: &Session,
+    enterprise_id: &str,
+    contact_id: &str,
+) -> Result<(String, i64), ApiError> {
     let storage = state.storage.as_ref();
     let dir = state.directory.get(storage)?;
-    let contact = dir.users.get(contact_id).filter(|u| u.role == Role::EnterpriseContact && u.enterprise_id.as_deref() == Some(enterprise_id));
+    let contact = dir
+        .users
+        .get(contact_id)
+        .filter(|u| u.role == Role::EnterpriseContact && u.enterprise_id.as_deref() == Some(enterprise_id));
     if contact.is_none() {
         return Err(ApiError::not_found("no such contact of this enterprise"));
     }

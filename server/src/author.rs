@@ -2,9 +2,9 @@
 //! named user. They become ordinary Automerge changes under a relay-side actor bound to a relay-side
 //! device of that user, and go through exactly the validation and storage path of a phone's push.
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::storage::{NewDevice, Session};
-use crate::AppState;
 use automerge::{ActorId, Automerge};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -72,18 +72,35 @@ impl<'a> Author<'a> {
     }
 
     /// Stages the creation of a document whose first event is `action`.
-    pub fn create<A: Serialize>(&mut self, kind: DocKind, id: &str, header: &[(&str, &str)], action: A, at: i64) -> Result<(), ApiError> {
+    pub fn create<A: Serialize>(
+        &mut self,
+        kind: DocKind,
+        id: &str,
+        header: &[(&str, &str)],
+        action: A,
+        at: i64,
+    ) -> Result<(), ApiError> {
         let event = self.event(action, Vec::new(), at);
-        let (doc, change) = Document::create(kind, id, header, self.actor.clone(), &event).map_err(|e| ApiError::internal(e.to_string()))?;
+        let (doc, change) = Document::create(kind, id, header, self.actor.clone(), &event)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         self.staged.push(id.to_owned());
         self.docs.insert(id.to_owned(), (kind, doc.into_automerge(), vec![change.raw_bytes().to_vec()]));
         Ok(())
     }
 
     /// Stages an event appended to an existing document (staged or stored).
-    pub fn append<A: Serialize + serde::de::DeserializeOwned>(&mut self, id: &str, action: A, at: i64) -> Result<(), ApiError> {
+    pub fn append<A: Serialize + serde::de::DeserializeOwned>(
+        &mut self,
+        id: &str,
+        action: A,
+        at: i64,
+    ) -> Result<(), ApiError> {
         if !self.docs.contains_key(id) {
-            let c = self.state.docs.take(self.state.storage.as_ref(), id)?.ok_or_else(|| ApiError::not_found(format!("no document {id}")))?;
+            let c = self
+                .state
+                .docs
+                .take(self.state.storage.as_ref(), id)?
+                .ok_or_else(|| ApiError::not_found(format!("no document {id}")))?;
             let copy = c.doc.clone();
             let kind = c.kind;
             self.state.docs.put(id, c);

@@ -1,16 +1,20 @@
 //! The `zhuqi-server` command line: serve the relay, or run an admin command against its data directory.
 
+use crate::storage::Account;
+use crate::storage::sqlite::SqliteStorage;
+use crate::{AppState, Config, app, demo, import};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use zhuqi_core::domain::{Directory, Role, User};
-use crate::storage::sqlite::SqliteStorage;
-use crate::storage::Account;
-use crate::{app, demo, import, AppState, Config};
 
 #[derive(Parser)]
-#[command(name = "zhuqi-server", version, about = "zhuqi relay: sync, validation and storage for the 万人助万企 campaign")]
+#[command(
+    name = "zhuqi-server",
+    version,
+    about = "zhuqi relay: sync, validation and storage for the 万人助万企 campaign"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -126,7 +130,10 @@ fn run(cli: Cli) -> Result<(), String> {
             if demo {
                 match demo::seed(&state, crate::now_ms()).map_err(|e| format!("{} ({})", e.message_zh, e.message))? {
                     Some(seeded) => {
-                        println!("演示数据已生成 / demo data seeded. Password of every account: {}", demo::DEMO_PASSWORD);
+                        println!(
+                            "演示数据已生成 / demo data seeded. Password of every account: {}",
+                            demo::DEMO_PASSWORD
+                        );
                         for (login, role, name) in seeded.accounts {
                             println!("  {login:<28} {role:<20} {name}");
                         }
@@ -136,7 +143,9 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 println!("zhuqi relay listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
                 axum::serve(listener, app(state))
                     .with_graceful_shutdown(async {
@@ -168,8 +177,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err("password: at least 8 characters".into());
             }
             let storage = state.storage.as_ref();
-            let id = storage.account_by_login(&login).map_err(|e| e.to_string())?.map_or_else(|| uuid::Uuid::now_v7().to_string(), |a| a.user.id);
-            let user = User { id: id.clone(), name, role, region_id: region, department_id: department, enterprise_id: enterprise };
+            let id = storage
+                .account_by_login(&login)
+                .map_err(|e| e.to_string())?
+                .map_or_else(|| uuid::Uuid::now_v7().to_string(), |a| a.user.id);
+            let user = User {
+                id: id.clone(),
+                name,
+                role,
+                region_id: region,
+                department_id: department,
+                enterprise_id: enterprise,
+            };
             let account = Account { user, login, password_hash: password.as_deref().map(crate::auth::hash_password) };
             storage.upsert_directory(&Directory::default(), &[account]).map_err(|e| e.to_string())?;
             println!("user {id}");

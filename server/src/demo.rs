@@ -2,14 +2,14 @@
 //! codes, cadres, managers, enterprise contacts, assignments, visits, problems in every state and
 //! task notices. Seeded once (`serve --demo`), through the same validation path as phones' pushes.
 
+use crate::AppState;
 use crate::author::Author;
 use crate::error::ApiError;
 use crate::storage::Account;
-use crate::AppState;
 use zhuqi_core::domain::enterprise::KNOWN_TAGS;
 use zhuqi_core::domain::{
-    uscc, Category, Contact, Department, Directory, DocKind, EnterpriseAction, Location, ProblemAction, Profile,
-    Recipient, Region, RegionLevel, Role, TaskNoticeAction, User, VisitRecord,
+    Category, Contact, Department, Directory, DocKind, EnterpriseAction, Location, ProblemAction, Profile, Recipient,
+    Region, RegionLevel, Role, TaskNoticeAction, User, VisitRecord, uscc,
 };
 
 /// The password of every demo account.
@@ -40,11 +40,16 @@ const CITIES: &[(&str, &str, &str, &[(&str, &str)])] = &[
     ("410200", "开封市", "kf", &[("410202", "龙亭区"), ("410225", "兰考县")]),
     ("411100", "漯河市", "lh", &[("411102", "源汇区"), ("411122", "临颍县")]),
 ];
-const DEPARTMENTS: &[(&str, &str)] =
-    &[("finance", "财政局"), ("hr", "人力资源和社会保障局"), ("land", "自然资源和规划局"), ("ndrc", "发展和改革委员会")];
+const DEPARTMENTS: &[(&str, &str)] = &[
+    ("finance", "财政局"),
+    ("hr", "人力资源和社会保障局"),
+    ("land", "自然资源和规划局"),
+    ("ndrc", "发展和改革委员会"),
+];
 const CADRE_NAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
 const GIVEN: &[&str] = &["建国", "海燕", "志强", "丽娟", "伟", "静", "明", "秀英", "磊", "军", "洋", "艳"];
-const PREFIX: &[&str] = &["恒达", "中原", "天瑞", "宇通", "华兴", "金岭", "鼎盛", "瑞丰", "豫能", "新航", "宏图", "安泰"];
+const PREFIX: &[&str] =
+    &["恒达", "中原", "天瑞", "宇通", "华兴", "金岭", "鼎盛", "瑞丰", "豫能", "新航", "宏图", "安泰"];
 const TRADE: &[(&str, &str)] = &[
     ("精密机械", "装备制造"),
     ("食品", "食品加工"),
@@ -68,7 +73,14 @@ const PROBLEMS: &[(Category, &str, &str)] = &[
 ];
 
 fn user(id: &str, name: &str, role: Role, region: Option<&str>, dept: Option<String>, ent: Option<String>) -> User {
-    User { id: id.into(), name: name.into(), role, region_id: region.map(Into::into), department_id: dept, enterprise_id: ent }
+    User {
+        id: id.into(),
+        name: name.into(),
+        role,
+        region_id: region.map(Into::into),
+        department_id: dept,
+        enterprise_id: ent,
+    }
 }
 
 /// The demo accounts, for printing: (login, role, name).
@@ -84,7 +96,8 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let hash = crate::auth::hash_password(DEMO_PASSWORD);
-    let mut regions = vec![Region { id: "410000".into(), name: "河南省".into(), level: RegionLevel::Province, parent_id: None }];
+    let mut regions =
+        vec![Region { id: "410000".into(), name: "河南省".into(), level: RegionLevel::Province, parent_id: None }];
     let mut departments = Vec::new();
     let mut users = Vec::new();
     let mut accounts = Vec::new();
@@ -95,12 +108,30 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
     add(user("province", "河南省万人助万企活动办", Role::Manager, Some("410000"), None, None), "province", &mut users);
     let mut counties = Vec::new();
     for (city, city_name, abbr, cs) in CITIES {
-        regions.push(Region { id: (*city).into(), name: (*city_name).into(), level: RegionLevel::City, parent_id: Some("410000".into()) });
-        add(user(&format!("{abbr}-office"), &format!("{city_name}活动办"), Role::Manager, Some(city), None, None), &format!("{abbr}-office"), &mut users);
+        regions.push(Region {
+            id: (*city).into(),
+            name: (*city_name).into(),
+            level: RegionLevel::City,
+            parent_id: Some("410000".into()),
+        });
+        add(
+            user(&format!("{abbr}-office"), &format!("{city_name}活动办"), Role::Manager, Some(city), None, None),
+            &format!("{abbr}-office"),
+            &mut users,
+        );
         for (code, name) in *cs {
-            regions.push(Region { id: (*code).into(), name: (*name).into(), level: RegionLevel::County, parent_id: Some((*city).into()) });
+            regions.push(Region {
+                id: (*code).into(),
+                name: (*name).into(),
+                level: RegionLevel::County,
+                parent_id: Some((*city).into()),
+            });
             counties.push((*code, *name, *city));
-            add(user(&format!("{code}-office"), &format!("{name}活动办"), Role::Manager, Some(code), None, None), &format!("{code}-office"), &mut users);
+            add(
+                user(&format!("{code}-office"), &format!("{name}活动办"), Role::Manager, Some(code), None, None),
+                &format!("{code}-office"),
+                &mut users,
+            );
             for (i, t) in ["001", "002"].iter().enumerate() {
                 regions.push(Region {
                     id: format!("{code}{t}"),
@@ -119,8 +150,23 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
             let region_name = regions.iter().find(|r| r.id == region).map(|r| r.name.clone()).unwrap_or_default();
             for (key, dname) in DEPARTMENTS {
                 let id = format!("{region}-{key}");
-                departments.push(Department { id: id.clone(), name: format!("{region_name}{dname}"), region_id: region.into() });
-                add(user(&format!("{id}-handler"), &format!("{region_name}{dname}经办人"), Role::DepartmentHandler, None, Some(id.clone()), None), &format!("{id}-handler"), &mut users);
+                departments.push(Department {
+                    id: id.clone(),
+                    name: format!("{region_name}{dname}"),
+                    region_id: region.into(),
+                });
+                add(
+                    user(
+                        &format!("{id}-handler"),
+                        &format!("{region_name}{dname}经办人"),
+                        Role::DepartmentHandler,
+                        None,
+                        Some(id.clone()),
+                        None,
+                    ),
+                    &format!("{id}-handler"),
+                    &mut users,
+                );
             }
         }
     }
@@ -128,7 +174,18 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
     let enterprise_ids: Vec<String> = (0..200).map(|i| format!("demo-ent-{i:03}")).collect();
     for (i, e) in enterprise_ids.iter().enumerate() {
         let login = format!("ent{i:03}");
-        add(user(&format!("{e}-contact"), &format!("企业负责人{i:03}"), Role::EnterpriseContact, None, None, Some(e.clone())), &login, &mut users);
+        add(
+            user(
+                &format!("{e}-contact"),
+                &format!("企业负责人{i:03}"),
+                Role::EnterpriseContact,
+                None,
+                None,
+                Some(e.clone()),
+            ),
+            &login,
+            &mut users,
+        );
     }
     storage.upsert_directory(&Directory { regions, departments, users: Vec::new() }, &accounts)?;
     let _ = users;
@@ -147,14 +204,27 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
         }
         tags.dedup();
         let profile = Profile {
-            name: format!("{}{}{}有限公司", county_name.trim_end_matches(['区', '县']), PREFIX[i % PREFIX.len()], trade),
+            name: format!(
+                "{}{}{}有限公司",
+                county_name.trim_end_matches(['区', '县']),
+                PREFIX[i % PREFIX.len()],
+                trade
+            ),
             uscc: uscc::complete(&first17).expect("demo codes use the alphabet"),
             region_id: town,
             industry: industry.into(),
             tags,
             address: format!("{county_name}工业大道{}号", 10 + i),
-            location: Some(Location { lat: 34.0 + (i as f64) * 0.003, lon: 113.5 + (i as f64) * 0.002, accuracy_m: 20.0 }),
-            contacts: vec![Contact { name: format!("企业负责人{i:03}"), title: "总经理".into(), phone: format!("1380371{i:04}") }],
+            location: Some(Location {
+                lat: 34.0 + (i as f64) * 0.003,
+                lon: 113.5 + (i as f64) * 0.002,
+                accuracy_m: 20.0,
+            }),
+            contacts: vec![Contact {
+                name: format!("企业负责人{i:03}"),
+                title: "总经理".into(),
+                phone: format!("1380371{i:04}"),
+            }],
         };
         plan.push((id.clone(), county, profile));
     }
@@ -165,7 +235,13 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
                 continue;
             }
             let at = start + (i as i64) * HOUR;
-            office.create(DocKind::Enterprise, id, &[], EnterpriseAction::Registered { profile: profile.clone() }, at)?;
+            office.create(
+                DocKind::Enterprise,
+                id,
+                &[],
+                EnterpriseAction::Registered { profile: profile.clone() },
+                at,
+            )?;
             let cadre = format!("{county}-cadre{}", 1 + i % 4);
             office.append(id, EnterpriseAction::CadreAssigned { cadre_id: cadre, chief: true }, at + HOUR)?;
             if i % 5 == 0 {
@@ -203,7 +279,11 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
                     if (i + v) % 4 == 0 && problems.len() < 160 {
                         let pid = format!("{id}-problem{v}");
                         let (category, title, description) = *rng.pick(PROBLEMS);
-                        let header = [("enterprise_id", id.as_str()), ("enterprise_name", plan[i].2.name.as_str()), ("region_id", plan[i].2.region_id.as_str())];
+                        let header = [
+                            ("enterprise_id", id.as_str()),
+                            ("enterprise_name", plan[i].2.name.as_str()),
+                            ("region_id", plan[i].2.region_id.as_str()),
+                        ];
                         let action = ProblemAction::Reported {
                             enterprise_id: id.clone(),
                             category,
@@ -231,7 +311,15 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
 fn accounts_for_print(dir: &crate::directory::Snapshot) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for u in dir.users.values() {
-        let show = matches!(u.id.as_str(), "province" | "zz-office" | "410102-office" | "410102-cadre1" | "410102-finance-handler" | "demo-ent-000-contact");
+        let show = matches!(
+            u.id.as_str(),
+            "province"
+                | "zz-office"
+                | "410102-office"
+                | "410102-cadre1"
+                | "410102-finance-handler"
+                | "demo-ent-000-contact"
+        );
         if show {
             let login = if u.role == Role::EnterpriseContact { "ent000".to_owned() } else { u.id.clone() };
             out.push((login, u.role.as_str().to_owned(), u.name.clone()));
@@ -241,7 +329,12 @@ fn accounts_for_print(dir: &crate::directory::Snapshot) -> Vec<(String, String, 
 }
 
 /// Moves the demo problems through their lifecycle so that every state is represented.
-fn advance_problems(state: &AppState, problems: &[(String, String, String, String, i64)], now: i64, rng: &mut Rng) -> Result<(), ApiError> {
+fn advance_problems(
+    state: &AppState,
+    problems: &[(String, String, String, String, i64)],
+    now: i64,
+    rng: &mut Rng,
+) -> Result<(), ApiError> {
     for (n, (pid, county, cadre, ent, reported)) in problems.iter().enumerate() {
         let stage = n % 10; // 0 reported, 1 accepted, 2-3 routed (3 overdue), 4 resolved, 5 confirmed, 6-7 closed, 8 rejected+routed, 9 escalated
         let t = *reported;
@@ -256,12 +349,25 @@ fn advance_problems(state: &AppState, problems: &[(String, String, String, Strin
         }
         let dept = format!("{county}-{}", DEPARTMENTS[rng.below(DEPARTMENTS.len())].0);
         let deadline = if stage == 3 { t + 3 * DAY } else { (now + 10 * DAY).max(t + 14 * DAY) };
-        office.append(pid, ProblemAction::Routed { department_id: dept.clone(), level: 1, deadline, note: "请按时办结".into() }, t + DAY)?;
+        office.append(
+            pid,
+            ProblemAction::Routed { department_id: dept.clone(), level: 1, deadline, note: "请按时办结".into() },
+            t + DAY,
+        )?;
         if stage == 3 && t + 4 * DAY < now {
             office.append(pid, ProblemAction::Urged { note: "已超期，请加快办理".into() }, t + 4 * DAY)?;
         }
         if stage == 9 {
-            office.append(pid, ProblemAction::Escalated { level: 2, reason: "涉及多个部门，提交县级周例会".into(), department_id: None, deadline: None }, t + 2 * DAY)?;
+            office.append(
+                pid,
+                ProblemAction::Escalated {
+                    level: 2,
+                    reason: "涉及多个部门，提交县级周例会".into(),
+                    department_id: None,
+                    deadline: None,
+                },
+                t + 2 * DAY,
+            )?;
         }
         office.submit_all()?;
         if matches!(stage, 2 | 3 | 9) {
@@ -269,7 +375,11 @@ fn advance_problems(state: &AppState, problems: &[(String, String, String, Strin
         }
         let mut handler = Author::new(state, &format!("{dept}-handler"))?;
         handler.append(pid, ProblemAction::Progress { note: "已与企业对接，正在协调".into() }, t + 2 * DAY)?;
-        handler.append(pid, ProblemAction::Resolved { resolution: "已协调解决，企业诉求已落实".into() }, t + 5 * DAY)?;
+        handler.append(
+            pid,
+            ProblemAction::Resolved { resolution: "已协调解决，企业诉求已落实".into() },
+            t + 5 * DAY,
+        )?;
         handler.submit_all()?;
         if stage == 4 {
             continue;
@@ -291,7 +401,11 @@ fn advance_problems(state: &AppState, problems: &[(String, String, String, Strin
         office.submit_all()?;
         if stage == 7 {
             let mut c = Author::new(state, cadre)?;
-            c.append(pid, ProblemAction::FollowedUp { note: "回头看：企业生产正常".into(), still_solved: true }, t + 20 * DAY)?;
+            c.append(
+                pid,
+                ProblemAction::FollowedUp { note: "回头看：企业生产正常".into(), still_solved: true },
+                t + 20 * DAY,
+            )?;
             c.submit_all()?;
         }
     }
@@ -321,10 +435,18 @@ fn issue_notices(state: &AppState, now: i64) -> Result<(), ApiError> {
     )?;
     office.submit_all()?;
     let mut handler = Author::new(state, "410102-finance-handler")?;
-    handler.append("demo-notice-1", TaskNoticeAction::Acknowledged { recipient: Recipient::Department("410102-finance".into()) }, now - 9 * DAY)?;
+    handler.append(
+        "demo-notice-1",
+        TaskNoticeAction::Acknowledged { recipient: Recipient::Department("410102-finance".into()) },
+        now - 9 * DAY,
+    )?;
     handler.submit_all()?;
     let mut cadre = Author::new(state, "410102-cadre1")?;
-    cadre.append("demo-notice-1", TaskNoticeAction::Completed { recipient: Recipient::Cadre("410102-cadre1".into()), note: "已完成".into() }, now - 5 * DAY)?;
+    cadre.append(
+        "demo-notice-1",
+        TaskNoticeAction::Completed { recipient: Recipient::Cadre("410102-cadre1".into()), note: "已完成".into() },
+        now - 5 * DAY,
+    )?;
     cadre.submit_all()?;
     Ok(())
 }

@@ -53,7 +53,8 @@ impl Snapshot {
     /// The directory a device of `user` receives: every region and department, and the users of the
     /// city (or, for a province manager, the province) the user belongs to.
     pub fn for_user(&self, user: &User, enterprise_region: &dyn Fn(&str) -> Option<String>) -> Directory {
-        let home = self.home_region(user, enterprise_region).and_then(|r| self.paths.get(&r).cloned()).unwrap_or_default();
+        let home =
+            self.home_region(user, enterprise_region).and_then(|r| self.paths.get(&r).cloned()).unwrap_or_default();
         // The city level of the path (province/city/...), or the province for a province manager.
         let root: String = home.split('/').take(2).collect::<Vec<_>>().join("/");
         let mut users: Vec<User> = self

@@ -59,7 +59,8 @@ impl DocCache {
             Some(e) => e.doc,
             None => match storage.load_doc(id)? {
                 Some(s) => {
-                    let doc = Automerge::load(&s.snapshot).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
+                    let doc = Automerge::load(&s.snapshot)
+                        .map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
                     let size = s.snapshot.len() * MEMORY_PER_SAVED_BYTE;
                     CachedDoc { kind: s.kind, doc, last_seq: s.snapshot_seq, size, since_snapshot: 0 }
                 }
@@ -89,11 +90,28 @@ impl DocCache {
         }
         inner.bytes += size;
         while inner.bytes > self.cap_bytes && inner.map.len() > 1 {
-            let Some(oldest) = inner.map.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
+            let Some(oldest) = inner.map.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else {
+                break;
+            };
             if let Some(e) = inner.map.remove(&oldest) {
                 inner.bytes -= e.doc.size;
             }
         }
+    }
+
+    /// Records that a document's changes up to `seq` are stored.
+    pub fn committed(&self, id: &str, seq: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = inner.map.get_mut(id) {
+            e.doc.last_seq = e.doc.last_seq.max(seq);
+        }
+    }
+
+    /// Forgets every document.
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.map.clear();
+        inner.bytes = 0;
     }
 
     /// Estimated memory held, in bytes.

@@ -18,10 +18,20 @@ impl ApiError {
         ApiError { status, code, message: message.into(), message_zh, retry_after: None }
     }
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing, unknown or expired token", "登录已失效，请重新登录")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing, unknown or expired token",
+            "登录已失效，请重新登录",
+        )
     }
     pub fn revoked() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "device_revoked", "this device was revoked; wipe its data", "本设备已被停用，请清除本机数据")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "device_revoked",
+            "this device was revoked; wipe its data",
+            "本设备已被停用，请清除本机数据",
+        )
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message, "请求格式错误")

@@ -1,9 +1,9 @@
 //! `GET /v1/events`: a server-sent event stream that tells a connected device, promptly, that
 //! something in its scope changed (it then calls `/v1/sync`). Events carry only the new cursor.
 
+use crate::AppState;
 use crate::auth::Authed;
 use crate::error::ApiError;
-use crate::AppState;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::Stream;
@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
 
 #[derive(serde::Deserialize)]
 pub struct EventsQuery {
@@ -34,9 +34,11 @@ pub async fn events(
     let (keys, current) = {
         let st = state.clone();
         let user = session.user.clone();
-        tokio::task::spawn_blocking(move || Ok::<_, ApiError>((st.storage.user_keys(&user)?, st.storage.current_seq()?)))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??
+        tokio::task::spawn_blocking(move || {
+            Ok::<_, ApiError>((st.storage.user_keys(&user)?, st.storage.current_seq()?))
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??
     };
     let own = format!("user:{}", session.user.id);
     let mut keys: HashSet<String> = keys.into_iter().collect();

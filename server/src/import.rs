@@ -2,13 +2,13 @@
 //! departments, users, enterprises and assignments. Every row is checked first; a bad row is
 //! reported with its line number and nothing is imported.
 
+use crate::AppState;
 use crate::author::Author;
 use crate::error::ApiError;
 use crate::storage::Account;
-use crate::AppState;
 use std::collections::HashMap;
 use zhuqi_core::domain::{
-    uscc, Contact, Department, Directory, DocKind, EnterpriseAction, Profile, Region, RegionLevel, Role, User,
+    Contact, Department, Directory, DocKind, EnterpriseAction, Profile, Region, RegionLevel, Role, User, uscc,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,9 @@ fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &[&str]) -> 
     let mut index: HashMap<&'static str, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         let h = h.trim().to_lowercase();
-        if let Some((name, _)) = columns.iter().find(|(name, aliases)| *name == h || aliases.iter().any(|a| a.to_lowercase() == h)) {
+        if let Some((name, _)) =
+            columns.iter().find(|(name, aliases)| *name == h || aliases.iter().any(|a| a.to_lowercase() == h))
+        {
             index.insert(name, i);
         }
     }
@@ -83,7 +85,16 @@ fn row_err(line: usize, message: impl Into<String>) -> ImportError {
 }
 
 pub fn regions(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
-    let t = read(data, &[("id", &["代码", "编码"]), ("name", &["名称"]), ("level", &["级别", "层级"]), ("parent", &["上级", "上级代码"])], &["id", "name", "level"])?;
+    let t = read(
+        data,
+        &[
+            ("id", &["代码", "编码"]),
+            ("name", &["名称"]),
+            ("level", &["级别", "层级"]),
+            ("parent", &["上级", "上级代码"]),
+        ],
+        &["id", "name", "level"],
+    )?;
     let mut regions = Vec::new();
     for (line, r) in &t.rows {
         let level = match get(r, "level") {
@@ -96,7 +107,12 @@ pub fn regions(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
         if get(r, "id").is_empty() || get(r, "name").is_empty() {
             return Err(row_err(*line, "代码和名称不能为空"));
         }
-        regions.push(Region { id: get(r, "id").into(), name: get(r, "name").into(), level, parent_id: opt(r, "parent") });
+        regions.push(Region {
+            id: get(r, "id").into(),
+            name: get(r, "name").into(),
+            level,
+            parent_id: opt(r, "parent"),
+        });
     }
     let known: Vec<String> = state.directory.get(state.storage.as_ref())?.regions.keys().cloned().collect();
     for (i, r) in regions.iter().enumerate() {
@@ -112,7 +128,11 @@ pub fn regions(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
 }
 
 pub fn departments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
-    let t = read(data, &[("id", &["编号", "代码"]), ("name", &["名称", "单位名称"]), ("region", &["地区", "所属地区"])], &["id", "name", "region"])?;
+    let t = read(
+        data,
+        &[("id", &["编号", "代码"]), ("name", &["名称", "单位名称"]), ("region", &["地区", "所属地区"])],
+        &["id", "name", "region"],
+    )?;
     let dir = state.directory.get(state.storage.as_ref())?;
     let mut out = Vec::new();
     for (line, r) in &t.rows {
@@ -122,7 +142,11 @@ pub fn departments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
         if get(r, "id").is_empty() || get(r, "name").is_empty() {
             return Err(row_err(*line, "编号和名称不能为空"));
         }
-        out.push(Department { id: get(r, "id").into(), name: get(r, "name").into(), region_id: get(r, "region").into() });
+        out.push(Department {
+            id: get(r, "id").into(),
+            name: get(r, "name").into(),
+            region_id: get(r, "region").into(),
+        });
     }
     state.storage.upsert_directory(&Directory { departments: out.clone(), ..Default::default() }, &[])?;
     Ok(out.len())
@@ -181,8 +205,19 @@ pub fn users(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             return Err(row_err(*line, "密码至少8位"));
         }
         let id = storage.account_by_login(login)?.map_or_else(|| uuid::Uuid::now_v7().to_string(), |a| a.user.id);
-        let user = User { id, name: get(r, "name").into(), role, region_id: region, department_id: department, enterprise_id: enterprise };
-        accounts.push(Account { user, login: login.into(), password_hash: (!password.is_empty()).then(|| crate::auth::hash_password(password)) });
+        let user = User {
+            id,
+            name: get(r, "name").into(),
+            role,
+            region_id: region,
+            department_id: department,
+            enterprise_id: enterprise,
+        };
+        accounts.push(Account {
+            user,
+            login: login.into(),
+            password_hash: (!password.is_empty()).then(|| crate::auth::hash_password(password)),
+        });
     }
     storage.upsert_directory(&Directory::default(), &accounts).map_err(|e| ImportError::Api(e.to_string()))?;
     Ok(accounts.len())
@@ -204,9 +239,18 @@ pub fn system_user(state: &AppState) -> Result<String, ImportError> {
         return Ok(a.user.id);
     }
     let dir = state.directory.get(storage)?;
-    let root = dir.regions.values().find(|r| r.parent_id.is_none()).ok_or_else(|| ImportError::File("请先导入地区".into()))?;
-    let user = User { id: "system".into(), name: "系统导入".into(), role: Role::Manager, region_id: Some(root.id.clone()), department_id: None, enterprise_id: None };
-    storage.upsert_directory(&Directory::default(), &[Account { user, login: "system".into(), password_hash: None }])?;
+    let root =
+        dir.regions.values().find(|r| r.parent_id.is_none()).ok_or_else(|| ImportError::File("请先导入地区".into()))?;
+    let user = User {
+        id: "system".into(),
+        name: "系统导入".into(),
+        role: Role::Manager,
+        region_id: Some(root.id.clone()),
+        department_id: None,
+        enterprise_id: None,
+    };
+    storage
+        .upsert_directory(&Directory::default(), &[Account { user, login: "system".into(), password_hash: None }])?;
     Ok("system".into())
 }
 
@@ -230,8 +274,15 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     let mut seen = std::collections::HashSet::new();
     let now = crate::now_ms();
     for (line, r) in &t.rows {
-        let tags: Vec<String> = get(r, "tags").split([';', '；', '、', ',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect();
-        let contacts = opt(r, "contact").map(|name| vec![Contact { name, title: String::new(), phone: get(r, "phone").into() }]).unwrap_or_default();
+        let tags: Vec<String> = get(r, "tags")
+            .split([';', '；', '、', ',', '，'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Into::into)
+            .collect();
+        let contacts = opt(r, "contact")
+            .map(|name| vec![Contact { name, title: String::new(), phone: get(r, "phone").into() }])
+            .unwrap_or_default();
         let profile = Profile {
             name: get(r, "name").into(),
             uscc: get(r, "uscc").into(),
@@ -261,14 +312,19 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
 pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
     let t = read(
         data,
-        &[("enterprise", &["企业", "统一社会信用代码"]), ("cadre", &["干部", "干部登录名", "登录名"]), ("chief", &["首席", "首席服务官"])],
+        &[
+            ("enterprise", &["企业", "统一社会信用代码"]),
+            ("cadre", &["干部", "干部登录名", "登录名"]),
+            ("chief", &["首席", "首席服务官"]),
+        ],
         &["enterprise", "cadre"],
     )?;
     let system = system_user(state)?;
     let mut author = Author::new(state, &system)?;
     let now = crate::now_ms();
     for (line, r) in &t.rows {
-        let ent = resolve_enterprise(state, get(r, "enterprise")).ok_or_else(|| row_err(*line, format!("企业 {} 不存在", get(r, "enterprise"))))?;
+        let ent = resolve_enterprise(state, get(r, "enterprise"))
+            .ok_or_else(|| row_err(*line, format!("企业 {} 不存在", get(r, "enterprise"))))?;
         let cadre = state
             .storage
             .account_by_login(get(r, "cadre"))?

@@ -4,6 +4,7 @@
 //! `app(state)` builds the HTTP router; `main.rs` serves it and runs the admin commands.
 
 pub mod auth;
+pub mod author;
 pub mod cli;
 pub mod demo;
 pub mod directory;
@@ -17,14 +18,13 @@ pub mod scope;
 pub mod storage;
 pub mod sync;
 pub mod validate;
-pub mod author;
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use error::ApiError;
 use metrics::Route;
 use std::collections::HashMap;
@@ -62,8 +62,10 @@ pub struct AppState {
     pub directory: directory::DirectoryCache,
     pub metrics: metrics::Metrics,
     pub notices: tokio::sync::broadcast::Sender<Arc<Notice>>,
-    /// Serialises the validation and storing of pushes.
+    /// Serialises the validation of pushes.
     pub push_lock: Mutex<()>,
+    /// Stores validated pushes together.
+    pub commits: sync::CommitQueue,
     /// A password hash checked against when a login is unknown, so both cost the same time.
     pub dummy_hash: String,
     touched: Mutex<HashMap<String, i64>>,
@@ -78,6 +80,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             notices: tokio::sync::broadcast::channel(1024).0,
             push_lock: Mutex::new(()),
+            commits: sync::CommitQueue::default(),
             dummy_hash: auth::hash_password("not a password of anybody"),
             touched: Mutex::new(HashMap::new()),
         })
@@ -134,7 +137,8 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     let st = state.clone();
-    let counts = blocking(move || Ok((st.storage.connected_devices(now_ms() - 300_000)?, st.storage.document_count()?))).await;
+    let counts =
+        blocking(move || Ok((st.storage.connected_devices(now_ms() - 300_000)?, st.storage.document_count()?))).await;
     match counts {
         Ok((devices, docs)) => {
             ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(devices, docs)).into_response()
@@ -145,9 +149,14 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
 
 /// Reads a body of at most `limit` bytes, answering 413 (as JSON) beyond.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body larger than {limit} bytes"), "数据量过大"))
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("body larger than {limit} bytes"),
+            "数据量过大",
+        )
+    })
 }
 
 fn counted(state: &AppState, r: Result<Response, ApiError>) -> Response {
@@ -162,7 +171,9 @@ async fn sign_in(State(state): State<Arc<AppState>>, body: Body) -> Response {
     let r = async {
         let req: SignInRequest = json(&read_body(body, 64 << 10).await?)?;
         let st = state.clone();
-        blocking(move || auth::sign_in(&st, req.login.trim(), &req.password, &req.device_name)).await.map(|r| json_response(&r))
+        blocking(move || auth::sign_in(&st, req.login.trim(), &req.password, &req.device_name))
+            .await
+            .map(|r| json_response(&r))
     }
     .await;
     counted(&state, r)
@@ -182,28 +193,43 @@ async fn activate(State(state): State<Arc<AppState>>, body: Body) -> Response {
 async fn sign_out(State(state): State<Arc<AppState>>, auth::Authed(session): auth::Authed) -> Response {
     state.metrics.request(Route::SignOut);
     let st = state.clone();
-    let r = blocking(move || Ok(st.storage.revoke_device(&session.device_id)?)).await.map(|_| json_response(&serde_json::json!({})));
+    let r = blocking(move || Ok(st.storage.revoke_device(&session.device_id)?))
+        .await
+        .map(|_| json_response(&serde_json::json!({})));
     counted(&state, r)
 }
 
-async fn activation_code(State(state): State<Arc<AppState>>, auth::Authed(session): auth::Authed, body: Body) -> Response {
+async fn activation_code(
+    State(state): State<Arc<AppState>>,
+    auth::Authed(session): auth::Authed,
+    body: Body,
+) -> Response {
     state.metrics.request(Route::ActivationCode);
     let r = async {
         let req: ActivationCodeRequest = json(&read_body(body, 64 << 10).await?)?;
         let st = state.clone();
-        let (code, expires_at) = blocking(move || auth::issue_code(&st, &session, &req.enterprise_id, &req.contact_user_id)).await?;
+        let (code, expires_at) =
+            blocking(move || auth::issue_code(&st, &session, &req.enterprise_id, &req.contact_user_id)).await?;
         Ok(json_response(&ActivationCodeResponse { code, expires_at }))
     }
     .await;
     counted(&state, r)
 }
 
-async fn sync_handler(State(state): State<Arc<AppState>>, headers: HeaderMap, auth::Authed(session): auth::Authed, body: Body) -> Response {
+async fn sync_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    auth::Authed(session): auth::Authed,
+    body: Body,
+) -> Response {
     state.metrics.request(Route::Sync);
     let started = std::time::Instant::now();
     let r = async {
         let version = headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()?.trim().parse::<u32>().ok());
-        let gzip = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        let gzip = headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
         if !gzip {
             return Err(ApiError::bad_request("/v1/sync bodies are gzip-compressed CBOR (Content-Encoding: gzip)"));
         }

@@ -33,7 +33,8 @@ pub enum Route {
     Web = 7,
 }
 
-const ROUTE_NAMES: [&str; 8] = ["sync", "sign_in", "activate", "sign_out", "activation_code", "events", "health", "web"];
+const ROUTE_NAMES: [&str; 8] =
+    ["sync", "sign_in", "activate", "sign_out", "activation_code", "events", "health", "web"];
 
 impl Metrics {
     pub fn request(&self, r: Route) {
@@ -56,11 +57,18 @@ impl Metrics {
         for (i, name) in ROUTE_NAMES.iter().enumerate() {
             let _ = writeln!(s, "zhuqi_requests_total{{route=\"{name}\"}} {}", self.requests[i].load(Relaxed));
         }
-        let _ = writeln!(s, "# HELP zhuqi_request_errors_total Requests answered with an error status.\n# TYPE zhuqi_request_errors_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP zhuqi_request_errors_total Requests answered with an error status.\n# TYPE zhuqi_request_errors_total counter"
+        );
         let _ = writeln!(s, "zhuqi_request_errors_total {}", self.errors.load(Relaxed));
-        let _ = writeln!(s, "# HELP zhuqi_sync_duration_seconds Time to serve POST /v1/sync.\n# TYPE zhuqi_sync_duration_seconds histogram");
+        let _ = writeln!(
+            s,
+            "# HELP zhuqi_sync_duration_seconds Time to serve POST /v1/sync.\n# TYPE zhuqi_sync_duration_seconds histogram"
+        );
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(s, "zhuqi_sync_duration_seconds_bucket{{le=\"{b}\"}} {}", self.sync_buckets[i].load(Relaxed));
+            let _ =
+                writeln!(s, "zhuqi_sync_duration_seconds_bucket{{le=\"{b}\"}} {}", self.sync_buckets[i].load(Relaxed));
         }
         let count = self.sync_count.load(Relaxed);
         let _ = writeln!(s, "zhuqi_sync_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
@@ -75,8 +83,14 @@ impl Metrics {
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }
-        let _ = writeln!(s, "# HELP zhuqi_connected_devices Devices that synced in the last 5 minutes.\n# TYPE zhuqi_connected_devices gauge\nzhuqi_connected_devices {connected_devices}");
-        let _ = writeln!(s, "# HELP zhuqi_documents Documents stored.\n# TYPE zhuqi_documents gauge\nzhuqi_documents {documents}");
+        let _ = writeln!(
+            s,
+            "# HELP zhuqi_connected_devices Devices that synced in the last 5 minutes.\n# TYPE zhuqi_connected_devices gauge\nzhuqi_connected_devices {connected_devices}"
+        );
+        let _ = writeln!(
+            s,
+            "# HELP zhuqi_documents Documents stored.\n# TYPE zhuqi_documents gauge\nzhuqi_documents {documents}"
+        );
         s
     }
 }

@@ -1,16 +1,16 @@
 //! `POST /v1/sync`: one round trip that stores a device's pushed changes (after validation) and
 //! answers with what changed in the device's scope since its cursor.
 
-use crate::error::ApiError;
 use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
+use crate::error::ApiError;
 use crate::storage::{Commit, Session};
 use crate::validate::{self, Pusher, Verdict};
-use crate::{now_ms, AppState, Notice};
+use crate::{AppState, Notice, now_ms};
 use automerge::Automerge;
 use axum::http::StatusCode;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use zhuqi_core::document::Document;
 use zhuqi_core::domain::event::fold;
 use zhuqi_core::domain::{DirectoryLookup, DocKind, EnterpriseState};
@@ -29,19 +29,31 @@ pub fn rules_actor(session: &Session, dir: &dyn DirectoryLookup) -> Actor {
 }
 
 fn upgrade_required() -> ApiError {
-    ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", format!("this relay speaks protocol {PROTOCOL_VERSION}"), "请升级应用后再同步")
+    ApiError::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "upgrade_required",
+        format!("this relay speaks protocol {PROTOCOL_VERSION}"),
+        "请升级应用后再同步",
+    )
 }
 
 /// A document gets a fresh snapshot in storage once this many changes are stored after the last one.
 const SNAPSHOT_EVERY: usize = 32;
 
 /// Decodes, serves and encodes one sync request (blocking: runs on a blocking thread).
-pub fn serve(state: &AppState, session: &Session, body: &[u8], header_version: Option<u32>) -> Result<Vec<u8>, ApiError> {
+pub fn serve(
+    state: &AppState,
+    session: &Session,
+    body: &[u8],
+    header_version: Option<u32>,
+) -> Result<Vec<u8>, ApiError> {
     if header_version.is_some_and(|v| v != PROTOCOL_VERSION) {
         return Err(upgrade_required());
     }
     let request: SyncRequest = decode(body, MAX_REQUEST_BYTES).map_err(|e| match e {
-        DecodeError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string(), "数据量过大"),
+        DecodeError::TooLarge(_) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string(), "数据量过大")
+        }
         _ => ApiError::bad_request(e.to_string()),
     })?;
     if request.protocol != PROTOCOL_VERSION {
@@ -59,7 +71,12 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
             return Err(ApiError::bad_request("actor id longer than 32 bytes"));
         }
         if !storage.bind_actor(&session.device_id, &req.actor)? {
-            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "actor id registered to another device", "设备标识冲突，请重新登录"));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "actor id registered to another device",
+                "设备标识冲突，请重新登录",
+            ));
         }
     }
     let keys = storage.user_keys(&session.user)?;
@@ -71,9 +88,8 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
     let budget = req.max_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1024, MAX_PAGE_BYTES) as usize;
     let pull = storage.pull(&session.user.id, &keys, req.cursor, &session.device_id, budget)?;
     let dir = state.directory.get(storage)?;
-    let directory = (req.directory_version != dir.version).then(|| {
-        dir.for_user(&session.user, &|e| storage.enterprise_region(e).ok().flatten())
-    });
+    let directory = (req.directory_version != dir.version)
+        .then(|| dir.for_user(&session.user, &|e| storage.enterprise_region(e).ok().flatten()));
     Ok(SyncResponse {
         protocol: PROTOCOL_VERSION,
         acked,
@@ -88,7 +104,10 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
 }
 
 fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
-    push.changes.iter().filter_map(|b| automerge::Change::from_bytes(b.clone()).ok().map(|c| c.hash().as_ref().to_vec())).collect()
+    push.changes
+        .iter()
+        .filter_map(|b| automerge::Change::from_bytes(b.clone()).ok().map(|c| c.hash().as_ref().to_vec()))
+        .collect()
 }
 
 /// Validates and stores pushed documents; fills `acked` and `rejected`. With `all_or_nothing`, one
@@ -107,12 +126,17 @@ pub fn push(
     let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
     let dir = state.directory.get(storage)?;
     let actors: HashSet<Vec<u8>> = storage.device_actors(&session.device_id)?.into_iter().collect();
-    let pusher = Pusher { user: &session.user, device_id: &session.device_id, actors: &actors, actor: rules_actor(session, dir.as_ref()) };
+    let pusher = Pusher {
+        user: &session.user,
+        device_id: &session.device_id,
+        actors: &actors,
+        actor: rules_actor(session, dir.as_ref()),
+    };
     // Enterprises first: a problem may cite a visit, or an enterprise, pushed in the same request.
     docs.sort_by_key(|d| d.kind != DocKind::Enterprise);
     let mut accepted_enterprises: HashMap<String, EnterpriseState> = HashMap::new();
     let mut writes = Vec::new();
-    let mut after: Vec<(String, DocKind, Automerge, usize, usize)> = Vec::new();
+    let mut after: Vec<(String, DocKind, Automerge, usize, usize, u64)> = Vec::new();
     let mut accepted_hashes = Vec::new();
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     for d in &docs {
@@ -125,7 +149,12 @@ pub fn push(
                 state.docs.put(&d.doc, c);
             }
             state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
-            rejected.push(validate::rejection(d, RejectCode::OutOfScope, "document outside the user's scope".into(), None));
+            rejected.push(validate::rejection(
+                d,
+                RejectCode::OutOfScope,
+                "document outside the user's scope".into(),
+                None,
+            ));
             continue;
         }
         let meta = base.as_ref().map(|c| (c.kind, c.last_seq, c.size, c.since_snapshot));
@@ -145,9 +174,11 @@ pub fn push(
             validate::validate(&pusher, &ctx, base.map(|c| (c.kind, c.doc)), d)
         };
         let verdict = match verdict {
-            Verdict::Accept(write, _) if !write.keys.iter().any(|k| key_set.contains(k.as_str())) => {
-                Verdict::Reject(RejectCode::OutOfScope, "the user could not read the document after this change".into(), None)
-            }
+            Verdict::Accept(write, _) if !write.keys.iter().any(|k| key_set.contains(k.as_str())) => Verdict::Reject(
+                RejectCode::OutOfScope,
+                "the user could not read the document after this change".into(),
+                None,
+            ),
             v => v,
         };
         match verdict {
@@ -157,18 +188,20 @@ pub fn push(
                 }
                 accepted_hashes.extend(hashes_of(d));
                 let added: usize = write.changes.iter().map(|c| c.bytes.len()).sum();
-                let (size, since) = match meta {
-                    Some((_, _, size, since)) => (size + added * MEMORY_PER_SAVED_BYTE, since + write.changes.len()),
-                    None => (0, usize::MAX),
+                let (size, since, last_seq) = match meta {
+                    Some((_, last_seq, size, since)) => {
+                        (size + added * MEMORY_PER_SAVED_BYTE, since + write.changes.len(), last_seq)
+                    }
+                    None => (0, usize::MAX, 0),
                 };
                 // A new document, or one with many changes since its snapshot, gets a fresh snapshot.
                 if since >= SNAPSHOT_EVERY {
                     let snapshot = doc.save();
                     let size = snapshot.len() * MEMORY_PER_SAVED_BYTE;
                     write.snapshot = Some(snapshot);
-                    after.push((d.doc.clone(), d.kind, doc, size, 0));
+                    after.push((d.doc.clone(), d.kind, doc, size, 0, last_seq));
                 } else {
-                    after.push((d.doc.clone(), d.kind, doc, size, since));
+                    after.push((d.doc.clone(), d.kind, doc, size, since, last_seq));
                 }
                 writes.push(*write);
             }
@@ -199,16 +232,93 @@ pub fn push(
     if writes.is_empty() || (all_or_nothing && !rejected.is_empty()) {
         return Ok(());
     }
-    let commit = Commit { user_id: session.user.id.clone(), device_id: session.device_id.clone(), received_at: now_ms(), docs: writes };
-    let last_seq = storage.commit(&commit)?;
+    // The documents go back to the cache now, so the next push is validated against them; their
+    // stored sequence number stays the old one until the commit lands (see `group_commit`).
+    let ids: Vec<String> = after.iter().map(|(id, ..)| id.clone()).collect();
+    for (id, kind, doc, size, since_snapshot, last_seq) in after {
+        state.docs.put(&id, CachedDoc { kind, doc, last_seq, size, since_snapshot });
+    }
+    let commit = Commit {
+        user_id: session.user.id.clone(),
+        device_id: session.device_id.clone(),
+        received_at: now_ms(),
+        docs: writes,
+    };
+    let slot = state.commits.enqueue(commit);
+    drop(_guard);
+    let (commit, last_seq) = state.commits.wait(state, &slot)?;
+    for id in &ids {
+        state.docs.committed(id, last_seq);
+    }
     let stored: u64 = commit.docs.iter().map(|d| d.changes.len() as u64).sum();
     state.metrics.changes_accepted.fetch_add(stored, Relaxed);
     acked.extend(accepted_hashes);
-    for (id, kind, doc, size, since_snapshot) in after {
-        state.docs.put(&id, CachedDoc { kind, doc, last_seq, size, since_snapshot });
-    }
     state.notify(&commit, last_seq);
     Ok(())
+}
+
+/// Group commit: pushes validated one after another are stored together, one transaction (and one
+/// disk flush) for all those waiting, by whichever pusher gets to the writer first.
+#[derive(Default)]
+pub struct CommitQueue {
+    pending: Mutex<Vec<(Commit, Arc<Slot>)>>,
+    writer: Mutex<()>,
+}
+
+#[derive(Default)]
+pub struct Slot {
+    result: Mutex<Option<Result<(Commit, u64), String>>>,
+}
+
+impl CommitQueue {
+    fn enqueue(&self, commit: Commit) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push((commit, slot.clone()));
+        slot
+    }
+
+    fn take_result(slot: &Slot) -> Option<Result<(Commit, u64), String>> {
+        slot.result.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Waits until the commit in `slot` is stored, writing it (with every other waiting one) if
+    /// no other pusher is doing so.
+    fn wait(&self, state: &AppState, slot: &Slot) -> Result<(Commit, u64), ApiError> {
+        loop {
+            if let Some(r) = Self::take_result(slot) {
+                return r.map_err(ApiError::internal);
+            }
+            let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = Self::take_result(slot) {
+                return r.map_err(ApiError::internal);
+            }
+            let batch: Vec<(Commit, Arc<Slot>)> =
+                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            if batch.is_empty() {
+                continue;
+            }
+            let commits: Vec<&Commit> = batch.iter().map(|(c, _)| c).collect();
+            match state.storage.commit(&commits) {
+                Ok(seqs) => {
+                    for ((commit, s), seq) in batch.into_iter().zip(seqs) {
+                        *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ok((commit, seq)));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("commit failed: {e}");
+                    // Later pushes may have been validated against documents holding the failed
+                    // changes: under the push lock (no validation running), fail every queued
+                    // commit and forget the cached documents.
+                    let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let queued = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+                    for (_, s) in batch.into_iter().chain(queued) {
+                        *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(format!("storage: {e}")));
+                    }
+                    state.docs.clear();
+                }
+            }
+        }
+    }
 }
 
 /// The relay's current state of an enterprise.

@@ -6,13 +6,13 @@
 
 use crate::projection;
 use crate::storage::{AcceptedChange, DocWrite};
-use automerge::{Automerge, Change, ChangeHash, ObjType, ReadDoc, Value, ROOT};
+use automerge::{Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc, Value};
 use std::collections::HashSet;
-use zhuqi_core::document::{header_of, parse_events, raw_events_of, Document, SCHEMA_VERSION};
-use zhuqi_core::domain::event::{fold, Causality, Fold};
+use zhuqi_core::document::{Document, SCHEMA_VERSION, header_of, parse_events, raw_events_of};
+use zhuqi_core::domain::event::{Causality, Fold, fold};
 use zhuqi_core::domain::{
-    text, DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState,
-    TaskNoticeAction, TaskNoticeState, User,
+    DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, TaskNoticeAction,
+    TaskNoticeState, User, text,
 };
 use zhuqi_core::error::{Denied, Error};
 use zhuqi_core::rules::{self, Actor, EnterpriseFacts};
@@ -201,7 +201,12 @@ fn code_of(e: &Error) -> RejectCode {
 }
 
 /// Checks the event's author and `seen` against the pusher and the log it was appended to.
-fn check_meta<A>(p: &Pusher<'_>, event: &Event<A>, log: &[Event<A>], verb: &'static str) -> Result<(), (RejectCode, String)> {
+fn check_meta<A>(
+    p: &Pusher<'_>,
+    event: &Event<A>,
+    log: &[Event<A>],
+    verb: &'static str,
+) -> Result<(), (RejectCode, String)> {
     rules::check_author(&p.actor, event, verb).map_err(|e| (code_of(&e), e.to_string()))?;
     if event.device != p.device_id {
         return Err((RejectCode::ForgedAuthor, format!("event names device {}", event.device)));
@@ -228,7 +233,14 @@ pub struct Context<'a> {
 }
 
 /// Validates the new events of one change (`added`, appended to the log of `before`).
-fn check_events(p: &Pusher<'_>, ctx: &Context<'_>, kind: DocKind, doc_id: &str, before: &Before, added: &[String]) -> Result<(), (RejectCode, String)> {
+fn check_events(
+    p: &Pusher<'_>,
+    ctx: &Context<'_>,
+    kind: DocKind,
+    doc_id: &str,
+    before: &Before,
+    added: &[String],
+) -> Result<(), (RejectCode, String)> {
     let fail = |e: Error| (code_of(&e), e.to_string());
     match kind {
         DocKind::Problem => {
@@ -245,7 +257,9 @@ fn check_events(p: &Pusher<'_>, ctx: &Context<'_>, kind: DocKind, doc_id: &str, 
                 let ent_id = match (&event.action, &enterprise_id) {
                     (ProblemAction::Reported { enterprise_id, .. }, _) => enterprise_id.clone(),
                     (_, Some(e)) => e.clone(),
-                    (_, None) => return Err((RejectCode::Malformed, "problem has no enterprise".into())),
+                    (_, None) => {
+                        return Err((RejectCode::Malformed, "problem has no enterprise".into()));
+                    }
                 };
                 let ent = (ctx.enterprise)(&ent_id).unwrap_or_default();
                 if let ProblemAction::Reported { visit_id: Some(v), .. } = &event.action
@@ -367,7 +381,8 @@ fn validate_inner(
 ) -> Result<Option<Box<DocWrite>>, (RejectCode, String)> {
     let mut changes = Vec::with_capacity(push.changes.len());
     for bytes in &push.changes {
-        let change = Change::from_bytes(bytes.clone()).map_err(|e| (RejectCode::Malformed, format!("change does not parse: {e}")))?;
+        let change = Change::from_bytes(bytes.clone())
+            .map_err(|e| (RejectCode::Malformed, format!("change does not parse: {e}")))?;
         if !p.actors.contains(change.actor_id().to_bytes()) {
             return Err((RejectCode::ForeignActor, format!("actor {} is not this device's", change.actor_id())));
         }
@@ -377,7 +392,10 @@ fn validate_inner(
     let mut seen = HashSet::new();
     let fresh: Vec<Change> = {
         let doc = slot.get_or_insert_with(Automerge::new);
-        changes.into_iter().filter(|c| doc.get_change_meta_by_hash(&c.hash()).is_none() && seen.insert(c.hash())).collect()
+        changes
+            .into_iter()
+            .filter(|c| doc.get_change_meta_by_hash(&c.hash()).is_none() && seen.insert(c.hash()))
+            .collect()
     };
     if fresh.is_empty() {
         if !existing {
@@ -396,7 +414,10 @@ fn validate_inner(
         for change in fresh {
             let deps: Vec<ChangeHash> = change.deps().to_vec();
             if deps.iter().any(|d| doc.get_change_meta_by_hash(d).is_none()) {
-                return Err((RejectCode::MissingDependencies, "a change depends on changes the relay does not have".into()));
+                return Err((
+                    RejectCode::MissingDependencies,
+                    "a change depends on changes the relay does not have".into(),
+                ));
             }
             let mut heads = doc.get_heads();
             heads.sort();
@@ -408,13 +429,19 @@ fn validate_inner(
                 let before = Before::of(&doc).map_err(|m| (RejectCode::Malformed, m))?;
                 touched = true;
                 doc.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
-                let added = appended_events(&before, &doc, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
+                let added =
+                    appended_events(&before, &doc, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
                 (before, added)
             } else {
-                let mut view = if deps.is_empty() { Automerge::new() } else { doc.fork_at(&deps).map_err(|e| (RejectCode::Malformed, e.to_string()))? };
+                let mut view = if deps.is_empty() {
+                    Automerge::new()
+                } else {
+                    doc.fork_at(&deps).map_err(|e| (RejectCode::Malformed, e.to_string()))?
+                };
                 let before = Before::of(&view).map_err(|m| (RejectCode::Malformed, m))?;
                 view.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
-                let added = appended_events(&before, &view, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
+                let added =
+                    appended_events(&before, &view, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
                 touched = true;
                 doc.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
                 (before, added)
@@ -425,9 +452,15 @@ fn validate_inner(
             }
             let event_ids = added
                 .iter()
-                .filter_map(|s| serde_json::from_str::<serde_json::Value>(s).ok()?.get("id")?.as_str().map(str::to_owned))
+                .filter_map(|s| {
+                    serde_json::from_str::<serde_json::Value>(s).ok()?.get("id")?.as_str().map(str::to_owned)
+                })
                 .collect();
-            accepted.push(AcceptedChange { hash: change.hash().as_ref().to_vec(), bytes: change.raw_bytes().to_vec(), event_ids });
+            accepted.push(AcceptedChange {
+                hash: change.hash().as_ref().to_vec(),
+                bytes: change.raw_bytes().to_vec(),
+                event_ids,
+            });
         }
         Ok(())
     })();

@@ -18,7 +18,12 @@ const LOAD_DEVICES: usize = 32;
 
 fn seed(relay: &Relay) -> Vec<String> {
     let storage = relay.state.storage.as_ref();
-    let region = |id: &str, level, parent: Option<&str>| Region { id: id.into(), name: id.into(), level, parent_id: parent.map(Into::into) };
+    let region = |id: &str, level, parent: Option<&str>| Region {
+        id: id.into(),
+        name: id.into(),
+        level,
+        parent_id: parent.map(Into::into),
+    };
     let dir = Directory {
         regions: vec![
             region("410000", RegionLevel::Province, None),
@@ -32,9 +37,20 @@ fn seed(relay: &Relay) -> Vec<String> {
     let acct = |id: &str, role, region: Option<&str>, dept: Option<&str>| Account {
         login: id.into(),
         password_hash: Some(hash.clone()),
-        user: User { id: id.into(), name: id.into(), role, region_id: region.map(Into::into), department_id: dept.map(Into::into), enterprise_id: None },
+        user: User {
+            id: id.into(),
+            name: id.into(),
+            role,
+            region_id: region.map(Into::into),
+            department_id: dept.map(Into::into),
+            enterprise_id: None,
+        },
     };
-    let mut accounts = vec![acct("manager", Role::Manager, Some(COUNTY), None), acct("cadre", Role::Cadre, Some(COUNTY), None), acct("handler", Role::DepartmentHandler, None, Some("fin"))];
+    let mut accounts = vec![
+        acct("manager", Role::Manager, Some(COUNTY), None),
+        acct("cadre", Role::Cadre, Some(COUNTY), None),
+        acct("handler", Role::DepartmentHandler, None, Some("fin")),
+    ];
     accounts.extend((0..LOAD_DEVICES).map(|i| acct(&format!("load-{i:02}"), Role::Cadre, Some(COUNTY), None)));
     storage.upsert_directory(&dir, &accounts).unwrap();
     let now = zhuqi_server::now_ms();
@@ -52,7 +68,8 @@ fn seed(relay: &Relay) -> Vec<String> {
             location: None,
             contacts: vec![Contact { name: "刘总".into(), title: "总经理".into(), phone: "13800000000".into() }],
         };
-        a.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, now - 30 * 86_400_000).unwrap();
+        a.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, now - 30 * 86_400_000)
+            .unwrap();
         // The day-offline cadre has the first 20; each load-generator cadre its own share of the rest.
         let cadre = if i < 20 { "cadre".to_owned() } else { format!("load-{:02}", i % LOAD_DEVICES) };
         a.append(&id, EnterpriseAction::CadreAssigned { cadre_id: cadre, chief: true }, now - 29 * 86_400_000).unwrap();
@@ -67,9 +84,25 @@ fn seed(relay: &Relay) -> Vec<String> {
         let id = format!("problem-{i:04}");
         let t = now - 20 * 86_400_000;
         let header = [("enterprise_id", ent.as_str()), ("enterprise_name", "企业"), ("region_id", COUNTY)];
-        let report = ProblemAction::Reported { enterprise_id: ent.clone(), category: Category::Financing, title: format!("问题{i}"), description: "企业需要协调解决的困难".into(), visit_id: None };
+        let report = ProblemAction::Reported {
+            enterprise_id: ent.clone(),
+            category: Category::Financing,
+            title: format!("问题{i}"),
+            description: "企业需要协调解决的困难".into(),
+            visit_id: None,
+        };
         a.create(DocKind::Problem, &id, &header, report, t).unwrap();
-        a.append(&id, ProblemAction::Routed { department_id: "fin".into(), level: 1, deadline: now + 30 * 86_400_000, note: "请办理".into() }, t + 1000).unwrap();
+        a.append(
+            &id,
+            ProblemAction::Routed {
+                department_id: "fin".into(),
+                level: 1,
+                deadline: now + 30 * 86_400_000,
+                note: "请办理".into(),
+            },
+            t + 1000,
+        )
+        .unwrap();
         problems.push(id);
     }
     a.submit_all().unwrap();
@@ -105,7 +138,10 @@ fn main() {
     );
     assert_eq!(manager.store.document_ids().unwrap().len(), 2000);
     let up = manager.sync();
-    println!("up-to-date sync holding 2,000 documents: {} round trip(s), {} bytes up, {} bytes down", up.round_trips, up.bytes_sent, up.bytes_received);
+    println!(
+        "up-to-date sync holding 2,000 documents: {} round trip(s), {} bytes up, {} bytes down",
+        up.round_trips, up.bytes_sent, up.bytes_received
+    );
     let mut times: Vec<f64> = (0..200)
         .map(|_| {
             let t = Instant::now();
@@ -124,7 +160,20 @@ fn main() {
     let today = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms());
     for i in 0..5 {
         for v in 0..5 {
-            cadre.store.record_visit(&format!("ent-{i:04}"), NewVisit { date: today.clone(), people_met: vec![format!("第{v}位")], notes: "走访记录".into(), policies: vec![], location: None, photos: vec![] }).unwrap();
+            cadre
+                .store
+                .record_visit(
+                    &format!("ent-{i:04}"),
+                    NewVisit {
+                        date: today.clone(),
+                        people_met: vec![format!("第{v}位")],
+                        notes: "走访记录".into(),
+                        policies: vec![],
+                        location: None,
+                        photos: vec![],
+                    },
+                )
+                .unwrap();
             cadre.store.add_progress(&problems[i * 4], &format!("跟进{v}")).unwrap();
         }
     }
@@ -133,7 +182,14 @@ fn main() {
     let mut a = Author::new(&relay.state, "manager").unwrap();
     for i in 0..20 {
         for v in 0..5 {
-            a.append(&format!("ent-{i:04}"), EnterpriseAction::ProfileUpdated { update: ProfileUpdate { address: Some(format!("新地址{v}")), ..Default::default() } }, zhuqi_server::now_ms()).unwrap();
+            a.append(
+                &format!("ent-{i:04}"),
+                EnterpriseAction::ProfileUpdated {
+                    update: ProfileUpdate { address: Some(format!("新地址{v}")), ..Default::default() },
+                },
+                zhuqi_server::now_ms(),
+            )
+            .unwrap();
         }
     }
     for p in &problems[..80] {
@@ -156,7 +212,16 @@ fn main() {
     let wire = r.bytes_sent + r.bytes_received;
     println!(
         "day offline: pushed {} and pulled {} changes ({} docs updated) in {} round trip(s); wire {} bytes ({} up, {} down); raw changes {} bytes, gzip {} bytes; wire / gzip = {:.2}",
-        r.pushed, pulled.len(), r.pulled, r.round_trips, wire, r.bytes_sent, r.bytes_received, raw, compressed, wire as f64 / compressed as f64
+        r.pushed,
+        pulled.len(),
+        r.pulled,
+        r.round_trips,
+        wire,
+        r.bytes_sent,
+        r.bytes_received,
+        raw,
+        compressed,
+        wire as f64 / compressed as f64
     );
 
     // 3. Throughput from a load generator over loopback: one device per cadre, each writing progress
@@ -171,9 +236,12 @@ fn main() {
             let http = reqwest::Client::builder().pool_max_idle_per_host(LOAD_DEVICES).build().unwrap();
             let mut sims = Vec::new();
             for (i, docs) in mine.iter().enumerate() {
-                let mut d = SimDevice::connect(http.clone(), &relay.url, &format!("load-{i:02}"), PASSWORD).await.unwrap();
+                let mut d =
+                    SimDevice::connect(http.clone(), &relay.url, &format!("load-{i:02}"), PASSWORD).await.unwrap();
                 if scenario_docs {
-                    d.adopt(docs.iter().map(|id| (id.clone(), relay.state.document_bytes(id).unwrap().unwrap())).collect());
+                    d.adopt(
+                        docs.iter().map(|id| (id.clone(), relay.state.document_bytes(id).unwrap().unwrap())).collect(),
+                    );
                 }
                 sims.push(d);
             }
@@ -184,12 +252,22 @@ fn main() {
     let up = rt.block_on(load::run(sims, Scenario::UpToDate, Duration::from_secs(8)));
     println!(
         "up-to-date syncs: {:.0}/s with {LOAD_DEVICES} devices ({} syncs, {} errors), latency p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms",
-        up.per_second(), up.syncs, up.errors, up.percentile_ms(0.5), up.percentile_ms(0.95), up.percentile_ms(0.99)
+        up.per_second(),
+        up.syncs,
+        up.errors,
+        up.percentile_ms(0.5),
+        up.percentile_ms(0.95),
+        up.percentile_ms(0.99)
     );
     let sims = connect(true);
     let one = rt.block_on(load::run(sims, Scenario::OneChange, Duration::from_secs(8)));
     println!(
         "syncs carrying one new change: {:.0}/s with {LOAD_DEVICES} devices ({} syncs, {} errors), latency p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms",
-        one.per_second(), one.syncs, one.errors, one.percentile_ms(0.5), one.percentile_ms(0.95), one.percentile_ms(0.99)
+        one.per_second(),
+        one.syncs,
+        one.errors,
+        one.percentile_ms(0.5),
+        one.percentile_ms(0.95),
+        one.percentile_ms(0.99)
     );
 }

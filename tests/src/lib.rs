@@ -128,8 +128,10 @@ pub fn seed_directory(storage: &dyn RelayStorage) {
         user("contact-b", "企业赵总", Role::EnterpriseContact, None, None, Some(ENT_B)),
     ];
     let hash = zhuqi_server::auth::hash_password(PASSWORD);
-    let accounts: Vec<Account> =
-        users.into_iter().map(|u| Account { login: u.id.clone(), user: u, password_hash: Some(hash.clone()) }).collect();
+    let accounts: Vec<Account> = users
+        .into_iter()
+        .map(|u| Account { login: u.id.clone(), user: u, password_hash: Some(hash.clone()) })
+        .collect();
     storage.upsert_directory(&directory, &accounts).expect("seed directory");
 }
 
@@ -149,8 +151,16 @@ impl Device {
     }
 
     pub fn open(client: SyncClient, dir: &Path, resp: zhuqi_core::sync::protocol::SignInResponse) -> Device {
-        let path = dir.join(format!("{}-{}.db", resp.identity.user_id, &resp.identity.device_id[..8.min(resp.identity.device_id.len())]));
-        let path = if path.exists() { dir.join(format!("{}-{}.db", resp.identity.user_id, uuid::Uuid::new_v4())) } else { path };
+        let path = dir.join(format!(
+            "{}-{}.db",
+            resp.identity.user_id,
+            &resp.identity.device_id[..8.min(resp.identity.device_id.len())]
+        ));
+        let path = if path.exists() {
+            dir.join(format!("{}-{}.db", resp.identity.user_id, uuid::Uuid::new_v4()))
+        } else {
+            path
+        };
         let store = Store::open(&path, resp.identity).unwrap();
         store.set_session_token(&resp.token).unwrap();
         Device { store, client, path }
@@ -164,7 +174,7 @@ impl Device {
 /// Registers enterprises A (中原区, cadre assigned as chief) and B (二七区, cadre-b assigned) from
 /// the two county offices' devices, and syncs them.
 pub fn seed_enterprises(relay_url: &str, dir: &Path) {
-    use zhuqi_core::domain::{uscc, Profile};
+    use zhuqi_core::domain::{Profile, uscc};
     let profile = |name: &str, region: &str, first17: &str| Profile {
         name: name.into(),
         uscc: uscc::complete(first17).unwrap(),
@@ -249,7 +259,12 @@ impl RawClient {
     }
 
     /// Pushes changes of one document; returns the relay's answer.
-    pub fn push(&self, doc: &str, kind: zhuqi_core::domain::DocKind, changes: Vec<Vec<u8>>) -> zhuqi_core::sync::protocol::SyncResponse {
+    pub fn push(
+        &self,
+        doc: &str,
+        kind: zhuqi_core::domain::DocKind,
+        changes: Vec<Vec<u8>>,
+    ) -> zhuqi_core::sync::protocol::SyncResponse {
         use zhuqi_core::sync::protocol::*;
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,

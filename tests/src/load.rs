@@ -71,7 +71,8 @@ impl SimDevice {
         if !resp.status().is_success() {
             return Err(format!("sign-in: {}", resp.text().await.unwrap_or_default()));
         }
-        let s: SignInResponse = serde_json::from_slice(&resp.bytes().await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let s: SignInResponse =
+            serde_json::from_slice(&resp.bytes().await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         let mut d = SimDevice {
             http,
             url: url.into(),

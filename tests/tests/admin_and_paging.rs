@@ -11,21 +11,29 @@ fn csv_imports_accept_chinese_headers_and_refuse_whole_files_with_a_bad_row() {
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
     let st = &relay.state;
-    let regions = "\u{feff}代码,名称,级别,上级\n410000,河南省,省,\n410100,郑州市,市,410000\n410102,中原区,县区,410100\n";
+    let regions =
+        "\u{feff}代码,名称,级别,上级\n410000,河南省,省,\n410100,郑州市,市,410000\n410102,中原区,县区,410100\n";
     assert_eq!(import::regions(st, regions.as_bytes()).unwrap(), 3);
     let depts = "编号,名称,地区\nfin,中原区财政局,410102\n";
     assert_eq!(import::departments(st, depts.as_bytes()).unwrap(), 1);
     let code = |s: &str| zhuqi_core::domain::uscc::complete(s).unwrap();
     let (c1, c2) = (code("91410102MA44XY8K1"), code("91410102MA44XY8K2"));
-    let good = format!("企业名称,统一社会信用代码,所属地区,行业,标签,地址\n甲公司,{c1},410102,制造,专精特新;规上,建设路1号\n乙公司,{c2},410102,食品,,建设路2号\n");
+    let good = format!(
+        "企业名称,统一社会信用代码,所属地区,行业,标签,地址\n甲公司,{c1},410102,制造,专精特新;规上,建设路1号\n乙公司,{c2},410102,食品,,建设路2号\n"
+    );
     let mut bad_code = c2.clone();
     bad_code.pop();
     bad_code.push(if c2.ends_with('1') { '2' } else { '1' });
-    let bad = format!("企业名称,统一社会信用代码,所属地区\n丙公司,{},410102\n丁公司,{bad_code},410102\n", code("91410102MA44XY8K3"));
+    let bad = format!(
+        "企业名称,统一社会信用代码,所属地区\n丙公司,{},410102\n丁公司,{bad_code},410102\n",
+        code("91410102MA44XY8K3")
+    );
     let err = import::enterprises(st, bad.as_bytes()).unwrap_err().to_string();
     assert_eq!(err, "第3行：统一社会信用代码校验位不正确，请核对");
     assert_eq!(st.storage.document_count().unwrap(), 0, "nothing half-imported");
-    let err = import::enterprises(st, "名称,统一社会信用代码,地区\n戊公司,91410102MA44XY8K4X,999999\n".as_bytes()).unwrap_err().to_string();
+    let err = import::enterprises(st, "名称,统一社会信用代码,地区\n戊公司,91410102MA44XY8K4X,999999\n".as_bytes())
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("第2行"), "{err}");
     assert_eq!(import::enterprises(st, good.as_bytes()).unwrap(), 2);
     assert_eq!(st.storage.document_count().unwrap(), 2);
@@ -39,7 +47,12 @@ fn csv_imports_accept_chinese_headers_and_refuse_whole_files_with_a_bad_row() {
     assert!(st.storage.account_by_login("li").unwrap().is_none(), "nothing half-imported");
     let assignments = format!("统一社会信用代码,干部登录名,首席\n{c1},wang,是\n");
     assert_eq!(import::assignments(st, assignments.as_bytes()).unwrap(), 1);
-    assert!(import::assignments(st, format!("企业,干部\n{c2},nobody\n").as_bytes()).unwrap_err().to_string().starts_with("第2行"));
+    assert!(
+        import::assignments(st, format!("企业,干部\n{c2},nobody\n").as_bytes())
+            .unwrap_err()
+            .to_string()
+            .starts_with("第2行")
+    );
 
     // The imported cadre signs in and receives the assigned enterprise.
     let client = zhuqi_core::sync::SyncClient::new(&relay.url).unwrap();
@@ -69,16 +82,25 @@ fn the_demo_province_has_every_state_and_seeds_once() {
     }
     let problems = d.store.problems(&Default::default()).unwrap();
     assert!(!problems.is_empty());
-    assert!(d.store.problems(&zhuqi_core::store::ProblemFilter { overdue: true, ..Default::default() }).unwrap().len() > 0);
+    assert!(
+        d.store.problems(&zhuqi_core::store::ProblemFilter { overdue: true, ..Default::default() }).unwrap().len() > 0
+    );
     // Province-wide, every status occurs.
     let p = Device::open(
         zhuqi_core::sync::SyncClient::new(&relay.url).unwrap(),
         tmp.path(),
-        zhuqi_core::sync::SyncClient::new(&relay.url).unwrap().sign_in("province", zhuqi_server::demo::DEMO_PASSWORD, "电脑").unwrap(),
+        zhuqi_core::sync::SyncClient::new(&relay.url)
+            .unwrap()
+            .sign_in("province", zhuqi_server::demo::DEMO_PASSWORD, "电脑")
+            .unwrap(),
     );
     p.sync();
     for status in ProblemStatus::ALL {
-        let n = p.store.problems(&zhuqi_core::store::ProblemFilter { statuses: vec![status], ..Default::default() }).unwrap().len();
+        let n = p
+            .store
+            .problems(&zhuqi_core::store::ProblemFilter { statuses: vec![status], ..Default::default() })
+            .unwrap()
+            .len();
         assert!(n > 0, "no {status:?} problem");
     }
     assert_eq!(p.store.my_enterprises().unwrap().len(), 200);
@@ -96,7 +118,14 @@ fn large_pulls_are_paged_by_the_byte_budget() {
     let mut pages = 0;
     let mut docs = std::collections::HashSet::new();
     loop {
-        let req = SyncRequest { protocol: 1, cursor, directory_version: 0, actor: vec![], push: vec![], max_bytes: Some(64 * 1024) };
+        let req = SyncRequest {
+            protocol: 1,
+            cursor,
+            directory_version: 0,
+            actor: vec![],
+            push: vec![],
+            max_bytes: Some(64 * 1024),
+        };
         let body = http
             .post(format!("{}/v1/sync", relay.url))
             .bearer_auth(&resp.token)

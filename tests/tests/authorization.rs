@@ -84,23 +84,48 @@ fn every_role_and_action_is_checked_by_the_relay() {
     let problem_action = |a: ProblemAction| -> Build { Box::new(move |c, snap| c.append(snap, a.clone())) };
     let enterprise_action = |a: EnterpriseAction| -> Build { Box::new(move |c, snap| c.append(snap, a.clone())) };
     let cases: Vec<(&str, &str, Build, &[&str])> = vec![
-        ("accept", &w.reported, problem_action(ProblemAction::Accepted { note: String::new() }), &["cadre", "manager", "city"]),
+        (
+            "accept",
+            &w.reported,
+            problem_action(ProblemAction::Accepted { note: String::new() }),
+            &["cadre", "manager", "city"],
+        ),
         (
             "route",
             &w.reported,
-            problem_action(ProblemAction::Routed { department_id: FINANCE.into(), level: 1, deadline, note: String::new() }),
+            problem_action(ProblemAction::Routed {
+                department_id: FINANCE.into(),
+                level: 1,
+                deadline,
+                note: String::new(),
+            }),
             &["manager", "city"],
         ),
-        ("progress", &w.routed, problem_action(ProblemAction::Progress { note: "进展".into() }), &["cadre", "manager", "city", "handler"]),
+        (
+            "progress",
+            &w.routed,
+            problem_action(ProblemAction::Progress { note: "进展".into() }),
+            &["cadre", "manager", "city", "handler"],
+        ),
         (
             "escalate",
             &w.routed,
-            problem_action(ProblemAction::Escalated { level: 2, reason: "提级".into(), department_id: None, deadline: None }),
+            problem_action(ProblemAction::Escalated {
+                level: 2,
+                reason: "提级".into(),
+                department_id: None,
+                deadline: None,
+            }),
             &["cadre", "manager", "city", "handler"],
         ),
         ("urge", &w.routed, problem_action(ProblemAction::Urged { note: String::new() }), &["manager", "city"]),
         ("resolve", &w.routed, problem_action(ProblemAction::Resolved { resolution: "办结".into() }), &["handler"]),
-        ("confirm", &w.resolved, problem_action(ProblemAction::Confirmed { rating: 5, comment: String::new() }), &["contact"]),
+        (
+            "confirm",
+            &w.resolved,
+            problem_action(ProblemAction::Confirmed { rating: 5, comment: String::new() }),
+            &["contact"],
+        ),
         ("reject", &w.resolved, problem_action(ProblemAction::Rejected { reason: "未解决".into() }), &["contact"]),
         ("close", &w.confirmed, problem_action(ProblemAction::Closed { note: String::new() }), &["manager", "city"]),
         (
@@ -129,7 +154,9 @@ fn every_role_and_action_is_checked_by_the_relay() {
         (
             "update profile",
             ENT_A,
-            enterprise_action(EnterpriseAction::ProfileUpdated { update: ProfileUpdate { address: Some("新地址".into()), ..Default::default() } }),
+            enterprise_action(EnterpriseAction::ProfileUpdated {
+                update: ProfileUpdate { address: Some("新地址".into()), ..Default::default() },
+            }),
             &["cadre", "manager", "city"],
         ),
         (
@@ -172,7 +199,13 @@ fn every_role_and_action_is_checked_by_the_relay() {
                 }
                 let expected = if may_read { RejectCode::NotAllowed } else { RejectCode::OutOfScope };
                 assert_eq!(r.code, expected, "{} {name}: {}", c.user_id, r.message);
-                assert_eq!(r.document.is_some(), may_read, "{} {name}: document returned = {}", c.user_id, r.document.is_some());
+                assert_eq!(
+                    r.document.is_some(),
+                    may_read,
+                    "{} {name}: document returned = {}",
+                    c.user_id,
+                    r.document.is_some()
+                );
             }
             checked += 1;
         }
@@ -190,10 +223,23 @@ fn every_role_and_action_is_checked_by_the_relay() {
             visit_id: None,
         };
         let header = [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", COUNTY)];
-        let (_, change) = zhuqi_core::document::Document::create(DocKind::Problem, &pid, &header, c.actor.clone(), &c.event(report, vec![])).unwrap();
+        let (_, change) = zhuqi_core::document::Document::create(
+            DocKind::Problem,
+            &pid,
+            &header,
+            c.actor.clone(),
+            &c.event(report, vec![]),
+        )
+        .unwrap();
         let resp = c.push(&pid, DocKind::Problem, vec![change.raw_bytes().to_vec()]);
         let ok = ["cadre", "manager", "city", "contact"].contains(&c.user_id.as_str());
-        assert_eq!(resp.rejected.is_empty(), ok, "{} reporting: {:?}", c.user_id, resp.rejected.first().map(|r| r.code));
+        assert_eq!(
+            resp.rejected.is_empty(),
+            ok,
+            "{} reporting: {:?}",
+            c.user_id,
+            resp.rejected.first().map(|r| r.code)
+        );
 
         let nid = uuid::Uuid::now_v7().to_string();
         let issue = TaskNoticeAction::Issued {
@@ -203,10 +249,21 @@ fn every_role_and_action_is_checked_by_the_relay() {
             deadline: zhuqi_server::now_ms() + DAY,
             recipients: vec![Recipient::Department(FINANCE.into())],
         };
-        let (_, change) =
-            zhuqi_core::document::Document::create(DocKind::TaskNotice, &nid, &[("region_id", COUNTY)], c.actor.clone(), &c.event(issue, vec![])).unwrap();
+        let (_, change) = zhuqi_core::document::Document::create(
+            DocKind::TaskNotice,
+            &nid,
+            &[("region_id", COUNTY)],
+            c.actor.clone(),
+            &c.event(issue, vec![]),
+        )
+        .unwrap();
         let resp = c.push(&nid, DocKind::TaskNotice, vec![change.raw_bytes().to_vec()]);
-        assert_eq!(resp.rejected.is_empty(), ["manager", "city"].contains(&c.user_id.as_str()), "{} issuing", c.user_id);
+        assert_eq!(
+            resp.rejected.is_empty(),
+            ["manager", "city"].contains(&c.user_id.as_str()),
+            "{} issuing",
+            c.user_id
+        );
     }
 }
 
@@ -237,7 +294,11 @@ fn forged_authors_foreign_actors_and_rewritten_history_are_refused() {
     assert_eq!(r.rejected[0].code, RejectCode::ForgedAuthor);
 
     // A change under the handler's actor id, pushed by the cadre.
-    handler.push(&w.routed, DocKind::Problem, vec![handler.append(&snapshot, ProblemAction::Progress { note: "登记 actor".into() })]);
+    handler.push(
+        &w.routed,
+        DocKind::Problem,
+        vec![handler.append(&snapshot, ProblemAction::Progress { note: "登记 actor".into() })],
+    );
     let mut doc = zhuqi_core::document::Document::load(&snapshot).unwrap();
     doc.set_actor(handler.actor.clone());
     let e = cadre.event(ProblemAction::Progress { note: "冒用".into() }, seen.clone());
@@ -247,8 +308,8 @@ fn forged_authors_foreign_actors_and_rewritten_history_are_refused() {
     // Rewriting history: deleting the first event, or changing the header.
     let mut am = automerge::Automerge::load(&snapshot).unwrap().with_actor(cadre.actor.clone());
     let mut tx = am.transaction();
-    use automerge::transaction::Transactable;
     use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
     let (_, events_id) = tx.get(automerge::ROOT, "events").unwrap().unwrap();
     tx.delete(&events_id, 0).unwrap();
     tx.commit();
@@ -274,7 +335,10 @@ fn forged_authors_foreign_actors_and_rewritten_history_are_refused() {
     assert_eq!(r.rejected[0].code, RejectCode::Malformed);
 
     let manager = RawClient::sign_in(&w.relay.url, "manager");
-    let change = manager.append(&snapshot, ProblemAction::Routed { department_id: FINANCE.into(), level: 1, deadline: 1, note: String::new() });
+    let change = manager.append(
+        &snapshot,
+        ProblemAction::Routed { department_id: FINANCE.into(), level: 1, deadline: 1, note: String::new() },
+    );
     let r = manager.push(&w.routed, DocKind::Problem, vec![change]);
     assert_eq!(r.rejected[0].code, RejectCode::InvalidAction);
 
@@ -320,7 +384,8 @@ fn each_role_reads_exactly_its_scope() {
     let pb = cadre_b.store.report_problem(NewProblem { enterprise_id: ENT_B.into(), ..problem() }).unwrap();
     cadre_b.sync();
 
-    let a_problems: BTreeSet<String> = [&w.reported, &w.routed, &w.resolved, &w.confirmed, &w.closed].into_iter().cloned().collect();
+    let a_problems: BTreeSet<String> =
+        [&w.reported, &w.routed, &w.resolved, &w.confirmed, &w.closed].into_iter().cloned().collect();
     let routed_a: BTreeSet<String> = [&w.routed, &w.resolved, &w.confirmed, &w.closed].into_iter().cloned().collect();
     let set = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
     let union = |a: &BTreeSet<String>, b: BTreeSet<String>| a.union(&b).cloned().collect::<BTreeSet<String>>();

@@ -12,7 +12,8 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn error_of(status: u16, body: &[u8]) -> (u16, ErrorBody) {
-    let e: ErrorBody = serde_json::from_slice(body).unwrap_or_else(|_| panic!("JSON error body, got {}", String::from_utf8_lossy(body)));
+    let e: ErrorBody = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("JSON error body, got {}", String::from_utf8_lossy(body)));
     assert!(!e.message.is_empty() && !e.message_zh.is_empty());
     (status, e)
 }
@@ -25,7 +26,14 @@ fn bad_bodies_are_refused_clearly_and_the_relay_keeps_serving() {
     seed_enterprises(&relay.url, tmp.path());
     let raw = RawClient::sign_in(&relay.url, "cadre");
     let gz = [("content-encoding", "gzip"), (PROTOCOL_HEADER, "1")];
-    let good = SyncRequest { protocol: PROTOCOL_VERSION, cursor: 0, directory_version: 0, actor: vec![], push: vec![], max_bytes: None };
+    let good = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor: 0,
+        directory_version: 0,
+        actor: vec![],
+        push: vec![],
+        max_bytes: None,
+    };
 
     let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>, u16, &str)> = vec![
         ("not gzip", b"hello".to_vec(), gz.to_vec(), 400, "bad_request"),
@@ -33,11 +41,29 @@ fn bad_bodies_are_refused_clearly_and_the_relay_keeps_serving() {
         ("gzip of garbage", gzip(b"\xff\xfe not cbor"), gz.to_vec(), 400, "bad_request"),
         ("truncated", encode(&good)[..10].to_vec(), gz.to_vec(), 400, "bad_request"),
         ("wrong message", encode(&vec![1u32, 2, 3]), gz.to_vec(), 400, "bad_request"),
-        ("old protocol header", encode(&good), vec![("content-encoding", "gzip"), (PROTOCOL_HEADER, "0")], 426, "upgrade_required"),
-        ("old protocol body", encode(&SyncRequest { protocol: 0, ..good.clone() }), gz.to_vec(), 426, "upgrade_required"),
+        (
+            "old protocol header",
+            encode(&good),
+            vec![("content-encoding", "gzip"), (PROTOCOL_HEADER, "0")],
+            426,
+            "upgrade_required",
+        ),
+        (
+            "old protocol body",
+            encode(&SyncRequest { protocol: 0, ..good.clone() }),
+            gz.to_vec(),
+            426,
+            "upgrade_required",
+        ),
         ("decompression bomb", gzip(&vec![0u8; MAX_REQUEST_BYTES + 10]), gz.to_vec(), 413, "too_large"),
         ("oversized", vec![7u8; MAX_REQUEST_BYTES + 1], gz.to_vec(), 413, "too_large"),
-        ("actor too long", encode(&SyncRequest { actor: vec![1; 64], ..good.clone() }), gz.to_vec(), 400, "bad_request"),
+        (
+            "actor too long",
+            encode(&SyncRequest { actor: vec![1; 64], ..good.clone() }),
+            gz.to_vec(),
+            400,
+            "bad_request",
+        ),
     ];
     for (name, body, headers, status, code) in cases {
         let (s, b) = raw.post(body, &headers);
@@ -50,9 +76,20 @@ fn bad_bodies_are_refused_clearly_and_the_relay_keeps_serving() {
 
     // Tokens and JSON endpoints.
     let http = reqwest::blocking::Client::new();
-    let resp = http.post(format!("{}/v1/sync", relay.url)).body(encode(&good)).header("content-encoding", "gzip").send().unwrap();
+    let resp = http
+        .post(format!("{}/v1/sync", relay.url))
+        .body(encode(&good))
+        .header("content-encoding", "gzip")
+        .send()
+        .unwrap();
     assert_eq!(error_of(resp.status().as_u16(), &resp.bytes().unwrap()).1.code, "unauthorized");
-    let resp = http.post(format!("{}/v1/sync", relay.url)).bearer_auth("forged").body(encode(&good)).header("content-encoding", "gzip").send().unwrap();
+    let resp = http
+        .post(format!("{}/v1/sync", relay.url))
+        .bearer_auth("forged")
+        .body(encode(&good))
+        .header("content-encoding", "gzip")
+        .send()
+        .unwrap();
     assert_eq!(error_of(resp.status().as_u16(), &resp.bytes().unwrap()).0, 401);
     let resp = http.post(format!("{}/v1/auth/sign-in", relay.url)).body("{\"login\": ").send().unwrap();
     assert_eq!(error_of(resp.status().as_u16(), &resp.bytes().unwrap()).0, 400);

@@ -3,8 +3,8 @@
 //! change the relay refuses is quarantined on the phone, never silently dropped; a revoked phone is
 //! refused and told to wipe; live events announce changes in scope.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use zhuqi_core::domain::{Category, Outcome, ProblemStatus};
 use zhuqi_core::store::{DocSyncStatus, NewProblem};
 use zhuqi_tests::*;
@@ -64,7 +64,8 @@ fn three_offline_devices_converge_and_the_conflict_shows() {
     }
     let reference = cadre.store.problem(&pid).unwrap();
     assert_eq!(reference.timeline.len(), 6, "no event lost");
-    let conflicts: Vec<_> = reference.timeline.iter().filter(|e| matches!(e.outcome, Outcome::Conflict { .. })).collect();
+    let conflicts: Vec<_> =
+        reference.timeline.iter().filter(|e| matches!(e.outcome, Outcome::Conflict { .. })).collect();
     assert_eq!(conflicts.len(), 1, "{:#?}", reference.timeline);
     assert_eq!(reference.summary.conflict_count, 1);
     for d in all {
@@ -214,7 +215,13 @@ fn live_events_announce_changes_in_scope_only() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let manager = Device::sign_in(&relay.url, tmp.path(), "manager");
     manager.sync();
-    manager.store.update_enterprise(ENT_A, zhuqi_core::domain::ProfileUpdate { address: Some("新址".into()), ..Default::default() }).unwrap();
+    manager
+        .store
+        .update_enterprise(
+            ENT_A,
+            zhuqi_core::domain::ProfileUpdate { address: Some("新址".into()), ..Default::default() },
+        )
+        .unwrap();
     manager.sync();
     let (who, c) = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("an event");
     assert_eq!(who, "cadre");

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use zhuqi_core::domain::ProfileUpdate;
 use zhuqi_core::store::{NewProblem, NewVisit};
 use zhuqi_core::sync::SyncClient;
-use zhuqi_server::storage::sqlite::SqliteStorage;
 use zhuqi_server::storage::RelayStorage;
+use zhuqi_server::storage::sqlite::SqliteStorage;
 use zhuqi_tests::*;
 
 fn start(data: &std::path::Path, port: u16) -> Child {
@@ -60,26 +60,44 @@ fn acknowledged_changes_survive_sigkill_and_the_rest_arrive_on_retry() {
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
                     match i {
-                        0 => drop(d.store.record_visit(ENT_A, NewVisit {
-                            date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
-                            people_met: vec![format!("第{n}次")],
-                            notes: "走访".into(),
-                            policies: vec![],
-                            location: None,
-                            photos: vec![],
-                        }).unwrap()),
-                        1 => d.store.update_enterprise(ENT_A, ProfileUpdate { address: Some(format!("地址{n}")), ..Default::default() }).unwrap(),
-                        _ => drop(d.store.report_problem(NewProblem {
-                            enterprise_id: ENT_A.into(),
-                            category: zhuqi_core::domain::Category::Other,
-                            title: format!("问题{n}"),
-                            description: "描述".into(),
-                            visit_id: None,
-                        }).unwrap()),
+                        0 => drop(
+                            d.store
+                                .record_visit(
+                                    ENT_A,
+                                    NewVisit {
+                                        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+                                        people_met: vec![format!("第{n}次")],
+                                        notes: "走访".into(),
+                                        policies: vec![],
+                                        location: None,
+                                        photos: vec![],
+                                    },
+                                )
+                                .unwrap(),
+                        ),
+                        1 => d
+                            .store
+                            .update_enterprise(
+                                ENT_A,
+                                ProfileUpdate { address: Some(format!("地址{n}")), ..Default::default() },
+                            )
+                            .unwrap(),
+                        _ => drop(
+                            d.store
+                                .report_problem(NewProblem {
+                                    enterprise_id: ENT_A.into(),
+                                    category: zhuqi_core::domain::Category::Other,
+                                    title: format!("问题{n}"),
+                                    description: "描述".into(),
+                                    visit_id: None,
+                                })
+                                .unwrap(),
+                        ),
                     }
                     let before: Vec<Vec<u8>> = d.store.pending_changes().unwrap().into_iter().map(|p| p.hash).collect();
                     if d.client.sync_now(&d.store).is_ok() {
-                        let still: Vec<Vec<u8>> = d.store.pending_changes().unwrap().into_iter().map(|p| p.hash).collect();
+                        let still: Vec<Vec<u8>> =
+                            d.store.pending_changes().unwrap().into_iter().map(|p| p.hash).collect();
                         acked.lock().unwrap().extend(before.into_iter().filter(|h| !still.contains(h)));
                     }
                     std::thread::sleep(Duration::from_millis(5));

@@ -2,9 +2,9 @@
 //! reconnects; the campaign office routes it; the department resolves it; the enterprise activates
 //! its phone with a code from its cadre and confirms with a rating; every device converges.
 
+use zhuqi_core::domain::Category;
 use zhuqi_core::domain::ProblemStatus;
 use zhuqi_core::store::{NewProblem, NewVisit, ProblemFilter};
-use zhuqi_core::domain::Category;
 use zhuqi_tests::*;
 
 #[test]

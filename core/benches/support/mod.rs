@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use zhuqi_core::domain::{uscc, Category, Department, Directory, Profile, Region, RegionLevel, Role, User};
+use zhuqi_core::domain::{Category, Department, Directory, Profile, Region, RegionLevel, Role, User, uscc};
 use zhuqi_core::store::{Identity, NewProblem, NewVisit, Store};
 
 pub const ENTERPRISES: usize = 2_000;
@@ -15,8 +15,18 @@ pub const DAY: i64 = 86_400_000;
 pub fn directory() -> Directory {
     let mut regions = vec![
         Region { id: "410000".into(), name: "河南省".into(), level: RegionLevel::Province, parent_id: None },
-        Region { id: "410100".into(), name: "郑州市".into(), level: RegionLevel::City, parent_id: Some("410000".into()) },
-        Region { id: COUNTY.into(), name: "中原区".into(), level: RegionLevel::County, parent_id: Some("410100".into()) },
+        Region {
+            id: "410100".into(),
+            name: "郑州市".into(),
+            level: RegionLevel::City,
+            parent_id: Some("410000".into()),
+        },
+        Region {
+            id: COUNTY.into(),
+            name: "中原区".into(),
+            level: RegionLevel::County,
+            parent_id: Some("410100".into()),
+        },
     ];
     for t in 0..10 {
         regions.push(Region {
@@ -129,7 +139,8 @@ fn build(path: &Path) {
     let started = std::time::Instant::now();
     // Built as if 10 days ago, so that problems with a 1-day deadline are overdue now.
     let then = now() - 10 * DAY;
-    let store = Store::open_with_clock(path, identity("mgr", Role::Manager), std::sync::Arc::new(FixedClock(then))).unwrap();
+    let store =
+        Store::open_with_clock(path, identity("mgr", Role::Manager), std::sync::Arc::new(FixedClock(then))).unwrap();
     store.import_directory(&directory()).unwrap();
     let mut enterprises = Vec::with_capacity(ENTERPRISES);
     for i in 0..ENTERPRISES {

@@ -2,7 +2,7 @@
 //! One document per enterprise holds all three.
 
 use super::event::{Event, Fold};
-use super::text::{self, Location, LONG, MEDIUM, SHORT};
+use super::text::{self, LONG, Location, MEDIUM, SHORT};
 use super::uscc;
 use crate::error::{Error, Invalid, Result};
 use serde::{Deserialize, Serialize};
@@ -175,12 +175,26 @@ impl ProfileUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EnterpriseAction {
-    Registered { profile: Profile },
-    ProfileUpdated { update: ProfileUpdate },
+    Registered {
+        profile: Profile,
+    },
+    ProfileUpdated {
+        update: ProfileUpdate,
+    },
     /// A cadre is assigned (包联); `chief` marks the chief service officer (首席服务官).
-    CadreAssigned { cadre_id: String, #[serde(default)] chief: bool },
-    AssignmentEnded { cadre_id: String, #[serde(default)] reason: String },
-    VisitRecorded { visit: VisitRecord },
+    CadreAssigned {
+        cadre_id: String,
+        #[serde(default)]
+        chief: bool,
+    },
+    AssignmentEnded {
+        cadre_id: String,
+        #[serde(default)]
+        reason: String,
+    },
+    VisitRecorded {
+        visit: VisitRecord,
+    },
     #[serde(other)]
     Unknown,
 }

@@ -155,8 +155,16 @@ pub enum ProblemAction {
         note: String,
     },
     /// Routed (交办) or re-routed to a department at a level with a deadline.
-    Routed { department_id: String, level: u8, deadline: i64, #[serde(default)] note: String },
-    Progress { note: String },
+    Routed {
+        department_id: String,
+        level: u8,
+        deadline: i64,
+        #[serde(default)]
+        note: String,
+    },
+    Progress {
+        note: String,
+    },
     /// Escalated (提级督办) to a higher level; the campaign office may also move it to another
     /// department and set a new deadline.
     Escalated {
@@ -167,13 +175,30 @@ pub enum ProblemAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline: Option<i64>,
     },
-    Urged { #[serde(default)] note: String },
-    Resolved { resolution: String },
-    Confirmed { rating: u8, #[serde(default)] comment: String },
-    Rejected { reason: String },
-    Closed { #[serde(default)] note: String },
+    Urged {
+        #[serde(default)]
+        note: String,
+    },
+    Resolved {
+        resolution: String,
+    },
+    Confirmed {
+        rating: u8,
+        #[serde(default)]
+        comment: String,
+    },
+    Rejected {
+        reason: String,
+    },
+    Closed {
+        #[serde(default)]
+        note: String,
+    },
     /// Follow-up review (回头看) with the enterprise after closing.
-    FollowedUp { note: String, still_solved: bool },
+    FollowedUp {
+        note: String,
+        still_solved: bool,
+    },
     /// An event type written by a newer version.
     #[serde(other)]
     Unknown,

@@ -35,9 +35,21 @@ impl Recipient {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskNoticeAction {
-    Issued { region_id: String, title: String, body: String, deadline: i64, recipients: Vec<Recipient> },
-    Acknowledged { recipient: Recipient },
-    Completed { recipient: Recipient, #[serde(default)] note: String },
+    Issued {
+        region_id: String,
+        title: String,
+        body: String,
+        deadline: i64,
+        recipients: Vec<Recipient>,
+    },
+    Acknowledged {
+        recipient: Recipient,
+    },
+    Completed {
+        recipient: Recipient,
+        #[serde(default)]
+        note: String,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -144,7 +156,10 @@ impl Fold for TaskNoticeState {
                     return wrong("new");
                 }
                 let Some(r) = self.recipient(recipient) else {
-                    return Err(Error::invalid("recipients", Invalid::Format { expected: "a recipient of the notice" }));
+                    return Err(Error::invalid(
+                        "recipients",
+                        Invalid::Format { expected: "a recipient of the notice" },
+                    ));
                 };
                 match &event.action {
                     Acknowledged { .. } if r.acknowledged_at.is_some() => wrong("acknowledged"),

@@ -75,11 +75,7 @@ fn range_f(field: &'static str, v: f64, min: f64, max: f64) -> Result<()> {
 
 /// Checks `v` lies in `min..=max`.
 pub fn range(field: &'static str, v: i64, min: i64, max: i64) -> Result<()> {
-    if (min..=max).contains(&v) {
-        Ok(())
-    } else {
-        Err(Error::invalid(field, Invalid::OutOfRange { min, max }))
-    }
+    if (min..=max).contains(&v) { Ok(()) } else { Err(Error::invalid(field, Invalid::OutOfRange { min, max })) }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -114,7 +110,11 @@ pub fn parse_date(field: &'static str, s: &str) -> Result<i64> {
         return Err(bad());
     }
     let num = |r: std::ops::Range<usize>| -> Result<i64> {
-        std::str::from_utf8(&b[r]).ok().filter(|t| t.bytes().all(|c| c.is_ascii_digit())).and_then(|t| t.parse().ok()).ok_or_else(bad)
+        std::str::from_utf8(&b[r])
+            .ok()
+            .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(bad)
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) || d < 1 {

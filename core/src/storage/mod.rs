@@ -6,11 +6,11 @@ pub mod schema;
 
 use crate::document::Document;
 use crate::domain::{
-    DocKind, Directory, DirectoryLookup, Department, EnterpriseState, ProblemState, Region, Role, TaskNoticeState, User,
+    Department, Directory, DirectoryLookup, DocKind, EnterpriseState, ProblemState, Region, Role, TaskNoticeState, User,
 };
 use crate::error::{Error, Result};
 use automerge::ReadDoc;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Compact a document once this many changes are stored beside its snapshot.
 pub const COMPACT_AFTER: i64 = 64;
@@ -20,14 +20,18 @@ pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
 }
 
 pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
     Ok(())
 }
 
 /// Reads a document: its snapshot with every change stored since.
 pub fn load_document(conn: &Connection, id: &str) -> Result<Option<(DocKind, Document)>> {
-    let row: Option<(String, Option<Vec<u8>>)> =
-        conn.query_row("SELECT kind, snapshot FROM documents WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    let row: Option<(String, Option<Vec<u8>>)> = conn
+        .query_row("SELECT kind, snapshot FROM documents WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     let Some((kind, snapshot)) = row else { return Ok(None) };
     let kind = DocKind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("document {id} has kind {kind}")))?;
     let mut doc = match snapshot {
@@ -48,7 +52,10 @@ pub fn load_document(conn: &Connection, id: &str) -> Result<Option<(DocKind, Doc
 
 /// Stores changes (or whole-document chunks) of a document, compacting it when enough have piled up.
 pub fn store_changes(conn: &Connection, id: &str, kind: DocKind, doc: &Document, chunks: &[&[u8]]) -> Result<()> {
-    conn.execute("INSERT INTO documents (id, kind) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING", params![id, kind.as_str()])?;
+    conn.execute(
+        "INSERT INTO documents (id, kind) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        params![id, kind.as_str()],
+    )?;
     let mut insert = conn.prepare_cached("INSERT INTO document_changes (doc_id, bytes) VALUES (?1, ?2)")?;
     for chunk in chunks {
         insert.execute(params![id, chunk])?;
@@ -160,7 +167,8 @@ impl DirectoryLookup for SqlDirectory<'_> {
         self.0
             .prepare_cached("SELECT id, name, region_id FROM departments WHERE id = ?1")
             .and_then(|mut s| {
-                s.query_row([id], |r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? })).optional()
+                s.query_row([id], |r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? }))
+                    .optional()
             })
             .ok()
             .flatten()
@@ -203,7 +211,12 @@ pub fn region(conn: &Connection, id: &str) -> Result<Option<Region>> {
 // ---- index tables ----
 
 /// Writes an enterprise's row and assignments, and the given visits (visits never change once written).
-pub fn index_enterprise(conn: &Connection, id: &str, s: &EnterpriseState, new_visits: &[crate::domain::Visit]) -> Result<()> {
+pub fn index_enterprise(
+    conn: &Connection,
+    id: &str,
+    s: &EnterpriseState,
+    new_visits: &[crate::domain::Visit],
+) -> Result<()> {
     let p = &s.profile;
     let last_visit = s.visits.iter().map(|v| v.record.date.as_str()).max();
     conn.prepare_cached(
@@ -223,7 +236,8 @@ pub fn index_enterprise(conn: &Connection, id: &str, s: &EnterpriseState, new_vi
         s.updated_at
     ])?;
     conn.prepare_cached("DELETE FROM assignments WHERE enterprise_id = ?1")?.execute([id])?;
-    let mut ins = conn.prepare_cached("INSERT INTO assignments (cadre_id, enterprise_id, chief, since) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut ins =
+        conn.prepare_cached("INSERT INTO assignments (cadre_id, enterprise_id, chief, since) VALUES (?1, ?2, ?3, ?4)")?;
     for a in &s.assignments {
         ins.execute(params![a.cadre_id, id, a.chief, a.since])?;
     }
@@ -241,7 +255,13 @@ pub struct ProblemHeader<'a> {
     pub region_id: &'a str,
 }
 
-pub fn index_problem(conn: &Connection, id: &str, h: &ProblemHeader<'_>, s: &ProblemState, conflicts: usize) -> Result<()> {
+pub fn index_problem(
+    conn: &Connection,
+    id: &str,
+    h: &ProblemHeader<'_>,
+    s: &ProblemState,
+    conflicts: usize,
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO problems (id, enterprise_id, enterprise_name, region_id, category, title, status, level,
              department_id, deadline, reported_by, reported_at, resolved_at, rating, urge_count, follow_up_count,

@@ -323,8 +323,11 @@ CREATE INDEX task_recipients_recipient ON task_recipients (recipient);
         let mut stmt = conn
             .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
             .unwrap();
-        let rows: Vec<(String, String, String, Option<String>)> =
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<(String, String, String, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         for (ty, name, table, sql) in rows {
             if ty == "table" {
                 let mut cols = conn.prepare(&format!("PRAGMA table_xinfo({name})")).unwrap();

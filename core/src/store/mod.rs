@@ -11,17 +11,17 @@ mod sync_state;
 pub mod views;
 
 use crate::document::Document;
-use crate::domain::event::{fold, Causality, Fold};
+use crate::domain::event::{Causality, Fold, fold};
 use crate::domain::{
-    text, Category, DocKind, Directory, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction,
-    ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord,
+    Category, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction, ProblemState,
+    Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord, text,
 };
 use crate::error::{Entity, Error, Result};
 use crate::rules::{self, Actor, EnterpriseFacts};
-use crate::storage::{self, schema, SqlDirectory};
+use crate::storage::{self, SqlDirectory, schema};
 use automerge::{ActorId, ReadDoc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -390,7 +390,9 @@ impl Store {
         };
         let path = inner.region_path(&region_id)?;
         let actor = inner.actor()?;
-        let ent = inner.held_enterprise(&p.enterprise_id).ok_or_else(|| Error::not_found(Entity::Enterprise, &p.enterprise_id))?;
+        let ent = inner
+            .held_enterprise(&p.enterprise_id)
+            .ok_or_else(|| Error::not_found(Entity::Enterprise, &p.enterprise_id))?;
         let facts = EnterpriseFacts { id: &p.enterprise_id, region_path: &path, state: ent };
         rules::authorize_problem(&actor, &action, &ProblemState::default(), &facts, &SqlDirectory(&inner.conn))?;
         let id = new_id();
@@ -417,7 +419,14 @@ impl Store {
     }
 
     /// Routes (交办) a problem to a department at a handling level with a deadline (ms since epoch).
-    pub fn route_problem(&self, problem_id: &str, department_id: &str, level: u8, deadline: i64, note: &str) -> Result<()> {
+    pub fn route_problem(
+        &self,
+        problem_id: &str,
+        department_id: &str,
+        level: u8,
+        deadline: i64,
+        note: &str,
+    ) -> Result<()> {
         let action = ProblemAction::Routed { department_id: department_id.into(), level, deadline, note: note.into() };
         self.act_on_problem(problem_id, action)
     }
@@ -651,7 +660,10 @@ impl Inner {
         self.persist_local(id, S::KIND, &doc, &change, |conn| state.index(conn, id, &doc, 0, true))?;
         let heads = vec![event.id];
         self.tick += 1;
-        self.cache.insert(id.to_owned(), Cached { kind: S::KIND, doc, state: state.wrap(), heads, conflicts: 0, used: self.tick });
+        self.cache.insert(
+            id.to_owned(),
+            Cached { kind: S::KIND, doc, state: state.wrap(), heads, conflicts: 0, used: self.tick },
+        );
         Ok(())
     }
 
@@ -693,7 +705,9 @@ impl Inner {
         cached.heads = vec![event.id.clone()];
         let cached = self.cache.get(id).expect("present above");
         let state = S::of(&cached.state).ok_or_else(|| Error::Corrupt(format!("{id} changed kind")))?;
-        self.persist_local(id, S::KIND, &cached.doc, &change, |conn| state.index(conn, id, &cached.doc, cached.conflicts, false))
+        self.persist_local(id, S::KIND, &cached.doc, &change, |conn| {
+            state.index(conn, id, &cached.doc, cached.conflicts, false)
+        })
     }
 
     /// Writes a local change, its pending record and the index rows in one transaction.

@@ -4,11 +4,10 @@ use super::views::*;
 use super::{Inner, Store};
 use crate::domain::event::fold;
 use crate::domain::{
-    Category, Event, ProblemAction, ProblemState, ProblemStatus, Recipient, Role, TaskNoticeAction,
-    TaskNoticeState,
+    Category, Event, ProblemAction, ProblemState, ProblemStatus, Recipient, Role, TaskNoticeAction, TaskNoticeState,
 };
 use crate::error::{Entity, Error, Result};
-use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
 
 const PROBLEM_COLUMNS: &str = "p.id, p.enterprise_id, p.enterprise_name, p.category, p.title, p.status, p.level, \
      p.department_id, d.name, p.deadline, p.reported_at, p.resolved_at, p.rating, p.urge_count, p.conflict_count, p.updated_at";
@@ -56,7 +55,8 @@ impl Inner {
                 vec![Value::Text(id.department_id.clone().unwrap_or_default())],
             ),
             Role::Manager => (
-                "(p.status IN ('reported', 'accepted', 'confirmed') OR (p.status = 'routed' AND p.deadline < ?))".into(),
+                "(p.status IN ('reported', 'accepted', 'confirmed') OR (p.status = 'routed' AND p.deadline < ?))"
+                    .into(),
                 vec![Value::Integer(now)],
             ),
             Role::EnterpriseContact => (
@@ -112,7 +112,9 @@ impl Inner {
 
     fn problem_summary(&self, id: &str) -> Result<Option<ProblemSummary>> {
         let now = self.now();
-        let sql = format!("SELECT {PROBLEM_COLUMNS} FROM problems p LEFT JOIN departments d ON d.id = p.department_id WHERE p.id = ?1");
+        let sql = format!(
+            "SELECT {PROBLEM_COLUMNS} FROM problems p LEFT JOIN departments d ON d.id = p.department_id WHERE p.id = ?1"
+        );
         Ok(self.conn.prepare_cached(&sql)?.query_row([id], |r| problem_from_row(r, now)).optional()?)
     }
 
@@ -133,7 +135,10 @@ impl Store {
     pub fn my_enterprises(&self) -> Result<Vec<EnterpriseSummary>> {
         let inner = self.lock();
         let (filter, args) = if inner.identity.role == Role::Cadre {
-            ("WHERE e.id IN (SELECT enterprise_id FROM assignments WHERE cadre_id = ?1)", vec![inner.identity.user_id.clone()])
+            (
+                "WHERE e.id IN (SELECT enterprise_id FROM assignments WHERE cadre_id = ?1)",
+                vec![inner.identity.user_id.clone()],
+            )
         } else {
             ("", vec![])
         };
@@ -310,9 +315,7 @@ impl Store {
         let (awaiting_sql, awaiting_args) = inner.awaiting_me_sql(now);
         let recipient_keys = match inner.identity.role {
             Role::Cadre => Some(Recipient::Cadre(inner.identity.user_id.clone()).key()),
-            Role::DepartmentHandler => {
-                inner.identity.department_id.clone().map(|d| Recipient::Department(d).key())
-            }
+            Role::DepartmentHandler => inner.identity.department_id.clone().map(|d| Recipient::Department(d).key()),
             _ => None,
         };
         let task_notices_open = match recipient_keys {
@@ -329,7 +332,8 @@ impl Store {
                 vec![Value::Integer(now)],
             )?,
             awaiting_confirmation: inner.count("SELECT COUNT(*) FROM problems WHERE status = 'resolved'", vec![])?,
-            awaiting_me: inner.count(&format!("SELECT COUNT(*) FROM problems p WHERE {awaiting_sql}"), awaiting_args)?,
+            awaiting_me: inner
+                .count(&format!("SELECT COUNT(*) FROM problems p WHERE {awaiting_sql}"), awaiting_args)?,
             task_notices_open,
             unsynced_changes: inner.count("SELECT COUNT(*) FROM pending_changes", vec![])?,
         })

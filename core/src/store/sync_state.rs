@@ -3,12 +3,12 @@
 //! user's scope, and per-document sync status.
 
 use super::Store;
-use crate::domain::{DocKind, Directory};
+use crate::domain::{Directory, DocKind};
 use crate::error::{Error, Result};
 use crate::storage;
 use crate::sync::protocol::Rejection;
 use automerge::ActorId;
-use rusqlite::{params, Transaction, TransactionBehavior};
+use rusqlite::{Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 /// Where a document stands with the relay.
@@ -63,7 +63,8 @@ impl Store {
     /// The cursor and directory version to send on the next sync.
     pub fn sync_cursor(&self) -> Result<(u64, u64)> {
         let inner = self.lock();
-        let get = |k| -> Result<u64> { Ok(storage::meta_get(&inner.conn, k)?.and_then(|v| v.parse().ok()).unwrap_or(0)) };
+        let get =
+            |k| -> Result<u64> { Ok(storage::meta_get(&inner.conn, k)?.and_then(|v| v.parse().ok()).unwrap_or(0)) };
         Ok((get("cursor")?, get("directory_version")?))
     }
 
@@ -245,8 +246,19 @@ impl Store {
         inner.cache.clear();
         let tx = Transaction::new_unchecked(&inner.conn, TransactionBehavior::Immediate)?;
         for table in [
-            "documents", "document_changes", "pending_changes", "quarantine", "regions", "departments", "users",
-            "enterprises", "assignments", "visits", "problems", "task_notices", "task_recipients",
+            "documents",
+            "document_changes",
+            "pending_changes",
+            "quarantine",
+            "regions",
+            "departments",
+            "users",
+            "enterprises",
+            "assignments",
+            "visits",
+            "problems",
+            "task_notices",
+            "task_recipients",
         ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }

@@ -51,7 +51,12 @@ impl SyncClient {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Error::Network(e.to_string()))?;
-        Ok(SyncClient { base: base_url.trim_end_matches('/').to_owned(), http, attempts: 4, backoff: Duration::from_millis(250) })
+        Ok(SyncClient {
+            base: base_url.trim_end_matches('/').to_owned(),
+            http,
+            attempts: 4,
+            backoff: Duration::from_millis(250),
+        })
     }
 
     /// Sets how many times a request is tried and the first wait between tries (doubled each time).
@@ -73,12 +78,22 @@ impl SyncClient {
 
     /// Activates an enterprise contact's phone with a one-time code.
     pub fn activate(&self, code: &str, device_name: &str) -> Result<SignInResponse> {
-        self.post_json("/v1/auth/activate", None, &ActivateRequest { code: code.into(), device_name: device_name.into() })
+        self.post_json(
+            "/v1/auth/activate",
+            None,
+            &ActivateRequest { code: code.into(), device_name: device_name.into() },
+        )
     }
 
     /// Issues a one-time activation code for an enterprise contact (cadre of the enterprise or manager).
-    pub fn issue_activation_code(&self, token: &str, enterprise_id: &str, contact_user_id: &str) -> Result<ActivationCodeResponse> {
-        let body = ActivationCodeRequest { enterprise_id: enterprise_id.into(), contact_user_id: contact_user_id.into() };
+    pub fn issue_activation_code(
+        &self,
+        token: &str,
+        enterprise_id: &str,
+        contact_user_id: &str,
+    ) -> Result<ActivationCodeResponse> {
+        let body =
+            ActivationCodeRequest { enterprise_id: enterprise_id.into(), contact_user_id: contact_user_id.into() };
         self.post_json("/v1/activation-codes", Some(token), &body)
     }
 
@@ -88,10 +103,19 @@ impl SyncClient {
         Ok(())
     }
 
-    fn post_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, token: Option<&str>, body: &B) -> Result<R> {
+    fn post_json<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &B,
+    ) -> Result<R> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::Corrupt(e.to_string()))?;
         let resp = self.with_retry(|| {
-            let mut req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(bytes.clone());
+            let mut req = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(bytes.clone());
             if let Some(t) = token {
                 req = req.bearer_auth(t);
             }
@@ -221,7 +245,10 @@ impl SyncClient {
 }
 
 /// The next pending changes to push: those not pushed yet in this sync, up to the budget.
-fn next_push(store: &Store, already: &std::collections::HashSet<i64>) -> Result<Vec<(i64, crate::storage::PendingChange)>> {
+fn next_push(
+    store: &Store,
+    already: &std::collections::HashSet<i64>,
+) -> Result<Vec<(i64, crate::storage::PendingChange)>> {
     let mut out = Vec::new();
     let mut bytes = 0;
     for p in store.pending_changes()? {

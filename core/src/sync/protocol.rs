@@ -4,7 +4,7 @@
 //! Bodies of `/v1/sync` are CBOR (RFC 8949), gzip-compressed (`Content-Encoding: gzip`). Every other
 //! endpoint speaks JSON. Change bytes travel as CBOR byte strings, never base64.
 
-use crate::domain::{DocKind, Directory};
+use crate::domain::{Directory, DocKind};
 use crate::store::Identity;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
@@ -287,7 +287,11 @@ mod tests {
             cursor: 42,
             directory_version: 7,
             actor: vec![1, 2, 3],
-            push: vec![DocChanges { doc: "d".into(), kind: DocKind::Problem, changes: vec![vec![0x85, 0x6f], vec![200; 300]] }],
+            push: vec![DocChanges {
+                doc: "d".into(),
+                kind: DocKind::Problem,
+                changes: vec![vec![0x85, 0x6f], vec![200; 300]],
+            }],
             max_bytes: None,
         };
         let body = encode(&req);

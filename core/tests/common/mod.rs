@@ -3,11 +3,9 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use zhuqi_core::domain::{
-    uscc, Category, Department, Directory, Profile, Region, RegionLevel, Role, User,
-};
+use std::sync::atomic::{AtomicI64, Ordering};
+use zhuqi_core::domain::{Category, Department, Directory, Profile, Region, RegionLevel, Role, User, uscc};
 use zhuqi_core::store::{Clock, Identity, NewProblem, NewVisit, Store};
 
 /// 2026-03-02 08:00 China Standard Time.

@@ -12,7 +12,7 @@
 
 pub mod sqlite;
 
-use zhuqi_core::domain::{DocKind, Directory, User};
+use zhuqi_core::domain::{Directory, DocKind, User};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -139,8 +139,9 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<Vec<u8>>>;
     /// Which of these change hashes are stored.
     fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>>;
-    /// Stores a push atomically; returns the sequence number of its last write.
-    fn commit(&self, commit: &Commit) -> Result<u64>;
+    /// Stores several pushes in one transaction (all or none); returns, for each, the sequence
+    /// number of its last write.
+    fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>>;
     /// The scope keys a user reads with (see `scope::user_keys`).
     fn user_keys(&self, user: &User) -> Result<Vec<String>>;
     /// What changed in `keys` since `cursor`, up to about `budget` bytes.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::projection::Projection;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
@@ -201,7 +201,8 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
 impl SqliteStorage {
     /// Opens (creating if needed) `relay.db` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<SqliteStorage> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StorageError::Corrupt(format!("cannot create {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StorageError::Corrupt(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join("relay.db");
         let mut conn = open_conn(&path)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -244,9 +245,11 @@ impl SqliteStorage {
 }
 
 fn bump(tx: &Connection, name: &str, by: u64) -> Result<u64> {
-    Ok(tx.query_row("UPDATE counters SET value = value + ?2 WHERE name = ?1 RETURNING value", params![name, by as i64], |r| {
-        r.get::<_, i64>(0)
-    })? as u64)
+    Ok(tx.query_row(
+        "UPDATE counters SET value = value + ?2 WHERE name = ?1 RETURNING value",
+        params![name, by as i64],
+        |r| r.get::<_, i64>(0),
+    )? as u64)
 }
 
 fn counter(conn: &Connection, name: &str) -> Result<u64> {
@@ -258,7 +261,8 @@ fn user_row(r: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(offset)?,
         name: r.get(offset + 1)?,
-        role: Role::parse(&role).ok_or_else(|| rusqlite::Error::InvalidColumnType(offset + 2, role, rusqlite::types::Type::Text))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnType(offset + 2, role, rusqlite::types::Type::Text))?,
         region_id: r.get(offset + 3)?,
         department_id: r.get(offset + 4)?,
         enterprise_id: r.get(offset + 5)?,
@@ -278,7 +282,12 @@ impl RelayStorage for SqliteStorage {
                 .prepare_cached("SELECT id, name, level, parent_id FROM regions ORDER BY id")?
                 .query_map([], |r| {
                     let level: String = r.get(2)?;
-                    Ok(Region { id: r.get(0)?, name: r.get(1)?, level: RegionLevel::parse(&level).unwrap_or(RegionLevel::Township), parent_id: r.get(3)? })
+                    Ok(Region {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        level: RegionLevel::parse(&level).unwrap_or(RegionLevel::Township),
+                        parent_id: r.get(3)?,
+                    })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             let departments = c
@@ -336,14 +345,18 @@ impl RelayStorage for SqliteStorage {
 
     fn account_by_login(&self, login: &str) -> Result<Option<Account>> {
         self.read(|c| {
-            Ok(c.prepare_cached(&format!("SELECT {USER_COLS}, u.login, u.password_hash FROM users u WHERE u.login = ?1"))?
-                .query_row([login], |r| Ok(Account { user: user_row(r, 0)?, login: r.get(6)?, password_hash: r.get(7)? }))
-                .optional()?)
+            Ok(c.prepare_cached(&format!(
+                "SELECT {USER_COLS}, u.login, u.password_hash FROM users u WHERE u.login = ?1"
+            ))?
+            .query_row([login], |r| Ok(Account { user: user_row(r, 0)?, login: r.get(6)?, password_hash: r.get(7)? }))
+            .optional()?)
         })
     }
 
     fn set_password(&self, user_id: &str, hash: &str) -> Result<bool> {
-        self.write(|tx| Ok(tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user_id, hash])? > 0))
+        self.write(
+            |tx| Ok(tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user_id, hash])? > 0),
+        )
     }
 
     fn record_failed_sign_in(&self, login: &str, at: i64) -> Result<()> {
@@ -356,7 +369,13 @@ impl RelayStorage for SqliteStorage {
     }
 
     fn failed_sign_ins_since(&self, login: &str, since: i64) -> Result<u32> {
-        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM sign_in_failures WHERE login = ?1 AND at >= ?2", params![login, since], |r| r.get(0))?))
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM sign_in_failures WHERE login = ?1 AND at >= ?2",
+                params![login, since],
+                |r| r.get(0),
+            )?)
+        })
     }
 
     fn create_device(&self, d: &NewDevice) -> Result<()> {
@@ -385,7 +404,10 @@ impl RelayStorage for SqliteStorage {
     fn revoke_device(&self, device_id: &str) -> Result<bool> {
         let now = crate::now_ms();
         self.write(|tx| {
-            Ok(tx.execute("UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1", params![device_id, now])? > 0)
+            Ok(tx.execute(
+                "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                params![device_id, now],
+            )? > 0)
         })
     }
 
@@ -398,13 +420,20 @@ impl RelayStorage for SqliteStorage {
     }
 
     fn bind_actor(&self, device_id: &str, actor: &[u8]) -> Result<bool> {
-        let owner: Option<String> =
-            self.read(|c| Ok(c.prepare_cached("SELECT device_id FROM device_actors WHERE actor = ?1")?.query_row([actor], |r| r.get(0)).optional()?))?;
+        let owner: Option<String> = self.read(|c| {
+            Ok(c.prepare_cached("SELECT device_id FROM device_actors WHERE actor = ?1")?
+                .query_row([actor], |r| r.get(0))
+                .optional()?)
+        })?;
         match owner {
             Some(d) => Ok(d == device_id),
             None => self.write(|tx| {
-                tx.execute("INSERT OR IGNORE INTO device_actors (actor, device_id) VALUES (?1, ?2)", params![actor, device_id])?;
-                let owner: String = tx.query_row("SELECT device_id FROM device_actors WHERE actor = ?1", [actor], |r| r.get(0))?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO device_actors (actor, device_id) VALUES (?1, ?2)",
+                    params![actor, device_id],
+                )?;
+                let owner: String =
+                    tx.query_row("SELECT device_id FROM device_actors WHERE actor = ?1", [actor], |r| r.get(0))?;
                 Ok(owner == device_id)
             }),
         }
@@ -442,8 +471,11 @@ impl RelayStorage for SqliteStorage {
 
     fn connected_devices(&self, since: i64) -> Result<u64> {
         self.read(|c| {
-            Ok(c.query_row("SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND last_seen_at >= ?1", [since], |r| r.get::<_, i64>(0))?
-                as u64)
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND last_seen_at >= ?1",
+                [since],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
         })
     }
 
@@ -470,7 +502,10 @@ impl RelayStorage for SqliteStorage {
 
     fn doc_seq(&self, doc_id: &str) -> Result<Option<u64>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT last_seq FROM docs WHERE id = ?1")?.query_row([doc_id], |r| r.get::<_, i64>(0)).optional()?.map(|v| v as u64))
+            Ok(c.prepare_cached("SELECT last_seq FROM docs WHERE id = ?1")?
+                .query_row([doc_id], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map(|v| v as u64))
         })
     }
 
@@ -498,53 +533,8 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
-    fn commit(&self, commit: &Commit) -> Result<u64> {
-        self.write(|tx| {
-            let mut last = counter(tx, "seq")?;
-            for d in &commit.docs {
-                let mut inserted_any = false;
-                for ch in &d.changes {
-                    let inserted = tx
-                        .prepare_cached(
-                            "INSERT INTO changes (doc_id, hash, bytes, user_id, device_id, received_at, seq)
-                             SELECT ?1, ?2, ?3, ?4, ?5, ?6, value + 1 FROM counters WHERE name = 'seq'
-                             ON CONFLICT (hash) DO NOTHING",
-                        )?
-                        .execute(params![d.doc_id, ch.hash, ch.bytes, commit.user_id, commit.device_id, commit.received_at])?;
-                    if inserted == 0 {
-                        continue; // already stored (a retried push)
-                    }
-                    last = bump(tx, "seq", 1)?;
-                    inserted_any = true;
-                    for e in &ch.event_ids {
-                        tx.prepare_cached("INSERT OR IGNORE INTO event_receipts (event_id, change_seq, received_at) VALUES (?1, ?2, ?3)")?
-                            .execute(params![e, last as i64, commit.received_at])?;
-                    }
-                }
-                if !inserted_any {
-                    continue; // nothing new for this document
-                }
-                match &d.snapshot {
-                    Some(snapshot) => tx
-                        .prepare_cached(
-                            "INSERT INTO docs (id, kind, snapshot, snapshot_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?4)
-                             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot,
-                                 snapshot_seq = excluded.snapshot_seq, last_seq = excluded.last_seq",
-                        )?
-                        .execute(params![d.doc_id, d.kind.as_str(), snapshot, last as i64])?,
-                    None => {
-                        let n = tx.prepare_cached("UPDATE docs SET last_seq = ?2 WHERE id = ?1")?.execute(params![d.doc_id, last as i64])?;
-                        if n == 0 {
-                            return Err(StorageError::Corrupt(format!("new document {} without a snapshot", d.doc_id)));
-                        }
-                        n
-                    }
-                };
-                write_keys(tx, &d.doc_id, &d.keys, last)?;
-                write_projection(tx, &d.doc_id, &d.projection, last)?;
-            }
-            Ok(last)
-        })
+    fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>> {
+        self.write(|tx| commits.iter().map(|c| write_commit(tx, c)).collect())
     }
 
     fn user_keys(&self, user: &User) -> Result<Vec<String>> {
@@ -581,11 +571,19 @@ impl RelayStorage for SqliteStorage {
     }
 
     fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>> {
-        self.read(|c| Ok(c.prepare_cached("SELECT region_id FROM enterprises WHERE id = ?1")?.query_row([enterprise_id], |r| r.get(0)).optional()?))
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT region_id FROM enterprises WHERE id = ?1")?
+                .query_row([enterprise_id], |r| r.get(0))
+                .optional()?)
+        })
     }
 
     fn enterprise_by_uscc(&self, uscc: &str) -> Result<Option<String>> {
-        self.read(|c| Ok(c.prepare_cached("SELECT id FROM enterprises WHERE uscc = ?1")?.query_row([uscc], |r| r.get(0)).optional()?))
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id FROM enterprises WHERE uscc = ?1")?
+                .query_row([uscc], |r| r.get(0))
+                .optional()?)
+        })
     }
 
     fn document_count(&self) -> Result<u64> {
@@ -593,14 +591,69 @@ impl RelayStorage for SqliteStorage {
     }
 }
 
+/// Writes one push inside the caller's transaction; returns the sequence number of its last write.
+fn write_commit(tx: &Connection, commit: &Commit) -> Result<u64> {
+    let mut last = counter(tx, "seq")?;
+    for d in &commit.docs {
+        let mut inserted_any = false;
+        for ch in &d.changes {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO changes (doc_id, hash, bytes, user_id, device_id, received_at, seq)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, value + 1 FROM counters WHERE name = 'seq'
+                         ON CONFLICT (hash) DO NOTHING",
+                )?
+                .execute(params![d.doc_id, ch.hash, ch.bytes, commit.user_id, commit.device_id, commit.received_at])?;
+            if inserted == 0 {
+                continue; // already stored (a retried push)
+            }
+            last = bump(tx, "seq", 1)?;
+            inserted_any = true;
+            for e in &ch.event_ids {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO event_receipts (event_id, change_seq, received_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![e, last as i64, commit.received_at])?;
+            }
+        }
+        if !inserted_any {
+            continue; // nothing new for this document
+        }
+        match &d.snapshot {
+            Some(snapshot) => tx
+                .prepare_cached(
+                    "INSERT INTO docs (id, kind, snapshot, snapshot_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?4)
+                         ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot,
+                             snapshot_seq = excluded.snapshot_seq, last_seq = excluded.last_seq",
+                )?
+                .execute(params![d.doc_id, d.kind.as_str(), snapshot, last as i64])?,
+            None => {
+                let n = tx
+                    .prepare_cached("UPDATE docs SET last_seq = ?2 WHERE id = ?1")?
+                    .execute(params![d.doc_id, last as i64])?;
+                if n == 0 {
+                    return Err(StorageError::Corrupt(format!("new document {} without a snapshot", d.doc_id)));
+                }
+                n
+            }
+        };
+        write_keys(tx, &d.doc_id, &d.keys, last)?;
+        write_projection(tx, &d.doc_id, &d.projection, last)?;
+    }
+    Ok(last)
+}
+
 /// Brings a document's scope keys to `keys`: new keys are added at `seq`, removed ones recorded,
 /// and every key's `last_seq` moves to `seq`. A cadre's assignment keys are kept in step.
 fn write_keys(tx: &Connection, doc_id: &str, keys: &[String], seq: u64) -> Result<()> {
-    let old: HashSet<String> =
-        tx.prepare_cached("SELECT key FROM doc_keys WHERE doc_id = ?1")?.query_map([doc_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let old: HashSet<String> = tx
+        .prepare_cached("SELECT key FROM doc_keys WHERE doc_id = ?1")?
+        .query_map([doc_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     for k in old.iter().filter(|k| !keys.contains(k)) {
         tx.prepare_cached("DELETE FROM doc_keys WHERE key = ?1 AND doc_id = ?2")?.execute(params![k, doc_id])?;
-        tx.prepare_cached("INSERT INTO doc_key_removals (key, doc_id, seq) VALUES (?1, ?2, ?3)")?.execute(params![k, doc_id, seq as i64])?;
+        tx.prepare_cached("INSERT INTO doc_key_removals (key, doc_id, seq) VALUES (?1, ?2, ?3)")?
+            .execute(params![k, doc_id, seq as i64])?;
     }
     for k in keys {
         tx.prepare_cached(
@@ -623,7 +676,16 @@ fn write_projection(tx: &Connection, id: &str, p: &Projection, seq: u64) -> Resu
                 "INSERT OR REPLACE INTO enterprises (id, name, uscc, region_id, industry, tags, address, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![id, pr.name, pr.uscc, pr.region_id, pr.industry, pr.tags.join(","), pr.address, s.updated_at])?;
+            .execute(params![
+                id,
+                pr.name,
+                pr.uscc,
+                pr.region_id,
+                pr.industry,
+                pr.tags.join(","),
+                pr.address,
+                s.updated_at
+            ])?;
             // Assignments: record which cadres gained or lost this enterprise (their read scope).
             let old: HashSet<String> = tx
                 .prepare_cached("SELECT cadre_id FROM assignments WHERE enterprise_id = ?1")?
@@ -631,14 +693,18 @@ fn write_projection(tx: &Connection, id: &str, p: &Projection, seq: u64) -> Resu
                 .collect::<rusqlite::Result<_>>()?;
             let new: HashSet<String> = s.assignments.iter().map(|a| a.cadre_id.clone()).collect();
             let key = format!("ent:{id}");
-            for (cadre, added) in old.difference(&new).map(|c| (c, false)).chain(new.difference(&old).map(|c| (c, true))) {
+            for (cadre, added) in
+                old.difference(&new).map(|c| (c, false)).chain(new.difference(&old).map(|c| (c, true)))
+            {
                 tx.prepare_cached("INSERT INTO user_key_events (user_id, key, seq, added) VALUES (?1, ?2, ?3, ?4)")?
                     .execute(params![cadre, key, seq as i64, added])?;
             }
             tx.prepare_cached("DELETE FROM assignments WHERE enterprise_id = ?1")?.execute([id])?;
             for a in &s.assignments {
-                tx.prepare_cached("INSERT INTO assignments (enterprise_id, cadre_id, chief, since) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![id, a.cadre_id, a.chief, a.since])?;
+                tx.prepare_cached(
+                    "INSERT INTO assignments (enterprise_id, cadre_id, chief, since) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, a.cadre_id, a.chief, a.since])?;
             }
             for v in &s.visits {
                 tx.prepare_cached("INSERT OR IGNORE INTO visits (id, enterprise_id, cadre_id, date, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
@@ -702,7 +768,15 @@ fn write_projection(tx: &Connection, id: &str, p: &Projection, seq: u64) -> Resu
                 "INSERT OR REPLACE INTO task_notices (id, region_id, title, issued_by, issued_at, deadline, status)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![id, s.region_id, s.title, s.issued_by, s.issued_at, s.deadline, s.status()])?;
+            .execute(params![
+                id,
+                s.region_id,
+                s.title,
+                s.issued_by,
+                s.issued_at,
+                s.deadline,
+                s.status()
+            ])?;
             for r in &s.recipients {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO task_recipients (notice_id, recipient, acknowledged_at, completed_at, completed_by)
@@ -757,10 +831,10 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
         e.1 = e.1.max(last);
     }
     for k in &gained {
-        for row in c.prepare_cached("SELECT doc_id, last_seq FROM doc_keys WHERE key = ?1 AND last_seq <= ?2")?.query_map(
-            params![k, top as i64],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
-        )? {
+        for row in c
+            .prepare_cached("SELECT doc_id, last_seq FROM doc_keys WHERE key = ?1 AND last_seq <= ?2")?
+            .query_map(params![k, top as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+        {
             let (doc, last) = row?;
             docs.insert(doc, (true, last));
         }
@@ -768,12 +842,15 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
     // Purges: documents that lost a key of the user, or carry a key the user lost, and that the
     // user can no longer read through any other key.
     let mut purge_candidates: HashSet<String> = HashSet::new();
-    let sql = format!("SELECT doc_id FROM doc_key_removals WHERE key IN ({}) AND seq > ? AND seq <= ?", in_list(keys.len()));
+    let sql =
+        format!("SELECT doc_id FROM doc_key_removals WHERE key IN ({}) AND seq > ? AND seq <= ?", in_list(keys.len()));
     for row in c.prepare_cached(&sql)?.query_map(params_from_iter(args()), |r| r.get::<_, String>(0))? {
         purge_candidates.insert(row?);
     }
     for k in &lost {
-        for row in c.prepare_cached("SELECT doc_id FROM doc_keys WHERE key = ?1")?.query_map([k], |r| r.get::<_, String>(0))? {
+        for row in
+            c.prepare_cached("SELECT doc_id FROM doc_keys WHERE key = ?1")?.query_map([k], |r| r.get::<_, String>(0))?
+        {
             purge_candidates.insert(row?);
         }
     }
@@ -806,7 +883,8 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
         }
         while i < order.len() && order[i].2 == seq {
             let (doc, whole, _) = &order[i];
-            let kind: String = c.prepare_cached("SELECT kind FROM docs WHERE id = ?1")?.query_row([doc], |r| r.get(0))?;
+            let kind: String =
+                c.prepare_cached("SELECT kind FROM docs WHERE id = ?1")?.query_row([doc], |r| r.get(0))?;
             let kind = DocKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))?;
             // A document made entirely on this device is already there, whole.
             let only_mine = *whole
@@ -817,10 +895,13 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
                 Vec::new()
             } else if *whole {
                 // The snapshot, then whatever was stored after it.
-                let (snapshot, since): (Vec<u8>, i64) =
-                    c.prepare_cached("SELECT snapshot, snapshot_seq FROM docs WHERE id = ?1")?.query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let (snapshot, since): (Vec<u8>, i64) = c
+                    .prepare_cached("SELECT snapshot, snapshot_seq FROM docs WHERE id = ?1")?
+                    .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 let mut data = vec![snapshot];
-                let mut later = c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq")?;
+                let mut later = c.prepare_cached(
+                    "SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+                )?;
                 for b in later.query_map(params![doc, since, top as i64], |r| r.get(0))? {
                     data.push(b?);
                 }
