@@ -181,7 +181,7 @@ pub struct ActivationCodeResponse {
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let mut cbor = Vec::new();
     ciborium::into_writer(msg, &mut cbor).expect("writing to a Vec cannot fail");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&cbor).expect("writing to a Vec cannot fail");
     gz.finish().expect("writing to a Vec cannot fail")
 }
