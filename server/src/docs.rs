@@ -127,3 +127,22 @@ impl DocCache {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_stays_within_its_cap() {
+        let cache = DocCache::new(10 << 20);
+        for i in 0..1000 {
+            let doc = CachedDoc { kind: DocKind::Problem, doc: Automerge::new(), last_seq: i, size: 1 << 20, since_snapshot: 0 };
+            cache.put(&format!("doc-{i}"), doc);
+            assert!(cache.bytes() <= 10 << 20);
+        }
+        assert_eq!(cache.len(), 10);
+        // The most recently used survive.
+        let inner = cache.inner.lock().unwrap();
+        assert!(inner.map.contains_key("doc-999") && !inner.map.contains_key("doc-0"));
+    }
+}
