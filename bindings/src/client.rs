@@ -1,0 +1,337 @@
+//! `ZhuqiClient`, the one object an app holds: the signed-in user's store on the phone and the
+//! client of the relay. Every call is blocking and safe from any thread: call it from a worker
+//! thread, a coroutine on `Dispatchers.IO`, WorkManager or BGTaskScheduler, never the UI thread.
+
+use crate::error::{Result, ZhuqiError};
+use crate::records::*;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use zhuqi_core::domain::{self, Location};
+use zhuqi_core::store::{Identity, NewProblem, NewVisit, Store};
+use zhuqi_core::sync::SyncClient;
+
+/// The file in the data directory naming the signed-in user's store.
+const SESSION_FILE: &str = "session.json";
+
+#[derive(uniffi::Object)]
+pub struct ZhuqiClient {
+    data_dir: PathBuf,
+    relay: RwLock<Arc<SyncClient>>,
+    store: RwLock<Option<Arc<Store>>>,
+    /// Serialises syncs: two at once would push the same changes twice.
+    sync_lock: Mutex<()>,
+}
+
+fn store_path(dir: &std::path::Path, user_id: &str) -> PathBuf {
+    let safe: String = user_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    dir.join(format!("zhuqi-{safe}.db"))
+}
+
+impl ZhuqiClient {
+    fn store(&self) -> Result<Arc<Store>> {
+        self.store.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| ZhuqiError::from(zhuqi_core::Error::NoIdentity))
+    }
+
+    fn relay(&self) -> Arc<SyncClient> {
+        self.relay.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn open_store(&self, identity: Identity, token: &str) -> Result<UserProfile> {
+        let path = store_path(&self.data_dir, &identity.user_id);
+        let store = Store::open(&path, identity.clone())?;
+        store.set_session_token(token)?;
+        let session = serde_json::to_string(&identity).map_err(|e| ZhuqiError::internal(e.to_string()))?;
+        std::fs::write(self.data_dir.join(SESSION_FILE), session).map_err(|e| ZhuqiError::Storage {
+            message: e.to_string(),
+            message_zh: "本机数据存储出错，请稍后重试".into(),
+        })?;
+        *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(store));
+        Ok(identity.into())
+    }
+
+    /// Runs a sync; on a revoked device wipes everything first, as the relay asks.
+    pub(crate) fn sync_inner(&self) -> Result<SyncSummary> {
+        let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let store = self.store()?;
+        match self.relay().sync_now(&store) {
+            Ok(r) => Ok(r.into()),
+            Err(zhuqi_core::Error::DeviceRevoked) => {
+                self.sign_out_inner(true)?;
+                Err(zhuqi_core::Error::DeviceRevoked.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn sign_out_inner(&self, wipe: bool) -> Result<()> {
+        let store = self.store.write().unwrap_or_else(|p| p.into_inner()).take();
+        let _ = std::fs::remove_file(self.data_dir.join(SESSION_FILE));
+        if let Some(store) = store {
+            if let Ok(Some(token)) = store.session_token() {
+                let _ = self.relay().sign_out(&token);
+            }
+            if wipe {
+                store.wipe()?;
+                let path = store_path(&self.data_dir, &store.identity().user_id);
+                drop(store);
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn relay_url(&self) -> String {
+        self.relay().base_url().to_owned()
+    }
+
+    pub(crate) fn token(&self) -> Result<String> {
+        self.store()?.session_token()?.ok_or_else(|| zhuqi_core::Error::SignedOut.into())
+    }
+
+    pub(crate) fn cursor(&self) -> Result<u64> {
+        Ok(self.store()?.sync_cursor()?.0)
+    }
+}
+
+#[uniffi::export]
+impl ZhuqiClient {
+    /// Opens the client on the app's private data directory; reopens the last signed-in user's store.
+    #[uniffi::constructor]
+    pub fn new(data_dir: String, relay_url: String) -> Result<Arc<Self>> {
+        let data_dir = PathBuf::from(data_dir);
+        std::fs::create_dir_all(&data_dir).map_err(|e| ZhuqiError::Storage { message: e.to_string(), message_zh: "无法创建数据目录".into() })?;
+        let client = ZhuqiClient {
+            relay: RwLock::new(Arc::new(SyncClient::new(&relay_url)?)),
+            data_dir,
+            store: RwLock::new(None),
+            sync_lock: Mutex::new(()),
+        };
+        if let Ok(json) = std::fs::read_to_string(client.data_dir.join(SESSION_FILE))
+            && let Ok(identity) = serde_json::from_str::<Identity>(&json)
+        {
+            let store = Store::open(&store_path(&client.data_dir, &identity.user_id), identity)?;
+            *client.store.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(store));
+        }
+        Ok(Arc::new(client))
+    }
+
+    /// Points the client at another relay address (the same relay behind another address).
+    pub fn set_relay_url(&self, relay_url: String) -> Result<()> {
+        *self.relay.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(SyncClient::new(&relay_url)?);
+        Ok(())
+    }
+
+    /// Signs in with a login and password; the phone becomes one of the user's devices.
+    pub fn sign_in(&self, login: String, password: String, device_name: String) -> Result<UserProfile> {
+        let r = self.relay().sign_in(&login, &password, &device_name)?;
+        self.open_store(r.identity, &r.token)
+    }
+
+    /// Activates an enterprise contact's phone with the one-time code its cadre gave.
+    pub fn activate(&self, code: String, device_name: String) -> Result<UserProfile> {
+        let r = self.relay().activate(&code, &device_name)?;
+        self.open_store(r.identity, &r.token)
+    }
+
+    /// The signed-in user, if any.
+    pub fn current_user(&self) -> Option<UserProfile> {
+        self.store.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|s| s.identity().into())
+    }
+
+    /// Signs out; with `wipe`, deletes everything of this user from the phone (unsynced work too).
+    pub fn sign_out(&self, wipe: bool) -> Result<()> {
+        self.sign_out_inner(wipe)
+    }
+
+    /// A one-time code for an enterprise contact's phone (cadre of the enterprise or manager).
+    pub fn issue_activation_code(&self, enterprise_id: String, contact_user_id: String) -> Result<String> {
+        Ok(self.relay().issue_activation_code(&self.token()?, &enterprise_id, &contact_user_id)?.code)
+    }
+
+    // ---- actions (all work offline) ----
+
+    /// Records a visit to an assigned enterprise; returns its id.
+    pub fn record_visit(&self, enterprise_id: String, visit: VisitInput) -> Result<String> {
+        let v = NewVisit {
+            date: visit.date,
+            people_met: visit.people_met,
+            notes: visit.notes,
+            policies: visit.policies,
+            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
+            photos: vec![],
+        };
+        Ok(self.store()?.record_visit(&enterprise_id, v)?)
+    }
+
+    /// Reports a problem; returns its id.
+    pub fn report_problem(&self, problem: ProblemInput) -> Result<String> {
+        Ok(self.store()?.report_problem(NewProblem {
+            enterprise_id: problem.enterprise_id,
+            category: problem.category.into(),
+            title: problem.title,
+            description: problem.description,
+            visit_id: problem.visit_id,
+        })?)
+    }
+
+    pub fn accept_problem(&self, problem_id: String, note: String) -> Result<()> {
+        Ok(self.store()?.accept_problem(&problem_id, &note)?)
+    }
+
+    /// Routes (交办) a problem to a department at a level (1–5) with a deadline (ms since epoch).
+    pub fn route_problem(&self, problem_id: String, department_id: String, level: u8, deadline: i64, note: String) -> Result<()> {
+        Ok(self.store()?.route_problem(&problem_id, &department_id, level, deadline, &note)?)
+    }
+
+    pub fn add_progress(&self, problem_id: String, note: String) -> Result<()> {
+        Ok(self.store()?.add_progress(&problem_id, &note)?)
+    }
+
+    /// Escalates (提级督办) to a higher level; a manager may also move it and set a new deadline.
+    pub fn escalate_problem(&self, problem_id: String, level: u8, reason: String, department_id: Option<String>, deadline: Option<i64>) -> Result<()> {
+        Ok(self.store()?.escalate_problem(&problem_id, level, &reason, department_id.as_deref(), deadline)?)
+    }
+
+    /// Urges (催办) a routed problem.
+    pub fn urge_problem(&self, problem_id: String, note: String) -> Result<()> {
+        Ok(self.store()?.urge_problem(&problem_id, &note)?)
+    }
+
+    /// Records the resolution (办结), by the department handling it.
+    pub fn resolve_problem(&self, problem_id: String, resolution: String) -> Result<()> {
+        Ok(self.store()?.resolve_problem(&problem_id, &resolution)?)
+    }
+
+    /// The enterprise confirms the resolution with a satisfaction rating, 1 to 5.
+    pub fn confirm_resolution(&self, problem_id: String, rating: u8, comment: String) -> Result<()> {
+        Ok(self.store()?.confirm_resolution(&problem_id, rating, &comment)?)
+    }
+
+    /// The enterprise rejects the resolution; the problem reopens.
+    pub fn reject_resolution(&self, problem_id: String, reason: String) -> Result<()> {
+        Ok(self.store()?.reject_resolution(&problem_id, &reason)?)
+    }
+
+    /// Closes (销号) a confirmed problem.
+    pub fn close_problem(&self, problem_id: String, note: String) -> Result<()> {
+        Ok(self.store()?.close_problem(&problem_id, &note)?)
+    }
+
+    /// Records a follow-up review (回头看) of a closed problem.
+    pub fn follow_up(&self, problem_id: String, note: String, still_solved: bool) -> Result<()> {
+        Ok(self.store()?.follow_up(&problem_id, &note, still_solved)?)
+    }
+
+    /// Assigns a cadre to an enterprise (manager).
+    pub fn assign_cadre(&self, enterprise_id: String, cadre_id: String, chief: bool) -> Result<()> {
+        Ok(self.store()?.assign_cadre(&enterprise_id, &cadre_id, chief)?)
+    }
+
+    pub fn acknowledge_task_notice(&self, notice_id: String) -> Result<()> {
+        Ok(self.store()?.acknowledge_task_notice(&notice_id)?)
+    }
+
+    pub fn complete_task_notice(&self, notice_id: String, note: String) -> Result<()> {
+        Ok(self.store()?.complete_task_notice(&notice_id, &note)?)
+    }
+
+    // ---- queries ----
+
+    /// The enterprises the user works with.
+    pub fn my_enterprises(&self) -> Result<Vec<EnterpriseCard>> {
+        Ok(self.store()?.my_enterprises()?.into_iter().map(Into::into).collect())
+    }
+
+    /// An enterprise with its cadres, visits and problems.
+    pub fn enterprise(&self, enterprise_id: String) -> Result<EnterpriseDetail> {
+        let store = self.store()?;
+        let d = store.enterprise(&enterprise_id)?;
+        let card = store
+            .my_enterprises()?
+            .into_iter()
+            .find(|e| e.id == enterprise_id)
+            .map(EnterpriseCard::from)
+            .unwrap_or_else(|| EnterpriseCard {
+                id: d.id.clone(),
+                name: d.profile.name.clone(),
+                uscc: d.profile.uscc.clone(),
+                region_id: d.profile.region_id.clone(),
+                industry: d.profile.industry.clone(),
+                tags: d.profile.tags.clone(),
+                address: d.profile.address.clone(),
+                visit_count: d.visits.len() as u32,
+                last_visit_date: d.visits.first().map(|v| v.date.clone()),
+                open_problems: d.problems.iter().filter(|p| p.status != domain::ProblemStatus::Closed).count() as u32,
+            });
+        Ok(EnterpriseDetail {
+            card,
+            contacts: d.contacts.into_iter().map(|c| ContactPerson { name: c.name, title: c.title, phone: c.phone }).collect(),
+            cadres: d.assignments.into_iter().map(|a| AssignedCadre { cadre_id: a.cadre_id, name: a.cadre_name, chief: a.chief }).collect(),
+            visits: d
+                .visits
+                .into_iter()
+                .map(|v| VisitInfo {
+                    id: v.id,
+                    cadre_id: v.cadre_id,
+                    cadre_name: v.cadre_name,
+                    date: v.date,
+                    people_met: v.people_met,
+                    notes: v.notes,
+                    policies: v.policies,
+                    location: v.location.map(|l| GeoLocation { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
+                    photo_ids: v.photos.into_iter().map(|p| p.id).collect(),
+                })
+                .collect(),
+            problems: d.problems.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// Problems matching a query.
+    pub fn problems(&self, query: ProblemQuery) -> Result<Vec<ProblemCard>> {
+        Ok(self.store()?.problems(&query.into())?.into_iter().map(Into::into).collect())
+    }
+
+    /// A problem with its whole timeline.
+    pub fn problem(&self, problem_id: String) -> Result<ProblemDetail> {
+        Ok(self.store()?.problem(&problem_id)?.into())
+    }
+
+    /// Task notices addressed to the user (or, for a manager, held).
+    pub fn task_notices(&self) -> Result<Vec<TaskNoticeCard>> {
+        Ok(self.store()?.task_notices()?.into_iter().map(Into::into).collect())
+    }
+
+    /// The figures of the home screen.
+    pub fn home_counts(&self) -> Result<HomeCounts> {
+        Ok(self.store()?.home_counts()?.into())
+    }
+
+    // ---- sync ----
+
+    /// Pushes local changes and pulls remote ones (one round trip when up to date).
+    pub fn sync_now(&self) -> Result<SyncSummary> {
+        self.sync_inner()
+    }
+
+    /// Where one document stands with the relay.
+    pub fn sync_status(&self, doc_id: String) -> Result<DocSyncStatus> {
+        Ok(self.store()?.sync_status(&doc_id)?.into())
+    }
+
+    /// Local changes the relay refused, for the user to see.
+    pub fn quarantine(&self) -> Result<Vec<QuarantineItem>> {
+        Ok(self.store()?.quarantined()?.into_iter().map(Into::into).collect())
+    }
+
+    /// The quarantine as a JSON document to save or send.
+    pub fn export_quarantine(&self) -> Result<String> {
+        Ok(self.store()?.export_quarantine()?)
+    }
+
+    /// Removes one quarantine entry once the user has dealt with it.
+    pub fn dismiss_quarantined(&self, id: i64) -> Result<()> {
+        Ok(self.store()?.dismiss_quarantined(id)?)
+    }
+}

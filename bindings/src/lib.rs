@@ -1,0 +1,17 @@
+//! zhuqi for Android and iOS: a thin uniffi layer over `zhuqi-core`. It holds only the exported
+//! object (`ZhuqiClient`), the records and enums apps show, the public error type (`ZhuqiError`),
+//! the listener and logger callbacks. Everything else is in the core.
+
+uniffi::setup_scaffolding!();
+
+mod client;
+mod error;
+mod listener;
+mod logger;
+mod records;
+
+pub use client::ZhuqiClient;
+pub use error::ZhuqiError;
+pub use listener::{SyncListener, WatchHandle};
+pub use logger::{set_logger, LogLevel, Logger};
+pub use records::*;

@@ -1,0 +1,558 @@
+//! Records and enums the app shows, with `///` docs that become the Kotlin and Swift docs. Each is
+//! converted from the core's own view types.
+
+use zhuqi_core::domain::{self, Outcome};
+use zhuqi_core::store::{self as core_store};
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Role {
+    /// 助企干部: visits assigned enterprises, reports problems.
+    Cadre,
+    /// 责任单位: handles problems routed to the department.
+    DepartmentHandler,
+    /// 活动办: oversees a region.
+    Manager,
+    /// 企业负责人: speaks for one enterprise.
+    EnterpriseContact,
+}
+
+impl From<domain::Role> for Role {
+    fn from(r: domain::Role) -> Self {
+        match r {
+            domain::Role::Cadre => Role::Cadre,
+            domain::Role::DepartmentHandler => Role::DepartmentHandler,
+            domain::Role::Manager => Role::Manager,
+            domain::Role::EnterpriseContact => Role::EnterpriseContact,
+        }
+    }
+}
+
+/// The signed-in user.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct UserProfile {
+    pub user_id: String,
+    pub name: String,
+    pub role: Role,
+    pub region_id: Option<String>,
+    pub department_id: Option<String>,
+    pub enterprise_id: Option<String>,
+    pub device_id: String,
+}
+
+impl From<core_store::Identity> for UserProfile {
+    fn from(i: core_store::Identity) -> Self {
+        UserProfile {
+            user_id: i.user_id,
+            name: i.name,
+            role: i.role.into(),
+            region_id: i.region_id,
+            department_id: i.department_id,
+            enterprise_id: i.enterprise_id,
+            device_id: i.device_id,
+        }
+    }
+}
+
+/// What a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Category {
+    Financing,
+    Land,
+    Labour,
+    Approvals,
+    Utilities,
+    Legal,
+    Policy,
+    Market,
+    Other,
+}
+
+impl From<domain::Category> for Category {
+    fn from(c: domain::Category) -> Self {
+        use domain::Category as C;
+        match c {
+            C::Financing => Category::Financing,
+            C::Land => Category::Land,
+            C::Labour => Category::Labour,
+            C::Approvals => Category::Approvals,
+            C::Utilities => Category::Utilities,
+            C::Legal => Category::Legal,
+            C::Policy => Category::Policy,
+            C::Market => Category::Market,
+            C::Other => Category::Other,
+        }
+    }
+}
+
+impl From<Category> for domain::Category {
+    fn from(c: Category) -> Self {
+        use domain::Category as C;
+        match c {
+            Category::Financing => C::Financing,
+            Category::Land => C::Land,
+            Category::Labour => C::Labour,
+            Category::Approvals => C::Approvals,
+            Category::Utilities => C::Utilities,
+            Category::Legal => C::Legal,
+            Category::Policy => C::Policy,
+            Category::Market => C::Market,
+            Category::Other => C::Other,
+        }
+    }
+}
+
+/// Where a problem stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ProblemStatus {
+    /// 已上报
+    Reported,
+    /// 已受理
+    Accepted,
+    /// 办理中 (routed to a department)
+    Routed,
+    /// 已办结, waiting for the enterprise
+    Resolved,
+    /// 企业已确认
+    Confirmed,
+    /// 已销号
+    Closed,
+}
+
+impl From<domain::ProblemStatus> for ProblemStatus {
+    fn from(s: domain::ProblemStatus) -> Self {
+        use domain::ProblemStatus as S;
+        match s {
+            S::New | S::Reported => ProblemStatus::Reported,
+            S::Accepted => ProblemStatus::Accepted,
+            S::Routed => ProblemStatus::Routed,
+            S::Resolved => ProblemStatus::Resolved,
+            S::Confirmed => ProblemStatus::Confirmed,
+            S::Closed => ProblemStatus::Closed,
+        }
+    }
+}
+
+impl From<ProblemStatus> for domain::ProblemStatus {
+    fn from(s: ProblemStatus) -> Self {
+        use domain::ProblemStatus as S;
+        match s {
+            ProblemStatus::Reported => S::Reported,
+            ProblemStatus::Accepted => S::Accepted,
+            ProblemStatus::Routed => S::Routed,
+            ProblemStatus::Resolved => S::Resolved,
+            ProblemStatus::Confirmed => S::Confirmed,
+            ProblemStatus::Closed => S::Closed,
+        }
+    }
+}
+
+/// A position measured by the phone.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct GeoLocation {
+    pub lat: f64,
+    pub lon: f64,
+    /// Accuracy radius, metres.
+    pub accuracy_m: f64,
+}
+
+/// An enterprise on the "my enterprises" list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct EnterpriseCard {
+    pub id: String,
+    pub name: String,
+    /// Unified social credit code.
+    pub uscc: String,
+    pub region_id: String,
+    pub industry: String,
+    pub tags: Vec<String>,
+    pub address: String,
+    pub visit_count: u32,
+    /// `YYYY-MM-DD` of the latest visit.
+    pub last_visit_date: Option<String>,
+    pub open_problems: u32,
+}
+
+impl From<core_store::EnterpriseSummary> for EnterpriseCard {
+    fn from(e: core_store::EnterpriseSummary) -> Self {
+        EnterpriseCard {
+            id: e.id,
+            name: e.name,
+            uscc: e.uscc,
+            region_id: e.region_id,
+            industry: e.industry,
+            tags: e.tags,
+            address: e.address,
+            visit_count: e.visit_count,
+            last_visit_date: e.last_visit_date,
+            open_problems: e.open_problems,
+        }
+    }
+}
+
+/// A person to talk to at an enterprise.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ContactPerson {
+    pub name: String,
+    pub title: String,
+    pub phone: String,
+}
+
+/// A visit as recorded.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct VisitInfo {
+    pub id: String,
+    pub cadre_id: String,
+    pub cadre_name: Option<String>,
+    pub date: String,
+    pub people_met: Vec<String>,
+    pub notes: String,
+    pub policies: Vec<String>,
+    pub location: Option<GeoLocation>,
+    /// Ids of the photos taken.
+    pub photo_ids: Vec<String>,
+}
+
+/// A cadre assigned to an enterprise.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AssignedCadre {
+    pub cadre_id: String,
+    pub name: Option<String>,
+    /// The chief service officer (首席服务官).
+    pub chief: bool,
+}
+
+/// An enterprise with what a cadre looks at before a visit.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct EnterpriseDetail {
+    pub card: EnterpriseCard,
+    pub contacts: Vec<ContactPerson>,
+    pub cadres: Vec<AssignedCadre>,
+    /// Newest first.
+    pub visits: Vec<VisitInfo>,
+    pub problems: Vec<ProblemCard>,
+}
+
+/// A problem on a list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ProblemCard {
+    pub id: String,
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub category: Category,
+    pub title: String,
+    pub status: ProblemStatus,
+    /// Handling level, 1 (chief service officer) … 5 (province).
+    pub level: u8,
+    pub department_id: Option<String>,
+    pub department_name: Option<String>,
+    /// Milliseconds since the epoch.
+    pub deadline: Option<i64>,
+    pub reported_at: i64,
+    pub rating: Option<u8>,
+    pub urge_count: u32,
+    pub overdue: bool,
+    /// Events that conflicted with concurrent ones (see the timeline).
+    pub conflict_count: u32,
+}
+
+impl From<core_store::ProblemSummary> for ProblemCard {
+    fn from(p: core_store::ProblemSummary) -> Self {
+        ProblemCard {
+            id: p.id,
+            enterprise_id: p.enterprise_id,
+            enterprise_name: p.enterprise_name,
+            category: p.category.into(),
+            title: p.title,
+            status: p.status.into(),
+            level: p.level,
+            department_id: p.department_id,
+            department_name: p.department_name,
+            deadline: p.deadline,
+            reported_at: p.reported_at,
+            rating: p.rating,
+            urge_count: p.urge_count,
+            overdue: p.overdue,
+            conflict_count: p.conflict_count,
+        }
+    }
+}
+
+/// What the fold made of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum EventOutcome {
+    /// It took effect.
+    Applied,
+    /// It did not fit the state left by a concurrent event (shown as a conflict).
+    Conflict,
+    /// It did not fit the state its author saw.
+    Rejected,
+    /// Written by a newer app version.
+    Unknown,
+}
+
+/// One step of a problem's history.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TimelineEntry {
+    pub event_id: String,
+    /// `reported`, `accepted`, `routed`, `progress`, `escalated`, `urged`, `resolved`, `confirmed`,
+    /// `rejected`, `closed`, `followed_up`.
+    pub kind: String,
+    pub by: String,
+    pub by_name: Option<String>,
+    pub role: Role,
+    pub device: String,
+    /// Device time, milliseconds since the epoch.
+    pub at: i64,
+    /// The event's own text (note, reason, resolution…), if any.
+    pub text: Option<String>,
+    pub outcome: EventOutcome,
+    /// For a conflict: the event it conflicted with.
+    pub conflict_with: Option<String>,
+    /// Earlier events this one's author had not seen.
+    pub concurrent_with: Vec<String>,
+}
+
+/// A problem with its whole timeline.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ProblemDetail {
+    pub card: ProblemCard,
+    pub description: String,
+    pub resolution: Option<String>,
+    pub escalation_count: u32,
+    pub reopen_count: u32,
+    pub follow_up_count: u32,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+fn event_text(a: &domain::ProblemAction) -> Option<String> {
+    use domain::ProblemAction as A;
+    let t = match a {
+        A::Reported { description, .. } => description,
+        A::Accepted { note } | A::Routed { note, .. } | A::Urged { note } | A::Closed { note } => note,
+        A::Progress { note } | A::FollowedUp { note, .. } => note,
+        A::Escalated { reason, .. } | A::Rejected { reason } => reason,
+        A::Resolved { resolution } => resolution,
+        A::Confirmed { comment, .. } => comment,
+        A::Unknown => return None,
+    };
+    Some(t.clone()).filter(|t| !t.is_empty())
+}
+
+impl From<core_store::ProblemDetail> for ProblemDetail {
+    fn from(p: core_store::ProblemDetail) -> Self {
+        ProblemDetail {
+            description: p.state.description.clone(),
+            resolution: p.state.resolution.clone(),
+            escalation_count: p.state.escalation_count,
+            reopen_count: p.state.reopen_count,
+            follow_up_count: p.state.follow_up_count,
+            card: p.summary.into(),
+            timeline: p
+                .timeline
+                .into_iter()
+                .map(|e| {
+                    let (outcome, conflict_with) = match e.outcome {
+                        Outcome::Applied => (EventOutcome::Applied, None),
+                        Outcome::Conflict { with, .. } => (EventOutcome::Conflict, Some(with)),
+                        Outcome::Rejected { .. } => (EventOutcome::Rejected, None),
+                        Outcome::Unknown => (EventOutcome::Unknown, None),
+                    };
+                    TimelineEntry {
+                        kind: e.action.kind().into(),
+                        text: event_text(&e.action),
+                        event_id: e.event_id,
+                        by: e.by,
+                        by_name: e.by_name,
+                        role: e.role.into(),
+                        device: e.device,
+                        at: e.at,
+                        outcome,
+                        conflict_with,
+                        concurrent_with: e.concurrent_with,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Selects problems; empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+pub struct ProblemQuery {
+    pub statuses: Vec<ProblemStatus>,
+    pub level: Option<u8>,
+    pub department_id: Option<String>,
+    pub enterprise_id: Option<String>,
+    pub category: Option<Category>,
+    /// Only those past their deadline and not resolved.
+    pub overdue: bool,
+    /// Only those waiting for the signed-in user's next step.
+    pub awaiting_me: bool,
+    pub limit: Option<u32>,
+}
+
+impl From<ProblemQuery> for core_store::ProblemFilter {
+    fn from(q: ProblemQuery) -> Self {
+        core_store::ProblemFilter {
+            statuses: q.statuses.into_iter().map(Into::into).collect(),
+            level: q.level,
+            department_id: q.department_id,
+            enterprise_id: q.enterprise_id,
+            category: q.category.map(Into::into),
+            overdue: q.overdue,
+            awaiting_me: q.awaiting_me,
+            limit: q.limit,
+        }
+    }
+}
+
+/// A new visit as the cadre enters it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct VisitInput {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub people_met: Vec<String>,
+    pub notes: String,
+    pub policies: Vec<String>,
+    pub location: Option<GeoLocation>,
+}
+
+/// A new problem.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ProblemInput {
+    pub enterprise_id: String,
+    pub category: Category,
+    pub title: String,
+    pub description: String,
+    /// The visit during which it was found.
+    pub visit_id: Option<String>,
+}
+
+/// A task notice as listed.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TaskNoticeCard {
+    pub id: String,
+    pub title: String,
+    pub deadline: i64,
+    /// `issued` or `completed`.
+    pub status: String,
+    pub recipients: u32,
+    pub completed: u32,
+    /// For a recipient: whether they acknowledged / completed it.
+    pub my_acknowledged: Option<bool>,
+    pub my_completed: Option<bool>,
+    pub overdue: bool,
+}
+
+impl From<core_store::TaskNoticeSummary> for TaskNoticeCard {
+    fn from(n: core_store::TaskNoticeSummary) -> Self {
+        TaskNoticeCard {
+            id: n.id,
+            title: n.title,
+            deadline: n.deadline,
+            status: n.status,
+            recipients: n.recipients,
+            completed: n.completed,
+            my_acknowledged: n.my_acknowledged,
+            my_completed: n.my_completed,
+            overdue: n.overdue,
+        }
+    }
+}
+
+/// The figures on the home screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct HomeCounts {
+    pub open: u32,
+    pub overdue: u32,
+    pub awaiting_confirmation: u32,
+    pub awaiting_me: u32,
+    pub task_notices_open: u32,
+    pub unsynced_changes: u32,
+}
+
+impl From<core_store::HomeCounts> for HomeCounts {
+    fn from(h: core_store::HomeCounts) -> Self {
+        HomeCounts {
+            open: h.open,
+            overdue: h.overdue,
+            awaiting_confirmation: h.awaiting_confirmation,
+            awaiting_me: h.awaiting_me,
+            task_notices_open: h.task_notices_open,
+            unsynced_changes: h.unsynced_changes,
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct SyncSummary {
+    pub pushed: u32,
+    pub pulled: u32,
+    pub rejected: u32,
+    pub purged: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub round_trips: u32,
+}
+
+impl From<zhuqi_core::sync::SyncReport> for SyncSummary {
+    fn from(r: zhuqi_core::sync::SyncReport) -> Self {
+        SyncSummary {
+            pushed: r.pushed,
+            pulled: r.pulled,
+            rejected: r.rejected,
+            purged: r.purged,
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            round_trips: r.round_trips,
+        }
+    }
+}
+
+/// Where a document stands with the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DocSyncStatus {
+    Synced,
+    /// Local changes wait to be pushed.
+    Waiting,
+    /// The relay refused local changes; see the quarantine.
+    Rejected,
+}
+
+impl From<core_store::DocSyncStatus> for DocSyncStatus {
+    fn from(s: core_store::DocSyncStatus) -> Self {
+        match s {
+            core_store::DocSyncStatus::Synced => DocSyncStatus::Synced,
+            core_store::DocSyncStatus::Waiting => DocSyncStatus::Waiting,
+            core_store::DocSyncStatus::Rejected => DocSyncStatus::Rejected,
+        }
+    }
+}
+
+/// A local change the relay refused, kept for the user.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QuarantineItem {
+    pub id: i64,
+    pub doc_id: String,
+    /// Reason code, e.g. `not_allowed`, `out_of_scope`.
+    pub code: String,
+    pub message: String,
+    /// The refused events, as JSON.
+    pub events: Vec<String>,
+    pub quarantined_at: i64,
+}
+
+impl From<core_store::QuarantinedChange> for QuarantineItem {
+    fn from(q: core_store::QuarantinedChange) -> Self {
+        QuarantineItem {
+            id: q.id,
+            doc_id: q.doc_id,
+            code: q.code,
+            message: q.message,
+            events: q.events,
+            quarantined_at: q.quarantined_at,
+        }
+    }
+}
