@@ -42,7 +42,7 @@ impl ZhuqiClient {
         store.set_session_token(token)?;
         let session = serde_json::to_string(&identity).map_err(|e| ZhuqiError::internal(e.to_string()))?;
         std::fs::write(self.data_dir.join(SESSION_FILE), session).map_err(|e| ZhuqiError::Storage {
-            message: e.to_string(),
+            detail: e.to_string(),
             message_zh: "本机数据存储出错，请稍后重试".into(),
         })?;
         *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(store));
@@ -101,7 +101,7 @@ impl ZhuqiClient {
     #[uniffi::constructor]
     pub fn new(data_dir: String, relay_url: String) -> Result<Arc<Self>> {
         let data_dir = PathBuf::from(data_dir);
-        std::fs::create_dir_all(&data_dir).map_err(|e| ZhuqiError::Storage { message: e.to_string(), message_zh: "无法创建数据目录".into() })?;
+        std::fs::create_dir_all(&data_dir).map_err(|e| ZhuqiError::Storage { detail: e.to_string(), message_zh: "无法创建数据目录".into() })?;
         let client = ZhuqiClient {
             relay: RwLock::new(Arc::new(SyncClient::new(&relay_url)?)),
             data_dir,

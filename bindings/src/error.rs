@@ -3,61 +3,61 @@
 
 use zhuqi_core::Error;
 
-/// What went wrong. `message_zh` is for the user; `message` (English) for logs.
+/// What went wrong. `message_zh` is for the user; `detail` (English) for logs.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum ZhuqiError {
     /// A value the user entered is invalid (or names something that does not exist); `field`
     /// names it, e.g. `visit.notes`, `rating`, `location.lat`.
-    #[error("invalid {field}: {message}")]
-    Validation { field: String, message: String, message_zh: String },
+    #[error("invalid {field}: {detail}")]
+    Validation { field: String, detail: String, message_zh: String },
     /// The user's role may not do this here, or not in the item's current state.
-    #[error("not allowed: {message}")]
-    NotAllowed { message: String, message_zh: String },
+    #[error("not allowed: {detail}")]
+    NotAllowed { detail: String, message_zh: String },
     /// The relay cannot be reached. Everything was saved on the phone; sync later.
-    #[error("offline: {message}")]
-    Offline { message: String, message_zh: String },
+    #[error("offline: {detail}")]
+    Offline { detail: String, message_zh: String },
     /// No session, or it expired: sign in again.
-    #[error("signed out: {message}")]
-    SignedOut { message: String, message_zh: String },
+    #[error("signed out: {detail}")]
+    SignedOut { detail: String, message_zh: String },
     /// This phone was revoked: its data has been wiped; sign in again.
     #[error("device revoked")]
     Revoked { message_zh: String },
     /// The relay refused the request (`code` from the protocol, e.g. `throttled`, `upgrade_required`).
-    #[error("relay refused ({code}): {message}")]
-    Rejected { code: String, message: String, message_zh: String },
+    #[error("relay refused ({code}): {detail}")]
+    Rejected { code: String, detail: String, message_zh: String },
     /// The phone's storage failed.
-    #[error("storage: {message}")]
-    Storage { message: String, message_zh: String },
+    #[error("storage: {detail}")]
+    Storage { detail: String, message_zh: String },
     /// A bug or an unexpected state.
-    #[error("internal: {message}")]
-    Internal { message: String, message_zh: String },
+    #[error("internal: {detail}")]
+    Internal { detail: String, message_zh: String },
 }
 
 impl From<Error> for ZhuqiError {
     fn from(e: Error) -> Self {
-        let message = e.to_string();
+        let detail = e.to_string();
         let message_zh = e.user_message();
         match e {
-            Error::Validation { field, .. } => ZhuqiError::Validation { field: field.into(), message, message_zh },
-            Error::NotFound { .. } => ZhuqiError::Validation { field: "id".into(), message, message_zh },
-            Error::NotAllowed { .. } | Error::InvalidTransition { .. } => ZhuqiError::NotAllowed { message, message_zh },
-            Error::Network(_) => ZhuqiError::Offline { message, message_zh },
-            Error::SignedOut | Error::NoIdentity => ZhuqiError::SignedOut { message, message_zh },
+            Error::Validation { field, .. } => ZhuqiError::Validation { field: field.into(), detail, message_zh },
+            Error::NotFound { .. } => ZhuqiError::Validation { field: "id".into(), detail, message_zh },
+            Error::NotAllowed { .. } | Error::InvalidTransition { .. } => ZhuqiError::NotAllowed { detail, message_zh },
+            Error::Network(_) => ZhuqiError::Offline { detail, message_zh },
+            Error::SignedOut | Error::NoIdentity => ZhuqiError::SignedOut { detail, message_zh },
             Error::DeviceRevoked => ZhuqiError::Revoked { message_zh },
-            Error::UpgradeRequired => ZhuqiError::Rejected { code: "upgrade_required".into(), message, message_zh },
-            Error::Throttled { .. } => ZhuqiError::Rejected { code: "throttled".into(), message, message_zh },
-            Error::Relay { code, .. } => ZhuqiError::Rejected { code, message, message_zh },
+            Error::UpgradeRequired => ZhuqiError::Rejected { code: "upgrade_required".into(), detail, message_zh },
+            Error::Throttled { .. } => ZhuqiError::Rejected { code: "throttled".into(), detail, message_zh },
+            Error::Relay { code, .. } => ZhuqiError::Rejected { code, detail, message_zh },
             Error::Storage(_) | Error::SchemaTooNew { .. } | Error::StoreOfAnotherUser => {
-                ZhuqiError::Storage { message, message_zh }
+                ZhuqiError::Storage { detail, message_zh }
             }
-            Error::Document(_) | Error::Corrupt(_) => ZhuqiError::Internal { message, message_zh },
+            Error::Document(_) | Error::Corrupt(_) => ZhuqiError::Internal { detail, message_zh },
         }
     }
 }
 
 impl ZhuqiError {
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
-        ZhuqiError::Internal { message: message.into(), message_zh: "应用内部错误，请重试或联系管理员".into() }
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
+        ZhuqiError::Internal { detail: detail.into(), message_zh: "应用内部错误，请重试或联系管理员".into() }
     }
 }
 

@@ -1,0 +1,181 @@
+// Kotlin tests of the zhuqi bindings, on the desktop JVM, against a real relay started with demo
+// data (ZHUQI_RELAY). Each scenario acts as the users do; the run exits non-zero if one fails.
+
+import cn.zhuqi.*
+import java.nio.file.Files
+import java.time.LocalDate
+import java.time.ZoneId
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.system.exitProcess
+
+private var passed = 0
+private var failed = 0
+
+private fun scenario(name: String, body: () -> Unit) {
+    val started = System.nanoTime()
+    try {
+        body()
+        passed++
+        println("PASS  $name (${(System.nanoTime() - started) / 1_000_000} ms)")
+    } catch (e: Throwable) {
+        failed++
+        println("FAIL  $name: $e")
+        e.printStackTrace(System.out)
+    }
+}
+
+private fun check(condition: Boolean, what: String) {
+    if (!condition) throw AssertionError(what)
+}
+
+private const val PASSWORD = "zhuqi2026"
+private const val DAY = 86_400_000L
+
+fun main() {
+    val relay = System.getenv("ZHUQI_RELAY") ?: error("set ZHUQI_RELAY to the relay's URL")
+    val dir = Files.createTempDirectory("zhuqi-kotlin")
+    fun client(name: String) = ZhuqiClient(dir.resolve(name).toString(), relay)
+    val cadre = client("cadre")
+    val manager = client("manager")
+    val handler = client("handler")
+    val enterprise = client("enterprise")
+    val today = LocalDate.now(ZoneId.of("Asia/Shanghai")).toString()
+    var enterpriseId = ""
+    var problemId = ""
+
+    scenario("a cadre signs in and receives the enterprises assigned to them") {
+        val me = cadre.signIn("410102-cadre1", PASSWORD, "王明的手机")
+        check(me.role == Role.CADRE, "role ${me.role}")
+        val sync = cadre.syncNow()
+        check(sync.pulled > 0u, "pulled ${sync.pulled}")
+        val mine = cadre.myEnterprises()
+        check(mine.isNotEmpty(), "assigned enterprises")
+        enterpriseId = mine.first().id
+        check(cadre.enterprise(enterpriseId).cadres.any { it.cadreId == me.userId && it.chief }, "chief service officer")
+    }
+
+    scenario("offline in the factory: a visit and a problem are recorded, and pushed on reconnecting") {
+        cadre.setRelayUrl("http://127.0.0.1:9") // nothing listens there: no signal
+        val visit = cadre.recordVisit(
+            enterpriseId,
+            VisitInput(today, listOf("总经理", "人事经理"), "企业反映技术工人招工难", listOf("稳岗补贴"), GeoLocation(34.75, 113.62, 12.0)),
+        )
+        problemId = cadre.reportProblem(ProblemInput(enterpriseId, Category.LABOUR, "技术工人招工难", "数控操作工缺口30人", visit))
+        check(cadre.syncStatus(problemId) == DocSyncStatus.WAITING, "waiting to be pushed")
+        check(cadre.homeCounts().unsyncedChanges == 2u, "two unsynced changes")
+        try {
+            cadre.syncNow()
+            throw AssertionError("sync without a relay must fail")
+        } catch (e: ZhuqiException.Offline) {
+            check(e.messageZh.contains("无法连接服务器"), e.messageZh)
+        }
+        cadre.setRelayUrl(relay)
+        val sync = cadre.syncNow()
+        check(sync.pushed == 2u && sync.roundTrips == 1u, "$sync")
+        check(cadre.syncStatus(problemId) == DocSyncStatus.SYNCED, "synced")
+    }
+
+    scenario("the county office routes the problem with a deadline") {
+        manager.signIn("410102-office", PASSWORD, "活动办电脑")
+        manager.syncNow()
+        val waiting = manager.problems(ProblemQuery(listOf(), null, null, null, null, false, true, null))
+        check(waiting.any { it.id == problemId }, "awaiting the office")
+        manager.routeProblem(problemId, "410102-hr", 1u.toUByte(), System.currentTimeMillis() + 7 * DAY, "请人社局对接职业院校")
+        check(manager.syncNow().pushed == 1u, "pushed")
+    }
+
+    scenario("the department handler resolves it") {
+        handler.signIn("410102-hr-handler", PASSWORD, "人社局手机")
+        handler.syncNow()
+        val mine = handler.problems(ProblemQuery(listOf(ProblemStatus.ROUTED), null, "410102-hr", null, null, false, false, null))
+        check(mine.any { it.id == problemId }, "routed to the department")
+        check(handler.myEnterprises().isEmpty(), "a department never holds the enterprise's file")
+        handler.addProgress(problemId, "已对接郑州职业技术学院")
+        handler.resolveProblem(problemId, "职业院校输送学员30人")
+        check(handler.syncNow().pushed == 2u, "pushed")
+    }
+
+    scenario("the enterprise activates its phone with a code from its cadre and confirms with a rating") {
+        val code = cadre.issueActivationCode(enterpriseId, "$enterpriseId-contact")
+        val me = enterprise.activate(code, "企业的手机")
+        check(me.role == Role.ENTERPRISE_CONTACT && me.enterpriseId == enterpriseId, "$me")
+        enterprise.syncNow()
+        check(enterprise.homeCounts().awaitingMe >= 1u, "the confirmation waits for the enterprise")
+        enterprise.confirmResolution(problemId, 5u.toUByte(), "非常满意")
+        check(enterprise.syncNow().pushed == 1u, "pushed")
+    }
+
+    scenario("a listener fires when a sync brings changes") {
+        val fired = CountDownLatch(1)
+        val errors = AtomicInteger()
+        val handle = cadre.watch(object : SyncListener {
+            override fun onChanges(summary: SyncSummary) {
+                if (summary.pulled > 0u) fired.countDown()
+            }
+            override fun onError(error: ZhuqiException) {
+                errors.incrementAndGet()
+            }
+        })
+        Thread.sleep(500)
+        manager.syncNow()
+        manager.closeProblem(problemId, "企业满意，销号")
+        manager.syncNow()
+        check(fired.await(30, TimeUnit.SECONDS), "the listener heard of the closing")
+        handle.stop()
+        check(errors.get() == 0, "no background errors")
+    }
+
+    scenario("every client sees the same final state") {
+        val clients = listOf(cadre, manager, handler, enterprise)
+        clients.forEach { it.syncNow() }
+        val states = clients.map { it.problem(problemId) }
+        for (p in states) {
+            check(p.card.status == ProblemStatus.CLOSED, "status ${p.card.status}")
+            check(p.card.rating == 5u.toUByte(), "rating ${p.card.rating}")
+            check(p.timeline.map { it.eventId } == states[0].timeline.map { it.eventId }, "same timeline")
+            check(p.timeline.map { it.kind } == listOf("reported", "routed", "progress", "resolved", "confirmed", "closed"), "${p.timeline.map { it.kind }}")
+        }
+    }
+
+    scenario("a validation error arrives as a typed exception with the field and the Chinese message") {
+        try {
+            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "   ", listOf(), null))
+            throw AssertionError("empty notes must be refused")
+        } catch (e: ZhuqiException.Validation) {
+            check(e.field == "visit.notes", e.field)
+            check(e.messageZh == "走访记录不能为空", e.messageZh)
+        }
+        try {
+            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "走访", listOf(), GeoLocation(95.0, 113.0, 5.0)))
+            throw AssertionError("a latitude of 95 must be refused")
+        } catch (e: ZhuqiException.Validation) {
+            check(e.field == "location.lat", e.field)
+        }
+    }
+
+    scenario("an enterprise may not resolve its own problem") {
+        val other = enterprise.reportProblem(ProblemInput(enterpriseId, Category.FINANCING, "贷款", "流动资金紧张", null))
+        try {
+            enterprise.resolveProblem(other, "自己解决了")
+            throw AssertionError("must be refused")
+        } catch (e: ZhuqiException.NotAllowed) {
+            check(e.messageZh.isNotEmpty(), "message")
+        }
+        check(enterprise.syncNow().pushed == 1u, "the report itself is fine")
+    }
+
+    scenario("signing out with wipe leaves nothing behind") {
+        handler.signOut(true)
+        check(handler.currentUser() == null, "signed out")
+        try {
+            handler.homeCounts()
+            throw AssertionError("no store after sign-out")
+        } catch (e: ZhuqiException.SignedOut) {
+        }
+    }
+
+    println("$passed passed, $failed failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}
