@@ -85,21 +85,21 @@ pub fn register_device(storage: &dyn RelayStorage, user: &User, device_name: &st
     Ok(SignInResponse { token, expires_at: device.expires_at, identity: identity_of(user, &device.id) })
 }
 
+/// Refuses with 429 when `key` (a login, or a client address) failed too often recently.
+fn check_throttle(storage: &dyn RelayStorage, key: &str, now: i64) -> Result<(), ApiError> {
+    if storage.failed_sign_ins_since(key, now - FAILURE_WINDOW_MS)? < MAX_FAILURES {
+        return Ok(());
+    }
+    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many failed attempts", "尝试次数过多，请15分钟后再试");
+    e.retry_after = Some((FAILURE_WINDOW_MS / 1000) as u64);
+    Err(e)
+}
+
 /// Signs in with a password, refusing after too many recent failures for the login.
 pub fn sign_in(state: &AppState, login: &str, password: &str, device_name: &str) -> Result<SignInResponse, ApiError> {
     let storage = state.storage.as_ref();
     let now = now_ms();
-    let failures = storage.failed_sign_ins_since(login, now - FAILURE_WINDOW_MS)?;
-    if failures >= MAX_FAILURES {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "throttled",
-            "too many failed sign-ins",
-            "登录失败次数过多，请15分钟后再试",
-        );
-        e.retry_after = Some((FAILURE_WINDOW_MS / 1000) as u64);
-        return Err(e);
-    }
+    check_throttle(storage, login, now)?;
     let account = storage.account_by_login(login)?;
     let ok = match &account {
         Some(a) => a.password_hash.as_deref().is_some_and(|h| verify_password(password, h)),
@@ -119,21 +119,13 @@ pub fn sign_in(state: &AppState, login: &str, password: &str, device_name: &str)
     }
 }
 
-/// Activates an enterprise contact's device with a one-time code.
-pub fn activate(state: &AppState, code: &str, device_name: &str) -> Result<SignInResponse, ApiError> {
+/// Activates an enterprise contact's device with a one-time code, refusing after too many recent
+/// failures from the same client address (`client`).
+pub fn activate(state: &AppState, code: &str, device_name: &str, client: &str) -> Result<SignInResponse, ApiError> {
     let storage = state.storage.as_ref();
     let now = now_ms();
-    let key = format!("code:{}", hex(&code_hash(code)[..4]));
-    if storage.failed_sign_ins_since(&key, now - FAILURE_WINDOW_MS)? >= MAX_FAILURES {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "throttled",
-            "too many failed activations",
-            "尝试次数过多，请稍后再试",
-        );
-        e.retry_after = Some((FAILURE_WINDOW_MS / 1000) as u64);
-        return Err(e);
-    }
+    let key = format!("activate:{client}");
+    check_throttle(storage, &key, now)?;
     let Some(user_id) = storage.consume_activation_code(&code_hash(code), now)? else {
         storage.record_failed_sign_in(&key, now)?;
         return Err(ApiError::new(

@@ -147,7 +147,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 println!("zhuqi relay listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-                axum::serve(listener, app(state))
+                axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async {
                         let _ = tokio::signal::ctrl_c().await;
                     })

@@ -179,12 +179,17 @@ async fn sign_in(State(state): State<Arc<AppState>>, body: Body) -> Response {
     counted(&state, r)
 }
 
-async fn activate(State(state): State<Arc<AppState>>, body: Body) -> Response {
+async fn activate(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
     state.metrics.request(Route::Activate);
+    // Failed activations are throttled per client address (known when served with connect info).
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
     let r = async {
-        let req: ActivateRequest = json(&read_body(body, 64 << 10).await?)?;
+        let req: ActivateRequest = json(&read_body(request.into_body(), 64 << 10).await?)?;
         let st = state.clone();
-        blocking(move || auth::activate(&st, &req.code, &req.device_name)).await.map(|r| json_response(&r))
+        blocking(move || auth::activate(&st, &req.code, &req.device_name, &client)).await.map(|r| json_response(&r))
     }
     .await;
     counted(&state, r)

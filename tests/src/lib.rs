@@ -51,7 +51,7 @@ impl Relay {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, zhuqi_server::app(app_state))
+                axum::serve(listener, zhuqi_server::app(app_state).into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
                     })

@@ -189,6 +189,11 @@ fn a_revoked_phone_is_refused_and_told_to_wipe() {
         assert!(matches!(client.sign_in("cadre", "wrong", "x"), Err(zhuqi_core::Error::Relay { status: 401, .. })));
     }
     assert!(matches!(client.sign_in("cadre", PASSWORD, "x"), Err(zhuqi_core::Error::Throttled { .. })));
+    // Guessing activation codes is throttled per client address.
+    for _ in 0..5 {
+        assert!(matches!(client.activate("AAAA-BBBB-CCCC", "x"), Err(zhuqi_core::Error::Relay { status: 401, .. })));
+    }
+    assert!(matches!(client.activate("AAAA-BBBB-CCCD", "x"), Err(zhuqi_core::Error::Throttled { .. })));
 }
 
 #[test]
