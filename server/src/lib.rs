@@ -12,6 +12,7 @@ pub mod docs;
 pub mod error;
 pub mod events;
 pub mod import;
+pub mod kpi;
 pub mod metrics;
 pub mod projection;
 pub mod scope;

@@ -1,0 +1,359 @@
+//! The campaign's figures (考核指标), computed from the relay's projections. Pure functions over
+//! "facts" (one row per problem, one per visit), so that every storage backend feeds them the same way
+//! and tests can work the right answers out by hand.
+//!
+//! Times are the devices' times of the events (a problem resolved on a phone on the 3rd and synced on
+//! the 9th counts as resolved on the 3rd); figures are recomputed on every request, so late data
+//! changes the figures of the period it belongs to.
+//!
+//! Definitions, for a set of problems (a region's subtree, a department) and a period `[from, to)`:
+//! - **reported**: problems reported in the period;
+//! - **resolved**: problems whose (latest) resolution was recorded in the period and that are
+//!   resolved, confirmed or closed now;
+//! - **resolution rate (解决率)**: of the problems reported in the period, the share resolved,
+//!   confirmed or closed now;
+//! - **on-time rate**: of the problems resolved in the period that had a deadline, the share resolved
+//!   by it;
+//! - **satisfaction rate (满意率)**: of the confirmations made in the period, the share rated 4 or 5;
+//!   **average rating** over the same confirmations;
+//! - **overdue now**: problems routed and past their deadline at the moment of computing;
+//! - **visits** made in the period and **enterprises visited** (distinct).
+//!
+//! Monthly ranking score of a unit (0–100):
+//! `40 × resolution rate + 25 × on-time rate + 25 × satisfaction rate + 10 × visit coverage`, where
+//! visit coverage is the share of the unit's enterprises visited in the month. A rate with nothing to
+//! measure (no problem reported, say) counts as 1: a unit is not punished for having no problems.
+
+use std::collections::{BTreeMap, HashSet};
+
+/// What the figures need of one problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemFact {
+    pub id: String,
+    pub region_id: String,
+    pub department_id: Option<String>,
+    /// `reported`, `accepted`, `routed`, `resolved`, `confirmed` or `closed`.
+    pub status: String,
+    pub reported_at: i64,
+    pub resolved_at: Option<i64>,
+    pub deadline: Option<i64>,
+    pub confirmed_at: Option<i64>,
+    pub rating: Option<u8>,
+}
+
+impl ProblemFact {
+    fn is_resolved(&self) -> bool {
+        matches!(self.status.as_str(), "resolved" | "confirmed" | "closed")
+    }
+}
+
+/// What the figures need of one visit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitFact {
+    pub enterprise_id: String,
+    pub region_id: String,
+    pub cadre_id: String,
+    /// Milliseconds since the epoch of the visit's day (00:00 China Standard Time).
+    pub day: i64,
+}
+
+/// A time span `[from, to)`, milliseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Period {
+    pub fn contains(&self, t: i64) -> bool {
+        (self.from..self.to).contains(&t)
+    }
+}
+
+/// The figures of one unit for one period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    pub reported: u32,
+    pub resolved: u32,
+    pub resolution_rate: Option<f64>,
+    pub on_time_rate: Option<f64>,
+    pub satisfaction_rate: Option<f64>,
+    pub average_rating: Option<f64>,
+    pub overdue_now: u32,
+    pub visits: u32,
+    pub enterprises_visited: u32,
+}
+
+fn ratio(n: usize, d: usize) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// The figures of `problems` and `visits` (already restricted to one unit) for `period`, at `now`.
+pub fn figures<'a>(
+    problems: impl IntoIterator<Item = &'a ProblemFact>,
+    visits: impl IntoIterator<Item = &'a VisitFact>,
+    period: Period,
+    now: i64,
+) -> Figures {
+    let (mut reported, mut reported_resolved, mut resolved, mut with_deadline, mut on_time) = (0, 0, 0, 0, 0);
+    let (mut confirmed, mut satisfied, mut rating_sum, mut overdue) = (0, 0, 0u32, 0);
+    for p in problems {
+        if period.contains(p.reported_at) {
+            reported += 1;
+            reported_resolved += usize::from(p.is_resolved());
+        }
+        if let Some(r) = p.resolved_at.filter(|r| period.contains(*r) && p.is_resolved()) {
+            resolved += 1;
+            if let Some(d) = p.deadline {
+                with_deadline += 1;
+                on_time += usize::from(r <= d);
+            }
+        }
+        if let (Some(c), Some(rating)) = (p.confirmed_at, p.rating)
+            && period.contains(c)
+        {
+            confirmed += 1;
+            satisfied += usize::from(rating >= 4);
+            rating_sum += u32::from(rating);
+        }
+        if p.status == "routed" && p.deadline.is_some_and(|d| d < now) {
+            overdue += 1;
+        }
+    }
+    let mut n_visits = 0;
+    let mut visited = HashSet::new();
+    for v in visits {
+        if period.contains(v.day) {
+            n_visits += 1;
+            visited.insert(v.enterprise_id.as_str());
+        }
+    }
+    Figures {
+        reported: reported as u32,
+        resolved: resolved as u32,
+        resolution_rate: ratio(reported_resolved, reported),
+        on_time_rate: ratio(on_time, with_deadline),
+        satisfaction_rate: ratio(satisfied, confirmed),
+        average_rating: (confirmed > 0).then(|| f64::from(rating_sum) / confirmed as f64),
+        overdue_now: overdue,
+        visits: n_visits,
+        enterprises_visited: visited.len() as u32,
+    }
+}
+
+/// Problems opened and resolved per week, from `from` (a Monday 00:00 CST) for `weeks` weeks.
+pub fn weekly(problems: &[ProblemFact], from: i64, weeks: usize) -> Vec<(i64, u32, u32)> {
+    const WEEK: i64 = 7 * 86_400_000;
+    let mut out: Vec<(i64, u32, u32)> = (0..weeks).map(|w| (from + w as i64 * WEEK, 0, 0)).collect();
+    let slot = |t: i64| -> Option<usize> {
+        let w = (t - from).div_euclid(WEEK);
+        (0..weeks as i64).contains(&w).then_some(w as usize)
+    };
+    for p in problems {
+        if let Some(i) = slot(p.reported_at) {
+            out[i].1 += 1;
+        }
+        if let Some(i) = p.resolved_at.filter(|_| p.is_resolved()).and_then(slot) {
+            out[i].2 += 1;
+        }
+    }
+    out
+}
+
+/// One unit's line of the monthly ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub unit: String,
+    pub figures: Figures,
+    pub visit_coverage: Option<f64>,
+    pub score: f64,
+    pub rank: u32,
+    pub last_month_rank: Option<u32>,
+}
+
+/// The score of the documented formula; a rate with nothing to measure counts as 1.
+pub fn score(f: &Figures, visit_coverage: Option<f64>) -> f64 {
+    let r = |x: Option<f64>| x.unwrap_or(1.0);
+    100.0 * (0.40 * r(f.resolution_rate) + 0.25 * r(f.on_time_rate) + 0.25 * r(f.satisfaction_rate) + 0.10 * r(visit_coverage))
+}
+
+/// Ranks units for `month` (and, for comparison, `previous`). `unit_of` maps a problem or visit to
+/// its unit (a county, a department), or `None` to leave it out; `enterprises` counts each unit's
+/// enterprises for visit coverage. Ties share a rank; order is by score, then unit id.
+pub fn ranking(
+    problems: &[ProblemFact],
+    visits: &[VisitFact],
+    units: &[String],
+    unit_of_problem: impl Fn(&ProblemFact) -> Option<String>,
+    unit_of_visit: impl Fn(&VisitFact) -> Option<String>,
+    enterprises: &BTreeMap<String, u32>,
+    month: Period,
+    previous: Period,
+    now: i64,
+) -> Vec<Ranked> {
+    let rank_for = |period: Period| -> Vec<(String, Figures, Option<f64>, f64)> {
+        let mut rows: Vec<(String, Figures, Option<f64>, f64)> = units
+            .iter()
+            .map(|u| {
+                let ps: Vec<&ProblemFact> = problems.iter().filter(|p| unit_of_problem(p).as_ref() == Some(u)).collect();
+                let vs: Vec<&VisitFact> = visits.iter().filter(|v| unit_of_visit(v).as_ref() == Some(u)).collect();
+                let f = figures(ps, vs, period, now);
+                let coverage = enterprises.get(u).filter(|n| **n > 0).map(|n| f64::from(f.enterprises_visited) / f64::from(*n));
+                let s = score(&f, coverage);
+                (u.clone(), f, coverage, s)
+            })
+            .collect();
+        rows.sort_by(|a, b| b.3.total_cmp(&a.3).then(a.0.cmp(&b.0)));
+        rows
+    };
+    let ranks = |rows: &[(String, Figures, Option<f64>, f64)]| -> Vec<u32> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let rank = if i > 0 && (rows[i - 1].3 - row.3).abs() < 1e-9 { out[i - 1] } else { i as u32 + 1 };
+            out.push(rank);
+        }
+        out
+    };
+    let last = rank_for(previous);
+    let last_ranks = ranks(&last);
+    let now_rows = rank_for(month);
+    let now_ranks = ranks(&now_rows);
+    now_rows
+        .into_iter()
+        .zip(now_ranks)
+        .map(|((unit, figures, visit_coverage, score), rank)| {
+            let last_month_rank = last.iter().position(|r| r.0 == unit).map(|i| last_ranks[i]);
+            Ranked { unit, figures, visit_coverage, score, rank, last_month_rank }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+    /// 2026-03-01 00:00 CST.
+    const MARCH: i64 = 1_772_294_400_000;
+
+    fn p(id: &str, region: &str, dept: Option<&str>, status: &str, reported: i64) -> ProblemFact {
+        ProblemFact {
+            id: id.into(),
+            region_id: region.into(),
+            department_id: dept.map(Into::into),
+            status: status.into(),
+            reported_at: reported,
+            resolved_at: None,
+            deadline: None,
+            confirmed_at: None,
+            rating: None,
+        }
+    }
+
+    fn visit(ent: &str, region: &str, day: i64) -> VisitFact {
+        VisitFact { enterprise_id: ent.into(), region_id: region.into(), cadre_id: "c".into(), day }
+    }
+
+    /// March 2026, worked by hand:
+    /// - A reported 2nd, routed, deadline 10th, resolved 3rd (on time), confirmed 5th rating 5, closed.
+    /// - B reported 4th, deadline 6th, resolved 9th (late), confirmed 10th rating 3.
+    /// - C reported 5th, routed, deadline 8th, not resolved: overdue on the 20th.
+    /// - D reported 20 Feb, resolved 2 March (on time, deadline 5 March), confirmed 3 March rating 4.
+    /// - E reported 1 April: outside.
+    fn march() -> Vec<ProblemFact> {
+        let mut a = p("A", "county-1", Some("fin"), "closed", MARCH + DAY);
+        a.deadline = Some(MARCH + 9 * DAY);
+        a.resolved_at = Some(MARCH + 2 * DAY);
+        a.confirmed_at = Some(MARCH + 4 * DAY);
+        a.rating = Some(5);
+        let mut b = p("B", "county-1", Some("fin"), "confirmed", MARCH + 3 * DAY);
+        b.deadline = Some(MARCH + 5 * DAY);
+        b.resolved_at = Some(MARCH + 8 * DAY);
+        b.confirmed_at = Some(MARCH + 9 * DAY);
+        b.rating = Some(3);
+        let mut c = p("C", "county-2", Some("hr"), "routed", MARCH + 4 * DAY);
+        c.deadline = Some(MARCH + 7 * DAY);
+        let mut d = p("D", "county-2", Some("hr"), "confirmed", MARCH - 9 * DAY);
+        d.deadline = Some(MARCH + 4 * DAY);
+        d.resolved_at = Some(MARCH + DAY);
+        d.confirmed_at = Some(MARCH + 2 * DAY);
+        d.rating = Some(4);
+        let e = p("E", "county-2", None, "reported", MARCH + 31 * DAY);
+        vec![a, b, c, d, e]
+    }
+
+    #[test]
+    fn figures_of_a_month_worked_by_hand() {
+        let period = Period { from: MARCH, to: MARCH + 31 * DAY };
+        let visits = vec![visit("e1", "county-1", MARCH), visit("e1", "county-1", MARCH + DAY), visit("e2", "county-2", MARCH - DAY)];
+        let f = figures(&march(), &visits, period, MARCH + 19 * DAY);
+        // Reported in March: A, B, C (D was February, E April) = 3; of those resolved now: A, B = 2/3.
+        assert_eq!(f.reported, 3);
+        assert_eq!(f.resolution_rate, Some(2.0 / 3.0));
+        // Resolved in March: A (3rd), B (9th), D (2nd) = 3; on time: A, D = 2/3.
+        assert_eq!(f.resolved, 3);
+        assert_eq!(f.on_time_rate, Some(2.0 / 3.0));
+        // Confirmed in March: A 5, B 3, D 4 → satisfied A, D = 2/3, average 4.
+        assert_eq!(f.satisfaction_rate, Some(2.0 / 3.0));
+        assert_eq!(f.average_rating, Some(4.0));
+        // Overdue on the 20th: C.
+        assert_eq!(f.overdue_now, 1);
+        assert_eq!((f.visits, f.enterprises_visited), (2, 1));
+    }
+
+    #[test]
+    fn late_data_counts_on_the_day_it_happened() {
+        let period = Period { from: MARCH, to: MARCH + 7 * DAY }; // 1st–7th
+        let mut problems = march();
+        let before = figures(&problems, &[], period, MARCH + 9 * DAY);
+        // C's resolution, done on the 6th offline, arrives on the 9th: the first week changes.
+        let c = problems.iter_mut().find(|p| p.id == "C").unwrap();
+        c.status = "resolved".into();
+        c.resolved_at = Some(MARCH + 5 * DAY);
+        let after = figures(&problems, &[], period, MARCH + 9 * DAY);
+        assert_eq!((before.resolved, after.resolved), (2, 3)); // A, D, then C
+        assert_eq!(before.on_time_rate, Some(1.0)); // A, D
+        assert_eq!(after.on_time_rate, Some(1.0)); // C by its deadline (8th) too
+        assert_eq!((before.overdue_now, after.overdue_now), (1, 0));
+    }
+
+    #[test]
+    fn weekly_counts() {
+        let w = weekly(&march(), MARCH - 7 * DAY, 3);
+        // Week of 22 Feb: D reported (20 Feb is the week before: outside); week of 1 March: A, B, C
+        // reported, A and D resolved; week of 8 March: B resolved.
+        assert_eq!(w.iter().map(|x| (x.1, x.2)).collect::<Vec<_>>(), vec![(0, 0), (3, 2), (0, 1)]);
+    }
+
+    #[test]
+    fn monthly_ranking_by_the_documented_formula() {
+        let problems = march();
+        let visits = vec![visit("e1", "county-1", MARCH + 3 * DAY), visit("e3", "county-2", MARCH + 3 * DAY)];
+        let units = vec!["county-1".to_owned(), "county-2".to_owned()];
+        let enterprises = BTreeMap::from([("county-1".to_owned(), 2), ("county-2".to_owned(), 1)]);
+        let month = Period { from: MARCH, to: MARCH + 31 * DAY };
+        let feb = Period { from: MARCH - 28 * DAY, to: MARCH };
+        let r = ranking(
+            &problems,
+            &visits,
+            &units,
+            |p| Some(p.region_id.clone()),
+            |v| Some(v.region_id.clone()),
+            &enterprises,
+            month,
+            feb,
+            MARCH + 19 * DAY,
+        );
+        // county-1: reported A, B both resolved → 1; resolved A (on time), B (late) → 0.5;
+        //   confirmed A 5, B 3 → 0.5; coverage 1 of 2 → 0.5.  40 + 12.5 + 12.5 + 5 = 70.
+        // county-2: reported C, unresolved → 0; resolved D on time → 1; confirmed D 4 → 1;
+        //   coverage 1 of 1 → 1.  0 + 25 + 25 + 10 = 60.
+        assert_eq!(r[0].unit, "county-1");
+        assert!((r[0].score - 70.0).abs() < 1e-9, "{}", r[0].score);
+        assert!((r[1].score - 60.0).abs() < 1e-9, "{}", r[1].score);
+        assert_eq!((r[0].rank, r[1].rank), (1, 2));
+        // February: county-2 reported D (resolved in March: counted now) → 1; nothing else measured → 100;
+        // county-1 has nothing → 100 as well: both rank 1.
+        assert_eq!((r[0].last_month_rank, r[1].last_month_rank), (Some(1), Some(1)));
+    }
+}
