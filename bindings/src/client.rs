@@ -29,7 +29,11 @@ fn store_path(dir: &std::path::Path, user_id: &str) -> PathBuf {
 
 impl ZhuqiClient {
     fn store(&self) -> Result<Arc<Store>> {
-        self.store.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| ZhuqiError::from(zhuqi_core::Error::NoIdentity))
+        self.store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ZhuqiError::from(zhuqi_core::Error::NoIdentity))
     }
 
     fn relay(&self) -> Arc<SyncClient> {
@@ -101,7 +105,10 @@ impl ZhuqiClient {
     #[uniffi::constructor]
     pub fn new(data_dir: String, relay_url: String) -> Result<Arc<Self>> {
         let data_dir = PathBuf::from(data_dir);
-        std::fs::create_dir_all(&data_dir).map_err(|e| ZhuqiError::Storage { detail: e.to_string(), message_zh: "无法创建数据目录".into() })?;
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| ZhuqiError::Storage {
+                detail: e.to_string(), message_zh: "无法创建数据目录".into()
+            })?;
         let client = ZhuqiClient {
             relay: RwLock::new(Arc::new(SyncClient::new(&relay_url)?)),
             data_dir,
@@ -181,7 +188,14 @@ impl ZhuqiClient {
     }
 
     /// Routes (交办) a problem to a department at a level (1–5) with a deadline (ms since epoch).
-    pub fn route_problem(&self, problem_id: String, department_id: String, level: u8, deadline: i64, note: String) -> Result<()> {
+    pub fn route_problem(
+        &self,
+        problem_id: String,
+        department_id: String,
+        level: u8,
+        deadline: i64,
+        note: String,
+    ) -> Result<()> {
         Ok(self.store()?.route_problem(&problem_id, &department_id, level, deadline, &note)?)
     }
 
@@ -190,7 +204,14 @@ impl ZhuqiClient {
     }
 
     /// Escalates (提级督办) to a higher level; a manager may also move it and set a new deadline.
-    pub fn escalate_problem(&self, problem_id: String, level: u8, reason: String, department_id: Option<String>, deadline: Option<i64>) -> Result<()> {
+    pub fn escalate_problem(
+        &self,
+        problem_id: String,
+        level: u8,
+        reason: String,
+        department_id: Option<String>,
+        deadline: Option<i64>,
+    ) -> Result<()> {
         Ok(self.store()?.escalate_problem(&problem_id, level, &reason, department_id.as_deref(), deadline)?)
     }
 
@@ -267,8 +288,16 @@ impl ZhuqiClient {
             });
         Ok(EnterpriseDetail {
             card,
-            contacts: d.contacts.into_iter().map(|c| ContactPerson { name: c.name, title: c.title, phone: c.phone }).collect(),
-            cadres: d.assignments.into_iter().map(|a| AssignedCadre { cadre_id: a.cadre_id, name: a.cadre_name, chief: a.chief }).collect(),
+            contacts: d
+                .contacts
+                .into_iter()
+                .map(|c| ContactPerson { name: c.name, title: c.title, phone: c.phone })
+                .collect(),
+            cadres: d
+                .assignments
+                .into_iter()
+                .map(|a| AssignedCadre { cadre_id: a.cadre_id, name: a.cadre_name, chief: a.chief })
+                .collect(),
             visits: d
                 .visits
                 .into_iter()

@@ -57,7 +57,9 @@ impl From<Error> for ZhuqiError {
 
 impl ZhuqiError {
     pub(crate) fn internal(detail: impl Into<String>) -> Self {
-        ZhuqiError::Internal { detail: detail.into(), message_zh: "应用内部错误，请重试或联系管理员".into() }
+        ZhuqiError::Internal {
+            detail: detail.into(), message_zh: "应用内部错误，请重试或联系管理员".into()
+        }
     }
 }
 

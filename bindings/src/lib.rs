@@ -13,5 +13,5 @@ mod records;
 pub use client::ZhuqiClient;
 pub use error::ZhuqiError;
 pub use listener::{SyncListener, WatchHandle};
-pub use logger::{set_logger, LogLevel, Logger};
+pub use logger::{LogLevel, Logger, set_logger};
 pub use records::*;

@@ -5,8 +5,8 @@
 use crate::client::ZhuqiClient;
 use crate::error::ZhuqiError;
 use crate::records::SyncSummary;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Implemented by the app to hear about syncs.

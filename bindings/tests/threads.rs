@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use zhuqi_ffi::*;
-use zhuqi_tests::{seed_directory, seed_enterprises, Relay, ENT_A, PASSWORD};
+use zhuqi_tests::{ENT_A, PASSWORD, Relay, seed_directory, seed_enterprises};
 
 #[test]
 fn many_threads_share_one_client() {

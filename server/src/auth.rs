@@ -90,7 +90,12 @@ fn check_throttle(storage: &dyn RelayStorage, key: &str, now: i64) -> Result<(),
     if storage.failed_sign_ins_since(key, now - FAILURE_WINDOW_MS)? < MAX_FAILURES {
         return Ok(());
     }
-    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many failed attempts", "尝试次数过多，请15分钟后再试");
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        "too many failed attempts",
+        "尝试次数过多，请15分钟后再试",
+    );
     e.retry_after = Some((FAILURE_WINDOW_MS / 1000) as u64);
     Err(e)
 }

@@ -196,7 +196,7 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
     for (i, id) in enterprise_ids.iter().enumerate() {
         let (county, county_name, _) = counties[i % counties.len()];
         let (trade, industry) = *rng.pick(TRADE);
-        let town = format!("{county}{:03}", 1 + i % 2);
+        let town = format!("{county}{:03}", 1 + (i / counties.len()) % 2);
         let first17 = format!("91{county}MA{:07}", 4_000_000 + i * 7919);
         let mut tags = vec![KNOWN_TAGS[rng.below(KNOWN_TAGS.len())].0.to_owned()];
         if i % 3 == 0 {

@@ -136,7 +136,13 @@ mod tests {
     fn the_cache_stays_within_its_cap() {
         let cache = DocCache::new(10 << 20);
         for i in 0..1000 {
-            let doc = CachedDoc { kind: DocKind::Problem, doc: Automerge::new(), last_seq: i, size: 1 << 20, since_snapshot: 0 };
+            let doc = CachedDoc {
+                kind: DocKind::Problem,
+                doc: Automerge::new(),
+                last_seq: i,
+                size: 1 << 20,
+                since_snapshot: 0,
+            };
             cache.put(&format!("doc-{i}"), doc);
             assert!(cache.bytes() <= 10 << 20);
         }

@@ -174,7 +174,11 @@ pub struct Ranked {
 /// The score of the documented formula; a rate with nothing to measure counts as 1.
 pub fn score(f: &Figures, visit_coverage: Option<f64>) -> f64 {
     let r = |x: Option<f64>| x.unwrap_or(1.0);
-    100.0 * (0.40 * r(f.resolution_rate) + 0.25 * r(f.on_time_rate) + 0.25 * r(f.satisfaction_rate) + 0.10 * r(visit_coverage))
+    100.0
+        * (0.40 * r(f.resolution_rate)
+            + 0.25 * r(f.on_time_rate)
+            + 0.25 * r(f.satisfaction_rate)
+            + 0.10 * r(visit_coverage))
 }
 
 /// Ranks units for `month` (and, for comparison, `previous`). `unit_of` maps a problem or visit to
@@ -195,10 +199,12 @@ pub fn ranking(
         let mut rows: Vec<(String, Figures, Option<f64>, f64)> = units
             .iter()
             .map(|u| {
-                let ps: Vec<&ProblemFact> = problems.iter().filter(|p| unit_of_problem(p).as_ref() == Some(u)).collect();
+                let ps: Vec<&ProblemFact> =
+                    problems.iter().filter(|p| unit_of_problem(p).as_ref() == Some(u)).collect();
                 let vs: Vec<&VisitFact> = visits.iter().filter(|v| unit_of_visit(v).as_ref() == Some(u)).collect();
                 let f = figures(ps, vs, period, now);
-                let coverage = enterprises.get(u).filter(|n| **n > 0).map(|n| f64::from(f.enterprises_visited) / f64::from(*n));
+                let coverage =
+                    enterprises.get(u).filter(|n| **n > 0).map(|n| f64::from(f.enterprises_visited) / f64::from(*n));
                 let s = score(&f, coverage);
                 (u.clone(), f, coverage, s)
             })
@@ -285,7 +291,11 @@ mod tests {
     #[test]
     fn figures_of_a_month_worked_by_hand() {
         let period = Period { from: MARCH, to: MARCH + 31 * DAY };
-        let visits = vec![visit("e1", "county-1", MARCH), visit("e1", "county-1", MARCH + DAY), visit("e2", "county-2", MARCH - DAY)];
+        let visits = vec![
+            visit("e1", "county-1", MARCH),
+            visit("e1", "county-1", MARCH + DAY),
+            visit("e2", "county-2", MARCH - DAY),
+        ];
         let f = figures(&march(), &visits, period, MARCH + 19 * DAY);
         // Reported in March: A, B, C (D was February, E April) = 3; of those resolved now: A, B = 2/3.
         assert_eq!(f.reported, 3);

@@ -19,6 +19,7 @@ pub mod scope;
 pub mod storage;
 pub mod sync;
 pub mod validate;
+pub mod web;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -123,6 +124,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/activation-codes", post(activation_code))
         .route("/v1/sync", post(sync_handler))
         .route("/v1/events", get(events::events))
+        .route("/", get(web::overview_page))
+        .route("/login", get(web::login_page).post(web::login))
+        .route("/logout", post(web::logout))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -154,4 +154,10 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// The id of the enterprise with this unified social credit code.
     fn enterprise_by_uscc(&self, uscc: &str) -> Result<Option<String>>;
     fn document_count(&self) -> Result<u64>;
+    /// One fact per problem, for the figures (`kpi`).
+    fn problem_facts(&self) -> Result<Vec<crate::kpi::ProblemFact>>;
+    /// One fact per visit (with its enterprise's region), for the figures.
+    fn visit_facts(&self) -> Result<Vec<crate::kpi::VisitFact>>;
+    /// Enterprise counts per region.
+    fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>>;
 }

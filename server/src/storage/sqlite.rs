@@ -586,6 +586,52 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
+    fn problem_facts(&self) -> Result<Vec<crate::kpi::ProblemFact>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating FROM problems",
+            )?
+            .query_map([], |r| {
+                Ok(crate::kpi::ProblemFact {
+                    id: r.get(0)?,
+                    region_id: r.get(1)?,
+                    department_id: r.get(2)?,
+                    status: r.get(3)?,
+                    reported_at: r.get(4)?,
+                    resolved_at: r.get(5)?,
+                    deadline: r.get(6)?,
+                    confirmed_at: r.get(7)?,
+                    rating: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn visit_facts(&self) -> Result<Vec<crate::kpi::VisitFact>> {
+        self.read(|c| {
+            let rows: Vec<(String, String, String, String)> = c
+                .prepare_cached("SELECT v.enterprise_id, e.region_id, v.cadre_id, v.date FROM visits v JOIN enterprises e ON e.id = v.enterprise_id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(enterprise_id, region_id, cadre_id, date)| {
+                    let day = zhuqi_core::domain::text::parse_date("date", &date).ok()?;
+                    Some(crate::kpi::VisitFact { enterprise_id, region_id, cadre_id, day: day * 86_400_000 - 8 * 3_600_000 })
+                })
+                .collect())
+        })
+    }
+
+    fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT region_id, COUNT(*) FROM enterprises GROUP BY region_id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn document_count(&self) -> Result<u64> {
         self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM docs", [], |r| r.get::<_, i64>(0))? as u64))
     }

@@ -1,0 +1,380 @@
+//! The managers' web pages, served by the relay itself: sign-in (a session cookie: HttpOnly, Secure,
+//! SameSite=Strict, and a CSRF token in every form) and the overview of a region and a period.
+//! Pages are server-rendered HTML in Chinese with an inline stylesheet; nothing is built with npm.
+
+use crate::auth::{self, token_hash};
+use crate::error::ApiError;
+use crate::kpi::{self, Figures, Period, ProblemFact, VisitFact};
+use crate::storage::Session;
+use crate::{AppState, now_ms};
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+use std::sync::Arc;
+use zhuqi_core::domain::Role;
+use zhuqi_core::domain::directory::path_covers;
+use zhuqi_core::domain::text::{civil_from_days, date_of, parse_date};
+
+const COOKIE: &str = "zhuqi_session";
+const DAY: i64 = 86_400_000;
+const CST: i64 = 8 * 3_600_000;
+
+/// Escapes text for HTML.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: &str) -> Html<String> {
+    let nav = match (user, csrf) {
+        (Some(u), Some(c)) => format!(
+            r#"<nav><a href="/">概览</a><span class="who">{}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="{c}"><button>退出</button></form></nav>"#,
+            esc(u)
+        ),
+        _ => String::new(),
+    };
+    Html(format!(
+        r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{t} · 万人助万企</title><style>{CSS}</style></head><body><header><h1>万人助万企 · {t}</h1>{nav}</header><main>{body}</main>
+<script>{JS}</script></body></html>"#,
+        t = esc(title)
+    ))
+}
+
+const CSS: &str = "body{font-family:system-ui,'PingFang SC','Microsoft YaHei',sans-serif;margin:0;color:#222;background:#f6f7f9}\
+header{background:#b71c1c;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;align-items:center;gap:1rem}\
+header h1{font-size:1.15rem;margin:0;flex:1}nav{display:flex;gap:1rem;align-items:center}nav a{color:#fff}\
+nav form{display:inline}nav button{background:none;border:1px solid #fff;color:#fff;border-radius:4px;cursor:pointer}\
+main{padding:1rem;max-width:1200px;margin:auto}.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:.75rem}\
+.card{background:#fff;border-radius:8px;padding:.75rem;box-shadow:0 1px 2px #0002}.card b{display:block;font-size:1.5rem}\
+table{border-collapse:collapse;width:100%;background:#fff;margin:1rem 0}th,td{padding:.4rem .5rem;border-bottom:1px solid #eee;text-align:right}\
+th:first-child,td:first-child{text-align:left}th{cursor:pointer;background:#fafafa}.muted{color:#777;font-size:.85rem}\
+form.period{display:flex;gap:.5rem;flex-wrap:wrap;align-items:end}.login{max-width:360px;margin:3rem auto;background:#fff;padding:1.5rem;border-radius:8px}\
+.login input{width:100%;padding:.5rem;margin:.25rem 0 .75rem;box-sizing:border-box}.error{color:#b71c1c}button.primary{background:#b71c1c;color:#fff;border:0;padding:.5rem 1rem;border-radius:4px}";
+
+/// Sorts a table by the clicked column (numbers numerically).
+const JS: &str = "document.querySelectorAll('table.sortable th').forEach((th,i)=>th.addEventListener('click',()=>{\
+const tb=th.closest('table').tBodies[0];const rows=[...tb.rows];const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';\
+const v=r=>{const t=r.cells[i].dataset.v??r.cells[i].textContent;const n=parseFloat(t);return isNaN(n)?t:n};\
+rows.sort((a,b)=>{const x=v(a),y=v(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});rows.forEach(r=>tb.appendChild(r))}));";
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The CSRF token of a session: derived from its secret, so nothing more is stored.
+fn csrf_of(token: &str) -> String {
+    Sha256::digest(format!("csrf:{token}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The signed-in manager of a request, or where to send the browser instead.
+async fn manager(state: &Arc<AppState>, headers: &HeaderMap) -> Result<(Session, String), Response> {
+    let Some(token) = cookie_token(headers) else { return Err(Redirect::to("/login").into_response()) };
+    let st = state.clone();
+    let t = token.clone();
+    let session = tokio::task::spawn_blocking(move || st.storage.session(&token_hash(&t)))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()).into_response())?
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let session = match auth::authorize_session(session) {
+        Ok(s) => s,
+        Err(_) => return Err(Redirect::to("/login").into_response()),
+    };
+    if session.user.role != Role::Manager {
+        let body = "<p>此页面仅供活动办（管理人员）使用。</p><p><a href=\"/login\">换一个账号登录</a></p>";
+        return Err((StatusCode::FORBIDDEN, page("无权访问", None, None, body)).into_response());
+    }
+    Ok((session, token))
+}
+
+pub async fn login_page() -> Html<String> {
+    login_form("")
+}
+
+fn login_form(error: &str) -> Html<String> {
+    let error = if error.is_empty() { String::new() } else { format!(r#"<p class="error">{}</p>"#, esc(error)) };
+    page(
+        "登录",
+        None,
+        None,
+        &format!(
+            r#"<form class="login" method="post" action="/login"><h2>登录</h2>{error}
+<label>账号<input name="login" autocomplete="username" required></label>
+<label>密码<input name="password" type="password" autocomplete="current-password" required></label>
+<button class="primary" type="submit">登录</button></form>"#
+        ),
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+}
+
+pub async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Response {
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || auth::sign_in(&st, f.login.trim(), &f.password, "网页")).await;
+    match result {
+        Ok(Ok(r)) => {
+            let max_age = (r.expires_at - now_ms()) / 1000;
+            let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}", r.token);
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        Ok(Err(e)) => (e.status, login_form(e.message_zh)).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+    if let Some(token) = cookie_token(&headers)
+        && f.csrf == csrf_of(&token)
+    {
+        let st = state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(Some(s)) = st.storage.session(&token_hash(&token)) {
+                let _ = st.storage.revoke_device(&s.device_id);
+            }
+        })
+        .await;
+    }
+    let clear = format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// 00:00 China Standard Time of a day number.
+fn day_start(day: i64) -> i64 {
+    day * DAY - CST
+}
+
+/// The period asked for (inclusive dates), by default the current month.
+fn period_of(q: &PeriodQuery, now: i64) -> Period {
+    let today = (now + CST).div_euclid(DAY);
+    let (y, m, _) = civil_from_days(today);
+    let first = zhuqi_core::domain::text::days_from_civil(y, m, 1);
+    let from = q.from.as_deref().and_then(|d| parse_date("from", d).ok()).unwrap_or(first);
+    let to = q.to.as_deref().and_then(|d| parse_date("to", d).ok()).unwrap_or(today).max(from);
+    Period { from: day_start(from), to: day_start(to + 1) }
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("—".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn figures_row(name: &str, f: &Figures) -> String {
+    let v = |x: Option<f64>| x.map_or(-1.0, |v| v);
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        esc(name),
+        f.reported,
+        f.resolved,
+        v(f.resolution_rate),
+        pct(f.resolution_rate),
+        v(f.on_time_rate),
+        pct(f.on_time_rate),
+        v(f.satisfaction_rate),
+        pct(f.satisfaction_rate),
+        f.overdue_now,
+        f.visits,
+        f.enterprises_visited
+    )
+}
+
+const TABLE_HEAD: &str = "<thead><tr><th>单位</th><th>上报</th><th>办结</th><th>解决率</th><th>按期率</th><th>满意率</th><th>当前超期</th><th>走访次数</th><th>走访企业</th></tr></thead>";
+
+/// A server-rendered chart of problems opened and resolved per week.
+fn chart(weeks: &[(i64, u32, u32)]) -> String {
+    let (w, h, pad) = (640.0, 180.0, 24.0);
+    let max = weeks.iter().map(|x| x.1.max(x.2)).max().unwrap_or(0).max(1) as f64;
+    let n = weeks.len().max(1) as f64;
+    let bar = (w - 2.0 * pad) / n / 2.5;
+    let mut svg = format!(
+        r##"<svg viewBox="0 0 {w} {h}" role="img" aria-label="每周新增与办结问题" style="width:100%;max-width:720px;background:#fff">"##
+    );
+    for (i, (start, opened, resolved)) in weeks.iter().enumerate() {
+        let x = pad + i as f64 * (w - 2.0 * pad) / n;
+        for (j, (count, color)) in [(*opened, "#e57373"), (*resolved, "#43a047")].iter().enumerate() {
+            let bh = (*count as f64) / max * (h - 2.0 * pad);
+            let _ = write!(
+                svg,
+                r#"<rect x="{:.1}" y="{:.1}" width="{bar:.1}" height="{bh:.1}" fill="{color}"><title>{} {}：{count}</title></rect>"#,
+                x + j as f64 * bar,
+                h - pad - bh,
+                date_of(*start),
+                if j == 0 { "新增" } else { "办结" }
+            );
+        }
+        if i % 2 == 0 {
+            let _ = write!(
+                svg,
+                r##"<text x="{x:.1}" y="{}" font-size="9" fill="#555">{}</text>"##,
+                h - 6.0,
+                &date_of(*start)[5..]
+            );
+        }
+    }
+    svg.push_str(r##"<text x="24" y="14" font-size="11" fill="#e57373">■ 新增</text><text x="84" y="14" font-size="11" fill="#43a047">■ 办结</text></svg>"##);
+    svg
+}
+
+/// Everything the overview shows, computed from the projections (separated from rendering so the
+/// benchmark and tests can call it).
+pub struct Overview {
+    pub region_name: String,
+    pub period: Period,
+    pub total: Figures,
+    pub by_region: Vec<(String, Figures)>,
+    pub by_department: Vec<(String, Figures)>,
+    pub weeks: Vec<(i64, u32, u32)>,
+    pub computed_at: i64,
+}
+
+pub fn overview(state: &AppState, session: &Session, period: Period, now: i64) -> Result<Overview, ApiError> {
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let root = session.user.region_id.clone().unwrap_or_default();
+    let root_path = dir.paths.get(&root).cloned().unwrap_or_default();
+    let in_scope = |region: &str| dir.paths.get(region).is_some_and(|p| path_covers(&root_path, p));
+    let problems: Vec<ProblemFact> = storage.problem_facts()?.into_iter().filter(|p| in_scope(&p.region_id)).collect();
+    let visits: Vec<VisitFact> = storage.visit_facts()?.into_iter().filter(|v| in_scope(&v.region_id)).collect();
+    let total = kpi::figures(&problems, &visits, period, now);
+    // Direct children of the manager's region, each with its subtree.
+    let mut children: Vec<_> = dir.regions.values().filter(|r| r.parent_id.as_deref() == Some(root.as_str())).collect();
+    children.sort_by(|a, b| a.id.cmp(&b.id));
+    let by_region = children
+        .iter()
+        .map(|c| {
+            let cp = dir.paths.get(&c.id).cloned().unwrap_or_default();
+            let under = |r: &str| dir.paths.get(r).is_some_and(|p| path_covers(&cp, p));
+            let f = kpi::figures(
+                problems.iter().filter(|p| under(&p.region_id)),
+                visits.iter().filter(|v| under(&v.region_id)),
+                period,
+                now,
+            );
+            (c.name.clone(), f)
+        })
+        .collect();
+    let mut departments: Vec<_> = dir
+        .departments
+        .values()
+        .filter(|d| dir.paths.get(&d.region_id).is_some_and(|p| path_covers(&root_path, p)))
+        .collect();
+    departments.sort_by(|a, b| a.id.cmp(&b.id));
+    let by_department = departments
+        .iter()
+        .map(|d| {
+            let f = kpi::figures(
+                problems.iter().filter(|p| p.department_id.as_deref() == Some(d.id.as_str())),
+                [],
+                period,
+                now,
+            );
+            (d.name.clone(), f)
+        })
+        .collect();
+    // Twelve weeks ending with the period, starting on a Monday (1970-01-05 was one).
+    let end_day = (period.to - 1 + CST).div_euclid(DAY);
+    let monday = end_day - (end_day - 4).rem_euclid(7);
+    let weeks = kpi::weekly(&problems, day_start(monday - 11 * 7), 12);
+    let region_name = dir.regions.get(&root).map_or(root.clone(), |r| r.name.clone());
+    Ok(Overview { region_name, period, total, by_region, by_department, weeks, computed_at: now })
+}
+
+pub fn render_overview(o: &Overview, user: &str, csrf: &str) -> Html<String> {
+    let f = &o.total;
+    let card = |label: &str, value: String| format!(r#"<div class="card">{label}<b>{value}</b></div>"#);
+    let mut body = String::new();
+    let from = date_of(o.period.from);
+    let to = date_of(o.period.to - 1);
+    let _ = write!(
+        body,
+        r#"<form class="period" method="get" action="/"><label>起<input type="date" name="from" value="{from}"></label><label>止<input type="date" name="to" value="{to}"></label><button>查询</button></form>
+<h2>{} · {from} 至 {to}</h2><div class="cards">{}{}{}{}{}{}{}{}{}</div>"#,
+        esc(&o.region_name),
+        card("上报问题", f.reported.to_string()),
+        card("办结问题", f.resolved.to_string()),
+        card("解决率", pct(f.resolution_rate)),
+        card("按期办结率", pct(f.on_time_rate)),
+        card("满意率", pct(f.satisfaction_rate)),
+        card("平均评分", f.average_rating.map_or("—".into(), |r| format!("{r:.2}"))),
+        card("当前超期", f.overdue_now.to_string()),
+        card("走访次数", f.visits.to_string()),
+        card("走访企业", f.enterprises_visited.to_string()),
+    );
+    let _ = write!(body, "<h3>每周新增与办结</h3>{}", chart(&o.weeks));
+    for (title, rows) in [("下级地区", &o.by_region), ("责任单位", &o.by_department)] {
+        let _ = write!(
+            body,
+            r#"<h3>{title}</h3><table class="sortable" id="{}">{TABLE_HEAD}<tbody>"#,
+            if title == "下级地区" { "by-region" } else { "by-department" }
+        );
+        for (name, f) in rows.iter() {
+            body.push_str(&figures_row(name, f));
+        }
+        body.push_str("</tbody></table>");
+    }
+    let _ = write!(
+        body,
+        r#"<p class="muted">计算于 {}（北京时间）。各项时间以手机上操作的时间为准；离线数据同步后，所属时段的数字随之更新。</p>"#,
+        time_of(o.computed_at)
+    );
+    page("概览", Some(user), Some(csrf), &body)
+}
+
+fn time_of(ms: i64) -> String {
+    let s = (ms + CST).div_euclid(1000).rem_euclid(86_400);
+    format!("{} {:02}:{:02}:{:02}", date_of(ms), s / 3600, s / 60 % 60, s % 60)
+}
+
+pub async fn overview_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
+    state.metrics.request(crate::metrics::Route::Web);
+    let (session, token) = match manager(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let st = state.clone();
+    let now = now_ms();
+    let period = period_of(&q, now);
+    let name = session.user.name.clone();
+    match tokio::task::spawn_blocking(move || overview(&st, &session, period, now)).await {
+        Ok(Ok(o)) => render_overview(&o, &name, &csrf_of(&token)).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,109 @@
+//! The managers' web pages through a real relay: sign-in with a session cookie, the overview's
+//! figures against the relay's data, refusal of other roles, CSRF-checked sign-out.
+
+use zhuqi_tests::*;
+
+struct Browser {
+    http: reqwest::blocking::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http, base: base.into(), cookie: None }
+    }
+    fn get(&self, path: &str) -> (u16, String, Option<String>) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().unwrap();
+        let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        (r.status().as_u16(), r.text().unwrap(), loc)
+    }
+    fn post(&mut self, path: &str, form: &str) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().unwrap();
+        if let Some(set) = r.headers().get("set-cookie") {
+            let set = set.to_str().unwrap();
+            assert!(set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Strict"), "{set}");
+            self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        }
+        (r.status().as_u16(), r.text().unwrap())
+    }
+}
+
+fn card(html: &str, label: &str) -> String {
+    let start = html.find(&format!("{label}<b>")).unwrap_or_else(|| panic!("no card {label}")) + label.len() + 3;
+    html[start..].split("</b>").next().unwrap().to_owned()
+}
+
+#[test]
+fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    zhuqi_server::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap();
+    let mut b = Browser::new(&relay.url);
+
+    let (status, _, location) = b.get("/");
+    assert_eq!((status, location.as_deref()), (303, Some("/login")), "not signed in: to the sign-in page");
+    let (status, html) = b.post("/login", "login=410102-office&password=wrong");
+    assert_eq!(status, 401);
+    assert!(html.contains("账号或密码错误"));
+    let (status, _) = b.post("/login", "login=410102-office&password=zhuqi2026");
+    assert_eq!(status, 303);
+
+    // The whole demo period, so every problem of the county counts.
+    let (status, html, _) = b.get("/?from=2000-01-01&to=2099-12-31");
+    assert_eq!(status, 200);
+    assert!(html.contains("中原区"));
+    let db = rusqlite::Connection::open(tmp.path().join("relay/relay.db")).unwrap();
+    let count = |sql: &str| -> u32 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let reported = count("SELECT COUNT(*) FROM problems WHERE region_id LIKE '410102%'");
+    let resolved = count(
+        "SELECT COUNT(*) FROM problems WHERE region_id LIKE '410102%' AND status IN ('resolved','confirmed','closed')",
+    );
+    let overdue = count(&format!(
+        "SELECT COUNT(*) FROM problems WHERE region_id LIKE '410102%' AND status = 'routed' AND deadline < {}",
+        zhuqi_server::now_ms()
+    ));
+    let visits = count(
+        "SELECT COUNT(*) FROM visits v JOIN enterprises e ON e.id = v.enterprise_id WHERE e.region_id LIKE '410102%'",
+    );
+    assert!(reported > 0);
+    assert_eq!(card(&html, "上报问题"), reported.to_string());
+    assert_eq!(card(&html, "办结问题"), resolved.to_string());
+    assert_eq!(card(&html, "解决率"), format!("{:.1}%", resolved as f64 / reported as f64 * 100.0));
+    assert_eq!(card(&html, "当前超期"), overdue.to_string());
+    assert_eq!(card(&html, "走访次数"), visits.to_string());
+    assert!(html.contains("<svg") && html.contains("计算于"));
+    assert!(html.contains(r#"id="by-region""#) && html.contains(r#"id="by-department""#));
+
+    // Sign-out needs the page's CSRF token.
+    let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let cookie = b.cookie.clone();
+    b.post("/logout", "csrf=forged");
+    b.cookie = cookie.clone();
+    assert_eq!(b.get("/").0, 200, "a forged token signs nobody out");
+    b.post("/logout", &format!("csrf={csrf}"));
+    b.cookie = cookie;
+    assert_eq!(b.get("/").0, 303, "signed out");
+
+    // A department handler and an enterprise are refused the manager pages.
+    for login in ["410102-finance-handler", "ent000"] {
+        let mut other = Browser::new(&relay.url);
+        other.post("/login", &format!("login={login}&password=zhuqi2026"));
+        let (status, html, _) = other.get("/");
+        assert_eq!(status, 403, "{login}");
+        assert!(html.contains("仅供活动办"));
+    }
+}
