@@ -127,6 +127,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(web::overview_page))
         .route("/login", get(web::login_page).post(web::login))
         .route("/logout", post(web::logout))
+        .route("/problems", get(web::problems_page))
+        .route("/problems/{id}", get(web::problem_page))
+        .route("/problems/{id}/urge", post(web::urge))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }

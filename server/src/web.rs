@@ -41,7 +41,7 @@ pub fn esc(s: &str) -> String {
 fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: &str) -> Html<String> {
     let nav = match (user, csrf) {
         (Some(u), Some(c)) => format!(
-            r#"<nav><a href="/">概览</a><span class="who">{}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="{c}"><button>退出</button></form></nav>"#,
+            r#"<nav><a href="/">概览</a><a href="/problems">问题</a><span class="who">{}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="{c}"><button>退出</button></form></nav>"#,
             esc(u)
         ),
         _ => String::new(),
@@ -374,6 +374,315 @@ pub async fn overview_page(
     let name = session.user.name.clone();
     match tokio::task::spawn_blocking(move || overview(&st, &session, period, now)).await {
         Ok(Ok(o)) => render_overview(&o, &name, &csrf_of(&token)).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+// ---- problems ----
+
+#[derive(serde::Deserialize, Default)]
+pub struct ProblemsQuery {
+    status: Option<String>,
+    category: Option<String>,
+    level: Option<u8>,
+    department: Option<String>,
+    region: Option<String>,
+    overdue: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    q: Option<String>,
+}
+
+fn status_zh(s: &str) -> &'static str {
+    zhuqi_core::domain::ProblemStatus::parse(s).map_or("未知", |s| s.zh())
+}
+
+fn category_zh(c: &str) -> &'static str {
+    zhuqi_core::domain::Category::parse(c).map_or("其他", |c| c.zh())
+}
+
+fn option(value: &str, label: &str, selected: Option<&str>) -> String {
+    let sel = if selected == Some(value) { " selected" } else { "" };
+    format!(r#"<option value="{}"{sel}>{}</option>"#, esc(value), esc(label))
+}
+
+pub async fn problems_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<ProblemsQuery>,
+) -> Response {
+    state.metrics.request(crate::metrics::Route::Web);
+    let (session, token) = match manager(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || problems_html(&st, &session, &q, &csrf_of(&token))).await;
+    match result {
+        Ok(Ok(html)) => html.into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &str) -> Result<Html<String>, ApiError> {
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let now = now_ms();
+    let root_path = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
+    let region_path = q.region.as_deref().filter(|r| !r.is_empty()).and_then(|r| dir.paths.get(r)).cloned();
+    let day = |d: &Option<String>| d.as_deref().filter(|d| !d.is_empty()).and_then(|d| parse_date("date", d).ok());
+    let (from, to) = (day(&q.from).map(day_start), day(&q.to).map(|d| day_start(d + 1)));
+    let text = q.q.as_deref().map(str::trim).unwrap_or("");
+    let overdue_only = q.overdue.as_deref() == Some("1");
+    let rows: Vec<_> = storage
+        .problem_rows()?
+        .into_iter()
+        .filter(|p| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(&root_path, path)))
+        .filter(|p| {
+            region_path.as_ref().is_none_or(|rp| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(rp, path)))
+        })
+        .filter(|p| q.status.as_deref().is_none_or(|s| s.is_empty() || p.status == s))
+        .filter(|p| q.category.as_deref().is_none_or(|c| c.is_empty() || p.category == c))
+        .filter(|p| q.level.is_none_or(|l| p.level == l))
+        .filter(|p| q.department.as_deref().is_none_or(|d| d.is_empty() || p.department_id.as_deref() == Some(d)))
+        .filter(|p| !overdue_only || (p.status == "routed" && p.deadline.is_some_and(|d| d < now)))
+        .filter(|p| from.is_none_or(|f| p.reported_at >= f) && to.is_none_or(|t| p.reported_at < t))
+        .filter(|p| {
+            text.is_empty()
+                || p.title.contains(text)
+                || p.description.contains(text)
+                || p.enterprise_name.contains(text)
+        })
+        .collect();
+    let mut body = String::from(r#"<form class="period" method="get" action="/problems">"#);
+    let mut statuses = String::from(r#"<select name="status"><option value="">全部状态</option>"#);
+    for s in zhuqi_core::domain::ProblemStatus::ALL {
+        statuses.push_str(&option(s.as_str(), s.zh(), q.status.as_deref()));
+    }
+    let mut categories = String::from(r#"</select><select name="category"><option value="">全部类别</option>"#);
+    for c in zhuqi_core::domain::Category::ALL {
+        categories.push_str(&option(c.as_str(), c.zh(), q.category.as_deref()));
+    }
+    let mut departments = String::from(r#"</select><select name="department"><option value="">全部责任单位</option>"#);
+    let mut ds: Vec<_> = dir
+        .departments
+        .values()
+        .filter(|d| dir.paths.get(&d.region_id).is_some_and(|p| path_covers(&root_path, p)))
+        .collect();
+    ds.sort_by(|a, b| a.id.cmp(&b.id));
+    for d in ds {
+        departments.push_str(&option(&d.id, &d.name, q.department.as_deref()));
+    }
+    let _ = write!(
+        body,
+        r#"{statuses}{categories}{departments}</select>
+<select name="level"><option value="">全部层级</option>{}</select>
+<label><input type="checkbox" name="overdue" value="1"{}>仅超期</label>
+<label>上报自<input type="date" name="from" value="{}"></label><label>至<input type="date" name="to" value="{}"></label>
+<input name="q" placeholder="搜索标题、描述、企业" value="{}"><button>筛选</button></form>"#,
+        (1..=5u8)
+            .map(|l| option(
+                &l.to_string(),
+                zhuqi_core::domain::problem::level_zh(l),
+                q.level.map(|x| x.to_string()).as_deref()
+            ))
+            .collect::<String>(),
+        if overdue_only { " checked" } else { "" },
+        esc(q.from.as_deref().unwrap_or("")),
+        esc(q.to.as_deref().unwrap_or("")),
+        esc(text),
+    );
+    let _ = write!(
+        body,
+        r#"<p>共 {} 个问题</p><table class="sortable" id="problems"><thead><tr><th>问题</th><th>企业</th><th>类别</th><th>状态</th><th>层级</th><th>责任单位</th><th>上报</th><th>时限</th><th>催办</th></tr></thead><tbody>"#,
+        rows.len()
+    );
+    for p in &rows {
+        let overdue = p.status == "routed" && p.deadline.is_some_and(|d| d < now);
+        let dept = p
+            .department_id
+            .as_deref()
+            .and_then(|d| dir.departments.get(d))
+            .map_or("—".to_owned(), |d| d.name.clone());
+        let _ = write!(
+            body,
+            r#"<tr data-id="{id}"><td><a href="/problems/{id}">{}</a>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-v="{}">{}</td><td data-v="{}">{}</td><td>{}</td></tr>"#,
+            esc(&p.title),
+            if p.conflict_count > 0 { " ⚠" } else { "" },
+            esc(&p.enterprise_name),
+            category_zh(&p.category),
+            status_zh(&p.status),
+            p.level,
+            esc(&dept),
+            p.reported_at,
+            date_of(p.reported_at),
+            p.deadline.unwrap_or(0),
+            p.deadline.map_or("—".into(), |d| if overdue {
+                format!("<b class=\"error\">{} 超期</b>", date_of(d))
+            } else {
+                date_of(d)
+            }),
+            p.urge_count,
+            id = esc(&p.id),
+        );
+    }
+    body.push_str("</tbody></table>");
+    Ok(page("问题", Some(&session.user.name), Some(csrf), &body))
+}
+
+fn time_or_dash(t: Option<i64>) -> String {
+    t.map_or("—".into(), time_of)
+}
+
+pub async fn problem_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    state.metrics.request(crate::metrics::Route::Web);
+    let (session, token) = match manager(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || problem_html(&st, &session, &id, &csrf_of(&token))).await {
+        Ok(Ok(html)) => html.into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+/// The problem's document if the manager's region holds it.
+fn problem_in_scope(state: &AppState, session: &Session, id: &str) -> Result<zhuqi_core::document::Document, ApiError> {
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let root_path = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
+    let bytes = state.document_bytes(id)?.ok_or_else(|| ApiError::not_found("no such problem"))?;
+    let doc = zhuqi_core::document::Document::load(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+    let region = doc.header("region_id").unwrap_or_default();
+    if doc.kind() != Some(zhuqi_core::domain::DocKind::Problem)
+        || !dir.paths.get(&region).is_some_and(|p| path_covers(&root_path, p))
+    {
+        return Err(ApiError::not_found("no such problem in your region"));
+    }
+    Ok(doc)
+}
+
+fn problem_html(state: &AppState, session: &Session, id: &str, csrf: &str) -> Result<Html<String>, ApiError> {
+    use zhuqi_core::domain::{Outcome, ProblemAction, ProblemState};
+    let doc = problem_in_scope(state, session, id)?;
+    let dir = state.directory.get(state.storage.as_ref())?;
+    let receipts: std::collections::HashMap<String, i64> = state.storage.event_receipts(id)?.into_iter().collect();
+    let (s, timeline) = zhuqi_core::domain::event::fold::<ProblemState>(doc.events::<ProblemAction>());
+    let name = |u: &str| dir.users.get(u).map_or(u.to_owned(), |x| x.name.clone());
+    let dept =
+        s.department_id.as_deref().and_then(|d| dir.departments.get(d)).map_or("—".to_owned(), |d| d.name.clone());
+    let mut body = format!(
+        r#"<h2>{}</h2><p>{} · {} · {} · 第{}级（{}） · 责任单位：{} · 时限：{} · 催办 {} 次</p><p>{}</p>"#,
+        esc(&s.title),
+        esc(&doc.header("enterprise_name").unwrap_or_default()),
+        s.category.zh(),
+        s.status.zh(),
+        s.level,
+        zhuqi_core::domain::problem::level_zh(s.level),
+        esc(&dept),
+        time_or_dash(s.deadline),
+        s.urge_count,
+        esc(&s.description)
+    );
+    body.push_str(r#"<h3>全程记录</h3><table id="timeline"><thead><tr><th>操作</th><th>操作人</th><th>设备</th><th>设备时间</th><th>到达服务器</th><th>内容</th><th>结果</th></tr></thead><tbody>"#);
+    for f in &timeline {
+        let e = &f.event;
+        let (verb, text) = match &e.action {
+            ProblemAction::Reported { description, .. } => ("上报", description.clone()),
+            ProblemAction::Accepted { note } => ("受理", note.clone()),
+            ProblemAction::Routed { department_id, level, deadline, note } => (
+                "交办",
+                format!(
+                    "{}，第{level}级，时限 {} {note}",
+                    dir.departments.get(department_id).map_or(department_id.clone(), |d| d.name.clone()),
+                    date_of(*deadline)
+                ),
+            ),
+            ProblemAction::Progress { note } => ("进展", note.clone()),
+            ProblemAction::Escalated { level, reason, .. } => ("提级督办", format!("提至第{level}级：{reason}")),
+            ProblemAction::Urged { note } => ("催办", note.clone()),
+            ProblemAction::Resolved { resolution } => ("办结", resolution.clone()),
+            ProblemAction::Confirmed { rating, comment } => ("企业确认", format!("满意度 {rating}/5 {comment}")),
+            ProblemAction::Rejected { reason } => ("企业退回", reason.clone()),
+            ProblemAction::Closed { note } => ("销号", note.clone()),
+            ProblemAction::FollowedUp { note, still_solved } => {
+                ("回头看", format!("{note}{}", if *still_solved { "" } else { "（问题复发）" }))
+            }
+            ProblemAction::Unknown => ("未知操作", String::new()),
+        };
+        let outcome = match &f.outcome {
+            Outcome::Applied if f.concurrent_with.is_empty() => "生效".to_owned(),
+            Outcome::Applied => "生效（与其他操作同时离线进行）".to_owned(),
+            Outcome::Conflict { with, .. } => format!(
+                r#"<b class="error">冲突</b>：与 {} 的操作冲突，未生效但已保留"#,
+                esc(&timeline.iter().find(|x| &x.event.id == with).map_or(with.clone(), |x| name(&x.event.by)))
+            ),
+            Outcome::Rejected { .. } => "无效".to_owned(),
+            Outcome::Unknown => "新版本操作".to_owned(),
+        };
+        let _ = write!(
+            body,
+            r#"<tr class="event {}"><td>{verb}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td></tr>"#,
+            if matches!(f.outcome, Outcome::Conflict { .. }) { "conflict" } else { "" },
+            esc(&name(&e.by)),
+            esc(&e.device),
+            time_of(e.at),
+            time_or_dash(receipts.get(&e.id).copied()),
+            esc(&text),
+        );
+    }
+    body.push_str("</tbody></table>");
+    if s.status == zhuqi_core::domain::ProblemStatus::Routed {
+        let _ = write!(
+            body,
+            r#"<h3>催办</h3><form method="post" action="/problems/{}/urge"><input type="hidden" name="csrf" value="{csrf}"><input name="note" placeholder="催办说明" size="40"><button class="primary" id="urge">催办</button></form>"#,
+            esc(id)
+        );
+    }
+    Ok(page("问题详情", Some(&session.user.name), Some(csrf), &body))
+}
+
+#[derive(serde::Deserialize)]
+pub struct UrgeForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Urges (催办) a problem from the desk: an Automerge change by the manager's relay-side actor,
+/// through the same validation and audit path as a phone's.
+pub async fn urge(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(f): Form<UrgeForm>,
+) -> Response {
+    let (session, token) = match manager(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if f.csrf != csrf_of(&token) {
+        return ApiError::forbidden("bad CSRF token").into_response();
+    }
+    let st = state.clone();
+    let pid = id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        problem_in_scope(&st, &session, &pid)?;
+        let mut author = crate::author::Author::new(&st, &session.user.id)?;
+        author.append(&pid, zhuqi_core::domain::ProblemAction::Urged { note: f.note.trim().to_owned() }, now_ms())?;
+        author.submit_all()
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Redirect::to(&format!("/problems/{id}")).into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }

@@ -88,6 +88,31 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert!(html.contains("<svg") && html.contains("计算于"));
     assert!(html.contains(r#"id="by-region""#) && html.contains(r#"id="by-department""#));
 
+    // The problem list, filtered: the overdue ones of the county.
+    let (status, list, _) = b.get("/problems?overdue=1");
+    assert_eq!(status, 200);
+    let rows: Vec<&str> = list.split(r#"<tr data-id=""#).skip(1).map(|r| r.split('"').next().unwrap()).collect();
+    assert_eq!(rows.len() as u32, overdue);
+    assert!(list.contains(&format!("共 {overdue} 个问题")));
+    let (_, all, _) = b.get("/problems?q=%E8%B4%B7%E6%AC%BE"); // 贷款
+    assert!(all.split(r#"<tr data-id=""#).count() > 1, "text search finds loans");
+    // Its timeline, then urging it from the desk: the urge appears, by the office, through validation.
+    let overdue_id = rows[0].to_owned();
+    let (status, page, _) = b.get(&format!("/problems/{overdue_id}"));
+    assert_eq!(status, 200);
+    assert!(page.contains("全程记录") && page.contains("上报") && page.contains("交办"));
+    let urges_before = page.matches("<td>催办</td>").count();
+    let csrf = page.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let (status, _) = b.post(&format!("/problems/{overdue_id}/urge"), "csrf=forged&note=x");
+    assert_eq!(status, 403);
+    let (status, _) =
+        b.post(&format!("/problems/{overdue_id}/urge"), &format!("csrf={csrf}&note=%E8%AF%B7%E5%8A%A0%E5%BF%AB")); // 请加快
+    assert_eq!(status, 303);
+    let (_, page, _) = b.get(&format!("/problems/{overdue_id}"));
+    assert_eq!(page.matches("<td>催办</td>").count(), urges_before + 1);
+    assert!(page.contains("请加快") && page.contains("中原区活动办"));
+    assert_eq!(b.get("/problems/no-such-id").0, 404);
+
     // Sign-out needs the page's CSRF token.
     let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
     let cookie = b.cookie.clone();

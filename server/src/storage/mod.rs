@@ -95,6 +95,27 @@ pub struct Commit {
     pub docs: Vec<DocWrite>,
 }
 
+/// A problem as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemRow {
+    pub id: String,
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub region_id: String,
+    pub category: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub level: u8,
+    pub department_id: Option<String>,
+    pub deadline: Option<i64>,
+    pub reported_at: i64,
+    pub resolved_at: Option<i64>,
+    pub rating: Option<u8>,
+    pub urge_count: u32,
+    pub conflict_count: u32,
+}
+
 /// What a pull returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Pull {
@@ -158,6 +179,10 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn problem_facts(&self) -> Result<Vec<crate::kpi::ProblemFact>>;
     /// One fact per visit (with its enterprise's region), for the figures.
     fn visit_facts(&self) -> Result<Vec<crate::kpi::VisitFact>>;
+    /// Every problem's projected row, for lists.
+    fn problem_rows(&self) -> Result<Vec<ProblemRow>>;
+    /// When each event of a problem reached the relay: (event id, ms since the epoch).
+    fn event_receipts(&self, problem_id: &str) -> Result<Vec<(String, i64)>>;
     /// Enterprise counts per region.
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>>;
 }

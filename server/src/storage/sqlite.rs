@@ -624,6 +624,47 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
+    fn problem_rows(&self) -> Result<Vec<ProblemRow>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, enterprise_id, enterprise_name, region_id, category, title, description, status, level,
+                        department_id, deadline, reported_at, resolved_at, rating, urge_count, conflict_count
+                 FROM problems ORDER BY reported_at DESC, id",
+            )?
+            .query_map([], |r| {
+                Ok(ProblemRow {
+                    id: r.get(0)?,
+                    enterprise_id: r.get(1)?,
+                    enterprise_name: r.get(2)?,
+                    region_id: r.get(3)?,
+                    category: r.get(4)?,
+                    title: r.get(5)?,
+                    description: r.get(6)?,
+                    status: r.get(7)?,
+                    level: r.get(8)?,
+                    department_id: r.get(9)?,
+                    deadline: r.get(10)?,
+                    reported_at: r.get(11)?,
+                    resolved_at: r.get(12)?,
+                    rating: r.get(13)?,
+                    urge_count: r.get(14)?,
+                    conflict_count: r.get(15)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn event_receipts(&self, problem_id: &str) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT event_id, received_at FROM problem_events WHERE problem_id = ?1 AND received_at IS NOT NULL",
+            )?
+            .query_map([problem_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>> {
         self.read(|c| {
             Ok(c.prepare_cached("SELECT region_id, COUNT(*) FROM enterprises GROUP BY region_id")?
