@@ -15,6 +15,7 @@ pub mod import;
 pub mod kpi;
 pub mod metrics;
 pub mod projection;
+pub mod reports;
 pub mod scope;
 pub mod storage;
 pub mod sync;
@@ -130,6 +131,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/problems", get(web::problems_page))
         .route("/problems/{id}", get(web::problem_page))
         .route("/problems/{id}/urge", post(web::urge))
+        .route("/ranking", get(web::ranking_page))
+        .route("/export/{format}", get(web::export))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -41,7 +41,7 @@ pub fn esc(s: &str) -> String {
 fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: &str) -> Html<String> {
     let nav = match (user, csrf) {
         (Some(u), Some(c)) => format!(
-            r#"<nav><a href="/">概览</a><a href="/problems">问题</a><span class="who">{}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="{c}"><button>退出</button></form></nav>"#,
+            r#"<nav><a href="/">概览</a><a href="/problems">问题</a><a href="/ranking">考核</a><span class="who">{}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="{c}"><button>退出</button></form></nav>"#,
             esc(u)
         ),
         _ => String::new(),
@@ -426,7 +426,12 @@ pub async fn problems_page(
     }
 }
 
-fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &str) -> Result<Html<String>, ApiError> {
+/// The manager's problems matching the list's filters (shared by the page and the exports).
+fn filtered_problems(
+    state: &AppState,
+    session: &Session,
+    q: &ProblemsQuery,
+) -> Result<Vec<crate::storage::ProblemRow>, ApiError> {
     let storage = state.storage.as_ref();
     let dir = state.directory.get(storage)?;
     let now = now_ms();
@@ -436,7 +441,7 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
     let (from, to) = (day(&q.from).map(day_start), day(&q.to).map(|d| day_start(d + 1)));
     let text = q.q.as_deref().map(str::trim).unwrap_or("");
     let overdue_only = q.overdue.as_deref() == Some("1");
-    let rows: Vec<_> = storage
+    Ok(storage
         .problem_rows()?
         .into_iter()
         .filter(|p| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(&root_path, path)))
@@ -455,7 +460,16 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
                 || p.description.contains(text)
                 || p.enterprise_name.contains(text)
         })
-        .collect();
+        .collect())
+}
+
+fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &str) -> Result<Html<String>, ApiError> {
+    let dir = state.directory.get(state.storage.as_ref())?;
+    let now = now_ms();
+    let root_path = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
+    let overdue_only = q.overdue.as_deref() == Some("1");
+    let text = q.q.as_deref().map(str::trim).unwrap_or("");
+    let rows = filtered_problems(state, session, q)?;
     let mut body = String::from(r#"<form class="period" method="get" action="/problems">"#);
     let mut statuses = String::from(r#"<select name="status"><option value="">全部状态</option>"#);
     for s in zhuqi_core::domain::ProblemStatus::ALL {
@@ -494,6 +508,21 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
         esc(q.to.as_deref().unwrap_or("")),
         esc(text),
     );
+    let qs = encode_query(&[
+        ("status", q.status.clone()),
+        ("category", q.category.clone()),
+        ("level", q.level.map(|l| l.to_string())),
+        ("department", q.department.clone()),
+        ("region", q.region.clone()),
+        ("overdue", q.overdue.clone()),
+        ("from", q.from.clone()),
+        ("to", q.to.clone()),
+        ("q", q.q.clone()),
+    ]);
+    let _ = write!(
+        body,
+        r#"<p><a href="/export/problems.csv?{qs}">导出 CSV</a> <a href="/export/problems.xlsx?{qs}">导出 Excel</a></p>"#
+    );
     let _ = write!(
         body,
         r#"<p>共 {} 个问题</p><table class="sortable" id="problems"><thead><tr><th>问题</th><th>企业</th><th>类别</th><th>状态</th><th>层级</th><th>责任单位</th><th>上报</th><th>时限</th><th>催办</th></tr></thead><tbody>"#,
@@ -530,6 +559,23 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
     }
     body.push_str("</tbody></table>");
     Ok(page("问题", Some(&session.user.name), Some(csrf), &body))
+}
+
+/// `k=v&…` of the non-empty pairs, percent-encoded.
+fn encode_query(pairs: &[(&str, Option<String>)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", enc(v))))
+        .collect::<Vec<_>>()
+        .join("&amp;")
 }
 
 fn time_or_dash(t: Option<i64>) -> String {
@@ -686,4 +732,157 @@ pub async fn urge(
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
+}
+
+// ---- ranking and exports ----
+
+#[derive(serde::Deserialize, Default)]
+pub struct MonthQuery {
+    month: Option<String>,
+}
+
+/// The month asked for, by default the previous one (the ranking is of finished months).
+fn month_of(q: &MonthQuery, now: i64) -> (String, Period, Period) {
+    let asked = q.month.as_deref().and_then(|m| crate::reports::month_periods(m).map(|p| (m.to_owned(), p)));
+    let (month, (m, p)) = asked.unwrap_or_else(|| {
+        let (y, mo, _) = civil_from_days((now + CST).div_euclid(DAY));
+        let (y, mo) = if mo == 1 { (y - 1, 12) } else { (y, mo - 1) };
+        let m = format!("{y:04}-{mo:02}");
+        let periods = crate::reports::month_periods(&m).expect("a valid month");
+        (m, periods)
+    });
+    (month, m, p)
+}
+
+type Rankings = (Vec<(String, kpi::Ranked)>, Vec<(String, kpi::Ranked)>);
+
+fn rankings_for(state: &AppState, session: &Session, month: Period, previous: Period) -> Result<Rankings, ApiError> {
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let root_path = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
+    let problems = storage.problem_facts()?;
+    let visits = storage.visit_facts()?;
+    let enterprises = storage.enterprises_per_region()?;
+    Ok(crate::reports::rankings(&dir, &root_path, &problems, &visits, &enterprises, month, previous, now_ms()))
+}
+
+/// Runs a manager's blocking page work and turns its result into a response.
+async fn managed<F>(state: Arc<AppState>, headers: HeaderMap, f: F) -> Response
+where
+    F: FnOnce(&AppState, &Session, &str) -> Result<Response, ApiError> + Send + 'static,
+{
+    state.metrics.request(crate::metrics::Route::Web);
+    let (session, token) = match manager(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || f(&st, &session, &csrf_of(&token))).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+        .into_response()
+}
+
+const CSV: &str = "text/csv; charset=utf-8";
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+pub async fn ranking_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<MonthQuery>,
+) -> Response {
+    managed(state, headers, move |st, session, csrf| {
+        let (month, m, p) = month_of(&q, now_ms());
+        let (counties, departments) = rankings_for(st, session, m, p)?;
+        let body = format!(
+            r#"<form class="period" method="get" action="/ranking"><label>月份<input type="month" name="month" value="{month}"></label><button>查询</button>
+<a href="/export/ranking.csv?month={month}">导出 CSV</a> <a href="/export/ranking.xlsx?month={month}">导出 Excel</a></form>
+<h2>{month} 月度考核排名</h2>
+<p class="muted">得分 = 40 × 解决率 + 25 × 按期办结率 + 25 × 满意率 + 10 × 走访覆盖率（当月走访过的包联企业占比）；某项当月无数据时按满分计。责任单位不计走访覆盖率项（按满分计）。</p>
+<h3>县区</h3>{}<h3>责任单位</h3>{}"#,
+            crate::reports::html_table(&crate::reports::ranking_table(&counties), "ranking-counties"),
+            crate::reports::html_table(&crate::reports::ranking_table(&departments), "ranking-departments"),
+        );
+        Ok(page("月度考核", Some(&session.user.name), Some(csrf), &body).into_response())
+    })
+    .await
+}
+
+/// `GET /export/{ranking,problems}.{csv,xlsx}` with the page's own query.
+pub async fn export(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    path: axum::extract::Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    if path.0.starts_with("ranking.") {
+        match Query::<MonthQuery>::try_from_uri(&uri) {
+            Ok(q) => ranking_export(state, headers, path, q).await,
+            Err(e) => ApiError::bad_request(e.to_string()).into_response(),
+        }
+    } else {
+        match Query::<ProblemsQuery>::try_from_uri(&uri) {
+            Ok(q) => problems_export(state, headers, path, q).await,
+            Err(e) => ApiError::bad_request(e.to_string()).into_response(),
+        }
+    }
+}
+
+async fn ranking_export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<MonthQuery>,
+) -> Response {
+    managed(state, headers, move |st, session, _| {
+        let (month, m, p) = month_of(&q, now_ms());
+        let (counties, departments) = rankings_for(st, session, m, p)?;
+        let (c, d) = (crate::reports::ranking_table(&counties), crate::reports::ranking_table(&departments));
+        match format.as_str() {
+            "ranking.csv" => {
+                // One file: the county table, an empty line, the department table.
+                let mut bytes = crate::reports::csv_bytes(&c);
+                bytes.extend_from_slice(b"\n");
+                bytes.extend_from_slice(&crate::reports::csv_bytes(&d)[3..]);
+                Ok(download(bytes, CSV, &format!("ranking-{month}.csv")))
+            }
+            "ranking.xlsx" => {
+                let bytes = crate::reports::xlsx_bytes(&[("县区", &c), ("责任单位", &d)])
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(download(bytes, XLSX, &format!("ranking-{month}.xlsx")))
+            }
+            _ => Err(ApiError::not_found("no such export")),
+        }
+    })
+    .await
+}
+
+async fn problems_export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<ProblemsQuery>,
+) -> Response {
+    managed(state, headers, move |st, session, _| {
+        let rows = filtered_problems(st, session, &q)?;
+        let dir = st.directory.get(st.storage.as_ref())?;
+        let table = crate::reports::problems_table(&rows, &dir, now_ms());
+        match format.as_str() {
+            "problems.csv" => Ok(download(crate::reports::csv_bytes(&table), CSV, "problems.csv")),
+            "problems.xlsx" => {
+                let bytes =
+                    crate::reports::xlsx_bytes(&[("问题", &table)]).map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(download(bytes, XLSX, "problems.xlsx"))
+            }
+            _ => Err(ApiError::not_found("no such export")),
+        }
+    })
+    .await
 }

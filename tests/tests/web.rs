@@ -53,6 +53,7 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     let relay = Relay::start(&tmp.path().join("relay"));
     zhuqi_server::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap();
     let mut b = Browser::new(&relay.url);
+    let rows: Vec<String>;
 
     let (status, _, location) = b.get("/");
     assert_eq!((status, location.as_deref()), (303, Some("/login")), "not signed in: to the sign-in page");
@@ -91,13 +92,13 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     // The problem list, filtered: the overdue ones of the county.
     let (status, list, _) = b.get("/problems?overdue=1");
     assert_eq!(status, 200);
-    let rows: Vec<&str> = list.split(r#"<tr data-id=""#).skip(1).map(|r| r.split('"').next().unwrap()).collect();
+    rows = list.split(r#"<tr data-id=""#).skip(1).map(|r| r.split('"').next().unwrap().to_owned()).collect();
     assert_eq!(rows.len() as u32, overdue);
     assert!(list.contains(&format!("共 {overdue} 个问题")));
     let (_, all, _) = b.get("/problems?q=%E8%B4%B7%E6%AC%BE"); // 贷款
     assert!(all.split(r#"<tr data-id=""#).count() > 1, "text search finds loans");
     // Its timeline, then urging it from the desk: the urge appears, by the office, through validation.
-    let overdue_id = rows[0].to_owned();
+    let overdue_id = rows[0].clone();
     let (status, page, _) = b.get(&format!("/problems/{overdue_id}"));
     assert_eq!(status, 200);
     assert!(page.contains("全程记录") && page.contains("上报") && page.contains("交办"));
@@ -112,6 +113,44 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert_eq!(page.matches("<td>催办</td>").count(), urges_before + 1);
     assert!(page.contains("请加快") && page.contains("中原区活动办"));
     assert_eq!(b.get("/problems/no-such-id").0, 404);
+
+    // Exports of the filtered list: CSV with a BOM, XLSX, the same rows.
+    let get_bytes = |path: &str| -> (String, Vec<u8>) {
+        let r = b.http.get(format!("{}{path}", b.base)).header("cookie", b.cookie.clone().unwrap()).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (ct, r.bytes().unwrap().to_vec())
+    };
+    let (ct, csv) = get_bytes("/export/problems.csv?overdue=1");
+    assert!(ct.starts_with("text/csv"));
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM");
+    let mut reader = csv::Reader::from_reader(&csv[3..]);
+    assert_eq!(reader.headers().unwrap().get(1), Some("问题"));
+    let ids: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    assert_eq!(ids, rows);
+    let (_, xlsx) = get_bytes("/export/problems.xlsx?overdue=1");
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let range = calamine::Reader::worksheet_range(&mut book, "问题").unwrap();
+    assert_eq!(range.height() - 1, rows.len());
+    assert_eq!(range.get((1, 0)).map(|c| c.to_string()), Some(rows[0].to_owned()));
+
+    // The monthly ranking of the counties and departments, and its exports.
+    let month = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms())[..7].to_owned();
+    let (status, ranking, _) = b.get(&format!("/ranking?month={month}"));
+    assert_eq!(status, 200);
+    assert!(
+        ranking.contains(r#"id="ranking-counties""#) && ranking.contains("中原区") && ranking.contains("得分 = 40")
+    );
+    assert!(!ranking.contains("金水区"), "a county office ranks only its own subtree");
+    let (_, csv) = get_bytes(&format!("/export/ranking.csv?month={month}"));
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    assert!(text.starts_with("排名,单位,得分") && text.contains("中原区财政局"));
+    let (_, xlsx) = get_bytes(&format!("/export/ranking.xlsx?month={month}"));
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let counties = calamine::Reader::worksheet_range(&mut book, "县区").unwrap();
+    assert_eq!(counties.height(), 2, "header and 中原区");
+    let departments = calamine::Reader::worksheet_range(&mut book, "责任单位").unwrap();
+    assert_eq!(departments.height(), 5, "header and four bureaus");
 
     // Sign-out needs the page's CSRF token.
     let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();

@@ -1,0 +1,249 @@
+//! Tables the dashboard shows and exports: the problem list and the monthly ranking (考核), written
+//! as CSV (UTF-8 with a BOM, so that Excel reads Chinese correctly) or XLSX.
+
+use crate::directory::Snapshot;
+use crate::kpi::{self, Period, Ranked};
+use crate::storage::ProblemRow;
+use std::collections::BTreeMap;
+use zhuqi_core::domain::RegionLevel;
+use zhuqi_core::domain::directory::path_covers;
+use zhuqi_core::domain::text::date_of;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+    Empty,
+}
+
+/// A table with a header row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// CSV, UTF-8 with a byte-order mark.
+pub fn csv_bytes(t: &Table) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    let _ = w.write_record(&t.headers);
+    for row in &t.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| match c {
+                Cell::Text(s) => s.clone(),
+                Cell::Number(n) => format!("{n}"),
+                Cell::Empty => String::new(),
+            })
+            .collect();
+        let _ = w.write_record(&cells);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+/// An XLSX workbook with one sheet per table.
+pub fn xlsx_bytes(sheets: &[(&str, &Table)]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (name, t) in sheets {
+        let sheet = book.add_worksheet();
+        sheet.set_name(*name)?;
+        for (c, h) in t.headers.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &bold)?;
+        }
+        for (r, row) in t.rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let (r, c) = (r as u32 + 1, c as u16);
+                match cell {
+                    Cell::Text(s) => sheet.write_string(r, c, s)?,
+                    Cell::Number(n) => sheet.write_number(r, c, *n)?,
+                    Cell::Empty => sheet,
+                };
+            }
+        }
+    }
+    book.save_to_buffer()
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(s.into())
+}
+
+fn rate(x: Option<f64>) -> Cell {
+    x.map_or(Cell::Empty, |v| Cell::Number((v * 1000.0).round() / 10.0))
+}
+
+/// The problem list as a table.
+pub fn problems_table(rows: &[ProblemRow], dir: &Snapshot, now: i64) -> Table {
+    let headers = [
+        "编号",
+        "问题",
+        "企业",
+        "地区",
+        "类别",
+        "状态",
+        "层级",
+        "责任单位",
+        "上报日期",
+        "办理时限",
+        "是否超期",
+        "办结日期",
+        "满意度",
+        "催办次数",
+    ];
+    Table {
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        rows: rows
+            .iter()
+            .map(|p| {
+                let overdue = p.status == "routed" && p.deadline.is_some_and(|d| d < now);
+                vec![
+                    text(&p.id),
+                    text(&p.title),
+                    text(&p.enterprise_name),
+                    text(dir.regions.get(&p.region_id).map_or(p.region_id.clone(), |r| r.name.clone())),
+                    text(zhuqi_core::domain::Category::parse(&p.category).map_or("其他", |c| c.zh())),
+                    text(zhuqi_core::domain::ProblemStatus::parse(&p.status).map_or("未知", |s| s.zh())),
+                    Cell::Number(f64::from(p.level)),
+                    p.department_id
+                        .as_deref()
+                        .and_then(|d| dir.departments.get(d))
+                        .map_or(Cell::Empty, |d| text(&d.name)),
+                    text(date_of(p.reported_at)),
+                    p.deadline.map_or(Cell::Empty, |d| text(date_of(d))),
+                    text(if overdue { "是" } else { "否" }),
+                    p.resolved_at.map_or(Cell::Empty, |d| text(date_of(d))),
+                    p.rating.map_or(Cell::Empty, |r| Cell::Number(f64::from(r))),
+                    Cell::Number(f64::from(p.urge_count)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// `YYYY-MM` → the month and the month before, as periods in China Standard Time.
+pub fn month_periods(month: &str) -> Option<(Period, Period)> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i64, u32) = (y.parse().ok()?, m.parse().ok()?);
+    if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) {
+        return None;
+    }
+    let start = |y: i64, m: u32| zhuqi_core::domain::text::days_from_civil(y, m, 1) * 86_400_000 - 8 * 3_600_000;
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    Some((Period { from: start(y, m), to: start(ny, nm) }, Period { from: start(py, pm), to: start(y, m) }))
+}
+
+/// The monthly ranking of the counties and the departments under `root_path`.
+pub fn rankings(
+    dir: &Snapshot,
+    root_path: &str,
+    problems: &[kpi::ProblemFact],
+    visits: &[kpi::VisitFact],
+    enterprises: &[(String, u32)],
+    month: Period,
+    previous: Period,
+    now: i64,
+) -> (Vec<(String, Ranked)>, Vec<(String, Ranked)>) {
+    let mut counties: Vec<&str> = dir
+        .regions
+        .values()
+        .filter(|r| r.level == RegionLevel::County && dir.paths.get(&r.id).is_some_and(|p| path_covers(root_path, p)))
+        .map(|r| r.id.as_str())
+        .collect();
+    counties.sort_unstable();
+    let county_of = |region: &str| -> Option<String> {
+        let path = dir.paths.get(region)?;
+        counties.iter().find(|c| dir.paths.get(**c).is_some_and(|cp| path_covers(cp, path))).map(|c| c.to_string())
+    };
+    let mut per_county: BTreeMap<String, u32> = BTreeMap::new();
+    for (region, n) in enterprises {
+        if let Some(c) = county_of(region) {
+            *per_county.entry(c).or_default() += n;
+        }
+    }
+    let units: Vec<String> = counties.iter().map(|c| c.to_string()).collect();
+    let by_county = kpi::ranking(
+        problems,
+        visits,
+        &units,
+        |p| county_of(&p.region_id),
+        |v| county_of(&v.region_id),
+        &per_county,
+        month,
+        previous,
+        now,
+    );
+    let mut depts: Vec<String> = dir
+        .departments
+        .values()
+        .filter(|d| dir.paths.get(&d.region_id).is_some_and(|p| path_covers(root_path, p)))
+        .map(|d| d.id.clone())
+        .collect();
+    depts.sort();
+    let by_department = kpi::ranking(
+        problems,
+        &[],
+        &depts,
+        |p| p.department_id.clone(),
+        |_| None,
+        &BTreeMap::new(),
+        month,
+        previous,
+        now,
+    );
+    let named =
+        |rows: Vec<Ranked>, name: &dyn Fn(&str) -> String| rows.into_iter().map(|r| (name(&r.unit), r)).collect();
+    (
+        named(by_county, &|u| dir.regions.get(u).map_or(u.to_owned(), |r| r.name.clone())),
+        named(by_department, &|u| dir.departments.get(u).map_or(u.to_owned(), |d| d.name.clone())),
+    )
+}
+
+/// A ranking as a table.
+pub fn ranking_table(rows: &[(String, Ranked)]) -> Table {
+    let headers = ["排名", "单位", "得分", "上月排名", "上报", "办结", "解决率%", "按期率%", "满意率%", "走访覆盖率%"];
+    Table {
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        rows: rows
+            .iter()
+            .map(|(name, r)| {
+                vec![
+                    Cell::Number(f64::from(r.rank)),
+                    text(name),
+                    Cell::Number((r.score * 10.0).round() / 10.0),
+                    r.last_month_rank.map_or(Cell::Empty, |x| Cell::Number(f64::from(x))),
+                    Cell::Number(f64::from(r.figures.reported)),
+                    Cell::Number(f64::from(r.figures.resolved)),
+                    rate(r.figures.resolution_rate),
+                    rate(r.figures.on_time_rate),
+                    rate(r.figures.satisfaction_rate),
+                    rate(r.visit_coverage),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// A table as HTML (`id` for tests and styling).
+pub fn html_table(t: &Table, id: &str) -> String {
+    let esc = crate::web::esc;
+    let mut s = format!(r#"<table class="sortable" id="{id}"><thead><tr>"#);
+    for h in &t.headers {
+        s.push_str(&format!("<th>{}</th>", esc(h)));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for row in &t.rows {
+        s.push_str("<tr>");
+        for c in row {
+            match c {
+                Cell::Text(x) => s.push_str(&format!("<td>{}</td>", esc(x))),
+                Cell::Number(n) => s.push_str(&format!(r#"<td data-v="{n}">{n}</td>"#)),
+                Cell::Empty => s.push_str(r#"<td data-v="-1">—</td>"#),
+            }
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
