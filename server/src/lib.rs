@@ -132,6 +132,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/problems/{id}", get(web::problem_page))
         .route("/problems/{id}/urge", post(web::urge))
         .route("/ranking", get(web::ranking_page))
+        .route("/enterprises/{id}", get(web::enterprise_page))
+        .route("/cadres/{id}", get(web::cadre_page))
         .route("/export/{format}", get(web::export))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)

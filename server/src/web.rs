@@ -540,7 +540,7 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
             r#"<tr data-id="{id}"><td><a href="/problems/{id}">{}</a>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-v="{}">{}</td><td data-v="{}">{}</td><td>{}</td></tr>"#,
             esc(&p.title),
             if p.conflict_count > 0 { " ⚠" } else { "" },
-            esc(&p.enterprise_name),
+            format!(r#"<a href="/enterprises/{}">{}</a>"#, esc(&p.enterprise_id), esc(&p.enterprise_name)),
             category_zh(&p.category),
             status_zh(&p.status),
             p.level,
@@ -883,6 +883,116 @@ async fn problems_export(
             }
             _ => Err(ApiError::not_found("no such export")),
         }
+    })
+    .await
+}
+
+// ---- enterprises and cadres ----
+
+fn in_subtree(dir: &crate::directory::Snapshot, session: &Session, region: &str) -> bool {
+    let root = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
+    dir.paths.get(region).is_some_and(|p| path_covers(&root, p))
+}
+
+pub async fn enterprise_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    managed(state, headers, move |st, session, csrf| {
+        use zhuqi_core::domain::{EnterpriseAction, EnterpriseState};
+        let dir = st.directory.get(st.storage.as_ref())?;
+        let bytes = st.document_bytes(&id)?.ok_or_else(|| ApiError::not_found("no such enterprise"))?;
+        let doc = zhuqi_core::document::Document::load(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+        let (e, _) = zhuqi_core::domain::event::fold::<EnterpriseState>(doc.events::<EnterpriseAction>());
+        if !e.registered || !in_subtree(&dir, session, &e.profile.region_id) {
+            return Err(ApiError::not_found("no such enterprise in your region"));
+        }
+        let p = &e.profile;
+        let name = |u: &str| dir.users.get(u).map_or(u.to_owned(), |x| x.name.clone());
+        let mut body = format!(
+            "<h2>{}</h2><p>统一社会信用代码 {} · {} · {} · {}</p><p>标签：{}</p><p>联系人：{}</p>",
+            esc(&p.name),
+            esc(&p.uscc),
+            esc(dir.regions.get(&p.region_id).map_or(p.region_id.as_str(), |r| r.name.as_str())),
+            esc(&p.industry),
+            esc(&p.address),
+            esc(&p.tags.join("、")),
+            esc(&p.contacts.iter().map(|c| format!("{} {} {}", c.name, c.title, c.phone)).collect::<Vec<_>>().join("；")),
+        );
+        body.push_str("<h3>包联干部</h3><ul id=\"cadres\">");
+        for a in &e.assignments {
+            let _ = write!(body, r#"<li><a href="/cadres/{}">{}</a>{}</li>"#, esc(&a.cadre_id), esc(&name(&a.cadre_id)), if a.chief { "（首席服务官）" } else { "" });
+        }
+        body.push_str("</ul><h3>走访记录</h3><table id=\"visits\"><thead><tr><th>日期</th><th>干部</th><th>走访对象</th><th>记录</th><th>宣讲政策</th></tr></thead><tbody>");
+        let mut visits: Vec<_> = e.visits.iter().collect();
+        visits.sort_by(|a, b| b.record.date.cmp(&a.record.date));
+        for v in visits {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&v.record.date),
+                esc(&name(&v.cadre_id)),
+                esc(&v.record.people_met.join("、")),
+                esc(&v.record.notes),
+                esc(&v.record.policies.join("、"))
+            );
+        }
+        body.push_str("</tbody></table><h3>问题</h3><ul id=\"problems\">");
+        for r in st.storage.problem_rows()?.into_iter().filter(|r| r.enterprise_id == id) {
+            let _ = write!(body, r#"<li><a href="/problems/{}">{}</a> · {}</li>"#, esc(&r.id), esc(&r.title), status_zh(&r.status));
+        }
+        body.push_str("</ul>");
+        Ok(page("企业", Some(&session.user.name), Some(csrf), &body).into_response())
+    })
+    .await
+}
+
+pub async fn cadre_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    managed(state, headers, move |st, session, csrf| {
+        let storage = st.storage.as_ref();
+        let dir = st.directory.get(storage)?;
+        let cadre = dir.users.get(&id).filter(|u| u.role == Role::Cadre).ok_or_else(|| ApiError::not_found("no such cadre"))?;
+        if !cadre.region_id.as_deref().is_some_and(|r| in_subtree(&dir, session, r)) {
+            return Err(ApiError::not_found("no such cadre in your region"));
+        }
+        let names: std::collections::HashMap<String, String> = storage.enterprise_rows()?.into_iter().map(|(id, name, _)| (id, name)).collect();
+        let mine: Vec<String> = storage.assignments()?.into_iter().filter(|(_, c, _)| c == &id).map(|(e, _, _)| e).collect();
+        let visits: Vec<VisitFact> = storage.visit_facts()?.into_iter().filter(|v| v.cadre_id == id).collect();
+        let now = now_ms();
+        let mut per_month: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+        for v in &visits {
+            *per_month.entry(date_of(v.day)[..7].to_owned()).or_default() += 1;
+        }
+        let mut body = format!("<h2>{}</h2><p>包联企业 {} 家，走访 {} 次</p><h3>包联企业</h3><table id=\"assigned\"><thead><tr><th>企业</th><th>最近走访</th></tr></thead><tbody>", esc(&cadre.name), mine.len(), visits.len());
+        let mut stale = Vec::new();
+        for e in &mine {
+            let last = visits.iter().filter(|v| &v.enterprise_id == e).map(|v| v.day).max();
+            if last.is_none_or(|d| d < now - 30 * DAY) {
+                stale.push(e.clone());
+            }
+            let _ = write!(
+                body,
+                r#"<tr><td><a href="/enterprises/{}">{}</a></td><td>{}</td></tr>"#,
+                esc(e),
+                esc(names.get(e).map_or(e.as_str(), |n| n.as_str())),
+                last.map_or("从未走访".into(), date_of)
+            );
+        }
+        body.push_str("</tbody></table><h3>每月走访次数</h3><table id=\"per-month\"><thead><tr><th>月份</th><th>次数</th></tr></thead><tbody>");
+        for (m, n) in per_month.iter().rev() {
+            let _ = write!(body, "<tr><td>{m}</td><td>{n}</td></tr>");
+        }
+        let _ = write!(body, "</tbody></table><h3>30天未走访的包联企业（{}家）</h3><ul id=\"stale\">", stale.len());
+        for e in &stale {
+            let _ = write!(body, r#"<li><a href="/enterprises/{}">{}</a></li>"#, esc(e), esc(names.get(e).map_or(e.as_str(), |n| n.as_str())));
+        }
+        body.push_str("</ul>");
+        Ok(page("干部", Some(&session.user.name), Some(csrf), &body).into_response())
     })
     .await
 }

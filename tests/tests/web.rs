@@ -152,6 +152,16 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     let departments = calamine::Reader::worksheet_range(&mut book, "责任单位").unwrap();
     assert_eq!(departments.height(), 5, "header and four bureaus");
 
+    // An enterprise page (profile, cadres, visits, problems) and a cadre page.
+    let (status, ent, _) = b.get("/enterprises/demo-ent-000");
+    assert_eq!(status, 200);
+    assert!(ent.contains("统一社会信用代码") && ent.contains(r#"id="visits""#) && ent.contains("首席服务官"));
+    let cadre = ent.split(r#"<a href="/cadres/"#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let (status, page, _) = b.get(&format!("/cadres/{cadre}"));
+    assert_eq!(status, 200);
+    assert!(page.contains("包联企业") && page.contains(r#"id="per-month""#) && page.contains("30天未走访"));
+    assert_eq!(b.get("/enterprises/demo-ent-001").0, 404, "another county's enterprise");
+
     // Sign-out needs the page's CSRF token.
     let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
     let cookie = b.cookie.clone();

@@ -183,6 +183,10 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn problem_rows(&self) -> Result<Vec<ProblemRow>>;
     /// When each event of a problem reached the relay: (event id, ms since the epoch).
     fn event_receipts(&self, problem_id: &str) -> Result<Vec<(String, i64)>>;
+    /// Every assignment: (enterprise id, cadre id, chief).
+    fn assignments(&self) -> Result<Vec<(String, String, bool)>>;
+    /// Every enterprise: (id, name, region id).
+    fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>>;
     /// Enterprise counts per region.
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>>;
 }

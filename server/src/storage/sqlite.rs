@@ -665,6 +665,24 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
+    fn assignments(&self) -> Result<Vec<(String, String, bool)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT enterprise_id, cadre_id, chief FROM assignments ORDER BY enterprise_id, cadre_id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, name, region_id FROM enterprises ORDER BY name, id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>> {
         self.read(|c| {
             Ok(c.prepare_cached("SELECT region_id, COUNT(*) FROM enterprises GROUP BY region_id")?
