@@ -130,7 +130,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/logout", post(web::logout))
         .route("/problems", get(web::problems_page))
         .route("/problems/{id}", get(web::problem_page))
-        .route("/problems/{id}/urge", post(web::urge))
+        .route("/problems/{id}/{action}", post(web::problem_action))
         .route("/ranking", get(web::ranking_page))
         .route("/enterprises/{id}", get(web::enterprise_page))
         .route("/cadres/{id}", get(web::cadre_page))

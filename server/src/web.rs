@@ -686,31 +686,64 @@ fn problem_html(state: &AppState, session: &Session, id: &str, csrf: &str) -> Re
         );
     }
     body.push_str("</tbody></table>");
-    if s.status == zhuqi_core::domain::ProblemStatus::Routed {
+    use zhuqi_core::domain::ProblemStatus as S;
+    let root = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
+    let mut depts: Vec<_> = dir
+        .departments
+        .values()
+        .filter(|d| dir.paths.get(&d.region_id).is_some_and(|p| path_covers(&root, p)))
+        .collect();
+    depts.sort_by(|a, b| a.id.cmp(&b.id));
+    let dept_options: String = depts.iter().map(|d| option(&d.id, &d.name, s.department_id.as_deref())).collect();
+    let levels = |from: u8| -> String {
+        (from..=5).map(|l| option(&l.to_string(), zhuqi_core::domain::problem::level_zh(l), None)).collect()
+    };
+    let hidden = format!(r#"<input type="hidden" name="csrf" value="{csrf}">"#);
+    if s.status == S::Routed {
         let _ = write!(
             body,
-            r#"<h3>催办</h3><form method="post" action="/problems/{}/urge"><input type="hidden" name="csrf" value="{csrf}"><input name="note" placeholder="催办说明" size="40"><button class="primary" id="urge">催办</button></form>"#,
-            esc(id)
+            r#"<h3>催办</h3><form method="post" action="/problems/{id}/urge">{hidden}<input name="note" placeholder="催办说明" size="40"><button class="primary" id="urge">催办</button></form>
+<h3>提级督办</h3><form method="post" action="/problems/{id}/escalate">{hidden}<select name="level">{}</select><select name="department"><option value="">责任单位不变</option>{dept_options}</select><input type="date" name="deadline"><input name="note" placeholder="提级原因" required><button>提级</button></form>"#,
+            levels(s.level.saturating_add(1).min(5)),
+            id = esc(id)
+        );
+    }
+    if matches!(s.status, S::Reported | S::Accepted | S::Routed) {
+        let _ = write!(
+            body,
+            r#"<h3>{}</h3><form method="post" action="/problems/{id}/route">{hidden}<select name="department" required>{dept_options}</select><select name="level">{}</select><input type="date" name="deadline" required><input name="note" placeholder="交办说明"><button>交办</button></form>"#,
+            if s.status == S::Routed { "改派" } else { "交办" },
+            levels(s.level.max(1)),
+            id = esc(id)
         );
     }
     Ok(page("问题详情", Some(&session.user.name), Some(csrf), &body))
 }
 
 #[derive(serde::Deserialize)]
-pub struct UrgeForm {
+pub struct ActionForm {
     csrf: String,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    level: Option<u8>,
+    /// `YYYY-MM-DD`: the deadline is the end of that day.
+    #[serde(default)]
+    deadline: String,
 }
 
-/// Urges (催办) a problem from the desk: an Automerge change by the manager's relay-side actor,
-/// through the same validation and audit path as a phone's.
-pub async fn urge(
+/// Urges (催办), routes or re-routes (交办), or escalates (提级督办) a problem from the desk: an
+/// Automerge change by the manager's relay-side actor, through the same validation and audit path as
+/// a phone's. `POST /problems/{id}/{urge|route|escalate}`.
+pub async fn problem_action(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    Form(f): Form<UrgeForm>,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    Form(f): Form<ActionForm>,
 ) -> Response {
+    use zhuqi_core::domain::ProblemAction;
     let (session, token) = match manager(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -718,18 +751,56 @@ pub async fn urge(
     if f.csrf != csrf_of(&token) {
         return ApiError::forbidden("bad CSRF token").into_response();
     }
+    let deadline = parse_date("deadline", &f.deadline).ok().map(|d| day_start(d + 1) - 1);
+    let note = f.note.trim().to_owned();
+    let action = match action.as_str() {
+        "urge" => ProblemAction::Urged { note },
+        "route" => match (deadline, f.level) {
+            (Some(deadline), Some(level)) => {
+                ProblemAction::Routed { department_id: f.department.clone(), level, deadline, note }
+            }
+            _ => return ApiError::bad_request("routing needs a level and a deadline").into_response(),
+        },
+        "escalate" => match f.level {
+            Some(level) => ProblemAction::Escalated {
+                level,
+                reason: note,
+                department_id: Some(f.department.clone()).filter(|d| !d.is_empty()),
+                deadline,
+            },
+            None => return ApiError::bad_request("escalation needs a level").into_response(),
+        },
+        _ => return ApiError::not_found("no such action").into_response(),
+    };
     let st = state.clone();
     let pid = id.clone();
     let result = tokio::task::spawn_blocking(move || {
         problem_in_scope(&st, &session, &pid)?;
+        let action = action
+            .validate()
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string(), "输入内容有误"))?;
         let mut author = crate::author::Author::new(&st, &session.user.id)?;
-        author.append(&pid, zhuqi_core::domain::ProblemAction::Urged { note: f.note.trim().to_owned() }, now_ms())?;
+        author.append(&pid, action, now_ms())?;
         author.submit_all()
     })
     .await;
     match result {
         Ok(Ok(())) => Redirect::to(&format!("/problems/{id}")).into_response(),
-        Ok(Err(e)) => e.into_response(),
+        Ok(Err(e)) => (
+            e.status,
+            page(
+                "操作未完成",
+                None,
+                None,
+                &format!(
+                    r#"<p class="error">{}</p><p>{}</p><p><a href="/problems/{}">返回</a></p>"#,
+                    esc(e.message_zh),
+                    esc(&e.message),
+                    esc(&id)
+                ),
+            ),
+        )
+            .into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
 }

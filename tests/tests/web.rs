@@ -113,6 +113,23 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert_eq!(page.matches("<td>催办</td>").count(), urges_before + 1);
     assert!(page.contains("请加快") && page.contains("中原区活动办"));
     assert_eq!(b.get("/problems/no-such-id").0, 404);
+    // Routing a reported problem and escalating it, from the desk.
+    let (_, reported, _) = b.get("/problems?status=reported");
+    let rid =
+        reported.split(r#"<tr data-id=""#).nth(1).expect("a reported problem").split('"').next().unwrap().to_owned();
+    let (status, _) = b.post(
+        &format!("/problems/{rid}/route"),
+        &format!("csrf={csrf}&department=410102-finance&level=1&deadline=2099-01-31&note=x"),
+    );
+    assert_eq!(status, 303);
+    let (status, _) =
+        b.post(&format!("/problems/{rid}/escalate"), &format!("csrf={csrf}&level=2&note=%E5%8D%8F%E8%B0%83"));
+    assert_eq!(status, 303);
+    let (status, refused) = b.post(&format!("/problems/{rid}/escalate"), &format!("csrf={csrf}&level=1&note=x"));
+    assert_eq!(status, 422, "levels only go up");
+    assert!(refused.contains("操作未完成"));
+    let (_, page, _) = b.get(&format!("/problems/{rid}"));
+    assert!(page.contains("<td>交办</td>") && page.contains("<td>提级督办</td>") && page.contains("第2级"));
 
     // Exports of the filtered list: CSV with a BOM, XLSX, the same rows.
     let get_bytes = |path: &str| -> (String, Vec<u8>) {
