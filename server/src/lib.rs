@@ -134,6 +134,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/ranking", get(web::ranking_page))
         .route("/enterprises/{id}", get(web::enterprise_page))
         .route("/cadres/{id}", get(web::cadre_page))
+        .route("/notices", get(web::notices_page).post(web::issue_notice))
+        .route("/notices/{id}", get(web::notice_page))
         .route("/export/{format}", get(web::export))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)

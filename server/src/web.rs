@@ -41,7 +41,7 @@ pub fn esc(s: &str) -> String {
 fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: &str) -> Html<String> {
     let nav = match (user, csrf) {
         (Some(u), Some(c)) => format!(
-            r#"<nav><a href="/">概览</a><a href="/problems">问题</a><a href="/ranking">考核</a><span class="who">{}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="{c}"><button>退出</button></form></nav>"#,
+            r#"<nav><a href="/">概览</a><a href="/problems">问题</a><a href="/notices">任务通知</a><a href="/ranking">考核</a><span class="who">{}</span><form method="post" action="/logout"><input type="hidden" name="csrf" value="{c}"><button>退出</button></form></nav>"#,
             esc(u)
         ),
         _ => String::new(),
@@ -1064,6 +1064,200 @@ pub async fn cadre_page(
         }
         body.push_str("</ul>");
         Ok(page("干部", Some(&session.user.name), Some(csrf), &body).into_response())
+    })
+    .await
+}
+
+// ---- task notices ----
+
+pub async fn notices_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    managed(state, headers, move |st, session, csrf| {
+        let storage = st.storage.as_ref();
+        let dir = st.directory.get(storage)?;
+        let now = now_ms();
+        let mut body = String::from(r#"<h2>任务通知</h2><table class="sortable" id="notices"><thead><tr><th>标题</th><th>下发</th><th>时限</th><th>完成</th><th>状态</th></tr></thead><tbody>"#);
+        for (id, region, title, _, issued_at, deadline, status) in storage.task_notice_rows()? {
+            if !in_subtree(&dir, session, &region) {
+                continue;
+            }
+            let rs = storage.task_recipient_rows(&id)?;
+            let done = rs.iter().filter(|r| r.2.is_some()).count();
+            let late = status != "completed" && deadline < now;
+            let _ = write!(
+                body,
+                r#"<tr data-id="{id}"><td><a href="/notices/{id}">{}</a></td><td>{}</td><td>{}</td><td>{done}/{}</td><td>{}</td></tr>"#,
+                esc(&title),
+                date_of(issued_at),
+                date_of(deadline),
+                rs.len(),
+                if status == "completed" { "已完成" } else if late { "<b class=\"error\">超期未完成</b>" } else { "办理中" },
+                id = esc(&id)
+            );
+        }
+        body.push_str("</tbody></table>");
+        // The form to issue a new notice, to departments and cadres of the manager's region.
+        let region = session.user.region_id.clone().unwrap_or_default();
+        let mut depts: Vec<_> = dir.departments.values().filter(|d| in_subtree(&dir, session, &d.region_id)).collect();
+        depts.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut cadres: Vec<_> =
+            dir.users.values().filter(|u| u.role == Role::Cadre && u.region_id.as_deref().is_some_and(|r| in_subtree(&dir, session, r))).collect();
+        cadres.sort_by(|a, b| a.id.cmp(&b.id));
+        let _ = write!(
+            body,
+            r#"<h3>下发任务通知</h3><form method="post" action="/notices"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="region" value="{}">
+<p><input name="title" placeholder="标题" required size="40"></p><p><textarea name="body" rows="4" cols="60" placeholder="内容" required></textarea></p>
+<p>时限 <input type="date" name="deadline" required></p><fieldset><legend>接收单位与干部</legend>{}{}</fieldset><button class="primary">下发</button></form>"#,
+            esc(&region),
+            depts.iter().map(|d| format!(r#"<label><input type="checkbox" name="to" value="department:{}">{}</label> "#, esc(&d.id), esc(&d.name))).collect::<String>(),
+            cadres.iter().map(|c| format!(r#"<label><input type="checkbox" name="to" value="cadre:{}">{}</label> "#, esc(&c.id), esc(&c.name))).collect::<String>(),
+        );
+        Ok(page("任务通知", Some(&session.user.name), Some(csrf), &body).into_response())
+    })
+    .await
+}
+
+/// Issues a task notice from the desk (a new document by the manager's relay-side actor).
+pub async fn issue_notice(State(state): State<Arc<AppState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    // Repeated `to` fields: parsed by hand (a form may list many recipients).
+    let pairs: Vec<(String, String)> = url_pairs(&body);
+    let get = |k: &str| pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let (session, token) = match manager(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if get("csrf") != csrf_of(&token) {
+        return ApiError::forbidden("bad CSRF token").into_response();
+    }
+    let recipients: Vec<zhuqi_core::domain::Recipient> = pairs
+        .iter()
+        .filter(|(k, _)| k == "to")
+        .filter_map(|(_, v)| zhuqi_core::domain::Recipient::from_key(v))
+        .collect();
+    let Ok(day) = parse_date("deadline", &get("deadline")) else {
+        return ApiError::bad_request("deadline").into_response();
+    };
+    let action = zhuqi_core::domain::TaskNoticeAction::Issued {
+        region_id: get("region"),
+        title: get("title"),
+        body: get("body"),
+        deadline: day_start(day + 1) - 1,
+        recipients,
+    };
+    let st = state.clone();
+    let id = uuid::Uuid::now_v7().to_string();
+    let nid = id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        let action = action
+            .validate(now)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string(), "输入内容有误"))?;
+        let region = match &action {
+            zhuqi_core::domain::TaskNoticeAction::Issued { region_id, .. } => region_id.clone(),
+            _ => String::new(),
+        };
+        let mut author = crate::author::Author::new(&st, &session.user.id)?;
+        author.create(zhuqi_core::domain::DocKind::TaskNotice, &nid, &[("region_id", &region)], action, now)?;
+        author.submit_all()
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Redirect::to(&format!("/notices/{id}")).into_response(),
+        Ok(Err(e)) => (
+            e.status,
+            page(
+                "操作未完成",
+                None,
+                None,
+                &format!(
+                    r#"<p class="error">{}</p><p>{}</p><p><a href="/notices">返回</a></p>"#,
+                    esc(e.message_zh),
+                    esc(&e.message)
+                ),
+            ),
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs, decoded.
+fn url_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &str| -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                        Ok(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        Err(_) => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+pub async fn notice_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    managed(state, headers, move |st, session, csrf| {
+        let storage = st.storage.as_ref();
+        let dir = st.directory.get(storage)?;
+        let Some((_, region, title, issued_by, issued_at, deadline, status)) = storage.task_notice_rows()?.into_iter().find(|n| n.0 == id) else {
+            return Err(ApiError::not_found("no such notice"));
+        };
+        if !in_subtree(&dir, session, &region) {
+            return Err(ApiError::not_found("no such notice in your region"));
+        }
+        let name = |key: &str| match zhuqi_core::domain::Recipient::from_key(key) {
+            Some(zhuqi_core::domain::Recipient::Department(d)) => dir.departments.get(&d).map_or(d, |x| x.name.clone()),
+            Some(zhuqi_core::domain::Recipient::Cadre(c)) => dir.users.get(&c).map_or(c, |x| x.name.clone()),
+            None => key.to_owned(),
+        };
+        let mut body = format!(
+            r#"<h2>{}</h2><p>{} 下发于 {} · 时限 {} · {}</p><table id="recipients"><thead><tr><th>接收方</th><th>签收</th><th>完成</th><th>按期</th></tr></thead><tbody>"#,
+            esc(&title),
+            esc(&dir.users.get(&issued_by).map_or(issued_by.clone(), |u| u.name.clone())),
+            date_of(issued_at),
+            date_of(deadline),
+            if status == "completed" { "已全部完成" } else { "办理中" }
+        );
+        for (key, ack, done) in storage.task_recipient_rows(&id)? {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&name(&key)),
+                time_or_dash(ack),
+                time_or_dash(done),
+                match done {
+                    Some(d) if d <= deadline => "是",
+                    Some(_) => "否",
+                    None if deadline < now_ms() => "超期",
+                    None => "—",
+                }
+            );
+        }
+        body.push_str("</tbody></table>");
+        Ok(page("任务通知", Some(&session.user.name), Some(csrf), &body).into_response())
     })
     .await
 }

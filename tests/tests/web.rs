@@ -179,6 +179,24 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert!(page.contains("包联企业") && page.contains(r#"id="per-month""#) && page.contains("30天未走访"));
     assert_eq!(b.get("/enterprises/demo-ent-001").0, 404, "another county's enterprise");
 
+    // Dispatching a task notice to a department and a cadre, then following it.
+    let form = format!(
+        "csrf={csrf}&region=410102&title=%E8%B5%B0%E8%AE%BF&body=%E5%85%A8%E8%A6%86%E7%9B%96&deadline=2099-01-31&to=department%3A410102-finance&to=cadre%3A410102-cadre2"
+    );
+    let (status, _) = b.post("/notices", &form);
+    assert_eq!(status, 303);
+    let (_, notices, _) = b.get("/notices");
+    let nid =
+        notices.split(r#"<tr data-id=""#).find(|r| r.contains("走访")).unwrap().split('"').next().unwrap().to_owned();
+    let (status, notice, _) = b.get(&format!("/notices/{nid}"));
+    assert_eq!(status, 200);
+    assert!(
+        notice.contains("中原区财政局") && notice.contains(r#"id="recipients""#) && notice.matches("<tr>").count() >= 3
+    );
+    let (status, _) =
+        b.post("/notices", &form.replace("to=department%3A410102-finance&", "to=department%3A410105-finance&"));
+    assert_eq!(status, 422, "another county's bureau is not the office's to task");
+
     // Sign-out needs the page's CSRF token.
     let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
     let cookie = b.cookie.clone();

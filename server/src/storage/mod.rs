@@ -187,6 +187,10 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn assignments(&self) -> Result<Vec<(String, String, bool)>>;
     /// Every enterprise: (id, name, region id).
     fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>>;
+    /// Every task notice: (id, region id, title, issued by, issued at, deadline, status).
+    fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>>;
+    /// A notice's recipients: (recipient key, acknowledged at, completed at).
+    fn task_recipient_rows(&self, notice_id: &str) -> Result<Vec<(String, Option<i64>, Option<i64>)>>;
     /// Enterprise counts per region.
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>>;
 }

@@ -683,6 +683,22 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
+    fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, region_id, title, issued_by, issued_at, deadline, status FROM task_notices ORDER BY issued_at DESC, id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn task_recipient_rows(&self, notice_id: &str) -> Result<Vec<(String, Option<i64>, Option<i64>)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT recipient, acknowledged_at, completed_at FROM task_recipients WHERE notice_id = ?1 ORDER BY recipient")?
+                .query_map([notice_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>> {
         self.read(|c| {
             Ok(c.prepare_cached("SELECT region_id, COUNT(*) FROM enterprises GROUP BY region_id")?
