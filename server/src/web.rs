@@ -784,25 +784,7 @@ pub async fn problem_action(
         author.submit_all()
     })
     .await;
-    match result {
-        Ok(Ok(())) => Redirect::to(&format!("/problems/{id}")).into_response(),
-        Ok(Err(e)) => (
-            e.status,
-            page(
-                "操作未完成",
-                None,
-                None,
-                &format!(
-                    r#"<p class="error">{}</p><p>{}</p><p><a href="/problems/{}">返回</a></p>"#,
-                    esc(e.message_zh),
-                    esc(&e.message),
-                    esc(&id)
-                ),
-            ),
-        )
-            .into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
-    }
+    after_action(result, &format!("/problems/{id}"))
 }
 
 // ---- ranking and exports ----
@@ -1160,22 +1142,22 @@ pub async fn issue_notice(State(state): State<Arc<AppState>>, headers: HeaderMap
         author.submit_all()
     })
     .await;
+    after_action(result, &format!("/notices/{id}"))
+}
+
+/// After an action from the desk: back to `page_path`, or a page saying why it was refused.
+fn after_action(result: Result<Result<(), ApiError>, tokio::task::JoinError>, page_path: &str) -> Response {
     match result {
-        Ok(Ok(())) => Redirect::to(&format!("/notices/{id}")).into_response(),
-        Ok(Err(e)) => (
-            e.status,
-            page(
-                "操作未完成",
-                None,
-                None,
-                &format!(
-                    r#"<p class="error">{}</p><p>{}</p><p><a href="/notices">返回</a></p>"#,
-                    esc(e.message_zh),
-                    esc(&e.message)
-                ),
-            ),
-        )
-            .into_response(),
+        Ok(Ok(())) => Redirect::to(page_path).into_response(),
+        Ok(Err(e)) => {
+            let body = format!(
+                r#"<p class="error">{}</p><p>{}</p><p><a href="{}">返回</a></p>"#,
+                esc(e.message_zh),
+                esc(&e.message),
+                esc(page_path)
+            );
+            (e.status, page("操作未完成", None, None, &body)).into_response()
+        }
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
 }
