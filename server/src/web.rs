@@ -61,7 +61,7 @@ nav form{display:inline}nav button{background:none;border:1px solid #fff;color:#
 main{padding:1rem;max-width:1200px;margin:auto}.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:.75rem}\
 .card{background:#fff;border-radius:8px;padding:.75rem;box-shadow:0 1px 2px #0002}.card b{display:block;font-size:1.5rem}\
 table{border-collapse:collapse;width:100%;background:#fff;margin:1rem 0}th,td{padding:.4rem .5rem;border-bottom:1px solid #eee;text-align:right}\
-th:first-child,td:first-child{text-align:left}th{cursor:pointer;background:#fafafa}.muted{color:#777;font-size:.85rem}\
+th:first-child,td:first-child{text-align:left}#timeline td,#timeline th,#visits td,#visits th{text-align:left}th{cursor:pointer;background:#fafafa}.muted{color:#777;font-size:.85rem}\
 form.period{display:flex;gap:.5rem;flex-wrap:wrap;align-items:end}.login{max-width:360px;margin:3rem auto;background:#fff;padding:1.5rem;border-radius:8px}\
 .login input{width:100%;padding:.5rem;margin:.25rem 0 .75rem;box-sizing:border-box}.error{color:#b71c1c}button.primary{background:#b71c1c;color:#fff;border:0;padding:.5rem 1rem;border-radius:4px}";
 
@@ -304,8 +304,9 @@ pub fn overview(state: &AppState, session: &Session, period: Period, now: i64) -
             (d.name.clone(), f)
         })
         .collect();
-    // Twelve weeks ending with the period, starting on a Monday (1970-01-05 was one).
-    let end_day = (period.to - 1 + CST).div_euclid(DAY);
+    // Twelve weeks ending with the period (or today, if the period reaches into the future),
+    // starting on a Monday (1970-01-05 was one).
+    let end_day = (period.to.min(now + 1) - 1 + CST).div_euclid(DAY);
     let monday = end_day - (end_day - 4).rem_euclid(7);
     let weeks = kpi::weekly(&problems, day_start(monday - 11 * 7), 12);
     let region_name = dir.regions.get(&root).map_or(root.clone(), |r| r.name.clone());
@@ -385,7 +386,8 @@ pub async fn overview_page(
 pub struct ProblemsQuery {
     status: Option<String>,
     category: Option<String>,
-    level: Option<u8>,
+    /// Text, not a number: an empty `level=` from the form means "all levels".
+    level: Option<String>,
     department: Option<String>,
     region: Option<String>,
     overdue: Option<String>,
@@ -450,7 +452,7 @@ fn filtered_problems(
         })
         .filter(|p| q.status.as_deref().is_none_or(|s| s.is_empty() || p.status == s))
         .filter(|p| q.category.as_deref().is_none_or(|c| c.is_empty() || p.category == c))
-        .filter(|p| q.level.is_none_or(|l| p.level == l))
+        .filter(|p| q.level.as_deref().and_then(|l| l.parse::<u8>().ok()).is_none_or(|l| p.level == l))
         .filter(|p| q.department.as_deref().is_none_or(|d| d.is_empty() || p.department_id.as_deref() == Some(d)))
         .filter(|p| !overdue_only || (p.status == "routed" && p.deadline.is_some_and(|d| d < now)))
         .filter(|p| from.is_none_or(|f| p.reported_at >= f) && to.is_none_or(|t| p.reported_at < t))
@@ -497,11 +499,7 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
 <label>上报自<input type="date" name="from" value="{}"></label><label>至<input type="date" name="to" value="{}"></label>
 <input name="q" placeholder="搜索标题、描述、企业" value="{}"><button>筛选</button></form>"#,
         (1..=5u8)
-            .map(|l| option(
-                &l.to_string(),
-                zhuqi_core::domain::problem::level_zh(l),
-                q.level.map(|x| x.to_string()).as_deref()
-            ))
+            .map(|l| option(&l.to_string(), zhuqi_core::domain::problem::level_zh(l), q.level.as_deref()))
             .collect::<String>(),
         if overdue_only { " checked" } else { "" },
         esc(q.from.as_deref().unwrap_or("")),
@@ -511,7 +509,7 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
     let qs = encode_query(&[
         ("status", q.status.clone()),
         ("category", q.category.clone()),
-        ("level", q.level.map(|l| l.to_string())),
+        ("level", q.level.clone()),
         ("department", q.department.clone()),
         ("region", q.region.clone()),
         ("overdue", q.overdue.clone()),
