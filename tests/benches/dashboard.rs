@@ -1,0 +1,104 @@
+//! Dashboard benchmark: server time of the managers' pages for a county with 5,000 enterprises and
+//! 20,000 problems. Run: `cargo bench -p zhuqi-tests --bench dashboard`.
+
+use std::time::{Duration, Instant};
+use zhuqi_core::domain::*;
+use zhuqi_server::author::Author;
+use zhuqi_server::storage::Account;
+use zhuqi_tests::Relay;
+
+const COUNTY: &str = "410102";
+const DAY: i64 = 86_400_000;
+
+fn seed(relay: &Relay) {
+    let region = |id: &str, level, parent: Option<&str>| Region { id: id.into(), name: format!("地区{id}"), level, parent_id: parent.map(Into::into) };
+    let mut regions = vec![region("410000", RegionLevel::Province, None), region("410100", RegionLevel::City, Some("410000")), region(COUNTY, RegionLevel::County, Some("410100"))];
+    regions.extend((0..10).map(|t| region(&format!("{COUNTY}{t:03}"), RegionLevel::Township, Some(COUNTY))));
+    let departments = (0..20).map(|i| Department { id: format!("dept-{i}"), name: format!("第{i}局"), region_id: COUNTY.into() }).collect();
+    let hash = zhuqi_server::auth::hash_password("bench password");
+    let acct = |id: String, role, region: Option<&str>| Account {
+        login: id.clone(),
+        password_hash: Some(hash.clone()),
+        user: User { id, name: "用户".into(), role, region_id: region.map(Into::into), department_id: None, enterprise_id: None },
+    };
+    let mut accounts = vec![acct("manager".into(), Role::Manager, Some(COUNTY))];
+    accounts.extend((0..500).map(|i| acct(format!("cadre-{i}"), Role::Cadre, Some(COUNTY))));
+    relay.state.storage.upsert_directory(&Directory { regions, departments, users: vec![] }, &accounts).unwrap();
+    let now = zhuqi_server::now_ms();
+    let t0 = now - 60 * DAY;
+    for batch in 0..5 {
+        let mut a = Author::new(&relay.state, "manager").unwrap();
+        for i in batch * 1000..(batch + 1) * 1000 {
+            let id = format!("ent-{i:05}");
+            let profile = Profile {
+                name: format!("企业{i}"),
+                uscc: uscc::complete(&format!("914101027{i:08}")).unwrap(),
+                region_id: format!("{COUNTY}{:03}", i % 10),
+                industry: "制造".into(),
+                tags: vec![],
+                address: String::new(),
+                location: None,
+                contacts: vec![],
+            };
+            a.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, t0).unwrap();
+            a.append(&id, EnterpriseAction::CadreAssigned { cadre_id: format!("cadre-{}", i % 500), chief: true }, t0 + 1).unwrap();
+        }
+        a.submit_all().unwrap();
+    }
+    for batch in 0..20 {
+        let mut a = Author::new(&relay.state, "manager").unwrap();
+        for i in batch * 1000..(batch + 1) * 1000 {
+            let ent = format!("ent-{:05}", i % 5000);
+            let id = format!("problem-{i:05}");
+            let t = t0 + (i as i64 % 50) * DAY;
+            let header = [("enterprise_id", ent.as_str()), ("enterprise_name", "企业"), ("region_id", &format!("{COUNTY}{:03}", (i % 5000) % 10) as &str)];
+            let report = ProblemAction::Reported { enterprise_id: ent.clone(), category: Category::ALL[i % 9], title: format!("问题{i}"), description: "描述".into(), visit_id: None };
+            a.create(DocKind::Problem, &id, &header, report, t).unwrap();
+            if i % 4 != 0 {
+                let deadline = t + if i % 3 == 0 { 3 * DAY } else { 90 * DAY };
+                a.append(&id, ProblemAction::Routed { department_id: format!("dept-{}", i % 20), level: 1, deadline, note: String::new() }, t + 1000).unwrap();
+            }
+        }
+        a.submit_all().unwrap();
+    }
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    let t = Instant::now();
+    seed(&relay);
+    println!("seeded 5,000 enterprises and 20,000 problems in {:.1} s", t.elapsed().as_secs_f64());
+    let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = http
+        .post(format!("{}/login", relay.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("login=manager&password=bench+password")
+        .send()
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let month = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms())[..7].to_owned();
+    for (name, path) in [
+        ("overview (current month)", "/".to_owned()),
+        ("overview (all time)", "/?from=2000-01-01&to=2099-12-31".to_owned()),
+        ("problem list, all 20,000", "/problems".to_owned()),
+        ("problem list, overdue", "/problems?overdue=1".to_owned()),
+        ("problem page", "/problems/problem-00001".to_owned()),
+        ("monthly ranking", format!("/ranking?month={month}")),
+        ("cadre page", "/cadres/cadre-1".to_owned()),
+        ("problem list export, XLSX", "/export/problems.xlsx".to_owned()),
+    ] {
+        let mut times: Vec<Duration> = (0..15)
+            .map(|_| {
+                let t = Instant::now();
+                let r = http.get(format!("{}{path}", relay.url)).header("cookie", &cookie).send().unwrap();
+                assert_eq!(r.status().as_u16(), 200, "{path}");
+                let bytes = r.bytes().unwrap().len();
+                assert!(bytes > 0);
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!("{name:<32} median {:>7.1} ms   p95 {:>7.1} ms", times[7].as_secs_f64() * 1e3, times[14].as_secs_f64() * 1e3);
+    }
+}
