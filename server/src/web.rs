@@ -491,9 +491,17 @@ fn problems_html(state: &AppState, session: &Session, q: &ProblemsQuery, csrf: &
     for d in ds {
         departments.push_str(&option(&d.id, &d.name, q.department.as_deref()));
     }
+    let mut regions = String::from(r#"<select name="region"><option value="">全部地区</option>"#);
+    let mut rs: Vec<_> =
+        dir.regions.values().filter(|r| dir.paths.get(&r.id).is_some_and(|p| path_covers(&root_path, p))).collect();
+    rs.sort_by(|a, b| a.id.cmp(&b.id));
+    for r in rs {
+        regions.push_str(&option(&r.id, &r.name, q.region.as_deref()));
+    }
+    regions.push_str("</select>");
     let _ = write!(
         body,
-        r#"{statuses}{categories}{departments}</select>
+        r#"{regions}{statuses}{categories}{departments}</select>
 <select name="level"><option value="">全部层级</option>{}</select>
 <label><input type="checkbox" name="overdue" value="1"{}>仅超期</label>
 <label>上报自<input type="date" name="from" value="{}"></label><label>至<input type="date" name="to" value="{}"></label>

@@ -11,15 +11,33 @@ const COUNTY: &str = "410102";
 const DAY: i64 = 86_400_000;
 
 fn seed(relay: &Relay) {
-    let region = |id: &str, level, parent: Option<&str>| Region { id: id.into(), name: format!("地区{id}"), level, parent_id: parent.map(Into::into) };
-    let mut regions = vec![region("410000", RegionLevel::Province, None), region("410100", RegionLevel::City, Some("410000")), region(COUNTY, RegionLevel::County, Some("410100"))];
+    let region = |id: &str, level, parent: Option<&str>| Region {
+        id: id.into(),
+        name: format!("地区{id}"),
+        level,
+        parent_id: parent.map(Into::into),
+    };
+    let mut regions = vec![
+        region("410000", RegionLevel::Province, None),
+        region("410100", RegionLevel::City, Some("410000")),
+        region(COUNTY, RegionLevel::County, Some("410100")),
+    ];
     regions.extend((0..10).map(|t| region(&format!("{COUNTY}{t:03}"), RegionLevel::Township, Some(COUNTY))));
-    let departments = (0..20).map(|i| Department { id: format!("dept-{i}"), name: format!("第{i}局"), region_id: COUNTY.into() }).collect();
+    let departments = (0..20)
+        .map(|i| Department { id: format!("dept-{i}"), name: format!("第{i}局"), region_id: COUNTY.into() })
+        .collect();
     let hash = zhuqi_server::auth::hash_password("bench password");
     let acct = |id: String, role, region: Option<&str>| Account {
         login: id.clone(),
         password_hash: Some(hash.clone()),
-        user: User { id, name: "用户".into(), role, region_id: region.map(Into::into), department_id: None, enterprise_id: None },
+        user: User {
+            id,
+            name: "用户".into(),
+            role,
+            region_id: region.map(Into::into),
+            department_id: None,
+            enterprise_id: None,
+        },
     };
     let mut accounts = vec![acct("manager".into(), Role::Manager, Some(COUNTY))];
     accounts.extend((0..500).map(|i| acct(format!("cadre-{i}"), Role::Cadre, Some(COUNTY))));
@@ -41,7 +59,12 @@ fn seed(relay: &Relay) {
                 contacts: vec![],
             };
             a.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, t0).unwrap();
-            a.append(&id, EnterpriseAction::CadreAssigned { cadre_id: format!("cadre-{}", i % 500), chief: true }, t0 + 1).unwrap();
+            a.append(
+                &id,
+                EnterpriseAction::CadreAssigned { cadre_id: format!("cadre-{}", i % 500), chief: true },
+                t0 + 1,
+            )
+            .unwrap();
         }
         a.submit_all().unwrap();
     }
@@ -51,12 +74,32 @@ fn seed(relay: &Relay) {
             let ent = format!("ent-{:05}", i % 5000);
             let id = format!("problem-{i:05}");
             let t = t0 + (i as i64 % 50) * DAY;
-            let header = [("enterprise_id", ent.as_str()), ("enterprise_name", "企业"), ("region_id", &format!("{COUNTY}{:03}", (i % 5000) % 10) as &str)];
-            let report = ProblemAction::Reported { enterprise_id: ent.clone(), category: Category::ALL[i % 9], title: format!("问题{i}"), description: "描述".into(), visit_id: None };
+            let header = [
+                ("enterprise_id", ent.as_str()),
+                ("enterprise_name", "企业"),
+                ("region_id", &format!("{COUNTY}{:03}", (i % 5000) % 10) as &str),
+            ];
+            let report = ProblemAction::Reported {
+                enterprise_id: ent.clone(),
+                category: Category::ALL[i % 9],
+                title: format!("问题{i}"),
+                description: "描述".into(),
+                visit_id: None,
+            };
             a.create(DocKind::Problem, &id, &header, report, t).unwrap();
             if i % 4 != 0 {
                 let deadline = t + if i % 3 == 0 { 3 * DAY } else { 90 * DAY };
-                a.append(&id, ProblemAction::Routed { department_id: format!("dept-{}", i % 20), level: 1, deadline, note: String::new() }, t + 1000).unwrap();
+                a.append(
+                    &id,
+                    ProblemAction::Routed {
+                        department_id: format!("dept-{}", i % 20),
+                        level: 1,
+                        deadline,
+                        note: String::new(),
+                    },
+                    t + 1000,
+                )
+                .unwrap();
             }
         }
         a.submit_all().unwrap();
@@ -99,6 +142,10 @@ fn main() {
             })
             .collect();
         times.sort();
-        println!("{name:<32} median {:>7.1} ms   p95 {:>7.1} ms", times[7].as_secs_f64() * 1e3, times[14].as_secs_f64() * 1e3);
+        println!(
+            "{name:<32} median {:>7.1} ms   p95 {:>7.1} ms",
+            times[7].as_secs_f64() * 1e3,
+            times[14].as_secs_f64() * 1e3
+        );
     }
 }

@@ -216,3 +216,69 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
         assert!(html.contains("仅供活动办"));
     }
 }
+
+#[test]
+fn figures_count_concurrent_and_late_data_by_the_device_times() {
+    use zhuqi_core::domain::Category;
+    use zhuqi_core::store::NewProblem;
+    use zhuqi_server::kpi::{Period, figures};
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, tmp.path());
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    let manager = Device::sign_in(&relay.url, tmp.path(), "manager");
+    let handler = Device::sign_in(&relay.url, tmp.path(), "handler");
+    let phone = Device::sign_in(&relay.url, tmp.path(), "contact");
+    let tablet = Device::sign_in(&relay.url, tmp.path(), "contact");
+    cadre.sync();
+    let pid = cadre
+        .store
+        .report_problem(NewProblem {
+            enterprise_id: ENT_A.into(),
+            category: Category::Land,
+            title: "用地".into(),
+            description: "扩建".into(),
+            visit_id: None,
+        })
+        .unwrap();
+    cadre.sync();
+    manager.sync();
+    manager.store.route_problem(&pid, FINANCE, 1, zhuqi_server::now_ms() + 5 * DAY, "").unwrap();
+    manager.sync();
+    handler.sync();
+    // The handler resolves offline; the relay does not know yet.
+    handler.store.resolve_problem(&pid, "已办结").unwrap();
+    let resolved_on_phone = handler.store.problem(&pid).unwrap().state.resolved_at.unwrap();
+    let today = Period { from: resolved_on_phone - DAY, to: resolved_on_phone + DAY };
+    let facts = || relay.state.storage.problem_facts().unwrap();
+    let before = figures(&facts(), &[], today, zhuqi_server::now_ms());
+    assert_eq!((before.reported, before.resolved), (1, 0));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // It syncs later: the resolution counts at the phone's time, in the same period.
+    handler.sync();
+    let after = figures(&facts(), &[], today, zhuqi_server::now_ms());
+    assert_eq!(after.resolved, 1);
+    assert_eq!(facts()[0].resolved_at, Some(resolved_on_phone), "the phone's time, not the arrival time");
+    assert_eq!(after.on_time_rate, Some(1.0));
+    // The enterprise confirms on its phone and, concurrently, rejects on its tablet: the figures
+    // follow the one folded state every replica agrees on, counting the problem once.
+    phone.sync();
+    tablet.sync();
+    phone.store.confirm_resolution(&pid, 5, "").unwrap();
+    tablet.store.reject_resolution(&pid, "未到账").unwrap();
+    phone.sync();
+    tablet.sync();
+    phone.sync();
+    let f = figures(&facts(), &[], today, zhuqi_server::now_ms());
+    let state = phone.store.problem(&pid).unwrap().state;
+    assert_eq!(f.reported, 1);
+    match state.status {
+        zhuqi_core::domain::ProblemStatus::Confirmed => assert_eq!((f.resolved, f.satisfaction_rate), (1, Some(1.0))),
+        status => {
+            assert_eq!(status, zhuqi_core::domain::ProblemStatus::Routed);
+            assert_eq!((f.resolved, f.satisfaction_rate), (0, None));
+        }
+    }
+    assert_eq!(phone.store.problem(&pid).unwrap().summary.conflict_count, 1);
+}
