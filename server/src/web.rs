@@ -364,20 +364,12 @@ pub async fn overview_page(
     headers: HeaderMap,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    state.metrics.request(crate::metrics::Route::Web);
-    let (session, token) = match manager(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let st = state.clone();
-    let now = now_ms();
-    let period = period_of(&q, now);
-    let name = session.user.name.clone();
-    match tokio::task::spawn_blocking(move || overview(&st, &session, period, now)).await {
-        Ok(Ok(o)) => render_overview(&o, &name, &csrf_of(&token)).into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
-    }
+    managed(state, headers, move |st, session, csrf| {
+        let now = now_ms();
+        let o = overview(st, session, period_of(&q, now), now)?;
+        Ok(render_overview(&o, &session.user.name, csrf).into_response())
+    })
+    .await
 }
 
 // ---- problems ----
@@ -414,18 +406,7 @@ pub async fn problems_page(
     headers: HeaderMap,
     Query(q): Query<ProblemsQuery>,
 ) -> Response {
-    state.metrics.request(crate::metrics::Route::Web);
-    let (session, token) = match manager(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let st = state.clone();
-    let result = tokio::task::spawn_blocking(move || problems_html(&st, &session, &q, &csrf_of(&token))).await;
-    match result {
-        Ok(Ok(html)) => html.into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
-    }
+    managed(state, headers, move |st, session, csrf| Ok(problems_html(st, session, &q, csrf)?.into_response())).await
 }
 
 /// The manager's problems matching the list's filters (shared by the page and the exports).
@@ -593,17 +574,7 @@ pub async fn problem_page(
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    state.metrics.request(crate::metrics::Route::Web);
-    let (session, token) = match manager(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let st = state.clone();
-    match tokio::task::spawn_blocking(move || problem_html(&st, &session, &id, &csrf_of(&token))).await {
-        Ok(Ok(html)) => html.into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
-    }
+    managed(state, headers, move |st, session, csrf| Ok(problem_html(st, session, &id, csrf)?.into_response())).await
 }
 
 /// The problem's document if the manager's region holds it.
