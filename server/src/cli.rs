@@ -1,7 +1,8 @@
 //! The `zhuqi-server` command line: serve the relay, or run an admin command against its data directory.
 
-use crate::storage::Account;
+use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Account, RelayStorage};
 use crate::{AppState, Config, app, demo, import};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -22,9 +23,25 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct Data {
-    /// Directory of the embedded SQLite database.
+    /// Directory of the embedded SQLite database (used when no database URL is given).
     #[arg(long, default_value = "./zhuqi-data", global = true)]
     data_dir: PathBuf,
+    /// A PostgreSQL database instead of the embedded SQLite one (postgres://user@host:port/db), for
+    /// several relays sharing one database.
+    #[arg(long, env = "ZHUQI_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Connections to PostgreSQL per relay.
+    #[arg(long, default_value_t = crate::storage::postgres::DEFAULT_POOL_SIZE, global = true)]
+    database_pool: usize,
+}
+
+impl Data {
+    fn open(&self) -> Result<Arc<dyn RelayStorage>, String> {
+        Ok(match &self.database_url {
+            Some(url) => Arc::new(PostgresStorage::open(url, self.database_pool).map_err(|e| e.to_string())?),
+            None => Arc::new(SqliteStorage::open(&self.data_dir).map_err(|e| e.to_string())?),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -107,8 +124,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 fn state(data: &Data, cache_mib: usize) -> Result<Arc<AppState>, String> {
-    let storage = SqliteStorage::open(&data.data_dir).map_err(|e| e.to_string())?;
-    Ok(AppState::new(Arc::new(storage), Config { doc_cache_bytes: cache_mib << 20 }))
+    Ok(AppState::new(data.open()?, Config { doc_cache_bytes: cache_mib << 20 }))
 }
 
 /// Parses the arguments and runs the command; exits with status 1 and a message on failure.

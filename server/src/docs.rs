@@ -68,14 +68,11 @@ impl DocCache {
             },
         };
         // Changes after the snapshot, or added since by another relay (or a write this one did not cache).
-        let newer = storage.changes_after(id, c.last_seq)?;
-        if !newer.is_empty() {
-            for ch in &newer {
-                c.doc.load_incremental(ch).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
-                c.size += ch.len() * MEMORY_PER_SAVED_BYTE;
-                c.since_snapshot += 1;
-            }
-            c.last_seq = storage.doc_seq(id)?.unwrap_or(c.last_seq);
+        for (seq, ch) in storage.changes_after(id, c.last_seq)? {
+            c.doc.load_incremental(&ch).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
+            c.size += ch.len() * MEMORY_PER_SAVED_BYTE;
+            c.since_snapshot += 1;
+            c.last_seq = seq;
         }
         Ok(Some(c))
     }

@@ -76,12 +76,18 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(storage: Arc<dyn RelayStorage>, config: Config) -> Arc<AppState> {
+        let notices = tokio::sync::broadcast::channel(1024).0;
+        // Other relays' commits (on a shared store) reach this relay's live listeners too.
+        let sender = notices.clone();
+        storage.listen(Arc::new(move |seq, keys| {
+            let _ = sender.send(Arc::new(Notice { seq, keys }));
+        }));
         Arc::new(AppState {
             storage,
             docs: docs::DocCache::new(config.doc_cache_bytes),
             directory: directory::DirectoryCache::default(),
             metrics: metrics::Metrics::default(),
-            notices: tokio::sync::broadcast::channel(1024).0,
+            notices,
             push_lock: Mutex::new(()),
             commits: sync::CommitQueue::default(),
             dummy_hash: auth::hash_password("not a password of anybody"),

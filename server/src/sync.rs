@@ -3,7 +3,7 @@
 
 use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
 use crate::error::ApiError;
-use crate::storage::{Commit, Session};
+use crate::storage::{Commit, Session, StorageError};
 use crate::validate::{self, Pusher, Verdict};
 use crate::{AppState, Notice, now_ms};
 use automerge::Automerge;
@@ -110,6 +110,9 @@ fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// How many times a push is validated again when another relay changed one of its documents meanwhile.
+const STALE_ATTEMPTS: usize = 3;
+
 /// Validates and stores pushed documents; fills `acked` and `rejected`. With `all_or_nothing`, one
 /// refused document means nothing is stored.
 pub fn push(
@@ -117,6 +120,32 @@ pub fn push(
     session: &Session,
     keys: &[String],
     mut docs: Vec<DocChanges>,
+    all_or_nothing: bool,
+    acked: &mut Vec<Vec<u8>>,
+    rejected: &mut Vec<Rejection>,
+) -> Result<(), ApiError> {
+    // Enterprises first: a problem may cite a visit, or an enterprise, pushed in the same request.
+    docs.sort_by_key(|d| d.kind != DocKind::Enterprise);
+    let (acked_before, rejected_before) = (acked.len(), rejected.len());
+    for attempt in 1.. {
+        match push_once(state, session, keys, &docs, all_or_nothing, acked, rejected) {
+            Err(e) if e.code == STALE && attempt < STALE_ATTEMPTS => {
+                // The failed commit forgot the cached documents: the next attempt validates against
+                // the stored ones, which hold the other relay's changes.
+                acked.truncate(acked_before);
+                rejected.truncate(rejected_before);
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn push_once(
+    state: &AppState,
+    session: &Session,
+    keys: &[String],
+    docs: &[DocChanges],
     all_or_nothing: bool,
     acked: &mut Vec<Vec<u8>>,
     rejected: &mut Vec<Rejection>,
@@ -132,14 +161,12 @@ pub fn push(
         actors: &actors,
         actor: rules_actor(session, dir.as_ref()),
     };
-    // Enterprises first: a problem may cite a visit, or an enterprise, pushed in the same request.
-    docs.sort_by_key(|d| d.kind != DocKind::Enterprise);
     let mut accepted_enterprises: HashMap<String, EnterpriseState> = HashMap::new();
     let mut writes = Vec::new();
     let mut after: Vec<(String, DocKind, Automerge, usize, usize, u64)> = Vec::new();
     let mut accepted_hashes = Vec::new();
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
-    for d in &docs {
+    for d in docs {
         // Rights are judged on the state the author saw (the change's dependencies), so a device
         // must also be allowed to read the document now: a handler whose problem went to another
         // department, or a cadre no longer assigned, cannot write through an old view of it.
@@ -194,6 +221,7 @@ pub fn push(
                     }
                     None => (0, usize::MAX, 0),
                 };
+                write.base_seq = last_seq;
                 // A new document, or one with many changes since its snapshot, gets a fresh snapshot.
                 if since >= SNAPSHOT_EVERY {
                     let snapshot = doc.save();
@@ -267,7 +295,29 @@ pub struct CommitQueue {
 
 #[derive(Default)]
 pub struct Slot {
-    result: Mutex<Option<Result<(Commit, u64), String>>>,
+    result: Mutex<Option<Result<(Commit, u64), Failure>>>,
+}
+
+/// Why a queued commit was not stored.
+#[derive(Clone)]
+struct Failure {
+    stale: bool,
+    message: String,
+}
+
+/// The code of the error a push gets when another relay changed one of its documents meanwhile.
+const STALE: &str = "stale";
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> ApiError {
+        if f.stale {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, STALE, f.message, "数据正在更新，请稍后重试");
+            e.retry_after = Some(1);
+            e
+        } else {
+            ApiError::internal(f.message)
+        }
+    }
 }
 
 impl CommitQueue {
@@ -277,7 +327,7 @@ impl CommitQueue {
         slot
     }
 
-    fn take_result(slot: &Slot) -> Option<Result<(Commit, u64), String>> {
+    fn take_result(slot: &Slot) -> Option<Result<(Commit, u64), Failure>> {
         slot.result.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
@@ -286,11 +336,11 @@ impl CommitQueue {
     fn wait(&self, state: &AppState, slot: &Slot) -> Result<(Commit, u64), ApiError> {
         loop {
             if let Some(r) = Self::take_result(slot) {
-                return r.map_err(ApiError::internal);
+                return r.map_err(ApiError::from);
             }
             let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(r) = Self::take_result(slot) {
-                return r.map_err(ApiError::internal);
+                return r.map_err(ApiError::from);
             }
             let batch: Vec<(Commit, Arc<Slot>)> =
                 std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
@@ -305,14 +355,20 @@ impl CommitQueue {
                     }
                 }
                 Err(e) => {
-                    tracing::error!("commit failed: {e}");
+                    let failure =
+                        Failure { stale: matches!(e, StorageError::Stale(_)), message: format!("storage: {e}") };
+                    if failure.stale {
+                        tracing::info!("commit refused: {e}");
+                    } else {
+                        tracing::error!("commit failed: {e}");
+                    }
                     // Later pushes may have been validated against documents holding the failed
                     // changes: under the push lock (no validation running), fail every queued
                     // commit and forget the cached documents.
                     let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
                     let queued = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
                     for (_, s) in batch.into_iter().chain(queued) {
-                        *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(format!("storage: {e}")));
+                        *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(failure.clone()));
                     }
                     state.docs.clear();
                 }
@@ -351,13 +407,6 @@ impl AppState {
 
     /// Tells live listeners (`/v1/events`) which scope keys a commit touched.
     pub fn notify(&self, commit: &Commit, seq: u64) {
-        let mut keys: Vec<String> = Vec::new();
-        for d in &commit.docs {
-            keys.extend(d.keys.iter().cloned());
-            if let crate::projection::Projection::Enterprise(s) = &d.projection {
-                keys.extend(s.assignments.iter().map(|a| format!("user:{}", a.cadre_id)));
-            }
-        }
-        let _ = self.notices.send(Arc::new(Notice { seq, keys }));
+        let _ = self.notices.send(Arc::new(Notice { seq, keys: commit.notice_keys() }));
     }
 }

@@ -471,7 +471,8 @@ fn validate_inner(
     let document = Document::from_automerge(doc);
     let projection = projection::project(kind, &document);
     let keys = crate::scope::doc_keys(&push.doc, &projection, ctx.dir);
-    let write = DocWrite { doc_id: push.doc.clone(), kind, changes: accepted, snapshot: None, keys, projection };
+    let write =
+        DocWrite { doc_id: push.doc.clone(), kind, changes: accepted, snapshot: None, keys, projection, base_seq: 0 };
     *slot = Some(document.into_automerge());
     Ok(Some(Box::new(write)))
 }

@@ -3,6 +3,7 @@
 //! devices in — each a real `zhuqi_core::Store` on its own SQLite file, syncing over HTTP.
 
 pub mod load;
+pub mod pg;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
-//! The relay's storage, behind one trait so that the embedded SQLite store and a PostgreSQL store are
-//! interchangeable. Calls are blocking: the relay makes them from `spawn_blocking`.
+//! The relay's storage, behind one trait so that the embedded SQLite store and the PostgreSQL store are
+//! interchangeable (`conformance` tests both the same way). Calls are blocking: the relay makes them
+//! from `spawn_blocking`, next to the CPU-bound Automerge work of the same request.
 //!
 //! What is stored:
 //! - accounts: users with password hashes, devices with hashed tokens, actor ids bound to devices,
@@ -10,6 +11,7 @@
 //! - per document: kind, a current snapshot, and its scope keys (see `scope`);
 //! - relational projections of the documents for the dashboard.
 
+pub mod postgres;
 pub mod sqlite;
 
 use zhuqi_core::domain::{Directory, DocKind, User};
@@ -20,6 +22,14 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 pub enum StorageError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(String),
+    /// A write was computed from a copy of a document that another relay has since changed; nothing
+    /// was written, and the writer should reload the document and try again.
+    #[error("document {0} was changed by another relay")]
+    Stale(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -84,6 +94,10 @@ pub struct DocWrite {
     /// The document's scope keys after the push.
     pub keys: Vec<String>,
     pub projection: crate::projection::Projection,
+    /// The sequence number of the latest stored change the writer's copy holds (0 for a new document).
+    /// The snapshot, keys and projection were computed from that copy plus `changes`, so the commit is
+    /// refused as [`StorageError::Stale`] if another writer stored a change of the document after it.
+    pub base_seq: u64,
 }
 
 /// A push to store in one transaction.
@@ -94,6 +108,30 @@ pub struct Commit {
     pub received_at: i64,
     pub docs: Vec<DocWrite>,
 }
+
+impl Commit {
+    /// The scope keys a commit touched, as announced to live listeners: the documents' keys, and the
+    /// own key of every cadre whose assignments it may have changed (their scope grows or shrinks).
+    pub fn notice_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for d in &self.docs {
+            keys.extend(d.keys.iter().cloned());
+            if let crate::projection::Projection::Enterprise(s) = &d.projection {
+                keys.extend(s.assignments.iter().map(|a| format!("user:{}", a.cadre_id)));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+/// Where a store that several relays share reports the commits of the others: (sequence number,
+/// scope keys). The key [`ALL_KEYS`] stands for "anything may have changed" (after a lost connection).
+pub type ChangeSink = std::sync::Arc<dyn Fn(u64, Vec<String>) + Send + Sync>;
+
+/// The key of a notice that concerns every listener.
+pub const ALL_KEYS: &str = "*";
 
 /// A problem as the dashboard lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,8 +164,12 @@ pub struct Pull {
 }
 
 /// The relay's storage. Implementations must make `commit` atomic and must hand out sequence numbers
-/// such that every change with a sequence number ≤ a returned cursor is visible to later pulls.
+/// such that every change with a sequence number ≤ a returned cursor is visible to later pulls, also
+/// when several relays share the store.
 pub trait RelayStorage: Send + Sync + 'static {
+    /// Starts reporting other relays' commits to `sink`. A store only one relay uses has none to report.
+    fn listen(&self, _sink: ChangeSink) {}
+
     // ---- directory and accounts ----
     fn directory(&self) -> Result<(Directory, u64)>;
     fn directory_version(&self) -> Result<u64>;
@@ -154,14 +196,13 @@ pub trait RelayStorage: Send + Sync + 'static {
 
     // ---- documents ----
     fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
-    /// The sequence number of a document's latest change.
-    fn doc_seq(&self, doc_id: &str) -> Result<Option<u64>>;
-    /// Changes of a document with a sequence number above `after`, oldest first.
-    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<Vec<u8>>>;
+    /// Changes of a document with a sequence number above `after`, oldest first: (seq, bytes).
+    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>>;
     /// Which of these change hashes are stored.
     fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>>;
     /// Stores several pushes in one transaction (all or none); returns, for each, the sequence
-    /// number of its last write.
+    /// number of its last write. Fails with [`StorageError::Stale`] when a document's `base_seq` is
+    /// behind a change another writer stored (see [`DocWrite::base_seq`]).
     fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>>;
     /// The scope keys a user reads with (see `scope::user_keys`).
     fn user_keys(&self, user: &User) -> Result<Vec<String>>;

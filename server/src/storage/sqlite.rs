@@ -10,7 +10,15 @@ use std::sync::Mutex;
 use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
 use zhuqi_core::sync::protocol::PulledDoc;
 
-pub const VERSION: i64 = 1;
+/// The schema version of a fresh database (`PRAGMA user_version`).
+pub const VERSION: i64 = 2;
+
+/// The statements that bring a database of version `i + 1` to version `i + 2`.
+const MIGRATIONS: &[&str] = &[
+    // 2: which relay instance stored each change, so that a write computed from an outdated copy
+    // of a document is refused (see `DocWrite::base_seq`).
+    "ALTER TABLE changes ADD COLUMN writer TEXT NOT NULL DEFAULT '';",
+];
 
 pub const CREATE_SCHEMA: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -67,7 +75,8 @@ CREATE TABLE changes (
     bytes BLOB NOT NULL,
     user_id TEXT NOT NULL,
     device_id TEXT NOT NULL,
-    received_at INTEGER NOT NULL
+    received_at INTEGER NOT NULL,
+    writer TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX changes_doc ON changes (doc_id, seq);
 CREATE TABLE event_receipts (event_id TEXT PRIMARY KEY, change_seq INTEGER NOT NULL, received_at INTEGER NOT NULL) WITHOUT ROWID;
@@ -184,6 +193,8 @@ pub struct SqliteStorage {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
+    /// This instance's name in `changes.writer`.
+    writer_id: String,
 }
 
 /// Reader connections kept open for reuse (opening one reads the schema: ~0.5 ms).
@@ -209,13 +220,20 @@ impl SqliteStorage {
         if version > VERSION {
             return Err(StorageError::Corrupt(format!("relay database version {version} is newer than {VERSION}")));
         }
-        if version == 0 {
+        if version < VERSION {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(CREATE_SCHEMA)?;
+            if version == 0 {
+                tx.execute_batch(CREATE_SCHEMA)?;
+            } else {
+                for m in &MIGRATIONS[version as usize - 1..] {
+                    tx.execute_batch(m)?;
+                }
+            }
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
         }
-        Ok(SqliteStorage { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path })
+        let writer_id = uuid::Uuid::now_v7().to_string();
+        Ok(SqliteStorage { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path, writer_id })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -500,19 +518,10 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
-    fn doc_seq(&self, doc_id: &str) -> Result<Option<u64>> {
+    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT last_seq FROM docs WHERE id = ?1")?
-                .query_row([doc_id], |r| r.get::<_, i64>(0))
-                .optional()?
-                .map(|v| v as u64))
-        })
-    }
-
-    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<Vec<u8>>> {
-        self.read(|c| {
-            Ok(c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?
-                .query_map(params![doc_id, after as i64], |r| r.get(0))?
+            Ok(c.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?
+                .query_map(params![doc_id, after as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -534,7 +543,7 @@ impl RelayStorage for SqliteStorage {
     }
 
     fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>> {
-        self.write(|tx| commits.iter().map(|c| write_commit(tx, c)).collect())
+        self.write(|tx| commits.iter().map(|c| write_commit(tx, c, &self.writer_id)).collect())
     }
 
     fn user_keys(&self, user: &User) -> Result<Vec<String>> {
@@ -713,18 +722,32 @@ impl RelayStorage for SqliteStorage {
 }
 
 /// Writes one push inside the caller's transaction; returns the sequence number of its last write.
-fn write_commit(tx: &Connection, commit: &Commit) -> Result<u64> {
+fn write_commit(tx: &Connection, commit: &Commit, writer: &str) -> Result<u64> {
     let mut last = counter(tx, "seq")?;
     for d in &commit.docs {
+        let foreign = tx
+            .prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND seq > ?2 AND writer != ?3")?
+            .exists(params![d.doc_id, d.base_seq as i64, writer])?;
+        if foreign {
+            return Err(StorageError::Stale(d.doc_id.clone()));
+        }
         let mut inserted_any = false;
         for ch in &d.changes {
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO changes (doc_id, hash, bytes, user_id, device_id, received_at, seq)
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, value + 1 FROM counters WHERE name = 'seq'
+                    "INSERT INTO changes (doc_id, hash, bytes, user_id, device_id, received_at, writer, seq)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, value + 1 FROM counters WHERE name = 'seq'
                          ON CONFLICT (hash) DO NOTHING",
                 )?
-                .execute(params![d.doc_id, ch.hash, ch.bytes, commit.user_id, commit.device_id, commit.received_at])?;
+                .execute(params![
+                    d.doc_id,
+                    ch.hash,
+                    ch.bytes,
+                    commit.user_id,
+                    commit.device_id,
+                    commit.received_at,
+                    writer
+                ])?;
             if inserted == 0 {
                 continue; // already stored (a retried push)
             }
@@ -1040,4 +1063,63 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
         }
     }
     Ok(Pull { docs: out, purge, cursor: next_cursor, more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables and indexes with their columns, as SQLite describes them.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let names: Vec<(String, String)> = conn
+            .prepare("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut out = Vec::new();
+        for (kind, name) in names {
+            let pragma = if kind == "table" { "table_info" } else { "index_xinfo" };
+            let cols: Vec<String> = conn
+                .prepare(&format!("SELECT * FROM pragma_{pragma}('{name}')"))
+                .unwrap()
+                .query_map([], |r| {
+                    let n = r.as_ref().column_count();
+                    Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join(" "))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            out.push(format!("{kind} {name}: {}", cols.join(" | ")));
+        }
+        out
+    }
+
+    #[test]
+    fn every_old_version_upgrades_to_the_fresh_schema() {
+        let fresh_dir = tempfile::tempdir().unwrap();
+        drop(SqliteStorage::open(fresh_dir.path()).unwrap());
+        let fresh = Connection::open(fresh_dir.path().join("relay.db")).unwrap();
+
+        let old_dir = tempfile::tempdir().unwrap();
+        {
+            let v1 = Connection::open(old_dir.path().join("relay.db")).unwrap();
+            v1.execute_batch(include_str!("sqlite_v1.sql")).unwrap();
+            v1.pragma_update(None, "user_version", 1).unwrap();
+            v1.execute(
+                "INSERT INTO changes (seq, doc_id, hash, bytes, user_id, device_id, received_at)
+                 VALUES (1, 'e1', x'01', x'02', 'u', 'd', 5)",
+                [],
+            )
+            .unwrap();
+        }
+        let upgraded = SqliteStorage::open(old_dir.path()).unwrap();
+        let conn = Connection::open(old_dir.path().join("relay.db")).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION);
+        assert_eq!(shape(&conn), shape(&fresh));
+        // The old change is still there.
+        assert_eq!(upgraded.changes_after("e1", 0).unwrap(), [(1, vec![2])]);
+    }
 }

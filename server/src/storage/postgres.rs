@@ -1,0 +1,1370 @@
+//! The PostgreSQL store of the relay (`--database-url postgres://…`): for a province, where several
+//! relay instances behind a load balancer share one database and hold no state the others need.
+//!
+//! The same tables as the SQLite store, in plain SQL. Sequence numbers come from a counter row that
+//! each commit locks (`SELECT … FOR UPDATE`) for the length of its transaction, so they are handed out
+//! in commit order and a cursor never passes a change that is not yet visible. Each commit also sends
+//! `NOTIFY zhuqi_changes` with the scope keys it touched; every relay `LISTEN`s and tells its own
+//! live listeners (`/v1/events`).
+//!
+//! The driver is tokio-postgres with a deadpool pool, on a small runtime of this store's own: the
+//! trait's calls are blocking (they run on the relay's blocking threads) and wait on that runtime.
+
+use super::*;
+use crate::projection::Projection;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls, Row};
+use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
+use zhuqi_core::sync::protocol::PulledDoc;
+
+/// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
+pub const VERSION: i64 = 1;
+
+/// The channel of the commit notices.
+const CHANNEL: &str = "zhuqi_changes";
+
+/// Held while a relay creates or upgrades the schema, so that relays starting together do it once.
+const MIGRATION_LOCK: i64 = 0x7a68_7571_6900;
+
+/// NOTIFY payloads are limited to 8,000 bytes; a commit touching more keys announces "everything".
+const MAX_NOTICE_BYTES: usize = 7_000;
+
+pub const CREATE_SCHEMA: &str = r#"
+CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);
+
+CREATE TABLE regions (id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_id TEXT);
+CREATE TABLE departments (id TEXT PRIMARY KEY, name TEXT NOT NULL, region_id TEXT NOT NULL);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    region_id TEXT,
+    department_id TEXT,
+    enterprise_id TEXT,
+    password_hash TEXT
+);
+
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    last_seen_at BIGINT
+);
+CREATE INDEX devices_user ON devices (user_id);
+CREATE TABLE device_actors (actor BYTEA PRIMARY KEY, device_id TEXT NOT NULL);
+CREATE INDEX device_actors_device ON device_actors (device_id);
+CREATE TABLE activation_codes (
+    code_hash BYTEA PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE TABLE sign_in_failures (login TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE INDEX sign_in_failures_login ON sign_in_failures (login, at);
+
+CREATE TABLE docs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    snapshot BYTEA NOT NULL,
+    snapshot_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL
+);
+CREATE TABLE changes (
+    seq BIGINT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    hash BYTEA NOT NULL UNIQUE,
+    bytes BYTEA NOT NULL,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    writer TEXT NOT NULL
+);
+CREATE INDEX changes_doc ON changes (doc_id, seq);
+CREATE TABLE event_receipts (event_id TEXT PRIMARY KEY, change_seq BIGINT NOT NULL, received_at BIGINT NOT NULL);
+
+CREATE TABLE doc_keys (
+    key TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    added_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    PRIMARY KEY (key, doc_id)
+);
+CREATE INDEX doc_keys_last ON doc_keys (key, last_seq);
+CREATE INDEX doc_keys_doc ON doc_keys (doc_id);
+CREATE TABLE doc_key_removals (key TEXT NOT NULL, doc_id TEXT NOT NULL, seq BIGINT NOT NULL);
+CREATE INDEX doc_key_removals_key ON doc_key_removals (key, seq);
+CREATE TABLE user_key_events (user_id TEXT NOT NULL, key TEXT NOT NULL, seq BIGINT NOT NULL, added BOOLEAN NOT NULL);
+CREATE INDEX user_key_events_user ON user_key_events (user_id, seq);
+
+CREATE TABLE enterprises (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    uscc TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    industry TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    address TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX enterprises_region ON enterprises (region_id);
+CREATE INDEX enterprises_uscc ON enterprises (uscc);
+CREATE TABLE assignments (
+    enterprise_id TEXT NOT NULL,
+    cadre_id TEXT NOT NULL,
+    chief BOOLEAN NOT NULL,
+    since BIGINT NOT NULL,
+    PRIMARY KEY (enterprise_id, cadre_id)
+);
+CREATE INDEX assignments_cadre ON assignments (cadre_id);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    cadre_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL
+);
+CREATE INDEX visits_enterprise ON visits (enterprise_id, date);
+CREATE INDEX visits_cadre ON visits (cadre_id, date);
+CREATE TABLE problems (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    enterprise_name TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    level BIGINT NOT NULL,
+    department_id TEXT,
+    deadline BIGINT,
+    reported_by TEXT NOT NULL,
+    reporter_role TEXT,
+    reported_at BIGINT NOT NULL,
+    accepted_at BIGINT,
+    first_routed_at BIGINT,
+    resolved_at BIGINT,
+    confirmed_at BIGINT,
+    closed_at BIGINT,
+    rating BIGINT,
+    urge_count BIGINT NOT NULL,
+    escalation_count BIGINT NOT NULL,
+    reopen_count BIGINT NOT NULL,
+    follow_up_count BIGINT NOT NULL,
+    conflict_count BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX problems_region ON problems (region_id, status);
+CREATE INDEX problems_department ON problems (department_id, status);
+CREATE INDEX problems_enterprise ON problems (enterprise_id);
+CREATE TABLE problem_events (
+    problem_id TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    device TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    received_at BIGINT,
+    PRIMARY KEY (problem_id, position)
+);
+CREATE TABLE task_notices (
+    id TEXT PRIMARY KEY,
+    region_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    deadline BIGINT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE task_recipients (
+    notice_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    acknowledged_at BIGINT,
+    completed_at BIGINT,
+    completed_by TEXT,
+    PRIMARY KEY (notice_id, recipient)
+);
+"#;
+
+/// Connections in the pool, by default.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+pub struct PostgresStorage {
+    /// Drives the pool's connections and the listener; shut down when the store is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    config: tokio_postgres::Config,
+    /// This instance's name in `changes.writer` and in its notices.
+    writer_id: String,
+}
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+impl From<deadpool_postgres::PoolError> for StorageError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StorageError::Pool(e.to_string())
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to `url` (`postgres://user@host:port/db`, libpq's key=value form also accepted; a
+    /// schema is chosen with `?options=-c%20search_path%3Dname`) and creates the tables if needed.
+    pub fn open(url: &str, pool_size: usize) -> Result<PostgresStorage> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StorageError::Pool(format!("database URL: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("zhuqi-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Pool(format!("runtime: {e}")))?;
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StorageError::Pool(e.to_string()))?;
+        let store =
+            PostgresStorage { runtime: Some(runtime), pool, config, writer_id: uuid::Uuid::now_v7().to_string() };
+        store.block(store.migrate())?;
+        Ok(store)
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime lives as long as the store")
+    }
+
+    /// Runs a database call to completion on the store's runtime (from a blocking thread).
+    fn block<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
+        self.runtime().block_on(f)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS zhuqi_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)")
+            .await?;
+        let version: Option<i64> = tx
+            .query_opt("SELECT value FROM zhuqi_meta WHERE name = 'schema_version'", &[])
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        match version {
+            None => {
+                tx.batch_execute(CREATE_SCHEMA).await?;
+                tx.execute("INSERT INTO zhuqi_meta (name, value) VALUES ('schema_version', $1)", &[&VERSION]).await?;
+            }
+            Some(v) if v > VERSION => {
+                return Err(StorageError::Corrupt(format!("relay database version {v} is newer than {VERSION}")));
+            }
+            Some(_) => {}
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs `f` in a read-only transaction that sees one snapshot of the database.
+    async fn snapshot<T>(&self, f: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut client = self.client().await?;
+        let tx =
+            client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let out = f(&tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read-write transaction, committed if it succeeds.
+    async fn write<T>(&self, f: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let out = f(&tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn rows(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        rows(&self.client().await?, sql, params).await
+    }
+
+    async fn opt(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+        Ok(self.rows(sql, params).await?.into_iter().next())
+    }
+
+    async fn exec(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        exec(&self.client().await?, sql, params).await
+    }
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        // Allowed anywhere, also inside another runtime.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+async fn rows<C: GenericClient + ?Sized>(c: &C, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.query(&statement, params).await?)
+}
+
+async fn opt<C: GenericClient + ?Sized>(c: &C, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+    Ok(rows(c, sql, params).await?.into_iter().next())
+}
+
+async fn exec<C: GenericClient + ?Sized>(c: &C, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+    let statement = c.prepare_cached(sql).await?;
+    Ok(c.execute(&statement, params).await?)
+}
+
+async fn counter<C: GenericClient + ?Sized>(c: &C, name: &str) -> Result<u64> {
+    let row = opt(c, "SELECT value FROM counters WHERE name = $1", &[&name])
+        .await?
+        .ok_or_else(|| StorageError::Corrupt(format!("counter {name} missing")))?;
+    Ok(row.try_get::<_, i64>(0)? as u64)
+}
+
+/// `INSERT … ON CONFLICT (key) DO UPDATE SET` every other column: the portable form of SQLite's
+/// `INSERT OR REPLACE`.
+fn upsert(table: &str, columns: &[&str], key: &[&str]) -> String {
+    let values: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let set: Vec<String> = columns.iter().filter(|c| !key.contains(c)).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        columns.join(", "),
+        values.join(", "),
+        key.join(", "),
+        set.join(", ")
+    )
+}
+
+fn user_row(r: &Row, o: usize) -> Result<User> {
+    let role: String = r.try_get(o + 2)?;
+    Ok(User {
+        id: r.try_get(o)?,
+        name: r.try_get(o + 1)?,
+        role: Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("role {role}")))?,
+        region_id: r.try_get(o + 3)?,
+        department_id: r.try_get(o + 4)?,
+        enterprise_id: r.try_get(o + 5)?,
+    })
+}
+
+const USER_COLS: &str = "u.id, u.name, u.role, u.region_id, u.department_id, u.enterprise_id";
+
+fn kind_of(kind: &str) -> Result<DocKind> {
+    DocKind::parse(kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))
+}
+
+fn opt_i64<T: Into<i64> + Copy>(v: Option<T>) -> Option<i64> {
+    v.map(Into::into)
+}
+
+impl RelayStorage for PostgresStorage {
+    fn listen(&self, sink: ChangeSink) {
+        self.runtime().spawn(listen(self.config.clone(), self.writer_id.clone(), sink));
+    }
+
+    fn directory(&self) -> Result<(Directory, u64)> {
+        self.block(self.snapshot(async |tx| {
+            let mut regions = Vec::new();
+            for r in rows(tx, "SELECT id, name, level, parent_id FROM regions ORDER BY id", &[]).await? {
+                let level: String = r.try_get(2)?;
+                regions.push(Region {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    level: RegionLevel::parse(&level).unwrap_or(RegionLevel::Township),
+                    parent_id: r.try_get(3)?,
+                });
+            }
+            let mut departments = Vec::new();
+            for r in rows(tx, "SELECT id, name, region_id FROM departments ORDER BY id", &[]).await? {
+                departments.push(Department { id: r.try_get(0)?, name: r.try_get(1)?, region_id: r.try_get(2)? });
+            }
+            let mut users = Vec::new();
+            for r in rows(tx, &format!("SELECT {USER_COLS} FROM users u ORDER BY u.id"), &[]).await? {
+                users.push(user_row(&r, 0)?);
+            }
+            Ok((Directory { regions, departments, users }, counter(tx, "directory").await?))
+        }))
+    }
+
+    fn directory_version(&self) -> Result<u64> {
+        self.block(async { counter(&self.client().await?, "directory").await })
+    }
+
+    fn upsert_directory(&self, d: &Directory, accounts: &[Account]) -> Result<u64> {
+        self.block(self.write(async |tx| {
+            for r in &d.regions {
+                exec(
+                    tx,
+                    &upsert("regions", &["id", "name", "level", "parent_id"], &["id"]),
+                    &[&r.id, &r.name, &r.level.as_str(), &r.parent_id],
+                )
+                .await?;
+            }
+            for x in &d.departments {
+                exec(
+                    tx,
+                    &upsert("departments", &["id", "name", "region_id"], &["id"]),
+                    &[&x.id, &x.name, &x.region_id],
+                )
+                .await?;
+            }
+            for a in accounts {
+                let u = &a.user;
+                let taken = opt(tx, "SELECT id FROM users WHERE login = $1", &[&a.login]).await?;
+                if let Some(row) = taken
+                    && row.try_get::<_, String>(0)? != u.id
+                {
+                    return Err(StorageError::Conflict(format!("login {} is taken", a.login)));
+                }
+                exec(
+                    tx,
+                    "INSERT INTO users (id, login, name, role, region_id, department_id, enterprise_id, password_hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (id) DO UPDATE SET login = EXCLUDED.login, name = EXCLUDED.name, role = EXCLUDED.role,
+                         region_id = EXCLUDED.region_id, department_id = EXCLUDED.department_id,
+                         enterprise_id = EXCLUDED.enterprise_id,
+                         password_hash = COALESCE(EXCLUDED.password_hash, users.password_hash)",
+                    &[
+                        &u.id,
+                        &a.login,
+                        &u.name,
+                        &u.role.as_str(),
+                        &u.region_id,
+                        &u.department_id,
+                        &u.enterprise_id,
+                        &a.password_hash,
+                    ],
+                )
+                .await?;
+            }
+            let row = opt(tx, "UPDATE counters SET value = value + 1 WHERE name = 'directory' RETURNING value", &[])
+                .await?
+                .ok_or_else(|| StorageError::Corrupt("counter directory missing".into()))?;
+            Ok(row.try_get::<_, i64>(0)? as u64)
+        }))
+    }
+
+    fn account_by_login(&self, login: &str) -> Result<Option<Account>> {
+        self.block(async {
+            let sql = format!("SELECT {USER_COLS}, u.login, u.password_hash FROM users u WHERE u.login = $1");
+            self.opt(&sql, &[&login])
+                .await?
+                .map(|r| Ok(Account { user: user_row(&r, 0)?, login: r.try_get(6)?, password_hash: r.try_get(7)? }))
+                .transpose()
+        })
+    }
+
+    fn set_password(&self, user_id: &str, hash: &str) -> Result<bool> {
+        self.block(async {
+            Ok(self.exec("UPDATE users SET password_hash = $2 WHERE id = $1", &[&user_id, &hash]).await? > 0)
+        })
+    }
+
+    fn record_failed_sign_in(&self, login: &str, at: i64) -> Result<()> {
+        self.block(self.write(async |tx| {
+            exec(tx, "INSERT INTO sign_in_failures (login, at) VALUES ($1, $2)", &[&login, &at]).await?;
+            // Old records serve no purpose: keep a day.
+            exec(tx, "DELETE FROM sign_in_failures WHERE at < $1", &[&(at - 86_400_000)]).await?;
+            Ok(())
+        }))
+    }
+
+    fn failed_sign_ins_since(&self, login: &str, since: i64) -> Result<u32> {
+        self.block(async {
+            let r = self
+                .opt("SELECT COUNT(*) FROM sign_in_failures WHERE login = $1 AND at >= $2", &[&login, &since])
+                .await?;
+            Ok(r.map_or(Ok(0), |r| r.try_get::<_, i64>(0))? as u32)
+        })
+    }
+
+    fn create_device(&self, d: &NewDevice) -> Result<()> {
+        self.block(async {
+            self.exec(
+                "INSERT INTO devices (id, user_id, name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&d.id, &d.user_id, &d.name, &d.token_hash, &d.created_at, &d.expires_at],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>> {
+        self.block(async {
+            let sql = format!(
+                "SELECT d.id, d.revoked_at IS NOT NULL, d.expires_at, {USER_COLS}
+                 FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = $1"
+            );
+            self.opt(&sql, &[&token_hash])
+                .await?
+                .map(|r| {
+                    Ok(Session {
+                        device_id: r.try_get(0)?,
+                        revoked: r.try_get(1)?,
+                        expires_at: r.try_get(2)?,
+                        user: user_row(&r, 3)?,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn revoke_device(&self, device_id: &str) -> Result<bool> {
+        let now = crate::now_ms();
+        self.block(async {
+            Ok(self
+                .exec("UPDATE devices SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1", &[&device_id, &now])
+                .await?
+                > 0)
+        })
+    }
+
+    fn devices_of(&self, user_id: &str) -> Result<Vec<(String, String, i64, bool)>> {
+        self.block(async {
+            self.rows(
+                "SELECT id, name, created_at, revoked_at IS NOT NULL FROM devices WHERE user_id = $1 ORDER BY created_at",
+                &[&user_id],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+        })
+    }
+
+    fn bind_actor(&self, device_id: &str, actor: &[u8]) -> Result<bool> {
+        self.block(async {
+            if let Some(r) = self.opt("SELECT device_id FROM device_actors WHERE actor = $1", &[&actor]).await? {
+                return Ok(r.try_get::<_, String>(0)? == device_id);
+            }
+            self.exec(
+                "INSERT INTO device_actors (actor, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&actor, &device_id],
+            )
+            .await?;
+            let owner = self.opt("SELECT device_id FROM device_actors WHERE actor = $1", &[&actor]).await?;
+            Ok(owner.map(|r| r.try_get::<_, String>(0)).transpose()?.as_deref() == Some(device_id))
+        })
+    }
+
+    fn device_actors(&self, device_id: &str) -> Result<Vec<Vec<u8>>> {
+        self.block(async {
+            self.rows("SELECT actor FROM device_actors WHERE device_id = $1", &[&device_id])
+                .await?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect()
+        })
+    }
+
+    fn create_activation_code(&self, code_hash: &[u8], user_id: &str, issued_by: &str, expires_at: i64) -> Result<()> {
+        self.block(async {
+            self.exec(
+                "INSERT INTO activation_codes (code_hash, user_id, issued_by, expires_at) VALUES ($1, $2, $3, $4)",
+                &[&code_hash, &user_id, &issued_by, &expires_at],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn consume_activation_code(&self, code_hash: &[u8], now: i64) -> Result<Option<String>> {
+        self.block(async {
+            self.opt(
+                "UPDATE activation_codes SET used_at = $2
+                 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
+                &[&code_hash, &now],
+            )
+            .await?
+            .map(|r| Ok(r.try_get(0)?))
+            .transpose()
+        })
+    }
+
+    fn connected_devices(&self, since: i64) -> Result<u64> {
+        self.block(async {
+            let r = self
+                .opt("SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND last_seen_at >= $1", &[&since])
+                .await?;
+            Ok(r.map_or(Ok(0), |r| r.try_get::<_, i64>(0))? as u64)
+        })
+    }
+
+    fn touch_device(&self, device_id: &str, at: i64) -> Result<()> {
+        self.block(async {
+            self.exec("UPDATE devices SET last_seen_at = $2 WHERE id = $1", &[&device_id, &at]).await?;
+            Ok(())
+        })
+    }
+
+    fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
+        self.block(async {
+            let Some(r) =
+                self.opt("SELECT kind, snapshot, snapshot_seq, last_seq FROM docs WHERE id = $1", &[&doc_id]).await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(StoredDoc {
+                kind: kind_of(r.try_get(0)?)?,
+                snapshot: r.try_get(1)?,
+                snapshot_seq: r.try_get::<_, i64>(2)? as u64,
+                last_seq: r.try_get::<_, i64>(3)? as u64,
+            }))
+        })
+    }
+
+    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.block(async {
+            self.rows(
+                "SELECT seq, bytes FROM changes WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
+                &[&doc_id, &(after as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get::<_, i64>(0)? as u64, r.try_get(1)?)))
+            .collect()
+        })
+    }
+
+    fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.block(async {
+            self.rows("SELECT hash FROM changes WHERE hash = ANY($1)", &[&hashes])
+                .await?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect()
+        })
+    }
+
+    fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>> {
+        self.block(self.write(async |tx| {
+            // The counter row stays locked until the transaction ends: commits get their sequence
+            // numbers one after another, in the order they become visible.
+            let row = opt(tx, "SELECT value FROM counters WHERE name = 'seq' FOR UPDATE", &[])
+                .await?
+                .ok_or_else(|| StorageError::Corrupt("counter seq missing".into()))?;
+            let mut seq = row.try_get::<_, i64>(0)? as u64;
+            let mut out = Vec::with_capacity(commits.len());
+            for c in commits {
+                write_commit(tx, c, &self.writer_id, &mut seq).await?;
+                out.push(seq);
+                let payload = notice_payload(&self.writer_id, seq, c.notice_keys());
+                exec(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+            }
+            exec(tx, "UPDATE counters SET value = $1 WHERE name = 'seq'", &[&(seq as i64)]).await?;
+            Ok(out)
+        }))
+    }
+
+    fn user_keys(&self, user: &User) -> Result<Vec<String>> {
+        let mut keys = crate::scope::static_user_keys(user);
+        if user.role == Role::Cadre {
+            let ents = self.block(async {
+                self.rows("SELECT enterprise_id FROM assignments WHERE cadre_id = $1", &[&user.id])
+                    .await?
+                    .iter()
+                    .map(|r| Ok(r.try_get::<_, String>(0)?))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            keys.extend(ents.into_iter().map(|e| format!("ent:{e}")));
+        }
+        Ok(keys)
+    }
+
+    fn pull(&self, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
+        self.block(self.snapshot(async |tx| pull(tx, user_id, keys, cursor, device_id, budget).await))
+    }
+
+    fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool> {
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        self.block(async {
+            Ok(self
+                .opt("SELECT 1 FROM doc_keys WHERE doc_id = $1 AND key = ANY($2) LIMIT 1", &[&doc_id, &keys])
+                .await?
+                .is_some())
+        })
+    }
+
+    fn current_seq(&self) -> Result<u64> {
+        self.block(async { counter(&self.client().await?, "seq").await })
+    }
+
+    fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>> {
+        self.block(async {
+            self.opt("SELECT region_id FROM enterprises WHERE id = $1", &[&enterprise_id])
+                .await?
+                .map(|r| Ok(r.try_get(0)?))
+                .transpose()
+        })
+    }
+
+    fn enterprise_by_uscc(&self, uscc: &str) -> Result<Option<String>> {
+        self.block(async {
+            self.opt("SELECT id FROM enterprises WHERE uscc = $1", &[&uscc])
+                .await?
+                .map(|r| Ok(r.try_get(0)?))
+                .transpose()
+        })
+    }
+
+    fn document_count(&self) -> Result<u64> {
+        self.block(async {
+            let r = self.opt("SELECT COUNT(*) FROM docs", &[]).await?;
+            Ok(r.map_or(Ok(0), |r| r.try_get::<_, i64>(0))? as u64)
+        })
+    }
+
+    fn problem_facts(&self) -> Result<Vec<crate::kpi::ProblemFact>> {
+        self.block(async {
+            self.rows(
+                "SELECT id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating
+                 FROM problems",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(crate::kpi::ProblemFact {
+                    id: r.try_get(0)?,
+                    region_id: r.try_get(1)?,
+                    department_id: r.try_get(2)?,
+                    status: r.try_get(3)?,
+                    reported_at: r.try_get(4)?,
+                    resolved_at: r.try_get(5)?,
+                    deadline: r.try_get(6)?,
+                    confirmed_at: r.try_get(7)?,
+                    rating: r.try_get::<_, Option<i64>>(8)?.map(|v| v as u8),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn visit_facts(&self) -> Result<Vec<crate::kpi::VisitFact>> {
+        self.block(async {
+            let rows = self
+                .rows(
+                    "SELECT v.enterprise_id, e.region_id, v.cadre_id, v.date
+                     FROM visits v JOIN enterprises e ON e.id = v.enterprise_id",
+                    &[],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let date: String = r.try_get(3)?;
+                let Ok(day) = zhuqi_core::domain::text::parse_date("date", &date) else { continue };
+                out.push(crate::kpi::VisitFact {
+                    enterprise_id: r.try_get(0)?,
+                    region_id: r.try_get(1)?,
+                    cadre_id: r.try_get(2)?,
+                    day: day * 86_400_000 - 8 * 3_600_000,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn problem_rows(&self) -> Result<Vec<ProblemRow>> {
+        self.block(async {
+            self.rows(
+                "SELECT id, enterprise_id, enterprise_name, region_id, category, title, description, status, level,
+                        department_id, deadline, reported_at, resolved_at, rating, urge_count, conflict_count
+                 FROM problems ORDER BY reported_at DESC, id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ProblemRow {
+                    id: r.try_get(0)?,
+                    enterprise_id: r.try_get(1)?,
+                    enterprise_name: r.try_get(2)?,
+                    region_id: r.try_get(3)?,
+                    category: r.try_get(4)?,
+                    title: r.try_get(5)?,
+                    description: r.try_get(6)?,
+                    status: r.try_get(7)?,
+                    level: r.try_get::<_, i64>(8)? as u8,
+                    department_id: r.try_get(9)?,
+                    deadline: r.try_get(10)?,
+                    reported_at: r.try_get(11)?,
+                    resolved_at: r.try_get(12)?,
+                    rating: r.try_get::<_, Option<i64>>(13)?.map(|v| v as u8),
+                    urge_count: r.try_get::<_, i64>(14)? as u32,
+                    conflict_count: r.try_get::<_, i64>(15)? as u32,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn event_receipts(&self, problem_id: &str) -> Result<Vec<(String, i64)>> {
+        self.block(async {
+            self.rows(
+                "SELECT event_id, received_at FROM problem_events WHERE problem_id = $1 AND received_at IS NOT NULL",
+                &[&problem_id],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+        })
+    }
+
+    fn assignments(&self) -> Result<Vec<(String, String, bool)>> {
+        self.block(async {
+            self.rows("SELECT enterprise_id, cadre_id, chief FROM assignments ORDER BY enterprise_id, cadre_id", &[])
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect()
+        })
+    }
+
+    fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>> {
+        self.block(async {
+            self.rows("SELECT id, name, region_id FROM enterprises ORDER BY name, id", &[])
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .collect()
+        })
+    }
+
+    fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>> {
+        self.block(async {
+            self.rows(
+                "SELECT id, region_id, title, issued_by, issued_at, deadline, status FROM task_notices
+                 ORDER BY issued_at DESC, id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                ))
+            })
+            .collect()
+        })
+    }
+
+    fn task_recipient_rows(&self, notice_id: &str) -> Result<Vec<(String, Option<i64>, Option<i64>)>> {
+        self.block(async {
+            self.rows(
+                "SELECT recipient, acknowledged_at, completed_at FROM task_recipients WHERE notice_id = $1
+                 ORDER BY recipient",
+                &[&notice_id],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+        })
+    }
+
+    fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>> {
+        self.block(async {
+            self.rows("SELECT region_id, COUNT(*) FROM enterprises GROUP BY region_id", &[])
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u32)))
+                .collect()
+        })
+    }
+}
+
+/// Writes one push inside the caller's transaction, numbering its changes from `seq` on.
+async fn write_commit<C: GenericClient + ?Sized>(tx: &C, commit: &Commit, writer: &str, seq: &mut u64) -> Result<()> {
+    for d in &commit.docs {
+        let foreign = opt(
+            tx,
+            "SELECT 1 FROM changes WHERE doc_id = $1 AND seq > $2 AND writer <> $3 LIMIT 1",
+            &[&d.doc_id, &(d.base_seq as i64), &writer],
+        )
+        .await?;
+        if foreign.is_some() {
+            return Err(StorageError::Stale(d.doc_id.clone()));
+        }
+        let mut inserted_any = false;
+        for ch in &d.changes {
+            let next = (*seq + 1) as i64;
+            let inserted = exec(
+                tx,
+                "INSERT INTO changes (seq, doc_id, hash, bytes, user_id, device_id, received_at, writer)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO NOTHING",
+                &[
+                    &next,
+                    &d.doc_id,
+                    &ch.hash,
+                    &ch.bytes,
+                    &commit.user_id,
+                    &commit.device_id,
+                    &commit.received_at,
+                    &writer,
+                ],
+            )
+            .await?;
+            if inserted == 0 {
+                continue; // already stored (a retried push)
+            }
+            *seq += 1;
+            inserted_any = true;
+            for e in &ch.event_ids {
+                exec(
+                    tx,
+                    "INSERT INTO event_receipts (event_id, change_seq, received_at) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[e, &next, &commit.received_at],
+                )
+                .await?;
+            }
+        }
+        if !inserted_any {
+            continue; // nothing new for this document
+        }
+        let last = *seq as i64;
+        match &d.snapshot {
+            Some(snapshot) => {
+                exec(
+                    tx,
+                    "INSERT INTO docs (id, kind, snapshot, snapshot_seq, last_seq) VALUES ($1, $2, $3, $4, $4)
+                     ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot,
+                         snapshot_seq = EXCLUDED.snapshot_seq, last_seq = EXCLUDED.last_seq",
+                    &[&d.doc_id, &d.kind.as_str(), snapshot, &last],
+                )
+                .await?;
+            }
+            None => {
+                let n = exec(tx, "UPDATE docs SET last_seq = $2 WHERE id = $1", &[&d.doc_id, &last]).await?;
+                if n == 0 {
+                    return Err(StorageError::Corrupt(format!("new document {} without a snapshot", d.doc_id)));
+                }
+            }
+        }
+        write_keys(tx, &d.doc_id, &d.keys, last).await?;
+        write_projection(tx, &d.doc_id, &d.projection, last).await?;
+    }
+    Ok(())
+}
+
+/// Brings a document's scope keys to `keys` (see the SQLite store's `write_keys`).
+async fn write_keys<C: GenericClient + ?Sized>(tx: &C, doc_id: &str, keys: &[String], seq: i64) -> Result<()> {
+    let old: Vec<String> = rows(tx, "SELECT key FROM doc_keys WHERE doc_id = $1", &[&doc_id])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for k in old.iter().filter(|k| !keys.contains(k)) {
+        exec(tx, "DELETE FROM doc_keys WHERE key = $1 AND doc_id = $2", &[k, &doc_id]).await?;
+        exec(tx, "INSERT INTO doc_key_removals (key, doc_id, seq) VALUES ($1, $2, $3)", &[k, &doc_id, &seq]).await?;
+    }
+    for k in keys {
+        exec(
+            tx,
+            "INSERT INTO doc_keys (key, doc_id, added_seq, last_seq) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (key, doc_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+            &[k, &doc_id, &seq],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_projection<C: GenericClient + ?Sized>(tx: &C, id: &str, p: &Projection, seq: i64) -> Result<()> {
+    match p {
+        Projection::Enterprise(s) => {
+            if !s.registered {
+                return Ok(());
+            }
+            let pr = &s.profile;
+            let sql = upsert(
+                "enterprises",
+                &["id", "name", "uscc", "region_id", "industry", "tags", "address", "updated_at"],
+                &["id"],
+            );
+            let tags = pr.tags.join(",");
+            exec(tx, &sql, &[&id, &pr.name, &pr.uscc, &pr.region_id, &pr.industry, &tags, &pr.address, &s.updated_at])
+                .await?;
+            // Assignments: record which cadres gained or lost this enterprise (their read scope).
+            let old: HashSet<String> = rows(tx, "SELECT cadre_id FROM assignments WHERE enterprise_id = $1", &[&id])
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let new: HashSet<String> = s.assignments.iter().map(|a| a.cadre_id.clone()).collect();
+            let key = format!("ent:{id}");
+            for (cadre, added) in
+                old.difference(&new).map(|c| (c, false)).chain(new.difference(&old).map(|c| (c, true)))
+            {
+                exec(
+                    tx,
+                    "INSERT INTO user_key_events (user_id, key, seq, added) VALUES ($1, $2, $3, $4)",
+                    &[cadre, &key, &seq, &added],
+                )
+                .await?;
+            }
+            exec(tx, "DELETE FROM assignments WHERE enterprise_id = $1", &[&id]).await?;
+            for a in &s.assignments {
+                exec(
+                    tx,
+                    "INSERT INTO assignments (enterprise_id, cadre_id, chief, since) VALUES ($1, $2, $3, $4)",
+                    &[&id, &a.cadre_id, &a.chief, &a.since],
+                )
+                .await?;
+            }
+            for v in &s.visits {
+                exec(
+                    tx,
+                    "INSERT INTO visits (id, enterprise_id, cadre_id, date, recorded_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT DO NOTHING",
+                    &[&v.record.id, &id, &v.cadre_id, &v.record.date, &v.recorded_at],
+                )
+                .await?;
+            }
+        }
+        Projection::Problem { region_id, enterprise_name, state: s, conflicts, events } => {
+            if s.status == zhuqi_core::domain::ProblemStatus::New {
+                return Ok(());
+            }
+            let sql = upsert(
+                "problems",
+                &[
+                    "id",
+                    "enterprise_id",
+                    "enterprise_name",
+                    "region_id",
+                    "category",
+                    "title",
+                    "description",
+                    "status",
+                    "level",
+                    "department_id",
+                    "deadline",
+                    "reported_by",
+                    "reporter_role",
+                    "reported_at",
+                    "accepted_at",
+                    "first_routed_at",
+                    "resolved_at",
+                    "confirmed_at",
+                    "closed_at",
+                    "rating",
+                    "urge_count",
+                    "escalation_count",
+                    "reopen_count",
+                    "follow_up_count",
+                    "conflict_count",
+                    "updated_at",
+                ],
+                &["id"],
+            );
+            let level = i64::from(s.level);
+            let rating = opt_i64(s.rating);
+            let counts =
+                [s.urge_count, s.escalation_count, s.reopen_count, s.follow_up_count, *conflicts].map(i64::from);
+            exec(
+                tx,
+                &sql,
+                &[
+                    &id,
+                    &s.enterprise_id,
+                    enterprise_name,
+                    region_id,
+                    &s.category.as_str(),
+                    &s.title,
+                    &s.description,
+                    &s.status.as_str(),
+                    &level,
+                    &s.department_id,
+                    &s.deadline,
+                    &s.reported_by,
+                    &s.reported_by_role.map(|r| r.as_str()),
+                    &s.reported_at,
+                    &s.accepted_at,
+                    &s.first_routed_at,
+                    &s.resolved_at,
+                    &s.confirmed_at,
+                    &s.closed_at,
+                    &rating,
+                    &counts[0],
+                    &counts[1],
+                    &counts[2],
+                    &counts[3],
+                    &counts[4],
+                    &s.updated_at,
+                ],
+            )
+            .await?;
+            exec(tx, "DELETE FROM problem_events WHERE problem_id = $1", &[&id]).await?;
+            for (i, e) in events.iter().enumerate() {
+                exec(
+                    tx,
+                    "INSERT INTO problem_events (problem_id, position, event_id, kind, by_user, role, device, at, outcome, received_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT received_at FROM event_receipts WHERE event_id = $3))",
+                    &[&id, &(i as i64), &e.event_id, &e.kind, &e.by, &e.role.as_str(), &e.device, &e.at, &e.outcome],
+                )
+                .await?;
+            }
+        }
+        Projection::TaskNotice(s) => {
+            if !s.issued {
+                return Ok(());
+            }
+            let sql = upsert(
+                "task_notices",
+                &["id", "region_id", "title", "issued_by", "issued_at", "deadline", "status"],
+                &["id"],
+            );
+            exec(tx, &sql, &[&id, &s.region_id, &s.title, &s.issued_by, &s.issued_at, &s.deadline, &s.status()])
+                .await?;
+            let sql = upsert(
+                "task_recipients",
+                &["notice_id", "recipient", "acknowledged_at", "completed_at", "completed_by"],
+                &["notice_id", "recipient"],
+            );
+            for r in &s.recipients {
+                exec(tx, &sql, &[&id, &r.recipient.key(), &r.acknowledged_at, &r.completed_at, &r.completed_by])
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What changed for a user since `cursor`: the same algorithm as the SQLite store's `pull`, in one
+/// repeatable-read transaction.
+async fn pull<C: GenericClient + ?Sized>(
+    c: &C,
+    user_id: &str,
+    keys: &[String],
+    cursor: u64,
+    device_id: &str,
+    budget: usize,
+) -> Result<Pull> {
+    let top = counter(c, "seq").await?;
+    if keys.is_empty() || cursor >= top {
+        return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
+    }
+    let (cur, top_i) = (cursor as i64, top as i64);
+    let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    let mut gained = Vec::new();
+    let mut lost = Vec::new();
+    for r in rows(
+        c,
+        "SELECT key, added FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq",
+        &[&user_id, &cur],
+    )
+    .await?
+    {
+        let (k, added): (String, bool) = (r.try_get(0)?, r.try_get(1)?);
+        if added && key_set.contains(k.as_str()) {
+            gained.push(k);
+        } else if !added && !key_set.contains(k.as_str()) {
+            lost.push(k);
+        }
+    }
+    let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
+    for r in rows(
+        c,
+        "SELECT doc_id, added_seq, last_seq FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
+        &[&keys, &cur, &top_i],
+    )
+    .await?
+    {
+        let (doc, added, last): (String, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let e = docs.entry(doc).or_insert((false, last as u64));
+        e.0 |= added as u64 > cursor;
+        e.1 = e.1.max(last as u64);
+    }
+    for k in &gained {
+        for r in
+            rows(c, "SELECT doc_id, last_seq FROM doc_keys WHERE key = $1 AND last_seq <= $2", &[k, &top_i]).await?
+        {
+            docs.insert(r.try_get(0)?, (true, r.try_get::<_, i64>(1)? as u64));
+        }
+    }
+    let mut purge_candidates: HashSet<String> = HashSet::new();
+    for r in rows(
+        c,
+        "SELECT doc_id FROM doc_key_removals WHERE key = ANY($1) AND seq > $2 AND seq <= $3",
+        &[&keys, &cur, &top_i],
+    )
+    .await?
+    {
+        purge_candidates.insert(r.try_get(0)?);
+    }
+    for k in &lost {
+        for r in rows(c, "SELECT doc_id FROM doc_keys WHERE key = $1", &[k]).await? {
+            purge_candidates.insert(r.try_get(0)?);
+        }
+    }
+    let mut purge = Vec::new();
+    for doc in purge_candidates {
+        let visible =
+            opt(c, "SELECT 1 FROM doc_keys WHERE doc_id = $1 AND key = ANY($2) LIMIT 1", &[&doc, &keys]).await?;
+        if visible.is_none() {
+            docs.remove(&doc);
+            purge.push(doc);
+        }
+    }
+    purge.sort();
+
+    let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, l))| (d, w, l)).collect();
+    order.sort_by_key(|(d, _, l)| (*l, d.clone()));
+    let mut out = Vec::new();
+    let mut used = 0usize;
+    let mut next_cursor = top;
+    let mut more = false;
+    let mut i = 0;
+    while i < order.len() {
+        let seq = order[i].2;
+        if used >= budget && !out.is_empty() {
+            next_cursor = order[i - 1].2;
+            more = true;
+            break;
+        }
+        while i < order.len() && order[i].2 == seq {
+            let (doc, whole, _) = &order[i];
+            let row = opt(c, "SELECT kind, snapshot, snapshot_seq FROM docs WHERE id = $1", &[doc])
+                .await?
+                .ok_or_else(|| StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
+            let kind = kind_of(row.try_get(0)?)?;
+            let only_mine = *whole
+                && opt(c, "SELECT 1 FROM changes WHERE doc_id = $1 AND device_id <> $2 LIMIT 1", &[doc, &device_id])
+                    .await?
+                    .is_none();
+            let data: Vec<Vec<u8>> = if only_mine {
+                Vec::new()
+            } else if *whole {
+                let since: i64 = row.try_get(2)?;
+                let mut data = vec![row.try_get::<_, Vec<u8>>(1)?];
+                for r in rows(
+                    c,
+                    "SELECT bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+                    &[doc, &since, &top_i],
+                )
+                .await?
+                {
+                    data.push(r.try_get(0)?);
+                }
+                data
+            } else {
+                rows(
+                    c,
+                    "SELECT bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY seq",
+                    &[doc, &cur, &top_i, &device_id],
+                )
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?
+            };
+            if !data.is_empty() {
+                used += data.iter().map(Vec::len).sum::<usize>();
+                out.push(PulledDoc { doc: doc.clone(), kind, whole: *whole, data });
+            }
+            i += 1;
+        }
+    }
+    Ok(Pull { docs: out, purge, cursor: next_cursor, more })
+}
+
+/// The payload of a commit notice: `{"w": writer, "s": seq, "k": [keys]}`.
+fn notice_payload(writer: &str, seq: u64, keys: Vec<String>) -> String {
+    let payload = serde_json::json!({ "w": writer, "s": seq, "k": keys }).to_string();
+    if payload.len() <= MAX_NOTICE_BYTES {
+        return payload;
+    }
+    serde_json::json!({ "w": writer, "s": seq, "k": [ALL_KEYS] }).to_string()
+}
+
+/// Listens for other relays' commits on a connection of its own, reconnecting when it drops; after a
+/// reconnection it reports "anything may have changed", since notices sent meanwhile are lost.
+async fn listen(config: tokio_postgres::Config, writer: String, sink: ChangeSink) {
+    let mut reconnecting = false;
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(m) = messages.next().await {
+                        match m {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                if tx.send(n.payload().to_owned()).is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!("change listener: {e}");
+                                break;
+                            }
+                        }
+                    }
+                });
+                match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                    Ok(()) => {
+                        if reconnecting
+                            && let Ok(r) = client.query_one("SELECT value FROM counters WHERE name = 'seq'", &[]).await
+                        {
+                            sink(r.get::<_, i64>(0) as u64, vec![ALL_KEYS.to_owned()]);
+                        }
+                        while let Some(payload) = rx.recv().await {
+                            let Ok(v) = serde_json::from_str::<serde_json::Value>(&payload) else { continue };
+                            if v["w"].as_str() == Some(writer.as_str()) {
+                                continue; // this relay's own commit, already announced
+                            }
+                            let seq = v["s"].as_u64().unwrap_or(0);
+                            let keys = v["k"]
+                                .as_array()
+                                .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                                .unwrap_or_default();
+                            sink(seq, keys);
+                        }
+                    }
+                    Err(e) => tracing::warn!("change listener: {e}"),
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::warn!("change listener cannot connect: {e}"),
+        }
+        reconnecting = true;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,561 @@
+//! The storage conformance suite: the same tests against every `RelayStorage` backend — the embedded
+//! SQLite store (a file in a temporary directory) and the PostgreSQL store (a schema of its own in the
+//! machine's PostgreSQL). Each test is a function of a `Backend`; `conformance!` runs it on both.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zhuqi_core::domain::{
+    Assignment, Directory, DocKind, EnterpriseState, ProblemState, ProblemStatus, Profile, Recipient, RecipientState,
+    Region, RegionLevel, Role, TaskNoticeState, User, Visit, VisitRecord,
+};
+use zhuqi_server::projection::{EventRow, Projection};
+use zhuqi_server::storage::sqlite::SqliteStorage;
+use zhuqi_server::storage::{AcceptedChange, Account, Commit, DocWrite, NewDevice, RelayStorage, StorageError};
+use zhuqi_tests::pg::TestDatabase;
+
+/// A store to test, and how to open another instance on the same data (a second relay).
+struct Backend {
+    open: Box<dyn Fn() -> Arc<dyn RelayStorage>>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+impl Backend {
+    fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        Backend { open: Box::new(move || Arc::new(SqliteStorage::open(&path).unwrap())), _keep: Box::new(dir) }
+    }
+
+    fn postgres() -> Backend {
+        let db = Arc::new(TestDatabase::create());
+        let d = db.clone();
+        Backend { open: Box::new(move || d.open()), _keep: Box::new(db) }
+    }
+
+    fn open(&self) -> Arc<dyn RelayStorage> {
+        (self.open)()
+    }
+}
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $test() { super::$test(&super::Backend::sqlite()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $test() { super::$test(&super::Backend::postgres()); } )*
+        }
+    };
+}
+
+conformance!(
+    a_fresh_store_is_empty,
+    directory_and_accounts,
+    devices_sessions_and_revocation,
+    an_actor_belongs_to_one_device,
+    activation_codes_are_used_once,
+    failed_sign_ins_count_within_their_window,
+    commits_number_changes_in_one_sequence,
+    a_retried_commit_stores_nothing_twice,
+    a_failed_commit_writes_nothing,
+    a_write_from_an_outdated_copy_is_refused,
+    pulls_follow_scope_pages_and_purges,
+    projections_feed_the_dashboard,
+    concurrent_writers_never_let_a_cursor_skip_a_change,
+);
+
+// The announcement of other relays' commits is a property of shared stores only.
+#[test]
+fn postgres_announces_other_relays_commits() {
+    let b = Backend::postgres();
+    let (a, other) = (b.open(), b.open());
+    let heard: Arc<Mutex<Vec<(u64, Vec<String>)>>> = Arc::default();
+    let h = heard.clone();
+    a.listen(Arc::new(move |seq, keys| h.lock().unwrap().push((seq, keys))));
+    let h = heard.clone();
+    // The listener connects in the background: commit until it hears one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    while h.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no notice within 30 s");
+        n += 1;
+        other.commit(&[&commit(vec![enterprise_write(&format!("e{n}"), &[], n as u8, 0)])]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (seq, keys) = heard.lock().unwrap()[0].clone();
+    assert!(seq >= 1);
+    assert!(keys.contains(&"region:410102".to_string()), "{keys:?}");
+    // Its own commits are not reported back to it.
+    let before = heard.lock().unwrap().len();
+    a.commit(&[&commit(vec![enterprise_write("own", &[], 200, 0)])]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(heard.lock().unwrap().len(), before);
+}
+
+// ---------- fixtures ----------
+
+const COUNTY: &str = "410102";
+
+fn user(id: &str, role: Role) -> User {
+    User {
+        id: id.into(),
+        name: format!("用户{id}"),
+        role,
+        region_id: (role == Role::Manager || role == Role::Cadre).then(|| COUNTY.into()),
+        department_id: (role == Role::DepartmentHandler).then(|| "dept-finance".into()),
+        enterprise_id: None,
+    }
+}
+
+fn account(id: &str, role: Role) -> Account {
+    Account { user: user(id, role), login: format!("login-{id}"), password_hash: Some(format!("hash-{id}")) }
+}
+
+fn change(tag: &str) -> AcceptedChange {
+    let mut hash = tag.as_bytes().to_vec();
+    hash.resize(32, 0);
+    AcceptedChange { hash, bytes: format!("bytes of {tag}").into_bytes(), event_ids: vec![format!("ev-{tag}")] }
+}
+
+fn enterprise_state(id: &str, cadres: &[&str]) -> EnterpriseState {
+    EnterpriseState {
+        registered: true,
+        profile: Profile {
+            name: format!("企业{id}"),
+            uscc: format!("91410100MA{id:0>8}"),
+            region_id: COUNTY.into(),
+            ..Profile::default()
+        },
+        assignments: cadres.iter().map(|c| Assignment { cadre_id: (*c).into(), chief: true, since: 1 }).collect(),
+        visits: Vec::new(),
+        updated_at: 10,
+    }
+}
+
+/// A write of one change to enterprise `id` (a new document when `base_seq` is 0).
+fn enterprise_write(id: &str, cadres: &[&str], n: u8, base_seq: u64) -> DocWrite {
+    DocWrite {
+        doc_id: id.into(),
+        kind: DocKind::Enterprise,
+        changes: vec![change(&format!("{id}-{n}"))],
+        snapshot: (base_seq == 0).then(|| format!("snapshot of {id}").into_bytes()),
+        keys: vec![format!("ent:{id}"), format!("region:{COUNTY}")],
+        projection: Projection::Enterprise(enterprise_state(id, cadres)),
+        base_seq,
+    }
+}
+
+fn commit(docs: Vec<DocWrite>) -> Commit {
+    Commit { user_id: "u-cadre".into(), device_id: "dev-1".into(), received_at: 1_000, docs }
+}
+
+fn device(id: &str, user_id: &str, token: u8) -> NewDevice {
+    NewDevice {
+        id: id.into(),
+        user_id: user_id.into(),
+        name: format!("phone {id}"),
+        token_hash: vec![token; 32],
+        created_at: 100,
+        expires_at: 10_000_000_000_000,
+    }
+}
+
+fn keys(s: &[&str]) -> Vec<String> {
+    s.iter().map(|k| (*k).to_owned()).collect()
+}
+
+// ---------- the suite ----------
+
+fn a_fresh_store_is_empty(b: &Backend) {
+    let s = b.open();
+    let (dir, version) = s.directory().unwrap();
+    assert_eq!(dir, Directory::default());
+    assert_eq!(version, 0);
+    assert_eq!(s.current_seq().unwrap(), 0);
+    assert_eq!(s.document_count().unwrap(), 0);
+    assert!(s.load_doc("nothing").unwrap().is_none());
+    assert!(s.problem_rows().unwrap().is_empty());
+    // Opening again (a restart, or a second relay) keeps the schema and the data.
+    drop(s);
+    assert_eq!(b.open().current_seq().unwrap(), 0);
+}
+
+fn directory_and_accounts(b: &Backend) {
+    let s = b.open();
+    let regions = vec![
+        Region { id: "410100".into(), name: "郑州市".into(), level: RegionLevel::City, parent_id: None },
+        Region {
+            id: COUNTY.into(),
+            name: "中原区".into(),
+            level: RegionLevel::County,
+            parent_id: Some("410100".into()),
+        },
+    ];
+    let d = Directory { regions: regions.clone(), departments: Vec::new(), users: Vec::new() };
+    let v1 = s.upsert_directory(&d, &[account("u1", Role::Cadre), account("u2", Role::Manager)]).unwrap();
+    let (dir, version) = s.directory().unwrap();
+    assert_eq!(version, v1);
+    assert_eq!(s.directory_version().unwrap(), v1);
+    assert_eq!(dir.regions, regions);
+    assert_eq!(dir.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["u1", "u2"]);
+    let a = s.account_by_login("login-u1").unwrap().unwrap();
+    assert_eq!(a.user, user("u1", Role::Cadre));
+    assert_eq!(a.password_hash.as_deref(), Some("hash-u1"));
+    // Updating without a password keeps the old one.
+    let mut renamed = account("u1", Role::Cadre);
+    renamed.user.name = "新名字".into();
+    renamed.password_hash = None;
+    let v2 = s.upsert_directory(&Directory::default(), &[renamed]).unwrap();
+    assert!(v2 > v1);
+    let a = s.account_by_login("login-u1").unwrap().unwrap();
+    assert_eq!((a.user.name.as_str(), a.password_hash.as_deref()), ("新名字", Some("hash-u1")));
+    // A login belongs to one user; the refused update changes nothing.
+    let mut thief = account("u3", Role::Cadre);
+    thief.login = "login-u1".into();
+    assert!(matches!(
+        s.upsert_directory(&Directory::default(), &[account("u4", Role::Cadre), thief]),
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(s.account_by_login("login-u4").unwrap().is_none());
+    assert_eq!(s.directory_version().unwrap(), v2);
+    assert!(s.set_password("u2", "new-hash").unwrap());
+    assert!(!s.set_password("nobody", "x").unwrap());
+    assert_eq!(s.account_by_login("login-u2").unwrap().unwrap().password_hash.as_deref(), Some("new-hash"));
+}
+
+fn devices_sessions_and_revocation(b: &Backend) {
+    let s = b.open();
+    s.upsert_directory(&Directory::default(), &[account("u1", Role::Cadre)]).unwrap();
+    s.create_device(&device("d1", "u1", 1)).unwrap();
+    s.create_device(&device("d2", "u1", 2)).unwrap();
+    // A token hash is unique.
+    assert!(s.create_device(&device("d3", "u1", 1)).is_err());
+    let session = s.session(&[1; 32]).unwrap().unwrap();
+    assert_eq!((session.device_id.as_str(), session.revoked), ("d1", false));
+    assert_eq!(session.user, user("u1", Role::Cadre));
+    assert!(s.session(&[9; 32]).unwrap().is_none());
+    assert_eq!(s.connected_devices(0).unwrap(), 0);
+    s.touch_device("d1", 5_000).unwrap();
+    assert_eq!(s.connected_devices(4_000).unwrap(), 1);
+    assert_eq!(s.connected_devices(6_000).unwrap(), 0);
+    assert!(s.revoke_device("d1").unwrap());
+    assert!(!s.revoke_device("nope").unwrap());
+    assert!(s.session(&[1; 32]).unwrap().unwrap().revoked);
+    let devices = s.devices_of("u1").unwrap();
+    assert_eq!(devices.iter().map(|d| (d.0.as_str(), d.3)).collect::<Vec<_>>(), [("d1", true), ("d2", false)]);
+}
+
+fn an_actor_belongs_to_one_device(b: &Backend) {
+    let s = b.open();
+    assert!(s.bind_actor("d1", b"actor-one").unwrap());
+    assert!(s.bind_actor("d1", b"actor-one").unwrap());
+    assert!(!s.bind_actor("d2", b"actor-one").unwrap());
+    assert!(s.bind_actor("d1", b"actor-two").unwrap());
+    let mut actors = s.device_actors("d1").unwrap();
+    actors.sort();
+    assert_eq!(actors, [b"actor-one".to_vec(), b"actor-two".to_vec()]);
+    assert!(s.device_actors("d2").unwrap().is_empty());
+}
+
+fn activation_codes_are_used_once(b: &Backend) {
+    let s = b.open();
+    s.create_activation_code(&[7; 32], "contact", "cadre", 2_000).unwrap();
+    s.create_activation_code(&[8; 32], "contact", "cadre", 2_000).unwrap();
+    assert_eq!(s.consume_activation_code(&[7; 32], 1_000).unwrap().as_deref(), Some("contact"));
+    assert_eq!(s.consume_activation_code(&[7; 32], 1_001).unwrap(), None);
+    assert_eq!(s.consume_activation_code(&[8; 32], 2_000).unwrap(), None, "expired");
+    assert_eq!(s.consume_activation_code(&[9; 32], 1_000).unwrap(), None, "unknown");
+}
+
+fn failed_sign_ins_count_within_their_window(b: &Backend) {
+    let s = b.open();
+    for at in [1_000, 2_000, 3_000] {
+        s.record_failed_sign_in("who", at).unwrap();
+    }
+    s.record_failed_sign_in("other", 3_000).unwrap();
+    assert_eq!(s.failed_sign_ins_since("who", 0).unwrap(), 3);
+    assert_eq!(s.failed_sign_ins_since("who", 2_000).unwrap(), 2);
+    assert_eq!(s.failed_sign_ins_since("nobody", 0).unwrap(), 0);
+    // Records older than a day are let go.
+    s.record_failed_sign_in("who", 3_000 + 86_400_000).unwrap();
+    assert_eq!(s.failed_sign_ins_since("who", 0).unwrap(), 2);
+}
+
+fn commits_number_changes_in_one_sequence(b: &Backend) {
+    let s = b.open();
+    let first = commit(vec![enterprise_write("e1", &[], 1, 0), enterprise_write("e2", &[], 1, 0)]);
+    let mut second = commit(vec![enterprise_write("e1", &[], 2, 1)]);
+    second.docs[0].changes.push(change("e1-3"));
+    assert_eq!(s.commit(&[&first, &second]).unwrap(), [2, 4]);
+    assert_eq!(s.current_seq().unwrap(), 4);
+    assert_eq!(s.document_count().unwrap(), 2);
+    let doc = s.load_doc("e1").unwrap().unwrap();
+    assert_eq!((doc.kind, doc.snapshot_seq, doc.last_seq), (DocKind::Enterprise, 1, 4));
+    assert_eq!(doc.snapshot, b"snapshot of e1");
+    let after: Vec<u64> = s.changes_after("e1", 1).unwrap().into_iter().map(|(seq, _)| seq).collect();
+    assert_eq!(after, [3, 4]);
+    assert_eq!(s.changes_after("e1", 0).unwrap()[0], (1, b"bytes of e1-1".to_vec()));
+    assert!(s.changes_after("e2", 2).unwrap().is_empty());
+    let asked = vec![change("e1-3").hash, change("zz").hash];
+    assert_eq!(s.known_hashes(&asked).unwrap(), vec![change("e1-3").hash]);
+    assert!(s.known_hashes(&[]).unwrap().is_empty());
+    // A fresh snapshot moves the snapshot's sequence number.
+    let mut third = commit(vec![enterprise_write("e1", &[], 4, 4)]);
+    third.docs[0].snapshot = Some(b"newer snapshot".to_vec());
+    assert_eq!(s.commit(&[&third]).unwrap(), [5]);
+    let doc = s.load_doc("e1").unwrap().unwrap();
+    assert_eq!((doc.snapshot_seq, doc.last_seq, doc.snapshot.as_slice()), (5, 5, &b"newer snapshot"[..]));
+}
+
+fn a_retried_commit_stores_nothing_twice(b: &Backend) {
+    let s = b.open();
+    let c = commit(vec![enterprise_write("e1", &[], 1, 0)]);
+    assert_eq!(s.commit(&[&c]).unwrap(), [1]);
+    // The same push again (the device did not get the answer): nothing new, the sequence stays.
+    assert_eq!(s.commit(&[&c]).unwrap(), [1]);
+    assert_eq!(s.current_seq().unwrap(), 1);
+    assert_eq!(s.changes_after("e1", 0).unwrap().len(), 1);
+}
+
+fn a_failed_commit_writes_nothing(b: &Backend) {
+    let s = b.open();
+    let good = commit(vec![enterprise_write("e1", &[], 1, 0)]);
+    // A change to a document that was never stored, without a snapshot: refused.
+    let mut bad = commit(vec![enterprise_write("ghost", &[], 1, 0)]);
+    bad.docs[0].snapshot = None;
+    assert!(matches!(s.commit(&[&good, &bad]), Err(StorageError::Corrupt(_))));
+    assert_eq!(s.current_seq().unwrap(), 0);
+    assert!(s.load_doc("e1").unwrap().is_none());
+    assert!(s.known_hashes(&[change("e1-1").hash]).unwrap().is_empty());
+    assert!(s.enterprise_rows().unwrap().is_empty());
+    assert_eq!(s.commit(&[&good]).unwrap(), [1]);
+}
+
+fn a_write_from_an_outdated_copy_is_refused(b: &Backend) {
+    let (a, other) = (b.open(), b.open());
+    assert_eq!(a.commit(&[&commit(vec![enterprise_write("e1", &[], 1, 0)])]).unwrap(), [1]);
+    // Relay A writes on top of its own change: fine.
+    assert_eq!(a.commit(&[&commit(vec![enterprise_write("e1", &[], 2, 0)])]).unwrap(), [2]);
+    // Another relay writes on what it read (seq 2).
+    assert_eq!(other.commit(&[&commit(vec![enterprise_write("e1", &["c9"], 3, 2)])]).unwrap(), [3]);
+    // A's copy (seq 2) misses the other relay's change: refused, nothing written.
+    let stale = commit(vec![enterprise_write("e2", &[], 1, 0), enterprise_write("e1", &[], 4, 2)]);
+    assert!(matches!(a.commit(&[&stale]), Err(StorageError::Stale(id)) if id == "e1"));
+    assert_eq!(a.current_seq().unwrap(), 3);
+    assert!(a.load_doc("e2").unwrap().is_none());
+    assert_eq!(a.assignments().unwrap(), [("e1".into(), "c9".into(), true)]);
+    // Once A has read up to seq 3, it may write.
+    assert_eq!(a.commit(&[&commit(vec![enterprise_write("e1", &[], 4, 3)])]).unwrap(), [4]);
+}
+
+fn pulls_follow_scope_pages_and_purges(b: &Backend) {
+    let s = b.open();
+    s.upsert_directory(&Directory::default(), &[account("c1", Role::Cadre)]).unwrap();
+    let cadre = user("c1", Role::Cadre);
+    assert_eq!(s.user_keys(&cadre).unwrap(), keys(&["user:c1"]));
+    // Three enterprises in the county, one of them assigned to c1.
+    let c = commit(vec![
+        enterprise_write("e1", &["c1"], 1, 0),
+        enterprise_write("e2", &[], 1, 0),
+        enterprise_write("e3", &[], 1, 0),
+    ]);
+    s.commit(&[&c]).unwrap();
+    let k = s.user_keys(&cadre).unwrap();
+    assert_eq!(k, keys(&["user:c1", "ent:e1"]));
+    let pull = s.pull("c1", &k, 0, "dev-c1", 1 << 20).unwrap();
+    assert_eq!(pull.docs.iter().map(|d| d.doc.as_str()).collect::<Vec<_>>(), ["e1"]);
+    assert!(pull.docs[0].whole);
+    assert_eq!(pull.docs[0].data[0], b"snapshot of e1");
+    assert_eq!((pull.cursor, pull.more), (3, false));
+    // Up to date: nothing, same cursor.
+    let again = s.pull("c1", &k, 3, "dev-c1", 1 << 20).unwrap();
+    assert!(again.docs.is_empty() && again.purge.is_empty());
+    assert_eq!(again.cursor, 3);
+    // A manager of the county pages through all three, one sequence number at a time.
+    let county = keys(&[&format!("region:{COUNTY}")]);
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let p = s.pull("m1", &county, cursor, "dev-m1", 1).unwrap();
+        seen.extend(p.docs.iter().map(|d| d.doc.clone()));
+        cursor = p.cursor;
+        if !p.more {
+            break;
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["e1", "e2", "e3"]);
+    assert_eq!(cursor, 3);
+    // A later change from another device comes as that change only; the pusher's own does not come back.
+    let mut later = commit(vec![enterprise_write("e1", &["c1"], 2, 3)]);
+    later.device_id = "dev-other".into();
+    s.commit(&[&later]).unwrap();
+    let p = s.pull("c1", &k, 3, "dev-c1", 1 << 20).unwrap();
+    assert_eq!(p.docs.len(), 1);
+    assert!(!p.docs[0].whole);
+    assert_eq!(p.docs[0].data, [b"bytes of e1-2".to_vec()]);
+    assert!(s.pull("c1", &k, 3, "dev-other", 1 << 20).unwrap().docs.is_empty());
+    // The assignment moves from e1 to e2: c1 gets e2 whole and is told to purge e1.
+    s.commit(&[&commit(vec![enterprise_write("e1", &[], 3, 4), enterprise_write("e2", &["c1"], 2, 2)])]).unwrap();
+    let k = s.user_keys(&cadre).unwrap();
+    assert_eq!(k, keys(&["user:c1", "ent:e2"]));
+    let p = s.pull("c1", &k, 4, "dev-c1", 1 << 20).unwrap();
+    assert_eq!(p.purge, ["e1"]);
+    assert_eq!(p.docs.iter().map(|d| (d.doc.as_str(), d.whole)).collect::<Vec<_>>(), [("e2", true)]);
+    assert!(s.doc_in_scope("e2", &k).unwrap());
+    assert!(!s.doc_in_scope("e1", &k).unwrap());
+    assert!(!s.doc_in_scope("e1", &[]).unwrap());
+}
+
+fn projections_feed_the_dashboard(b: &Backend) {
+    let s = b.open();
+    let mut ent = enterprise_write("e1", &["c1", "c2"], 1, 0);
+    if let Projection::Enterprise(state) = &mut ent.projection {
+        state.visits.push(Visit {
+            record: serde_json::from_value::<VisitRecord>(
+                serde_json::json!({"id": "v1", "date": "2026-11-02", "people_met": [], "notes": ""}),
+            )
+            .unwrap(),
+            cadre_id: "c1".into(),
+            recorded_at: 500,
+            event_id: "ev-e1-1".into(),
+        });
+    }
+    let problem = DocWrite {
+        doc_id: "p1".into(),
+        kind: DocKind::Problem,
+        changes: vec![change("p1-1")],
+        snapshot: Some(b"snapshot of p1".to_vec()),
+        keys: vec!["ent:e1".into(), format!("region:{COUNTY}"), "dept:dept-finance".into()],
+        projection: Projection::Problem {
+            region_id: COUNTY.into(),
+            enterprise_name: "企业e1".into(),
+            state: ProblemState {
+                enterprise_id: "e1".into(),
+                title: "贷款难".into(),
+                status: ProblemStatus::Routed,
+                reported_by: "c1".into(),
+                reported_at: 1_000,
+                level: 2,
+                department_id: Some("dept-finance".into()),
+                deadline: Some(9_000),
+                rating: Some(5),
+                urge_count: 3,
+                ..ProblemState::default()
+            },
+            conflicts: 1,
+            events: vec![EventRow {
+                event_id: "ev-p1-1".into(),
+                kind: "reported".into(),
+                by: "c1".into(),
+                role: Role::Cadre,
+                device: "dev-1".into(),
+                at: 1_000,
+                outcome: "applied",
+            }],
+        },
+        base_seq: 0,
+    };
+    let notice = DocWrite {
+        doc_id: "n1".into(),
+        kind: DocKind::TaskNotice,
+        changes: vec![change("n1-1")],
+        snapshot: Some(b"snapshot of n1".to_vec()),
+        keys: vec![format!("region:{COUNTY}"), "user:c1".into()],
+        projection: Projection::TaskNotice(TaskNoticeState {
+            issued: true,
+            issued_by: "m1".into(),
+            issued_at: 700,
+            region_id: COUNTY.into(),
+            title: "走访通知".into(),
+            deadline: 9_999,
+            recipients: vec![RecipientState {
+                recipient: Recipient::Cadre("c1".into()),
+                acknowledged_at: Some(800),
+                completed_at: None,
+                completed_by: None,
+                note: String::new(),
+            }],
+            ..TaskNoticeState::default()
+        }),
+        base_seq: 0,
+    };
+    s.commit(&[&commit(vec![ent, problem, notice])]).unwrap();
+    assert_eq!(s.assignments().unwrap(), [("e1".into(), "c1".into(), true), ("e1".into(), "c2".into(), true)]);
+    assert_eq!(s.enterprise_rows().unwrap(), [("e1".into(), "企业e1".into(), COUNTY.into())]);
+    assert_eq!(s.enterprise_region("e1").unwrap().as_deref(), Some(COUNTY));
+    assert_eq!(s.enterprise_by_uscc("91410100MA000000e1").unwrap().as_deref(), Some("e1"));
+    assert_eq!(s.enterprises_per_region().unwrap(), [(COUNTY.into(), 1)]);
+    let visits = s.visit_facts().unwrap();
+    assert_eq!(visits.len(), 1);
+    assert_eq!((visits[0].cadre_id.as_str(), visits[0].region_id.as_str()), ("c1", COUNTY));
+    let rows = s.problem_rows().unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!((r.status.as_str(), r.level, r.rating, r.urge_count, r.conflict_count), ("routed", 2, Some(5), 3, 1));
+    assert_eq!((r.department_id.as_deref(), r.deadline), (Some("dept-finance"), Some(9_000)));
+    let facts = s.problem_facts().unwrap();
+    assert_eq!((facts[0].id.as_str(), facts[0].reported_at, facts[0].rating), ("p1", 1_000, Some(5)));
+    assert_eq!(s.event_receipts("p1").unwrap(), [("ev-p1-1".into(), 1_000)]);
+    assert_eq!(
+        s.task_notice_rows().unwrap(),
+        [("n1".into(), COUNTY.into(), "走访通知".into(), "m1".into(), 700, 9_999, "issued".into())]
+    );
+    assert_eq!(s.task_recipient_rows("n1").unwrap(), [("cadre:c1".into(), Some(800), None)]);
+}
+
+/// Two relays, each with writer threads, commit to their own documents while a reader pulls: every
+/// cursor a pull returns covers exactly the changes visible at it, so following cursors sees every
+/// change once and never skips one.
+fn concurrent_writers_never_let_a_cursor_skip_a_change(b: &Backend) {
+    const WRITERS: usize = 4;
+    const COMMITS: usize = 15;
+    let relays = [b.open(), b.open()];
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let s = relays[0].clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let county = keys(&[&format!("region:{COUNTY}")]);
+            let (mut cursor, mut seen) = (0u64, HashSet::new());
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let p = s.pull("m1", &county, cursor, "reader", 1 << 20).unwrap();
+                assert!(p.cursor >= cursor);
+                for d in &p.docs {
+                    for bytes in &d.data {
+                        assert!(seen.insert(bytes.clone()), "a change came twice");
+                    }
+                }
+                cursor = p.cursor;
+                if finished && !p.more {
+                    return seen.len();
+                }
+            }
+        })
+    };
+    std::thread::scope(|scope| {
+        for w in 0..WRITERS {
+            let s = relays[w % 2].clone();
+            scope.spawn(move || {
+                let id = format!("w{w}");
+                let mut base = 0;
+                for n in 0..COMMITS {
+                    let mut write = enterprise_write(&id, &[], n as u8, base);
+                    // Every change comes as an increment after the first (no snapshot re-sent).
+                    if base > 0 {
+                        write.snapshot = None;
+                    }
+                    base = s.commit(&[&commit(vec![write])]).unwrap()[0];
+                }
+            });
+        }
+    });
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let total = WRITERS * COMMITS;
+    assert_eq!(relays[1].current_seq().unwrap(), total as u64);
+    // The reader got each document's snapshot (which holds its first change), then every later change.
+    let seen = reader.join().unwrap();
+    assert_eq!(seen, total);
+}
