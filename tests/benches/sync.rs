@@ -200,10 +200,12 @@ fn main() {
     a.submit_all().unwrap();
     let mut pulled: Vec<Vec<u8>> = Vec::new();
     for i in 0..20 {
-        pulled.extend(relay.state.storage.changes_after(&format!("ent-{i:04}"), cursor).unwrap());
+        pulled.extend(
+            relay.state.storage.changes_after(&format!("ent-{i:04}"), cursor).unwrap().into_iter().map(|(_, b)| b),
+        );
     }
     for p in &problems[..80] {
-        pulled.extend(relay.state.storage.changes_after(p, cursor).unwrap());
+        pulled.extend(relay.state.storage.changes_after(p, cursor).unwrap().into_iter().map(|(_, b)| b));
     }
     let pulled: Vec<Vec<u8>> = pulled.into_iter().filter(|c| !pushed.contains(c)).collect();
     let r = cadre.sync();

@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod pg;
+pub mod province;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,11 @@ impl Relay {
     }
 
     pub fn start_with(storage: Arc<dyn RelayStorage>) -> Relay {
-        let state = AppState::new(storage, Config::default());
+        Self::start_with_config(storage, Config::default())
+    }
+
+    pub fn start_with_config(storage: Arc<dyn RelayStorage>, config: Config) -> Relay {
+        let state = AppState::new(storage, config);
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app_state = state.clone();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use zhuqi_core::document::Document;
 use zhuqi_core::domain::event::Causality;
-use zhuqi_core::domain::{DocKind, Event, ProblemAction};
+use zhuqi_core::domain::{DocKind, EnterpriseAction, Event, ProblemAction, VisitRecord};
 use zhuqi_core::sync::protocol::*;
 
 /// What each simulated device does in its loop.
@@ -17,6 +17,8 @@ pub enum Scenario {
     UpToDate,
     /// Pushes one new change (a progress note on one of its problems) with each sync.
     OneChange,
+    /// Pushes `n` visits recorded at one of its enterprises.
+    Visits(usize),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,51 +54,108 @@ pub struct SimDevice {
     device_id: String,
     actor: ActorId,
     pub cursor: u64,
-    /// Problems this device writes to, with its copy of each.
-    docs: Vec<(String, Document)>,
+    /// Documents this device writes to, with its copy of each.
+    docs: Vec<(String, DocKind, Document)>,
     next: usize,
 }
 
 impl SimDevice {
     /// Signs in and pulls the device's whole scope.
     pub async fn connect(http: reqwest::Client, url: &str, login: &str, password: &str) -> Result<SimDevice, String> {
-        let body = serde_json::json!({ "login": login, "password": password, "device_name": "loadgen" });
+        let mut d = Self::sign_in(http, url, login, password).await?.0;
+        d.pull_all(0).await?;
+        Ok(d)
+    }
+
+    /// Signs in (one request); returns the device and the bytes sent and received.
+    pub async fn sign_in(
+        http: reqwest::Client,
+        url: &str,
+        login: &str,
+        password: &str,
+    ) -> Result<(SimDevice, usize, usize), String> {
+        let body = serde_json::json!({ "login": login, "password": password, "device_name": "loadgen" }).to_string();
+        let sent = body.len();
         let resp = http
             .post(format!("{url}/v1/auth/sign-in"))
             .header("content-type", "application/json")
-            .body(body.to_string())
+            .body(body)
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("sign-in: {}", resp.text().await.unwrap_or_default()));
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("sign-in: {status}: {}", String::from_utf8_lossy(&bytes)));
         }
-        let s: SignInResponse =
-            serde_json::from_slice(&resp.bytes().await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-        let mut d = SimDevice {
+        let s: SignInResponse = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        let d = SimDevice::with_token(http, url, s.token, s.identity.user_id, s.identity.role, s.identity.device_id);
+        Ok((d, sent, bytes.len()))
+    }
+
+    /// A device already signed in (its token issued before).
+    pub fn with_token(
+        http: reqwest::Client,
+        url: &str,
+        token: String,
+        user_id: String,
+        role: zhuqi_core::domain::Role,
+        device_id: String,
+    ) -> SimDevice {
+        SimDevice {
             http,
             url: url.into(),
-            token: s.token,
-            user_id: s.identity.user_id,
-            role: s.identity.role,
-            device_id: s.identity.device_id,
+            token,
+            user_id,
+            role,
+            device_id,
             actor: ActorId::random(),
             cursor: 0,
             docs: Vec::new(),
             next: 0,
-        };
+        }
+    }
+
+    /// Pulls until up to date; a cadre keeps copies of up to `keep` enterprises sent whole (to record
+    /// visits to).
+    /// Returns (bytes sent, bytes received, round trips).
+    pub async fn pull_all(&mut self, keep: usize) -> Result<(usize, usize, usize), String> {
+        let (mut sent, mut received, mut trips) = (0, 0, 0);
         loop {
-            let (r, _, _) = d.sync(Vec::new()).await?;
+            let (r, s, rcv) = self.sync(Vec::new()).await?;
+            sent += s;
+            received += rcv;
+            trips += 1;
+            for pulled in r.docs {
+                if self.role == zhuqi_core::domain::Role::Cadre
+                    && self.docs.len() < keep
+                    && pulled.whole
+                    && pulled.kind == DocKind::Enterprise
+                {
+                    let mut doc = Document::load(&pulled.data[0]).map_err(|e| e.to_string())?;
+                    for later in &pulled.data[1..] {
+                        doc.automerge_mut().load_incremental(later).map_err(|e| e.to_string())?;
+                    }
+                    self.docs.push((pulled.doc, DocKind::Enterprise, doc));
+                }
+            }
             if !r.more {
-                break;
+                return Ok((sent, received, trips));
             }
         }
-        Ok(d)
+    }
+
+    /// Whether the device holds documents to write to.
+    pub fn writes(&self) -> bool {
+        !self.docs.is_empty()
     }
 
     /// Keeps local copies of the given problems, to write to them.
     pub fn adopt(&mut self, docs: Vec<(String, Vec<u8>)>) {
-        self.docs = docs.into_iter().filter_map(|(id, bytes)| Some((id, Document::load(&bytes).ok()?))).collect();
+        self.docs = docs
+            .into_iter()
+            .filter_map(|(id, bytes)| Some((id, DocKind::Problem, Document::load(&bytes).ok()?)))
+            .collect();
     }
 
     /// One sync request with `push`; returns the response and the bytes sent and received.
@@ -131,36 +190,59 @@ impl SimDevice {
         Ok((r, sent, bytes.len()))
     }
 
+    /// A change appending `action` to the `i`-th document this device writes to.
+    fn append<A: serde::Serialize + serde::de::DeserializeOwned>(
+        &mut self,
+        i: usize,
+        action: A,
+    ) -> Result<DocChanges, String> {
+        let (id, kind, doc) = &mut self.docs[i];
+        doc.set_actor(self.actor.clone());
+        let events: Vec<Event<A>> = doc.events();
+        let seen = Causality::new(&events).heads(&events);
+        let event = Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            by: self.user_id.clone(),
+            role: self.role,
+            device: self.device_id.clone(),
+            at: zhuqi_server::now_ms(),
+            seen,
+            action,
+        };
+        let change = doc.append(&event).map_err(|e| e.to_string())?;
+        Ok(DocChanges { doc: id.clone(), kind: *kind, changes: vec![change.raw_bytes().to_vec()] })
+    }
+
     /// One iteration of the scenario; returns bytes sent and received.
     pub async fn step(&mut self, scenario: Scenario) -> Result<(usize, usize), String> {
+        if scenario != Scenario::UpToDate && self.docs.is_empty() {
+            return Err("no document to write to".into());
+        }
+        let i = self.next % self.docs.len().max(1);
+        self.next += 1;
         let push = match scenario {
             Scenario::UpToDate => Vec::new(),
             Scenario::OneChange => {
-                if self.docs.is_empty() {
-                    return Err("no document to write to".into());
+                vec![self.append(i, ProblemAction::Progress { note: format!("进展 {}", self.next) })?]
+            }
+            Scenario::Visits(n) => {
+                let mut changes = Vec::new();
+                for k in 0..n {
+                    let visit: VisitRecord = serde_json::from_value(serde_json::json!({
+                        "id": uuid::Uuid::now_v7().to_string(),
+                        "date": zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+                        "people_met": ["刘总"],
+                        "notes": format!("第{}次走访：了解生产经营情况", self.next * 10 + k),
+                    }))
+                    .map_err(|e| e.to_string())?;
+                    changes.extend(self.append(i, EnterpriseAction::VisitRecorded { visit })?.changes);
                 }
-                let i = self.next % self.docs.len();
-                self.next += 1;
-                let (id, doc) = &mut self.docs[i];
-                doc.set_actor(self.actor.clone());
-                let events: Vec<Event<ProblemAction>> = doc.events();
-                let seen = Causality::new(&events).heads(&events);
-                let event = Event {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    by: self.user_id.clone(),
-                    role: self.role,
-                    device: self.device_id.clone(),
-                    at: zhuqi_server::now_ms(),
-                    seen,
-                    action: ProblemAction::Progress { note: format!("进展 {}", self.next) },
-                };
-                let change = doc.append(&event).map_err(|e| e.to_string())?;
-                vec![DocChanges { doc: id.clone(), kind: DocKind::Problem, changes: vec![change.raw_bytes().to_vec()] }]
+                vec![DocChanges { doc: self.docs[i].0.clone(), kind: DocKind::Enterprise, changes }]
             }
         };
-        let expect_ack = !push.is_empty();
+        let expected: usize = push.iter().map(|d| d.changes.len()).sum();
         let (r, sent, received) = self.sync(push).await?;
-        if expect_ack && (r.acked.len() != 1 || !r.rejected.is_empty()) {
+        if r.acked.len() != expected || !r.rejected.is_empty() {
             return Err(format!("push not acknowledged: {:?}", r.rejected.first().map(|x| (&x.code, &x.message))));
         }
         Ok((sent, received))
