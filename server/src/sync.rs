@@ -111,7 +111,7 @@ fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
 }
 
 /// How many times a push is validated again when another relay changed one of its documents meanwhile.
-const STALE_ATTEMPTS: usize = 3;
+const STALE_ATTEMPTS: u32 = 6;
 
 /// Validates and stores pushed documents; fills `acked` and `rejected`. With `all_or_nothing`, one
 /// refused document means nothing is stored.
@@ -131,9 +131,12 @@ pub fn push(
         match push_once(state, session, keys, &docs, all_or_nothing, acked, rejected) {
             Err(e) if e.code == STALE && attempt < STALE_ATTEMPTS => {
                 // The failed commit forgot the cached documents: the next attempt validates against
-                // the stored ones, which hold the other relay's changes.
+                // the stored ones, which hold the other relay's changes. A random pause, growing with
+                // the attempts, keeps two relays from colliding on a busy document again and again.
                 acked.truncate(acked_before);
                 rejected.truncate(rejected_before);
+                let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 5..20 * u64::from(attempt) + 5);
+                std::thread::sleep(std::time::Duration::from_millis(pause));
             }
             other => return other,
         }

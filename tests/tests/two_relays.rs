@@ -97,36 +97,40 @@ fn the_same_document_written_through_both_relays_at_once() {
     let (a, b) = (Relay::start_with(db.open()), Relay::start_with(db.open()));
     seed_directory(a.state.storage.as_ref());
     seed_enterprises(&a.url, tmp.path());
-    // The county office's phone and the cadre's phone both record visits to enterprise A, each
-    // through its own relay, many times over, at the same moment.
-    let cadre = Device::sign_in(&a.url, tmp.path(), "cadre");
-    let manager = Device::sign_in(&b.url, tmp.path(), "manager");
-    cadre.sync();
-    manager.sync();
-    const ROUNDS: usize = 8;
+    // Six devices of the cadre (three through each relay) record visits to enterprise A, many times
+    // over, at the same moment: commits of the two relays to one document interleave.
+    let devices: Vec<Device> =
+        (0..6).map(|i| Device::sign_in(if i % 2 == 0 { &a.url } else { &b.url }, tmp.path(), "cadre")).collect();
+    for d in &devices {
+        d.sync();
+    }
+    const ROUNDS: usize = 10;
     std::thread::scope(|s| {
-        for (d, who) in [(&cadre, "干部"), (&manager, "活动办")] {
+        for (n, d) in devices.iter().enumerate() {
             s.spawn(move || {
                 for i in 0..ROUNDS {
-                    d.store.record_visit(ENT_A, visit(&format!("{who}第{i}次走访"))).unwrap();
+                    d.store.record_visit(ENT_A, visit(&format!("设备{n}第{i}次走访"))).unwrap();
                     let r = d.sync();
                     assert_eq!(r.rejected, 0, "{r:?}");
                 }
             });
         }
     });
-    for d in [&cadre, &manager, &cadre] {
+    for d in devices.iter().chain(&devices) {
         d.sync();
         assert!(d.store.pending_changes().unwrap().is_empty());
     }
-    assert_eq!(cadre.store.document_heads(ENT_A).unwrap(), manager.store.document_heads(ENT_A).unwrap());
+    let heads = devices[0].store.document_heads(ENT_A).unwrap();
+    for d in &devices {
+        assert_eq!(d.store.document_heads(ENT_A).unwrap(), heads);
+    }
     // Every visit is on the relays' dashboard, whichever relay stored it.
     let visits = a.state.storage.visit_facts().unwrap();
-    assert_eq!(visits.len(), 2 * ROUNDS);
+    assert_eq!(visits.len(), devices.len() * ROUNDS);
     // And each relay's copy of the document holds all of them.
     for relay in [&a, &b] {
         let doc = zhuqi_core::document::Document::load(&relay_snapshot(relay, ENT_A)).unwrap();
         let (state, _) = zhuqi_core::domain::event::fold::<zhuqi_core::domain::EnterpriseState>(doc.events());
-        assert_eq!(state.visits.len(), 2 * ROUNDS);
+        assert_eq!(state.visits.len(), devices.len() * ROUNDS);
     }
 }

@@ -11,7 +11,7 @@
 //! trait's calls are blocking (they run on the relay's blocking threads) and wait on that runtime.
 
 use super::*;
-use crate::projection::Projection;
+use crate::projection::{EventRow, Projection};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashSet};
@@ -944,12 +944,12 @@ async fn write_commit<C: GenericClient + ?Sized>(tx: &C, commit: &Commit, writer
             }
             *seq += 1;
             inserted_any = true;
-            for e in &ch.event_ids {
+            if !ch.event_ids.is_empty() {
                 exec(
                     tx,
-                    "INSERT INTO event_receipts (event_id, change_seq, received_at) VALUES ($1, $2, $3)
-                     ON CONFLICT DO NOTHING",
-                    &[e, &next, &commit.received_at],
+                    "INSERT INTO event_receipts (event_id, change_seq, received_at)
+                     SELECT e, $2, $3 FROM UNNEST($1::text[]) AS e ON CONFLICT DO NOTHING",
+                    &[&ch.event_ids, &next, &commit.received_at],
                 )
                 .await?;
             }
@@ -982,26 +982,30 @@ async fn write_commit<C: GenericClient + ?Sized>(tx: &C, commit: &Commit, writer
     Ok(())
 }
 
-/// Brings a document's scope keys to `keys` (see the SQLite store's `write_keys`).
+/// Brings a document's scope keys to `keys` (see the SQLite store's `write_keys`); lists travel as
+/// arrays (`UNNEST`), so a document costs the same few round trips whatever its number of keys.
 async fn write_keys<C: GenericClient + ?Sized>(tx: &C, doc_id: &str, keys: &[String], seq: i64) -> Result<()> {
-    let old: Vec<String> = rows(tx, "SELECT key FROM doc_keys WHERE doc_id = $1", &[&doc_id])
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-    for k in old.iter().filter(|k| !keys.contains(k)) {
-        exec(tx, "DELETE FROM doc_keys WHERE key = $1 AND doc_id = $2", &[k, &doc_id]).await?;
-        exec(tx, "INSERT INTO doc_key_removals (key, doc_id, seq) VALUES ($1, $2, $3)", &[k, &doc_id, &seq]).await?;
-    }
-    for k in keys {
+    let removed: Vec<String> =
+        rows(tx, "DELETE FROM doc_keys WHERE doc_id = $1 AND NOT (key = ANY($2)) RETURNING key", &[&doc_id, &keys])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+    if !removed.is_empty() {
         exec(
             tx,
-            "INSERT INTO doc_keys (key, doc_id, added_seq, last_seq) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (key, doc_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
-            &[k, &doc_id, &seq],
+            "INSERT INTO doc_key_removals (key, doc_id, seq) SELECT k, $2, $3 FROM UNNEST($1::text[]) AS k",
+            &[&removed, &doc_id, &seq],
         )
         .await?;
     }
+    exec(
+        tx,
+        "INSERT INTO doc_keys (key, doc_id, added_seq, last_seq) SELECT k, $2, $3, $3 FROM UNNEST($1::text[]) AS k
+         ON CONFLICT (key, doc_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+        &[&keys, &doc_id, &seq],
+    )
+    .await?;
     Ok(())
 }
 
@@ -1021,38 +1025,48 @@ async fn write_projection<C: GenericClient + ?Sized>(tx: &C, id: &str, p: &Proje
             exec(tx, &sql, &[&id, &pr.name, &pr.uscc, &pr.region_id, &pr.industry, &tags, &pr.address, &s.updated_at])
                 .await?;
             // Assignments: record which cadres gained or lost this enterprise (their read scope).
-            let old: HashSet<String> = rows(tx, "SELECT cadre_id FROM assignments WHERE enterprise_id = $1", &[&id])
-                .await?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?;
+            let old: HashSet<String> =
+                rows(tx, "DELETE FROM assignments WHERE enterprise_id = $1 RETURNING cadre_id", &[&id])
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
             let new: HashSet<String> = s.assignments.iter().map(|a| a.cadre_id.clone()).collect();
-            let key = format!("ent:{id}");
-            for (cadre, added) in
-                old.difference(&new).map(|c| (c, false)).chain(new.difference(&old).map(|c| (c, true)))
-            {
+            let (moved, added): (Vec<String>, Vec<bool>) = old
+                .difference(&new)
+                .map(|c| (c.clone(), false))
+                .chain(new.difference(&old).map(|c| (c.clone(), true)))
+                .unzip();
+            if !moved.is_empty() {
                 exec(
                     tx,
-                    "INSERT INTO user_key_events (user_id, key, seq, added) VALUES ($1, $2, $3, $4)",
-                    &[cadre, &key, &seq, &added],
+                    "INSERT INTO user_key_events (user_id, key, seq, added)
+                     SELECT u, $3, $4, a FROM UNNEST($1::text[], $2::boolean[]) AS t(u, a)",
+                    &[&moved, &added, &format!("ent:{id}"), &seq],
                 )
                 .await?;
             }
-            exec(tx, "DELETE FROM assignments WHERE enterprise_id = $1", &[&id]).await?;
-            for a in &s.assignments {
+            let cadres: Vec<&str> = s.assignments.iter().map(|a| a.cadre_id.as_str()).collect();
+            let chiefs: Vec<bool> = s.assignments.iter().map(|a| a.chief).collect();
+            let since: Vec<i64> = s.assignments.iter().map(|a| a.since).collect();
+            exec(
+                tx,
+                "INSERT INTO assignments (enterprise_id, cadre_id, chief, since)
+                 SELECT $1, c, h, t FROM UNNEST($2::text[], $3::boolean[], $4::bigint[]) AS x(c, h, t)",
+                &[&id, &cadres, &chiefs, &since],
+            )
+            .await?;
+            if !s.visits.is_empty() {
+                let ids: Vec<&str> = s.visits.iter().map(|v| v.record.id.as_str()).collect();
+                let cadres: Vec<&str> = s.visits.iter().map(|v| v.cadre_id.as_str()).collect();
+                let dates: Vec<&str> = s.visits.iter().map(|v| v.record.date.as_str()).collect();
+                let recorded: Vec<i64> = s.visits.iter().map(|v| v.recorded_at).collect();
                 exec(
                     tx,
-                    "INSERT INTO assignments (enterprise_id, cadre_id, chief, since) VALUES ($1, $2, $3, $4)",
-                    &[&id, &a.cadre_id, &a.chief, &a.since],
-                )
-                .await?;
-            }
-            for v in &s.visits {
-                exec(
-                    tx,
-                    "INSERT INTO visits (id, enterprise_id, cadre_id, date, recorded_at) VALUES ($1, $2, $3, $4, $5)
+                    "INSERT INTO visits (id, enterprise_id, cadre_id, date, recorded_at)
+                     SELECT v, $1, c, d, r FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[]) AS x(v, c, d, r)
                      ON CONFLICT DO NOTHING",
-                    &[&v.record.id, &id, &v.cadre_id, &v.record.date, &v.recorded_at],
+                    &[&id, &ids, &cadres, &dates, &recorded],
                 )
                 .await?;
             }
@@ -1131,15 +1145,28 @@ async fn write_projection<C: GenericClient + ?Sized>(tx: &C, id: &str, p: &Proje
             )
             .await?;
             exec(tx, "DELETE FROM problem_events WHERE problem_id = $1", &[&id]).await?;
-            for (i, e) in events.iter().enumerate() {
-                exec(
-                    tx,
-                    "INSERT INTO problem_events (problem_id, position, event_id, kind, by_user, role, device, at, outcome, received_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT received_at FROM event_receipts WHERE event_id = $3))",
-                    &[&id, &(i as i64), &e.event_id, &e.kind, &e.by, &e.role.as_str(), &e.device, &e.at, &e.outcome],
-                )
-                .await?;
-            }
+            let positions: Vec<i64> = (0..events.len() as i64).collect();
+            let column = |f: fn(&EventRow) -> &str| events.iter().map(f).collect::<Vec<&str>>();
+            let ats: Vec<i64> = events.iter().map(|e| e.at).collect();
+            exec(
+                tx,
+                "INSERT INTO problem_events (problem_id, position, event_id, kind, by_user, role, device, at, outcome, received_at)
+                 SELECT $1, p, e, k, b, r, d, a, o, (SELECT received_at FROM event_receipts WHERE event_id = e)
+                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])
+                     AS x(p, e, k, b, r, d, a, o)",
+                &[
+                    &id,
+                    &positions,
+                    &column(|e| &e.event_id),
+                    &column(|e| &e.kind),
+                    &column(|e| &e.by),
+                    &column(|e| e.role.as_str()),
+                    &column(|e| &e.device),
+                    &ats,
+                    &column(|e| e.outcome),
+                ],
+            )
+            .await?;
         }
         Projection::TaskNotice(s) => {
             if !s.issued {

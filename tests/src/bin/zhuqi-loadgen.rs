@@ -190,6 +190,18 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
+    // The devices that do not take part in the sign-in storm signed in the day before.
+    let minted: Vec<(String, Role, String, String)> = p
+        .managers
+        .iter()
+        .map(|m| (m.clone(), Role::Manager))
+        .chain(p.cadres.iter().skip(args.sign_in).map(|c| (c.clone(), Role::Cadre)))
+        .map(|(user, role)| {
+            let (device_id, token) = province::mint_device(&relay.state, &user);
+            (user, role, device_id, token)
+        })
+        .collect();
+
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let http = reqwest::Client::builder().pool_max_idle_per_host(512).build().unwrap();
     let url = relay.url.clone();
@@ -211,19 +223,11 @@ fn main() {
         phases.push(summary("sign-in storm", &r));
         print(phases.last().unwrap());
 
-        // Everybody else signed in the day before.
         let mut devices: Vec<Arc<Mutex<SimDevice>>> = Vec::new();
         for d in Arc::try_unwrap(signed).ok().expect("all tasks ended").into_inner().into_iter().flatten() {
             devices.push(Arc::new(Mutex::new(d)));
         }
-        let minted: Vec<(String, Role)> = p
-            .managers
-            .iter()
-            .map(|m| (m.clone(), Role::Manager))
-            .chain(p.cadres.iter().skip(args.sign_in).map(|c| (c.clone(), Role::Cadre)))
-            .collect();
-        for (user, role) in minted {
-            let (device_id, token) = province::mint_device(&relay.state, &user);
+        for (user, role, device_id, token) in minted {
             devices.push(Arc::new(Mutex::new(SimDevice::with_token(http.clone(), &url, token, user, role, device_id))));
         }
 
