@@ -14,6 +14,9 @@ pub struct Snapshot {
     pub paths: HashMap<String, String>,
     pub departments: HashMap<String, Department>,
     pub users: HashMap<String, User>,
+    /// The path of each user's home region, found on first need (an enterprise contact's comes from
+    /// the enterprise's projection, a storage lookup); kept until the directory's version moves.
+    homes: RwLock<HashMap<String, String>>,
 }
 
 impl Snapshot {
@@ -39,6 +42,7 @@ impl Snapshot {
             paths,
             departments: d.departments.into_iter().map(|x| (x.id.clone(), x)).collect(),
             users: d.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            homes: RwLock::default(),
         }
     }
 
@@ -50,22 +54,37 @@ impl Snapshot {
             .or_else(|| u.enterprise_id.as_deref().and_then(enterprise_region))
     }
 
-    /// The directory a device of `user` receives: every region and department, and the users of the
-    /// city (or, for a province manager, the province) the user belongs to.
+    /// The path of a user's home region.
+    fn home_path(&self, u: &User, enterprise_region: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        if let Some(h) = self.homes.read().unwrap_or_else(|p| p.into_inner()).get(&u.id) {
+            return Some(h.clone());
+        }
+        let h = self.home_region(u, enterprise_region).and_then(|r| self.paths.get(&r).cloned());
+        // Not known yet (an enterprise not registered yet): ask again next time.
+        if h.is_some() {
+            self.homes.write().unwrap_or_else(|p| p.into_inner()).insert(u.id.clone(), h.clone().unwrap_or_default());
+        }
+        h
+    }
+
+    /// The directory a device of `user` receives: every region and department; the users of the
+    /// user's county (or of the region they manage, above county level) and of the regions above it
+    /// (the offices and departments that route, urge and escalate). A city of 50,000 cadres sends
+    /// each phone its county's hundreds, not the city's tens of thousands.
     pub fn for_user(&self, user: &User, enterprise_region: &dyn Fn(&str) -> Option<String>) -> Directory {
-        let home =
-            self.home_region(user, enterprise_region).and_then(|r| self.paths.get(&r).cloned()).unwrap_or_default();
-        // The city level of the path (province/city/...), or the province for a province manager.
-        let root: String = home.split('/').take(2).collect::<Vec<_>>().join("/");
+        let home = self.home_path(user, enterprise_region).unwrap_or_default();
+        // Province / city / county: the county level of the path, or the user's own region above it.
+        let root: String = home.split('/').take(3).collect::<Vec<_>>().join("/");
         let mut users: Vec<User> = self
             .users
             .values()
             .filter(|u| {
                 u.id == user.id
-                    || self
-                        .home_region(u, enterprise_region)
-                        .and_then(|r| self.paths.get(&r))
-                        .is_some_and(|p| !root.is_empty() && zhuqi_core::domain::directory::path_covers(&root, p))
+                    || (!root.is_empty()
+                        && self.home_path(u, enterprise_region).is_some_and(|p| {
+                            zhuqi_core::domain::directory::path_covers(&root, &p)
+                                || zhuqi_core::domain::directory::path_covers(&p, &root)
+                        }))
             })
             .cloned()
             .collect();

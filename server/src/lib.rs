@@ -46,6 +46,14 @@ pub struct Notice {
     pub keys: Vec<String>,
 }
 
+/// Devices seen recently, and those not yet written down.
+#[derive(Default)]
+struct Touched {
+    seen: HashMap<String, i64>,
+    pending: Vec<String>,
+    flushed: i64,
+}
+
 /// Settings of a relay.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -71,7 +79,16 @@ pub struct AppState {
     pub commits: sync::CommitQueue,
     /// A password hash checked against when a login is unknown, so both cost the same time.
     pub dummy_hash: String,
-    touched: Mutex<HashMap<String, i64>>,
+    /// Password checks running at once: one per core. Each takes ~20 MiB (argon2id) and a core for
+    /// tens of milliseconds, so a storm of sign-ins waits here instead of filling the memory.
+    pub password_checks: tokio::sync::Semaphore,
+    /// Sync requests served at once (16 per core): enough for the group commit to gather many pushes
+    /// into one flush, few enough that a reconnect storm queues here, small, instead of holding
+    /// hundreds of half-built responses and database connections.
+    pub sync_slots: tokio::sync::Semaphore,
+    touched: Mutex<Touched>,
+    /// Actor ids known to be bound to a device (a binding never changes).
+    pub bound_actors: Mutex<HashMap<Vec<u8>, String>>,
 }
 
 impl AppState {
@@ -91,7 +108,10 @@ impl AppState {
             push_lock: Mutex::new(()),
             commits: sync::CommitQueue::default(),
             dummy_hash: auth::hash_password("not a password of anybody"),
-            touched: Mutex::new(HashMap::new()),
+            password_checks: tokio::sync::Semaphore::new(cores()),
+            sync_slots: tokio::sync::Semaphore::new(16 * cores()),
+            touched: Mutex::default(),
+            bound_actors: Mutex::default(),
         })
     }
 }
@@ -105,6 +125,10 @@ impl AppState {
             bytes
         }))
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 /// Runs blocking work (storage, validation) off the async threads.
@@ -192,6 +216,7 @@ async fn sign_in(State(state): State<Arc<AppState>>, body: Body) -> Response {
     let r = async {
         let req: SignInRequest = json(&read_body(body, 64 << 10).await?)?;
         let st = state.clone();
+        let _permit = state.password_checks.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
         blocking(move || auth::sign_in(&st, req.login.trim(), &req.password, &req.device_name))
             .await
             .map(|r| json_response(&r))
@@ -262,6 +287,7 @@ async fn sync_handler(
         let body = read_body(body, MAX_REQUEST_BYTES).await?;
         state.metrics.bytes_in.fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let st = state.clone();
+        let _slot = state.sync_slots.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
         let out = blocking(move || sync::serve(&st, &session, &body, version)).await?;
         state.metrics.bytes_out.fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(([(header::CONTENT_TYPE, "application/cbor"), (header::CONTENT_ENCODING, "gzip")], out).into_response())

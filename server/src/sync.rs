@@ -1,6 +1,7 @@
 //! `POST /v1/sync`: one round trip that stores a device's pushed changes (after validation) and
 //! answers with what changed in the device's scope since its cursor.
 
+use crate::directory::Snapshot;
 use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
 use crate::error::ApiError;
 use crate::storage::{Commit, Session, StorageError};
@@ -70,7 +71,7 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
         if req.actor.len() > 32 {
             return Err(ApiError::bad_request("actor id longer than 32 bytes"));
         }
-        if !storage.bind_actor(&session.device_id, &req.actor)? {
+        if !bind_actor(state, &session.device_id, &req.actor)? {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
@@ -80,14 +81,14 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
         }
     }
     let keys = storage.user_keys(&session.user)?;
+    let dir = state.directory.get(storage)?;
     let mut acked = Vec::new();
     let mut rejected = Vec::new();
     if !req.push.is_empty() {
-        push(state, session, &keys, req.push, false, &mut acked, &mut rejected)?;
+        push(state, session, &keys, &dir, req.push, false, &mut acked, &mut rejected)?;
     }
     let budget = req.max_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1024, MAX_PAGE_BYTES) as usize;
     let pull = storage.pull(&session.user.id, &keys, req.cursor, &session.device_id, budget)?;
-    let dir = state.directory.get(storage)?;
     let directory = (req.directory_version != dir.version)
         .then(|| dir.for_user(&session.user, &|e| storage.enterprise_region(e).ok().flatten()));
     Ok(SyncResponse {
@@ -115,10 +116,12 @@ const STALE_ATTEMPTS: u32 = 6;
 
 /// Validates and stores pushed documents; fills `acked` and `rejected`. With `all_or_nothing`, one
 /// refused document means nothing is stored.
+#[allow(clippy::too_many_arguments)]
 pub fn push(
     state: &AppState,
     session: &Session,
     keys: &[String],
+    dir: &Snapshot,
     mut docs: Vec<DocChanges>,
     all_or_nothing: bool,
     acked: &mut Vec<Vec<u8>>,
@@ -128,7 +131,7 @@ pub fn push(
     docs.sort_by_key(|d| d.kind != DocKind::Enterprise);
     let (acked_before, rejected_before) = (acked.len(), rejected.len());
     for attempt in 1.. {
-        match push_once(state, session, keys, &docs, all_or_nothing, acked, rejected) {
+        match push_once(state, session, keys, dir, &docs, all_or_nothing, acked, rejected) {
             Err(e) if e.code == STALE && attempt < STALE_ATTEMPTS => {
                 // The failed commit forgot the cached documents: the next attempt validates against
                 // the stored ones, which hold the other relay's changes. A random pause, growing with
@@ -144,10 +147,12 @@ pub fn push(
     unreachable!("the loop returns")
 }
 
+#[allow(clippy::too_many_arguments)]
 fn push_once(
     state: &AppState,
     session: &Session,
     keys: &[String],
+    dir: &Snapshot,
     docs: &[DocChanges],
     all_or_nothing: bool,
     acked: &mut Vec<Vec<u8>>,
@@ -156,13 +161,12 @@ fn push_once(
     let storage = state.storage.as_ref();
     // Pushes are validated and stored one at a time: each sees the documents as the last one left them.
     let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = state.directory.get(storage)?;
     let actors: HashSet<Vec<u8>> = storage.device_actors(&session.device_id)?.into_iter().collect();
     let pusher = Pusher {
         user: &session.user,
         device_id: &session.device_id,
         actors: &actors,
-        actor: rules_actor(session, dir.as_ref()),
+        actor: rules_actor(session, dir),
     };
     let mut accepted_enterprises: HashMap<String, EnterpriseState> = HashMap::new();
     let mut writes = Vec::new();
@@ -200,7 +204,7 @@ fn push_once(
                 }
                 enterprise_state(state, id)
             };
-            let ctx = validate::Context { dir: dir.as_ref(), enterprise: &lookup };
+            let ctx = validate::Context { dir, enterprise: &lookup };
             validate::validate(&pusher, &ctx, base.map(|c| (c.kind, c.doc)), d)
         };
         let verdict = match verdict {
@@ -380,6 +384,22 @@ impl CommitQueue {
     }
 }
 
+/// Binds an actor id to the device (see `RelayStorage::bind_actor`), remembering bindings already made.
+fn bind_actor(state: &AppState, device_id: &str, actor: &[u8]) -> Result<bool, ApiError> {
+    if let Some(d) = state.bound_actors.lock().unwrap_or_else(|p| p.into_inner()).get(actor) {
+        return Ok(d == device_id);
+    }
+    let bound = state.storage.bind_actor(device_id, actor)?;
+    if bound {
+        let mut known = state.bound_actors.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() > 200_000 {
+            known.clear();
+        }
+        known.insert(actor.to_vec(), device_id.to_owned());
+    }
+    Ok(bound)
+}
+
 /// The relay's current state of an enterprise.
 pub fn enterprise_state(state: &AppState, id: &str) -> Option<EnterpriseState> {
     let mut c = state.docs.take(state.storage.as_ref(), id).ok()??;
@@ -391,20 +411,26 @@ pub fn enterprise_state(state: &AppState, id: &str) -> Option<EnterpriseState> {
 }
 
 impl AppState {
-    /// Records that a device was seen, at most once a minute per device.
+    /// Records that a device was seen, at most once a minute per device. Devices seen are written
+    /// together, once a second at most, by whichever request comes next.
     fn touch(&self, session: &Session) -> Result<(), ApiError> {
         let now = now_ms();
-        {
-            let mut seen = self.touched.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.get(&session.device_id).is_some_and(|t| now - t < 60_000) {
+        let due = {
+            let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            if t.seen.get(&session.device_id).is_none_or(|at| now - at >= 60_000) {
+                if t.seen.len() > 100_000 {
+                    t.seen.clear();
+                }
+                t.seen.insert(session.device_id.clone(), now);
+                t.pending.push(session.device_id.clone());
+            }
+            if t.pending.is_empty() || (now - t.flushed < 1_000 && t.pending.len() < 1_000) {
                 return Ok(());
             }
-            if seen.len() > 100_000 {
-                seen.clear();
-            }
-            seen.insert(session.device_id.clone(), now);
-        }
-        self.storage.touch_device(&session.device_id, now)?;
+            t.flushed = now;
+            std::mem::take(&mut t.pending)
+        };
+        self.storage.touch_devices(&due, now)?;
         Ok(())
     }
 

@@ -134,6 +134,9 @@ pub struct LoginForm {
 
 pub async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Response {
     let st = state.clone();
+    let Ok(_permit) = state.password_checks.acquire().await else {
+        return ApiError::internal("shutting down").into_response();
+    };
     let result = tokio::task::spawn_blocking(move || auth::sign_in(&st, f.login.trim(), &f.password, "网页")).await;
     match result {
         Ok(Ok(r)) => {

@@ -33,11 +33,21 @@ pub struct Relay {
     pub state: Arc<AppState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     done: std::sync::mpsc::Receiver<()>,
+    /// The PostgreSQL schema of a relay started with `ZHUQI_TEST_STORAGE=postgres`.
+    database: Option<pg::TestDatabase>,
 }
 
 impl Relay {
-    /// Starts a relay on `127.0.0.1:0` with its database in `data_dir`.
+    /// Starts a relay on `127.0.0.1:0` with its database in `data_dir` — or, when the environment
+    /// says `ZHUQI_TEST_STORAGE=postgres`, in a PostgreSQL schema of its own (to run every end-to-end
+    /// test on that store too).
     pub fn start(data_dir: &Path) -> Relay {
+        if std::env::var("ZHUQI_TEST_STORAGE").is_ok_and(|v| v == "postgres") {
+            let db = pg::TestDatabase::create();
+            let mut relay = Self::start_with(db.open());
+            relay.database = Some(db);
+            return relay;
+        }
         let storage = Arc::new(SqliteStorage::open(data_dir).expect("open relay storage"));
         Self::start_with(storage)
     }
@@ -67,7 +77,7 @@ impl Relay {
             let _ = done_tx.send(());
         });
         let addr = rx.recv().unwrap();
-        Relay { url: format!("http://{addr}"), addr, state, shutdown: Some(stop), done }
+        Relay { url: format!("http://{addr}"), addr, state, shutdown: Some(stop), done, database: None }
     }
 }
 

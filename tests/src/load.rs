@@ -54,6 +54,8 @@ pub struct SimDevice {
     device_id: String,
     actor: ActorId,
     pub cursor: u64,
+    /// The version of the directory the device holds (it gets the directory when that moves).
+    directory_version: u64,
     /// Documents this device writes to, with its copy of each.
     docs: Vec<(String, DocKind, Document)>,
     next: usize,
@@ -111,6 +113,7 @@ impl SimDevice {
             device_id,
             actor: ActorId::random(),
             cursor: 0,
+            directory_version: 0,
             docs: Vec::new(),
             next: 0,
         }
@@ -163,7 +166,7 @@ impl SimDevice {
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             cursor: self.cursor,
-            directory_version: u64::MAX,
+            directory_version: self.directory_version,
             actor: self.actor.to_bytes().to_vec(),
             push,
             max_bytes: None,
@@ -187,6 +190,7 @@ impl SimDevice {
         }
         let r: SyncResponse = decode(&bytes, 64 << 20).map_err(|e| e.to_string())?;
         self.cursor = r.cursor;
+        self.directory_version = r.directory_version;
         Ok((r, sent, bytes.len()))
     }
 

@@ -236,7 +236,7 @@ fn devices_sessions_and_revocation(b: &Backend) {
     assert_eq!(session.user, user("u1", Role::Cadre));
     assert!(s.session(&[9; 32]).unwrap().is_none());
     assert_eq!(s.connected_devices(0).unwrap(), 0);
-    s.touch_device("d1", 5_000).unwrap();
+    s.touch_devices(&["d1".to_string(), "unknown".to_string()], 5_000).unwrap();
     assert_eq!(s.connected_devices(4_000).unwrap(), 1);
     assert_eq!(s.connected_devices(6_000).unwrap(), 0);
     assert!(s.revoke_device("d1").unwrap());

@@ -192,7 +192,8 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// Uses up a code; returns the user it signs in as, if it was valid and unused.
     fn consume_activation_code(&self, code_hash: &[u8], now: i64) -> Result<Option<String>>;
     fn connected_devices(&self, since: i64) -> Result<u64>;
-    fn touch_device(&self, device_id: &str, at: i64) -> Result<()>;
+    /// Records that these devices were seen at `at` (a last-seen time: need not survive a crash).
+    fn touch_devices(&self, device_ids: &[String], at: i64) -> Result<()>;
 
     // ---- documents ----
     fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;

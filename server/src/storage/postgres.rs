@@ -4,8 +4,8 @@
 //! The same tables as the SQLite store, in plain SQL. Sequence numbers come from a counter row that
 //! each commit locks (`SELECT … FOR UPDATE`) for the length of its transaction, so they are handed out
 //! in commit order and a cursor never passes a change that is not yet visible. Each commit also sends
-//! `NOTIFY zhuqi_changes` with the scope keys it touched; every relay `LISTEN`s and tells its own
-//! live listeners (`/v1/events`).
+//! a notice on channel `zhuqi_changes_<schema>` with the scope keys it touched; every relay `LISTEN`s
+//! and tells its own live listeners (`/v1/events`).
 //!
 //! The driver is tokio-postgres with a deadpool pool, on a small runtime of this store's own: the
 //! trait's calls are blocking (they run on the relay's blocking threads) and wait on that runtime.
@@ -14,7 +14,7 @@ use super::*;
 use crate::projection::{EventRow, Projection};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls, Row};
@@ -24,8 +24,9 @@ use zhuqi_core::sync::protocol::PulledDoc;
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
 pub const VERSION: i64 = 1;
 
-/// The channel of the commit notices.
-const CHANNEL: &str = "zhuqi_changes";
+/// The channel of the commit notices is this followed by the schema's name: stores in different
+/// schemas of one database do not hear each other.
+const CHANNEL_PREFIX: &str = "zhuqi_changes_";
 
 /// Held while a relay creates or upgrades the schema, so that relays starting together do it once.
 const MIGRATION_LOCK: i64 = 0x7a68_7571_6900;
@@ -209,6 +210,8 @@ pub struct PostgresStorage {
     config: tokio_postgres::Config,
     /// This instance's name in `changes.writer` and in its notices.
     writer_id: String,
+    /// The NOTIFY channel of this store's commits.
+    channel: String,
 }
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -238,9 +241,19 @@ impl PostgresStorage {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StorageError::Pool(e.to_string()))?;
-        let store =
-            PostgresStorage { runtime: Some(runtime), pool, config, writer_id: uuid::Uuid::now_v7().to_string() };
+        let mut store = PostgresStorage {
+            runtime: Some(runtime),
+            pool,
+            config,
+            writer_id: uuid::Uuid::now_v7().to_string(),
+            channel: String::new(),
+        };
         store.block(store.migrate())?;
+        let schema: String = store.block(async {
+            let row = store.opt("SELECT current_schema()", &[]).await?;
+            Ok(row.map(|r| r.try_get::<_, String>(0)).transpose()?.unwrap_or_default())
+        })?;
+        store.channel = format!("{CHANNEL_PREFIX}{schema}").chars().take(63).collect();
         Ok(store)
     }
 
@@ -382,7 +395,7 @@ fn opt_i64<T: Into<i64> + Copy>(v: Option<T>) -> Option<i64> {
 
 impl RelayStorage for PostgresStorage {
     fn listen(&self, sink: ChangeSink) {
-        self.runtime().spawn(listen(self.config.clone(), self.writer_id.clone(), sink));
+        self.runtime().spawn(listen(self.config.clone(), self.channel.clone(), self.writer_id.clone(), sink));
     }
 
     fn directory(&self) -> Result<(Directory, u64)> {
@@ -613,11 +626,13 @@ impl RelayStorage for PostgresStorage {
         })
     }
 
-    fn touch_device(&self, device_id: &str, at: i64) -> Result<()> {
-        self.block(async {
-            self.exec("UPDATE devices SET last_seen_at = $2 WHERE id = $1", &[&device_id, &at]).await?;
+    fn touch_devices(&self, device_ids: &[String], at: i64) -> Result<()> {
+        self.block(self.write(async |tx| {
+            // A last-seen time is not worth a disk flush of its own.
+            tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+            exec(tx, "UPDATE devices SET last_seen_at = $2 WHERE id = ANY($1)", &[&device_ids, &at]).await?;
             Ok(())
-        })
+        }))
     }
 
     fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
@@ -675,7 +690,7 @@ impl RelayStorage for PostgresStorage {
                 write_commit(tx, c, &self.writer_id, &mut seq).await?;
                 out.push(seq);
                 let payload = notice_payload(&self.writer_id, seq, c.notice_keys());
-                exec(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await?;
+                exec(tx, "SELECT pg_notify($1, $2)", &[&self.channel, &payload]).await?;
             }
             exec(tx, "UPDATE counters SET value = $1 WHERE name = 'seq'", &[&(seq as i64)]).await?;
             Ok(out)
@@ -1273,62 +1288,105 @@ async fn pull<C: GenericClient + ?Sized>(
 
     let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, l))| (d, w, l)).collect();
     order.sort_by_key(|(d, _, l)| (*l, d.clone()));
+    // Fill pages in order of last_seq, cutting only between distinct sequence numbers; the data of
+    // up to 64 documents comes in four queries.
     let mut out = Vec::new();
     let mut used = 0usize;
     let mut next_cursor = top;
     let mut more = false;
-    let mut i = 0;
-    while i < order.len() {
-        let seq = order[i].2;
-        if used >= budget && !out.is_empty() {
-            next_cursor = order[i - 1].2;
-            more = true;
-            break;
-        }
-        while i < order.len() && order[i].2 == seq {
-            let (doc, whole, _) = &order[i];
-            let row = opt(c, "SELECT kind, snapshot, snapshot_seq FROM docs WHERE id = $1", &[doc])
-                .await?
-                .ok_or_else(|| StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
-            let kind = kind_of(row.try_get(0)?)?;
-            let only_mine = *whole
-                && opt(c, "SELECT 1 FROM changes WHERE doc_id = $1 AND device_id <> $2 LIMIT 1", &[doc, &device_id])
-                    .await?
-                    .is_none();
-            let data: Vec<Vec<u8>> = if only_mine {
-                Vec::new()
-            } else if *whole {
-                let since: i64 = row.try_get(2)?;
-                let mut data = vec![row.try_get::<_, Vec<u8>>(1)?];
-                for r in rows(
-                    c,
-                    "SELECT bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-                    &[doc, &since, &top_i],
-                )
-                .await?
-                {
-                    data.push(r.try_get(0)?);
-                }
-                data
-            } else {
-                rows(
-                    c,
-                    "SELECT bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY seq",
-                    &[doc, &cur, &top_i, &device_id],
-                )
-                .await?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?
-            };
-            if !data.is_empty() {
-                used += data.iter().map(Vec::len).sum::<usize>();
-                out.push(PulledDoc { doc: doc.clone(), kind, whole: *whole, data });
+    'page: for (start, chunk) in order.chunks(64).enumerate().map(|(n, c)| (n * 64, c)) {
+        let mut data = page_data(c, chunk, cur, top_i, device_id).await?;
+        for (k, (doc, whole, seq)) in chunk.iter().enumerate() {
+            let j = start + k;
+            if used >= budget && !out.is_empty() && order[j - 1].2 != *seq {
+                next_cursor = order[j - 1].2;
+                more = true;
+                break 'page;
             }
-            i += 1;
+            let (kind, bytes) =
+                data.remove(doc).ok_or_else(|| StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
+            if !bytes.is_empty() {
+                used += bytes.iter().map(Vec::len).sum::<usize>();
+                out.push(PulledDoc { doc: doc.clone(), kind, whole: *whole, data: bytes });
+            }
         }
     }
     Ok(Pull { docs: out, purge, cursor: next_cursor, more })
+}
+
+/// What a pull sends of these documents: whole ones as their snapshot and the changes stored after it
+/// (nothing when every change came from this device, which has them), the others as the changes other
+/// devices made after the cursor.
+async fn page_data<C: GenericClient + ?Sized>(
+    c: &C,
+    chunk: &[(String, bool, u64)],
+    cursor: i64,
+    top: i64,
+    device_id: &str,
+) -> Result<HashMap<String, (DocKind, Vec<Vec<u8>>)>> {
+    let ids: Vec<&str> = chunk.iter().map(|(d, ..)| d.as_str()).collect();
+    let whole: Vec<&str> = chunk.iter().filter(|(_, w, _)| *w).map(|(d, ..)| d.as_str()).collect();
+    let partial: Vec<&str> = chunk.iter().filter(|(_, w, _)| !*w).map(|(d, ..)| d.as_str()).collect();
+    let mut out: HashMap<String, (DocKind, Vec<Vec<u8>>)> = HashMap::new();
+    let mut snapshots: HashMap<String, Vec<u8>> = HashMap::new();
+    for r in rows(
+        c,
+        "SELECT id, kind, CASE WHEN id = ANY($2) THEN snapshot END FROM docs WHERE id = ANY($1)",
+        &[&ids, &whole],
+    )
+    .await?
+    {
+        let id: String = r.try_get(0)?;
+        if let Some(snapshot) = r.try_get::<_, Option<Vec<u8>>>(2)? {
+            snapshots.insert(id.clone(), snapshot);
+        }
+        out.insert(id, (kind_of(r.try_get(1)?)?, Vec::new()));
+    }
+    if !whole.is_empty() {
+        // Whole documents with a change from another device: their snapshot and later changes.
+        let others: HashSet<String> = rows(
+            c,
+            "SELECT DISTINCT doc_id FROM changes WHERE doc_id = ANY($1) AND device_id <> $2",
+            &[&whole, &device_id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        for (id, snapshot) in snapshots {
+            if let Some(e) = out.get_mut(&id).filter(|_| others.contains(&id)) {
+                e.1.push(snapshot);
+            }
+        }
+        let others: Vec<&String> = others.iter().collect();
+        for r in rows(
+            c,
+            "SELECT c.doc_id, c.bytes FROM changes c JOIN docs d ON d.id = c.doc_id
+             WHERE c.doc_id = ANY($1) AND c.seq > d.snapshot_seq AND c.seq <= $2 ORDER BY c.doc_id, c.seq",
+            &[&others, &top],
+        )
+        .await?
+        {
+            if let Some(e) = out.get_mut(&r.try_get::<_, String>(0)?) {
+                e.1.push(r.try_get(1)?);
+            }
+        }
+    }
+    if !partial.is_empty() {
+        for r in rows(
+            c,
+            "SELECT doc_id, bytes FROM changes
+             WHERE doc_id = ANY($1) AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY doc_id, seq",
+            &[&partial, &cursor, &top, &device_id],
+        )
+        .await?
+        {
+            if let Some(e) = out.get_mut(&r.try_get::<_, String>(0)?) {
+                e.1.push(r.try_get(1)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The payload of a commit notice: `{"w": writer, "s": seq, "k": [keys]}`.
@@ -1342,7 +1400,7 @@ fn notice_payload(writer: &str, seq: u64, keys: Vec<String>) -> String {
 
 /// Listens for other relays' commits on a connection of its own, reconnecting when it drops; after a
 /// reconnection it reports "anything may have changed", since notices sent meanwhile are lost.
-async fn listen(config: tokio_postgres::Config, writer: String, sink: ChangeSink) {
+async fn listen(config: tokio_postgres::Config, channel: String, writer: String, sink: ChangeSink) {
     let mut reconnecting = false;
     loop {
         match config.connect(NoTls).await {
@@ -1365,7 +1423,7 @@ async fn listen(config: tokio_postgres::Config, writer: String, sink: ChangeSink
                         }
                     }
                 });
-                match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                match client.batch_execute(&format!("LISTEN \"{}\"", channel.replace('"', ""))).await {
                     Ok(()) => {
                         if reconnecting
                             && let Ok(r) = client.query_one("SELECT value FROM counters WHERE name = 'seq'", &[]).await

@@ -202,9 +202,10 @@ const MAX_IDLE_READERS: usize = 64;
 
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    // First, so that the pragmas below wait for a busy database instead of failing.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -497,9 +498,12 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
-    fn touch_device(&self, device_id: &str, at: i64) -> Result<()> {
+    fn touch_devices(&self, device_ids: &[String], at: i64) -> Result<()> {
         self.write(|tx| {
-            tx.execute("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1", params![device_id, at])?;
+            let mut stmt = tx.prepare_cached("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1")?;
+            for id in device_ids {
+                stmt.execute(params![id, at])?;
+            }
             Ok(())
         })
     }

@@ -154,6 +154,11 @@ fn rss_mib() -> f64 {
 
 fn main() {
     let args = Args::parse();
+    // The relay's warnings and errors (refused commits, storage trouble) go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let tmp = tempfile::tempdir().expect("temporary directory");
     let mut pg_guard = None;
     let storage: Arc<dyn zhuqi_server::storage::RelayStorage> = match &args.postgres {
