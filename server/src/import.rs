@@ -306,6 +306,10 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     }
     let n = t.rows.len();
     author.submit_all()?;
+    // Statistics for the query planner; an import that could not refresh them still stands.
+    if let Err(e) = state.storage.after_bulk_load() {
+        tracing::warn!("after the import: {e}");
+    }
     Ok(n)
 }
 
@@ -337,5 +341,9 @@ pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     }
     let n = t.rows.len();
     author.submit_all().map_err(|e| ImportError::Api(format!("{}（{}）", e.message_zh, e.message)))?;
+    // Statistics for the query planner; an import that could not refresh them still stands.
+    if let Err(e) = state.storage.after_bulk_load() {
+        tracing::warn!("after the import: {e}");
+    }
     Ok(n)
 }

@@ -208,6 +208,7 @@ pub fn generate(state: &AppState, shape: &Shape, password_hash: &str) -> Provinc
         }
     }
     flush(&mut batch);
+    storage.after_bulk_load().expect("statistics");
     p.documents = p.enterprises.len() + p.problems.len();
     p
 }

@@ -170,6 +170,12 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// Starts reporting other relays' commits to `sink`. A store only one relay uses has none to report.
     fn listen(&self, _sink: ChangeSink) {}
 
+    /// Called after loading many rows at once (an import, a generated province): refreshes what the
+    /// database plans its queries with.
+    fn after_bulk_load(&self) -> Result<()> {
+        Ok(())
+    }
+
     // ---- directory and accounts ----
     fn directory(&self) -> Result<(Directory, u64)>;
     fn directory_version(&self) -> Result<u64>;

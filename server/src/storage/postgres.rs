@@ -398,6 +398,11 @@ impl RelayStorage for PostgresStorage {
         self.runtime().spawn(listen(self.config.clone(), self.channel.clone(), self.writer_id.clone(), sink));
     }
 
+    fn after_bulk_load(&self) -> Result<()> {
+        // Fresh statistics: with none, the planner takes a million-row change log for a small table.
+        self.block(async { Ok(self.client().await?.batch_execute("ANALYZE").await?) })
+    }
+
     fn directory(&self) -> Result<(Directory, u64)> {
         self.block(self.snapshot(async |tx| {
             let mut regions = Vec::new();
@@ -1329,16 +1334,18 @@ async fn page_data<C: GenericClient + ?Sized>(
     let partial: Vec<&str> = chunk.iter().filter(|(_, w, _)| !*w).map(|(d, ..)| d.as_str()).collect();
     let mut out: HashMap<String, (DocKind, Vec<Vec<u8>>)> = HashMap::new();
     let mut snapshots: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut since: HashMap<String, i64> = HashMap::new();
     for r in rows(
         c,
-        "SELECT id, kind, CASE WHEN id = ANY($2) THEN snapshot END FROM docs WHERE id = ANY($1)",
+        "SELECT id, kind, snapshot_seq, CASE WHEN id = ANY($2) THEN snapshot END FROM docs WHERE id = ANY($1)",
         &[&ids, &whole],
     )
     .await?
     {
         let id: String = r.try_get(0)?;
-        if let Some(snapshot) = r.try_get::<_, Option<Vec<u8>>>(2)? {
+        if let Some(snapshot) = r.try_get::<_, Option<Vec<u8>>>(3)? {
             snapshots.insert(id.clone(), snapshot);
+            since.insert(id.clone(), r.try_get(2)?);
         }
         out.insert(id, (kind_of(r.try_get(1)?)?, Vec::new()));
     }
@@ -1358,12 +1365,17 @@ async fn page_data<C: GenericClient + ?Sized>(
                 e.1.push(snapshot);
             }
         }
-        let others: Vec<&String> = others.iter().collect();
+        // Each document's changes after its own snapshot: one index range per (id, snapshot_seq)
+        // pair (a lateral join; a plain join lets the planner scan the whole change log).
+        let (others, after): (Vec<&String>, Vec<i64>) =
+            others.iter().filter_map(|id| Some((id, *since.get(id)?))).unzip();
         for r in rows(
             c,
-            "SELECT c.doc_id, c.bytes FROM changes c JOIN docs d ON d.id = c.doc_id
-             WHERE c.doc_id = ANY($1) AND c.seq > d.snapshot_seq AND c.seq <= $2 ORDER BY c.doc_id, c.seq",
-            &[&others, &top],
+            "SELECT x.id, c.bytes FROM UNNEST($1::text[], $2::bigint[]) AS x(id, since)
+             CROSS JOIN LATERAL (SELECT seq, bytes FROM changes
+                                 WHERE doc_id = x.id AND seq > x.since AND seq <= $3) AS c
+             ORDER BY x.id, c.seq",
+            &[&others, &after, &top],
         )
         .await?
         {
