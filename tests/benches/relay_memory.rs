@@ -50,11 +50,12 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("relay");
 
-    // 1. Generate: 80 % enterprises, 20 % problems; one cadre per 16 enterprises.
+    // 1. Generate: 80 % enterprises, 20 % problems; one cadre per 10 enterprises (each with 5–20, so
+    // that every enterprise has a cadre to report its problems).
     let enterprises = documents * 4 / 5;
     let shape = Shape {
         counties: 100,
-        cadres: (enterprises / 16).max(DEVICES),
+        cadres: (enterprises / 10).max(DEVICES),
         enterprises,
         problems: documents - enterprises,
         assigned: (5, 20),
