@@ -163,6 +163,42 @@ pub struct Pull {
     pub more: bool,
 }
 
+/// The steps of a pull that need no database, the same for every store.
+pub(crate) mod pull_plan {
+    use std::collections::{BTreeMap, HashSet};
+
+    /// Sorts a user's key events since the cursor (oldest first) into the keys they gained and hold
+    /// now, and those they lost and do not hold now (a cadre's assignments).
+    pub fn gained_and_lost(events: Vec<(String, bool)>, keys: &[String]) -> (Vec<String>, Vec<String>) {
+        let held: HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let (mut gained, mut lost) = (Vec::new(), Vec::new());
+        for (k, added) in events {
+            if added && held.contains(k.as_str()) {
+                gained.push(k);
+            } else if !added && !held.contains(k.as_str()) {
+                lost.push(k);
+            }
+        }
+        (gained, lost)
+    }
+
+    /// Notes that `doc` changed at `last` under a key of the user added to it at `added`: the document
+    /// goes whole if any such key came after the cursor.
+    pub fn changed(docs: &mut BTreeMap<String, (bool, u64)>, doc: String, added: u64, last: u64, cursor: u64) {
+        let e = docs.entry(doc).or_insert((false, last));
+        e.0 |= added > cursor;
+        e.1 = e.1.max(last);
+    }
+
+    /// The documents to send, (id, whole, last_seq), in the order pages are filled: by last_seq, then id.
+    pub fn page_order(docs: BTreeMap<String, (bool, u64)>) -> Vec<(String, bool, u64)> {
+        let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, l))| (d, w, l)).collect();
+        // Stable sort of a map ordered by id: equal last_seq keeps id order.
+        order.sort_by_key(|(_, _, l)| *l);
+        order
+    }
+}
+
 /// The relay's storage. Implementations must make `commit` atomic and must hand out sequence numbers
 /// such that every change with a sequence number ≤ a returned cursor is visible to later pulls, also
 /// when several relays share the store.

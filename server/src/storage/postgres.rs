@@ -1228,23 +1228,16 @@ async fn pull<C: GenericClient + ?Sized>(
         return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
     }
     let (cur, top_i) = (cursor as i64, top as i64);
-    let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
-    let mut gained = Vec::new();
-    let mut lost = Vec::new();
-    for r in rows(
+    let events: Vec<(String, bool)> = rows(
         c,
         "SELECT key, added FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq",
         &[&user_id, &cur],
     )
     .await?
-    {
-        let (k, added): (String, bool) = (r.try_get(0)?, r.try_get(1)?);
-        if added && key_set.contains(k.as_str()) {
-            gained.push(k);
-        } else if !added && !key_set.contains(k.as_str()) {
-            lost.push(k);
-        }
-    }
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect::<Result<_>>()?;
+    let (gained, lost) = pull_plan::gained_and_lost(events, keys);
     let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
     for r in rows(
         c,
@@ -1253,10 +1246,8 @@ async fn pull<C: GenericClient + ?Sized>(
     )
     .await?
     {
-        let (doc, added, last): (String, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-        let e = docs.entry(doc).or_insert((false, last as u64));
-        e.0 |= added as u64 > cursor;
-        e.1 = e.1.max(last as u64);
+        let (added, last): (i64, i64) = (r.try_get(1)?, r.try_get(2)?);
+        pull_plan::changed(&mut docs, r.try_get(0)?, added as u64, last as u64, cursor);
     }
     for k in &gained {
         for r in
@@ -1291,8 +1282,7 @@ async fn pull<C: GenericClient + ?Sized>(
     }
     purge.sort();
 
-    let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, l))| (d, w, l)).collect();
-    order.sort_by_key(|(d, _, l)| (*l, d.clone()));
+    let order = pull_plan::page_order(docs);
     // Fill pages in order of last_seq, cutting only between distinct sequence numbers; the data of
     // up to 64 documents comes in four queries.
     let mut out = Vec::new();

@@ -947,21 +947,12 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
     if keys.is_empty() || cursor >= top {
         return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
     }
-    let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     // Keys the user gained or lost since the cursor (a cadre's assignments).
-    let mut gained = Vec::new();
-    let mut lost = Vec::new();
-    for row in c
+    let events: Vec<(String, bool)> = c
         .prepare_cached("SELECT key, added FROM user_key_events WHERE user_id = ?1 AND seq > ?2 ORDER BY seq")?
-        .query_map(params![user_id, cursor as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
-    {
-        let (k, added) = row?;
-        if added && key_set.contains(k.as_str()) {
-            gained.push(k);
-        } else if !added && !key_set.contains(k.as_str()) {
-            lost.push(k);
-        }
-    }
+        .query_map(params![user_id, cursor as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (gained, lost) = pull_plan::gained_and_lost(events, keys);
     // Documents to send: doc id → (whole?, last_seq, kind).
     let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
     let args = || {
@@ -978,9 +969,7 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
     })? {
         let (doc, added, last) = row?;
-        let e = docs.entry(doc).or_insert((false, last));
-        e.0 |= added > cursor;
-        e.1 = e.1.max(last);
+        pull_plan::changed(&mut docs, doc, added, last, cursor);
     }
     for k in &gained {
         for row in c
@@ -1019,8 +1008,7 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
     purge.sort();
 
     // Fill pages in order of last_seq, cutting only between distinct sequence numbers.
-    let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, l))| (d, w, l)).collect();
-    order.sort_by_key(|(d, _, l)| (*l, d.clone()));
+    let order = pull_plan::page_order(docs);
     let mut out = Vec::new();
     let mut used = 0usize;
     let mut next_cursor = top;
