@@ -96,14 +96,10 @@ impl<'a> Author<'a> {
         at: i64,
     ) -> Result<(), ApiError> {
         if !self.docs.contains_key(id) {
-            let c = self
+            let (kind, copy) = self
                 .state
-                .docs
-                .take(self.state.storage.as_ref(), id)?
+                .read_doc(id, |c| (c.kind, c.doc.clone()))?
                 .ok_or_else(|| ApiError::not_found(format!("no document {id}")))?;
-            let copy = c.doc.clone();
-            let kind = c.kind;
-            self.state.docs.put(id, c);
             self.staged.push(id.to_owned());
             self.docs.insert(id.to_owned(), (kind, copy, Vec::new()));
         }

@@ -4,7 +4,7 @@
 
 use crate::storage::{RelayStorage, Result};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use zhuqi_core::domain::{Department, Directory, DirectoryLookup, Region, User};
 
 #[derive(Default)]
@@ -113,17 +113,25 @@ impl DirectoryLookup for Snapshot {
 #[derive(Default)]
 pub struct DirectoryCache {
     current: RwLock<Arc<Snapshot>>,
+    /// Held while reloading: requests arriving meanwhile wait for that one copy instead of each
+    /// loading their own (a province's directory is tens of megabytes while loading).
+    reload: Mutex<()>,
 }
 
 impl DirectoryCache {
     /// The current directory, reloaded first if storage holds a newer version.
     pub fn get(&self, storage: &dyn RelayStorage) -> Result<Arc<Snapshot>> {
         let version = storage.directory_version()?;
-        {
+        let fresh = || {
             let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
-            if cur.version == version && version > 0 {
-                return Ok(cur.clone());
-            }
+            (cur.version >= version && version > 0).then(|| cur.clone())
+        };
+        if let Some(cur) = fresh() {
+            return Ok(cur);
+        }
+        let _reloading = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cur) = fresh() {
+            return Ok(cur);
         }
         let (d, version) = storage.directory()?;
         let snap = Arc::new(Snapshot::build(d, version));

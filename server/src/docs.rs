@@ -1,10 +1,16 @@
 //! A bounded cache of the Automerge documents the relay validates pushes against. Its size is capped
 //! in bytes (of the documents' saved form, a proxy for their memory), so the relay's memory does not
 //! grow with the number of stored documents.
+//!
+//! A cached document is the relay's current copy: every change this relay accepts goes through it,
+//! and one another relay stores is announced (`forget`). A document whose commit is still on its
+//! way to storage stays cached (it is pinned until `committed`), since storage does not hold it yet.
+//! Documents are loaded ahead of validation, outside the push lock (`prefetch`), so that pushes
+//! wait on the database one beside the other, not one after the other.
 
 use crate::storage::{RelayStorage, Result, StorageError};
 use automerge::Automerge;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use zhuqi_core::domain::DocKind;
 
@@ -39,92 +45,196 @@ struct Inner {
     map: HashMap<String, Entry>,
     bytes: usize,
     tick: u64,
+    /// Documents with commits on their way to storage, and how many: never evicted.
+    pending: HashMap<String, u32>,
+    /// Documents committed, numbered (the newest `RECENT` of them), so that a copy loaded from
+    /// storage before one of its commits landed is not cached.
+    committed: u64,
+    recent: VecDeque<(u64, String)>,
+}
+
+/// How many committed documents the cache remembers (see `Inner::recent`).
+const RECENT: usize = 4096;
+
+impl Inner {
+    fn insert(&mut self, id: &str, doc: CachedDoc, cap_bytes: usize) {
+        self.tick += 1;
+        let used = self.tick;
+        let size = doc.size;
+        if let Some(old) = self.map.insert(id.to_owned(), Entry { doc, used }) {
+            self.bytes -= old.doc.size;
+        }
+        self.bytes += size;
+        while self.bytes > cap_bytes {
+            let pending = &self.pending;
+            let Some(oldest) = self
+                .map
+                .iter()
+                .filter(|(k, _)| k.as_str() != id && !pending.contains_key(k.as_str()))
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(e) = self.map.remove(&oldest) {
+                self.bytes -= e.doc.size;
+            }
+        }
+    }
+
+    /// Whether `id` was committed after the `since`-th commit (or the cache no longer knows).
+    fn committed_since(&self, id: &str, since: u64) -> bool {
+        if self.committed == since {
+            return false;
+        }
+        if self.recent.front().is_none_or(|(n, _)| *n > since + 1) {
+            return true;
+        }
+        self.recent.iter().rev().take_while(|(n, _)| *n > since).any(|(_, d)| d == id)
+    }
 }
 
 impl DocCache {
     pub fn new(cap_bytes: usize) -> Self {
-        DocCache { inner: Mutex::new(Inner { map: HashMap::new(), bytes: 0, tick: 0 }), cap_bytes }
+        let inner = Inner {
+            map: HashMap::new(),
+            bytes: 0,
+            tick: 0,
+            pending: HashMap::new(),
+            committed: 0,
+            recent: VecDeque::new(),
+        };
+        DocCache { inner: Mutex::new(inner), cap_bytes }
     }
 
-    /// Takes a document out of the cache (or loads it), brought up to date with storage. The caller
-    /// puts it back with [`DocCache::put`] once done.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a document out of the cache (or loads it from storage). The caller puts it back with
+    /// [`DocCache::put`] once done. Callers that may change it hold the relay's push lock.
     pub fn take(&self, storage: &dyn RelayStorage, id: &str) -> Result<Option<CachedDoc>> {
         let cached = {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inner = self.lock();
             let e = inner.map.remove(id);
-            if let Some(e) = &e {
-                inner.bytes -= e.doc.size;
+            match &e {
+                Some(e) => inner.bytes -= e.doc.size,
+                // Taken and not put back (a push that failed half-way): storage does not hold its
+                // newest changes yet, so wait until they land (the pusher retries stale documents).
+                None if inner.pending.contains_key(id) => return Err(StorageError::Stale(id.to_owned())),
+                None => {}
             }
             e
         };
-        let mut c = match cached {
-            Some(e) => e.doc,
-            None => match storage.load_doc(id)? {
-                Some(s) => {
-                    let doc = Automerge::load(&s.snapshot)
-                        .map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
-                    let size = s.snapshot.len() * MEMORY_PER_SAVED_BYTE;
-                    CachedDoc { kind: s.kind, doc, last_seq: s.snapshot_seq, size, since_snapshot: 0 }
-                }
-                None => return Ok(None),
-            },
-        };
-        // Changes after the snapshot, or added since by another relay (or a write this one did not cache).
-        for (seq, ch) in storage.changes_after(id, c.last_seq)? {
-            c.doc.load_incremental(&ch).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
-            c.size += ch.len() * MEMORY_PER_SAVED_BYTE;
-            c.since_snapshot += 1;
-            c.last_seq = seq;
+        match cached {
+            Some(e) => Ok(Some(e.doc)),
+            None => load(storage, id),
         }
-        Ok(Some(c))
+    }
+
+    /// Loads the documents not cached yet into the cache, without the push lock: a copy is cached
+    /// only if no commit of the document landed or started meanwhile.
+    pub fn prefetch(&self, storage: &dyn RelayStorage, ids: &[&str]) -> Result<()> {
+        for id in ids {
+            let since = {
+                let inner = self.lock();
+                if inner.map.contains_key(*id) || inner.pending.contains_key(*id) {
+                    continue;
+                }
+                inner.committed
+            };
+            let Some(doc) = load(storage, id)? else { continue };
+            let mut inner = self.lock();
+            if !inner.map.contains_key(*id) && !inner.pending.contains_key(*id) && !inner.committed_since(id, since) {
+                inner.insert(id, doc, self.cap_bytes);
+            }
+        }
+        Ok(())
     }
 
     pub fn put(&self, id: &str, doc: CachedDoc) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.tick += 1;
-        let used = inner.tick;
-        let size = doc.size;
-        if let Some(old) = inner.map.insert(id.to_owned(), Entry { doc, used }) {
-            inner.bytes -= old.doc.size;
-        }
-        inner.bytes += size;
-        while inner.bytes > self.cap_bytes && inner.map.len() > 1 {
-            let Some(oldest) = inner.map.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else {
-                break;
-            };
-            if let Some(e) = inner.map.remove(&oldest) {
-                inner.bytes -= e.doc.size;
-            }
-        }
+        self.lock().insert(id, doc, self.cap_bytes);
+    }
+
+    /// Puts back a document whose new changes are on their way to storage: it stays cached until
+    /// [`DocCache::committed`].
+    pub fn put_pending(&self, id: &str, doc: CachedDoc) {
+        let mut inner = self.lock();
+        *inner.pending.entry(id.to_owned()).or_default() += 1;
+        inner.insert(id, doc, self.cap_bytes);
     }
 
     /// Records that a document's changes up to `seq` are stored.
     pub fn committed(&self, id: &str, seq: u64) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.lock();
         if let Some(e) = inner.map.get_mut(id) {
             e.doc.last_seq = e.doc.last_seq.max(seq);
         }
+        if let Some(n) = inner.pending.get_mut(id) {
+            *n -= 1;
+            if *n == 0 {
+                inner.pending.remove(id);
+            }
+        }
+        inner.committed += 1;
+        let n = inner.committed;
+        inner.recent.push_back((n, id.to_owned()));
+        if inner.recent.len() > RECENT {
+            inner.recent.pop_front();
+        }
     }
 
-    /// Forgets every document.
+    /// Forgets documents another relay changed (all but those with commits on their way, which
+    /// storage will refuse as stale if they crossed).
+    pub fn forget(&self, ids: &[String]) {
+        let mut inner = self.lock();
+        for id in ids {
+            if !inner.pending.contains_key(id)
+                && let Some(e) = inner.map.remove(id)
+            {
+                inner.bytes -= e.doc.size;
+            }
+        }
+    }
+
+    /// Forgets every document (after a failed commit, or when other relays' changes went unheard).
     pub fn clear(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.lock();
         inner.map.clear();
+        inner.pending.clear();
         inner.bytes = 0;
+        // Copies being loaded now must not be cached either.
+        inner.committed += RECENT as u64 + 1;
+        inner.recent.clear();
     }
 
     /// Estimated memory held, in bytes.
     pub fn bytes(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes
+        self.lock().bytes
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).map.len()
+        self.lock().map.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A document as stored: its snapshot and the changes stored after it.
+fn load(storage: &dyn RelayStorage, id: &str) -> Result<Option<CachedDoc>> {
+    let Some(s) = storage.load_doc(id)? else { return Ok(None) };
+    let corrupt = |e: automerge::AutomergeError| StorageError::Corrupt(format!("document {id}: {e}"));
+    let mut doc = Automerge::load(&s.snapshot).map_err(corrupt)?;
+    let (mut last_seq, mut size, mut since_snapshot) = (s.snapshot_seq, s.snapshot.len() * MEMORY_PER_SAVED_BYTE, 0);
+    for (seq, ch) in storage.changes_after(id, last_seq)? {
+        doc.load_incremental(&ch).map_err(corrupt)?;
+        size += ch.len() * MEMORY_PER_SAVED_BYTE;
+        since_snapshot += 1;
+        last_seq = seq;
+    }
+    Ok(Some(CachedDoc { kind: s.kind, doc, last_seq, size, since_snapshot }))
 }
 
 #[cfg(test)]
@@ -149,5 +259,45 @@ mod tests {
         // The most recently used survive.
         let inner = cache.inner.lock().unwrap();
         assert!(inner.map.contains_key("doc-999") && !inner.map.contains_key("doc-0"));
+    }
+
+    fn doc(size: usize) -> CachedDoc {
+        CachedDoc { kind: DocKind::Problem, doc: Automerge::new(), last_seq: 1, size, since_snapshot: 0 }
+    }
+
+    #[test]
+    fn documents_with_commits_on_their_way_are_not_evicted() {
+        let cache = DocCache::new(3 << 20);
+        cache.put_pending("pending", doc(1 << 20));
+        for i in 0..10 {
+            cache.put(&format!("doc-{i}"), doc(1 << 20));
+        }
+        assert!(cache.inner.lock().unwrap().map.contains_key("pending"));
+        assert!(cache.bytes() <= 3 << 20);
+        // Stored: it may go now.
+        cache.committed("pending", 7);
+        for i in 10..13 {
+            cache.put(&format!("doc-{i}"), doc(1 << 20));
+        }
+        assert!(!cache.inner.lock().unwrap().map.contains_key("pending"));
+    }
+
+    #[test]
+    fn a_copy_loaded_before_a_commit_landed_is_known_as_old() {
+        let cache = DocCache::new(10 << 20);
+        let since = cache.inner.lock().unwrap().committed;
+        cache.committed("other", 3);
+        assert!(!cache.inner.lock().unwrap().committed_since("doc", since));
+        cache.committed("doc", 4);
+        assert!(cache.inner.lock().unwrap().committed_since("doc", since));
+        // Beyond what the cache remembers, every copy is old.
+        let since = cache.inner.lock().unwrap().committed;
+        for i in 0..=RECENT {
+            cache.committed(&format!("doc-{i}"), 5);
+        }
+        assert!(cache.inner.lock().unwrap().committed_since("unrelated", since));
+        let since = cache.inner.lock().unwrap().committed;
+        cache.clear();
+        assert!(cache.inner.lock().unwrap().committed_since("unrelated", since));
     }
 }

@@ -45,10 +45,23 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message, "服务器出错，请稍后重试")
     }
+    /// A document changed under the request (by another relay, or a commit still on its way):
+    /// the relay retries a few times, then the device does, after `Retry-After`.
+    pub fn stale(message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, STALE, message, "数据正在更新，请稍后重试");
+        e.retry_after = Some(1);
+        e
+    }
 }
+
+/// The code of [`ApiError::stale`].
+pub const STALE: &str = "stale";
 
 impl From<crate::storage::StorageError> for ApiError {
     fn from(e: crate::storage::StorageError) -> Self {
+        if let crate::storage::StorageError::Stale(_) = e {
+            return ApiError::stale(format!("storage: {e}"));
+        }
         tracing::error!("storage: {e}");
         ApiError::internal("storage error")
     }

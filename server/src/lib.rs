@@ -69,7 +69,7 @@ impl Default for Config {
 
 pub struct AppState {
     pub storage: Arc<dyn RelayStorage>,
-    pub docs: docs::DocCache,
+    pub docs: Arc<docs::DocCache>,
     pub directory: directory::DirectoryCache,
     pub metrics: metrics::Metrics,
     pub notices: tokio::sync::broadcast::Sender<Arc<Notice>>,
@@ -94,14 +94,21 @@ pub struct AppState {
 impl AppState {
     pub fn new(storage: Arc<dyn RelayStorage>, config: Config) -> Arc<AppState> {
         let notices = tokio::sync::broadcast::channel(1024).0;
-        // Other relays' commits (on a shared store) reach this relay's live listeners too.
-        let sender = notices.clone();
-        storage.listen(Arc::new(move |seq, keys| {
-            let _ = sender.send(Arc::new(Notice { seq, keys }));
+        let docs = Arc::new(docs::DocCache::new(config.doc_cache_bytes));
+        // Other relays' commits (on a shared store): the cached copies of their documents are old
+        // now, and this relay's live listeners hear of them too.
+        let (sender, cache) = (notices.clone(), docs.clone());
+        storage.listen(Arc::new(move |commit: storage::ForeignCommit| {
+            if commit.is_everything() {
+                cache.clear();
+            } else {
+                cache.forget(&commit.docs);
+            }
+            let _ = sender.send(Arc::new(Notice { seq: commit.seq, keys: commit.keys }));
         }));
         Arc::new(AppState {
             storage,
-            docs: docs::DocCache::new(config.doc_cache_bytes),
+            docs,
             directory: directory::DirectoryCache::default(),
             metrics: metrics::Metrics::default(),
             notices,
@@ -119,10 +126,20 @@ impl AppState {
 impl AppState {
     /// A document as the relay holds it now (saved form), if it exists.
     pub fn document_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, storage::StorageError> {
+        self.read_doc(id, |c| c.doc.save())
+    }
+
+    /// Reads the relay's current copy of a document, between pushes (which take it out of the cache).
+    pub fn read_doc<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&docs::CachedDoc) -> T,
+    ) -> Result<Option<T>, storage::StorageError> {
+        let _guard = self.push_lock.lock().unwrap_or_else(|p| p.into_inner());
         Ok(self.docs.take(self.storage.as_ref(), id)?.map(|c| {
-            let bytes = c.doc.save();
+            let out = f(&c);
             self.docs.put(id, c);
-            bytes
+            out
         }))
     }
 }

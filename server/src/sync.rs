@@ -3,7 +3,7 @@
 
 use crate::directory::Snapshot;
 use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
-use crate::error::ApiError;
+use crate::error::{ApiError, STALE};
 use crate::storage::{Commit, Session, StorageError};
 use crate::validate::{self, Pusher, Verdict};
 use crate::{AppState, Notice, now_ms};
@@ -159,9 +159,18 @@ fn push_once(
     rejected: &mut Vec<Rejection>,
 ) -> Result<(), ApiError> {
     let storage = state.storage.as_ref();
-    // Pushes are validated and stored one at a time: each sees the documents as the last one left them.
-    let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
+    // What needs the database is read first, beside other pushes: the device's actor ids, which
+    // documents the user may read now, and the documents themselves (into the cache).
     let actors: HashSet<Vec<u8>> = storage.device_actors(&session.device_id)?.into_iter().collect();
+    let mut readable = HashSet::new();
+    for d in docs {
+        if storage.doc_in_scope(&d.doc, keys)? {
+            readable.insert(d.doc.as_str());
+        }
+    }
+    state.docs.prefetch(storage, &docs.iter().map(|d| d.doc.as_str()).collect::<Vec<_>>())?;
+    // Pushes are validated one at a time: each sees the documents as the last one left them.
+    let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
     let pusher = Pusher {
         user: &session.user,
         device_id: &session.device_id,
@@ -178,7 +187,7 @@ fn push_once(
         // must also be allowed to read the document now: a handler whose problem went to another
         // department, or a cadre no longer assigned, cannot write through an old view of it.
         let base = state.docs.take(storage, &d.doc)?;
-        if base.is_some() && !storage.doc_in_scope(&d.doc, keys)? {
+        if base.is_some() && !readable.contains(d.doc.as_str()) {
             if let Some(c) = base {
                 state.docs.put(&d.doc, c);
             }
@@ -248,15 +257,14 @@ fn push_once(
                 state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
                 tracing::info!(doc = %d.doc, user = %session.user.id, ?code, "push refused: {message}");
                 // Send the relay's copy back only to a device allowed to read it.
+                let readable = readable.contains(d.doc.as_str());
                 let document = match (&doc, meta) {
-                    (Some(doc), Some(_)) if storage.doc_in_scope(&d.doc, keys)? => Some(doc.save()),
-                    (None, Some(_)) if storage.doc_in_scope(&d.doc, keys)? => {
-                        state.docs.take(storage, &d.doc)?.map(|c| {
-                            let bytes = c.doc.save();
-                            state.docs.put(&d.doc, c);
-                            bytes
-                        })
-                    }
+                    (Some(doc), Some(_)) if readable => Some(doc.save()),
+                    (None, Some(_)) if readable => state.docs.take(storage, &d.doc)?.map(|c| {
+                        let bytes = c.doc.save();
+                        state.docs.put(&d.doc, c);
+                        bytes
+                    }),
                     _ => None,
                 };
                 rejected.push(validate::rejection(d, code, message, document));
@@ -268,10 +276,11 @@ fn push_once(
         return Ok(());
     }
     // The documents go back to the cache now, so the next push is validated against them; their
-    // stored sequence number stays the old one until the commit lands (see `group_commit`).
+    // stored sequence number stays the old one until the commit lands (see `CommitQueue`), and they
+    // stay cached until then.
     let ids: Vec<String> = after.iter().map(|(id, ..)| id.clone()).collect();
     for (id, kind, doc, size, since_snapshot, last_seq) in after {
-        state.docs.put(&id, CachedDoc { kind, doc, last_seq, size, since_snapshot });
+        state.docs.put_pending(&id, CachedDoc { kind, doc, last_seq, size, since_snapshot });
     }
     let commit = Commit {
         user_id: session.user.id.clone(),
@@ -312,18 +321,9 @@ struct Failure {
     message: String,
 }
 
-/// The code of the error a push gets when another relay changed one of its documents meanwhile.
-const STALE: &str = "stale";
-
 impl From<Failure> for ApiError {
     fn from(f: Failure) -> ApiError {
-        if f.stale {
-            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, STALE, f.message, "数据正在更新，请稍后重试");
-            e.retry_after = Some(1);
-            e
-        } else {
-            ApiError::internal(f.message)
-        }
+        if f.stale { ApiError::stale(f.message) } else { ApiError::internal(f.message) }
     }
 }
 

@@ -11,7 +11,9 @@ use zhuqi_core::domain::{
 };
 use zhuqi_server::projection::{EventRow, Projection};
 use zhuqi_server::storage::sqlite::SqliteStorage;
-use zhuqi_server::storage::{AcceptedChange, Account, Commit, DocWrite, NewDevice, RelayStorage, StorageError};
+use zhuqi_server::storage::{
+    AcceptedChange, Account, Commit, DocWrite, ForeignCommit, NewDevice, RelayStorage, StorageError,
+};
 use zhuqi_tests::pg::TestDatabase;
 
 /// A store to test, and how to open another instance on the same data (a second relay).
@@ -70,9 +72,9 @@ conformance!(
 fn postgres_announces_other_relays_commits() {
     let b = Backend::postgres();
     let (a, other) = (b.open(), b.open());
-    let heard: Arc<Mutex<Vec<(u64, Vec<String>)>>> = Arc::default();
+    let heard: Arc<Mutex<Vec<(u64, Vec<String>, Vec<String>)>>> = Arc::default();
     let h = heard.clone();
-    a.listen(Arc::new(move |seq, keys| h.lock().unwrap().push((seq, keys))));
+    a.listen(Arc::new(move |c: ForeignCommit| h.lock().unwrap().push((c.seq, c.keys, c.docs))));
     let h = heard.clone();
     // The listener connects in the background: commit until it hears one.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -83,9 +85,11 @@ fn postgres_announces_other_relays_commits() {
         other.commit(&[&commit(vec![enterprise_write(&format!("e{n}"), &[], n as u8, 0)])]).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (seq, keys) = heard.lock().unwrap()[0].clone();
+    let (seq, keys, docs) = heard.lock().unwrap()[0].clone();
     assert!(seq >= 1);
     assert!(keys.contains(&"region:410102".to_string()), "{keys:?}");
+    assert_eq!(docs.len(), 1);
+    assert!(docs[0].starts_with('e'), "{docs:?}");
     // Its own commits are not reported back to it.
     let before = heard.lock().unwrap().len();
     a.commit(&[&commit(vec![enterprise_write("own", &[], 200, 0)])]).unwrap();

@@ -126,9 +126,27 @@ impl Commit {
     }
 }
 
-/// Where a store that several relays share reports the commits of the others: (sequence number,
-/// scope keys). The key [`ALL_KEYS`] stands for "anything may have changed" (after a lost connection).
-pub type ChangeSink = std::sync::Arc<dyn Fn(u64, Vec<String>) + Send + Sync>;
+/// Another relay's commit, as a store that several relays share reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignCommit {
+    /// The sequence number of its last change.
+    pub seq: u64,
+    /// The scope keys it touched; [`ALL_KEYS`] alone stands for "anything may have changed" (after
+    /// a lost connection, or a commit too large to describe).
+    pub keys: Vec<String>,
+    /// The documents it wrote (none when `keys` is [`ALL_KEYS`]).
+    pub docs: Vec<String>,
+}
+
+impl ForeignCommit {
+    /// Whether anything may have changed.
+    pub fn is_everything(&self) -> bool {
+        self.keys.iter().any(|k| k == ALL_KEYS)
+    }
+}
+
+/// Where a store that several relays share reports the commits of the others.
+pub type ChangeSink = std::sync::Arc<dyn Fn(ForeignCommit) + Send + Sync>;
 
 /// The key of a notice that concerns every listener.
 pub const ALL_KEYS: &str = "*";

@@ -689,16 +689,8 @@ impl RelayStorage for PostgresStorage {
             let row = opt(tx, "SELECT value FROM counters WHERE name = 'seq' FOR UPDATE", &[])
                 .await?
                 .ok_or_else(|| StorageError::Corrupt("counter seq missing".into()))?;
-            let mut seq = row.try_get::<_, i64>(0)? as u64;
-            let mut out = Vec::with_capacity(commits.len());
-            for c in commits {
-                write_commit(tx, c, &self.writer_id, &mut seq).await?;
-                out.push(seq);
-                let payload = notice_payload(&self.writer_id, seq, c.notice_keys());
-                exec(tx, "SELECT pg_notify($1, $2)", &[&self.channel, &payload]).await?;
-            }
-            exec(tx, "UPDATE counters SET value = $1 WHERE name = 'seq'", &[&(seq as i64)]).await?;
-            Ok(out)
+            let first = row.try_get::<_, i64>(0)? as u64;
+            write_commits(tx, commits, &self.writer_id, &self.channel, first).await
         }))
     }
 
@@ -929,77 +921,173 @@ impl RelayStorage for PostgresStorage {
 }
 
 /// Writes one push inside the caller's transaction, numbering its changes from `seq` on.
-async fn write_commit<C: GenericClient + ?Sized>(tx: &C, commit: &Commit, writer: &str, seq: &mut u64) -> Result<()> {
-    for d in &commit.docs {
-        let foreign = opt(
+/// Writes commits after sequence number `first` (the counter row is locked). The statements are
+/// sent without waiting for each other's answers where they do not depend on them (tokio-postgres
+/// pipelines queries issued at once on one connection): a batch of many pushes costs about ten
+/// round trips, not ten per document.
+async fn write_commits<C: GenericClient + ?Sized>(
+    tx: &C,
+    commits: &[&Commit],
+    writer: &str,
+    channel: &str,
+    first: u64,
+) -> Result<Vec<u64>> {
+    let writes: Vec<&DocWrite> = commits.iter().flat_map(|c| &c.docs).collect();
+    // 1. Refuse writes computed from copies another relay has changed since, and find the changes
+    // stored already (a retried push).
+    let doc_ids: Vec<&str> = writes.iter().map(|d| d.doc_id.as_str()).collect();
+    let bases: Vec<i64> = writes.iter().map(|d| d.base_seq as i64).collect();
+    let hashes: Vec<&[u8]> = writes.iter().flat_map(|d| &d.changes).map(|c| c.hash.as_slice()).collect();
+    let stale = async {
+        opt(
             tx,
-            "SELECT 1 FROM changes WHERE doc_id = $1 AND seq > $2 AND writer <> $3 LIMIT 1",
-            &[&d.doc_id, &(d.base_seq as i64), &writer],
+            "SELECT u.d FROM UNNEST($1::text[], $2::bigint[]) AS u(d, b)
+             WHERE EXISTS (SELECT 1 FROM changes WHERE doc_id = u.d AND seq > u.b AND writer <> $3) LIMIT 1",
+            &[&doc_ids, &bases, &writer],
         )
-        .await?;
-        if foreign.is_some() {
-            return Err(StorageError::Stale(d.doc_id.clone()));
+        .await
+    };
+    let known = async { rows(tx, "SELECT hash FROM changes WHERE hash = ANY($1)", &[&hashes]).await };
+    let (stale, known) = futures_util::try_join!(stale, known)?;
+    if let Some(r) = stale {
+        return Err(StorageError::Stale(r.try_get(0)?));
+    }
+    let mut stored: HashSet<Vec<u8>> = known.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+
+    // 2. Number the new changes; a document's rows are written for the last of its writes that added any.
+    let mut seq = first;
+    let mut out = Vec::with_capacity(commits.len());
+    let mut change_rows = ChangeRows::default();
+    let mut doc_writes: Vec<(&DocWrite, i64)> = Vec::new();
+    let mut notices = Vec::with_capacity(commits.len());
+    for c in commits {
+        let mut docs = Vec::new();
+        for d in &c.docs {
+            let before = seq;
+            for ch in &d.changes {
+                if stored.insert(ch.hash.clone()) {
+                    seq += 1;
+                    change_rows.push(seq as i64, d, ch, c);
+                }
+            }
+            if seq > before {
+                doc_writes.push((d, seq as i64));
+                docs.push(d.doc_id.as_str());
+            }
         }
-        let mut inserted_any = false;
-        for ch in &d.changes {
-            let next = (*seq + 1) as i64;
-            let inserted = exec(
+        out.push(seq);
+        notices.push(notice_payload(writer, seq, c.notice_keys(), &docs));
+    }
+
+    // 3. The change log and the receipts of the events, then each document's row, keys and
+    // projection (in the order of its writes; documents beside each other), the notices, the counter.
+    change_rows.write(tx, writer).await?;
+    let mut per_doc: BTreeMap<&str, Vec<(&DocWrite, i64)>> = BTreeMap::new();
+    for (d, last) in doc_writes {
+        per_doc.entry(d.doc_id.as_str()).or_default().push((d, last));
+    }
+    let documents = futures_util::future::try_join_all(per_doc.into_values().map(async |writes| {
+        for (d, last) in writes {
+            write_doc(tx, d, last).await?;
+        }
+        Ok::<_, StorageError>(())
+    }));
+    let notify = futures_util::future::try_join_all(
+        notices.iter().map(async |payload| exec(tx, "SELECT pg_notify($1, $2)", &[&channel, payload]).await),
+    );
+    let counter = async { exec(tx, "UPDATE counters SET value = $1 WHERE name = 'seq'", &[&(seq as i64)]).await };
+    futures_util::try_join!(documents, notify, counter)?;
+    Ok(out)
+}
+
+/// New rows of the change log and of the event receipts, written with one statement each.
+#[derive(Default)]
+struct ChangeRows<'a> {
+    seqs: Vec<i64>,
+    doc_ids: Vec<&'a str>,
+    hashes: Vec<&'a [u8]>,
+    bytes: Vec<&'a [u8]>,
+    user_ids: Vec<&'a str>,
+    device_ids: Vec<&'a str>,
+    received: Vec<i64>,
+    event_ids: Vec<&'a str>,
+    event_seqs: Vec<i64>,
+    event_received: Vec<i64>,
+}
+
+impl<'a> ChangeRows<'a> {
+    fn push(&mut self, seq: i64, d: &'a DocWrite, ch: &'a AcceptedChange, c: &'a Commit) {
+        self.seqs.push(seq);
+        self.doc_ids.push(&d.doc_id);
+        self.hashes.push(&ch.hash);
+        self.bytes.push(&ch.bytes);
+        self.user_ids.push(&c.user_id);
+        self.device_ids.push(&c.device_id);
+        self.received.push(c.received_at);
+        for e in &ch.event_ids {
+            self.event_ids.push(e);
+            self.event_seqs.push(seq);
+            self.event_received.push(c.received_at);
+        }
+    }
+
+    async fn write<C: GenericClient + ?Sized>(&self, tx: &C, writer: &str) -> Result<()> {
+        let changes = async {
+            exec(
                 tx,
                 "INSERT INTO changes (seq, doc_id, hash, bytes, user_id, device_id, received_at, writer)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO NOTHING",
+             SELECT s, d, h, b, u, v, r, $8
+             FROM UNNEST($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::bigint[])
+                 AS x(s, d, h, b, u, v, r)",
                 &[
-                    &next,
-                    &d.doc_id,
-                    &ch.hash,
-                    &ch.bytes,
-                    &commit.user_id,
-                    &commit.device_id,
-                    &commit.received_at,
+                    &self.seqs,
+                    &self.doc_ids,
+                    &self.hashes,
+                    &self.bytes,
+                    &self.user_ids,
+                    &self.device_ids,
+                    &self.received,
                     &writer,
                 ],
             )
-            .await?;
-            if inserted == 0 {
-                continue; // already stored (a retried push)
-            }
-            *seq += 1;
-            inserted_any = true;
-            if !ch.event_ids.is_empty() {
-                exec(
-                    tx,
-                    "INSERT INTO event_receipts (event_id, change_seq, received_at)
-                     SELECT e, $2, $3 FROM UNNEST($1::text[]) AS e ON CONFLICT DO NOTHING",
-                    &[&ch.event_ids, &next, &commit.received_at],
-                )
-                .await?;
-            }
-        }
-        if !inserted_any {
-            continue; // nothing new for this document
-        }
-        let last = *seq as i64;
-        match &d.snapshot {
-            Some(snapshot) => {
-                exec(
-                    tx,
-                    "INSERT INTO docs (id, kind, snapshot, snapshot_seq, last_seq) VALUES ($1, $2, $3, $4, $4)
-                     ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot,
-                         snapshot_seq = EXCLUDED.snapshot_seq, last_seq = EXCLUDED.last_seq",
-                    &[&d.doc_id, &d.kind.as_str(), snapshot, &last],
-                )
-                .await?;
-            }
-            None => {
-                let n = exec(tx, "UPDATE docs SET last_seq = $2 WHERE id = $1", &[&d.doc_id, &last]).await?;
-                if n == 0 {
-                    return Err(StorageError::Corrupt(format!("new document {} without a snapshot", d.doc_id)));
-                }
-            }
-        }
-        write_keys(tx, &d.doc_id, &d.keys, last).await?;
-        write_projection(tx, &d.doc_id, &d.projection, last).await?;
+            .await
+        };
+        let receipts = async {
+            exec(
+                tx,
+                "INSERT INTO event_receipts (event_id, change_seq, received_at)
+             SELECT e, s, r FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS x(e, s, r) ON CONFLICT DO NOTHING",
+                &[&self.event_ids, &self.event_seqs, &self.event_received],
+            )
+            .await
+        };
+        futures_util::try_join!(changes, receipts)?;
+        Ok(())
     }
-    Ok(())
+}
+
+/// A document's row (a fresh snapshot, or its last sequence number), scope keys and projection.
+async fn write_doc<C: GenericClient + ?Sized>(tx: &C, d: &DocWrite, last: i64) -> Result<()> {
+    match &d.snapshot {
+        Some(snapshot) => {
+            exec(
+                tx,
+                "INSERT INTO docs (id, kind, snapshot, snapshot_seq, last_seq) VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot,
+                     snapshot_seq = EXCLUDED.snapshot_seq, last_seq = EXCLUDED.last_seq",
+                &[&d.doc_id, &d.kind.as_str(), snapshot, &last],
+            )
+            .await?;
+        }
+        None => {
+            let n = exec(tx, "UPDATE docs SET last_seq = $2 WHERE id = $1", &[&d.doc_id, &last]).await?;
+            if n == 0 {
+                return Err(StorageError::Corrupt(format!("new document {} without a snapshot", d.doc_id)));
+            }
+        }
+    }
+    write_keys(tx, &d.doc_id, &d.keys, last).await?;
+    write_projection(tx, &d.doc_id, &d.projection, last).await
 }
 
 /// Brings a document's scope keys to `keys` (see the SQLite store's `write_keys`); lists travel as
@@ -1391,9 +1479,9 @@ async fn page_data<C: GenericClient + ?Sized>(
     Ok(out)
 }
 
-/// The payload of a commit notice: `{"w": writer, "s": seq, "k": [keys]}`.
-fn notice_payload(writer: &str, seq: u64, keys: Vec<String>) -> String {
-    let payload = serde_json::json!({ "w": writer, "s": seq, "k": keys }).to_string();
+/// The payload of a commit notice: `{"w": writer, "s": seq, "k": [keys], "d": [document ids]}`.
+fn notice_payload(writer: &str, seq: u64, keys: Vec<String>, docs: &[&str]) -> String {
+    let payload = serde_json::json!({ "w": writer, "s": seq, "k": keys, "d": docs }).to_string();
     if payload.len() <= MAX_NOTICE_BYTES {
         return payload;
     }
@@ -1430,19 +1518,21 @@ async fn listen(config: tokio_postgres::Config, channel: String, writer: String,
                         if reconnecting
                             && let Ok(r) = client.query_one("SELECT value FROM counters WHERE name = 'seq'", &[]).await
                         {
-                            sink(r.get::<_, i64>(0) as u64, vec![ALL_KEYS.to_owned()]);
+                            let seq = r.get::<_, i64>(0) as u64;
+                            sink(ForeignCommit { seq, keys: vec![ALL_KEYS.to_owned()], docs: Vec::new() });
                         }
                         while let Some(payload) = rx.recv().await {
                             let Ok(v) = serde_json::from_str::<serde_json::Value>(&payload) else { continue };
                             if v["w"].as_str() == Some(writer.as_str()) {
                                 continue; // this relay's own commit, already announced
                             }
+                            let strings = |v: &serde_json::Value| -> Vec<String> {
+                                v.as_array()
+                                    .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                                    .unwrap_or_default()
+                            };
                             let seq = v["s"].as_u64().unwrap_or(0);
-                            let keys = v["k"]
-                                .as_array()
-                                .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
-                                .unwrap_or_default();
-                            sink(seq, keys);
+                            sink(ForeignCommit { seq, keys: strings(&v["k"]), docs: strings(&v["d"]) });
                         }
                     }
                     Err(e) => tracing::warn!("change listener: {e}"),
