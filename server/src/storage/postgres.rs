@@ -1311,29 +1311,39 @@ async fn pull<C: GenericClient + ?Sized>(
     device_id: &str,
     budget: usize,
 ) -> Result<Pull> {
-    let top = counter(c, "seq").await?;
-    if keys.is_empty() || cursor >= top {
+    if keys.is_empty() {
+        return Ok(Pull { cursor: counter(c, "seq").await?.max(cursor), ..Pull::default() });
+    }
+    // The first four queries go out together (pipelined): the top of the sequence, which they bound
+    // with the same subquery (one snapshot, one answer), the user's key events, the documents changed
+    // under their keys and the keys removed from documents since the cursor.
+    let cur = cursor as i64;
+    const TOP: &str = "(SELECT value FROM counters WHERE name = 'seq')";
+    let top = counter(c, "seq");
+    let events = async {
+        rows(
+            c,
+            "SELECT key, added FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq",
+            &[&user_id, &cur],
+        )
+        .await
+    };
+    let changed_sql = format!(
+        "SELECT doc_id, added_seq, last_seq FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= {TOP}"
+    );
+    let changed = async { rows(c, &changed_sql, &[&keys, &cur]).await };
+    let removed_sql = format!("SELECT doc_id FROM doc_key_removals WHERE key = ANY($1) AND seq > $2 AND seq <= {TOP}");
+    let removed = async { rows(c, &removed_sql, &[&keys, &cur]).await };
+    let (top, events, changed, removed) = futures_util::try_join!(top, events, changed, removed)?;
+    if cursor >= top {
         return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
     }
-    let (cur, top_i) = (cursor as i64, top as i64);
-    let events: Vec<(String, bool)> = rows(
-        c,
-        "SELECT key, added FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq",
-        &[&user_id, &cur],
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-    .collect::<Result<_>>()?;
+    let top_i = top as i64;
+    let events: Vec<(String, bool)> =
+        events.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_>>()?;
     let (gained, lost) = pull_plan::gained_and_lost(events, keys);
     let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
-    for r in rows(
-        c,
-        "SELECT doc_id, added_seq, last_seq FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
-        &[&keys, &cur, &top_i],
-    )
-    .await?
-    {
+    for r in changed {
         let (added, last): (i64, i64) = (r.try_get(1)?, r.try_get(2)?);
         pull_plan::changed(&mut docs, r.try_get(0)?, added as u64, last as u64, cursor);
     }
@@ -1345,13 +1355,7 @@ async fn pull<C: GenericClient + ?Sized>(
         }
     }
     let mut purge_candidates: HashSet<String> = HashSet::new();
-    for r in rows(
-        c,
-        "SELECT doc_id FROM doc_key_removals WHERE key = ANY($1) AND seq > $2 AND seq <= $3",
-        &[&keys, &cur, &top_i],
-    )
-    .await?
-    {
+    for r in removed {
         purge_candidates.insert(r.try_get(0)?);
     }
     for k in &lost {
@@ -1410,16 +1414,40 @@ async fn page_data<C: GenericClient + ?Sized>(
     let ids: Vec<&str> = chunk.iter().map(|(d, ..)| d.as_str()).collect();
     let whole: Vec<&str> = chunk.iter().filter(|(_, w, _)| *w).map(|(d, ..)| d.as_str()).collect();
     let partial: Vec<&str> = chunk.iter().filter(|(_, w, _)| !*w).map(|(d, ..)| d.as_str()).collect();
+    // The documents' rows, which whole documents hold changes from other devices, and the changes
+    // of the others, all at once (pipelined); then the changes after the whole ones' snapshots.
+    let rows_of_docs = async {
+        rows(
+            c,
+            "SELECT id, kind, snapshot_seq, CASE WHEN id = ANY($2) THEN snapshot END FROM docs WHERE id = ANY($1)",
+            &[&ids, &whole],
+        )
+        .await
+    };
+    let others = async {
+        if whole.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows(c, "SELECT DISTINCT doc_id FROM changes WHERE doc_id = ANY($1) AND device_id <> $2", &[&whole, &device_id])
+            .await
+    };
+    let partial_changes = async {
+        if partial.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows(
+            c,
+            "SELECT doc_id, bytes FROM changes
+             WHERE doc_id = ANY($1) AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY doc_id, seq",
+            &[&partial, &cursor, &top, &device_id],
+        )
+        .await
+    };
+    let (rows_of_docs, others, partial_changes) = futures_util::try_join!(rows_of_docs, others, partial_changes)?;
     let mut out: HashMap<String, (DocKind, Vec<Vec<u8>>)> = HashMap::new();
     let mut snapshots: HashMap<String, Vec<u8>> = HashMap::new();
     let mut since: HashMap<String, i64> = HashMap::new();
-    for r in rows(
-        c,
-        "SELECT id, kind, snapshot_seq, CASE WHEN id = ANY($2) THEN snapshot END FROM docs WHERE id = ANY($1)",
-        &[&ids, &whole],
-    )
-    .await?
-    {
+    for r in rows_of_docs {
         let id: String = r.try_get(0)?;
         if let Some(snapshot) = r.try_get::<_, Option<Vec<u8>>>(3)? {
             snapshots.insert(id.clone(), snapshot);
@@ -1429,15 +1457,7 @@ async fn page_data<C: GenericClient + ?Sized>(
     }
     if !whole.is_empty() {
         // Whole documents with a change from another device: their snapshot and later changes.
-        let others: HashSet<String> = rows(
-            c,
-            "SELECT DISTINCT doc_id FROM changes WHERE doc_id = ANY($1) AND device_id <> $2",
-            &[&whole, &device_id],
-        )
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+        let others: HashSet<String> = others.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
         for (id, snapshot) in snapshots {
             if let Some(e) = out.get_mut(&id).filter(|_| others.contains(&id)) {
                 e.1.push(snapshot);
@@ -1462,18 +1482,9 @@ async fn page_data<C: GenericClient + ?Sized>(
             }
         }
     }
-    if !partial.is_empty() {
-        for r in rows(
-            c,
-            "SELECT doc_id, bytes FROM changes
-             WHERE doc_id = ANY($1) AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY doc_id, seq",
-            &[&partial, &cursor, &top, &device_id],
-        )
-        .await?
-        {
-            if let Some(e) = out.get_mut(&r.try_get::<_, String>(0)?) {
-                e.1.push(r.try_get(1)?);
-            }
+    for r in partial_changes {
+        if let Some(e) = out.get_mut(&r.try_get::<_, String>(0)?) {
+            e.1.push(r.try_get(1)?);
         }
     }
     Ok(out)
