@@ -130,10 +130,10 @@ impl<'a> Author<'a> {
             }
         }
         let storage = self.state.storage.as_ref();
-        let keys = storage.user_keys(&self.session.user)?;
-        let dir = self.state.directory.get(storage)?;
+        let ctx = storage.sync_context(&self.session.user, &self.session.device_id)?;
+        let dir = self.state.directory.at(storage, ctx.directory_version)?;
         let (mut acked, mut rejected) = (Vec::new(), Vec::new());
-        crate::sync::push(self.state, &self.session, &keys, &dir, docs, all_or_nothing, &mut acked, &mut rejected)?;
+        crate::sync::push(self.state, &self.session, &ctx, &dir, docs, all_or_nothing, &mut acked, &mut rejected)?;
         Ok(rejected)
     }
 

@@ -121,7 +121,11 @@ pub struct DirectoryCache {
 impl DirectoryCache {
     /// The current directory, reloaded first if storage holds a newer version.
     pub fn get(&self, storage: &dyn RelayStorage) -> Result<Arc<Snapshot>> {
-        let version = storage.directory_version()?;
+        self.at(storage, storage.directory_version()?)
+    }
+
+    /// The directory at `version` (just read from storage) or newer.
+    pub fn at(&self, storage: &dyn RelayStorage, version: u64) -> Result<Arc<Snapshot>> {
         let fresh = || {
             let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
             (cur.version >= version && version > 0).then(|| cur.clone())

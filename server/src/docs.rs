@@ -224,17 +224,29 @@ impl DocCache {
 
 /// A document as stored: its snapshot and the changes stored after it.
 fn load(storage: &dyn RelayStorage, id: &str) -> Result<Option<CachedDoc>> {
-    let Some(s) = storage.load_doc(id)? else { return Ok(None) };
-    let corrupt = |e: automerge::AutomergeError| StorageError::Corrupt(format!("document {id}: {e}"));
-    let mut doc = Automerge::load(&s.snapshot).map_err(corrupt)?;
-    let (mut last_seq, mut size, mut since_snapshot) = (s.snapshot_seq, s.snapshot.len() * MEMORY_PER_SAVED_BYTE, 0);
-    for (seq, ch) in storage.changes_after(id, last_seq)? {
-        doc.load_incremental(&ch).map_err(corrupt)?;
-        size += ch.len() * MEMORY_PER_SAVED_BYTE;
-        since_snapshot += 1;
-        last_seq = seq;
+    let Some((s, later)) = storage.load_doc_with_changes(id)? else { return Ok(None) };
+    let doc = Automerge::load(&s.snapshot).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
+    let size = s.snapshot.len() * MEMORY_PER_SAVED_BYTE;
+    let mut c = CachedDoc { kind: s.kind, doc, last_seq: s.snapshot_seq, size, since_snapshot: 0 };
+    apply(id, &mut c, &later)?;
+    Ok(Some(c))
+}
+
+/// Applies the changes stored after the copy's `last_seq`; returns whether there were any.
+pub fn catch_up(storage: &dyn RelayStorage, id: &str, c: &mut CachedDoc) -> Result<bool> {
+    let later = storage.changes_after(id, c.last_seq)?;
+    apply(id, c, &later)?;
+    Ok(!later.is_empty())
+}
+
+fn apply(id: &str, c: &mut CachedDoc, changes: &[(u64, Vec<u8>)]) -> Result<()> {
+    for (seq, ch) in changes {
+        c.doc.load_incremental(ch).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
+        c.size += ch.len() * MEMORY_PER_SAVED_BYTE;
+        c.since_snapshot += 1;
+        c.last_seq = *seq;
     }
-    Ok(Some(CachedDoc { kind: s.kind, doc, last_seq, size, since_snapshot }))
+    Ok(())
 }
 
 #[cfg(test)]

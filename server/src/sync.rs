@@ -4,7 +4,7 @@
 use crate::directory::Snapshot;
 use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
 use crate::error::{ApiError, STALE};
-use crate::storage::{Commit, Session, StorageError};
+use crate::storage::{Commit, Session, StorageError, SyncContext};
 use crate::validate::{self, Pusher, Verdict};
 use crate::{AppState, Notice, now_ms};
 use automerge::Automerge;
@@ -80,15 +80,15 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
             ));
         }
     }
-    let keys = storage.user_keys(&session.user)?;
-    let dir = state.directory.get(storage)?;
+    let ctx = storage.sync_context(&session.user, &session.device_id)?;
+    let dir = state.directory.at(storage, ctx.directory_version)?;
     let mut acked = Vec::new();
     let mut rejected = Vec::new();
     if !req.push.is_empty() {
-        push(state, session, &keys, &dir, req.push, false, &mut acked, &mut rejected)?;
+        push(state, session, &ctx, &dir, req.push, false, &mut acked, &mut rejected)?;
     }
     let budget = req.max_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1024, MAX_PAGE_BYTES) as usize;
-    let pull = storage.pull(&session.user.id, &keys, req.cursor, &session.device_id, budget)?;
+    let pull = storage.pull(&session.user.id, &ctx.keys, req.cursor, &session.device_id, budget)?;
     let directory = (req.directory_version != dir.version)
         .then(|| dir.for_user(&session.user, &|e| storage.enterprise_region(e).ok().flatten()));
     Ok(SyncResponse {
@@ -120,7 +120,7 @@ const STALE_ATTEMPTS: u32 = 6;
 pub fn push(
     state: &AppState,
     session: &Session,
-    keys: &[String],
+    ctx: &SyncContext,
     dir: &Snapshot,
     mut docs: Vec<DocChanges>,
     all_or_nothing: bool,
@@ -131,7 +131,7 @@ pub fn push(
     docs.sort_by_key(|d| d.kind != DocKind::Enterprise);
     let (acked_before, rejected_before) = (acked.len(), rejected.len());
     for attempt in 1.. {
-        match push_once(state, session, keys, dir, &docs, all_or_nothing, acked, rejected) {
+        match push_once(state, session, ctx, dir, &docs, all_or_nothing, acked, rejected) {
             Err(e) if e.code == STALE && attempt < STALE_ATTEMPTS => {
                 // The failed commit forgot the cached documents: the next attempt validates against
                 // the stored ones, which hold the other relay's changes. A random pause, growing with
@@ -151,7 +151,7 @@ pub fn push(
 fn push_once(
     state: &AppState,
     session: &Session,
-    keys: &[String],
+    ctx: &SyncContext,
     dir: &Snapshot,
     docs: &[DocChanges],
     all_or_nothing: bool,
@@ -161,14 +161,11 @@ fn push_once(
     let storage = state.storage.as_ref();
     // What needs the database is read first, beside other pushes: the device's actor ids, which
     // documents the user may read now, and the documents themselves (into the cache).
-    let actors: HashSet<Vec<u8>> = storage.device_actors(&session.device_id)?.into_iter().collect();
-    let mut readable = HashSet::new();
-    for d in docs {
-        if storage.doc_in_scope(&d.doc, keys)? {
-            readable.insert(d.doc.as_str());
-        }
-    }
-    state.docs.prefetch(storage, &docs.iter().map(|d| d.doc.as_str()).collect::<Vec<_>>())?;
+    let keys = &ctx.keys;
+    let actors: HashSet<Vec<u8>> = ctx.actors.iter().cloned().collect();
+    let ids: Vec<&str> = docs.iter().map(|d| d.doc.as_str()).collect();
+    let readable: HashSet<String> = storage.docs_in_scope(&ids, keys)?.into_iter().collect();
+    state.docs.prefetch(storage, &ids)?;
     // Pushes are validated one at a time: each sees the documents as the last one left them.
     let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
     let pusher = Pusher {
@@ -200,13 +197,8 @@ fn push_once(
             ));
             continue;
         }
-        let meta = base.as_ref().map(|c| (c.kind, c.last_seq, c.size, c.since_snapshot));
-        let restore = |doc: Option<Automerge>| {
-            if let (Some(doc), Some((kind, last_seq, size, since_snapshot))) = (doc, meta) {
-                state.docs.put(&d.doc, CachedDoc { kind, doc, last_seq, size, since_snapshot });
-            }
-        };
-        let verdict = {
+        let mut meta = base.as_ref().map(|c| (c.kind, c.last_seq, c.size, c.since_snapshot));
+        let judge = |doc: Option<(DocKind, Automerge)>| {
             let lookup = |id: &str| -> Option<EnterpriseState> {
                 if let Some(s) = accepted_enterprises.get(id) {
                     return Some(s.clone());
@@ -214,7 +206,33 @@ fn push_once(
                 enterprise_state(state, id)
             };
             let ctx = validate::Context { dir, enterprise: &lookup };
-            validate::validate(&pusher, &ctx, base.map(|c| (c.kind, c.doc)), d)
+            validate::validate(&pusher, &ctx, doc, d)
+        };
+        let mut verdict = judge(base.map(|c| (c.kind, c.doc)));
+        // The cached copy may lag behind another relay's commit whose notice is still on its way: a
+        // change depending on that commit is judged again on the copy brought up to date.
+        if let (
+            Some((kind, last_seq, size, since_snapshot)),
+            Verdict::Reject(RejectCode::MissingDependencies, _, Some(_)),
+        ) = (meta, &verdict)
+        {
+            let Verdict::Reject(code, message, Some(doc)) =
+                std::mem::replace(&mut verdict, Verdict::AlreadyStored(None))
+            else {
+                unreachable!("matched above")
+            };
+            let mut c = CachedDoc { kind, doc, last_seq, size, since_snapshot };
+            verdict = if crate::docs::catch_up(storage, &d.doc, &mut c)? {
+                meta = Some((c.kind, c.last_seq, c.size, c.since_snapshot));
+                judge(Some((c.kind, c.doc)))
+            } else {
+                Verdict::Reject(code, message, Some(c.doc))
+            };
+        }
+        let restore = |doc: Option<Automerge>| {
+            if let (Some(doc), Some((kind, last_seq, size, since_snapshot))) = (doc, meta) {
+                state.docs.put(&d.doc, CachedDoc { kind, doc, last_seq, size, since_snapshot });
+            }
         };
         let verdict = match verdict {
             Verdict::Accept(write, _) if !write.keys.iter().any(|k| key_set.contains(k.as_str())) => Verdict::Reject(

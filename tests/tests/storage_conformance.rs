@@ -260,6 +260,13 @@ fn an_actor_belongs_to_one_device(b: &Backend) {
     actors.sort();
     assert_eq!(actors, [b"actor-one".to_vec(), b"actor-two".to_vec()]);
     assert!(s.device_actors("d2").unwrap().is_empty());
+    // What a sync reads first, together: keys, directory version, actors.
+    let cadre = user("c1", Role::Cadre);
+    let mut ctx = s.sync_context(&cadre, "d1").unwrap();
+    ctx.actors.sort();
+    assert_eq!(ctx.keys, s.user_keys(&cadre).unwrap());
+    assert_eq!(ctx.directory_version, s.directory_version().unwrap());
+    assert_eq!(ctx.actors, actors);
 }
 
 fn activation_codes_are_used_once(b: &Backend) {
@@ -301,6 +308,11 @@ fn commits_number_changes_in_one_sequence(b: &Backend) {
     assert_eq!(after, [3, 4]);
     assert_eq!(s.changes_after("e1", 0).unwrap()[0], (1, b"bytes of e1-1".to_vec()));
     assert!(s.changes_after("e2", 2).unwrap().is_empty());
+    let (doc, later) = s.load_doc_with_changes("e1").unwrap().unwrap();
+    assert_eq!(doc, s.load_doc("e1").unwrap().unwrap());
+    assert_eq!(later, s.changes_after("e1", 1).unwrap());
+    assert!(s.load_doc_with_changes("e2").unwrap().unwrap().1.is_empty());
+    assert!(s.load_doc_with_changes("nothing").unwrap().is_none());
     let asked = vec![change("e1-3").hash, change("zz").hash];
     assert_eq!(s.known_hashes(&asked).unwrap(), vec![change("e1-3").hash]);
     assert!(s.known_hashes(&[]).unwrap().is_empty());
@@ -410,6 +422,8 @@ fn pulls_follow_scope_pages_and_purges(b: &Backend) {
     assert!(s.doc_in_scope("e2", &k).unwrap());
     assert!(!s.doc_in_scope("e1", &k).unwrap());
     assert!(!s.doc_in_scope("e1", &[]).unwrap());
+    assert_eq!(s.docs_in_scope(&["e1", "e2", "nothing"], &k).unwrap(), ["e2"]);
+    assert!(s.docs_in_scope(&["e2"], &[]).unwrap().is_empty());
 }
 
 fn projections_feed_the_dashboard(b: &Backend) {

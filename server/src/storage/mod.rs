@@ -172,6 +172,16 @@ pub struct ProblemRow {
     pub conflict_count: u32,
 }
 
+/// What a sync reads before it pushes and pulls.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncContext {
+    /// The user's scope keys (see `scope::user_keys`).
+    pub keys: Vec<String>,
+    pub directory_version: u64,
+    /// The actor ids bound to the device.
+    pub actors: Vec<Vec<u8>>,
+}
+
 /// What a pull returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Pull {
@@ -259,6 +269,12 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
     /// Changes of a document with a sequence number above `after`, oldest first: (seq, bytes).
     fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>>;
+    /// A document and the changes stored after its snapshot (`load_doc`, then `changes_after`).
+    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<(u64, Vec<u8>)>)>> {
+        let Some(doc) = self.load_doc(doc_id)? else { return Ok(None) };
+        let later = self.changes_after(doc_id, doc.snapshot_seq)?;
+        Ok(Some((doc, later)))
+    }
     /// Which of these change hashes are stored.
     fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>>;
     /// Stores several pushes in one transaction (all or none); returns, for each, the sequence
@@ -271,6 +287,24 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn pull(&self, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull>;
     /// Whether a document has any of the keys.
     fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool>;
+    /// Which of these documents have any of the keys.
+    fn docs_in_scope(&self, doc_ids: &[&str], keys: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for d in doc_ids {
+            if self.doc_in_scope(d, keys)? {
+                out.push((*d).to_owned());
+            }
+        }
+        Ok(out)
+    }
+    /// The user's keys, the directory's version and the device's actors, read together.
+    fn sync_context(&self, user: &User, device_id: &str) -> Result<SyncContext> {
+        Ok(SyncContext {
+            keys: self.user_keys(user)?,
+            directory_version: self.directory_version()?,
+            actors: self.device_actors(device_id)?,
+        })
+    }
     fn current_seq(&self) -> Result<u64>;
     /// The region of an enterprise, from the projection.
     fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>>;

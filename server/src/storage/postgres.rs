@@ -656,6 +656,27 @@ impl RelayStorage for PostgresStorage {
         })
     }
 
+    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<(u64, Vec<u8>)>)>> {
+        // One statement: the document's row first, then its changes after the snapshot.
+        let rows = self.block(self.rows(
+            "SELECT kind, snapshot, snapshot_seq, last_seq, NULL::bigint AS seq, NULL::bytea FROM docs WHERE id = $1
+             UNION ALL
+             SELECT NULL, NULL, NULL, NULL, c.seq, c.bytes
+             FROM docs d JOIN changes c ON c.doc_id = d.id AND c.seq > d.snapshot_seq WHERE d.id = $1
+             ORDER BY seq NULLS FIRST",
+            &[&doc_id],
+        ))?;
+        let Some((first, later)) = rows.split_first() else { return Ok(None) };
+        let doc = StoredDoc {
+            kind: kind_of(first.try_get(0)?)?,
+            snapshot: first.try_get(1)?,
+            snapshot_seq: first.try_get::<_, i64>(2)? as u64,
+            last_seq: first.try_get::<_, i64>(3)? as u64,
+        };
+        let later = later.iter().map(|r| Ok((r.try_get::<_, i64>(4)? as u64, r.try_get(5)?))).collect::<Result<_>>()?;
+        Ok(Some((doc, later)))
+    }
+
     fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>> {
         self.block(async {
             self.rows(
@@ -695,22 +716,39 @@ impl RelayStorage for PostgresStorage {
     }
 
     fn user_keys(&self, user: &User) -> Result<Vec<String>> {
-        let mut keys = crate::scope::static_user_keys(user);
-        if user.role == Role::Cadre {
-            let ents = self.block(async {
-                self.rows("SELECT enterprise_id FROM assignments WHERE cadre_id = $1", &[&user.id])
-                    .await?
-                    .iter()
-                    .map(|r| Ok(r.try_get::<_, String>(0)?))
-                    .collect::<Result<Vec<_>>>()
-            })?;
-            keys.extend(ents.into_iter().map(|e| format!("ent:{e}")));
-        }
-        Ok(keys)
+        self.block(async { user_keys(&self.client().await?, user).await })
+    }
+
+    fn sync_context(&self, user: &User, device_id: &str) -> Result<SyncContext> {
+        self.block(async {
+            let c = self.client().await?;
+            let actors =
+                async { rows(&c, "SELECT actor FROM device_actors WHERE device_id = $1", &[&device_id]).await };
+            let (keys, directory_version, actors) =
+                futures_util::try_join!(user_keys(&c, user), counter(&c, "directory"), actors)?;
+            let actors = actors.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+            Ok(SyncContext { keys, directory_version, actors })
+        })
     }
 
     fn pull(&self, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
         self.block(self.snapshot(async |tx| pull(tx, user_id, keys, cursor, device_id, budget).await))
+    }
+
+    fn docs_in_scope(&self, doc_ids: &[&str], keys: &[String]) -> Result<Vec<String>> {
+        if keys.is_empty() || doc_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.block(async {
+            self.rows(
+                "SELECT DISTINCT doc_id FROM doc_keys WHERE doc_id = ANY($1) AND key = ANY($2)",
+                &[&doc_ids, &keys],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+        })
     }
 
     fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool> {
@@ -921,6 +959,17 @@ impl RelayStorage for PostgresStorage {
 }
 
 /// Writes one push inside the caller's transaction, numbering its changes from `seq` on.
+/// The scope keys a user reads with (see `scope::user_keys`).
+async fn user_keys<C: GenericClient + ?Sized>(c: &C, user: &User) -> Result<Vec<String>> {
+    let mut keys = crate::scope::static_user_keys(user);
+    if user.role == Role::Cadre {
+        for r in rows(c, "SELECT enterprise_id FROM assignments WHERE cadre_id = $1", &[&user.id]).await? {
+            keys.push(format!("ent:{}", r.try_get::<_, String>(0)?));
+        }
+    }
+    Ok(keys)
+}
+
 /// Writes commits after sequence number `first` (the counter row is locked). The statements are
 /// sent without waiting for each other's answers where they do not depend on them (tokio-postgres
 /// pipelines queries issued at once on one connection): a batch of many pushes costs about ten
