@@ -10,7 +10,7 @@
 
 use crate::storage::{RelayStorage, Result, StorageError};
 use automerge::Automerge;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use zhuqi_core::domain::DocKind;
 
@@ -43,6 +43,8 @@ pub struct DocCache {
 
 struct Inner {
     map: HashMap<String, Entry>,
+    /// The cached documents by last use (`Entry::used`), least recent first.
+    by_use: BTreeMap<u64, String>,
     bytes: usize,
     tick: u64,
     /// Documents with commits on their way to storage, and how many: never evicted.
@@ -58,28 +60,28 @@ const RECENT: usize = 4096;
 
 impl Inner {
     fn insert(&mut self, id: &str, doc: CachedDoc, cap_bytes: usize) {
+        self.remove(id);
         self.tick += 1;
         let used = self.tick;
-        let size = doc.size;
-        if let Some(old) = self.map.insert(id.to_owned(), Entry { doc, used }) {
-            self.bytes -= old.doc.size;
-        }
-        self.bytes += size;
+        self.bytes += doc.size;
+        self.map.insert(id.to_owned(), Entry { doc, used });
+        self.by_use.insert(used, id.to_owned());
+        // Evict the least recently used, but never the one just put nor one with a commit on its way.
         while self.bytes > cap_bytes {
-            let pending = &self.pending;
-            let Some(oldest) = self
-                .map
-                .iter()
-                .filter(|(k, _)| k.as_str() != id && !pending.contains_key(k.as_str()))
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
+            let Some(oldest) =
+                self.by_use.values().find(|k| k.as_str() != id && !self.pending.contains_key(k.as_str())).cloned()
             else {
                 break;
             };
-            if let Some(e) = self.map.remove(&oldest) {
-                self.bytes -= e.doc.size;
-            }
+            self.remove(&oldest);
         }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<CachedDoc> {
+        let e = self.map.remove(id)?;
+        self.by_use.remove(&e.used);
+        self.bytes -= e.doc.size;
+        Some(e.doc)
     }
 
     /// Whether `id` was committed after the `since`-th commit (or the cache no longer knows).
@@ -98,6 +100,7 @@ impl DocCache {
     pub fn new(cap_bytes: usize) -> Self {
         let inner = Inner {
             map: HashMap::new(),
+            by_use: BTreeMap::new(),
             bytes: 0,
             tick: 0,
             pending: HashMap::new(),
@@ -116,18 +119,16 @@ impl DocCache {
     pub fn take(&self, storage: &dyn RelayStorage, id: &str) -> Result<Option<CachedDoc>> {
         let cached = {
             let mut inner = self.lock();
-            let e = inner.map.remove(id);
-            match &e {
-                Some(e) => inner.bytes -= e.doc.size,
-                // Taken and not put back (a push that failed half-way): storage does not hold its
-                // newest changes yet, so wait until they land (the pusher retries stale documents).
-                None if inner.pending.contains_key(id) => return Err(StorageError::Stale(id.to_owned())),
-                None => {}
+            let c = inner.remove(id);
+            // Taken and not put back (a push that failed half-way): storage does not hold its
+            // newest changes yet, so wait until they land (the pusher retries stale documents).
+            if c.is_none() && inner.pending.contains_key(id) {
+                return Err(StorageError::Stale(id.to_owned()));
             }
-            e
+            c
         };
         match cached {
-            Some(e) => Ok(Some(e.doc)),
+            Some(c) => Ok(Some(c)),
             None => load(storage, id),
         }
     }
@@ -189,10 +190,8 @@ impl DocCache {
     pub fn forget(&self, ids: &[String]) {
         let mut inner = self.lock();
         for id in ids {
-            if !inner.pending.contains_key(id)
-                && let Some(e) = inner.map.remove(id)
-            {
-                inner.bytes -= e.doc.size;
+            if !inner.pending.contains_key(id) {
+                inner.remove(id);
             }
         }
     }
@@ -201,6 +200,7 @@ impl DocCache {
     pub fn clear(&self) {
         let mut inner = self.lock();
         inner.map.clear();
+        inner.by_use.clear();
         inner.pending.clear();
         inner.bytes = 0;
         // Copies being loaded now must not be cached either.

@@ -11,7 +11,9 @@
 //! 4. a steady trickle of syncs at `--trickle-rate` per second for `--trickle-seconds`.
 //!
 //! Each phase reports throughput, latency p50/p95/p99/max, errors and bytes; `--json FILE` writes
-//! them too. Relay and load generator share this machine's cores.
+//! them too. Relay and load generator share this machine's cores (and the relay's allocator).
+
+zhuqi_server::relay_allocator!();
 
 use clap::Parser;
 use std::sync::Arc;
