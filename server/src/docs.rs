@@ -239,7 +239,7 @@ pub fn catch_up(storage: &dyn RelayStorage, id: &str, c: &mut CachedDoc) -> Resu
     Ok(!later.is_empty())
 }
 
-fn apply(id: &str, c: &mut CachedDoc, changes: &[(u64, Vec<u8>)]) -> Result<()> {
+fn apply(id: &str, c: &mut CachedDoc, changes: &[crate::storage::StoredChange]) -> Result<()> {
     for (seq, ch) in changes {
         c.doc.load_incremental(ch).map_err(|e| StorageError::Corrupt(format!("document {id}: {e}")))?;
         c.size += ch.len() * MEMORY_PER_SAVED_BYTE;

@@ -72,9 +72,9 @@ conformance!(
 fn postgres_announces_other_relays_commits() {
     let b = Backend::postgres();
     let (a, other) = (b.open(), b.open());
-    let heard: Arc<Mutex<Vec<(u64, Vec<String>, Vec<String>)>>> = Arc::default();
+    let heard: Arc<Mutex<Vec<ForeignCommit>>> = Arc::default();
     let h = heard.clone();
-    a.listen(Arc::new(move |c: ForeignCommit| h.lock().unwrap().push((c.seq, c.keys, c.docs))));
+    a.listen(Arc::new(move |c: ForeignCommit| h.lock().unwrap().push(c)));
     let h = heard.clone();
     // The listener connects in the background: commit until it hears one.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -85,7 +85,7 @@ fn postgres_announces_other_relays_commits() {
         other.commit(&[&commit(vec![enterprise_write(&format!("e{n}"), &[], n as u8, 0)])]).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (seq, keys, docs) = heard.lock().unwrap()[0].clone();
+    let ForeignCommit { seq, keys, docs } = heard.lock().unwrap()[0].clone();
     assert!(seq >= 1);
     assert!(keys.contains(&"region:410102".to_string()), "{keys:?}");
     assert_eq!(docs.len(), 1);

@@ -74,6 +74,9 @@ pub struct StoredDoc {
     pub last_seq: u64,
 }
 
+/// A stored change: its sequence number and bytes.
+pub type StoredChange = (u64, Vec<u8>);
+
 /// One accepted change, with its audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedChange {
@@ -270,7 +273,7 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// Changes of a document with a sequence number above `after`, oldest first: (seq, bytes).
     fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>>;
     /// A document and the changes stored after its snapshot (`load_doc`, then `changes_after`).
-    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<(u64, Vec<u8>)>)>> {
+    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<StoredChange>)>> {
         let Some(doc) = self.load_doc(doc_id)? else { return Ok(None) };
         let later = self.changes_after(doc_id, doc.snapshot_seq)?;
         Ok(Some((doc, later)))

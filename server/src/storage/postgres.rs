@@ -656,7 +656,7 @@ impl RelayStorage for PostgresStorage {
         })
     }
 
-    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<(u64, Vec<u8>)>)>> {
+    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<StoredChange>)>> {
         // One statement: the document's row first, then its changes after the snapshot.
         let rows = self.block(self.rows(
             "SELECT kind, snapshot, snapshot_seq, last_seq, NULL::bigint AS seq, NULL::bytea FROM docs WHERE id = $1
@@ -1140,25 +1140,15 @@ async fn write_doc<C: GenericClient + ?Sized>(tx: &C, d: &DocWrite, last: i64) -
 }
 
 /// Brings a document's scope keys to `keys` (see the SQLite store's `write_keys`); lists travel as
-/// arrays (`UNNEST`), so a document costs the same few round trips whatever its number of keys.
+/// arrays (`UNNEST`), so a document costs one statement whatever its number of keys.
 async fn write_keys<C: GenericClient + ?Sized>(tx: &C, doc_id: &str, keys: &[String], seq: i64) -> Result<()> {
-    let removed: Vec<String> =
-        rows(tx, "DELETE FROM doc_keys WHERE doc_id = $1 AND NOT (key = ANY($2)) RETURNING key", &[&doc_id, &keys])
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-    if !removed.is_empty() {
-        exec(
-            tx,
-            "INSERT INTO doc_key_removals (key, doc_id, seq) SELECT k, $2, $3 FROM UNNEST($1::text[]) AS k",
-            &[&removed, &doc_id, &seq],
-        )
-        .await?;
-    }
+    // One statement: the keys it lost, logged as removals; those it has, added or refreshed (the
+    // two touch different rows).
     exec(
         tx,
-        "INSERT INTO doc_keys (key, doc_id, added_seq, last_seq) SELECT k, $2, $3, $3 FROM UNNEST($1::text[]) AS k
+        "WITH removed AS (DELETE FROM doc_keys WHERE doc_id = $2 AND NOT (key = ANY($1)) RETURNING key),
+              logged AS (INSERT INTO doc_key_removals (key, doc_id, seq) SELECT key, $2, $3 FROM removed)
+         INSERT INTO doc_keys (key, doc_id, added_seq, last_seq) SELECT k, $2, $3, $3 FROM UNNEST($1::text[]) AS k
          ON CONFLICT (key, doc_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
         &[&keys, &doc_id, &seq],
     )

@@ -209,7 +209,12 @@ fn main() {
         })
         .collect();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("devices")
+        .enable_all()
+        .build()
+        .unwrap();
     let http = reqwest::Client::builder().pool_max_idle_per_host(512).build().unwrap();
     let url = relay.url.clone();
     let mut phases = Vec::new();
