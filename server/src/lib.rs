@@ -153,6 +153,8 @@ impl AppState {
         id: &str,
         f: impl FnOnce(&docs::CachedDoc) -> T,
     ) -> Result<Option<T>, storage::StorageError> {
+        // Loaded before taking the lock, so that pushes do not wait on the database for it.
+        self.docs.prefetch(self.storage.as_ref(), &[id])?;
         let _guard = self.push_lock.lock().unwrap_or_else(|p| p.into_inner());
         Ok(self.docs.take(self.storage.as_ref(), id)?.map(|c| {
             let out = f(&c);
