@@ -1169,41 +1169,23 @@ async fn write_projection<C: GenericClient + ?Sized>(tx: &C, id: &str, p: &Proje
                 &["id"],
             );
             let tags = pr.tags.join(",");
-            exec(tx, &sql, &[&id, &pr.name, &pr.uscc, &pr.region_id, &pr.industry, &tags, &pr.address, &s.updated_at])
-                .await?;
-            // Assignments: record which cadres gained or lost this enterprise (their read scope).
-            let old: HashSet<String> =
-                rows(tx, "DELETE FROM assignments WHERE enterprise_id = $1 RETURNING cadre_id", &[&id])
-                    .await?
-                    .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<Result<_, _>>()?;
-            let new: HashSet<String> = s.assignments.iter().map(|a| a.cadre_id.clone()).collect();
-            let (moved, added): (Vec<String>, Vec<bool>) = old
-                .difference(&new)
-                .map(|c| (c.clone(), false))
-                .chain(new.difference(&old).map(|c| (c.clone(), true)))
-                .unzip();
-            if !moved.is_empty() {
+            // The row, the current assignments and the visits (new ones added) go out together; the
+            // assignments are rewritten only when they changed (a visit, the usual push, leaves them).
+            let row = async {
                 exec(
                     tx,
-                    "INSERT INTO user_key_events (user_id, key, seq, added)
-                     SELECT u, $3, $4, a FROM UNNEST($1::text[], $2::boolean[]) AS t(u, a)",
-                    &[&moved, &added, &format!("ent:{id}"), &seq],
+                    &sql,
+                    &[&id, &pr.name, &pr.uscc, &pr.region_id, &pr.industry, &tags, &pr.address, &s.updated_at],
                 )
-                .await?;
-            }
-            let cadres: Vec<&str> = s.assignments.iter().map(|a| a.cadre_id.as_str()).collect();
-            let chiefs: Vec<bool> = s.assignments.iter().map(|a| a.chief).collect();
-            let since: Vec<i64> = s.assignments.iter().map(|a| a.since).collect();
-            exec(
-                tx,
-                "INSERT INTO assignments (enterprise_id, cadre_id, chief, since)
-                 SELECT $1, c, h, t FROM UNNEST($2::text[], $3::boolean[], $4::bigint[]) AS x(c, h, t)",
-                &[&id, &cadres, &chiefs, &since],
-            )
-            .await?;
-            if !s.visits.is_empty() {
+                .await
+            };
+            let current = async {
+                rows(tx, "SELECT cadre_id, chief, since FROM assignments WHERE enterprise_id = $1", &[&id]).await
+            };
+            let visits = async {
+                if s.visits.is_empty() {
+                    return Ok(0);
+                }
                 let ids: Vec<&str> = s.visits.iter().map(|v| v.record.id.as_str()).collect();
                 let cadres: Vec<&str> = s.visits.iter().map(|v| v.cadre_id.as_str()).collect();
                 let dates: Vec<&str> = s.visits.iter().map(|v| v.record.date.as_str()).collect();
@@ -1215,8 +1197,43 @@ async fn write_projection<C: GenericClient + ?Sized>(tx: &C, id: &str, p: &Proje
                      ON CONFLICT DO NOTHING",
                     &[&id, &ids, &cadres, &dates, &recorded],
                 )
+                .await
+            };
+            let (_, current, _) = futures_util::try_join!(row, current, visits)?;
+            let old: HashMap<String, (bool, i64)> =
+                current.iter().map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?)))).collect::<Result<_>>()?;
+            let new: HashMap<String, (bool, i64)> =
+                s.assignments.iter().map(|a| (a.cadre_id.clone(), (a.chief, a.since))).collect();
+            if old == new {
+                return Ok(());
+            }
+            // Record which cadres gained or lost this enterprise (their read scope).
+            let (moved, added): (Vec<&String>, Vec<bool>) = old
+                .keys()
+                .filter(|c| !new.contains_key(*c))
+                .map(|c| (c, false))
+                .chain(new.keys().filter(|c| !old.contains_key(*c)).map(|c| (c, true)))
+                .unzip();
+            if !moved.is_empty() {
+                exec(
+                    tx,
+                    "INSERT INTO user_key_events (user_id, key, seq, added)
+                     SELECT u, $3, $4, a FROM UNNEST($1::text[], $2::boolean[]) AS t(u, a)",
+                    &[&moved, &added, &format!("ent:{id}"), &seq],
+                )
                 .await?;
             }
+            exec(tx, "DELETE FROM assignments WHERE enterprise_id = $1", &[&id]).await?;
+            let cadres: Vec<&str> = s.assignments.iter().map(|a| a.cadre_id.as_str()).collect();
+            let chiefs: Vec<bool> = s.assignments.iter().map(|a| a.chief).collect();
+            let since: Vec<i64> = s.assignments.iter().map(|a| a.since).collect();
+            exec(
+                tx,
+                "INSERT INTO assignments (enterprise_id, cadre_id, chief, since)
+                 SELECT $1, c, h, t FROM UNNEST($2::text[], $3::boolean[], $4::bigint[]) AS x(c, h, t)",
+                &[&id, &cadres, &chiefs, &since],
+            )
+            .await?;
         }
         Projection::Problem { region_id, enterprise_name, state: s, conflicts, events } => {
             if s.status == zhuqi_core::domain::ProblemStatus::New {
