@@ -84,6 +84,17 @@ impl Inner {
         Some(e.doc)
     }
 
+    /// Whether the cache holds `id` or has a commit of it on its way.
+    fn holds(&self, id: &str) -> bool {
+        self.map.contains_key(id) || self.pending.contains_key(id)
+    }
+
+    /// Copies being loaded now, before the caller's change, must not be cached.
+    fn outdate_loads(&mut self) {
+        self.committed += RECENT as u64 + 1;
+        self.recent.clear();
+    }
+
     /// Whether `id` was committed after the `since`-th commit (or the cache no longer knows).
     fn committed_since(&self, id: &str, since: u64) -> bool {
         if self.committed == since {
@@ -139,14 +150,14 @@ impl DocCache {
         for id in ids {
             let since = {
                 let inner = self.lock();
-                if inner.map.contains_key(*id) || inner.pending.contains_key(*id) {
+                if inner.holds(id) {
                     continue;
                 }
                 inner.committed
             };
             let Some(doc) = load(storage, id)? else { continue };
             let mut inner = self.lock();
-            if !inner.map.contains_key(*id) && !inner.pending.contains_key(*id) && !inner.committed_since(id, since) {
+            if !inner.holds(id) && !inner.committed_since(id, since) {
                 inner.insert(id, doc, self.cap_bytes);
             }
         }
@@ -196,16 +207,26 @@ impl DocCache {
         }
     }
 
-    /// Forgets every document (after a failed commit, or when other relays' changes went unheard).
+    /// Forgets every document but those with commits on their way (other relays' changes went
+    /// unheard; see `forget`).
+    pub fn forget_all(&self) {
+        let mut inner = self.lock();
+        let unpinned: Vec<String> = inner.map.keys().filter(|k| !inner.pending.contains_key(*k)).cloned().collect();
+        for id in unpinned {
+            inner.remove(&id);
+        }
+        inner.outdate_loads();
+    }
+
+    /// Forgets every document, also those with commits on their way: for a failed commit, which
+    /// failed every commit queued with it (the caller holds the push lock, so none is in flight).
     pub fn clear(&self) {
         let mut inner = self.lock();
         inner.map.clear();
         inner.by_use.clear();
         inner.pending.clear();
         inner.bytes = 0;
-        // Copies being loaded now must not be cached either.
-        inner.committed += RECENT as u64 + 1;
-        inner.recent.clear();
+        inner.outdate_loads();
     }
 
     /// Estimated memory held, in bytes.
@@ -292,6 +313,20 @@ mod tests {
             cache.put(&format!("doc-{i}"), doc(1 << 20));
         }
         assert!(!cache.inner.lock().unwrap().map.contains_key("pending"));
+    }
+
+    #[test]
+    fn forgetting_every_document_keeps_those_with_commits_on_their_way() {
+        let cache = DocCache::new(10 << 20);
+        cache.put_pending("pending", doc(1 << 20));
+        cache.put("other", doc(1 << 20));
+        let since = cache.inner.lock().unwrap().committed;
+        cache.forget_all();
+        let inner = cache.inner.lock().unwrap();
+        assert!(inner.map.contains_key("pending") && !inner.map.contains_key("other"));
+        assert_eq!(inner.bytes, 1 << 20);
+        // A copy being loaded meanwhile is not cached.
+        assert!(inner.committed_since("other", since));
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl AppState {
         let (sender, cache) = (notices.clone(), docs.clone());
         storage.listen(Arc::new(move |commit: storage::ForeignCommit| {
             if commit.is_everything() {
-                cache.clear();
+                cache.forget_all();
             } else {
                 cache.forget(&commit.docs);
             }
