@@ -306,10 +306,7 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     }
     let n = t.rows.len();
     author.submit_all()?;
-    // Statistics for the query planner; an import that could not refresh them still stands.
-    if let Err(e) = state.storage.after_bulk_load() {
-        tracing::warn!("after the import: {e}");
-    }
+    after_import(state);
     Ok(n)
 }
 
@@ -341,9 +338,14 @@ pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     }
     let n = t.rows.len();
     author.submit_all().map_err(|e| ImportError::Api(format!("{}（{}）", e.message_zh, e.message)))?;
-    // Statistics for the query planner; an import that could not refresh them still stands.
+    after_import(state);
+    Ok(n)
+}
+
+/// Refreshes the statistics the database plans its queries with; an import that could not refresh
+/// them still stands.
+fn after_import(state: &AppState) {
     if let Err(e) = state.storage.after_bulk_load() {
         tracing::warn!("after the import: {e}");
     }
-    Ok(n)
 }

@@ -133,8 +133,9 @@ pub fn push(
     for attempt in 1.. {
         match push_once(state, session, ctx, dir, &docs, all_or_nothing, acked, rejected) {
             Err(e) if e.code == STALE && attempt < STALE_ATTEMPTS => {
-                // The failed commit forgot the cached documents: the next attempt validates against
-                // the stored ones, which hold the other relay's changes. A random pause, growing with
+                // The failed commit forgot the cached documents (or a document's commit was still on
+                // its way): the next attempt validates against the stored ones, which hold the other
+                // relay's changes. A random pause, growing with
                 // the attempts, keeps two relays from colliding on a busy document again and again.
                 acked.truncate(acked_before);
                 rejected.truncate(rejected_before);
@@ -208,27 +209,23 @@ fn push_once(
             let ctx = validate::Context { dir, enterprise: &lookup };
             validate::validate(&pusher, &ctx, doc, d)
         };
-        let mut verdict = judge(base.map(|c| (c.kind, c.doc)));
         // The cached copy may lag behind another relay's commit whose notice is still on its way: a
         // change depending on that commit is judged again on the copy brought up to date.
-        if let (
-            Some((kind, last_seq, size, since_snapshot)),
-            Verdict::Reject(RejectCode::MissingDependencies, _, Some(_)),
-        ) = (meta, &verdict)
-        {
-            let Verdict::Reject(code, message, Some(doc)) =
-                std::mem::replace(&mut verdict, Verdict::AlreadyStored(None))
-            else {
-                unreachable!("matched above")
-            };
-            let mut c = CachedDoc { kind, doc, last_seq, size, since_snapshot };
-            verdict = if crate::docs::catch_up(storage, &d.doc, &mut c)? {
-                meta = Some((c.kind, c.last_seq, c.size, c.since_snapshot));
-                judge(Some((c.kind, c.doc)))
-            } else {
-                Verdict::Reject(code, message, Some(c.doc))
-            };
-        }
+        let verdict = match (judge(base.map(|c| (c.kind, c.doc))), meta) {
+            (
+                Verdict::Reject(code @ RejectCode::MissingDependencies, message, Some(doc)),
+                Some((kind, last_seq, size, since_snapshot)),
+            ) => {
+                let mut c = CachedDoc { kind, doc, last_seq, size, since_snapshot };
+                if crate::docs::catch_up(storage, &d.doc, &mut c)? {
+                    meta = Some((c.kind, c.last_seq, c.size, c.since_snapshot));
+                    judge(Some((c.kind, c.doc)))
+                } else {
+                    Verdict::Reject(code, message, Some(c.doc))
+                }
+            }
+            (v, _) => v,
+        };
         let restore = |doc: Option<Automerge>| {
             if let (Some(doc), Some((kind, last_seq, size, since_snapshot))) = (doc, meta) {
                 state.docs.put(&d.doc, CachedDoc { kind, doc, last_seq, size, since_snapshot });

@@ -589,13 +589,7 @@ impl RelayStorage for PostgresStorage {
     }
 
     fn device_actors(&self, device_id: &str) -> Result<Vec<Vec<u8>>> {
-        self.block(async {
-            self.rows("SELECT actor FROM device_actors WHERE device_id = $1", &[&device_id])
-                .await?
-                .iter()
-                .map(|r| Ok(r.try_get(0)?))
-                .collect()
-        })
+        self.block(async { device_actors(&self.client().await?, device_id).await })
     }
 
     fn create_activation_code(&self, code_hash: &[u8], user_id: &str, issued_by: &str, expires_at: i64) -> Result<()> {
@@ -694,13 +688,7 @@ impl RelayStorage for PostgresStorage {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
-        self.block(async {
-            self.rows("SELECT hash FROM changes WHERE hash = ANY($1)", &[&hashes])
-                .await?
-                .iter()
-                .map(|r| Ok(r.try_get(0)?))
-                .collect()
-        })
+        self.block(async { known_hashes(&self.client().await?, &hashes).await })
     }
 
     fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>> {
@@ -722,11 +710,8 @@ impl RelayStorage for PostgresStorage {
     fn sync_context(&self, user: &User, device_id: &str) -> Result<SyncContext> {
         self.block(async {
             let c = self.client().await?;
-            let actors =
-                async { rows(&c, "SELECT actor FROM device_actors WHERE device_id = $1", &[&device_id]).await };
             let (keys, directory_version, actors) =
-                futures_util::try_join!(user_keys(&c, user), counter(&c, "directory"), actors)?;
-            let actors = actors.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+                futures_util::try_join!(user_keys(&c, user), counter(&c, "directory"), device_actors(&c, device_id))?;
             Ok(SyncContext { keys, directory_version, actors })
         })
     }
@@ -959,6 +944,24 @@ impl RelayStorage for PostgresStorage {
 }
 
 /// Writes one push inside the caller's transaction, numbering its changes from `seq` on.
+/// The actor ids bound to a device.
+async fn device_actors<C: GenericClient + ?Sized>(c: &C, device_id: &str) -> Result<Vec<Vec<u8>>> {
+    rows(c, "SELECT actor FROM device_actors WHERE device_id = $1", &[&device_id])
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+}
+
+/// Which of these change hashes are stored.
+async fn known_hashes<C: GenericClient + ?Sized>(c: &C, hashes: Param<'_>) -> Result<Vec<Vec<u8>>> {
+    rows(c, "SELECT hash FROM changes WHERE hash = ANY($1)", &[hashes])
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+}
+
 /// The scope keys a user reads with (see `scope::user_keys`).
 async fn user_keys<C: GenericClient + ?Sized>(c: &C, user: &User) -> Result<Vec<String>> {
     let mut keys = crate::scope::static_user_keys(user);
@@ -996,12 +999,11 @@ async fn write_commits<C: GenericClient + ?Sized>(
         )
         .await
     };
-    let known = async { rows(tx, "SELECT hash FROM changes WHERE hash = ANY($1)", &[&hashes]).await };
-    let (stale, known) = futures_util::try_join!(stale, known)?;
+    let (stale, known) = futures_util::try_join!(stale, known_hashes(tx, &hashes))?;
     if let Some(r) = stale {
         return Err(StorageError::Stale(r.try_get(0)?));
     }
-    let mut stored: HashSet<Vec<u8>> = known.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+    let mut stored: HashSet<Vec<u8>> = known.into_iter().collect();
 
     // 2. Number the new changes; a document's rows are written for the last of its writes that added any.
     let mut seq = first;
