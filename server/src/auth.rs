@@ -1,10 +1,10 @@
-//! Accounts and devices: argon2id password hashes, sign-in with throttling, one-time activation codes
+//! Accounts and devices: argon2id password hashes, sign-in (throttled in `throttle`), one-time activation codes
 //! for enterprise contacts, opaque device tokens stored as SHA-256 hashes, and the extractor that
 //! turns `Authorization: Bearer …` into a session.
 
 use crate::error::ApiError;
 use crate::storage::{NewDevice, RelayStorage, Session};
-use crate::{AppState, now_ms};
+use crate::{AppState, now_ms, throttle};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use axum::extract::FromRequestParts;
@@ -13,14 +13,18 @@ use axum::http::request::Parts;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::sync::Arc;
 use zhuqi_core::domain::{Role, User};
 use zhuqi_core::store::Identity;
 use zhuqi_core::sync::protocol::SignInResponse;
 
-/// Failed sign-ins allowed per login in the window before further attempts are refused.
-pub const MAX_FAILURES: u32 = 5;
-pub const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
+/// Longest login accepted, in characters (logins are names and phone numbers).
+pub const MAX_LOGIN_CHARS: usize = 64;
+/// Longest password accepted, in bytes: hashing is linear in it.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest activation code accepted as typed (12 characters with separators and spaces).
+pub const MAX_CODE_CHARS: usize = 64;
 pub const TOKEN_TTL_MS: i64 = 30 * 86_400_000;
 pub const ACTIVATION_TTL_MS: i64 = 7 * 86_400_000;
 
@@ -37,7 +41,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn random_token() -> String {
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -85,26 +89,47 @@ pub fn register_device(storage: &dyn RelayStorage, user: &User, device_name: &st
     Ok(SignInResponse { token, expires_at: device.expires_at, identity: identity_of(user, &device.id) })
 }
 
-/// Refuses with 429 when `key` (a login, or a client address) failed too often recently.
-fn check_throttle(storage: &dyn RelayStorage, key: &str, now: i64) -> Result<(), ApiError> {
-    if storage.failed_sign_ins_since(key, now - FAILURE_WINDOW_MS)? < MAX_FAILURES {
-        return Ok(());
-    }
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "throttled",
-        "too many failed attempts",
-        "尝试次数过多，请15分钟后再试",
-    );
-    e.retry_after = Some((FAILURE_WINDOW_MS / 1000) as u64);
-    Err(e)
+fn bad_credentials() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong login or password", "账号或密码错误")
 }
 
-/// Signs in with a password, refusing after too many recent failures for the login.
-pub fn sign_in(state: &AppState, login: &str, password: &str, device_name: &str) -> Result<SignInResponse, ApiError> {
+/// Checks the shape of a sign-in before anything is spent on it.
+pub fn check_lengths(login: &str, password: &str) -> Result<(), ApiError> {
+    if login.is_empty() || login.chars().count() > MAX_LOGIN_CHARS {
+        return Err(ApiError::bad_request(format!("login: 1 to {MAX_LOGIN_CHARS} characters")));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(format!("password: at most {MAX_PASSWORD_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// The first half of a sign-in: refuses malformed and throttled attempts, before any password hash
+/// is computed. The caller then takes a password-check permit and calls `check_password`.
+pub fn admit_sign_in(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    client: IpAddr,
+) -> Result<throttle::Attempt, ApiError> {
+    check_lengths(login, password)?;
+    let mut attempt = throttle::Attempt::sign_in(login, client);
+    if let Err(e) = attempt.check(state.storage.as_ref(), now_ms()) {
+        state.metrics.sign_ins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(e);
+    }
+    Ok(attempt)
+}
+
+/// The second half of a sign-in: the user whose password this is, or 401 (recorded against the
+/// attempt's throttles).
+pub fn check_password(
+    state: &AppState,
+    attempt: &throttle::Attempt,
+    login: &str,
+    password: &str,
+) -> Result<User, ApiError> {
     let storage = state.storage.as_ref();
-    let now = now_ms();
-    check_throttle(storage, login, now)?;
     let account = storage.account_by_login(login)?;
     let ok = match &account {
         Some(a) => a.password_hash.as_deref().is_some_and(|h| verify_password(password, h)),
@@ -114,25 +139,45 @@ pub fn sign_in(state: &AppState, login: &str, password: &str, device_name: &str)
             false
         }
     };
+    let now = now_ms();
     match account {
-        Some(a) if ok => register_device(storage, &a.user, device_name),
+        Some(a) if ok => {
+            attempt.succeeded(storage, now)?;
+            Ok(a.user)
+        }
         _ => {
-            storage.record_failed_sign_in(login, now)?;
+            attempt.failed(storage, now)?;
             state.metrics.sign_ins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong login or password", "账号或密码错误"))
+            Err(bad_credentials())
         }
     }
 }
 
-/// Activates an enterprise contact's device with a one-time code, refusing after too many recent
-/// failures from the same client address (`client`).
-pub fn activate(state: &AppState, code: &str, device_name: &str, client: &str) -> Result<SignInResponse, ApiError> {
+/// A password sign-in from `client`: throttles checked first, then — one per core at a time — the
+/// password. The user, or the error to answer.
+pub async fn sign_in(state: &Arc<AppState>, login: String, password: String, client: IpAddr) -> Result<User, ApiError> {
+    let join = |e: tokio::task::JoinError| ApiError::internal(e.to_string());
+    let (st, l, p) = (state.clone(), login.clone(), password.clone());
+    let attempt = tokio::task::spawn_blocking(move || admit_sign_in(&st, &l, &p, client)).await.map_err(join)??;
+    let _permit = state.password_checks.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || check_password(&st, &attempt, &login, &password)).await.map_err(join)?
+}
+
+/// Activates an enterprise contact's device with a one-time code, throttled per client address.
+pub fn activate(state: &AppState, code: &str, device_name: &str, client: IpAddr) -> Result<SignInResponse, ApiError> {
+    if code.chars().count() > MAX_CODE_CHARS {
+        return Err(ApiError::bad_request(format!("code: at most {MAX_CODE_CHARS} characters")));
+    }
     let storage = state.storage.as_ref();
     let now = now_ms();
-    let key = format!("activate:{client}");
-    check_throttle(storage, &key, now)?;
+    let mut attempt = throttle::Attempt::activation(client);
+    if let Err(e) = attempt.check(storage, now) {
+        state.metrics.sign_ins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(e);
+    }
     let Some(user_id) = storage.consume_activation_code(&code_hash(code), now)? else {
-        storage.record_failed_sign_in(&key, now)?;
+        attempt.failed(storage, now)?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_code",
@@ -160,17 +205,19 @@ pub fn issue_code(
         .users
         .get(contact_id)
         .filter(|u| u.role == Role::EnterpriseContact && u.enterprise_id.as_deref() == Some(enterprise_id));
-    if contact.is_none() {
-        return Err(ApiError::not_found("no such contact of this enterprise"));
+    if !matches!(issuer.user.role, Role::Cadre | Role::Manager) {
+        return Err(ApiError::forbidden("only the enterprise's cadres and managers issue its codes"));
     }
     let keys = storage.user_keys(&issuer.user)?;
-    let allowed = match issuer.user.role {
-        Role::Cadre => keys.contains(&format!("ent:{enterprise_id}")),
-        Role::Manager => storage.doc_in_scope(enterprise_id, &keys)?,
-        _ => false,
-    };
+    let allowed = contact.is_some()
+        && match issuer.user.role {
+            Role::Cadre => keys.contains(&format!("ent:{enterprise_id}")),
+            _ => storage.doc_in_scope(enterprise_id, &keys)?,
+        };
+    // One answer whether the contact does not exist or is outside the issuer's enterprises: which
+    // contacts exist elsewhere is not the issuer's to learn.
     if !allowed {
-        return Err(ApiError::forbidden("only the enterprise's cadres and managers issue its codes"));
+        return Err(ApiError::not_found("no such contact of an enterprise you serve"));
     }
     let code = random_code();
     let expires = now_ms() + ACTIVATION_TTL_MS;
@@ -182,6 +229,16 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The token of an `Authorization: Bearer …` header, if it has a plausible one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() < 200)
+}
+
 /// A request's authenticated device.
 pub struct Authed(pub Session);
 
@@ -189,15 +246,7 @@ impl FromRequestParts<Arc<AppState>> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() < 200)
-            .ok_or_else(ApiError::unauthorized)?
-            .to_owned();
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?.to_owned();
         let state = state.clone();
         let session = tokio::task::spawn_blocking(move || state.storage.session(&token_hash(&token)))
             .await

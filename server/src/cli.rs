@@ -3,7 +3,8 @@
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{Account, RelayStorage};
-use crate::{AppState, Config, app, demo, import};
+use crate::net::{self, Cidr, NetConfig};
+use crate::{AppState, Config, MetricsAccess, app, demo, import, metrics_app};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,49 @@ struct Data {
     database_pool: usize,
 }
 
+/// How the relay meets the network (see `net::NetConfig`).
+#[derive(clap::Args)]
+struct Edge {
+    /// Connections open at once; more are closed as soon as accepted.
+    #[arg(long, default_value_t = NetConfig::default().max_connections)]
+    max_connections: usize,
+    /// Connections open at once from one address (trusted proxies are not capped).
+    #[arg(long, default_value_t = NetConfig::default().max_connections_per_address)]
+    max_connections_per_address: usize,
+    /// Seconds a client has to send a request's headers, and to start its next request on a kept-alive
+    /// connection.
+    #[arg(long, default_value_t = NetConfig::default().header_read_timeout.as_secs())]
+    header_timeout_secs: u64,
+    /// A proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client: the load balancer.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<Cidr>,
+    /// Opens GET /metrics to requests with `Authorization: Bearer <token>`.
+    #[arg(long, env = "ZHUQI_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serves GET /metrics, to anybody, on this address of its own (e.g. 127.0.0.1:9090).
+    #[arg(long, conflicts_with = "metrics_token")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+impl Edge {
+    fn net(&self) -> NetConfig {
+        NetConfig {
+            max_connections: self.max_connections.max(1),
+            max_connections_per_address: self.max_connections_per_address.max(1),
+            header_read_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
+    fn metrics(&self) -> MetricsAccess {
+        match (&self.metrics_token, self.metrics_listen) {
+            (Some(token), _) => MetricsAccess::Token(token.clone()),
+            (None, Some(_)) => MetricsAccess::Separate,
+            (None, None) => MetricsAccess::Closed,
+        }
+    }
+}
+
 impl Data {
     fn open(&self) -> Result<Arc<dyn RelayStorage>, String> {
         Ok(match &self.database_url {
@@ -59,6 +103,8 @@ enum Command {
         /// Cap of the document cache, in MiB of estimated memory.
         #[arg(long, default_value_t = 64)]
         doc_cache_mib: usize,
+        #[command(flatten)]
+        edge: Edge,
     },
     /// Imports a CSV file (UTF-8; Chinese or English headers). Nothing is imported if a row is bad.
     Import {
@@ -123,8 +169,12 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| "cadre, department_handler, manager or enterprise_contact".into())
 }
 
-fn state(data: &Data, cache_mib: usize) -> Result<Arc<AppState>, String> {
-    Ok(AppState::new(data.open()?, Config { doc_cache_bytes: cache_mib << 20 }))
+fn state(data: &Data, config: Config) -> Result<Arc<AppState>, String> {
+    Ok(AppState::new(data.open()?, config))
+}
+
+fn admin_state(data: &Data) -> Result<Arc<AppState>, String> {
+    state(data, Config::default())
 }
 
 /// Parses the arguments and runs the command; exits with status 1 and a message on failure.
@@ -141,8 +191,13 @@ pub fn main() {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { data, listen, demo, doc_cache_mib } => {
-            let state = state(&data, doc_cache_mib)?;
+        Command::Serve { data, listen, demo, doc_cache_mib, edge } => {
+            let config = Config {
+                doc_cache_bytes: doc_cache_mib << 20,
+                trusted_proxies: edge.trusted_proxies.clone(),
+                metrics: edge.metrics(),
+            };
+            let state = state(&data, config)?;
             if demo {
                 match demo::seed(&state, crate::now_ms()).map_err(|e| format!("{} ({})", e.message_zh, e.message))? {
                     Some(seeded) => {
@@ -163,16 +218,26 @@ fn run(cli: Cli) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 println!("zhuqi relay listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-                axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
+                if let Some(at) = edge.metrics_listen {
+                    let metrics = tokio::net::TcpListener::bind(at)
+                        .await
+                        .map_err(|e| format!("cannot listen on {at}: {e}"))?;
+                    println!("metrics on http://{at}/metrics");
+                    let (app, net) = (metrics_app(state.clone()), NetConfig::default());
+                    tokio::spawn(net::serve(metrics, app, net, || {}, std::future::pending()));
+                }
+                let st = state.clone();
+                let refused = move || {
+                    st.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                };
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                net::serve(listener, app(state), edge.net(), refused, shutdown).await.map_err(|e| e.to_string())
             })
         }
         Command::Import { data, what, file } => {
-            let state = state(&data, 64)?;
+            let state = admin_state(&data)?;
             let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let n = match what {
                 ImportKind::Regions => import::regions(&state, &bytes),
@@ -186,7 +251,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::AddUser { data, login, name, role, region, department, enterprise, password } => {
-            let state = state(&data, 64)?;
+            let state = admin_state(&data)?;
             if let Some(p) = &password
                 && p.chars().count() < 8
             {
@@ -211,7 +276,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::ActivationCode { data, contact } => {
-            let state = state(&data, 64)?;
+            let state = admin_state(&data)?;
             let storage = state.storage.as_ref();
             let account = storage
                 .account_by_login(&contact)
@@ -227,7 +292,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Devices { data, login } => {
-            let state = state(&data, 64)?;
+            let state = admin_state(&data)?;
             let storage = state.storage.as_ref();
             let account = storage.account_by_login(&login).map_err(|e| e.to_string())?.ok_or("no such login")?;
             for (id, name, created, revoked) in storage.devices_of(&account.user.id).map_err(|e| e.to_string())? {
@@ -236,7 +301,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::RevokeDevice { data, device_id } => {
-            let state = state(&data, 64)?;
+            let state = admin_state(&data)?;
             if state.storage.revoke_device(&device_id).map_err(|e| e.to_string())? {
                 println!("revoked {device_id}");
                 Ok(())

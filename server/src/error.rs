@@ -54,6 +54,32 @@ impl ApiError {
     }
 }
 
+/// The most characters of a user's text that go into a log line (see [`log_text`]).
+pub const LOG_TEXT_CHARS: usize = 80;
+
+/// A user-controlled string as it may go into a log line: control characters (newlines among them)
+/// escaped the way `escape_debug` does, so one value cannot forge another log line, and cut to
+/// [`LOG_TEXT_CHARS`] characters with an ellipsis, so a long value cannot flood the log.
+pub fn log_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(LOG_TEXT_CHARS * 4) + 3);
+    for (i, c) in s.chars().enumerate() {
+        if i == LOG_TEXT_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else if matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            // Line separators and bidirectional controls: not control characters, but they move text.
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The code of [`ApiError::stale`].
 pub const STALE: &str = "stale";
 
@@ -77,5 +103,37 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert("retry-after", v);
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_text_escapes_control_characters() {
+        assert_eq!(log_text("ent-a"), "ent-a");
+        assert_eq!(log_text("企业刘总"), "企业刘总");
+        let forged = "x\n2024-01-01T00:00:00Z ERROR zhuqi_server: password reset for admin";
+        let logged = log_text(forged);
+        assert!(!logged.contains('\n'), "{logged}");
+        assert!(logged.starts_with("x\\n2024-01-01"), "{logged}");
+        assert_eq!(log_text("a\rb\tc\u{1b}[31m\u{0}"), "a\\rb\\tc\\u{1b}[31m\\0");
+        // Line and paragraph separators and bidirectional overrides are escaped too.
+        assert_eq!(log_text("a\u{2028}b\u{202e}c"), "a\\u{2028}b\\u{202e}c");
+        assert!(log_text("\\ and \"quotes\"") == "\\ and \"quotes\"");
+    }
+
+    #[test]
+    fn log_text_truncates_long_values() {
+        let long = "a".repeat(15 << 20);
+        let logged = log_text(&long);
+        assert_eq!(logged, format!("{}…", "a".repeat(LOG_TEXT_CHARS)));
+        // Characters, not bytes: a Chinese text is cut on a character boundary.
+        let chinese = "企".repeat(LOG_TEXT_CHARS + 1);
+        assert_eq!(log_text(&chinese).chars().count(), LOG_TEXT_CHARS + 1);
+        assert_eq!(log_text(&"b".repeat(LOG_TEXT_CHARS)), "b".repeat(LOG_TEXT_CHARS));
+        // Escapes count once per character of the input.
+        assert_eq!(log_text(&"\n".repeat(LOG_TEXT_CHARS + 5)), format!("{}…", "\\n".repeat(LOG_TEXT_CHARS)));
     }
 }

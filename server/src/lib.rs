@@ -14,24 +14,28 @@ pub mod events;
 pub mod import;
 pub mod kpi;
 pub mod metrics;
+pub mod net;
 pub mod projection;
 pub mod reports;
 pub mod scope;
 pub mod storage;
 pub mod sync;
+pub mod throttle;
 pub mod validate;
 pub mod web;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::ApiError;
 use metrics::Route;
+use net::ClientAddr;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use storage::RelayStorage;
 use zhuqi_core::sync::protocol::*;
 
@@ -53,6 +57,7 @@ macro_rules! relay_allocator {
     };
 }
 
+/// Milliseconds since the Unix epoch, by this machine's clock.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -77,12 +82,27 @@ struct Touched {
 pub struct Config {
     /// Cap of the document cache, in estimated bytes of memory.
     pub doc_cache_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (see `net::client_addr`).
+    pub trusted_proxies: Vec<net::Cidr>,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { doc_cache_bytes: 64 << 20 }
+        Config { doc_cache_bytes: 64 << 20, trusted_proxies: Vec::new(), metrics: MetricsAccess::Closed }
     }
+}
+
+/// Who may read the relay's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Nobody through the API (`/metrics` answers 404): the default.
+    Closed,
+    /// Requests to `/metrics` carrying `Authorization: Bearer <token>`.
+    Token(String),
+    /// Anybody who reaches a separate listen address (see `metrics_app`), none through the API.
+    Separate,
 }
 
 pub struct AppState {
@@ -107,6 +127,9 @@ pub struct AppState {
     touched: Mutex<Touched>,
     /// Actor ids known to be bound to a device (a binding never changes).
     pub bound_actors: Mutex<HashMap<Vec<u8>, String>>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<net::Cidr>,
+    pub metrics_access: MetricsAccess,
 }
 
 impl AppState {
@@ -137,6 +160,8 @@ impl AppState {
             sync_slots: tokio::sync::Semaphore::new(16 * cores()),
             touched: Mutex::default(),
             bound_actors: Mutex::default(),
+            trusted_proxies: config.trusted_proxies,
+            metrics_access: config.metrics,
         })
     }
 }
@@ -181,18 +206,60 @@ fn json_response<T: serde::Serialize>(v: &T) -> Response {
     axum::Json(v).into_response()
 }
 
-/// The relay's HTTP API.
+/// Time to serve a sync, from its first header byte to its last response byte being handed over.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time to serve any other request (except the `/v1/events` stream, which lasts).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest pause between two pieces of a request body before the request is dropped.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest body of the JSON sign-in, activation and code requests.
+pub const AUTH_BODY_BYTES: usize = 4 << 10;
+/// Largest body of a dashboard form (sign-in, actions, sign-out).
+pub const FORM_BODY_BYTES: usize = 16 << 10;
+/// Largest body of a task notice form (its text runs to a few pages).
+pub const NOTICE_BODY_BYTES: usize = 64 << 10;
+
+/// The Content-Security-Policy of every answer: no inline script or style, nothing from elsewhere,
+/// never framed.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'";
+
+/// Answers a request that ran past its deadline: 408 with the usual JSON error.
+fn timed_out(state: &AppState) -> ApiError {
+    state.metrics.timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "request took too long", "请求超时，请重试")
+}
+
+/// The relay's HTTP API and dashboard. Every route has a body limit, enforced while reading (by
+/// `read_body` for the API, which also refuses a larger declared length at once, and by
+/// `DefaultBodyLimit` for the forms; routes that take no body never read one), and a deadline;
+/// every answer carries the security headers.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
+    use axum::error_handling::HandleErrorLayer;
+    use axum::extract::DefaultBodyLimit;
+    use tower::ServiceBuilder;
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let deadline = |d: Duration| {
+        let st = state.clone();
+        let on_timeout = move |_: tower::BoxError| std::future::ready(timed_out(&st));
+        ServiceBuilder::new().layer(HandleErrorLayer::new(on_timeout)).timeout(d).into_inner()
+    };
+    let sync = Router::new().route("/v1/sync", post(sync_handler)).layer(deadline(SYNC_TIMEOUT));
+    // Server-sent events last as long as the device listens: no deadline.
+    let events = Router::new().route("/v1/events", get(events::events));
+    let notices = Router::new()
+        .route("/notices", get(web::notices_page).post(web::issue_notice))
+        .layer(DefaultBodyLimit::max(NOTICE_BODY_BYTES))
+        .layer(deadline(REQUEST_TIMEOUT));
+    let rest = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .route("/v1/auth/sign-in", post(sign_in))
         .route("/v1/auth/activate", post(activate))
         .route("/v1/auth/sign-out", post(sign_out))
         .route("/v1/activation-codes", post(activation_code))
-        .route("/v1/sync", post(sync_handler))
-        .route("/v1/events", get(events::events))
         .route("/", get(web::overview_page))
+        .route("/static/{file}", get(web::static_file))
         .route("/login", get(web::login_page).post(web::login))
         .route("/logout", post(web::logout))
         .route("/problems", get(web::problems_page))
@@ -201,11 +268,36 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/ranking", get(web::ranking_page))
         .route("/enterprises/{id}", get(web::enterprise_page))
         .route("/cadres/{id}", get(web::cadre_page))
-        .route("/notices", get(web::notices_page).post(web::issue_notice))
         .route("/notices/{id}", get(web::notice_page))
         .route("/export/{format}", get(web::export))
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(DefaultBodyLimit::max(FORM_BODY_BYTES))
+        .layer(deadline(REQUEST_TIMEOUT));
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        )
+    };
+    Router::new()
+        .merge(sync)
+        .merge(events)
+        .merge(notices)
+        .merge(rest)
+        .layer(
+            ServiceBuilder::new()
+                .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
+                .layer(header("content-security-policy", CSP))
+                .layer(header("x-frame-options", "DENY"))
+                .layer(header("x-content-type-options", "nosniff"))
+                .layer(header("referrer-policy", "no-referrer"))
+                .layer(header("cache-control", "no-store")),
+        )
         .with_state(state)
+}
+
+/// `/metrics` alone, for a listen address of its own (`MetricsAccess::Separate`).
+pub fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new().route("/metrics", get(render_metrics)).with_state(state)
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -217,7 +309,21 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+/// `/metrics` through the API: closed unless a token is configured and presented.
+async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let allowed = match &state.metrics_access {
+        MetricsAccess::Token(token) => auth::bearer(&headers).is_some_and(|t| {
+            subtle::ConstantTimeEq::ct_eq(auth::token_hash(t).as_slice(), auth::token_hash(token).as_slice()).into()
+        }),
+        MetricsAccess::Closed | MetricsAccess::Separate => false,
+    };
+    if !allowed {
+        return ApiError::not_found("no such page").into_response();
+    }
+    render_metrics(State(state)).await
+}
+
+async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
     let st = state.clone();
     let counts =
         blocking(move || Ok((st.storage.connected_devices(now_ms() - 300_000)?, st.storage.document_count()?))).await;
@@ -229,15 +335,23 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Reads a body of at most `limit` bytes, answering 413 (as JSON) beyond.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("body larger than {limit} bytes"),
-            "数据量过大",
-        )
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body larger than {limit} bytes"), "数据量过大")
+}
+
+/// Reads a body of at most `limit` bytes, answering 413 (as JSON) beyond: at once when the declared
+/// length is larger, else as soon as more has arrived.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // A body that stalled past the idle timeout is not too large, just gone.
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<tower_http::timeout::TimeoutError>()) {
+            return ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "request body stalled", "请求超时，请重试");
+        }
+        too_large(limit)
     })
 }
 
@@ -248,13 +362,14 @@ fn counted(state: &AppState, r: Result<Response, ApiError>) -> Response {
     })
 }
 
-async fn sign_in(State(state): State<Arc<AppState>>, body: Body) -> Response {
+async fn sign_in(State(state): State<Arc<AppState>>, ClientAddr(client): ClientAddr, request: Request) -> Response {
     state.metrics.request(Route::SignIn);
     let r = async {
-        let req: SignInRequest = json(&read_body(body, 64 << 10).await?)?;
+        let (parts, body) = request.into_parts();
+        let req: SignInRequest = json(&read_body(&parts.headers, body, AUTH_BODY_BYTES).await?)?;
+        let user = auth::sign_in(&state, req.login.trim().to_owned(), req.password, client).await?;
         let st = state.clone();
-        let _permit = state.password_checks.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
-        blocking(move || auth::sign_in(&st, req.login.trim(), &req.password, &req.device_name))
+        blocking(move || auth::register_device(st.storage.as_ref(), &user, &req.device_name))
             .await
             .map(|r| json_response(&r))
     }
@@ -262,17 +377,13 @@ async fn sign_in(State(state): State<Arc<AppState>>, body: Body) -> Response {
     counted(&state, r)
 }
 
-async fn activate(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+async fn activate(State(state): State<Arc<AppState>>, ClientAddr(client): ClientAddr, request: Request) -> Response {
     state.metrics.request(Route::Activate);
-    // Failed activations are throttled per client address (known when served with connect info).
-    let client = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
     let r = async {
-        let req: ActivateRequest = json(&read_body(request.into_body(), 64 << 10).await?)?;
+        let (parts, body) = request.into_parts();
+        let req: ActivateRequest = json(&read_body(&parts.headers, body, AUTH_BODY_BYTES).await?)?;
         let st = state.clone();
-        blocking(move || auth::activate(&st, &req.code, &req.device_name, &client)).await.map(|r| json_response(&r))
+        blocking(move || auth::activate(&st, &req.code, &req.device_name, client)).await.map(|r| json_response(&r))
     }
     .await;
     counted(&state, r)
@@ -290,11 +401,12 @@ async fn sign_out(State(state): State<Arc<AppState>>, auth::Authed(session): aut
 async fn activation_code(
     State(state): State<Arc<AppState>>,
     auth::Authed(session): auth::Authed,
-    body: Body,
+    request: Request,
 ) -> Response {
     state.metrics.request(Route::ActivationCode);
     let r = async {
-        let req: ActivationCodeRequest = json(&read_body(body, 64 << 10).await?)?;
+        let (parts, body) = request.into_parts();
+        let req: ActivationCodeRequest = json(&read_body(&parts.headers, body, AUTH_BODY_BYTES).await?)?;
         let st = state.clone();
         let (code, expires_at) =
             blocking(move || auth::issue_code(&st, &session, &req.enterprise_id, &req.contact_user_id)).await?;
@@ -313,7 +425,8 @@ async fn sync_handler(
     state.metrics.request(Route::Sync);
     let started = std::time::Instant::now();
     let r = async {
-        let version = headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()?.trim().parse::<u32>().ok());
+        // A header that is present but not a version number names no version this relay speaks.
+        let version = headers.get(PROTOCOL_HEADER).map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0));
         let gzip = headers
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
@@ -321,7 +434,7 @@ async fn sync_handler(
         if !gzip {
             return Err(ApiError::bad_request("/v1/sync bodies are gzip-compressed CBOR (Content-Encoding: gzip)"));
         }
-        let body = read_body(body, MAX_REQUEST_BYTES).await?;
+        let body = read_body(&headers, body, MAX_REQUEST_BYTES).await?;
         state.metrics.bytes_in.fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let st = state.clone();
         let _slot = state.sync_slots.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub changes_accepted: AtomicU64,
     pub changes_rejected: AtomicU64,
     pub sign_ins_failed: AtomicU64,
+    pub sign_ins_throttled: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub timeouts: AtomicU64,
 }
 
 /// Routes counted in `zhuqi_requests_total`.
@@ -80,6 +83,17 @@ impl Metrics {
             ("zhuqi_changes_accepted_total", "Pushed changes stored.", &self.changes_accepted),
             ("zhuqi_changes_rejected_total", "Pushed changes refused.", &self.changes_rejected),
             ("zhuqi_sign_ins_failed_total", "Failed sign-in attempts.", &self.sign_ins_failed),
+            (
+                "zhuqi_sign_ins_throttled_total",
+                "Sign-in and activation attempts refused by the throttles.",
+                &self.sign_ins_throttled,
+            ),
+            (
+                "zhuqi_connections_refused_total",
+                "Connections closed on accept: over the global or per-address cap.",
+                &self.connections_refused,
+            ),
+            ("zhuqi_request_timeouts_total", "Requests answered 408: past their deadline.", &self.timeouts),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
         }

@@ -1,6 +1,8 @@
-//! The managers' web pages, served by the relay itself: sign-in (a session cookie: HttpOnly, Secure,
-//! SameSite=Strict, and a CSRF token in every form) and the overview of a region and a period.
-//! Pages are server-rendered HTML in Chinese with an inline stylesheet; nothing is built with npm.
+//! The managers' web pages, served by the relay itself: sign-in (a web session — its own cookie,
+//! HttpOnly, Secure, SameSite=Strict, ending after 30 idle minutes or 12 hours, never a device
+//! token — and a CSRF token in every form, the sign-in form included) and the overview of a region
+//! and a period. Pages are server-rendered HTML in Chinese; their stylesheet and table-sorting
+//! script are static files (`/static/…`), so the Content-Security-Policy forbids anything inline.
 
 use crate::auth::{self, token_hash};
 use crate::error::ApiError;
@@ -48,8 +50,8 @@ fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: &str) -> Html
     };
     Html(format!(
         r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{t} · 万人助万企</title><style>{CSS}</style></head><body><header><h1>万人助万企 · {t}</h1>{nav}</header><main>{body}</main>
-<script>{JS}</script></body></html>"#,
+<title>{t} · 万人助万企</title><link rel="stylesheet" href="/static/app.css"><script src="/static/app.js" defer></script></head>
+<body><header><h1>万人助万企 · {t}</h1>{nav}</header><main>{body}</main></body></html>"#,
         t = esc(title)
     ))
 }
@@ -63,7 +65,8 @@ main{padding:1rem;max-width:1200px;margin:auto}.cards{display:grid;grid-template
 table{border-collapse:collapse;width:100%;background:#fff;margin:1rem 0}th,td{padding:.4rem .5rem;border-bottom:1px solid #eee;text-align:right}\
 th:first-child,td:first-child{text-align:left}#timeline td,#timeline th,#visits td,#visits th{text-align:left}th{cursor:pointer;background:#fafafa}.muted{color:#777;font-size:.85rem}\
 form.period{display:flex;gap:.5rem;flex-wrap:wrap;align-items:end}.login{max-width:360px;margin:3rem auto;background:#fff;padding:1.5rem;border-radius:8px}\
-.login input{width:100%;padding:.5rem;margin:.25rem 0 .75rem;box-sizing:border-box}.error{color:#b71c1c}button.primary{background:#b71c1c;color:#fff;border:0;padding:.5rem 1rem;border-radius:4px}";
+.login input{width:100%;padding:.5rem;margin:.25rem 0 .75rem;box-sizing:border-box}.error{color:#b71c1c}button.primary{background:#b71c1c;color:#fff;border:0;padding:.5rem 1rem;border-radius:4px}\
+svg.chart{width:100%;max-width:720px;background:#fff}";
 
 /// Sorts a table by the clicked column (numbers numerically).
 const JS: &str = "document.querySelectorAll('table.sortable th').forEach((th,i)=>th.addEventListener('click',()=>{\
@@ -71,14 +74,32 @@ const tb=th.closest('table').tBodies[0];const rows=[...tb.rows];const asc=th.dat
 const v=r=>{const t=r.cells[i].dataset.v??r.cells[i].textContent;const n=parseFloat(t);return isNaN(n)?t:n};\
 rows.sort((a,b)=>{const x=v(a),y=v(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});rows.forEach(r=>tb.appendChild(r))}));";
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// `GET /static/{app.css,app.js}`: the pages' stylesheet and script.
+pub async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, content_type) = match file.as_str() {
+        "app.css" => (CSS, "text/css; charset=utf-8"),
+        "app.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return ApiError::not_found("no such file").into_response(),
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+/// A web session ends after this long without a page being loaded...
+pub const WEB_IDLE_MS: i64 = 30 * 60_000;
+/// ... and this long after sign-in in any case.
+pub const WEB_SESSION_MS: i64 = 12 * 3_600_000;
+/// The sign-in form's own CSRF cookie (login CSRF: a page elsewhere must not sign a manager in as
+/// somebody else).
+const LOGIN_COOKIE: &str = "zhuqi_login";
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() < 200)
         .map(|(_, v)| v.to_owned())
 }
 
@@ -87,64 +108,111 @@ fn csrf_of(token: &str) -> String {
     Sha256::digest(format!("csrf:{token}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The signed-in manager of a request, or where to send the browser instead.
+/// Whether a form's CSRF token is the one of `secret`, compared in constant time.
+fn csrf_ok(form_token: &str, secret: &str) -> bool {
+    subtle::ConstantTimeEq::ct_eq(form_token.as_bytes(), csrf_of(secret).as_bytes()).into()
+}
+
+fn set_cookie(name: &str, value: &str, path: &str, max_age_s: i64) -> (header::HeaderName, String) {
+    (header::SET_COOKIE, format!("{name}={value}; Path={path}; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_s}"))
+}
+
+/// The signed-in manager of a request (and the session's secret, for CSRF tokens), or where to send
+/// the browser instead.
 async fn manager(state: &Arc<AppState>, headers: &HeaderMap) -> Result<(Session, String), Response> {
-    let Some(token) = cookie_token(headers) else { return Err(Redirect::to("/login").into_response()) };
+    let Some(token) = cookie(headers, COOKIE) else { return Err(Redirect::to("/login").into_response()) };
     let st = state.clone();
     let t = token.clone();
-    let session = tokio::task::spawn_blocking(move || st.storage.session(&token_hash(&t)))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()).into_response())?
-        .map_err(|e| ApiError::from(e).into_response())?;
-    let session = match auth::authorize_session(session) {
-        Ok(s) => s,
-        Err(_) => return Err(Redirect::to("/login").into_response()),
-    };
-    if session.user.role != Role::Manager {
+    let user = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let now = now_ms();
+        let Some(user_id) = st.storage.web_session(&token_hash(&t), now, WEB_IDLE_MS)? else { return Ok(None) };
+        Ok(st.directory.get(st.storage.as_ref())?.users.get(&user_id).cloned())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()).into_response())?
+    .map_err(IntoResponse::into_response)?;
+    let Some(user) = user else { return Err(Redirect::to("/login").into_response()) };
+    if user.role != Role::Manager {
         let body = "<p>此页面仅供活动办（管理人员）使用。</p><p><a href=\"/login\">换一个账号登录</a></p>";
         return Err((StatusCode::FORBIDDEN, page("无权访问", None, None, body)).into_response());
     }
-    Ok((session, token))
+    // Web sessions are not devices: this one has no device id, and opens no `/v1/*` route.
+    Ok((Session { device_id: String::new(), user, revoked: false, expires_at: 0 }, token))
 }
 
-pub async fn login_page() -> Html<String> {
-    login_form("")
+pub async fn login_page() -> Response {
+    login_form(StatusCode::OK, "")
 }
 
-fn login_form(error: &str) -> Html<String> {
+/// The sign-in form, with a fresh login-CSRF secret in its cookie and the matching token in the form.
+fn login_form(status: StatusCode, error: &str) -> Response {
+    let secret = auth::random_token();
     let error = if error.is_empty() { String::new() } else { format!(r#"<p class="error">{}</p>"#, esc(error)) };
-    page(
+    let html = page(
         "登录",
         None,
         None,
         &format!(
             r#"<form class="login" method="post" action="/login"><h2>登录</h2>{error}
-<label>账号<input name="login" autocomplete="username" required></label>
+<input type="hidden" name="csrf" value="{}">
+<label>账号<input name="login" autocomplete="username" maxlength="{}" required></label>
 <label>密码<input name="password" type="password" autocomplete="current-password" required></label>
-<button class="primary" type="submit">登录</button></form>"#
+<button class="primary" type="submit">登录</button></form>"#,
+            csrf_of(&secret),
+            auth::MAX_LOGIN_CHARS
         ),
-    )
+    );
+    (status, [set_cookie(LOGIN_COOKIE, &secret, "/login", 3600)], html).into_response()
 }
 
 #[derive(serde::Deserialize)]
 pub struct LoginForm {
     login: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
-pub async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Response {
-    let st = state.clone();
-    let Ok(_permit) = state.password_checks.acquire().await else {
-        return ApiError::internal("shutting down").into_response();
-    };
-    let result = tokio::task::spawn_blocking(move || auth::sign_in(&st, f.login.trim(), &f.password, "网页")).await;
-    match result {
-        Ok(Ok(r)) => {
-            let max_age = (r.expires_at - now_ms()) / 1000;
-            let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}", r.token);
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    crate::net::ClientAddr(client): crate::net::ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    state.metrics.request(crate::metrics::Route::Web);
+    if !cookie(&headers, LOGIN_COOKIE).is_some_and(|secret| csrf_ok(&f.csrf, &secret)) {
+        return login_form(StatusCode::FORBIDDEN, "登录页面已过期，请重新登录");
+    }
+    let user = match auth::sign_in(&state, f.login.trim().to_owned(), f.password, client).await {
+        Ok(user) => user,
+        Err(e) => {
+            let mut r = login_form(e.status, e.message_zh);
+            if let Some(s) = e.retry_after.and_then(|s| header::HeaderValue::from_str(&s.to_string()).ok()) {
+                r.headers_mut().insert(header::RETRY_AFTER, s);
+            }
+            return r;
         }
-        Ok(Err(e)) => (e.status, login_form(e.message_zh)).into_response(),
+    };
+    let token = auth::random_token();
+    let now = now_ms();
+    let session = crate::storage::WebSession {
+        id_hash: token_hash(&token),
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + WEB_SESSION_MS,
+    };
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || st.storage.create_web_session(&session)).await {
+        Ok(Ok(())) => {
+            let mut r = Redirect::to("/").into_response();
+            for (name, value) in [set_cookie(COOKIE, &token, "/", WEB_SESSION_MS / 1000), set_cookie(LOGIN_COOKIE, "", "/login", 0)] {
+                if let Ok(v) = header::HeaderValue::from_str(&value) {
+                    r.headers_mut().append(name, v);
+                }
+            }
+            r
+        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
 }
@@ -155,19 +223,13 @@ pub struct CsrfForm {
 }
 
 pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    if let Some(token) = cookie_token(&headers)
-        && f.csrf == csrf_of(&token)
+    if let Some(token) = cookie(&headers, COOKIE)
+        && csrf_ok(&f.csrf, &token)
     {
         let st = state.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(Some(s)) = st.storage.session(&token_hash(&token)) {
-                let _ = st.storage.revoke_device(&s.device_id);
-            }
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || st.storage.end_web_session(&token_hash(&token))).await;
     }
-    let clear = format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
-    ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
+    ([set_cookie(COOKIE, "", "/", 0)], Redirect::to("/login")).into_response()
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -223,7 +285,7 @@ fn chart(weeks: &[(i64, u32, u32)]) -> String {
     let n = weeks.len().max(1) as f64;
     let bar = (w - 2.0 * pad) / n / 2.5;
     let mut svg = format!(
-        r##"<svg viewBox="0 0 {w} {h}" role="img" aria-label="每周新增与办结问题" style="width:100%;max-width:720px;background:#fff">"##
+        r##"<svg viewBox="0 0 {w} {h}" role="img" aria-label="每周新增与办结问题" class="chart">"##
     );
     for (i, (start, opened, resolved)) in weeks.iter().enumerate() {
         let x = pad + i as f64 * (w - 2.0 * pad) / n;
@@ -728,7 +790,7 @@ pub async fn problem_action(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if f.csrf != csrf_of(&token) {
+    if !csrf_ok(&f.csrf, &token) {
         return ApiError::forbidden("bad CSRF token").into_response();
     }
     let deadline = parse_date("deadline", &f.deadline).ok().map(|d| day_start(d + 1) - 1);
@@ -1087,7 +1149,7 @@ pub async fn issue_notice(State(state): State<Arc<AppState>>, headers: HeaderMap
         Ok(s) => s,
         Err(r) => return r,
     };
-    if get("csrf") != csrf_of(&token) {
+    if !csrf_ok(&get("csrf"), &token) {
         return ApiError::forbidden("bad CSRF token").into_response();
     }
     let recipients: Vec<zhuqi_core::domain::Recipient> = pairs

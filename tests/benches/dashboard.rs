@@ -112,14 +112,9 @@ fn main() {
     let t = Instant::now();
     seed(&relay);
     println!("seeded 5,000 enterprises and 20,000 problems in {:.1} s", t.elapsed().as_secs_f64());
-    let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let login = http
-        .post(format!("{}/login", relay.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("login=manager&password=bench+password")
-        .send()
-        .unwrap();
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut browser = zhuqi_tests::browser::Browser::new(&relay.url);
+    assert_eq!(browser.sign_in("manager", "bench password").0, 303);
+    let (http, cookie) = (browser.http.clone(), browser.cookie_header());
     let month = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms())[..7].to_owned();
     for (name, path) in [
         ("overview (current month)", "/".to_owned()),

@@ -102,6 +102,8 @@ fn main() {
             .args(["serve", "--data-dir"])
             .arg(&data)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--doc-cache-mib", &cache_mib.to_string()])
+            // Every simulated phone connects from 127.0.0.1.
+            .args(["--max-connections-per-address", "16384"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

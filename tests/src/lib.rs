@@ -2,6 +2,8 @@
 //! 127.0.0.1 with their SQLite files in a temporary directory, seeds a small province, and signs
 //! devices in — each a real `zhuqi_core::Store` on its own SQLite file, syncing over HTTP.
 
+pub mod attack;
+pub mod browser;
 pub mod load;
 pub mod pg;
 pub mod province;
@@ -42,14 +44,19 @@ impl Relay {
     /// says `ZHUQI_TEST_STORAGE=postgres`, in a PostgreSQL schema of its own (to run every end-to-end
     /// test on that store too).
     pub fn start(data_dir: &Path) -> Relay {
+        Self::start_configured(data_dir, Config::default(), zhuqi_server::net::NetConfig::default())
+    }
+
+    /// `start`, with the given settings and network edge.
+    pub fn start_configured(data_dir: &Path, config: Config, net: zhuqi_server::net::NetConfig) -> Relay {
         if std::env::var("ZHUQI_TEST_STORAGE").is_ok_and(|v| v == "postgres") {
             let db = pg::TestDatabase::create();
-            let mut relay = Self::start_with(db.open());
+            let mut relay = Self::start_on(db.open(), config, net);
             relay.database = Some(db);
             return relay;
         }
         let storage = Arc::new(SqliteStorage::open(data_dir).expect("open relay storage"));
-        Self::start_with(storage)
+        Self::start_on(storage, config, net)
     }
 
     pub fn start_with(storage: Arc<dyn RelayStorage>) -> Relay {
@@ -57,6 +64,11 @@ impl Relay {
     }
 
     pub fn start_with_config(storage: Arc<dyn RelayStorage>, config: Config) -> Relay {
+        Self::start_on(storage, config, zhuqi_server::net::NetConfig::default())
+    }
+
+    /// Starts a relay with the given settings and network edge.
+    pub fn start_on(storage: Arc<dyn RelayStorage>, config: Config, net: zhuqi_server::net::NetConfig) -> Relay {
         let state = AppState::new(storage, config);
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -72,12 +84,14 @@ impl Relay {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, zhuqi_server::app(app_state).into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
+                let st = app_state.clone();
+                let refused = move || {
+                    st.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                };
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                zhuqi_server::net::serve(listener, zhuqi_server::app(app_state), net, refused, shutdown).await.unwrap();
             });
             let _ = done_tx.send(());
         });
@@ -271,12 +285,18 @@ impl RawClient {
 
     /// Sends raw bytes to `/v1/sync` with the given headers; returns status and body.
     pub fn post(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+        self.try_post(body, headers).unwrap()
+    }
+
+    /// `post`, or the transport's error: a relay refusing a body by its declared length answers and
+    /// closes at once, and a client still sending may see the connection reset instead of the answer.
+    pub fn try_post(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> Result<(u16, Vec<u8>), reqwest::Error> {
         let mut req = self.http.post(format!("{}/v1/sync", self.url)).bearer_auth(&self.token).body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send().unwrap();
-        (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
+        let resp = req.send()?;
+        Ok((resp.status().as_u16(), resp.bytes()?.to_vec()))
     }
 
     /// Pushes changes of one document; returns the relay's answer.

@@ -183,17 +183,6 @@ fn a_revoked_phone_is_refused_and_told_to_wipe() {
     // Signing in again registers a new device.
     let again = Device::sign_in(&relay.url, tmp.path(), "cadre");
     assert_eq!(again.sync().pulled, 1);
-    // Wrong passwords are throttled after five attempts.
-    let client = zhuqi_core::sync::SyncClient::new(&relay.url).unwrap().with_retries(1, std::time::Duration::ZERO);
-    for _ in 0..5 {
-        assert!(matches!(client.sign_in("cadre", "wrong", "x"), Err(zhuqi_core::Error::Relay { status: 401, .. })));
-    }
-    assert!(matches!(client.sign_in("cadre", PASSWORD, "x"), Err(zhuqi_core::Error::Throttled { .. })));
-    // Guessing activation codes is throttled per client address.
-    for _ in 0..5 {
-        assert!(matches!(client.activate("AAAA-BBBB-CCCC", "x"), Err(zhuqi_core::Error::Relay { status: 401, .. })));
-    }
-    assert!(matches!(client.activate("AAAA-BBBB-CCCD", "x"), Err(zhuqi_core::Error::Throttled { .. })));
 }
 
 #[test]

@@ -58,6 +58,7 @@ conformance!(
     an_actor_belongs_to_one_device,
     activation_codes_are_used_once,
     failed_sign_ins_count_within_their_window,
+    known_sign_ins_and_web_sessions,
     commits_number_changes_in_one_sequence,
     a_retried_commit_stores_nothing_twice,
     a_failed_commit_writes_nothing,
@@ -280,17 +281,56 @@ fn activation_codes_are_used_once(b: &Backend) {
 }
 
 fn failed_sign_ins_count_within_their_window(b: &Backend) {
+    use zhuqi_server::throttle::FAILURE_MEMORY_MS;
     let s = b.open();
+    let (who, other) = ("a".repeat(32), "b".repeat(32));
     for at in [1_000, 2_000, 3_000] {
-        s.record_failed_sign_in("who", at).unwrap();
+        s.record_failed_sign_in(&[who.clone()], at).unwrap();
     }
-    s.record_failed_sign_in("other", 3_000).unwrap();
-    assert_eq!(s.failed_sign_ins_since("who", 0).unwrap(), 3);
-    assert_eq!(s.failed_sign_ins_since("who", 2_000).unwrap(), 2);
-    assert_eq!(s.failed_sign_ins_since("nobody", 0).unwrap(), 0);
-    // Records older than a day are let go.
-    s.record_failed_sign_in("who", 3_000 + 86_400_000).unwrap();
-    assert_eq!(s.failed_sign_ins_since("who", 0).unwrap(), 2);
+    s.record_failed_sign_in(&[other.clone(), who.clone()], 3_500).unwrap();
+    let nobody = "c".repeat(32);
+    let q = [who.clone(), other.clone(), nobody.clone()];
+    assert_eq!(s.sign_in_failures(&q, 0).unwrap(), [(4, 3_500), (1, 3_500), (0, 0)]);
+    assert_eq!(s.sign_in_failures(&[who.clone()], 2_000).unwrap(), [(3, 3_500)]);
+    // Failures are remembered for an hour.
+    s.record_failed_sign_in(&[nobody.clone()], 2_500 + FAILURE_MEMORY_MS).unwrap();
+    assert_eq!(s.sign_in_failures(&q, 0).unwrap(), [(2, 3_500), (1, 3_500), (1, 2_500 + FAILURE_MEMORY_MS)]);
+    s.forget_sign_in_failures(&who).unwrap();
+    assert_eq!(s.sign_in_failures(&[who.clone()], 0).unwrap(), [(0, 0)]);
+    // A flood keeps the newest `MAX_FAILURE_ROWS`.
+    let flood: Vec<String> = (0..1000).map(|i| format!("{i:032}")).collect();
+    let rounds = zhuqi_server::storage::MAX_FAILURE_ROWS as usize / flood.len() + 2;
+    for r in 0..rounds {
+        s.record_failed_sign_in(&flood, 10_000 + r as i64).unwrap();
+    }
+    let counts = s.sign_in_failures(&flood, 0).unwrap();
+    let kept: u32 = counts.iter().map(|c| c.0).sum();
+    assert_eq!(kept as i64, zhuqi_server::storage::MAX_FAILURE_ROWS);
+}
+
+fn known_sign_ins_and_web_sessions(b: &Backend) {
+    use zhuqi_server::storage::WebSession;
+    use zhuqi_server::throttle::KNOWN_FOR_MS;
+    let s = b.open();
+    let pair = "k".repeat(32);
+    assert!(!s.signed_in_before(&pair, 0).unwrap());
+    s.note_sign_in(&pair, 1_000).unwrap();
+    assert!(s.signed_in_before(&pair, 0).unwrap());
+    assert!(!s.signed_in_before(&pair, 1_001).unwrap());
+    s.note_sign_in(&"j".repeat(32), 1_000 + KNOWN_FOR_MS + 1).unwrap();
+    assert!(!s.signed_in_before(&pair, 0).unwrap(), "forgotten after KNOWN_FOR_MS");
+
+    let session = WebSession { id_hash: vec![1; 32], user_id: "manager".into(), created_at: 1_000, expires_at: 50_000 };
+    s.create_web_session(&session).unwrap();
+    assert_eq!(s.web_session(&[1; 32], 2_000, 5_000).unwrap().as_deref(), Some("manager"));
+    assert_eq!(s.web_session(&[1; 32], 6_000, 5_000).unwrap().as_deref(), Some("manager"), "used at 2,000");
+    assert_eq!(s.web_session(&[1; 32], 11_001, 5_000).unwrap(), None, "idle past 5,000 ms");
+    s.create_web_session(&WebSession { id_hash: vec![2; 32], ..session.clone() }).unwrap();
+    assert_eq!(s.web_session(&[2; 32], 50_000, 100_000).unwrap(), None, "expired");
+    s.create_web_session(&WebSession { id_hash: vec![3; 32], ..session }).unwrap();
+    assert_eq!(s.web_session(&[9; 32], 2_000, 5_000).unwrap(), None, "unknown");
+    s.end_web_session(&[3; 32]).unwrap();
+    assert_eq!(s.web_session(&[3; 32], 2_000, 5_000).unwrap(), None, "ended");
 }
 
 fn commits_number_changes_in_one_sequence(b: &Backend) {

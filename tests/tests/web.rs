@@ -1,46 +1,8 @@
 //! The managers' web pages through a real relay: sign-in with a session cookie, the overview's
 //! figures against the relay's data, refusal of other roles, CSRF-checked sign-out.
 
+use zhuqi_tests::browser::{Browser, csrf_in};
 use zhuqi_tests::*;
-
-struct Browser {
-    http: reqwest::blocking::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { http, base: base.into(), cookie: None }
-    }
-    fn get(&self, path: &str) -> (u16, String, Option<String>) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().unwrap();
-        let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
-        (r.status().as_u16(), r.text().unwrap(), loc)
-    }
-    fn post(&mut self, path: &str, form: &str) -> (u16, String) {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form.to_owned());
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let r = req.send().unwrap();
-        if let Some(set) = r.headers().get("set-cookie") {
-            let set = set.to_str().unwrap();
-            assert!(set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Strict"), "{set}");
-            self.cookie = Some(set.split(';').next().unwrap().to_owned());
-        }
-        (r.status().as_u16(), r.text().unwrap())
-    }
-}
 
 fn card(html: &str, label: &str) -> String {
     let start = html.find(&format!("{label}<b>")).unwrap_or_else(|| panic!("no card {label}")) + label.len() + 3;
@@ -57,10 +19,10 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
 
     let (status, _, location) = b.get("/");
     assert_eq!((status, location.as_deref()), (303, Some("/login")), "not signed in: to the sign-in page");
-    let (status, html) = b.post("/login", "login=410102-office&password=wrong");
+    let (status, html) = b.sign_in("410102-office", "wrong");
     assert_eq!(status, 401);
     assert!(html.contains("账号或密码错误"));
-    let (status, _) = b.post("/login", "login=410102-office&password=zhuqi2026");
+    let (status, _) = b.sign_in("410102-office", "zhuqi2026");
     assert_eq!(status, 303);
 
     // The whole demo period, so every problem of the county counts.
@@ -132,8 +94,9 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert!(page.contains("<td>交办</td>") && page.contains("<td>提级督办</td>") && page.contains("第2级"));
 
     // Exports of the filtered list: CSV with a BOM, XLSX, the same rows.
+    let (http, base, cookie) = (b.http.clone(), b.base.clone(), b.cookie_header());
     let get_bytes = |path: &str| -> (String, Vec<u8>) {
-        let r = b.http.get(format!("{}{path}", b.base)).header("cookie", b.cookie.clone().unwrap()).send().unwrap();
+        let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().unwrap();
         assert_eq!(r.status().as_u16(), 200, "{path}");
         let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
         (ct, r.bytes().unwrap().to_vec())
@@ -198,19 +161,19 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert_eq!(status, 422, "another county's bureau is not the office's to task");
 
     // Sign-out needs the page's CSRF token.
-    let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let cookie = b.cookie.clone();
+    let csrf = csrf_in(&html);
+    let cookies = b.cookies.clone();
     b.post("/logout", "csrf=forged");
-    b.cookie = cookie.clone();
+    b.cookies = cookies.clone();
     assert_eq!(b.get("/").0, 200, "a forged token signs nobody out");
     b.post("/logout", &format!("csrf={csrf}"));
-    b.cookie = cookie;
-    assert_eq!(b.get("/").0, 303, "signed out");
+    b.cookies = cookies;
+    assert_eq!(b.get("/").0, 303, "signed out: the session is gone, not only its cookie");
 
     // A department handler and an enterprise are refused the manager pages.
     for login in ["410102-finance-handler", "ent000"] {
         let mut other = Browser::new(&relay.url);
-        other.post("/login", &format!("login={login}&password=zhuqi2026"));
+        other.sign_in(login, "zhuqi2026");
         let (status, html, _) = other.get("/");
         assert_eq!(status, 403, "{login}");
         assert!(html.contains("仅供活动办"));

@@ -54,6 +54,20 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// Failed sign-ins kept at most (about 6 MB): a flood from many addresses forgets its oldest.
+pub const MAX_FAILURE_ROWS: i64 = 100_000;
+/// Failures are remembered an hour (`throttle::FAILURE_MEMORY_MS`).
+pub const FAILURE_MEMORY_MS: i64 = crate::throttle::FAILURE_MEMORY_MS;
+
+/// A dashboard session as stored: the SHA-256 of its cookie, its user and its lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub id_hash: Vec<u8>,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDevice {
     pub id: String,
@@ -250,8 +264,22 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn upsert_directory(&self, directory: &Directory, accounts: &[Account]) -> Result<u64>;
     fn account_by_login(&self, login: &str) -> Result<Option<Account>>;
     fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool>;
-    fn record_failed_sign_in(&self, login: &str, at: i64) -> Result<()>;
-    fn failed_sign_ins_since(&self, login: &str, since: i64) -> Result<u32>;
+    /// Records a failed sign-in (or activation) under each of `keys` (fixed-length hashes, see
+    /// `throttle::key`), forgetting failures older than `FAILURE_MEMORY_MS` and, beyond
+    /// `MAX_FAILURE_ROWS`, the oldest.
+    fn record_failed_sign_in(&self, keys: &[String], at: i64) -> Result<()>;
+    /// For each of `keys`, in order: its failures since `since`, and the time of the last (0 if none).
+    fn sign_in_failures(&self, keys: &[String], since: i64) -> Result<Vec<(u32, i64)>>;
+    fn forget_sign_in_failures(&self, key: &str) -> Result<()>;
+    /// Remembers a successful sign-in under `key` (a login at an address), forgetting those older
+    /// than `KNOWN_FOR_MS`.
+    fn note_sign_in(&self, key: &str, at: i64) -> Result<()>;
+    fn signed_in_before(&self, key: &str, since: i64) -> Result<bool>;
+    /// Starts a dashboard session (a cookie, not a device token: it never opens `/v1/*`).
+    fn create_web_session(&self, session: &WebSession) -> Result<()>;
+    /// The user of a live web session — not expired, used within `idle_ms` — marking it used now.
+    fn web_session(&self, id_hash: &[u8], now: i64, idle_ms: i64) -> Result<Option<String>>;
+    fn end_web_session(&self, id_hash: &[u8]) -> Result<()>;
     fn create_device(&self, device: &NewDevice) -> Result<()>;
     fn session(&self, token_hash: &[u8]) -> Result<Option<Session>>;
     /// Revokes a device; returns whether it existed.

@@ -22,7 +22,29 @@ use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
 use zhuqi_core::sync::protocol::PulledDoc;
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
+
+/// The statements that bring a database of version `i + 1` to version `i + 2`.
+const MIGRATIONS: &[&[&str]] = &[
+    // 2: failed sign-ins under fixed-length hashed keys (they stored whole logins), the logins known
+    // at an address, and dashboard sessions apart from device tokens.
+    &["DROP TABLE sign_in_failures;", SIGN_IN_TABLES],
+];
+
+const SIGN_IN_TABLES: &str = "
+CREATE TABLE sign_in_failures (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE INDEX sign_in_failures_key ON sign_in_failures (key, at);
+CREATE INDEX sign_in_failures_at ON sign_in_failures (at);
+CREATE TABLE known_sign_ins (key TEXT PRIMARY KEY, at BIGINT NOT NULL);
+CREATE INDEX known_sign_ins_at ON known_sign_ins (at);
+CREATE TABLE web_sessions (
+    id_hash BYTEA PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+";
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
 /// schemas of one database do not hear each other.
@@ -71,8 +93,6 @@ CREATE TABLE activation_codes (
     expires_at BIGINT NOT NULL,
     used_at BIGINT
 );
-CREATE TABLE sign_in_failures (login TEXT NOT NULL, at BIGINT NOT NULL);
-CREATE INDEX sign_in_failures_login ON sign_in_failures (login, at);
 
 CREATE TABLE docs (
     id TEXT PRIMARY KEY,
@@ -284,10 +304,17 @@ impl PostgresStorage {
         match version {
             None => {
                 tx.batch_execute(CREATE_SCHEMA).await?;
+                tx.batch_execute(SIGN_IN_TABLES).await?;
                 tx.execute("INSERT INTO zhuqi_meta (name, value) VALUES ('schema_version', $1)", &[&VERSION]).await?;
             }
             Some(v) if v > VERSION => {
                 return Err(StorageError::Corrupt(format!("relay database version {v} is newer than {VERSION}")));
+            }
+            Some(v) if v < VERSION => {
+                for m in MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter()) {
+                    tx.batch_execute(m).await?;
+                }
+                tx.execute("UPDATE zhuqi_meta SET value = $1 WHERE name = 'schema_version'", &[&VERSION]).await?;
             }
             Some(_) => {}
         }
@@ -501,22 +528,90 @@ impl RelayStorage for PostgresStorage {
         })
     }
 
-    fn record_failed_sign_in(&self, login: &str, at: i64) -> Result<()> {
+    fn record_failed_sign_in(&self, keys: &[String], at: i64) -> Result<()> {
         self.block(self.write(async |tx| {
-            exec(tx, "INSERT INTO sign_in_failures (login, at) VALUES ($1, $2)", &[&login, &at]).await?;
-            // Old records serve no purpose: keep a day.
-            exec(tx, "DELETE FROM sign_in_failures WHERE at < $1", &[&(at - 86_400_000)]).await?;
+            exec(tx, "INSERT INTO sign_in_failures (key, at) SELECT unnest($1::text[]), $2", &[&keys, &at]).await?;
+            exec(tx, "DELETE FROM sign_in_failures WHERE at < $1", &[&(at - FAILURE_MEMORY_MS)]).await?;
+            exec(
+                tx,
+                "DELETE FROM sign_in_failures WHERE id <= (SELECT MAX(id) FROM sign_in_failures) - $1",
+                &[&MAX_FAILURE_ROWS],
+            )
+            .await?;
             Ok(())
         }))
     }
 
-    fn failed_sign_ins_since(&self, login: &str, since: i64) -> Result<u32> {
+    fn sign_in_failures(&self, keys: &[String], since: i64) -> Result<Vec<(u32, i64)>> {
         self.block(async {
-            let r = self
-                .opt("SELECT COUNT(*) FROM sign_in_failures WHERE login = $1 AND at >= $2", &[&login, &since])
+            let rows = self
+                .rows(
+                    "SELECT k.key, COUNT(f.at), COALESCE(MAX(f.at), 0)
+                     FROM unnest($1::text[]) AS k(key)
+                     LEFT JOIN sign_in_failures f ON f.key = k.key AND f.at >= $2
+                     GROUP BY k.key",
+                    &[&keys, &since],
+                )
                 .await?;
-            Ok(r.map_or(Ok(0), |r| r.try_get::<_, i64>(0))? as u32)
+            let mut found = HashMap::new();
+            for r in rows {
+                found.insert(r.try_get::<_, String>(0)?, (r.try_get::<_, i64>(1)? as u32, r.try_get::<_, i64>(2)?));
+            }
+            Ok(keys.iter().map(|k| found.get(k).copied().unwrap_or((0, 0))).collect())
         })
+    }
+
+    fn forget_sign_in_failures(&self, key: &str) -> Result<()> {
+        self.block(async { self.exec("DELETE FROM sign_in_failures WHERE key = $1", &[&key]).await.map(drop) })
+    }
+
+    fn note_sign_in(&self, key: &str, at: i64) -> Result<()> {
+        self.block(self.write(async |tx| {
+            exec(
+                tx,
+                "INSERT INTO known_sign_ins (key, at) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET at = excluded.at",
+                &[&key, &at],
+            )
+            .await?;
+            exec(tx, "DELETE FROM known_sign_ins WHERE at < $1", &[&(at - crate::throttle::KNOWN_FOR_MS)]).await?;
+            Ok(())
+        }))
+    }
+
+    fn signed_in_before(&self, key: &str, since: i64) -> Result<bool> {
+        self.block(async {
+            Ok(self.opt("SELECT 1 FROM known_sign_ins WHERE key = $1 AND at >= $2", &[&key, &since]).await?.is_some())
+        })
+    }
+
+    fn create_web_session(&self, s: &WebSession) -> Result<()> {
+        self.block(self.write(async |tx| {
+            exec(
+                tx,
+                "INSERT INTO web_sessions (id_hash, user_id, created_at, last_seen, expires_at) VALUES ($1, $2, $3, $3, $4)",
+                &[&s.id_hash, &s.user_id, &s.created_at, &s.expires_at],
+            )
+            .await?;
+            exec(tx, "DELETE FROM web_sessions WHERE expires_at < $1", &[&s.created_at]).await?;
+            Ok(())
+        }))
+    }
+
+    fn web_session(&self, id_hash: &[u8], now: i64, idle_ms: i64) -> Result<Option<String>> {
+        self.block(async {
+            let row = self
+                .opt(
+                    "UPDATE web_sessions SET last_seen = $2
+                     WHERE id_hash = $1 AND expires_at > $2 AND last_seen >= $3 RETURNING user_id",
+                    &[&id_hash, &now, &(now - idle_ms)],
+                )
+                .await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
+        })
+    }
+
+    fn end_web_session(&self, id_hash: &[u8]) -> Result<()> {
+        self.block(async { self.exec("DELETE FROM web_sessions WHERE id_hash = $1", &[&id_hash]).await.map(drop) })
     }
 
     fn create_device(&self, d: &NewDevice) -> Result<()> {

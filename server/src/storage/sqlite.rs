@@ -11,14 +11,32 @@ use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
 use zhuqi_core::sync::protocol::PulledDoc;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[&[&str]] = &[
     // 2: which relay instance stored each change, so that a write computed from an outdated copy
     // of a document is refused (see `DocWrite::base_seq`).
-    "ALTER TABLE changes ADD COLUMN writer TEXT NOT NULL DEFAULT '';",
+    &["ALTER TABLE changes ADD COLUMN writer TEXT NOT NULL DEFAULT '';"],
+    // 3: failed sign-ins under fixed-length hashed keys (they stored whole logins), the logins known
+    // at an address, and dashboard sessions apart from device tokens.
+    &["DROP TABLE sign_in_failures;", SIGN_IN_TABLES],
 ];
+
+const SIGN_IN_TABLES: &str = "
+CREATE TABLE sign_in_failures (key TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX sign_in_failures_key ON sign_in_failures (key, at);
+CREATE INDEX sign_in_failures_at ON sign_in_failures (at);
+CREATE TABLE known_sign_ins (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX known_sign_ins_at ON known_sign_ins (at);
+CREATE TABLE web_sessions (
+    id_hash BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+";
 
 pub const CREATE_SCHEMA: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -57,8 +75,6 @@ CREATE TABLE activation_codes (
     expires_at INTEGER NOT NULL,
     used_at INTEGER
 ) WITHOUT ROWID;
-CREATE TABLE sign_in_failures (login TEXT NOT NULL, at INTEGER NOT NULL);
-CREATE INDEX sign_in_failures_login ON sign_in_failures (login, at);
 
 -- Documents and every accepted change (the audit trail: who, which device, when received).
 CREATE TABLE docs (
@@ -229,8 +245,9 @@ impl SqliteStorage {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if version == 0 {
                 tx.execute_batch(CREATE_SCHEMA)?;
+                tx.execute_batch(SIGN_IN_TABLES)?;
             } else {
-                for m in &MIGRATIONS[version as usize - 1..] {
+                for m in MIGRATIONS[version as usize - 1..].iter().flat_map(|m| m.iter()) {
                     tx.execute_batch(m)?;
                 }
             }
@@ -382,23 +399,78 @@ impl RelayStorage for SqliteStorage {
         )
     }
 
-    fn record_failed_sign_in(&self, login: &str, at: i64) -> Result<()> {
+    fn record_failed_sign_in(&self, keys: &[String], at: i64) -> Result<()> {
         self.write(|tx| {
-            tx.execute("INSERT INTO sign_in_failures (login, at) VALUES (?1, ?2)", params![login, at])?;
-            // Old records serve no purpose: keep a day.
-            tx.execute("DELETE FROM sign_in_failures WHERE at < ?1", [at - 86_400_000])?;
+            let mut insert = tx.prepare_cached("INSERT INTO sign_in_failures (key, at) VALUES (?1, ?2)")?;
+            for key in keys {
+                insert.execute(params![key, at])?;
+            }
+            tx.execute("DELETE FROM sign_in_failures WHERE at < ?1", [at - FAILURE_MEMORY_MS])?;
+            tx.execute(
+                "DELETE FROM sign_in_failures WHERE rowid <= (SELECT MAX(rowid) FROM sign_in_failures) - ?1",
+                [MAX_FAILURE_ROWS],
+            )?;
             Ok(())
         })
     }
 
-    fn failed_sign_ins_since(&self, login: &str, since: i64) -> Result<u32> {
+    fn sign_in_failures(&self, keys: &[String], since: i64) -> Result<Vec<(u32, i64)>> {
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM sign_in_failures WHERE login = ?1 AND at >= ?2",
-                params![login, since],
-                |r| r.get(0),
-            )?)
+            let mut q = c.prepare_cached(
+                "SELECT COUNT(*), COALESCE(MAX(at), 0) FROM sign_in_failures WHERE key = ?1 AND at >= ?2",
+            )?;
+            keys.iter().map(|k| Ok(q.query_row(params![k, since], |r| Ok((r.get(0)?, r.get(1)?)))?)).collect()
         })
+    }
+
+    fn forget_sign_in_failures(&self, key: &str) -> Result<()> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM sign_in_failures WHERE key = ?1", [key]).map(drop)?))
+    }
+
+    fn note_sign_in(&self, key: &str, at: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO known_sign_ins (key, at) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET at = excluded.at",
+                params![key, at],
+            )?;
+            tx.execute("DELETE FROM known_sign_ins WHERE at < ?1", [at - crate::throttle::KNOWN_FOR_MS])?;
+            Ok(())
+        })
+    }
+
+    fn signed_in_before(&self, key: &str, since: i64) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT 1 FROM known_sign_ins WHERE key = ?1 AND at >= ?2")?
+                .exists(params![key, since])?)
+        })
+    }
+
+    fn create_web_session(&self, s: &WebSession) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO web_sessions (id_hash, user_id, created_at, last_seen, expires_at) VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![s.id_hash, s.user_id, s.created_at, s.expires_at],
+            )?;
+            tx.execute("DELETE FROM web_sessions WHERE expires_at < ?1", [s.created_at])?;
+            Ok(())
+        })
+    }
+
+    fn web_session(&self, id_hash: &[u8], now: i64, idle_ms: i64) -> Result<Option<String>> {
+        self.write(|tx| {
+            Ok(tx
+                .query_row(
+                    "UPDATE web_sessions SET last_seen = ?2
+                     WHERE id_hash = ?1 AND expires_at > ?2 AND last_seen >= ?3 RETURNING user_id",
+                    params![id_hash, now, now - idle_ms],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn end_web_session(&self, id_hash: &[u8]) -> Result<()> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM web_sessions WHERE id_hash = ?1", [id_hash]).map(drop)?))
     }
 
     fn create_device(&self, d: &NewDevice) -> Result<()> {
@@ -1098,24 +1170,31 @@ mod tests {
         drop(SqliteStorage::open(fresh_dir.path()).unwrap());
         let fresh = Connection::open(fresh_dir.path().join("relay.db")).unwrap();
 
-        let old_dir = tempfile::tempdir().unwrap();
-        {
-            let v1 = Connection::open(old_dir.path().join("relay.db")).unwrap();
-            v1.execute_batch(include_str!("sqlite_v1.sql")).unwrap();
-            v1.pragma_update(None, "user_version", 1).unwrap();
-            v1.execute(
-                "INSERT INTO changes (seq, doc_id, hash, bytes, user_id, device_id, received_at)
-                 VALUES (1, 'e1', x'01', x'02', 'u', 'd', 5)",
-                [],
-            )
-            .unwrap();
+        for old in 1..VERSION {
+            let old_dir = tempfile::tempdir().unwrap();
+            {
+                // Version 1 as it was shipped, brought to `old` by the migrations of its time.
+                let conn = Connection::open(old_dir.path().join("relay.db")).unwrap();
+                conn.execute_batch(include_str!("sqlite_v1.sql")).unwrap();
+                for m in MIGRATIONS[..old as usize - 1].iter().flat_map(|m| m.iter()) {
+                    conn.execute_batch(m).unwrap();
+                }
+                conn.pragma_update(None, "user_version", old).unwrap();
+                conn.execute(
+                    "INSERT INTO changes (seq, doc_id, hash, bytes, user_id, device_id, received_at)
+                     VALUES (1, 'e1', x'01', x'02', 'u', 'd', 5)",
+                    [],
+                )
+                .unwrap();
+                conn.execute("INSERT INTO sign_in_failures (login, at) VALUES ('someone', 5)", []).unwrap();
+            }
+            let upgraded = SqliteStorage::open(old_dir.path()).unwrap();
+            let conn = Connection::open(old_dir.path().join("relay.db")).unwrap();
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            assert_eq!(version, VERSION);
+            assert_eq!(shape(&conn), shape(&fresh), "from version {old}");
+            // The old change is still there.
+            assert_eq!(upgraded.changes_after("e1", 0).unwrap(), [(1, vec![2])]);
         }
-        let upgraded = SqliteStorage::open(old_dir.path()).unwrap();
-        let conn = Connection::open(old_dir.path().join("relay.db")).unwrap();
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(version, VERSION);
-        assert_eq!(shape(&conn), shape(&fresh));
-        // The old change is still there.
-        assert_eq!(upgraded.changes_after("e1", 0).unwrap(), [(1, vec![2])]);
     }
 }

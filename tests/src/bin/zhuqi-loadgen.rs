@@ -176,7 +176,12 @@ fn main() {
         None => Arc::new(zhuqi_server::storage::sqlite::SqliteStorage::open(&tmp.path().join("relay")).expect("open")),
     };
     let backend = if args.postgres.is_some() { "postgresql" } else { "sqlite" };
-    let relay = Relay::start_with_config(storage, zhuqi_server::Config { doc_cache_bytes: args.doc_cache_mib << 20 });
+    let relay = Relay::start_on(
+        storage,
+        zhuqi_server::Config { doc_cache_bytes: args.doc_cache_mib << 20, ..Default::default() },
+        // Every simulated phone connects from 127.0.0.1: the per-address cap would count them as one.
+        zhuqi_server::net::NetConfig { max_connections_per_address: usize::MAX, ..Default::default() },
+    );
     let cadres = args.devices.saturating_sub(args.counties);
     let shape = Shape {
         counties: args.counties,
