@@ -347,11 +347,17 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         return Err(too_large(limit));
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        // A body that stalled past the idle timeout is not too large, just gone.
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<tower_http::timeout::TimeoutError>()) {
-            return ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "request body stalled", "请求超时，请重试");
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if c.is::<http_body_util::LengthLimitError>() {
+                return too_large(limit);
+            }
+            if c.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "request body stalled", "请求超时，请重试");
+            }
+            cause = c.source();
         }
-        too_large(limit)
+        ApiError::bad_request(format!("request body could not be read: {e}"))
     })
 }
 
