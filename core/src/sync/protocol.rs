@@ -194,17 +194,31 @@ pub enum DecodeError {
     TooLarge(usize),
     #[error("body is not valid CBOR for this message: {0}")]
     Cbor(String),
+    /// Bytes after the gzip member, or after the CBOR message inside it: a message is one of each.
+    #[error("{bytes} bytes after the {after}")]
+    Trailing { after: &'static str, bytes: usize },
 }
 
-/// Decodes a gzip-compressed CBOR message, refusing more than `limit` decompressed bytes.
+/// Decodes a gzip-compressed CBOR message, refusing more than `limit` decompressed bytes, and
+/// anything after the message: after its CBOR item, or after its gzip member.
 pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], limit: usize) -> Result<T, DecodeError> {
     let mut cbor = Vec::new();
-    let mut reader = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
-    reader.read_to_end(&mut cbor).map_err(DecodeError::Gzip)?;
+    let mut gz = flate2::bufread::GzDecoder::new(body);
+    (&mut gz).take(limit as u64 + 1).read_to_end(&mut cbor).map_err(DecodeError::Gzip)?;
     if cbor.len() > limit {
         return Err(DecodeError::TooLarge(limit));
     }
-    ciborium::from_reader(cbor.as_slice()).map_err(|e| DecodeError::Cbor(e.to_string()))
+    // The member was read to its end (trailer checked): what the decoder left of the body follows it.
+    let after_member = gz.into_inner().len();
+    if after_member > 0 {
+        return Err(DecodeError::Trailing { after: "gzip member", bytes: after_member });
+    }
+    let mut rest = cbor.as_slice();
+    let msg = ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Cbor(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Trailing { after: "CBOR message", bytes: rest.len() });
+    }
+    Ok(msg)
 }
 
 mod serde_bytes_vec {
@@ -309,5 +323,63 @@ mod tests {
         assert!(matches!(decode::<Vec<u8>>(&big, 1000), Err(DecodeError::TooLarge(_))));
         let wrong = encode(&"a string");
         assert!(matches!(decode::<SyncRequest>(&wrong, 1000), Err(DecodeError::Cbor(_))));
+        // The limit holds for a body that would decompress far beyond it (and is not read past it).
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 100_000, "{}", bomb.len());
+        assert!(matches!(decode::<Vec<u8>>(&bomb, 1 << 20), Err(DecodeError::TooLarge(_))));
+        // Exactly at the limit is fine.
+        let cbor = cbor_of(&"x".repeat(100));
+        assert_eq!(decode::<String>(&gzip(&cbor), cbor.len()).unwrap(), "x".repeat(100));
+    }
+
+    fn cbor_of<T: Serialize>(msg: &T) -> Vec<u8> {
+        let mut cbor = Vec::new();
+        ciborium::into_writer(msg, &mut cbor).unwrap();
+        cbor
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn request() -> SyncRequest {
+        SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: 1,
+            directory_version: 1,
+            actor: vec![7; 16],
+            push: vec![],
+            max_bytes: None,
+        }
+    }
+
+    #[test]
+    fn decode_refuses_bytes_after_the_cbor_message() {
+        let mut cbor = cbor_of(&request());
+        assert_eq!(decode::<SyncRequest>(&gzip(&cbor), 1 << 20).unwrap(), request());
+        cbor.push(0x00);
+        let err = decode::<SyncRequest>(&gzip(&cbor), 1 << 20).unwrap_err();
+        assert!(matches!(err, DecodeError::Trailing { after: "CBOR message", bytes: 1 }), "{err}");
+        // A second whole message is trailing bytes too.
+        let mut two = cbor_of(&request());
+        two.extend(cbor_of(&request()));
+        assert!(matches!(decode::<SyncRequest>(&gzip(&two), 1 << 20), Err(DecodeError::Trailing { .. })));
+    }
+
+    #[test]
+    fn decode_refuses_bytes_after_the_gzip_member() {
+        let body = encode(&request());
+        let mut garbage = body.clone();
+        garbage.extend_from_slice(b"\nand more");
+        let err = decode::<SyncRequest>(&garbage, 1 << 20).unwrap_err();
+        assert!(matches!(err, DecodeError::Trailing { after: "gzip member", bytes: 9 }), "{err}");
+        // A second gzip member (which `gunzip` would concatenate) is refused too.
+        let mut members = body.clone();
+        members.extend(gzip(&[]));
+        assert!(matches!(decode::<SyncRequest>(&members, 1 << 20), Err(DecodeError::Trailing { .. })));
+        // A member cut short is not gzip.
+        assert!(matches!(decode::<SyncRequest>(&body[..body.len() - 4], 1 << 20), Err(DecodeError::Gzip(_))));
     }
 }
