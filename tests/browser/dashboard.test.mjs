@@ -35,6 +35,11 @@ const browser = await chromium.launch({
 });
 const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
 const page = await context.newPage();
+// Anything the Content-Security-Policy blocks (an inline script or style) is reported on the console.
+const violations = [];
+page.on("console", (m) => {
+  if (m.type() === "error" && /Content Security Policy/i.test(m.text())) violations.push(m.text());
+});
 const shot = (name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 const card = async (label) => (await page.locator(".card", { hasText: label }).locator("b").innerText()).trim();
 
@@ -124,6 +129,21 @@ await scenario("enterprise and cadre pages", async () => {
   await page.waitForURL(/\/cadres\//);
   check(await page.locator("#per-month").isVisible(), "visits per month");
   await shot("cadre");
+});
+
+await scenario("tables sort by a clicked column, with the script served under the CSP", async () => {
+  const response = await page.goto(base + "/problems?from=2000-01-01&to=2099-12-31");
+  const headers = response.headers();
+  check(headers["content-security-policy"]?.includes("script-src 'self'"), "CSP header");
+  check(headers["x-frame-options"] === "DENY", "X-Frame-Options");
+  const column = async () => page.locator("#problems tbody tr td:nth-child(3)").allInnerTexts();
+  await page.click("#problems th:nth-child(3)");
+  const ascending = await column();
+  check(ascending.join() === [...ascending].sort().join(), "sorted ascending");
+  await page.click("#problems th:nth-child(3)");
+  const descending = await column();
+  check(descending.join() === [...ascending].reverse().join(), "sorted descending");
+  check(violations.length === 0, `CSP violations: ${violations.join(" | ")}`);
 });
 
 for (const login of ["410102-finance-handler", "ent000"]) {
