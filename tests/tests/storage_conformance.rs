@@ -70,6 +70,31 @@ conformance!(
 
 // The announcement of other relays' commits is a property of shared stores only.
 #[test]
+fn every_old_postgres_version_upgrades_to_the_fresh_schema() {
+    let fresh = zhuqi_tests::pg::TestDatabase::create();
+    drop(fresh.open());
+    let old = zhuqi_tests::pg::TestDatabase::create();
+    old.execute(include_str!("../../server/src/storage/postgres_v1.sql"));
+    old.execute(
+        "CREATE TABLE zhuqi_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+         INSERT INTO zhuqi_meta VALUES ('schema_version', 1);
+         INSERT INTO sign_in_failures (login, at) VALUES ('someone', 5);
+         INSERT INTO changes (seq, doc_id, hash, bytes, user_id, device_id, received_at, writer)
+         VALUES (1, 'e1', '\\x01', '\\x02', 'u', 'd', 5, '')",
+    );
+    let upgraded = old.open();
+    let shape = fresh.shape();
+    assert!(shape.iter().any(|l| l.contains("web_sessions")) && shape.len() > 100, "{shape:?}");
+    assert_eq!(old.shape(), shape);
+    assert_eq!(upgraded.changes_after("e1", 0).unwrap(), [(1, vec![2])], "the old change is still there");
+    // Opening an upgraded database again changes nothing.
+    drop(upgraded);
+    let again = old.open();
+    assert_eq!(old.shape(), fresh.shape());
+    assert_eq!(again.sign_in_failures(&["a".repeat(32)], 0).unwrap(), [(0, 0)]);
+}
+
+#[test]
 fn postgres_announces_other_relays_commits() {
     let b = Backend::postgres();
     let (a, other) = (b.open(), b.open());
