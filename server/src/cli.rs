@@ -3,8 +3,9 @@
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{Account, RelayStorage};
-use crate::net::{self, Cidr, NetConfig};
-use crate::{AppState, Config, MetricsAccess, app, demo, import, metrics_app};
+use crate::http::net::{self, Cidr, NetConfig};
+use crate::admin::{demo, import};
+use crate::{AppState, Config, MetricsAccess, app, metrics_app};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 use zhuqi_core::domain::*;
-use zhuqi_server::author::Author;
+use zhuqi_server::sync::author::Author;
 use zhuqi_server::storage::Account;
 use zhuqi_tests::Relay;
 

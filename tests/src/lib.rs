@@ -44,11 +44,11 @@ impl Relay {
     /// says `ZHUQI_TEST_STORAGE=postgres`, in a PostgreSQL schema of its own (to run every end-to-end
     /// test on that store too).
     pub fn start(data_dir: &Path) -> Relay {
-        Self::start_configured(data_dir, Config::default(), zhuqi_server::net::NetConfig::default())
+        Self::start_configured(data_dir, Config::default(), zhuqi_server::http::net::NetConfig::default())
     }
 
     /// `start`, with the given settings and network edge.
-    pub fn start_configured(data_dir: &Path, config: Config, net: zhuqi_server::net::NetConfig) -> Relay {
+    pub fn start_configured(data_dir: &Path, config: Config, net: zhuqi_server::http::net::NetConfig) -> Relay {
         if std::env::var("ZHUQI_TEST_STORAGE").is_ok_and(|v| v == "postgres") {
             let db = pg::TestDatabase::create();
             let mut relay = Self::start_on(db.open(), config, net);
@@ -64,11 +64,11 @@ impl Relay {
     }
 
     pub fn start_with_config(storage: Arc<dyn RelayStorage>, config: Config) -> Relay {
-        Self::start_on(storage, config, zhuqi_server::net::NetConfig::default())
+        Self::start_on(storage, config, zhuqi_server::http::net::NetConfig::default())
     }
 
     /// Starts a relay with the given settings and network edge.
-    pub fn start_on(storage: Arc<dyn RelayStorage>, config: Config, net: zhuqi_server::net::NetConfig) -> Relay {
+    pub fn start_on(storage: Arc<dyn RelayStorage>, config: Config, net: zhuqi_server::http::net::NetConfig) -> Relay {
         let state = AppState::new(storage, config);
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -91,7 +91,7 @@ impl Relay {
                 let shutdown = async {
                     let _ = stopped.await;
                 };
-                zhuqi_server::net::serve(listener, zhuqi_server::app(app_state), net, refused, shutdown).await.unwrap();
+                zhuqi_server::http::net::serve(listener, zhuqi_server::app(app_state), net, refused, shutdown).await.unwrap();
             });
             let _ = done_tx.send(());
         });

@@ -214,14 +214,14 @@ pub fn generate(state: &AppState, shape: &Shape, password_hash: &str) -> Provinc
 }
 
 fn write(
-    dir: &zhuqi_server::directory::Snapshot,
+    dir: &zhuqi_server::sync::directory::Snapshot,
     id: &str,
     kind: DocKind,
     doc: &Document,
     changes: Vec<automerge::Change>,
 ) -> DocWrite {
-    let projection = zhuqi_server::projection::project(kind, doc);
-    let keys = zhuqi_server::scope::doc_keys(id, &projection, dir);
+    let projection = zhuqi_server::storage::projection::project(kind, doc);
+    let keys = zhuqi_server::storage::scope::doc_keys(id, &projection, dir);
     DocWrite {
         doc_id: id.into(),
         kind,

@@ -3,7 +3,7 @@
 
 use zhuqi_core::domain::ProblemStatus;
 use zhuqi_core::sync::protocol::*;
-use zhuqi_server::import;
+use zhuqi_server::admin::import;
 use zhuqi_tests::*;
 
 #[test]
@@ -67,12 +67,12 @@ fn csv_imports_accept_chinese_headers_and_refuse_whole_files_with_a_bad_row() {
 fn the_demo_province_has_every_state_and_seeds_once() {
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
-    let seeded = zhuqi_server::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap().expect("seeded");
+    let seeded = zhuqi_server::admin::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap().expect("seeded");
     assert!(seeded.accounts.len() >= 5);
-    assert!(zhuqi_server::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap().is_none(), "only once");
+    assert!(zhuqi_server::admin::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap().is_none(), "only once");
     // A county office's phone receives its county: 200 / 6 enterprises and their problems.
     let client = zhuqi_core::sync::SyncClient::new(&relay.url).unwrap();
-    let resp = client.sign_in("410102-office", zhuqi_server::demo::DEMO_PASSWORD, "手机").unwrap();
+    let resp = client.sign_in("410102-office", zhuqi_server::admin::demo::DEMO_PASSWORD, "手机").unwrap();
     let d = Device::open(client, tmp.path(), resp);
     d.sync();
     let enterprises = d.store.my_enterprises().unwrap();
@@ -91,7 +91,7 @@ fn the_demo_province_has_every_state_and_seeds_once() {
         tmp.path(),
         zhuqi_core::sync::SyncClient::new(&relay.url)
             .unwrap()
-            .sign_in("province", zhuqi_server::demo::DEMO_PASSWORD, "电脑")
+            .sign_in("province", zhuqi_server::admin::demo::DEMO_PASSWORD, "电脑")
             .unwrap(),
     );
     p.sync();
@@ -110,9 +110,9 @@ fn the_demo_province_has_every_state_and_seeds_once() {
 fn large_pulls_are_paged_by_the_byte_budget() {
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
-    zhuqi_server::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap();
+    zhuqi_server::admin::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap();
     let raw_client = zhuqi_core::sync::SyncClient::new(&relay.url).unwrap();
-    let resp = raw_client.sign_in("province", zhuqi_server::demo::DEMO_PASSWORD, "x").unwrap();
+    let resp = raw_client.sign_in("province", zhuqi_server::admin::demo::DEMO_PASSWORD, "x").unwrap();
     let http = reqwest::blocking::Client::new();
     let mut cursor = 0;
     let mut pages = 0;

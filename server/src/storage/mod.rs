@@ -11,6 +11,10 @@
 //! - per document: kind, a current snapshot, and its scope keys (see `scope`);
 //! - relational projections of the documents for the dashboard.
 
+pub mod projection;
+pub mod scope;
+
+
 pub mod postgres;
 pub mod sqlite;
 
@@ -56,8 +60,10 @@ pub struct Session {
 
 /// Failed sign-ins kept at most (about 6 MB): a flood from many addresses forgets its oldest.
 pub const MAX_FAILURE_ROWS: i64 = 100_000;
-/// Failures are remembered an hour (`throttle::FAILURE_MEMORY_MS`).
-pub const FAILURE_MEMORY_MS: i64 = crate::throttle::FAILURE_MEMORY_MS;
+/// Failed sign-ins are remembered an hour: the throttles count within it.
+pub const FAILURE_MEMORY_MS: i64 = 3_600_000;
+/// A login's successful sign-in from an address is remembered 90 days.
+pub const KNOWN_SIGN_IN_MS: i64 = 90 * 86_400_000;
 
 /// A dashboard session as stored: the SHA-256 of its cookie, its user and its lifetime.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +116,7 @@ pub struct DocWrite {
     pub snapshot: Option<Vec<u8>>,
     /// The document's scope keys after the push.
     pub keys: Vec<String>,
-    pub projection: crate::projection::Projection,
+    pub projection: crate::storage::projection::Projection,
     /// The sequence number of the latest stored change the writer's copy holds (0 for a new document).
     /// The snapshot, keys and projection were computed from that copy plus `changes`, so the commit is
     /// refused as [`StorageError::Stale`] if another writer stored a change of the document after it.
@@ -133,7 +139,7 @@ impl Commit {
         let mut keys: Vec<String> = Vec::new();
         for d in &self.docs {
             keys.extend(d.keys.iter().cloned());
-            if let crate::projection::Projection::Enterprise(s) = &d.projection {
+            if let crate::storage::projection::Projection::Enterprise(s) = &d.projection {
                 keys.extend(s.assignments.iter().map(|a| format!("user:{}", a.cadre_id)));
             }
         }
@@ -272,7 +278,7 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn sign_in_failures(&self, keys: &[String], since: i64) -> Result<Vec<(u32, i64)>>;
     fn forget_sign_in_failures(&self, key: &str) -> Result<()>;
     /// Remembers a successful sign-in under `key` (a login at an address), forgetting those older
-    /// than `KNOWN_FOR_MS`.
+    /// than `KNOWN_SIGN_IN_MS`.
     fn note_sign_in(&self, key: &str, at: i64) -> Result<()>;
     fn signed_in_before(&self, key: &str, since: i64) -> Result<bool>;
     /// Starts a dashboard session (a cookie, not a device token: it never opens `/v1/*`).
@@ -343,9 +349,9 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn enterprise_by_uscc(&self, uscc: &str) -> Result<Option<String>>;
     fn document_count(&self) -> Result<u64>;
     /// One fact per problem, for the figures (`kpi`).
-    fn problem_facts(&self) -> Result<Vec<crate::kpi::ProblemFact>>;
+    fn problem_facts(&self) -> Result<Vec<ProblemFact>>;
     /// One fact per visit (with its enterprise's region), for the figures.
-    fn visit_facts(&self) -> Result<Vec<crate::kpi::VisitFact>>;
+    fn visit_facts(&self) -> Result<Vec<VisitFact>>;
     /// Every problem's projected row, for lists.
     fn problem_rows(&self) -> Result<Vec<ProblemRow>>;
     /// When each event of a problem reached the relay: (event id, ms since the epoch).
@@ -360,4 +366,29 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn task_recipient_rows(&self, notice_id: &str) -> Result<Vec<(String, Option<i64>, Option<i64>)>>;
     /// Enterprise counts per region.
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>>;
+}
+
+/// What the figures need of one problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemFact {
+    pub id: String,
+    pub region_id: String,
+    pub department_id: Option<String>,
+    /// `reported`, `accepted`, `routed`, `resolved`, `confirmed` or `closed`.
+    pub status: String,
+    pub reported_at: i64,
+    pub resolved_at: Option<i64>,
+    pub deadline: Option<i64>,
+    pub confirmed_at: Option<i64>,
+    pub rating: Option<u8>,
+}
+
+/// What the figures need of one visit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitFact {
+    pub enterprise_id: String,
+    pub region_id: String,
+    pub cadre_id: String,
+    /// Milliseconds since the epoch of the visit's day (00:00 China Standard Time).
+    pub day: i64,
 }

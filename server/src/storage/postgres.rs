@@ -11,7 +11,7 @@
 //! trait's calls are blocking (they run on the relay's blocking threads) and wait on that runtime.
 
 use super::*;
-use crate::projection::{EventRow, Projection};
+use crate::storage::projection::{EventRow, Projection};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -573,7 +573,7 @@ impl RelayStorage for PostgresStorage {
                 &[&key, &at],
             )
             .await?;
-            exec(tx, "DELETE FROM known_sign_ins WHERE at < $1", &[&(at - crate::throttle::KNOWN_FOR_MS)]).await?;
+            exec(tx, "DELETE FROM known_sign_ins WHERE at < $1", &[&(at - KNOWN_SIGN_IN_MS)]).await?;
             Ok(())
         }))
     }
@@ -872,7 +872,7 @@ impl RelayStorage for PostgresStorage {
         })
     }
 
-    fn problem_facts(&self) -> Result<Vec<crate::kpi::ProblemFact>> {
+    fn problem_facts(&self) -> Result<Vec<ProblemFact>> {
         self.block(async {
             self.rows(
                 "SELECT id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating
@@ -882,7 +882,7 @@ impl RelayStorage for PostgresStorage {
             .await?
             .iter()
             .map(|r| {
-                Ok(crate::kpi::ProblemFact {
+                Ok(ProblemFact {
                     id: r.try_get(0)?,
                     region_id: r.try_get(1)?,
                     department_id: r.try_get(2)?,
@@ -898,7 +898,7 @@ impl RelayStorage for PostgresStorage {
         })
     }
 
-    fn visit_facts(&self) -> Result<Vec<crate::kpi::VisitFact>> {
+    fn visit_facts(&self) -> Result<Vec<VisitFact>> {
         self.block(async {
             let rows = self
                 .rows(
@@ -911,7 +911,7 @@ impl RelayStorage for PostgresStorage {
             for r in rows {
                 let date: String = r.try_get(3)?;
                 let Ok(day) = zhuqi_core::domain::text::parse_date("date", &date) else { continue };
-                out.push(crate::kpi::VisitFact {
+                out.push(VisitFact {
                     enterprise_id: r.try_get(0)?,
                     region_id: r.try_get(1)?,
                     cadre_id: r.try_get(2)?,
@@ -1059,7 +1059,7 @@ async fn known_hashes<C: GenericClient + ?Sized>(c: &C, hashes: Param<'_>) -> Re
 
 /// The scope keys a user reads with (see `scope::user_keys`).
 async fn user_keys<C: GenericClient + ?Sized>(c: &C, user: &User) -> Result<Vec<String>> {
-    let mut keys = crate::scope::static_user_keys(user);
+    let mut keys = crate::storage::scope::static_user_keys(user);
     if user.role == Role::Cadre {
         for r in rows(c, "SELECT enterprise_id FROM assignments WHERE cadre_id = $1", &[&user.id]).await? {
             keys.push(format!("ent:{}", r.try_get::<_, String>(0)?));

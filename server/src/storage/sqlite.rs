@@ -2,7 +2,7 @@
 //! one writer connection and a small pool of readers.
 
 use super::*;
-use crate::projection::Projection;
+use crate::storage::projection::Projection;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -433,7 +433,7 @@ impl RelayStorage for SqliteStorage {
                 "INSERT INTO known_sign_ins (key, at) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET at = excluded.at",
                 params![key, at],
             )?;
-            tx.execute("DELETE FROM known_sign_ins WHERE at < ?1", [at - crate::throttle::KNOWN_FOR_MS])?;
+            tx.execute("DELETE FROM known_sign_ins WHERE at < ?1", [at - KNOWN_SIGN_IN_MS])?;
             Ok(())
         })
     }
@@ -627,7 +627,7 @@ impl RelayStorage for SqliteStorage {
     }
 
     fn user_keys(&self, user: &User) -> Result<Vec<String>> {
-        let mut keys = crate::scope::static_user_keys(user);
+        let mut keys = crate::storage::scope::static_user_keys(user);
         if user.role == Role::Cadre {
             let ents: Vec<String> = self.read(|c| {
                 Ok(c.prepare_cached("SELECT enterprise_id FROM assignments WHERE cadre_id = ?1")?
@@ -675,13 +675,13 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
-    fn problem_facts(&self) -> Result<Vec<crate::kpi::ProblemFact>> {
+    fn problem_facts(&self) -> Result<Vec<ProblemFact>> {
         self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating FROM problems",
             )?
             .query_map([], |r| {
-                Ok(crate::kpi::ProblemFact {
+                Ok(ProblemFact {
                     id: r.get(0)?,
                     region_id: r.get(1)?,
                     department_id: r.get(2)?,
@@ -697,7 +697,7 @@ impl RelayStorage for SqliteStorage {
         })
     }
 
-    fn visit_facts(&self) -> Result<Vec<crate::kpi::VisitFact>> {
+    fn visit_facts(&self) -> Result<Vec<VisitFact>> {
         self.read(|c| {
             let rows: Vec<(String, String, String, String)> = c
                 .prepare_cached("SELECT v.enterprise_id, e.region_id, v.cadre_id, v.date FROM visits v JOIN enterprises e ON e.id = v.enterprise_id")?
@@ -707,7 +707,7 @@ impl RelayStorage for SqliteStorage {
                 .into_iter()
                 .filter_map(|(enterprise_id, region_id, cadre_id, date)| {
                     let day = zhuqi_core::domain::text::parse_date("date", &date).ok()?;
-                    Some(crate::kpi::VisitFact { enterprise_id, region_id, cadre_id, day: day * 86_400_000 - 8 * 3_600_000 })
+                    Some(VisitFact { enterprise_id, region_id, cadre_id, day: day * 86_400_000 - 8 * 3_600_000 })
                 })
                 .collect())
         })

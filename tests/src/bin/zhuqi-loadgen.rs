@@ -180,7 +180,7 @@ fn main() {
         storage,
         zhuqi_server::Config { doc_cache_bytes: args.doc_cache_mib << 20, ..Default::default() },
         // Every simulated phone connects from 127.0.0.1: the per-address cap would count them as one.
-        zhuqi_server::net::NetConfig { max_connections_per_address: usize::MAX, ..Default::default() },
+        zhuqi_server::http::net::NetConfig { max_connections_per_address: usize::MAX, ..Default::default() },
     );
     let cadres = args.devices.saturating_sub(args.counties);
     let shape = Shape {

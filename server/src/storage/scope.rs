@@ -18,7 +18,7 @@
 //! the sequence number at which they were added to a document, and removals are recorded, so that a
 //! pull can tell which documents became visible (sent whole) or invisible (purged) since the cursor.
 
-use crate::projection::Projection;
+use crate::storage::projection::Projection;
 use zhuqi_core::domain::{DirectoryLookup, Recipient, Role, User};
 
 fn region_keys(dir: &dyn DirectoryLookup, region_id: &str, keys: &mut Vec<String>) {

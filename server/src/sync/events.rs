@@ -4,7 +4,7 @@
 //! being signed out, revoked or expired.
 
 use crate::auth::{Authed, authorize_session, token_hash};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::storage::{ALL_KEYS, Session};
 use crate::{AppState, now_ms};
 use axum::extract::{Query, State};
@@ -70,7 +70,7 @@ pub async fn events(
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    state.metrics.request(crate::metrics::Route::Events);
+    state.metrics.request(crate::http::metrics::Route::Events);
     let receiver = state.notices.subscribe();
     let (keys, current) = {
         let st = state.clone();

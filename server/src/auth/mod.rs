@@ -2,9 +2,13 @@
 //! for enterprise contacts, opaque device tokens stored as SHA-256 hashes, and the extractor that
 //! turns `Authorization: Bearer …` into a session.
 
-use crate::error::ApiError;
+pub mod routes;
+pub mod throttle;
+
+
+use crate::http::error::ApiError;
 use crate::storage::{NewDevice, RelayStorage, Session};
-use crate::{AppState, now_ms, throttle};
+use crate::{AppState, now_ms};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use axum::extract::FromRequestParts;

@@ -1,12 +1,21 @@
 //! `POST /v1/sync`: one round trip that stores a device's pushed changes (after validation) and
 //! answers with what changed in the device's scope since its cursor.
 
-use crate::directory::{Circle, Snapshot};
-use crate::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
-use crate::error::{ApiError, STALE, log_text};
+pub mod author;
+pub mod directory;
+pub mod docs;
+pub mod events;
+pub mod route;
+pub mod validate;
+
+
+use crate::sync::directory::{Circle, Snapshot};
+use crate::sync::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
+use crate::http::error::{ApiError, STALE, log_text};
 use crate::storage::{Commit, Pull, Session, StorageError, SyncContext};
-use crate::validate::{self, Pusher, Verdict};
-use crate::{AppState, Notice, now_ms};
+use validate::{Pusher, Verdict};
+use crate::app::Notice;
+use crate::{AppState, now_ms};
 use automerge::Automerge;
 use axum::http::StatusCode;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -275,7 +284,7 @@ fn push_once(
                 Some((kind, last_seq, size, since_snapshot)),
             ) => {
                 let mut c = CachedDoc { kind, doc, last_seq, size, since_snapshot };
-                if crate::docs::catch_up(storage, &d.doc, &mut c)? {
+                if crate::sync::docs::catch_up(storage, &d.doc, &mut c)? {
                     meta = Some((c.kind, c.last_seq, c.size, c.since_snapshot));
                     judge(Some((c.kind, c.doc)))
                 } else {
@@ -299,7 +308,7 @@ fn push_once(
         };
         match verdict {
             Verdict::Accept(mut write, doc) => {
-                if let crate::projection::Projection::Enterprise(s) = &write.projection {
+                if let crate::storage::projection::Projection::Enterprise(s) = &write.projection {
                     accepted_enterprises.insert(d.doc.clone(), s.clone());
                 }
                 accepted_hashes.extend(hashes_of(d));

@@ -4,7 +4,7 @@
 //! that user to take those actions on the document as it stood when the author acted (the state at
 //! the change's dependencies, which the author cannot forge).
 
-use crate::projection;
+use crate::storage::projection;
 use crate::storage::{AcceptedChange, DocWrite};
 use automerge::{Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc, Value};
 use std::collections::HashSet;
@@ -470,7 +470,7 @@ fn validate_inner(
     }
     let document = Document::from_automerge(doc);
     let projection = projection::project(kind, &document);
-    let keys = crate::scope::doc_keys(&push.doc, &projection, ctx.dir);
+    let keys = crate::storage::scope::doc_keys(&push.doc, &projection, ctx.dir);
     let write =
         DocWrite { doc_id: push.doc.clone(), kind, changes: accepted, snapshot: None, keys, projection, base_seq: 0 };
     *slot = Some(document.into_automerge());

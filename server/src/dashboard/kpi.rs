@@ -24,22 +24,9 @@
 //! visit coverage is the share of the unit's enterprises visited in the month. A rate with nothing to
 //! measure (no problem reported, say) counts as 1: a unit is not punished for having no problems.
 
+pub use crate::storage::{ProblemFact, VisitFact};
 use std::collections::{BTreeMap, HashSet};
 
-/// What the figures need of one problem.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProblemFact {
-    pub id: String,
-    pub region_id: String,
-    pub department_id: Option<String>,
-    /// `reported`, `accepted`, `routed`, `resolved`, `confirmed` or `closed`.
-    pub status: String,
-    pub reported_at: i64,
-    pub resolved_at: Option<i64>,
-    pub deadline: Option<i64>,
-    pub confirmed_at: Option<i64>,
-    pub rating: Option<u8>,
-}
 
 impl ProblemFact {
     fn is_resolved(&self) -> bool {
@@ -47,15 +34,6 @@ impl ProblemFact {
     }
 }
 
-/// What the figures need of one visit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VisitFact {
-    pub enterprise_id: String,
-    pub region_id: String,
-    pub cadre_id: String,
-    /// Milliseconds since the epoch of the visit's day (00:00 China Standard Time).
-    pub day: i64,
-}
 
 /// A time span `[from, to)`, milliseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! device of that user, and go through exactly the validation and storage path of a phone's push.
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::storage::{NewDevice, Session};
 use automerge::{ActorId, Automerge};
 use serde::Serialize;

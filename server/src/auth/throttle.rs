@@ -9,18 +9,18 @@
 //! address (10). Keys are stored hashed and of fixed length; throttled attempts cost no password
 //! hash and store nothing.
 
-use crate::error::{ApiError, log_text};
+use crate::http::error::{ApiError, log_text};
 use crate::storage::RelayStorage;
 use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 
 /// Failures are remembered this long (and a key's delays forgotten after it).
-pub const FAILURE_MEMORY_MS: i64 = 3_600_000;
+pub use crate::storage::FAILURE_MEMORY_MS;
 /// The longest delay between two attempts under one key.
 pub const MAX_DELAY_MS: i64 = 15 * 60_000;
 /// A successful sign-in exempts its login at its address from the wider throttles this long.
-pub const KNOWN_FOR_MS: i64 = 90 * 86_400_000;
+pub use crate::storage::KNOWN_SIGN_IN_MS;
 
 /// What a key counts failures of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl Attempt {
     /// Refuses with 429 and `Retry-After` while any of the attempt's keys must wait.
     pub fn check(&mut self, storage: &dyn RelayStorage, now: i64) -> Result<(), ApiError> {
         let known = match &self.known {
-            Some(k) => storage.signed_in_before(k, now - KNOWN_FOR_MS)?,
+            Some(k) => storage.signed_in_before(k, now - KNOWN_SIGN_IN_MS)?,
             None => false,
         };
         let keys: Vec<String> = self.keys.iter().map(|(_, k)| k.clone()).collect();

@@ -1,8 +1,8 @@
 //! Tables the dashboard shows and exports: the problem list and the monthly ranking (考核), written
 //! as CSV (UTF-8 with a BOM, so that Excel reads Chinese correctly) or XLSX.
 
-use crate::directory::Snapshot;
-use crate::kpi::{self, Period, Ranked};
+use crate::sync::directory::Snapshot;
+use crate::dashboard::kpi::{self, Period, Ranked};
 use crate::storage::ProblemRow;
 use std::collections::BTreeMap;
 use zhuqi_core::domain::RegionLevel;
@@ -239,7 +239,7 @@ pub fn ranking_table(rows: &[(String, Ranked)]) -> Table {
 
 /// A table as HTML (`id` for tests and styling).
 pub fn html_table(t: &Table, id: &str) -> String {
-    let esc = crate::web::esc;
+    let esc = crate::dashboard::esc;
     let mut s = format!(r#"<table class="sortable" id="{id}"><thead><tr>"#);
     for h in &t.headers {
         s.push_str(&format!("<th>{}</th>", esc(h)));

@@ -3,8 +3,8 @@
 //! reported with its line number and nothing is imported.
 
 use crate::AppState;
-use crate::author::Author;
-use crate::error::ApiError;
+use crate::sync::author::Author;
+use crate::http::error::ApiError;
 use crate::storage::Account;
 use std::collections::HashMap;
 use zhuqi_core::domain::{

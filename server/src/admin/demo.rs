@@ -3,8 +3,8 @@
 //! task notices. Seeded once (`serve --demo`), through the same validation path as phones' pushes.
 
 use crate::AppState;
-use crate::author::Author;
-use crate::error::ApiError;
+use crate::sync::author::Author;
+use crate::http::error::ApiError;
 use crate::storage::Account;
 use zhuqi_core::domain::enterprise::KNOWN_TAGS;
 use zhuqi_core::domain::{
@@ -308,7 +308,7 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
     Ok(Some(Seeded { accounts: listed }))
 }
 
-fn accounts_for_print(dir: &crate::directory::Snapshot) -> Vec<(String, String, String)> {
+fn accounts_for_print(dir: &crate::sync::directory::Snapshot) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for u in dir.users.values() {
         let show = matches!(

@@ -4,9 +4,13 @@
 //! and a period. Pages are server-rendered HTML in Chinese; their stylesheet and table-sorting
 //! script are static files (`/static/…`), so the Content-Security-Policy forbids anything inline.
 
+pub mod kpi;
+pub mod reports;
+
+
 use crate::auth::{self, token_hash};
-use crate::error::ApiError;
-use crate::kpi::{self, Figures, Period, ProblemFact, VisitFact};
+use crate::http::error::ApiError;
+use kpi::{Figures, Period, ProblemFact, VisitFact};
 use crate::storage::Session;
 use crate::{AppState, now_ms};
 use axum::Form;
@@ -175,11 +179,11 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): State<Arc<AppState>>,
-    crate::net::ClientAddr(client): crate::net::ClientAddr,
+    crate::http::net::ClientAddr(client): crate::http::net::ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    state.metrics.request(crate::metrics::Route::Web);
+    state.metrics.request(crate::http::metrics::Route::Web);
     if !cookie(&headers, LOGIN_COOKIE).is_some_and(|secret| csrf_ok(&f.csrf, &secret)) {
         return login_form(StatusCode::FORBIDDEN, "登录页面已过期，请重新登录");
     }
@@ -821,7 +825,7 @@ pub async fn problem_action(
         let action = action
             .validate()
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string(), "输入内容有误"))?;
-        let mut author = crate::author::Author::new(&st, &session.user.id)?;
+        let mut author = crate::sync::author::Author::new(&st, &session.user.id)?;
         author.append(&pid, action, now_ms())?;
         author.submit_all()
     })
@@ -838,12 +842,12 @@ pub struct MonthQuery {
 
 /// The month asked for, by default the previous one (the ranking is of finished months).
 fn month_of(q: &MonthQuery, now: i64) -> (String, Period, Period) {
-    let asked = q.month.as_deref().and_then(|m| crate::reports::month_periods(m).map(|p| (m.to_owned(), p)));
+    let asked = q.month.as_deref().and_then(|m| crate::dashboard::reports::month_periods(m).map(|p| (m.to_owned(), p)));
     let (month, (m, p)) = asked.unwrap_or_else(|| {
         let (y, mo, _) = civil_from_days((now + CST).div_euclid(DAY));
         let (y, mo) = if mo == 1 { (y - 1, 12) } else { (y, mo - 1) };
         let m = format!("{y:04}-{mo:02}");
-        let periods = crate::reports::month_periods(&m).expect("a valid month");
+        let periods = crate::dashboard::reports::month_periods(&m).expect("a valid month");
         (m, periods)
     });
     (month, m, p)
@@ -858,7 +862,7 @@ fn rankings_for(state: &AppState, session: &Session, month: Period, previous: Pe
     let problems = storage.problem_facts()?;
     let visits = storage.visit_facts()?;
     let enterprises = storage.enterprises_per_region()?;
-    Ok(crate::reports::rankings(&dir, &root_path, &problems, &visits, &enterprises, month, previous, now_ms()))
+    Ok(crate::dashboard::reports::rankings(&dir, &root_path, &problems, &visits, &enterprises, month, previous, now_ms()))
 }
 
 /// Runs a manager's blocking page work and turns its result into a response.
@@ -866,7 +870,7 @@ async fn managed<F>(state: Arc<AppState>, headers: HeaderMap, f: F) -> Response
 where
     F: FnOnce(&AppState, &Session, &str) -> Result<Response, ApiError> + Send + 'static,
 {
-    state.metrics.request(crate::metrics::Route::Web);
+    state.metrics.request(crate::http::metrics::Route::Web);
     let (session, token) = match manager(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -902,8 +906,8 @@ pub async fn ranking_page(
 <h2>{month} 月度考核排名</h2>
 <p class="muted">得分 = 40 × 解决率 + 25 × 按期办结率 + 25 × 满意率 + 10 × 走访覆盖率（当月走访过的包联企业占比）；某项当月无数据时按满分计。责任单位不计走访覆盖率项（按满分计）。</p>
 <h3>县区</h3>{}<h3>责任单位</h3>{}"#,
-            crate::reports::html_table(&crate::reports::ranking_table(&counties), "ranking-counties"),
-            crate::reports::html_table(&crate::reports::ranking_table(&departments), "ranking-departments"),
+            crate::dashboard::reports::html_table(&crate::dashboard::reports::ranking_table(&counties), "ranking-counties"),
+            crate::dashboard::reports::html_table(&crate::dashboard::reports::ranking_table(&departments), "ranking-departments"),
         );
         Ok(page("月度考核", Some(&session.user.name), Some(csrf), &body).into_response())
     })
@@ -939,17 +943,17 @@ async fn ranking_export(
     managed(state, headers, move |st, session, _| {
         let (month, m, p) = month_of(&q, now_ms());
         let (counties, departments) = rankings_for(st, session, m, p)?;
-        let (c, d) = (crate::reports::ranking_table(&counties), crate::reports::ranking_table(&departments));
+        let (c, d) = (crate::dashboard::reports::ranking_table(&counties), crate::dashboard::reports::ranking_table(&departments));
         match format.as_str() {
             "ranking.csv" => {
                 // One file: the county table, an empty line, the department table.
-                let mut bytes = crate::reports::csv_bytes(&c);
+                let mut bytes = crate::dashboard::reports::csv_bytes(&c);
                 bytes.extend_from_slice(b"\n");
-                bytes.extend_from_slice(&crate::reports::csv_bytes(&d)[3..]);
+                bytes.extend_from_slice(&crate::dashboard::reports::csv_bytes(&d)[3..]);
                 Ok(download(bytes, CSV, &format!("ranking-{month}.csv")))
             }
             "ranking.xlsx" => {
-                let bytes = crate::reports::xlsx_bytes(&[("县区", &c), ("责任单位", &d)])
+                let bytes = crate::dashboard::reports::xlsx_bytes(&[("县区", &c), ("责任单位", &d)])
                     .map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(download(bytes, XLSX, &format!("ranking-{month}.xlsx")))
             }
@@ -968,12 +972,12 @@ async fn problems_export(
     managed(state, headers, move |st, session, _| {
         let rows = filtered_problems(st, session, &q)?;
         let dir = st.directory.get(st.storage.as_ref())?;
-        let table = crate::reports::problems_table(&rows, &dir, now_ms());
+        let table = crate::dashboard::reports::problems_table(&rows, &dir, now_ms());
         match format.as_str() {
-            "problems.csv" => Ok(download(crate::reports::csv_bytes(&table), CSV, "problems.csv")),
+            "problems.csv" => Ok(download(crate::dashboard::reports::csv_bytes(&table), CSV, "problems.csv")),
             "problems.xlsx" => {
                 let bytes =
-                    crate::reports::xlsx_bytes(&[("问题", &table)]).map_err(|e| ApiError::internal(e.to_string()))?;
+                    crate::dashboard::reports::xlsx_bytes(&[("问题", &table)]).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(download(bytes, XLSX, "problems.xlsx"))
             }
             _ => Err(ApiError::not_found("no such export")),
@@ -984,7 +988,7 @@ async fn problems_export(
 
 // ---- enterprises and cadres ----
 
-fn in_subtree(dir: &crate::directory::Snapshot, session: &Session, region: &str) -> bool {
+fn in_subtree(dir: &crate::sync::directory::Snapshot, session: &Session, region: &str) -> bool {
     let root = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
     dir.paths.get(region).is_some_and(|p| path_covers(&root, p))
 }
@@ -1179,7 +1183,7 @@ pub async fn issue_notice(State(state): State<Arc<AppState>>, headers: HeaderMap
             zhuqi_core::domain::TaskNoticeAction::Issued { region_id, .. } => region_id.clone(),
             _ => String::new(),
         };
-        let mut author = crate::author::Author::new(&st, &session.user.id)?;
+        let mut author = crate::sync::author::Author::new(&st, &session.user.id)?;
         author.create(zhuqi_core::domain::DocKind::TaskNotice, &nid, &[("region_id", &region)], action, now)?;
         author.submit_all()
     })

@@ -1,0 +1,147 @@
+//! The relay's shared state (`AppState`: storage, caches, queues, limits) and its settings; `router`
+//! assembles the HTTP routes of every room around it.
+
+pub mod router;
+
+use crate::http::error::ApiError;
+use crate::storage::{self, RelayStorage};
+use crate::sync::{self, docs};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A commit, as announced to live listeners.
+#[derive(Debug)]
+pub struct Notice {
+    pub seq: u64,
+    pub keys: Vec<String>,
+}
+
+/// Devices seen recently, and those not yet written down.
+#[derive(Default)]
+pub(crate) struct Touched {
+    pub(crate) seen: HashMap<String, i64>,
+    pub(crate) pending: Vec<String>,
+    pub(crate) flushed: i64,
+}
+
+/// Settings of a relay.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Cap of the document cache, in estimated bytes of memory.
+    pub doc_cache_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (see `net::client_addr`).
+    pub trusted_proxies: Vec<crate::http::net::Cidr>,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { doc_cache_bytes: 64 << 20, trusted_proxies: Vec::new(), metrics: MetricsAccess::Closed }
+    }
+}
+
+/// Who may read the relay's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Nobody through the API (`/metrics` answers 404): the default.
+    Closed,
+    /// Requests to `/metrics` carrying `Authorization: Bearer <token>`.
+    Token(String),
+    /// Anybody who reaches a separate listen address (see `metrics_app`), none through the API.
+    Separate,
+}
+
+pub struct AppState {
+    pub storage: Arc<dyn RelayStorage>,
+    pub docs: Arc<docs::DocCache>,
+    pub directory: sync::directory::DirectoryCache,
+    pub metrics: crate::http::metrics::Metrics,
+    pub notices: tokio::sync::broadcast::Sender<Arc<Notice>>,
+    /// Serialises the validation of pushes.
+    pub push_lock: Mutex<()>,
+    /// Stores validated pushes together.
+    pub commits: sync::CommitQueue,
+    /// A password hash checked against when a login is unknown, so both cost the same time.
+    pub dummy_hash: String,
+    /// Password checks running at once: one per core. Each takes ~20 MiB (argon2id) and a core for
+    /// tens of milliseconds, so a storm of sign-ins waits here instead of filling the memory.
+    pub password_checks: tokio::sync::Semaphore,
+    /// Sync requests served at once (16 per core): enough for the group commit to gather many pushes
+    /// into one flush, few enough that a reconnect storm queues here, small, instead of holding
+    /// hundreds of half-built responses and database connections.
+    pub sync_slots: tokio::sync::Semaphore,
+    pub(crate) touched: Mutex<Touched>,
+    /// Actor ids known to be bound to a device (a binding never changes).
+    pub bound_actors: Mutex<HashMap<Vec<u8>, String>>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<crate::http::net::Cidr>,
+    pub metrics_access: MetricsAccess,
+}
+
+impl AppState {
+    pub fn new(storage: Arc<dyn RelayStorage>, config: Config) -> Arc<AppState> {
+        let notices = tokio::sync::broadcast::channel(1024).0;
+        let docs = Arc::new(docs::DocCache::new(config.doc_cache_bytes));
+        // Other relays' commits (on a shared store): the cached copies of their documents are old
+        // now, and this relay's live listeners hear of them too.
+        let (sender, cache) = (notices.clone(), docs.clone());
+        storage.listen(Arc::new(move |commit: storage::ForeignCommit| {
+            if commit.is_everything() {
+                cache.forget_all();
+            } else {
+                cache.forget(&commit.docs);
+            }
+            let _ = sender.send(Arc::new(Notice { seq: commit.seq, keys: commit.keys }));
+        }));
+        Arc::new(AppState {
+            storage,
+            docs,
+            directory: sync::directory::DirectoryCache::default(),
+            metrics: crate::http::metrics::Metrics::default(),
+            notices,
+            push_lock: Mutex::new(()),
+            commits: sync::CommitQueue::default(),
+            dummy_hash: crate::auth::hash_password("not a password of anybody"),
+            password_checks: tokio::sync::Semaphore::new(cores()),
+            sync_slots: tokio::sync::Semaphore::new(16 * cores()),
+            touched: Mutex::default(),
+            bound_actors: Mutex::default(),
+            trusted_proxies: config.trusted_proxies,
+            metrics_access: config.metrics,
+        })
+    }
+}
+
+impl AppState {
+    /// A document as the relay holds it now (saved form), if it exists.
+    pub fn document_bytes(&self, id: &str) -> Result<Option<Vec<u8>>, storage::StorageError> {
+        self.read_doc(id, |c| c.doc.save())
+    }
+
+    /// Reads the relay's current copy of a document, between pushes (which take it out of the cache).
+    pub fn read_doc<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&docs::CachedDoc) -> T,
+    ) -> Result<Option<T>, storage::StorageError> {
+        // Loaded before taking the lock, so that pushes do not wait on the database for it.
+        self.docs.prefetch(self.storage.as_ref(), &[id])?;
+        let _guard = self.push_lock.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self.docs.take(self.storage.as_ref(), id)?.map(|c| {
+            let out = f(&c);
+            self.docs.put(id, c);
+            out
+        }))
+    }
+}
+
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+/// Runs blocking work (storage, validation) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(e.to_string()))?
+}
+
