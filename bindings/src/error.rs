@@ -2,6 +2,7 @@
 //! each with the Chinese message to show. Mapped from the core's rich internal error.
 
 use zhuqi_core::Error;
+use zhuqi_core::error::DomainError;
 
 /// What went wrong. `message_zh` is for the user; `detail` (English) for logs.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -38,9 +39,9 @@ impl From<Error> for ZhuqiError {
         let detail = e.to_string();
         let message_zh = e.user_message();
         match e {
-            Error::Validation { field, .. } => ZhuqiError::Validation { field: field.into(), detail, message_zh },
-            Error::NotFound { .. } => ZhuqiError::Validation { field: "id".into(), detail, message_zh },
-            Error::NotAllowed { .. } | Error::InvalidTransition { .. } => ZhuqiError::NotAllowed { detail, message_zh },
+            Error::Domain(DomainError::Validation { field, .. }) => ZhuqiError::Validation { field: field.into(), detail, message_zh },
+            Error::Domain(DomainError::NotFound { .. }) => ZhuqiError::Validation { field: "id".into(), detail, message_zh },
+            Error::Domain(DomainError::NotAllowed { .. }) | Error::Domain(DomainError::InvalidTransition { .. }) => ZhuqiError::NotAllowed { detail, message_zh },
             Error::Network(_) => ZhuqiError::Offline { detail, message_zh },
             Error::SignedOut | Error::NoIdentity => ZhuqiError::SignedOut { detail, message_zh },
             Error::DeviceRevoked => ZhuqiError::Revoked { message_zh },

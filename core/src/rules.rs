@@ -9,7 +9,7 @@ use crate::domain::{
     DirectoryLookup, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, Recipient, Role,
     TaskNoticeAction, TaskNoticeState,
 };
-use crate::error::{Denied, Entity, Error, Result};
+use crate::domain::error::{Denied, Entity, DomainError, Result};
 
 /// The signed-in user as the rules see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +30,8 @@ pub struct EnterpriseFacts<'a> {
     pub state: &'a EnterpriseState,
 }
 
-fn deny(action: &'static str, reason: Denied) -> Error {
-    Error::NotAllowed { action, reason }
+fn deny(action: &'static str, reason: Denied) -> DomainError {
+    DomainError::NotAllowed { action, reason }
 }
 
 impl Actor {
@@ -51,7 +51,7 @@ impl Actor {
     }
 
     /// The most specific reason this actor fails, for a clear message.
-    fn reason(&self, ent: &EnterpriseFacts<'_>, action: &'static str) -> Error {
+    fn reason(&self, ent: &EnterpriseFacts<'_>, action: &'static str) -> DomainError {
         let reason = match self.role {
             Role::Manager => Denied::OutOfRegion,
             Role::Cadre => Denied::NotAssigned,
@@ -72,8 +72,8 @@ pub fn check_author<A>(actor: &Actor, event: &Event<A>, action: &'static str) ->
 }
 
 fn department_path(dir: &dyn DirectoryLookup, department_id: &str) -> Result<String> {
-    let dept = dir.department(department_id).ok_or_else(|| Error::not_found(Entity::Department, department_id))?;
-    dir.region_path(&dept.region_id).ok_or_else(|| Error::not_found(Entity::Region, dept.region_id))
+    let dept = dir.department(department_id).ok_or_else(|| DomainError::not_found(Entity::Department, department_id))?;
+    dir.region_path(&dept.region_id).ok_or_else(|| DomainError::not_found(Entity::Region, dept.region_id))
 }
 
 /// May `actor` take `action` on a problem in `state`, of the enterprise `ent`?
@@ -140,7 +140,7 @@ pub fn authorize_enterprise(
         CadreAssigned { cadre_id, .. } => {
             let user = dir.user(cadre_id).filter(|u| u.role == Role::Cadre);
             if user.is_none() {
-                return Err(Error::not_found(Entity::User, cadre_id.clone()));
+                return Err(DomainError::not_found(Entity::User, cadre_id.clone()));
             }
             manager
         }
@@ -165,7 +165,7 @@ pub fn authorize_task_notice(
             if actor.role != Role::Manager {
                 return Err(deny(verb, Denied::Role { role: actor.role, action: verb }));
             }
-            let path = dir.region_path(region_id).ok_or_else(|| Error::not_found(Entity::Region, region_id.clone()))?;
+            let path = dir.region_path(region_id).ok_or_else(|| DomainError::not_found(Entity::Region, region_id.clone()))?;
             if !actor.manages(&path) {
                 return Err(deny(verb, Denied::OutOfRegion));
             }
@@ -175,8 +175,8 @@ pub fn authorize_task_notice(
                     Recipient::Cadre(c) => {
                         let user = dir.user(c).filter(|u| u.role == Role::Cadre);
                         let region =
-                            user.and_then(|u| u.region_id).ok_or_else(|| Error::not_found(Entity::User, c.clone()))?;
-                        dir.region_path(&region).ok_or_else(|| Error::not_found(Entity::Region, region))?
+                            user.and_then(|u| u.region_id).ok_or_else(|| DomainError::not_found(Entity::User, c.clone()))?;
+                        dir.region_path(&region).ok_or_else(|| DomainError::not_found(Entity::Region, region))?
                     }
                 };
                 if !actor.manages(&path) {

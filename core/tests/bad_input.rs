@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use zhuqi_core::domain::{Location, ProblemAction};
-use zhuqi_core::error::{Denied, Entity, Error, Invalid};
+use zhuqi_core::error::{Denied, DomainError, Entity, Error, Invalid};
 use zhuqi_core::store::Store;
 
 /// Runs `f`, expects an error, and checks that nothing was written.
@@ -31,7 +31,7 @@ fn bad_credit_codes() {
     let last = wrong_digit.uscc.pop().unwrap();
     wrong_digit.uscc.push(if last == '1' { '2' } else { '1' });
     let e = refused(&w.manager, |s| s.register_enterprise(wrong_digit).map(drop));
-    assert!(matches!(e, Error::Validation { field: "uscc", kind: Invalid::CheckDigit }));
+    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "uscc", kind: Invalid::CheckDigit })));
     assert_eq!(e.user_message(), "统一社会信用代码校验位不正确，请核对");
     for code in ["", "9141", "91410102MA44XY8KIO", "９１４１０１０２ＭＡ４４ＸＹ８Ｋ１２"] {
         let mut p = good.clone();
@@ -48,13 +48,13 @@ fn empty_and_oversized_text() {
     let mut v = visit("2026-03-02");
     v.notes = "   ".into();
     let e = refused(&w.cadre, |s| s.record_visit(&ent, v).map(drop));
-    assert!(matches!(e, Error::Validation { field: "visit.notes", kind: Invalid::Empty }));
+    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "visit.notes", kind: Invalid::Empty })));
     assert_eq!(e.user_message(), "走访记录不能为空");
 
     let mut v = visit("2026-03-02");
     v.notes = "很".repeat(4001);
     let e = refused(&w.cadre, |s| s.record_visit(&ent, v).map(drop));
-    assert!(matches!(e, Error::Validation { field: "visit.notes", kind: Invalid::TooLong { max: 4000 } }));
+    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "visit.notes", kind: Invalid::TooLong { max: 4000 } })));
     // 4000 Chinese characters are 12,000 bytes and still fine: limits count characters.
     let mut v = visit("2026-03-02");
     v.notes = "很".repeat(4000);
@@ -104,13 +104,13 @@ fn ratings_deadlines_and_levels() {
     w.sync_all();
     // Deadline before the report time.
     let e = refused(&w.manager, |s| s.route_problem(&pid, FINANCE, 1, T0 - HOUR, ""));
-    assert!(matches!(e, Error::Validation { field: "deadline", kind: Invalid::DeadlineBeforeReport }));
+    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "deadline", kind: Invalid::DeadlineBeforeReport })));
     assert_eq!(e.user_message(), "办理时限不能早于问题上报时间");
     let e = refused(&w.manager, |s| s.route_problem(&pid, FINANCE, 6, T0 + DAY, ""));
     assert_eq!(field_of(&e), "level");
     w.manager.route_problem(&pid, FINANCE, 2, T0 + DAY, "").unwrap();
     let e = refused(&w.manager, |s| s.escalate_problem(&pid, 2, "原因", None, None));
-    assert!(matches!(e, Error::Validation { field: "level", kind: Invalid::LevelNotHigher { current: 2 } }));
+    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "level", kind: Invalid::LevelNotHigher { current: 2 } })));
     let e = refused(&w.manager, |s| s.escalate_problem(&pid, 3, "", None, None));
     assert_eq!(field_of(&e), "reason");
     w.sync_all();
@@ -118,7 +118,7 @@ fn ratings_deadlines_and_levels() {
     w.sync_all();
     for rating in [0u8, 6, 255] {
         let e = refused(&w.contact, |s| s.confirm_resolution(&pid, rating, ""));
-        assert!(matches!(e, Error::Validation { field: "rating", kind: Invalid::OutOfRange { min: 1, max: 5 } }));
+        assert!(matches!(e, Error::Domain(DomainError::Validation { field: "rating", kind: Invalid::OutOfRange { min: 1, max: 5 } })));
         assert_eq!(e.user_message(), "满意度评分应在1到5之间");
     }
 }
@@ -127,21 +127,21 @@ fn ratings_deadlines_and_levels() {
 fn unknown_ids() {
     let w = World::new();
     let e = refused(&w.cadre, |s| s.record_visit("no-such-enterprise", visit("2026-03-01")).map(drop));
-    assert!(matches!(e, Error::NotFound { what: Entity::Enterprise, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::Enterprise, .. })));
     assert_eq!(e.user_message(), "找不到该企业");
     let e = refused(&w.cadre, |s| s.add_progress("no-such-problem", "进展"));
-    assert!(matches!(e, Error::NotFound { what: Entity::Problem, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::Problem, .. })));
     let e = refused(&w.cadre, |s| s.report_problem(problem(&w.enterprise_id, Some("no-such-visit".into()))).map(drop));
-    assert!(matches!(e, Error::NotFound { what: Entity::Visit, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::Visit, .. })));
     let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
     w.sync_all();
     let e = refused(&w.manager, |s| s.route_problem(&pid, "no-such-dept", 1, T0 + DAY, ""));
-    assert!(matches!(e, Error::NotFound { what: Entity::Department, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::Department, .. })));
     let e = refused(&w.manager, |s| s.assign_cadre(&w.enterprise_id, "no-such-cadre", false));
-    assert!(matches!(e, Error::NotFound { what: Entity::User, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::User, .. })));
     // The id of a problem is not the id of an enterprise.
     let e = refused(&w.cadre, |s| s.record_visit(&pid, visit("2026-03-01")).map(drop));
-    assert!(matches!(e, Error::NotFound { what: Entity::Enterprise, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::Enterprise, .. })));
 }
 
 #[test]
@@ -150,12 +150,12 @@ fn invalid_transitions() {
     let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
     w.sync_all();
     let e = refused(&w.contact, |s| s.confirm_resolution(&pid, 5, ""));
-    assert!(matches!(e, Error::InvalidTransition { action: "confirm", status: "reported" }));
+    assert!(matches!(e, Error::Domain(DomainError::InvalidTransition { action: "confirm", status: "reported" })));
     assert_eq!(e.user_message(), "当前状态为“已上报”，不能确认");
     let e = refused(&w.manager, |s| s.close_problem(&pid, ""));
-    assert!(matches!(e, Error::InvalidTransition { action: "close", .. }));
+    assert!(matches!(e, Error::Domain(DomainError::InvalidTransition { action: "close", .. })));
     let e = refused(&w.manager, |s| s.urge_problem(&pid, ""));
-    assert!(matches!(e, Error::InvalidTransition { action: "urge", .. }));
+    assert!(matches!(e, Error::Domain(DomainError::InvalidTransition { action: "urge", .. })));
     w.manager.route_problem(&pid, FINANCE, 1, T0 + DAY, "").unwrap();
     w.sync_all();
     w.handler.resolve_problem(&pid, "办结").unwrap();
@@ -165,14 +165,14 @@ fn invalid_transitions() {
     w.manager.close_problem(&pid, "").unwrap();
     w.sync_all();
     let e = refused(&w.handler, |s| s.resolve_problem(&pid, "再次办结"));
-    assert!(matches!(e, Error::InvalidTransition { action: "resolve", status: "closed" }));
+    assert!(matches!(e, Error::Domain(DomainError::InvalidTransition { action: "resolve", status: "closed" })));
     assert_eq!(e.user_message(), "当前状态为“已销号”，不能办结");
     let e = refused(&w.contact, |s| s.reject_resolution(&pid, "不满意"));
-    assert!(matches!(e, Error::InvalidTransition { action: "reject", .. }));
+    assert!(matches!(e, Error::Domain(DomainError::InvalidTransition { action: "reject", .. })));
     let e = refused(&w.cadre, |s| s.act_on_problem(&pid, ProblemAction::Unknown));
-    assert!(matches!(e, Error::InvalidTransition { .. }));
+    assert!(matches!(e, Error::Domain(DomainError::InvalidTransition { .. })));
     let e = refused(&w.manager, |s| s.assign_cadre(&w.enterprise_id, "cadre-1", false));
-    assert!(matches!(e, Error::InvalidTransition { .. }));
+    assert!(matches!(e, Error::Domain(DomainError::InvalidTransition { .. })));
 }
 
 #[test]
@@ -183,28 +183,28 @@ fn forbidden_actions_are_refused_before_anything_is_stored() {
     w.sync_all();
     // An enterprise may not resolve its own problem, nor route it.
     let e = refused(&w.contact, |s| s.resolve_problem(&pid, "自己解决了"));
-    assert!(matches!(e, Error::NotAllowed { action: "resolve", .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotAllowed { action: "resolve", .. })));
     refused(&w.contact, |s| s.route_problem(&pid, FINANCE, 1, T0 + DAY, ""));
     // A cadre not assigned to the enterprise may not record a visit there.
     let other = w.store("cadre-2");
     send_all(&w.manager, &other);
     let e = refused(&other, |s| s.record_visit(&ent, visit("2026-03-01")).map(drop));
-    assert!(matches!(e, Error::NotAllowed { reason: Denied::NotAssigned, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotAllowed { reason: Denied::NotAssigned, .. })));
     assert_eq!(e.user_message(), "您未包联该企业，无权操作");
     // Another county's office may not route it; nor route to another county's department.
     let other_mgr = w.store("mgr-other");
     send_all(&w.manager, &other_mgr);
     let e = refused(&other_mgr, |s| s.route_problem(&pid, OTHER_DEPT, 1, T0 + DAY, ""));
-    assert!(matches!(e, Error::NotAllowed { reason: Denied::OutOfRegion, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotAllowed { reason: Denied::OutOfRegion, .. })));
     let e = refused(&w.manager, |s| s.route_problem(&pid, OTHER_DEPT, 1, T0 + DAY, ""));
-    assert!(matches!(e, Error::NotAllowed { reason: Denied::OutOfRegion, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotAllowed { reason: Denied::OutOfRegion, .. })));
     w.manager.route_problem(&pid, FINANCE, 1, T0 + DAY, "").unwrap();
     w.sync_all();
     // Another department's handler may not resolve it.
     let other_handler = w.store("handler-other");
     send_all(&w.manager, &other_handler);
     let e = refused(&other_handler, |s| s.resolve_problem(&pid, "办结"));
-    assert!(matches!(e, Error::NotAllowed { reason: Denied::NotRoutedToDepartment, .. }));
+    assert!(matches!(e, Error::Domain(DomainError::NotAllowed { reason: Denied::NotRoutedToDepartment, .. })));
     // A handler may not confirm; a cadre may not close.
     w.handler.resolve_problem(&pid, "办结").unwrap();
     w.sync_all();

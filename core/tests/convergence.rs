@@ -8,6 +8,7 @@ use automerge::Automerge;
 use common::*;
 use proptest::prelude::*;
 use zhuqi_core::Error;
+use zhuqi_core::error::DomainError;
 use zhuqi_core::domain::Recipient;
 use zhuqi_core::store::{NewTaskNotice, ProblemFilter, Store};
 
@@ -106,10 +107,10 @@ fn act(w: &World, who: usize, what: u8, target: usize, p: u8) {
         assert!(
             matches!(
                 e,
-                Error::Validation { .. }
-                    | Error::NotAllowed { .. }
-                    | Error::InvalidTransition { .. }
-                    | Error::NotFound { .. }
+                Error::Domain(DomainError::Validation { .. })
+                    | Error::Domain(DomainError::NotAllowed { .. })
+                    | Error::Domain(DomainError::InvalidTransition { .. })
+                    | Error::Domain(DomainError::NotFound { .. })
             ),
             "unexpected error {e:?}"
         );

@@ -4,7 +4,7 @@
 use super::event::{Event, Fold};
 use super::text::{self, LONG, Location, MEDIUM, SHORT};
 use super::uscc;
-use crate::error::{Error, Invalid, Result};
+use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
 
 /// Tags a campaign office puts on enterprises; policies are matched by them.
@@ -31,7 +31,7 @@ impl Contact {
     pub fn validate(self) -> Result<Self> {
         let phone = text::optional("contact.phone", &self.phone, 20)?;
         if !phone.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c)) {
-            return Err(Error::invalid("contact.phone", Invalid::Format { expected: "digits, + or -" }));
+            return Err(DomainError::invalid("contact.phone", Invalid::Format { expected: "digits, + or -" }));
         }
         Ok(Contact {
             name: text::required("contact.name", &self.name, SHORT)?,
@@ -54,7 +54,7 @@ impl PhotoRef {
     fn validate(self) -> Result<Self> {
         let sha = self.sha256.trim().to_ascii_lowercase();
         if sha.len() != 64 || !sha.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(Error::invalid("photo.sha256", Invalid::Format { expected: "64 hex digits" }));
+            return Err(DomainError::invalid("photo.sha256", Invalid::Format { expected: "64 hex digits" }));
         }
         Ok(PhotoRef { id: text::required("visit.photos", &self.id, SHORT)?, sha256: sha, size_bytes: self.size_bytes })
     }
@@ -81,14 +81,14 @@ impl VisitRecord {
     pub fn validate(self, today: i64) -> Result<Self> {
         let day = text::parse_date("visit.date", &self.date)?;
         if day > today + 1 {
-            return Err(Error::invalid("visit.date", Invalid::InFuture));
+            return Err(DomainError::invalid("visit.date", Invalid::InFuture));
         }
         let people_met = text::list("visit.people_met", &self.people_met, 30, SHORT)?;
         if people_met.is_empty() {
-            return Err(Error::invalid("visit.people_met", Invalid::Empty));
+            return Err(DomainError::invalid("visit.people_met", Invalid::Empty));
         }
         if self.photos.len() > 20 {
-            return Err(Error::invalid("visit.photos", Invalid::TooMany { max: 20 }));
+            return Err(DomainError::invalid("visit.photos", Invalid::TooMany { max: 20 }));
         }
         Ok(VisitRecord {
             id: self.id,
@@ -123,10 +123,10 @@ pub struct Profile {
 impl Profile {
     pub fn validate(self) -> Result<Self> {
         if self.region_id.trim().is_empty() {
-            return Err(Error::invalid("region", Invalid::Empty));
+            return Err(DomainError::invalid("region", Invalid::Empty));
         }
         if self.contacts.len() > 20 {
-            return Err(Error::invalid("contacts", Invalid::TooMany { max: 20 }));
+            return Err(DomainError::invalid("contacts", Invalid::TooMany { max: 20 }));
         }
         Ok(Profile {
             name: text::required("name", &self.name, SHORT)?,
@@ -160,7 +160,7 @@ pub struct ProfileUpdate {
 impl ProfileUpdate {
     pub fn validate(self) -> Result<Self> {
         if self.contacts.as_ref().is_some_and(|c| c.len() > 20) {
-            return Err(Error::invalid("contacts", Invalid::TooMany { max: 20 }));
+            return Err(DomainError::invalid("contacts", Invalid::TooMany { max: 20 }));
         }
         Ok(ProfileUpdate {
             industry: self.industry.map(|v| text::optional("industry", &v, SHORT)).transpose()?,
@@ -254,7 +254,7 @@ impl Fold for EnterpriseState {
 
     fn check(&self, event: &Event<EnterpriseAction>) -> Result<()> {
         use EnterpriseAction::*;
-        let wrong = |status| Err(Error::InvalidTransition { action: event.action.verb(), status });
+        let wrong = |status| Err(DomainError::InvalidTransition { action: event.action.verb(), status });
         match &event.action {
             Registered { .. } if self.registered => return wrong("registered"),
             Registered { .. } => {}
@@ -262,7 +262,7 @@ impl Fold for EnterpriseState {
             CadreAssigned { cadre_id, .. } if self.is_assigned(cadre_id) => return wrong("assigned"),
             AssignmentEnded { cadre_id, .. } if !self.is_assigned(cadre_id) => return wrong("unassigned"),
             VisitRecorded { visit } if self.visits.iter().any(|v| v.record.id == visit.id) => {
-                return Err(Error::invalid("visit", Invalid::Duplicate));
+                return Err(DomainError::invalid("visit", Invalid::Duplicate));
             }
             _ => {}
         }

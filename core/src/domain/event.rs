@@ -10,7 +10,7 @@
 //! dropped, nothing silently overwritten.
 
 use crate::domain::Role;
-use crate::error::Error;
+use crate::domain::error::DomainError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -52,11 +52,11 @@ pub enum Outcome {
 pub trait Fold: Default {
     type Action;
     /// Checks that `event` is a valid transition from the current state.
-    fn check(&self, event: &Event<Self::Action>) -> Result<(), Error>;
+    fn check(&self, event: &Event<Self::Action>) -> Result<(), DomainError>;
     /// Applies an event that passed [`Fold::check`].
     fn mutate(&mut self, event: &Event<Self::Action>);
     /// Checks, then applies; a refused event leaves the state as it was.
-    fn apply(&mut self, event: &Event<Self::Action>) -> Result<(), Error> {
+    fn apply(&mut self, event: &Event<Self::Action>) -> Result<(), DomainError> {
         self.check(event)?;
         self.mutate(event);
         Ok(())

@@ -2,6 +2,7 @@
 //! how each document's state follows from its event log. Pure data and functions: no storage, no I/O.
 
 pub mod directory;
+pub mod error;
 pub mod enterprise;
 pub mod event;
 pub mod problem;
@@ -9,6 +10,7 @@ pub mod task_notice;
 pub mod text;
 pub mod uscc;
 
+pub use error::DomainError;
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
     Assignment, Contact, EnterpriseAction, EnterpriseState, PhotoRef, Profile, ProfileUpdate, Visit, VisitRecord,

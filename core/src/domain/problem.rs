@@ -4,7 +4,7 @@
 
 use super::event::{Event, Fold};
 use super::text::{self, LONG, MEDIUM, SHORT};
-use crate::error::{Error, Invalid, Result};
+use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
 
 /// What a problem is about.
@@ -323,13 +323,13 @@ impl ProblemState {
 
     fn check_deadline(&self, deadline: i64) -> Result<()> {
         if deadline <= self.reported_at {
-            return Err(Error::invalid("deadline", Invalid::DeadlineBeforeReport));
+            return Err(DomainError::invalid("deadline", Invalid::DeadlineBeforeReport));
         }
         Ok(())
     }
 
-    fn wrong_state(&self, action: &ProblemAction) -> Error {
-        Error::InvalidTransition { action: action.verb(), status: self.status.as_str() }
+    fn wrong_state(&self, action: &ProblemAction) -> DomainError {
+        DomainError::InvalidTransition { action: action.verb(), status: self.status.as_str() }
     }
 }
 
@@ -351,13 +351,13 @@ impl Fold for ProblemState {
             Routed { level, deadline, .. } if matches!(status, S::Reported | S::Accepted | S::Routed) => {
                 self.check_deadline(*deadline)?;
                 if *level < self.level {
-                    return Err(Error::invalid("level", Invalid::LevelNotHigher { current: self.level }));
+                    return Err(DomainError::invalid("level", Invalid::LevelNotHigher { current: self.level }));
                 }
             }
             Progress { .. } if status != S::New && status != S::Closed => {}
             Escalated { level, deadline, .. } if status == S::Routed => {
                 if *level <= self.level {
-                    return Err(Error::invalid("level", Invalid::LevelNotHigher { current: self.level }));
+                    return Err(DomainError::invalid("level", Invalid::LevelNotHigher { current: self.level }));
                 }
                 if let Some(d) = deadline {
                     self.check_deadline(*d)?;

@@ -3,7 +3,7 @@
 
 use super::event::{Event, Fold};
 use super::text::{self, LONG, MEDIUM, SHORT};
-use crate::error::{Error, Invalid, Result};
+use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
 
 /// Who a notice is addressed to.
@@ -70,19 +70,19 @@ impl TaskNoticeAction {
         Ok(match self {
             Issued { region_id, title, body, deadline, recipients } => {
                 if deadline <= now {
-                    return Err(Error::invalid("deadline", Invalid::InFuture));
+                    return Err(DomainError::invalid("deadline", Invalid::InFuture));
                 }
                 if recipients.is_empty() {
-                    return Err(Error::invalid("recipients", Invalid::Empty));
+                    return Err(DomainError::invalid("recipients", Invalid::Empty));
                 }
                 if recipients.len() > 500 {
-                    return Err(Error::invalid("recipients", Invalid::TooMany { max: 500 }));
+                    return Err(DomainError::invalid("recipients", Invalid::TooMany { max: 500 }));
                 }
                 let mut sorted = recipients.clone();
                 sorted.sort();
                 sorted.dedup();
                 if sorted.len() != recipients.len() {
-                    return Err(Error::invalid("recipients", Invalid::Duplicate));
+                    return Err(DomainError::invalid("recipients", Invalid::Duplicate));
                 }
                 Issued {
                     region_id,
@@ -147,7 +147,7 @@ impl Fold for TaskNoticeState {
     fn check(&self, event: &Event<TaskNoticeAction>) -> Result<()> {
         use TaskNoticeAction::*;
         let verb = event.action.verb();
-        let wrong = |status| Err(Error::InvalidTransition { action: verb, status });
+        let wrong = |status| Err(DomainError::InvalidTransition { action: verb, status });
         match &event.action {
             Issued { .. } if self.issued => wrong("issued"),
             Issued { .. } | Unknown => Ok(()),
@@ -156,7 +156,7 @@ impl Fold for TaskNoticeState {
                     return wrong("new");
                 }
                 let Some(r) = self.recipient(recipient) else {
-                    return Err(Error::invalid(
+                    return Err(DomainError::invalid(
                         "recipients",
                         Invalid::Format { expected: "a recipient of the notice" },
                     ));

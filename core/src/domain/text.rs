@@ -1,7 +1,7 @@
 //! Checks on user-entered values shared by every action: trimmed, non-empty, bounded text; bounded
 //! lists; coordinates; calendar dates.
 
-use crate::error::{Error, Invalid, Result};
+use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
 
 /// Limits on text, in characters (not bytes: Chinese text is three bytes a character in UTF-8).
@@ -13,7 +13,7 @@ pub const LONG: usize = 4000;
 pub fn required(field: &'static str, value: &str, max: usize) -> Result<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(Error::invalid(field, Invalid::Empty));
+        return Err(DomainError::invalid(field, Invalid::Empty));
     }
     bounded(field, v, max)
 }
@@ -25,10 +25,10 @@ pub fn optional(field: &'static str, value: &str, max: usize) -> Result<String> 
 
 fn bounded(field: &'static str, v: &str, max: usize) -> Result<String> {
     if v.chars().count() > max {
-        return Err(Error::invalid(field, Invalid::TooLong { max }));
+        return Err(DomainError::invalid(field, Invalid::TooLong { max }));
     }
     if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Error::invalid(field, Invalid::Format { expected: "text without control characters" }));
+        return Err(DomainError::invalid(field, Invalid::Format { expected: "text without control characters" }));
     }
     Ok(v.to_owned())
 }
@@ -36,7 +36,7 @@ fn bounded(field: &'static str, v: &str, max: usize) -> Result<String> {
 /// Validates each entry of a list with `required`, bounds the list's length and drops duplicates.
 pub fn list(field: &'static str, values: &[String], max_items: usize, max_len: usize) -> Result<Vec<String>> {
     if values.len() > max_items {
-        return Err(Error::invalid(field, Invalid::TooMany { max: max_items }));
+        return Err(DomainError::invalid(field, Invalid::TooMany { max: max_items }));
     }
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     for v in values {
@@ -69,13 +69,13 @@ fn range_f(field: &'static str, v: f64, min: f64, max: f64) -> Result<()> {
     if v.is_finite() && (min..=max).contains(&v) {
         Ok(())
     } else {
-        Err(Error::invalid(field, Invalid::OutOfRangeF { min, max }))
+        Err(DomainError::invalid(field, Invalid::OutOfRangeF { min, max }))
     }
 }
 
 /// Checks `v` lies in `min..=max`.
 pub fn range(field: &'static str, v: i64, min: i64, max: i64) -> Result<()> {
-    if (min..=max).contains(&v) { Ok(()) } else { Err(Error::invalid(field, Invalid::OutOfRange { min, max })) }
+    if (min..=max).contains(&v) { Ok(()) } else { Err(DomainError::invalid(field, Invalid::OutOfRange { min, max })) }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -104,7 +104,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Parses `YYYY-MM-DD` into a day number, checking that the day exists.
 pub fn parse_date(field: &'static str, s: &str) -> Result<i64> {
-    let bad = || Error::invalid(field, Invalid::Format { expected: "YYYY-MM-DD" });
+    let bad = || DomainError::invalid(field, Invalid::Format { expected: "YYYY-MM-DD" });
     let b = s.trim().as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());

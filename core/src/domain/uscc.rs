@@ -1,7 +1,7 @@
 //! The unified social credit code (统一社会信用代码, USCC) of GB 32100-2015: 18 characters from a
 //! 31-character alphabet, the last one a check digit over the first 17.
 
-use crate::error::{Error, Invalid, Result};
+use crate::domain::error::{DomainError, Invalid, Result};
 
 /// The code's alphabet; a character's value is its position here. I, O, Z, S and V are not used.
 const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
@@ -31,7 +31,7 @@ pub fn validate(code: &str) -> Result<String> {
     let code = code.trim().to_ascii_uppercase();
     let field = "uscc";
     if code.is_empty() {
-        return Err(Error::invalid(field, Invalid::Empty));
+        return Err(DomainError::invalid(field, Invalid::Empty));
     }
     let bytes = code.as_bytes();
     let shape_ok = bytes.len() == 18
@@ -39,10 +39,10 @@ pub fn validate(code: &str) -> Result<String> {
         // positions 3-8 are the administrative division code
         && bytes[2..8].iter().all(u8::is_ascii_digit);
     if !shape_ok {
-        return Err(Error::invalid(field, Invalid::Format { expected: "18 characters of GB 32100-2015" }));
+        return Err(DomainError::invalid(field, Invalid::Format { expected: "18 characters of GB 32100-2015" }));
     }
     if check_char(&code[..17]) != Some(bytes[17] as char) {
-        return Err(Error::invalid(field, Invalid::CheckDigit));
+        return Err(DomainError::invalid(field, Invalid::CheckDigit));
     }
     Ok(code)
 }
@@ -72,7 +72,7 @@ mod tests {
         let last = good.chars().last().unwrap();
         let other = if last == '0' { '1' } else { '0' };
         let bad = format!("{}{other}", &good[..17]);
-        assert!(matches!(validate(&bad), Err(Error::Validation { kind: Invalid::CheckDigit, .. })));
+        assert!(matches!(validate(&bad), Err(DomainError::Validation { kind: Invalid::CheckDigit, .. })));
         for bad in ["", "123", "91410100MA3X5A0B5I", "91AB0100MA3X5A0B5A", "91410100MA3X5A0B5AA"] {
             assert!(validate(bad).is_err(), "{bad}");
         }

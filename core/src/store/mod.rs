@@ -16,6 +16,7 @@ use crate::domain::{
     Category, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction, ProblemState,
     Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord, text,
 };
+use crate::error::DomainError;
 use crate::error::{Entity, Error, Invalid, Result};
 use crate::rules::{self, Actor, EnterpriseFacts};
 use crate::storage::{self, SqlDirectory, schema};
@@ -324,7 +325,7 @@ impl Store {
         let profile = profile.validate()?;
         let mut inner = self.lock();
         if inner.load(id)?.is_some() {
-            return Err(Error::InvalidTransition { action: "register an enterprise", status: "registered" });
+            return Err(DomainError::InvalidTransition { action: "register an enterprise", status: "registered" }.into());
         }
         let id = id.to_owned();
         let path = inner.region_path(&profile.region_id)?;
@@ -415,7 +416,7 @@ impl Store {
     pub fn act_on_problem(&self, problem_id: &str, action: ProblemAction) -> Result<()> {
         let action = action.validate()?;
         if matches!(action, ProblemAction::Reported { .. } | ProblemAction::Unknown) {
-            return Err(Error::InvalidTransition { action: action.verb(), status: "reported" });
+            return Err(DomainError::InvalidTransition { action: action.verb(), status: "reported" }.into());
         }
         self.lock().act_on_problem(problem_id, action)
     }
@@ -740,7 +741,7 @@ impl Inner {
         let actor = self.actor()?;
         self.append::<EnterpriseState>(id, Entity::Enterprise, action.clone(), |inner, state| {
             let facts = EnterpriseFacts { id, region_path: &path, state };
-            rules::authorize_enterprise(&actor, &action, &facts, &SqlDirectory(&inner.conn))
+            Ok(rules::authorize_enterprise(&actor, &action, &facts, &SqlDirectory(&inner.conn))?)
         })
     }
 
@@ -752,7 +753,7 @@ impl Inner {
         // Load the enterprise (a cadre's assignment decides), then the problem again so that it is the
         // most recently used entry and cannot have been evicted.
         match self.enterprise(&enterprise_id) {
-            Ok(_) | Err(Error::NotFound { .. }) => {}
+            Ok(_) | Err(Error::Domain(DomainError::NotFound { .. })) => {}
             Err(e) => return Err(e),
         }
         let path = self.region_path(&region_id).unwrap_or_default();
@@ -762,7 +763,7 @@ impl Inner {
             // A department handler does not hold the enterprise's document: its facts are then empty.
             let ent = inner.held_enterprise(&enterprise_id).unwrap_or(&empty);
             let facts = EnterpriseFacts { id: &enterprise_id, region_path: &path, state: ent };
-            rules::authorize_problem(&actor, &action, state, &facts, &SqlDirectory(&inner.conn))
+            Ok(rules::authorize_problem(&actor, &action, state, &facts, &SqlDirectory(&inner.conn))?)
         })
     }
 
@@ -770,10 +771,10 @@ impl Inner {
         let actor = self.actor()?;
         let state: &TaskNoticeState = self.state(id, Entity::TaskNotice)?;
         let recipient = rules::recipient_for(&actor, state)
-            .ok_or(Error::NotAllowed { action: "acknowledge", reason: crate::error::Denied::NotRecipient })?;
+            .ok_or(DomainError::NotAllowed { action: "acknowledge", reason: crate::error::Denied::NotRecipient })?;
         let action = make(recipient);
         self.append::<TaskNoticeState>(id, Entity::TaskNotice, action.clone(), |inner, state| {
-            rules::authorize_task_notice(&actor, &action, state, &SqlDirectory(&inner.conn))
+            Ok(rules::authorize_task_notice(&actor, &action, state, &SqlDirectory(&inner.conn))?)
         })
     }
 

@@ -14,7 +14,7 @@ use zhuqi_core::domain::{
     DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, TaskNoticeAction,
     TaskNoticeState, User, text,
 };
-use zhuqi_core::error::{Denied, Error};
+use zhuqi_core::error::{Denied, DomainError};
 use zhuqi_core::rules::{self, Actor, EnterpriseFacts};
 use zhuqi_core::sync::protocol::{DocChanges, RejectCode, Rejection};
 
@@ -192,10 +192,10 @@ fn appended_events(before: &Before, after: &Automerge, kind: DocKind, doc_id: &s
     Ok(added)
 }
 
-fn code_of(e: &Error) -> RejectCode {
+fn code_of(e: &DomainError) -> RejectCode {
     match e {
-        Error::NotAllowed { reason: Denied::ForgedAuthor, .. } => RejectCode::ForgedAuthor,
-        Error::NotAllowed { .. } => RejectCode::NotAllowed,
+        DomainError::NotAllowed { reason: Denied::ForgedAuthor, .. } => RejectCode::ForgedAuthor,
+        DomainError::NotAllowed { .. } => RejectCode::NotAllowed,
         _ => RejectCode::InvalidAction,
     }
 }
@@ -241,7 +241,7 @@ fn check_events(
     before: &Before,
     added: &[String],
 ) -> Result<(), (RejectCode, String)> {
-    let fail = |e: Error| (code_of(&e), e.to_string());
+    let fail = |e: DomainError| (code_of(&e), e.to_string());
     match kind {
         DocKind::Problem => {
             let mut log: Vec<Event<ProblemAction>> = parse_events(&before.raw_events());
