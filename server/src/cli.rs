@@ -215,14 +215,10 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                let listener = net::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 println!("zhuqi relay listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
                 if let Some(at) = edge.metrics_listen {
-                    let metrics = tokio::net::TcpListener::bind(at)
-                        .await
-                        .map_err(|e| format!("cannot listen on {at}: {e}"))?;
+                    let metrics = net::bind(at).map_err(|e| format!("cannot listen on {at}: {e}"))?;
                     println!("metrics on http://{at}/metrics");
                     let (app, net) = (metrics_app(state.clone()), NetConfig::default());
                     tokio::spawn(net::serve(metrics, app, net, || {}, std::future::pending()));

@@ -82,7 +82,7 @@ impl Relay {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let listener = zhuqi_server::http::net::bind("127.0.0.1:0".parse().unwrap()).unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
                 let st = app_state.clone();
                 let refused = move || {

@@ -58,6 +58,20 @@ fn bad_bodies_are_refused_clearly_and_the_relay_keeps_serving() {
         ("decompression bomb", gzip(&vec![0u8; MAX_REQUEST_BYTES + 10]), gz.to_vec(), 413, "too_large"),
         ("oversized", vec![7u8; MAX_REQUEST_BYTES + 1], gz.to_vec(), 413, "too_large"),
         (
+            "too many changes",
+            encode(&SyncRequest {
+                push: vec![DocChanges {
+                    doc: ENT_A.into(),
+                    kind: zhuqi_core::domain::DocKind::Enterprise,
+                    changes: vec![vec![1]; MAX_PUSH_CHANGES + 1],
+                }],
+                ..good.clone()
+            }),
+            gz.to_vec(),
+            413,
+            "too_large",
+        ),
+        (
             "actor too long",
             encode(&SyncRequest { actor: vec![1; 64], ..good.clone() }),
             gz.to_vec(),

@@ -182,3 +182,51 @@ fn dashboard_sessions_need_the_forms_token_and_are_not_device_tokens() {
     let r = http.get(format!("{}/", relay.url)).header("cookie", format!("zhuqi_session={token}")).send().unwrap();
     assert_eq!(r.status().as_u16(), 303);
 }
+
+#[test]
+fn one_account_has_two_syncs_in_progress_at_most_and_every_api_error_is_json() {
+    let (_tmp, relay) = relay_with(NetConfig::default());
+    let token = RawClient::sign_in(&relay.url, "cadre").token;
+    // Two syncs whose bodies are still arriving hold the account's two places...
+    let head = format!(
+        "POST /v1/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Encoding: gzip\r\nContent-Length: 100000\r\n\r\n"
+    );
+    let mut slow: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = connect_from(loopback(50), relay.addr).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&[0x1f; 100]).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ... so a third of the same account, from wherever, waits its turn with its body unread...
+    let cadre = zhuqi_tests::Device::sign_in(&relay.url, _tmp.path(), "cadre");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(cadre.sync().round_trips);
+    });
+    assert!(rx.recv_timeout(Duration::from_millis(800)).is_err(), "the third sync did not wait");
+    // ... while another account is not held up; and it goes ahead as soon as a place frees up.
+    assert_eq!(zhuqi_tests::Device::sign_in(&relay.url, _tmp.path(), "cadre-b").sync().pulled, 0);
+    slow.clear();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).expect("the third sync, once a place was free"), 1);
+
+    // Unknown routes, wrong methods and bad queries answer the JSON error body too.
+    let http = client_from(loopback(52));
+    for (method, path, status) in [
+        ("GET", "/v1/nope", 404),
+        ("GET", "/v1/sync", 405),
+        ("PUT", "/v1/auth/sign-in", 405),
+        ("GET", "/v1/events?cursor=abc", 400),
+    ] {
+        let r = http
+            .request(method.parse().unwrap(), format!("{}{path}", relay.url))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+        let body: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
+        assert!(body["code"].is_string() && body["message_zh"].is_string(), "{method} {path}: {body}");
+    }
+}

@@ -255,7 +255,7 @@ fn next_push(
         if already.contains(&p.seq) {
             continue;
         }
-        if bytes > 0 && bytes + p.bytes.len() > PUSH_BUDGET {
+        if out.len() == MAX_PUSH_CHANGES || (bytes > 0 && bytes + p.bytes.len() > PUSH_BUDGET) {
             break;
         }
         bytes += p.bytes.len();

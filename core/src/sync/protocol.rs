@@ -18,6 +18,9 @@ pub const DEFAULT_PAGE_BYTES: u32 = 1 << 20;
 pub const MAX_PAGE_BYTES: u32 = 8 << 20;
 /// The largest `/v1/sync` body the relay accepts, compressed and decompressed.
 pub const MAX_REQUEST_BYTES: usize = 16 << 20;
+/// The most changes one sync request may push (over all its documents); a device with more pushes
+/// them over several requests.
+pub const MAX_PUSH_CHANGES: usize = 2_000;
 
 /// The changes of one document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,6 +72,8 @@ pub struct AppState {
     /// hundreds of half-built responses and database connections.
     pub sync_slots: tokio::sync::Semaphore,
     pub(crate) touched: Mutex<Touched>,
+    /// Syncs in progress per user (see `sync::route::SYNCS_PER_USER`).
+    pub(crate) syncing: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Actor ids known to be bound to a device (a binding never changes).
     pub bound_actors: Mutex<HashMap<Vec<u8>, String>>,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -106,6 +108,7 @@ impl AppState {
             password_checks: tokio::sync::Semaphore::new(cores()),
             sync_slots: tokio::sync::Semaphore::new(16 * cores()),
             touched: Mutex::default(),
+            syncing: Mutex::default(),
             bound_actors: Mutex::default(),
             trusted_proxies: config.trusted_proxies,
             metrics_access: config.metrics,

@@ -85,6 +85,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(events)
         .merge(notices)
         .merge(rest)
+        // After the merges: it applies to the routes registered before it.
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here", "请求方式错误")
+        })
+        .fallback(|| async { ApiError::not_found("no such route") })
         .layer(
             ServiceBuilder::new()
                 .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))

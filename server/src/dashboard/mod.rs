@@ -651,7 +651,7 @@ fn problem_in_scope(state: &AppState, session: &Session, id: &str) -> Result<zhu
     let storage = state.storage.as_ref();
     let dir = state.directory.get(storage)?;
     let root_path = session.user.region_id.as_deref().and_then(|r| dir.paths.get(r)).cloned().unwrap_or_default();
-    let bytes = state.document_bytes(id)?.ok_or_else(|| ApiError::not_found("no such problem"))?;
+    let bytes = state.document_bytes(id)?.ok_or_else(|| ApiError::not_found("no such problem in your region"))?;
     let doc = zhuqi_core::document::Document::load(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
     let region = doc.header("region_id").unwrap_or_default();
     if doc.kind() != Some(zhuqi_core::domain::DocKind::Problem)
@@ -1001,7 +1001,7 @@ pub async fn enterprise_page(
     managed(state, headers, move |st, session, csrf| {
         use zhuqi_core::domain::{EnterpriseAction, EnterpriseState};
         let dir = st.directory.get(st.storage.as_ref())?;
-        let bytes = st.document_bytes(&id)?.ok_or_else(|| ApiError::not_found("no such enterprise"))?;
+        let bytes = st.document_bytes(&id)?.ok_or_else(|| ApiError::not_found("no such enterprise in your region"))?;
         let doc = zhuqi_core::document::Document::load(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
         let (e, _) = zhuqi_core::domain::event::fold::<EnterpriseState>(doc.events::<EnterpriseAction>());
         if !e.registered || !in_subtree(&dir, session, &e.profile.region_id) {
@@ -1055,7 +1055,7 @@ pub async fn cadre_page(
     managed(state, headers, move |st, session, csrf| {
         let storage = st.storage.as_ref();
         let dir = st.directory.get(storage)?;
-        let cadre = dir.users.get(&id).filter(|u| u.role == Role::Cadre).ok_or_else(|| ApiError::not_found("no such cadre"))?;
+        let cadre = dir.users.get(&id).filter(|u| u.role == Role::Cadre).ok_or_else(|| ApiError::not_found("no such cadre in your region"))?;
         if !cadre.region_id.as_deref().is_some_and(|r| in_subtree(&dir, session, r)) {
             return Err(ApiError::not_found("no such cadre in your region"));
         }
@@ -1251,7 +1251,7 @@ pub async fn notice_page(
         let storage = st.storage.as_ref();
         let dir = st.directory.get(storage)?;
         let Some((_, region, title, issued_by, issued_at, deadline, status)) = storage.task_notice_rows()?.into_iter().find(|n| n.0 == id) else {
-            return Err(ApiError::not_found("no such notice"));
+            return Err(ApiError::not_found("no such notice in your region"));
         };
         if !in_subtree(&dir, session, &region) {
             return Err(ApiError::not_found("no such notice in your region"));

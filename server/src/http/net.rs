@@ -44,8 +44,11 @@ impl Default for NetConfig {
     }
 }
 
-/// Largest request head (request line and headers) read: 64 KiB.
-pub const MAX_HEAD_BYTES: usize = 64 << 10;
+/// Largest request head (request line and headers) read: 16 KiB (a phone's are under 1 KiB).
+pub const MAX_HEAD_BYTES: usize = 16 << 10;
+/// Largest read buffer of a connection: with the head limit, bounds what a connection that never
+/// finishes its head holds.
+pub const MAX_READ_BUFFER: usize = 32 << 10;
 
 /// An IP network, `10.0.0.0/8` or `2001:db8::/32` (a bare address is a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,13 +110,26 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAdd
     let hops = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
     let hops: Vec<&str> = hops.collect();
     for hop in hops.iter().rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>().map(canonical) else { break };
+        let Some(ip) = parse_hop(hop) else { break };
         client = ip;
         if !is_trusted(ip) {
             break;
         }
     }
     client
+}
+
+/// An address as a proxy writes it into `X-Forwarded-For`: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`
+/// or `[2001:db8::1]:5678` (some proxies add the port).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(sa) = hop.parse::<SocketAddr>() {
+        return Some(canonical(sa.ip()));
+    }
+    hop.strip_prefix('[')?.strip_suffix(']')?.parse::<IpAddr>().ok().map(canonical)
 }
 
 /// The address a request came from, as `client_addr` judges it. Needs the relay's state (for the
@@ -176,6 +192,19 @@ impl Drop for Admitted {
     }
 }
 
+/// Connections the kernel may hold for the relay before it accepts them. A burst of reconnecting
+/// phones (or of an attacker's connections) past the default 1,024 would have new connections'
+/// first packets dropped and retried a second later, health checks included.
+pub const LISTEN_BACKLOG: u32 = 8192;
+
+/// Listens on `addr` with `LISTEN_BACKLOG` (the kernel may cap it at `net.core.somaxconn`).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Time open connections get to finish their requests once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -200,6 +229,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .max_header_size(MAX_HEAD_BYTES)
+        .max_buf_size(MAX_READ_BUFFER)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
@@ -276,6 +306,11 @@ mod tests {
         assert_eq!(client_addr(ip("10.0.0.1"), &h, &trusted), ip("2.2.2.2"));
         // No proxies configured: the header means nothing.
         assert_eq!(client_addr(ip("10.0.0.1"), &h, &[]), ip("10.0.0.1"));
+        // A proxy that adds the port is understood.
+        h.insert("x-forwarded-for", "1.1.1.1, 4.4.4.4:443".parse().unwrap());
+        assert_eq!(client_addr(ip("10.0.0.1"), &h, &trusted), ip("4.4.4.4"));
+        h.insert("x-forwarded-for", "[2001:db8::7]:443".parse().unwrap());
+        assert_eq!(client_addr(ip("10.0.0.1"), &h, &trusted), ip("2001:db8::7"));
         // Garbage in the header stops the walk at the last address it could read.
         h.insert("x-forwarded-for", "nonsense, 10.0.0.9".parse().unwrap());
         assert_eq!(client_addr(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.9"));

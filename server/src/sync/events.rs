@@ -68,9 +68,10 @@ pub async fn events(
     State(state): State<Arc<AppState>>,
     Authed(session): Authed,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     state.metrics.request(crate::http::metrics::Route::Events);
+    let Query(q) = q.map_err(|e| ApiError::bad_request(format!("cursor: {}", e.body_text())))?;
     let receiver = state.notices.subscribe();
     let (keys, current) = {
         let st = state.clone();

@@ -77,6 +77,17 @@ pub fn serve(
 /// Refuses a request pushing a document whose id is not plain ([`is_plain_id`]): ids are stored,
 /// logged and sent to other devices, and every id an app makes is plain.
 fn check_ids(request: &SyncRequest) -> Result<(), ApiError> {
+    // Each pushed document costs a validation and each change a decoding, whatever its size: their
+    // number is bounded too, not only the bytes.
+    let changes: usize = request.push.iter().map(|d| d.changes.len().max(1)).sum();
+    if changes > MAX_PUSH_CHANGES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("{changes} changes pushed at once; at most {MAX_PUSH_CHANGES}"),
+            "一次同步的数据过多",
+        ));
+    }
     match request.push.iter().position(|d| !is_plain_id(&d.doc)) {
         None => Ok(()),
         Some(i) => Err(ApiError::bad_request(format!(
@@ -247,6 +258,7 @@ fn push_once(
     let mut after: Vec<(String, DocKind, Automerge, usize, usize, u64)> = Vec::new();
     let mut accepted_hashes = Vec::new();
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    let (mut refusals, mut first_refusal) = (0usize, None);
     for d in docs {
         // Rights are judged on the state the author saw (the change's dependencies), so a device
         // must also be allowed to read the document now: a handler whose problem went to another
@@ -337,13 +349,10 @@ fn push_once(
             }
             Verdict::Reject(code, message, doc) => {
                 state.metrics.changes_rejected.fetch_add(d.changes.len() as u64, Relaxed);
-                tracing::info!(
-                    doc = %log_text(&d.doc),
-                    user = %log_text(&session.user.id),
-                    ?code,
-                    "push refused: {}",
-                    log_text(&message)
-                );
+                refusals += 1;
+                if first_refusal.is_none() {
+                    first_refusal = Some((d.doc.clone(), code, message.clone()));
+                }
                 // Send the relay's copy back only to a device allowed to read it.
                 let readable = readable.contains(d.doc.as_str());
                 let document = match (&doc, meta) {
@@ -359,6 +368,18 @@ fn push_once(
                 restore(doc);
             }
         }
+    }
+    // One line per request, however many documents it pushed: the log grows with requests, not
+    // with what a device chooses to put in one.
+    if let Some((doc, code, message)) = first_refusal {
+        tracing::info!(
+            doc = %log_text(&doc),
+            user = %log_text(&session.user.id),
+            ?code,
+            refused = refusals,
+            "push refused: {}",
+            log_text(&message)
+        );
     }
     if writes.is_empty() || (all_or_nothing && !rejected.is_empty()) {
         return Ok(());
