@@ -88,6 +88,14 @@ fn bad_bodies_are_refused_clearly_and_the_relay_keeps_serving() {
         let (s, e) = error_of(s, &b);
         assert_eq!((s, e.code.as_str()), (status, code), "{name}: {}", e.message);
     }
+    // A device binds a bounded number of actor ids: ever new ones would only grow the relay's tables.
+    let other = RawClient::sign_in(&relay.url, "cadre-b");
+    for i in 0..=zhuqi_server::sync::MAX_ACTORS_PER_DEVICE {
+        let req = SyncRequest { actor: (i as u32 + 1000).to_be_bytes().repeat(4), ..good.clone() };
+        let (s, _) = other.post(encode(&req), &gz);
+        let want = if i < zhuqi_server::sync::MAX_ACTORS_PER_DEVICE { 200 } else { 409 };
+        assert_eq!(s, want, "actor {i}");
+    }
     // Bad change bytes inside a well-formed request are refused per document, not per request.
     let bad = raw.push(ENT_A, zhuqi_core::domain::DocKind::Enterprise, vec![b"not a change".to_vec()]);
     assert_eq!(bad.rejected[0].code, RejectCode::Malformed);

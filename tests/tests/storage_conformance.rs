@@ -298,11 +298,16 @@ fn an_actor_belongs_to_one_device(b: &Backend) {
 fn activation_codes_are_used_once(b: &Backend) {
     let s = b.open();
     s.create_activation_code(&[7; 32], "contact", "cadre", 2_000).unwrap();
-    s.create_activation_code(&[8; 32], "contact", "cadre", 2_000).unwrap();
+    s.create_activation_code(&[8; 32], "contact-b", "cadre", 2_000).unwrap();
     assert_eq!(s.consume_activation_code(&[7; 32], 1_000).unwrap().as_deref(), Some("contact"));
     assert_eq!(s.consume_activation_code(&[7; 32], 1_001).unwrap(), None);
     assert_eq!(s.consume_activation_code(&[8; 32], 2_000).unwrap(), None, "expired");
     assert_eq!(s.consume_activation_code(&[9; 32], 1_000).unwrap(), None, "unknown");
+    // A new code for a contact replaces the unused one.
+    s.create_activation_code(&[10; 32], "contact-c", "cadre", 5_000).unwrap();
+    s.create_activation_code(&[11; 32], "contact-c", "cadre", 5_000).unwrap();
+    assert_eq!(s.consume_activation_code(&[10; 32], 1_000).unwrap(), None, "replaced");
+    assert_eq!(s.consume_activation_code(&[11; 32], 1_000).unwrap().as_deref(), Some("contact-c"));
 }
 
 fn failed_sign_ins_count_within_their_window(b: &Backend) {

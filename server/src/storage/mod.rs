@@ -65,6 +65,10 @@ pub const FAILURE_MEMORY_MS: i64 = 3_600_000;
 /// A login's successful sign-in from an address is remembered 90 days.
 pub const KNOWN_SIGN_IN_MS: i64 = 90 * 86_400_000;
 
+/// Used and expired activation codes are kept about this long (as a record of who was activated
+/// when), then forgotten when a new code is issued.
+pub const CODE_KEPT_MS: i64 = 30 * 86_400_000;
+
 /// A dashboard session as stored: the SHA-256 of its cookie, its user and its lifetime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSession {

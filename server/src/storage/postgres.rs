@@ -688,14 +688,18 @@ impl RelayStorage for PostgresStorage {
     }
 
     fn create_activation_code(&self, code_hash: &[u8], user_id: &str, issued_by: &str, expires_at: i64) -> Result<()> {
-        self.block(async {
-            self.exec(
+        self.block(self.write(async |tx| {
+            // One live code per contact: a new one replaces any unused one; long-expired codes go.
+            exec(tx, "DELETE FROM activation_codes WHERE user_id = $1 AND used_at IS NULL", &[&user_id]).await?;
+            exec(tx, "DELETE FROM activation_codes WHERE expires_at < $1", &[&(expires_at - 2 * CODE_KEPT_MS)]).await?;
+            exec(
+                tx,
                 "INSERT INTO activation_codes (code_hash, user_id, issued_by, expires_at) VALUES ($1, $2, $3, $4)",
                 &[&code_hash, &user_id, &issued_by, &expires_at],
             )
             .await?;
             Ok(())
-        })
+        }))
     }
 
     fn consume_activation_code(&self, code_hash: &[u8], now: i64) -> Result<Option<String>> {

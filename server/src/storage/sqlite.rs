@@ -544,6 +544,9 @@ impl RelayStorage for SqliteStorage {
 
     fn create_activation_code(&self, code_hash: &[u8], user_id: &str, issued_by: &str, expires_at: i64) -> Result<()> {
         self.write(|tx| {
+            // One live code per contact: a new one replaces any unused one; long-expired codes go.
+            tx.execute("DELETE FROM activation_codes WHERE user_id = ?1 AND used_at IS NULL", [user_id])?;
+            tx.execute("DELETE FROM activation_codes WHERE expires_at < ?1", [expires_at - 2 * CODE_KEPT_MS])?;
             tx.execute(
                 "INSERT INTO activation_codes (code_hash, user_id, issued_by, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![code_hash, user_id, issued_by, expires_at],

@@ -107,7 +107,7 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
-                "actor id registered to another device",
+                "actor id registered to another device (or this device has bound too many)",
                 "设备标识冲突，请重新登录",
             ));
         }
@@ -494,9 +494,21 @@ impl CommitQueue {
 }
 
 /// Binds an actor id to the device (see `RelayStorage::bind_actor`), remembering bindings already made.
+/// Actor ids one device may bind. An app starts a fresh one after each refused push (rare: a
+/// conflict with an office's decision); a device presenting ever new ones would only be growing
+/// the relay's tables.
+pub const MAX_ACTORS_PER_DEVICE: usize = 256;
+
 fn bind_actor(state: &AppState, device_id: &str, actor: &[u8]) -> Result<bool, ApiError> {
     if let Some(d) = state.bound_actors.lock().unwrap_or_else(|p| p.into_inner()).get(actor) {
         return Ok(d == device_id);
+    }
+    let held = state.storage.device_actors(device_id)?;
+    if held.iter().any(|a| a == actor) {
+        return Ok(true);
+    }
+    if held.len() >= MAX_ACTORS_PER_DEVICE {
+        return Ok(false);
     }
     let bound = state.storage.bind_actor(device_id, actor)?;
     if bound {
