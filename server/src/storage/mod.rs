@@ -11,6 +11,7 @@
 //! - per document: kind, a current snapshot, and its scope keys (see `scope`);
 //! - relational projections of the documents for the dashboard.
 
+pub mod plan;
 pub mod projection;
 pub mod scope;
 

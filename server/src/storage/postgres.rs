@@ -11,7 +11,8 @@
 //! trait's calls are blocking (they run on the relay's blocking threads) and wait on that runtime.
 
 use super::*;
-use crate::storage::projection::{EventRow, Projection};
+use super::plan;
+use crate::storage::projection::Projection;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -414,10 +415,6 @@ const USER_COLS: &str = "u.id, u.name, u.role, u.region_id, u.department_id, u.e
 
 fn kind_of(kind: &str) -> Result<DocKind> {
     DocKind::parse(kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))
-}
-
-fn opt_i64<T: Into<i64> + Copy>(v: Option<T>) -> Option<i64> {
-    v.map(Into::into)
 }
 
 impl RelayStorage for PostgresStorage {
@@ -1258,204 +1255,79 @@ async fn write_keys<C: GenericClient + ?Sized>(tx: &C, doc_id: &str, keys: &[Str
 }
 
 async fn write_projection<C: GenericClient + ?Sized>(tx: &C, id: &str, p: &Projection, seq: i64) -> Result<()> {
-    match p {
-        Projection::Enterprise(s) => {
-            if !s.registered {
-                return Ok(());
-            }
-            let pr = &s.profile;
-            let sql = upsert(
-                "enterprises",
-                &["id", "name", "uscc", "region_id", "industry", "tags", "address", "updated_at"],
-                &["id"],
-            );
-            let tags = pr.tags.join(",");
-            // The row, the current assignments and the visits (new ones added) go out together; the
-            // assignments are rewritten only when they changed (a visit, the usual push, leaves them).
-            let row = async {
-                exec(
-                    tx,
-                    &sql,
-                    &[&id, &pr.name, &pr.uscc, &pr.region_id, &pr.industry, &tags, &pr.address, &s.updated_at],
-                )
-                .await
-            };
-            let current = async {
-                rows(tx, "SELECT cadre_id, chief, since FROM assignments WHERE enterprise_id = $1", &[&id]).await
-            };
-            let visits = async {
-                if s.visits.is_empty() {
-                    return Ok(0);
-                }
-                let ids: Vec<&str> = s.visits.iter().map(|v| v.record.id.as_str()).collect();
-                let cadres: Vec<&str> = s.visits.iter().map(|v| v.cadre_id.as_str()).collect();
-                let dates: Vec<&str> = s.visits.iter().map(|v| v.record.date.as_str()).collect();
-                let recorded: Vec<i64> = s.visits.iter().map(|v| v.recorded_at).collect();
-                exec(
-                    tx,
-                    "INSERT INTO visits (id, enterprise_id, cadre_id, date, recorded_at)
-                     SELECT v, $1, c, d, r FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[]) AS x(v, c, d, r)
-                     ON CONFLICT DO NOTHING",
-                    &[&id, &ids, &cadres, &dates, &recorded],
-                )
-                .await
-            };
-            let (_, current, _) = futures_util::try_join!(row, current, visits)?;
-            let old: HashMap<String, (bool, i64)> =
-                current.iter().map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?)))).collect::<Result<_>>()?;
-            let new: HashMap<String, (bool, i64)> =
-                s.assignments.iter().map(|a| (a.cadre_id.clone(), (a.chief, a.since))).collect();
-            if old == new {
-                return Ok(());
-            }
-            // Record which cadres gained or lost this enterprise (their read scope).
-            let (moved, added): (Vec<&String>, Vec<bool>) = old
-                .keys()
-                .filter(|c| !new.contains_key(*c))
-                .map(|c| (c, false))
-                .chain(new.keys().filter(|c| !old.contains_key(*c)).map(|c| (c, true)))
-                .unzip();
-            if !moved.is_empty() {
-                exec(
-                    tx,
-                    "INSERT INTO user_key_events (user_id, key, seq, added)
-                     SELECT u, $3, $4, a FROM UNNEST($1::text[], $2::boolean[]) AS t(u, a)",
-                    &[&moved, &added, &format!("ent:{id}"), &seq],
-                )
-                .await?;
-            }
-            exec(tx, "DELETE FROM assignments WHERE enterprise_id = $1", &[&id]).await?;
-            let cadres: Vec<&str> = s.assignments.iter().map(|a| a.cadre_id.as_str()).collect();
-            let chiefs: Vec<bool> = s.assignments.iter().map(|a| a.chief).collect();
-            let since: Vec<i64> = s.assignments.iter().map(|a| a.since).collect();
-            exec(
-                tx,
-                "INSERT INTO assignments (enterprise_id, cadre_id, chief, since)
-                 SELECT $1, c, h, t FROM UNNEST($2::text[], $3::boolean[], $4::bigint[]) AS x(c, h, t)",
-                &[&id, &cadres, &chiefs, &since],
-            )
-            .await?;
-        }
-        Projection::Problem { region_id, enterprise_name, state: s, conflicts, events } => {
-            if s.status == zhuqi_core::domain::ProblemStatus::New {
-                return Ok(());
-            }
-            let sql = upsert(
-                "problems",
-                &[
-                    "id",
-                    "enterprise_id",
-                    "enterprise_name",
-                    "region_id",
-                    "category",
-                    "title",
-                    "description",
-                    "status",
-                    "level",
-                    "department_id",
-                    "deadline",
-                    "reported_by",
-                    "reporter_role",
-                    "reported_at",
-                    "accepted_at",
-                    "first_routed_at",
-                    "resolved_at",
-                    "confirmed_at",
-                    "closed_at",
-                    "rating",
-                    "urge_count",
-                    "escalation_count",
-                    "reopen_count",
-                    "follow_up_count",
-                    "conflict_count",
-                    "updated_at",
-                ],
-                &["id"],
-            );
-            let level = i64::from(s.level);
-            let rating = opt_i64(s.rating);
-            let counts =
-                [s.urge_count, s.escalation_count, s.reopen_count, s.follow_up_count, *conflicts].map(i64::from);
-            exec(
-                tx,
-                &sql,
-                &[
-                    &id,
-                    &s.enterprise_id,
-                    enterprise_name,
-                    region_id,
-                    &s.category.as_str(),
-                    &s.title,
-                    &s.description,
-                    &s.status.as_str(),
-                    &level,
-                    &s.department_id,
-                    &s.deadline,
-                    &s.reported_by,
-                    &s.reported_by_role.map(|r| r.as_str()),
-                    &s.reported_at,
-                    &s.accepted_at,
-                    &s.first_routed_at,
-                    &s.resolved_at,
-                    &s.confirmed_at,
-                    &s.closed_at,
-                    &rating,
-                    &counts[0],
-                    &counts[1],
-                    &counts[2],
-                    &counts[3],
-                    &counts[4],
-                    &s.updated_at,
-                ],
-            )
-            .await?;
-            exec(tx, "DELETE FROM problem_events WHERE problem_id = $1", &[&id]).await?;
-            let positions: Vec<i64> = (0..events.len() as i64).collect();
-            let column = |f: fn(&EventRow) -> &str| events.iter().map(f).collect::<Vec<&str>>();
-            let ats: Vec<i64> = events.iter().map(|e| e.at).collect();
-            exec(
-                tx,
-                "INSERT INTO problem_events (problem_id, position, event_id, kind, by_user, role, device, at, outcome, received_at)
-                 SELECT $1, p, e, k, b, r, d, a, o, (SELECT received_at FROM event_receipts WHERE event_id = e)
-                 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])
-                     AS x(p, e, k, b, r, d, a, o)",
-                &[
-                    &id,
-                    &positions,
-                    &column(|e| &e.event_id),
-                    &column(|e| &e.kind),
-                    &column(|e| &e.by),
-                    &column(|e| e.role.as_str()),
-                    &column(|e| &e.device),
-                    &ats,
-                    &column(|e| e.outcome),
-                ],
-            )
-            .await?;
-        }
-        Projection::TaskNotice(s) => {
-            if !s.issued {
-                return Ok(());
-            }
-            let sql = upsert(
-                "task_notices",
-                &["id", "region_id", "title", "issued_by", "issued_at", "deadline", "status"],
-                &["id"],
-            );
-            exec(tx, &sql, &[&id, &s.region_id, &s.title, &s.issued_by, &s.issued_at, &s.deadline, &s.status()])
-                .await?;
-            let sql = upsert(
-                "task_recipients",
-                &["notice_id", "recipient", "acknowledged_at", "completed_at", "completed_by"],
-                &["notice_id", "recipient"],
-            );
-            for r in &s.recipients {
-                exec(tx, &sql, &[&id, &r.recipient.key(), &r.acknowledged_at, &r.completed_at, &r.completed_by])
-                    .await?;
-            }
+    let steps = plan::projection(id, p);
+    let Some(s) = plan::assigned(p) else { return run_steps(tx, &steps).await };
+    // The rows and the stored assignments go out together; the assignments are rewritten after,
+    // only when they changed (a visit, the usual push, leaves them).
+    let stored = async {
+        let rows = rows(tx, "SELECT cadre_id, chief, since FROM assignments WHERE enterprise_id = $1", &[&id]).await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?)))).collect::<Result<plan::Assignments>>()
+    };
+    let (_, stored) = futures_util::try_join!(run_steps(tx, &steps), stored)?;
+    run_steps(tx, &plan::assignments(id, s, &stored, seq)).await
+}
+
+/// Executes a plan's steps: those on different tables sent together (pipelined on the connection),
+/// those on one table in order.
+async fn run_steps<C: GenericClient + ?Sized>(tx: &C, steps: &[plan::Step]) -> Result<()> {
+    let mut chains: Vec<(&str, Vec<&plan::Step>)> = Vec::new();
+    for step in steps {
+        let table = match step {
+            plan::Step::Delete { table, .. } => *table,
+            plan::Step::Rows(r) => r.table,
+        };
+        match chains.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, chain)) => chain.push(step),
+            None => chains.push((table, vec![step])),
         }
     }
+    futures_util::future::try_join_all(chains.iter().map(|(_, chain)| async move {
+        for step in chain {
+            run_step(tx, step).await?;
+        }
+        Ok::<_, StorageError>(())
+    }))
+    .await?;
     Ok(())
+}
+
+/// One step: a delete, or rows sent as one array per column and inserted from `UNNEST`.
+async fn run_step<C: GenericClient + ?Sized>(tx: &C, step: &plan::Step) -> Result<u64> {
+    let r = match step {
+        plan::Step::Delete { table, column, value } => {
+            let plan::Value::Text(Some(v)) = value else {
+                return Err(StorageError::Corrupt(format!("delete from {table} by a non-text key")));
+            };
+            return exec(tx, &format!("DELETE FROM {table} WHERE {column} = $1"), &[v]).await;
+        }
+        plan::Step::Rows(r) => r,
+    };
+    let mut arrays: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(r.columns.len());
+    let mut types = Vec::with_capacity(r.columns.len());
+    for c in 0..r.columns.len() {
+        let column = r.rows.iter().map(|row| &row[c]);
+        let (array, ty): (Box<dyn ToSql + Sync + Send>, &str) = match r.rows.first().map(|row| &row[c]) {
+            Some(plan::Value::Int(_)) => (
+                Box::new(column.map(|v| if let plan::Value::Int(i) = v { *i } else { None }).collect::<Vec<_>>()),
+                "bigint",
+            ),
+            Some(plan::Value::Bool(_)) => {
+                (Box::new(column.map(|v| matches!(v, plan::Value::Bool(true))).collect::<Vec<_>>()), "boolean")
+            }
+            _ => (
+                Box::new(
+                    column.map(|v| if let plan::Value::Text(t) = v { t.clone() } else { None }).collect::<Vec<_>>(),
+                ),
+                "text",
+            ),
+        };
+        arrays.push(array);
+        types.push(format!("${}::{ty}[]", c + 1));
+    }
+    let names: Vec<String> = (0..r.columns.len()).map(|c| format!("c{c}")).collect();
+    let from = format!("UNNEST({}) AS x({})", types.join(", "), names.join(", "));
+    let params: Vec<Param<'_>> = arrays.iter().map(|a| a.as_ref() as Param<'_>).collect();
+    exec(tx, &plan::insert_sql(r, &names, Some(&from)), &params).await
 }
 
 /// What changed for a user since `cursor`: the same algorithm as the SQLite store's `pull`, in one

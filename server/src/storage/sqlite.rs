@@ -2,6 +2,7 @@
 //! one writer connection and a small pool of readers.
 
 use super::*;
+use crate::storage::plan;
 use crate::storage::projection::Projection;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 use std::collections::{BTreeMap, HashSet};
@@ -893,127 +894,41 @@ fn write_keys(tx: &Connection, doc_id: &str, keys: &[String], seq: u64) -> Resul
 }
 
 fn write_projection(tx: &Connection, id: &str, p: &Projection, seq: u64) -> Result<()> {
-    match p {
-        Projection::Enterprise(s) => {
-            if !s.registered {
-                return Ok(());
+    let mut steps = plan::projection(id, p);
+    if let Some(s) = plan::assigned(p) {
+        let stored: plan::Assignments = tx
+            .prepare_cached("SELECT cadre_id, chief, since FROM assignments WHERE enterprise_id = ?1")?
+            .query_map([id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        steps.extend(plan::assignments(id, s, &stored, seq as i64));
+    }
+    for step in &steps {
+        match step {
+            plan::Step::Delete { table, column, value } => {
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?.execute([value])?;
             }
-            let pr = &s.profile;
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO enterprises (id, name, uscc, region_id, industry, tags, address, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                id,
-                pr.name,
-                pr.uscc,
-                pr.region_id,
-                pr.industry,
-                pr.tags.join(","),
-                pr.address,
-                s.updated_at
-            ])?;
-            // Assignments: record which cadres gained or lost this enterprise (their read scope).
-            let old: HashSet<String> = tx
-                .prepare_cached("SELECT cadre_id FROM assignments WHERE enterprise_id = ?1")?
-                .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let new: HashSet<String> = s.assignments.iter().map(|a| a.cadre_id.clone()).collect();
-            let key = format!("ent:{id}");
-            for (cadre, added) in
-                old.difference(&new).map(|c| (c, false)).chain(new.difference(&old).map(|c| (c, true)))
-            {
-                tx.prepare_cached("INSERT INTO user_key_events (user_id, key, seq, added) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![cadre, key, seq as i64, added])?;
-            }
-            tx.prepare_cached("DELETE FROM assignments WHERE enterprise_id = ?1")?.execute([id])?;
-            for a in &s.assignments {
-                tx.prepare_cached(
-                    "INSERT INTO assignments (enterprise_id, cadre_id, chief, since) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![id, a.cadre_id, a.chief, a.since])?;
-            }
-            for v in &s.visits {
-                tx.prepare_cached("INSERT OR IGNORE INTO visits (id, enterprise_id, cadre_id, date, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                    .execute(params![v.record.id, id, v.cadre_id, v.record.date, v.recorded_at])?;
-            }
-        }
-        Projection::Problem { region_id, enterprise_name, state: s, conflicts, events } => {
-            if s.status == zhuqi_core::domain::ProblemStatus::New {
-                return Ok(());
-            }
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO problems (id, enterprise_id, enterprise_name, region_id, category, title, description,
-                     status, level, department_id, deadline, reported_by, reporter_role, reported_at, accepted_at,
-                     first_routed_at, resolved_at, confirmed_at, closed_at, rating, urge_count, escalation_count,
-                     reopen_count, follow_up_count, conflict_count, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                     ?22, ?23, ?24, ?25, ?26)",
-            )?
-            .execute(params![
-                id,
-                s.enterprise_id,
-                enterprise_name,
-                region_id,
-                s.category.as_str(),
-                s.title,
-                s.description,
-                s.status.as_str(),
-                s.level,
-                s.department_id,
-                s.deadline,
-                s.reported_by,
-                s.reported_by_role.map(|r| r.as_str()),
-                s.reported_at,
-                s.accepted_at,
-                s.first_routed_at,
-                s.resolved_at,
-                s.confirmed_at,
-                s.closed_at,
-                s.rating,
-                s.urge_count,
-                s.escalation_count,
-                s.reopen_count,
-                s.follow_up_count,
-                conflicts,
-                s.updated_at
-            ])?;
-            tx.prepare_cached("DELETE FROM problem_events WHERE problem_id = ?1")?.execute([id])?;
-            for (i, e) in events.iter().enumerate() {
-                tx.prepare_cached(
-                    "INSERT INTO problem_events (problem_id, position, event_id, kind, by_user, role, device, at, outcome, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT received_at FROM event_receipts WHERE event_id = ?3))",
-                )?
-                .execute(params![id, i as i64, e.event_id, e.kind, e.by, e.role.as_str(), e.device, e.at, e.outcome])?;
-            }
-        }
-        Projection::TaskNotice(s) => {
-            if !s.issued {
-                return Ok(());
-            }
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO task_notices (id, region_id, title, issued_by, issued_at, deadline, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                id,
-                s.region_id,
-                s.title,
-                s.issued_by,
-                s.issued_at,
-                s.deadline,
-                s.status()
-            ])?;
-            for r in &s.recipients {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO task_recipients (notice_id, recipient, acknowledged_at, completed_at, completed_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![id, r.recipient.key(), r.acknowledged_at, r.completed_at, r.completed_by])?;
+            plan::Step::Rows(r) => {
+                let placeholders: Vec<String> = (1..=r.columns.len()).map(|i| format!("?{i}")).collect();
+                let mut insert = tx.prepare_cached(&plan::insert_sql(r, &placeholders, None))?;
+                for row in &r.rows {
+                    insert.execute(params_from_iter(row))?;
+                }
             }
         }
     }
     Ok(())
+}
+
+impl rusqlite::ToSql for plan::Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::ToSqlOutput;
+        Ok(match self {
+            plan::Value::Text(Some(t)) => ToSqlOutput::from(t.as_str()),
+            plan::Value::Int(Some(i)) => ToSqlOutput::from(*i),
+            plan::Value::Bool(b) => ToSqlOutput::from(*b),
+            plan::Value::Text(None) | plan::Value::Int(None) => ToSqlOutput::from(rusqlite::types::Null),
+        })
+    }
 }
 
 /// What changed for a user since `cursor` (see `scope`). Runs inside one read transaction.

@@ -1,0 +1,369 @@
+//! What a commit writes to the projection tables, worked out once from a document's projection as
+//! plain data — which rows, of which table, replacing what — so that the SQLite and PostgreSQL stores
+//! only execute it, each in its own way (SQLite a statement per row, PostgreSQL one statement per
+//! table with the rows as arrays, all sent together).
+
+use super::projection::Projection;
+use std::collections::HashMap;
+use zhuqi_core::domain::{EnterpriseState, ProblemStatus};
+
+/// A value of a projection column: every column is text, a 64-bit integer or a boolean (in both
+/// stores' schemas), possibly absent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+impl From<&Option<String>> for Value {
+    fn from(v: &Option<String>) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(Some(v.into()))
+    }
+}
+impl From<u8> for Value {
+    fn from(v: u8) -> Self {
+        Value::Int(Some(v.into()))
+    }
+}
+impl From<Option<u8>> for Value {
+    fn from(v: Option<u8>) -> Self {
+        Value::Int(v.map(i64::from))
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+/// What happens when a row's key is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Nothing can be there (the rows were deleted just before, or have no key).
+    Insert,
+    /// The row there stays (visits: recorded once, never changed).
+    Ignore,
+    /// The row there takes the new values; the key is these columns.
+    Update(&'static [&'static str]),
+}
+
+/// Rows of one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub on_conflict: OnConflict,
+    pub rows: Vec<Vec<Value>>,
+    /// Problem events: the index of the column holding the event id; the row's `received_at` is
+    /// then read from `event_receipts` (when the relay first stored that event).
+    pub receipt_of: Option<usize>,
+}
+
+/// One step of a plan, executed in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `DELETE FROM table WHERE column = value`.
+    Delete { table: &'static str, column: &'static str, value: Value },
+    Rows(Rows),
+}
+
+fn rows(table: &'static str, columns: &'static [&'static str], on_conflict: OnConflict, rows: Vec<Vec<Value>>) -> Step {
+    Step::Rows(Rows { table, columns, on_conflict, rows, receipt_of: None })
+}
+
+const ENTERPRISE_COLUMNS: &[&str] = &["id", "name", "uscc", "region_id", "industry", "tags", "address", "updated_at"];
+const VISIT_COLUMNS: &[&str] = &["id", "enterprise_id", "cadre_id", "date", "recorded_at"];
+const PROBLEM_COLUMNS: &[&str] = &[
+    "id",
+    "enterprise_id",
+    "enterprise_name",
+    "region_id",
+    "category",
+    "title",
+    "description",
+    "status",
+    "level",
+    "department_id",
+    "deadline",
+    "reported_by",
+    "reporter_role",
+    "reported_at",
+    "accepted_at",
+    "first_routed_at",
+    "resolved_at",
+    "confirmed_at",
+    "closed_at",
+    "rating",
+    "urge_count",
+    "escalation_count",
+    "reopen_count",
+    "follow_up_count",
+    "conflict_count",
+    "updated_at",
+];
+const EVENT_COLUMNS: &[&str] = &["problem_id", "position", "event_id", "kind", "by_user", "role", "device", "at", "outcome"];
+const NOTICE_COLUMNS: &[&str] = &["id", "region_id", "title", "issued_by", "issued_at", "deadline", "status"];
+const RECIPIENT_COLUMNS: &[&str] = &["notice_id", "recipient", "acknowledged_at", "completed_at", "completed_by"];
+const ID: &[&str] = &["id"];
+
+/// The projection rows of document `id`, except an enterprise's assignments (see `assignments`).
+/// A document not yet registered, reported or issued writes nothing.
+pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
+    match p {
+        Projection::Enterprise(s) if s.registered => {
+            let pr = &s.profile;
+            let row = vec![
+                id.into(),
+                (&pr.name).into(),
+                (&pr.uscc).into(),
+                (&pr.region_id).into(),
+                (&pr.industry).into(),
+                pr.tags.join(",").into(),
+                (&pr.address).into(),
+                s.updated_at.into(),
+            ];
+            let visits = s
+                .visits
+                .iter()
+                .map(|v| {
+                    vec![(&v.record.id).into(), id.into(), (&v.cadre_id).into(), (&v.record.date).into(), v.recorded_at.into()]
+                })
+                .collect::<Vec<_>>();
+            let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
+            if !visits.is_empty() {
+                steps.push(rows("visits", VISIT_COLUMNS, OnConflict::Ignore, visits));
+            }
+            steps
+        }
+        Projection::Problem { region_id, enterprise_name, state: s, conflicts, events }
+            if s.status != ProblemStatus::New =>
+        {
+            let row = vec![
+                id.into(),
+                (&s.enterprise_id).into(),
+                enterprise_name.into(),
+                region_id.into(),
+                s.category.as_str().into(),
+                (&s.title).into(),
+                (&s.description).into(),
+                s.status.as_str().into(),
+                s.level.into(),
+                (&s.department_id).into(),
+                s.deadline.into(),
+                (&s.reported_by).into(),
+                s.reported_by_role.map(|r| r.as_str()).into(),
+                s.reported_at.into(),
+                s.accepted_at.into(),
+                s.first_routed_at.into(),
+                s.resolved_at.into(),
+                s.confirmed_at.into(),
+                s.closed_at.into(),
+                s.rating.into(),
+                s.urge_count.into(),
+                s.escalation_count.into(),
+                s.reopen_count.into(),
+                s.follow_up_count.into(),
+                (*conflicts).into(),
+                s.updated_at.into(),
+            ];
+            let events: Vec<Vec<Value>> = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    vec![
+                        id.into(),
+                        (i as i64).into(),
+                        (&e.event_id).into(),
+                        (&e.kind).into(),
+                        (&e.by).into(),
+                        e.role.as_str().into(),
+                        (&e.device).into(),
+                        e.at.into(),
+                        e.outcome.into(),
+                    ]
+                })
+                .collect();
+            let mut steps = vec![
+                rows("problems", PROBLEM_COLUMNS, OnConflict::Update(ID), vec![row]),
+                // The timeline is rewritten whole: a late event may land in the middle of it.
+                Step::Delete { table: "problem_events", column: "problem_id", value: id.into() },
+            ];
+            if !events.is_empty() {
+                steps.push(Step::Rows(Rows {
+                    table: "problem_events",
+                    columns: EVENT_COLUMNS,
+                    on_conflict: OnConflict::Insert,
+                    rows: events,
+                    receipt_of: Some(2),
+                }));
+            }
+            steps
+        }
+        Projection::TaskNotice(s) if s.issued => {
+            let row = vec![
+                id.into(),
+                (&s.region_id).into(),
+                (&s.title).into(),
+                (&s.issued_by).into(),
+                s.issued_at.into(),
+                s.deadline.into(),
+                s.status().into(),
+            ];
+            let recipients: Vec<Vec<Value>> = s
+                .recipients
+                .iter()
+                .map(|r| {
+                    vec![
+                        id.into(),
+                        r.recipient.key().into(),
+                        r.acknowledged_at.into(),
+                        r.completed_at.into(),
+                        (&r.completed_by).into(),
+                    ]
+                })
+                .collect();
+            let mut steps = vec![rows("task_notices", NOTICE_COLUMNS, OnConflict::Update(ID), vec![row])];
+            if !recipients.is_empty() {
+                steps.push(rows(
+                    "task_recipients",
+                    RECIPIENT_COLUMNS,
+                    OnConflict::Update(&["notice_id", "recipient"]),
+                    recipients,
+                ));
+            }
+            steps
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// An enterprise's assignments as stored: cadre → (chief, since).
+pub type Assignments = HashMap<String, (bool, i64)>;
+
+/// The enterprise whose assignments a projection carries, if any (registered).
+pub fn assigned(p: &Projection) -> Option<&EnterpriseState> {
+    match p {
+        Projection::Enterprise(s) if s.registered => Some(s),
+        _ => None,
+    }
+}
+
+/// Rewrites an enterprise's assignments when they differ from `stored`, and records which cadres
+/// gained or lost the enterprise (their read scope) at sequence number `seq`. Nothing when equal:
+/// most pushes (a visit) leave them as they were.
+pub fn assignments(id: &str, s: &EnterpriseState, stored: &Assignments, seq: i64) -> Vec<Step> {
+    let new: Assignments = s.assignments.iter().map(|a| (a.cadre_id.clone(), (a.chief, a.since))).collect();
+    if &new == stored {
+        return Vec::new();
+    }
+    let key = format!("ent:{id}");
+    let mut moved: Vec<(&String, bool)> = stored
+        .keys()
+        .filter(|c| !new.contains_key(*c))
+        .map(|c| (c, false))
+        .chain(new.keys().filter(|c| !stored.contains_key(*c)).map(|c| (c, true)))
+        .collect();
+    moved.sort();
+    let mut steps = Vec::new();
+    if !moved.is_empty() {
+        let events = moved.into_iter().map(|(c, added)| vec![c.into(), (&key).into(), seq.into(), added.into()]);
+        steps.push(rows("user_key_events", &["user_id", "key", "seq", "added"], OnConflict::Insert, events.collect()));
+    }
+    steps.push(Step::Delete { table: "assignments", column: "enterprise_id", value: id.into() });
+    if !s.assignments.is_empty() {
+        let rows_ = s
+            .assignments
+            .iter()
+            .map(|a| vec![id.into(), (&a.cadre_id).into(), a.chief.into(), a.since.into()])
+            .collect();
+        steps.push(rows("assignments", &["enterprise_id", "cadre_id", "chief", "since"], OnConflict::Insert, rows_));
+    }
+    steps
+}
+
+/// The `INSERT` of `r`, the same for both stores but for where the values come from: `exprs` (one
+/// per column: placeholders, or the columns of `from`), as `VALUES (…)` without `from`, or as
+/// `SELECT … FROM from`.
+pub fn insert_sql(r: &Rows, exprs: &[String], from: Option<&str>) -> String {
+    let mut columns: Vec<&str> = r.columns.to_vec();
+    let mut values: Vec<String> = exprs.to_vec();
+    if let Some(i) = r.receipt_of {
+        columns.push("received_at");
+        values.push(format!("(SELECT received_at FROM event_receipts WHERE event_id = {})", values[i]));
+    }
+    let head = format!("INSERT INTO {} ({}) ", r.table, columns.join(", "));
+    let tail = match r.on_conflict {
+        OnConflict::Insert => String::new(),
+        OnConflict::Ignore => " ON CONFLICT DO NOTHING".into(),
+        OnConflict::Update(key) => {
+            let set: Vec<String> =
+                r.columns.iter().filter(|c| !key.contains(c)).map(|c| format!("{c} = excluded.{c}")).collect();
+            format!(" ON CONFLICT ({}) DO UPDATE SET {}", key.join(", "), set.join(", "))
+        }
+    };
+    match from {
+        None => format!("{head}VALUES ({}){tail}", values.join(", ")),
+        Some(from) => format!("{head}SELECT {} FROM {from}{tail}", values.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_are_written_once_for_both_dialects() {
+        let r = Rows {
+            table: "t",
+            columns: &["id", "a"],
+            on_conflict: OnConflict::Update(&["id"]),
+            rows: vec![],
+            receipt_of: None,
+        };
+        let sqlite = insert_sql(&r, &["?1".into(), "?2".into()], None);
+        assert_eq!(sqlite, "INSERT INTO t (id, a) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET a = excluded.a");
+        let events = Rows { receipt_of: Some(0), on_conflict: OnConflict::Insert, ..r };
+        let pg = insert_sql(&events, &["e".into(), "k".into()], Some("UNNEST($1::text[], $2::text[]) AS x(e, k)"));
+        assert_eq!(
+            pg,
+            "INSERT INTO t (id, a, received_at) SELECT e, k, (SELECT received_at FROM event_receipts WHERE event_id = e) \
+             FROM UNNEST($1::text[], $2::text[]) AS x(e, k)"
+        );
+    }
+}
