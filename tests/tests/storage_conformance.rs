@@ -64,6 +64,7 @@ conformance!(
     a_failed_commit_writes_nothing,
     a_write_from_an_outdated_copy_is_refused,
     pulls_follow_scope_pages_and_purges,
+    pulls_page_through_many_documents,
     projections_feed_the_dashboard,
     concurrent_writers_never_let_a_cursor_skip_a_change,
 );
@@ -361,6 +362,57 @@ fn known_sign_ins_and_web_sessions(b: &Backend) {
     assert_eq!(s.web_session(&[9; 32], 2_000, 5_000).unwrap(), None, "unknown");
     s.end_web_session(&[3; 32]).unwrap();
     assert_eq!(s.web_session(&[3; 32], 2_000, 5_000).unwrap(), None, "ended");
+}
+
+/// Pages over more documents than a store fetches at once (64), cut at every budget, and a purge
+/// decided over many candidates at once.
+fn pulls_page_through_many_documents(b: &Backend) {
+    let s = b.open();
+    // 150 enterprises, two per commit.
+    for i in 0..75 {
+        let c = commit(vec![
+            enterprise_write(&format!("p{:03}", 2 * i), &["c1"], 1, 0),
+            enterprise_write(&format!("p{:03}", 2 * i + 1), &["c1"], 1, 0),
+        ]);
+        s.commit(&[&c]).unwrap();
+    }
+    let county = keys(&[&format!("region:{COUNTY}")]);
+    let all = s.pull("m1", &county, 0, "dev-m1", 1 << 30).unwrap();
+    assert_eq!(all.docs.len(), 150, "one page, three fetches");
+    assert!(!all.more);
+    let mut expected: Vec<String> = (0..150).map(|i| format!("p{i:03}")).collect();
+    assert_eq!(all.docs.iter().map(|d| d.doc.clone()).collect::<Vec<_>>(), expected, "in commit order");
+    // Small pages: every document once, in order.
+    for budget in [1, 100, 1_000] {
+        let (mut cursor, mut seen, mut pages) = (0, Vec::new(), 0);
+        loop {
+            let p = s.pull("m1", &county, cursor, "dev-m1", budget).unwrap();
+            assert!(p.cursor > cursor || p.docs.is_empty());
+            seen.extend(p.docs.iter().map(|d| d.doc.clone()));
+            cursor = p.cursor;
+            pages += 1;
+            if !p.more {
+                break;
+            }
+        }
+        assert_eq!(seen, expected, "budget {budget}");
+        assert!(pages > 1, "budget {budget} cut the pull into pages");
+    }
+    // The cadre loses 100 of them at once: those are purged, the rest stay.
+    let cadre = user("c1", Role::Cadre);
+    let before = s.user_keys(&cadre).unwrap();
+    let top = all.cursor;
+    let moves: Vec<DocWrite> =
+        (0..100).map(|i| enterprise_write(&format!("p{i:03}"), &[], 2, top)).collect();
+    let mut c = commit(moves);
+    c.device_id = "dev-other".into();
+    s.commit(&[&c]).unwrap();
+    let after = s.user_keys(&cadre).unwrap();
+    assert_eq!(before.len() - after.len(), 100);
+    let p = s.pull("c1", &after, top, "dev-c1", 1 << 30).unwrap();
+    expected.truncate(100);
+    assert_eq!(p.purge, expected);
+    assert!(p.docs.is_empty());
 }
 
 fn commits_number_changes_in_one_sequence(b: &Backend) {

@@ -253,6 +253,79 @@ pub(crate) mod pull_plan {
         order.sort_by_key(|(_, _, l)| *l);
         order
     }
+
+    /// Of the documents that may have left the user's scope, those the user reads through no key
+    /// now (`visible` holds the others): they leave `docs` and are purged, in id order.
+    pub fn purge(
+        docs: &mut BTreeMap<String, (bool, u64)>,
+        candidates: HashSet<String>,
+        visible: &HashSet<String>,
+    ) -> Vec<String> {
+        let mut purge: Vec<String> = candidates.into_iter().filter(|d| !visible.contains(d)).collect();
+        for d in &purge {
+            docs.remove(d);
+        }
+        purge.sort();
+        purge
+    }
+
+    /// Documents whose data a store fetches at once while filling pages.
+    pub const CHUNK: usize = 64;
+
+    /// Fills a pull's pages: documents in `page_order`, their data fetched a chunk at a time by the
+    /// store; the page is cut once `budget` bytes are used, only between distinct sequence numbers
+    /// (so the cursor never splits a commit).
+    pub struct Pages {
+        order: Vec<(String, bool, u64)>,
+        budget: usize,
+        used: usize,
+        next: usize,
+        out: Vec<zhuqi_core::sync::protocol::PulledDoc>,
+        cursor: u64,
+        more: bool,
+    }
+
+    /// What a store fetched of a document: its kind and the data to send (none when the device
+    /// already holds it all).
+    pub type Fetched = std::collections::HashMap<String, (zhuqi_core::domain::DocKind, Vec<Vec<u8>>)>;
+
+    impl Pages {
+        pub fn new(order: Vec<(String, bool, u64)>, budget: usize, top: u64) -> Pages {
+            Pages { order, budget, used: 0, next: 0, out: Vec::new(), cursor: top, more: false }
+        }
+
+        /// The documents whose data the store fetches next, or `None` when the page is full or done.
+        pub fn next_chunk(&self) -> Option<&[(String, bool, u64)]> {
+            (!self.more && self.next < self.order.len())
+                .then(|| &self.order[self.next..(self.next + CHUNK).min(self.order.len())])
+        }
+
+        /// Adds the fetched data of the chunk `next_chunk` gave, in order, until the page is full.
+        pub fn add(&mut self, mut fetched: Fetched) -> super::Result<()> {
+            let end = (self.next + CHUNK).min(self.order.len());
+            for j in self.next..end {
+                let (doc, whole, seq) = &self.order[j];
+                if self.used >= self.budget && !self.out.is_empty() && self.order[j - 1].2 != *seq {
+                    self.cursor = self.order[j - 1].2;
+                    self.more = true;
+                    return Ok(());
+                }
+                let (kind, data) = fetched
+                    .remove(doc)
+                    .ok_or_else(|| super::StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
+                if !data.is_empty() {
+                    self.used += data.iter().map(Vec::len).sum::<usize>();
+                    self.out.push(zhuqi_core::sync::protocol::PulledDoc { doc: doc.clone(), kind, whole: *whole, data });
+                }
+            }
+            self.next = end;
+            Ok(())
+        }
+
+        pub fn finish(self, purge: Vec<String>) -> super::Pull {
+            super::Pull { docs: self.out, purge, cursor: self.cursor, more: self.more }
+        }
+    }
 }
 
 /// The relay's storage. Implementations must make `commit` atomic and must hand out sequence numbers

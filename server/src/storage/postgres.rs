@@ -20,7 +20,6 @@ use std::future::Future;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls, Row};
 use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
-use zhuqi_core::sync::protocol::PulledDoc;
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
 pub const VERSION: i64 = 2;
@@ -1392,42 +1391,24 @@ async fn pull<C: GenericClient + ?Sized>(
             purge_candidates.insert(r.try_get(0)?);
         }
     }
-    let mut purge = Vec::new();
-    for doc in purge_candidates {
-        let visible =
-            opt(c, "SELECT 1 FROM doc_keys WHERE doc_id = $1 AND key = ANY($2) LIMIT 1", &[&doc, &keys]).await?;
-        if visible.is_none() {
-            docs.remove(&doc);
-            purge.push(doc);
-        }
+    let candidates: Vec<&String> = purge_candidates.iter().collect();
+    let visible: HashSet<String> = if candidates.is_empty() {
+        HashSet::new()
+    } else {
+        rows(c, "SELECT DISTINCT doc_id FROM doc_keys WHERE doc_id = ANY($1) AND key = ANY($2)", &[&candidates, &keys])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?
+    };
+    let purge = pull_plan::purge(&mut docs, purge_candidates, &visible);
+    // The data of up to 64 documents comes in four queries.
+    let mut pages = pull_plan::Pages::new(pull_plan::page_order(docs), budget, top);
+    while let Some(chunk) = pages.next_chunk() {
+        let fetched = page_data(c, chunk, cur, top_i, device_id).await?;
+        pages.add(fetched)?;
     }
-    purge.sort();
-
-    let order = pull_plan::page_order(docs);
-    // Fill pages in order of last_seq, cutting only between distinct sequence numbers; the data of
-    // up to 64 documents comes in four queries.
-    let mut out = Vec::new();
-    let mut used = 0usize;
-    let mut next_cursor = top;
-    let mut more = false;
-    'page: for (start, chunk) in order.chunks(64).enumerate().map(|(n, c)| (n * 64, c)) {
-        let mut data = page_data(c, chunk, cur, top_i, device_id).await?;
-        for (k, (doc, whole, seq)) in chunk.iter().enumerate() {
-            let j = start + k;
-            if used >= budget && !out.is_empty() && order[j - 1].2 != *seq {
-                next_cursor = order[j - 1].2;
-                more = true;
-                break 'page;
-            }
-            let (kind, bytes) =
-                data.remove(doc).ok_or_else(|| StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
-            if !bytes.is_empty() {
-                used += bytes.iter().map(Vec::len).sum::<usize>();
-                out.push(PulledDoc { doc: doc.clone(), kind, whole: *whole, data: bytes });
-            }
-        }
-    }
-    Ok(Pull { docs: out, purge, cursor: next_cursor, more })
+    Ok(pages.finish(purge))
 }
 
 /// What a pull sends of these documents: whole ones as their snapshot and the changes stored after it

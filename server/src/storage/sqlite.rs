@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
-use zhuqi_core::sync::protocol::PulledDoc;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
 pub const VERSION: i64 = 3;
@@ -986,69 +985,64 @@ fn pull(c: &Connection, user_id: &str, keys: &[String], cursor: u64, device_id: 
         }
     }
     let visible_sql = format!("SELECT 1 FROM doc_keys WHERE doc_id = ? AND key IN ({})", in_list(keys.len()));
-    let mut purge = Vec::new();
-    for doc in purge_candidates {
-        let mut a: Vec<&str> = vec![&doc];
+    let mut visible = HashSet::new();
+    for doc in &purge_candidates {
+        let mut a: Vec<&str> = vec![doc];
         a.extend(keys.iter().map(String::as_str));
-        if !c.prepare_cached(&visible_sql)?.exists(params_from_iter(a))? {
-            docs.remove(&doc);
-            purge.push(doc);
+        if c.prepare_cached(&visible_sql)?.exists(params_from_iter(a))? {
+            visible.insert(doc.clone());
         }
     }
-    purge.sort();
+    let purge = pull_plan::purge(&mut docs, purge_candidates, &visible);
+    let mut pages = pull_plan::Pages::new(pull_plan::page_order(docs), budget, top);
+    while let Some(chunk) = pages.next_chunk() {
+        let mut fetched = pull_plan::Fetched::new();
+        for (doc, whole, _) in chunk {
+            fetched.insert(doc.clone(), page_data(c, doc, *whole, cursor, top, device_id)?);
+        }
+        pages.add(fetched)?;
+    }
+    Ok(pages.finish(purge))
+}
 
-    // Fill pages in order of last_seq, cutting only between distinct sequence numbers.
-    let order = pull_plan::page_order(docs);
-    let mut out = Vec::new();
-    let mut used = 0usize;
-    let mut next_cursor = top;
-    let mut more = false;
-    let mut i = 0;
-    while i < order.len() {
-        let seq = order[i].2;
-        if used >= budget && !out.is_empty() {
-            next_cursor = order[i - 1].2;
-            more = true;
-            break;
+/// What a pull sends of a document: whole, its snapshot and the changes stored after it (nothing
+/// when every change came from this device, which has them); otherwise the changes other devices
+/// made after the cursor.
+fn page_data(
+    c: &Connection,
+    doc: &str,
+    whole: bool,
+    cursor: u64,
+    top: u64,
+    device_id: &str,
+) -> Result<(DocKind, Vec<Vec<u8>>)> {
+    let kind: String = c.prepare_cached("SELECT kind FROM docs WHERE id = ?1")?.query_row([doc], |r| r.get(0))?;
+    let kind = DocKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))?;
+    let only_mine = whole
+        && !c
+            .prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND device_id != ?2")?
+            .exists(params![doc, device_id])?;
+    let data: Vec<Vec<u8>> = if only_mine {
+        Vec::new()
+    } else if whole {
+        let (snapshot, since): (Vec<u8>, i64) = c
+            .prepare_cached("SELECT snapshot, snapshot_seq FROM docs WHERE id = ?1")?
+            .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut data = vec![snapshot];
+        let mut later =
+            c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq")?;
+        for b in later.query_map(params![doc, since, top as i64], |r| r.get(0))? {
+            data.push(b?);
         }
-        while i < order.len() && order[i].2 == seq {
-            let (doc, whole, _) = &order[i];
-            let kind: String =
-                c.prepare_cached("SELECT kind FROM docs WHERE id = ?1")?.query_row([doc], |r| r.get(0))?;
-            let kind = DocKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))?;
-            // A document made entirely on this device is already there, whole.
-            let only_mine = *whole
-                && !c
-                    .prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND device_id != ?2")?
-                    .exists(params![doc, device_id])?;
-            let data: Vec<Vec<u8>> = if only_mine {
-                Vec::new()
-            } else if *whole {
-                // The snapshot, then whatever was stored after it.
-                let (snapshot, since): (Vec<u8>, i64) = c
-                    .prepare_cached("SELECT snapshot, snapshot_seq FROM docs WHERE id = ?1")?
-                    .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let mut data = vec![snapshot];
-                let mut later = c.prepare_cached(
-                    "SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
-                )?;
-                for b in later.query_map(params![doc, since, top as i64], |r| r.get(0))? {
-                    data.push(b?);
-                }
-                data
-            } else {
-                c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 AND device_id != ?4 ORDER BY seq")?
-                    .query_map(params![doc, cursor as i64, top as i64, device_id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
-            };
-            if !data.is_empty() {
-                used += data.iter().map(Vec::len).sum::<usize>();
-                out.push(PulledDoc { doc: doc.clone(), kind, whole: *whole, data });
-            }
-            i += 1;
-        }
-    }
-    Ok(Pull { docs: out, purge, cursor: next_cursor, more })
+        data
+    } else {
+        c.prepare_cached(
+            "SELECT bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 AND seq <= ?3 AND device_id != ?4 ORDER BY seq",
+        )?
+        .query_map(params![doc, cursor as i64, top as i64, device_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    Ok((kind, data))
 }
 
 #[cfg(test)]
