@@ -16,60 +16,28 @@ pub enum Value {
     Bool(bool),
 }
 
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Value::Text(Some(v.to_owned()))
-    }
+macro_rules! value_from {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl From<$t> for Value {
+            fn from($v: $t) -> Self {
+                $e
+            }
+        })*
+    };
 }
-impl From<&String> for Value {
-    fn from(v: &String) -> Self {
-        Value::Text(Some(v.clone()))
-    }
-}
-impl From<String> for Value {
-    fn from(v: String) -> Self {
-        Value::Text(Some(v))
-    }
-}
-impl From<Option<&str>> for Value {
-    fn from(v: Option<&str>) -> Self {
-        Value::Text(v.map(str::to_owned))
-    }
-}
-impl From<&Option<String>> for Value {
-    fn from(v: &Option<String>) -> Self {
-        Value::Text(v.clone())
-    }
-}
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Value::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Value {
-    fn from(v: Option<i64>) -> Self {
-        Value::Int(v)
-    }
-}
-impl From<u32> for Value {
-    fn from(v: u32) -> Self {
-        Value::Int(Some(v.into()))
-    }
-}
-impl From<u8> for Value {
-    fn from(v: u8) -> Self {
-        Value::Int(Some(v.into()))
-    }
-}
-impl From<Option<u8>> for Value {
-    fn from(v: Option<u8>) -> Self {
-        Value::Int(v.map(i64::from))
-    }
-}
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Value::Bool(v)
-    }
+
+value_from! {
+    &str => |v| Value::Text(Some(v.to_owned())),
+    &String => |v| Value::Text(Some(v.clone())),
+    String => |v| Value::Text(Some(v)),
+    Option<&str> => |v| Value::Text(v.map(str::to_owned)),
+    &Option<String> => |v| Value::Text(v.clone()),
+    i64 => |v| Value::Int(Some(v)),
+    Option<i64> => |v| Value::Int(v),
+    u32 => |v| Value::Int(Some(v.into())),
+    u8 => |v| Value::Int(Some(v.into())),
+    Option<u8> => |v| Value::Int(v.map(i64::from)),
+    bool => |v| Value::Bool(v),
 }
 
 /// What happens when a row's key is already there.
