@@ -1,9 +1,10 @@
 //! Tables the dashboard shows and exports: the problem list and the monthly ranking (考核), written
-//! as CSV (UTF-8 with a BOM, so that Excel reads Chinese correctly) or XLSX.
+//! as CSV (UTF-8 with a BOM, so that Excel reads Chinese correctly) or XLSX. Plain data: the pages
+//! render a [`Table`] as HTML (`pages::table`), this module writes no markup.
 
-use crate::sync::directory::Snapshot;
-use crate::dashboard::kpi::{self, Period, Ranked};
+use super::kpi::{self, Period, Ranked};
 use crate::storage::ProblemRow;
+use crate::sync::directory::Snapshot;
 use std::collections::BTreeMap;
 use zhuqi_core::domain::RegionLevel;
 use zhuqi_core::domain::directory::path_covers;
@@ -235,29 +236,6 @@ pub fn ranking_table(rows: &[(String, Ranked)]) -> Table {
             })
             .collect(),
     }
-}
-
-/// A table as HTML (`id` for tests and styling).
-pub fn html_table(t: &Table, id: &str) -> String {
-    let esc = crate::dashboard::esc;
-    let mut s = format!(r#"<table class="sortable" id="{id}"><thead><tr>"#);
-    for h in &t.headers {
-        s.push_str(&format!("<th>{}</th>", esc(h)));
-    }
-    s.push_str("</tr></thead><tbody>");
-    for row in &t.rows {
-        s.push_str("<tr>");
-        for c in row {
-            match c {
-                Cell::Text(x) => s.push_str(&format!("<td>{}</td>", esc(x))),
-                Cell::Number(n) => s.push_str(&format!(r#"<td data-v="{n}">{n}</td>"#)),
-                Cell::Empty => s.push_str(r#"<td data-v="-1">—</td>"#),
-            }
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table>");
-    s
 }
 
 #[cfg(test)]

@@ -1,0 +1,257 @@
+//! The record pages: an enterprise (profile, cadres, visits, problems), a cadre (assigned
+//! enterprises, visits per month, those not visited for 30 days), and the task notices (the list,
+//! the form to issue one, and one notice's recipients).
+
+use super::problems::status_zh;
+use super::{Choice, Page, csrf_field, time_or_dash};
+use crate::storage::ProblemRow;
+use maud::{Markup, html};
+use zhuqi_core::domain::text::date_of;
+use zhuqi_core::domain::{Profile, VisitRecord};
+
+/// A cadre assigned to an enterprise.
+pub struct AssignedCadre<'a> {
+    pub id: &'a str,
+    pub name: String,
+    /// The enterprise's chief service officer (首席服务官).
+    pub chief: bool,
+}
+
+/// A visit to an enterprise, by a cadre (a name).
+pub struct VisitLine<'a> {
+    pub cadre: String,
+    pub record: &'a VisitRecord,
+}
+
+/// `/enterprises/{id}`.
+pub struct EnterprisePage<'a> {
+    pub profile: &'a Profile,
+    pub region_name: &'a str,
+    pub cadres: Vec<AssignedCadre<'a>>,
+    /// Newest first.
+    pub visits: Vec<VisitLine<'a>>,
+    pub problems: Vec<ProblemRow>,
+}
+
+impl Page for EnterprisePage<'_> {
+    const TITLE: &'static str = "企业";
+    fn body(&self) -> Markup {
+        let p = self.profile;
+        let contacts =
+            p.contacts.iter().map(|c| format!("{} {} {}", c.name, c.title, c.phone)).collect::<Vec<_>>().join("；");
+        html! {
+            h2 { (p.name) }
+            p { "统一社会信用代码 " (p.uscc) " · " (self.region_name) " · " (p.industry) " · " (p.address) }
+            p { "标签：" (p.tags.join("、")) }
+            p { "联系人：" (contacts) }
+            h3 { "包联干部" }
+            ul id="cadres" {
+                @for a in &self.cadres {
+                    li { a href={ "/cadres/" (a.id) } { (a.name) } @if a.chief { "（首席服务官）" } }
+                }
+            }
+            h3 { "走访记录" }
+            table id="visits" {
+                thead { tr { th { "日期" } th { "干部" } th { "走访对象" } th { "记录" } th { "宣讲政策" } } }
+                tbody {
+                    @for v in &self.visits {
+                        tr {
+                            td { (v.record.date) }
+                            td { (v.cadre) }
+                            td { (v.record.people_met.join("、")) }
+                            td { (v.record.notes) }
+                            td { (v.record.policies.join("、")) }
+                        }
+                    }
+                }
+            }
+            h3 { "问题" }
+            ul id="problems" {
+                @for r in &self.problems {
+                    li { a href={ "/problems/" (r.id) } { (r.title) } " · " (status_zh(&r.status)) }
+                }
+            }
+        }
+    }
+}
+
+/// An enterprise assigned to a cadre.
+pub struct AssignedEnterprise<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// The day of the latest visit, if any.
+    pub last_visit: Option<i64>,
+    /// Not visited in the last 30 days.
+    pub stale: bool,
+}
+
+/// `/cadres/{id}`.
+pub struct CadrePage<'a> {
+    pub name: &'a str,
+    pub enterprises: Vec<AssignedEnterprise<'a>>,
+    pub visits: usize,
+    /// Visits per month (`YYYY-MM`), newest first.
+    pub per_month: Vec<(String, u32)>,
+}
+
+impl Page for CadrePage<'_> {
+    const TITLE: &'static str = "干部";
+    fn body(&self) -> Markup {
+        let stale: Vec<_> = self.enterprises.iter().filter(|e| e.stale).collect();
+        html! {
+            h2 { (self.name) }
+            p { "包联企业 " (self.enterprises.len()) " 家，走访 " (self.visits) " 次" }
+            h3 { "包联企业" }
+            table id="assigned" {
+                thead { tr { th { "企业" } th { "最近走访" } } }
+                tbody {
+                    @for e in &self.enterprises {
+                        tr {
+                            td { a href={ "/enterprises/" (e.id) } { (e.name) } }
+                            td { @if let Some(d) = e.last_visit { (date_of(d)) } @else { "从未走访" } }
+                        }
+                    }
+                }
+            }
+            h3 { "每月走访次数" }
+            table id="per-month" {
+                thead { tr { th { "月份" } th { "次数" } } }
+                tbody { @for (m, n) in &self.per_month { tr { td { (m) } td { (n) } } } }
+            }
+            h3 { "30天未走访的包联企业（" (stale.len()) "家）" }
+            ul id="stale" {
+                @for e in stale { li { a href={ "/enterprises/" (e.id) } { (e.name) } } }
+            }
+        }
+    }
+}
+
+/// Where a task notice stands.
+pub enum NoticeProgress {
+    Completed,
+    /// Not completed, and past its deadline.
+    Late,
+    Open,
+}
+
+/// A task notice of the list.
+pub struct ListedNotice {
+    pub id: String,
+    pub title: String,
+    pub issued_at: i64,
+    pub deadline: i64,
+    /// Recipients that completed it, of `recipients`.
+    pub done: usize,
+    pub recipients: usize,
+    pub progress: NoticeProgress,
+}
+
+/// `/notices`: the notices of the manager's subtree, and the form to issue one to its departments
+/// and cadres.
+pub struct NoticesPage<'a> {
+    pub notices: Vec<ListedNotice>,
+    /// The manager's region, which a new notice belongs to.
+    pub region: &'a str,
+    pub departments: Vec<Choice<'a>>,
+    pub cadres: Vec<Choice<'a>>,
+    pub csrf: &'a str,
+}
+
+impl Page for NoticesPage<'_> {
+    const TITLE: &'static str = "任务通知";
+    fn body(&self) -> Markup {
+        html! {
+            h2 { "任务通知" }
+            table.sortable id="notices" {
+                thead { tr { th { "标题" } th { "下发" } th { "时限" } th { "完成" } th { "状态" } } }
+                tbody {
+                    @for n in &self.notices {
+                        tr data-id=(n.id) {
+                            td { a href={ "/notices/" (n.id) } { (n.title) } }
+                            td { (date_of(n.issued_at)) }
+                            td { (date_of(n.deadline)) }
+                            td { (n.done) "/" (n.recipients) }
+                            td {
+                                @match n.progress {
+                                    NoticeProgress::Completed => "已完成",
+                                    NoticeProgress::Late => b.error { "超期未完成" },
+                                    NoticeProgress::Open => "办理中",
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "下发任务通知" }
+            form method="post" action="/notices" {
+                (csrf_field(self.csrf))
+                input type="hidden" name="region" value=(self.region);
+                p { input name="title" placeholder="标题" required size="40"; }
+                p { textarea name="body" rows="4" cols="60" placeholder="内容" required {} }
+                p { "时限 " input type="date" name="deadline" required; }
+                fieldset {
+                    legend { "接收单位与干部" }
+                    @for d in &self.departments {
+                        label { input type="checkbox" name="to" value={ "department:" (d.id) }; (d.name) } " "
+                    }
+                    @for c in &self.cadres {
+                        label { input type="checkbox" name="to" value={ "cadre:" (c.id) }; (c.name) } " "
+                    }
+                }
+                button.primary { "下发" }
+            }
+        }
+    }
+}
+
+/// A recipient of a task notice (a department or a cadre, by name).
+pub struct NoticeRecipient {
+    pub name: String,
+    pub acknowledged_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+/// `/notices/{id}`.
+pub struct NoticePage<'a> {
+    pub title: &'a str,
+    /// Who issued it (a name).
+    pub issued_by: &'a str,
+    pub issued_at: i64,
+    pub deadline: i64,
+    pub completed: bool,
+    pub recipients: Vec<NoticeRecipient>,
+    /// Now, for the recipients still due.
+    pub now: i64,
+}
+
+impl Page for NoticePage<'_> {
+    const TITLE: &'static str = "任务通知";
+    fn body(&self) -> Markup {
+        let on_time = |r: &NoticeRecipient| match r.completed_at {
+            Some(d) if d <= self.deadline => "是",
+            Some(_) => "否",
+            None if self.deadline < self.now => "超期",
+            None => "—",
+        };
+        html! {
+            h2 { (self.title) }
+            p {
+                (self.issued_by) " 下发于 " (date_of(self.issued_at)) " · 时限 " (date_of(self.deadline)) " · "
+                @if self.completed { "已全部完成" } @else { "办理中" }
+            }
+            table id="recipients" {
+                thead { tr { th { "接收方" } th { "签收" } th { "完成" } th { "按期" } } }
+                tbody {
+                    @for r in &self.recipients {
+                        tr {
+                            td { (r.name) }
+                            td { (time_or_dash(r.acknowledged_at)) }
+                            td { (time_or_dash(r.completed_at)) }
+                            td { (on_time(r)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The problem pages' handlers: the filtered list, one problem with its timeline, and the desk's
+//! actions on it (urge, route, escalate), which go through the same validation and audit path as a
+//! phone's changes.
+
+use super::pages::Choice;
+use super::pages::problems::{EventOutcome, ListedProblem, ProblemFilters, ProblemPage, ProblemsPage, TimelineEvent};
+use super::session::{csrf_ok, managed, manager};
+use super::{after_action, clock::day_start, departments_in, root_path, show};
+use crate::http::error::ApiError;
+use crate::storage::{ProblemRow, Session};
+use crate::{AppState, now_ms};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use zhuqi_core::domain::directory::path_covers;
+use zhuqi_core::domain::text::{date_of, parse_date};
+
+pub async fn problems_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<ProblemFilters>,
+) -> Response {
+    managed(state, headers, move |st, session, viewer| {
+        let dir = st.directory.get(st.storage.as_ref())?;
+        let now = now_ms();
+        let root_path = root_path(&dir, session);
+        let rows = filtered_problems(st, session, &q)?;
+        let mut regions: Vec<_> =
+            dir.regions.values().filter(|r| dir.paths.get(&r.id).is_some_and(|p| path_covers(&root_path, p))).collect();
+        regions.sort_by(|a, b| a.id.cmp(&b.id));
+        let page = ProblemsPage {
+            filters: &q,
+            regions: regions.into_iter().map(|r| Choice { id: &r.id, name: &r.name }).collect(),
+            departments: departments_in(&dir, &root_path),
+            problems: rows
+                .iter()
+                .map(|p| ListedProblem {
+                    row: p,
+                    department: p
+                        .department_id
+                        .as_deref()
+                        .and_then(|d| dir.departments.get(d))
+                        .map(|d| d.name.as_str()),
+                    overdue: p.status == "routed" && p.deadline.is_some_and(|d| d < now),
+                })
+                .collect(),
+        };
+        Ok(show(&page, viewer))
+    })
+    .await
+}
+
+/// The manager's problems matching the list's filters (shared by the page and the exports).
+pub(super) fn filtered_problems(
+    state: &AppState,
+    session: &Session,
+    q: &ProblemFilters,
+) -> Result<Vec<ProblemRow>, ApiError> {
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let now = now_ms();
+    let root_path = root_path(&dir, session);
+    let region_path = q.region.as_deref().filter(|r| !r.is_empty()).and_then(|r| dir.paths.get(r)).cloned();
+    let day = |d: &Option<String>| d.as_deref().filter(|d| !d.is_empty()).and_then(|d| parse_date("date", d).ok());
+    let (from, to) = (day(&q.from).map(day_start), day(&q.to).map(|d| day_start(d + 1)));
+    let text = q.text();
+    let overdue_only = q.overdue_only();
+    Ok(storage
+        .problem_rows()?
+        .into_iter()
+        .filter(|p| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(&root_path, path)))
+        .filter(|p| {
+            region_path.as_ref().is_none_or(|rp| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(rp, path)))
+        })
+        .filter(|p| q.status.as_deref().is_none_or(|s| s.is_empty() || p.status == s))
+        .filter(|p| q.category.as_deref().is_none_or(|c| c.is_empty() || p.category == c))
+        .filter(|p| q.level.as_deref().and_then(|l| l.parse::<u8>().ok()).is_none_or(|l| p.level == l))
+        .filter(|p| q.department.as_deref().is_none_or(|d| d.is_empty() || p.department_id.as_deref() == Some(d)))
+        .filter(|p| !overdue_only || (p.status == "routed" && p.deadline.is_some_and(|d| d < now)))
+        .filter(|p| from.is_none_or(|f| p.reported_at >= f) && to.is_none_or(|t| p.reported_at < t))
+        .filter(|p| {
+            text.is_empty()
+                || p.title.contains(text)
+                || p.description.contains(text)
+                || p.enterprise_name.contains(text)
+        })
+        .collect())
+}
+
+/// The problem's document if the manager's region holds it.
+fn problem_in_scope(state: &AppState, session: &Session, id: &str) -> Result<zhuqi_core::document::Document, ApiError> {
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let root_path = root_path(&dir, session);
+    let bytes = state.document_bytes(id)?.ok_or_else(|| ApiError::not_found("no such problem in your region"))?;
+    let doc = zhuqi_core::document::Document::load(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+    let region = doc.header("region_id").unwrap_or_default();
+    if doc.kind() != Some(zhuqi_core::domain::DocKind::Problem)
+        || !dir.paths.get(&region).is_some_and(|p| path_covers(&root_path, p))
+    {
+        return Err(ApiError::not_found("no such problem in your region"));
+    }
+    Ok(doc)
+}
+
+pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    use zhuqi_core::domain::{Outcome, ProblemAction, ProblemState};
+    managed(state, headers, move |st, session, viewer| {
+        let doc = problem_in_scope(st, session, &id)?;
+        let dir = st.directory.get(st.storage.as_ref())?;
+        let receipts: std::collections::HashMap<String, i64> = st.storage.event_receipts(&id)?.into_iter().collect();
+        let (s, folded) = zhuqi_core::domain::event::fold::<ProblemState>(doc.events::<ProblemAction>());
+        let name = |u: &str| dir.users.get(u).map_or(u.to_owned(), |x| x.name.clone());
+        let department_name = |d: &String| dir.departments.get(d).map_or(d.clone(), |d| d.name.clone());
+        let timeline = folded
+            .iter()
+            .map(|f| {
+                let e = &f.event;
+                let (verb, text) = match &e.action {
+                    ProblemAction::Reported { description, .. } => ("上报", description.clone()),
+                    ProblemAction::Accepted { note } => ("受理", note.clone()),
+                    ProblemAction::Routed { department_id, level, deadline, note } => (
+                        "交办",
+                        format!("{}，第{level}级，时限 {} {note}", department_name(department_id), date_of(*deadline)),
+                    ),
+                    ProblemAction::Progress { note } => ("进展", note.clone()),
+                    ProblemAction::Escalated { level, reason, .. } => {
+                        ("提级督办", format!("提至第{level}级：{reason}"))
+                    }
+                    ProblemAction::Urged { note } => ("催办", note.clone()),
+                    ProblemAction::Resolved { resolution } => ("办结", resolution.clone()),
+                    ProblemAction::Confirmed { rating, comment } => {
+                        ("企业确认", format!("满意度 {rating}/5 {comment}"))
+                    }
+                    ProblemAction::Rejected { reason } => ("企业退回", reason.clone()),
+                    ProblemAction::Closed { note } => ("销号", note.clone()),
+                    ProblemAction::FollowedUp { note, still_solved } => {
+                        ("回头看", format!("{note}{}", if *still_solved { "" } else { "（问题复发）" }))
+                    }
+                    ProblemAction::Unknown => ("未知操作", String::new()),
+                };
+                let outcome = match &f.outcome {
+                    Outcome::Applied if f.concurrent_with.is_empty() => EventOutcome::Applied,
+                    Outcome::Applied => EventOutcome::AppliedConcurrently,
+                    Outcome::Conflict { with, .. } => EventOutcome::Conflict {
+                        with: folded.iter().find(|x| &x.event.id == with).map_or(with.clone(), |x| name(&x.event.by)),
+                    },
+                    Outcome::Rejected { .. } => EventOutcome::Rejected,
+                    Outcome::Unknown => EventOutcome::Newer,
+                };
+                TimelineEvent {
+                    verb,
+                    by: name(&e.by),
+                    device: &e.device,
+                    at: e.at,
+                    received_at: receipts.get(&e.id).copied(),
+                    text,
+                    outcome,
+                }
+            })
+            .collect();
+        let enterprise_name = doc.header("enterprise_name").unwrap_or_default();
+        let page = ProblemPage {
+            id: &id,
+            state: &s,
+            enterprise_name: &enterprise_name,
+            department: s.department_id.as_deref().and_then(|d| dir.departments.get(d)).map(|d| d.name.as_str()),
+            timeline,
+            departments: departments_in(&dir, &root_path(&dir, session)),
+            csrf: viewer.csrf,
+        };
+        Ok(show(&page, viewer))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    level: Option<u8>,
+    /// `YYYY-MM-DD`: the deadline is the end of that day.
+    #[serde(default)]
+    deadline: String,
+}
+
+/// Urges (催办), routes or re-routes (交办), or escalates (提级督办) a problem from the desk: an
+/// Automerge change by the manager's relay-side actor, through the same validation and audit path as
+/// a phone's. `POST /problems/{id}/{urge|route|escalate}`.
+pub async fn problem_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    use zhuqi_core::domain::ProblemAction;
+    let (session, token) = match manager(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&f.csrf, &token) {
+        return ApiError::forbidden("bad CSRF token").into_response();
+    }
+    let deadline = parse_date("deadline", &f.deadline).ok().map(|d| day_start(d + 1) - 1);
+    let note = f.note.trim().to_owned();
+    let action = match action.as_str() {
+        "urge" => ProblemAction::Urged { note },
+        "route" => match (deadline, f.level) {
+            (Some(deadline), Some(level)) => {
+                ProblemAction::Routed { department_id: f.department.clone(), level, deadline, note }
+            }
+            _ => return ApiError::bad_request("routing needs a level and a deadline").into_response(),
+        },
+        "escalate" => match f.level {
+            Some(level) => ProblemAction::Escalated {
+                level,
+                reason: note,
+                department_id: Some(f.department.clone()).filter(|d| !d.is_empty()),
+                deadline,
+            },
+            None => return ApiError::bad_request("escalation needs a level").into_response(),
+        },
+        _ => return ApiError::not_found("no such action").into_response(),
+    };
+    let st = state.clone();
+    let pid = id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        problem_in_scope(&st, &session, &pid)?;
+        let action = action
+            .validate()
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string(), "输入内容有误"))?;
+        let mut author = crate::sync::author::Author::new(&st, &session.user.id)?;
+        author.append(&pid, action, now_ms())?;
+        author.submit_all()
+    })
+    .await;
+    after_action(result, &format!("/problems/{id}"))
+}
