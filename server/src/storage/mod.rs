@@ -349,7 +349,7 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn account_by_login(&self, login: &str) -> Result<Option<Account>>;
     fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool>;
     /// Records a failed sign-in (or activation) under each of `keys` (fixed-length hashes, see
-    /// `throttle::key`), forgetting failures older than `FAILURE_MEMORY_MS` and, beyond
+    /// `auth::throttle::key`), forgetting failures older than `FAILURE_MEMORY_MS` and, beyond
     /// `MAX_FAILURE_ROWS`, the oldest.
     fn record_failed_sign_in(&self, keys: &[String], at: i64) -> Result<()>;
     /// For each of `keys`, in order: its failures since `since`, and the time of the last (0 if none).
