@@ -29,7 +29,7 @@ form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'"
 /// Answers a request that ran past its deadline: 408 with the usual JSON error.
 fn timed_out(state: &AppState) -> ApiError {
     state.metrics.timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "request took too long", "请求超时，请重试")
+    ApiError::timeout("request took too long")
 }
 
 /// The relay's HTTP API and dashboard. Every route has a body limit, enforced while reading (by

@@ -118,11 +118,15 @@ pub fn admit_sign_in(
 ) -> Result<throttle::Attempt, ApiError> {
     check_lengths(login, password)?;
     let mut attempt = throttle::Attempt::sign_in(login, client);
-    if let Err(e) = attempt.check(state.storage.as_ref(), now_ms()) {
-        state.metrics.sign_ins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(e);
-    }
+    check_throttles(state, &mut attempt, now_ms())?;
     Ok(attempt)
+}
+
+/// `Attempt::check`, counting refusals in the metrics.
+fn check_throttles(state: &AppState, attempt: &mut throttle::Attempt, now: i64) -> Result<(), ApiError> {
+    attempt.check(state.storage.as_ref(), now).inspect_err(|_| {
+        state.metrics.sign_ins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
 }
 
 /// The second half of a sign-in: the user whose password this is, or 401 (recorded against the
@@ -176,10 +180,7 @@ pub fn activate(state: &AppState, code: &str, device_name: &str, client: IpAddr)
     let storage = state.storage.as_ref();
     let now = now_ms();
     let mut attempt = throttle::Attempt::activation(client);
-    if let Err(e) = attempt.check(storage, now) {
-        state.metrics.sign_ins_throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(e);
-    }
+    check_throttles(state, &mut attempt, now)?;
     let Some(user_id) = storage.consume_activation_code(&code_hash(code), now)? else {
         attempt.failed(storage, now)?;
         return Err(ApiError::new(

@@ -63,8 +63,7 @@ impl Throttle {
 
 /// The stored form of a key: 32 hex characters of SHA-256, whatever the login.
 pub fn key(kind: &str, subject: &str) -> String {
-    let digest = Sha256::digest(format!("{kind}\0{subject}").as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    super::hex(&Sha256::digest(format!("{kind}\0{subject}").as_bytes())[..16])
 }
 
 /// An address as throttled: IPv4 whole, IPv6 by its /64 (one subscriber's block).

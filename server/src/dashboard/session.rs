@@ -38,7 +38,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The CSRF token of a session: derived from its secret, so nothing more is stored.
 fn csrf_of(token: &str) -> String {
-    Sha256::digest(format!("csrf:{token}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    auth::hex(&Sha256::digest(format!("csrf:{token}").as_bytes()))
 }
 
 /// Whether a form's CSRF token is the one of `secret`, compared in constant time.

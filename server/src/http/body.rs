@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use crate::app::AppState;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 /// Largest body of the JSON sign-in, activation and code requests.
@@ -22,8 +22,8 @@ pub fn json_response<T: serde::Serialize>(v: &T) -> Response {
     axum::Json(v).into_response()
 }
 
-pub fn too_large(limit: usize) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("body larger than {limit} bytes"), "数据量过大")
+fn too_large(limit: usize) -> ApiError {
+    ApiError::too_large(format!("body larger than {limit} bytes"))
 }
 
 /// Reads a body of at most `limit` bytes, answering 413 (as JSON) beyond: at once when the declared
@@ -40,7 +40,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
                 return too_large(limit);
             }
             if c.is::<tower_http::timeout::TimeoutError>() {
-                return ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "request body stalled", "请求超时，请重试");
+                return ApiError::timeout("request body stalled");
             }
             cause = c.source();
         }

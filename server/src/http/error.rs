@@ -42,6 +42,14 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message, "找不到请求的内容")
     }
+    /// A body, or what it holds, over a limit (413).
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message, "数据量过大")
+    }
+    /// A request past its deadline, or whose body stopped arriving (408).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "timeout", message, "请求超时，请重试")
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message, "服务器出错，请稍后重试")
     }

@@ -3,12 +3,12 @@
 //! A stream lasts while its device stays signed in: it ends within [`SESSION_CHECK`] of the device
 //! being signed out, revoked or expired.
 
-use crate::auth::{Authed, authorize_session, token_hash};
+use crate::auth::{Authed, authorize_session, bearer, token_hash};
 use crate::http::error::ApiError;
 use crate::storage::{ALL_KEYS, Session};
 use crate::{AppState, now_ms};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::Stream;
 use std::collections::HashSet;
@@ -56,8 +56,7 @@ async fn signed_out(state: Arc<AppState>, token: Option<Vec<u8>>, opened: Sessio
 
 /// The hash of the request's bearer token, as the session was found by.
 fn bearer_hash(headers: &HeaderMap) -> Option<Vec<u8>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    Some(token_hash(value.strip_prefix("Bearer ")?.trim()))
+    bearer(headers).map(token_hash)
 }
 
 fn change(seq: u64) -> Event {

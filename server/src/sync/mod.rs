@@ -61,32 +61,26 @@ pub fn serve(
         return Err(upgrade_required());
     }
     let request: SyncRequest = decode(body, MAX_REQUEST_BYTES).map_err(|e| match e {
-        DecodeError::TooLarge(_) => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string(), "数据量过大")
-        }
+        DecodeError::TooLarge(_) => ApiError::too_large(e.to_string()),
         _ => ApiError::bad_request(e.to_string()),
     })?;
     if request.protocol != PROTOCOL_VERSION {
         return Err(upgrade_required());
     }
-    check_ids(&request)?;
+    check_push(&request)?;
     let response = sync(state, session, request)?;
     Ok(encode(&response))
 }
 
-/// Refuses a request pushing a document whose id is not plain ([`is_plain_id`]): ids are stored,
-/// logged and sent to other devices, and every id an app makes is plain.
-fn check_ids(request: &SyncRequest) -> Result<(), ApiError> {
-    // Each pushed document costs a validation and each change a decoding, whatever its size: their
-    // number is bounded too, not only the bytes.
+/// Refuses, before any work, a push of more than [`MAX_PUSH_CHANGES`] changes (each pushed document
+/// costs a validation and each change a decoding, whatever its size: their number is bounded too,
+/// not only the bytes), or of a document whose id is not plain ([`is_plain_id`]: ids are stored,
+/// logged and sent to other devices, and every id an app makes is plain).
+fn check_push(request: &SyncRequest) -> Result<(), ApiError> {
     let changes: usize = request.push.iter().map(|d| d.changes.len().max(1)).sum();
     if changes > MAX_PUSH_CHANGES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("{changes} changes pushed at once; at most {MAX_PUSH_CHANGES}"),
-            "一次同步的数据过多",
-        ));
+        let message = format!("{changes} changes pushed at once; at most {MAX_PUSH_CHANGES}");
+        return Err(ApiError { message_zh: "一次同步的数据过多", ..ApiError::too_large(message) });
     }
     match request.push.iter().position(|d| !is_plain_id(&d.doc)) {
         None => Ok(()),
@@ -504,13 +498,13 @@ fn bind_actor(state: &AppState, device_id: &str, actor: &[u8]) -> Result<bool, A
         return Ok(d == device_id);
     }
     let held = state.storage.device_actors(device_id)?;
-    if held.iter().any(|a| a == actor) {
-        return Ok(true);
-    }
-    if held.len() >= MAX_ACTORS_PER_DEVICE {
-        return Ok(false);
-    }
-    let bound = state.storage.bind_actor(device_id, actor)?;
+    let bound = if held.iter().any(|a| a == actor) {
+        true
+    } else if held.len() >= MAX_ACTORS_PER_DEVICE {
+        false
+    } else {
+        state.storage.bind_actor(device_id, actor)?
+    };
     if bound {
         let mut known = state.bound_actors.lock().unwrap_or_else(|p| p.into_inner());
         if known.len() > 200_000 {
