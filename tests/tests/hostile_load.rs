@@ -147,23 +147,31 @@ fn the_relay_serves_honest_phones_through_an_attack() {
                 }
             }));
         }
-        // Pushes whose document ids would forge log lines, or flood the log.
+        // Pushes whose document ids would forge log lines, or flood the log: 20 with one bad id each,
+        // then 5 of 2,000 well-named documents each refused (one log line per document would be
+        // megabytes).
         let forged = {
             let (url, token) = (url.clone(), token.token.clone());
             tokio::spawn(async move {
+                let junk = |doc: String| DocChanges { doc, kind: zhuqi_core::domain::DocKind::Enterprise, changes: vec![vec![1]] };
+                let mut pushes: Vec<Vec<DocChanges>> = (0..20)
+                    .map(|i| {
+                        vec![junk(if i % 2 == 0 {
+                            "x\n2026-01-01T00:00:00Z ERROR zhuqi_server: password reset for admin".to_owned()
+                        } else {
+                            "y".repeat(1 << 20)
+                        })]
+                    })
+                    .collect();
+                pushes.extend((0..5).map(|i| (0..2000).map(|k| junk(format!("{i}-{k:04}-{}", "z".repeat(56)))).collect()));
                 let mut statuses = Vec::new();
-                for i in 0..20 {
-                    let id = if i % 2 == 0 {
-                        "x\n2026-01-01T00:00:00Z ERROR zhuqi_server: password reset for admin".to_owned()
-                    } else {
-                        "y".repeat(1 << 20)
-                    };
+                for push in pushes {
                     let req = SyncRequest {
                         protocol: PROTOCOL_VERSION,
                         cursor: 0,
                         directory_version: 0,
                         actor: vec![],
-                        push: vec![DocChanges { doc: id, kind: zhuqi_core::domain::DocKind::Enterprise, changes: vec![vec![1]] }],
+                        push,
                         max_bytes: None,
                     };
                     let r = attacker
@@ -293,7 +301,8 @@ fn the_relay_serves_honest_phones_through_an_attack() {
     assert!(data1 < data0 + (10 << 20), "data dir grew {:.1} MiB", (data1 - data0) as f64 / MIB);
     assert!(log1 < log0 + (1 << 20), "log grew {} bytes", log1 - log0);
     assert!(!log_text.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "a forged log line");
-    assert!(forged.iter().all(|s| *s == 400 || *s == 413), "{forged:?}");
+    assert!(forged[..20].iter().all(|s| *s == 400 || *s == 413), "{forged:?}");
+    assert_eq!(forged[20..], [200; 5], "well-formed pushes of refused documents are answered");
     assert!(form_sent < 256 << 20, "the relay read the whole 256 MiB form");
     assert_eq!(guesses, 1000);
     assert!(throttled > 0);

@@ -133,6 +133,26 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert_eq!(departments.height(), 5, "header and four bureaus");
 
     // An enterprise page (profile, cadres, visits, problems) and a cadre page.
+    // A record of another county answers exactly as one that does not exist: the pages are no
+    // oracle of what exists elsewhere.
+    let storage = relay.state.storage.as_ref();
+    let elsewhere = |region: &str| !region.starts_with(zhuqi_tests::COUNTY);
+    let problem = storage.problem_rows().unwrap().into_iter().find(|p| elsewhere(&p.region_id)).unwrap().id;
+    let enterprise = storage.enterprise_rows().unwrap().into_iter().find(|e| elsewhere(&e.2)).unwrap().0;
+    let dir = relay.state.directory.get(storage).unwrap();
+    let cadre = dir
+        .users
+        .values()
+        .find(|u| u.role == zhuqi_core::domain::Role::Cadre && elsewhere(u.region_id.as_deref().unwrap_or_default()))
+        .unwrap()
+        .id
+        .clone();
+    for (kind, id) in [("problems", problem), ("enterprises", enterprise), ("cadres", cadre)] {
+        let (status, there, _) = b.get(&format!("/{kind}/{id}"));
+        assert_eq!(status, 404, "{kind}/{id}");
+        assert_eq!((status, there), { let (s, t, _) = b.get(&format!("/{kind}/no-such-id")); (s, t) }, "{kind}");
+    }
+
     let (status, ent, _) = b.get("/enterprises/demo-ent-000");
     assert_eq!(status, 200);
     assert!(ent.contains("统一社会信用代码") && ent.contains(r#"id="visits""#) && ent.contains("首席服务官"));
