@@ -1,10 +1,10 @@
 //! The `zhuqi-server` command line: serve the relay, or run an admin command against its data directory.
 
+use crate::admin::{demo, import};
+use crate::http::net::{self, Cidr, NetConfig};
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{Account, RelayStorage};
-use crate::http::net::{self, Cidr, NetConfig};
-use crate::admin::{demo, import};
 use crate::{AppState, Config, MetricsAccess, app, metrics_app};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;

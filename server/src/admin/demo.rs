@@ -3,9 +3,9 @@
 //! task notices. Seeded once (`serve --demo`), through the same validation path as phones' pushes.
 
 use crate::AppState;
-use crate::sync::author::Author;
 use crate::http::error::ApiError;
 use crate::storage::Account;
+use crate::sync::author::Author;
 use zhuqi_core::domain::enterprise::KNOWN_TAGS;
 use zhuqi_core::domain::{
     Category, Contact, Department, Directory, DocKind, EnterpriseAction, Location, ProblemAction, Profile, Recipient,

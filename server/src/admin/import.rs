@@ -3,9 +3,9 @@
 //! reported with its line number and nothing is imported.
 
 use crate::AppState;
-use crate::sync::author::Author;
 use crate::http::error::ApiError;
 use crate::storage::Account;
+use crate::sync::author::Author;
 use std::collections::HashMap;
 use zhuqi_core::domain::{
     Contact, Department, Directory, DocKind, EnterpriseAction, Profile, Region, RegionLevel, Role, User, uscc,

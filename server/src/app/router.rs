@@ -87,7 +87,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(rest)
         // After the merges: it applies to the routes registered before it.
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here", "请求方式错误")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed here",
+                "请求方式错误",
+            )
         })
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(
@@ -133,7 +138,8 @@ async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap)
 async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
     let st = state.clone();
     let counts =
-        blocking(move || Ok((st.storage.connected_devices(crate::now_ms() - 300_000)?, st.storage.document_count()?))).await;
+        blocking(move || Ok((st.storage.connected_devices(crate::now_ms() - 300_000)?, st.storage.document_count()?)))
+            .await;
     match counts {
         Ok((devices, docs)) => {
             ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(devices, docs)).into_response()
@@ -141,4 +147,3 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
         Err(e) => e.into_response(),
     }
 }
-

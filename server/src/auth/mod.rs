@@ -5,7 +5,6 @@
 pub mod routes;
 pub mod throttle;
 
-
 use crate::http::error::ApiError;
 use crate::storage::{NewDevice, RelayStorage, Session};
 use crate::{AppState, now_ms};

@@ -25,7 +25,11 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, ClientAddr(client): Cli
     counted(&state, r)
 }
 
-pub async fn activate(State(state): State<Arc<AppState>>, ClientAddr(client): ClientAddr, request: Request) -> Response {
+pub async fn activate(
+    State(state): State<Arc<AppState>>,
+    ClientAddr(client): ClientAddr,
+    request: Request,
+) -> Response {
     state.metrics.request(Route::Activate);
     let r = async {
         let (parts, body) = request.into_parts();
@@ -63,4 +67,3 @@ pub async fn activation_code(
     .await;
     counted(&state, r)
 }
-

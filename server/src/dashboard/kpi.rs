@@ -27,13 +27,11 @@
 pub use crate::storage::{ProblemFact, VisitFact};
 use std::collections::{BTreeMap, HashSet};
 
-
 impl ProblemFact {
     fn is_resolved(&self) -> bool {
         matches!(self.status.as_str(), "resolved" | "confirmed" | "closed")
     }
 }
-
 
 /// A time span `[from, to)`, milliseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

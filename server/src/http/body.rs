@@ -54,4 +54,3 @@ pub fn counted(state: &AppState, r: Result<Response, ApiError>) -> Response {
         e.into_response()
     })
 }
-

@@ -1,6 +1,8 @@
 //! The relay's storage, behind one trait so that the embedded SQLite store and the PostgreSQL store are
-//! interchangeable (`conformance` tests both the same way). Calls are blocking: the relay makes them
-//! from `spawn_blocking`, next to the CPU-bound Automerge work of the same request.
+//! interchangeable (`conformance` tests both the same way). Its logic is written once (`store`, over
+//! the seam of `db`, with the tables of `schema` and the writes planned by `plan`); `sqlite` and
+//! `postgres` only reach their database. Calls are blocking: the relay makes them from
+//! `spawn_blocking`, next to the CPU-bound Automerge work of the same request.
 //!
 //! What is stored:
 //! - accounts: users with password hashes, devices with hashed tokens, actor ids bound to devices,
@@ -11,10 +13,12 @@
 //! - per document: kind, a current snapshot, and its scope keys (see `scope`);
 //! - relational projections of the documents for the dashboard.
 
+pub mod db;
 pub mod plan;
 pub mod projection;
+pub mod schema;
 pub mod scope;
-
+mod store;
 
 pub mod postgres;
 pub mod sqlite;
@@ -315,7 +319,12 @@ pub(crate) mod pull_plan {
                     .ok_or_else(|| super::StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
                 if !data.is_empty() {
                     self.used += data.iter().map(Vec::len).sum::<usize>();
-                    self.out.push(zhuqi_core::sync::protocol::PulledDoc { doc: doc.clone(), kind, whole: *whole, data });
+                    self.out.push(zhuqi_core::sync::protocol::PulledDoc {
+                        doc: doc.clone(),
+                        kind,
+                        whole: *whole,
+                        data,
+                    });
                 }
             }
             self.next = end;
@@ -333,13 +342,10 @@ pub(crate) mod pull_plan {
 /// when several relays share the store.
 pub trait RelayStorage: Send + Sync + 'static {
     /// Starts reporting other relays' commits to `sink`. A store only one relay uses has none to report.
-    fn listen(&self, _sink: ChangeSink) {}
-
+    fn listen(&self, sink: ChangeSink);
     /// Called after loading many rows at once (an import, a generated province): refreshes what the
     /// database plans its queries with.
-    fn after_bulk_load(&self) -> Result<()> {
-        Ok(())
-    }
+    fn after_bulk_load(&self) -> Result<()>;
 
     // ---- directory and accounts ----
     fn directory(&self) -> Result<(Directory, u64)>;
@@ -384,12 +390,8 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
     /// Changes of a document with a sequence number above `after`, oldest first: (seq, bytes).
     fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>>;
-    /// A document and the changes stored after its snapshot (`load_doc`, then `changes_after`).
-    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<StoredChange>)>> {
-        let Some(doc) = self.load_doc(doc_id)? else { return Ok(None) };
-        let later = self.changes_after(doc_id, doc.snapshot_seq)?;
-        Ok(Some((doc, later)))
-    }
+    /// A document and the changes stored after its snapshot, read together.
+    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<StoredChange>)>>;
     /// Which of these change hashes are stored.
     fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>>;
     /// Stores several pushes in one transaction (all or none); returns, for each, the sequence
@@ -403,23 +405,9 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// Whether a document has any of the keys.
     fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool>;
     /// Which of these documents have any of the keys.
-    fn docs_in_scope(&self, doc_ids: &[&str], keys: &[String]) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for d in doc_ids {
-            if self.doc_in_scope(d, keys)? {
-                out.push((*d).to_owned());
-            }
-        }
-        Ok(out)
-    }
+    fn docs_in_scope(&self, doc_ids: &[&str], keys: &[String]) -> Result<Vec<String>>;
     /// The user's keys, the directory's version and the device's actors, read together.
-    fn sync_context(&self, user: &User, device_id: &str) -> Result<SyncContext> {
-        Ok(SyncContext {
-            keys: self.user_keys(user)?,
-            directory_version: self.directory_version()?,
-            actors: self.device_actors(device_id)?,
-        })
-    }
+    fn sync_context(&self, user: &User, device_id: &str) -> Result<SyncContext>;
     fn current_seq(&self) -> Result<u64>;
     /// The region of an enterprise, from the projection.
     fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>>;

@@ -1,44 +1,13 @@
-//! What a commit writes to the projection tables, worked out once from a document's projection as
-//! plain data — which rows, of which table, replacing what — so that the SQLite and PostgreSQL stores
-//! only execute it, each in its own way (SQLite a statement per row, PostgreSQL one statement per
-//! table with the rows as arrays, all sent together).
+//! What a commit writes, worked out once as plain data — rows of a table with what to do on a
+//! conflict, and statements, in chains — so that each backend only executes it (SQLite a statement per
+//! row, PostgreSQL the chains together and a table's rows as one statement of arrays). Here are the
+//! projection rows of a document; `store` adds the change log, the document's row and its keys.
 
 use super::projection::Projection;
 use std::collections::HashMap;
 use zhuqi_core::domain::{EnterpriseState, ProblemStatus};
 
-/// A value of a projection column: every column is text, a 64-bit integer or a boolean (in both
-/// stores' schemas), possibly absent.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Text(Option<String>),
-    Int(Option<i64>),
-    Bool(bool),
-}
-
-macro_rules! value_from {
-    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
-        $(impl From<$t> for Value {
-            fn from($v: $t) -> Self {
-                $e
-            }
-        })*
-    };
-}
-
-value_from! {
-    &str => |v| Value::Text(Some(v.to_owned())),
-    &String => |v| Value::Text(Some(v.clone())),
-    String => |v| Value::Text(Some(v)),
-    Option<&str> => |v| Value::Text(v.map(str::to_owned)),
-    &Option<String> => |v| Value::Text(v.clone()),
-    i64 => |v| Value::Int(Some(v)),
-    Option<i64> => |v| Value::Int(v),
-    u32 => |v| Value::Int(Some(v.into())),
-    u8 => |v| Value::Int(Some(v.into())),
-    Option<u8> => |v| Value::Int(v.map(i64::from)),
-    bool => |v| Value::Bool(v),
-}
+pub use super::db::Value;
 
 /// What happens when a row's key is already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +18,8 @@ pub enum OnConflict {
     Ignore,
     /// The row there takes the new values; the key is these columns.
     Update(&'static [&'static str]),
+    /// The row there takes the new values of the second columns only; the key is the first.
+    Refresh(&'static [&'static str], &'static [&'static str]),
 }
 
 /// Rows of one table.
@@ -63,15 +34,41 @@ pub struct Rows {
     pub receipt_of: Option<usize>,
 }
 
-/// One step of a plan, executed in order.
+/// One step of a plan. Steps of one chain run in order; chains in any order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// `DELETE FROM table WHERE column = value`.
-    Delete { table: &'static str, column: &'static str, value: Value },
+    /// Rows to insert (their chain is their table).
     Rows(Rows),
+    /// A statement; with `must_change`, changing no row is an error (the data is not as expected).
+    Exec { chain: &'static str, sql: String, params: Vec<Value>, must_change: bool },
 }
 
-fn rows(table: &'static str, columns: &'static [&'static str], on_conflict: OnConflict, rows: Vec<Vec<Value>>) -> Step {
+impl Step {
+    pub fn chain(&self) -> &'static str {
+        match self {
+            Step::Rows(r) => r.table,
+            Step::Exec { chain, .. } => chain,
+        }
+    }
+
+    /// A statement in chain `chain`.
+    pub fn exec(chain: &'static str, sql: impl Into<String>, params: Vec<Value>) -> Step {
+        Step::Exec { chain, sql: sql.into(), params, must_change: false }
+    }
+
+    /// `DELETE FROM table WHERE column = value`.
+    fn delete(table: &'static str, column: &'static str, value: &str) -> Step {
+        Step::exec(table, format!("DELETE FROM {table} WHERE {column} = $1"), vec![value.into()])
+    }
+}
+
+/// Rows of `table`.
+pub fn rows(
+    table: &'static str,
+    columns: &'static [&'static str],
+    on_conflict: OnConflict,
+    rows: Vec<Vec<Value>>,
+) -> Step {
     Step::Rows(Rows { table, columns, on_conflict, rows, receipt_of: None })
 }
 
@@ -105,7 +102,8 @@ const PROBLEM_COLUMNS: &[&str] = &[
     "conflict_count",
     "updated_at",
 ];
-const EVENT_COLUMNS: &[&str] = &["problem_id", "position", "event_id", "kind", "by_user", "role", "device", "at", "outcome"];
+const EVENT_COLUMNS: &[&str] =
+    &["problem_id", "position", "event_id", "kind", "by_user", "role", "device", "at", "outcome"];
 const NOTICE_COLUMNS: &[&str] = &["id", "region_id", "title", "issued_by", "issued_at", "deadline", "status"];
 const RECIPIENT_COLUMNS: &[&str] = &["notice_id", "recipient", "acknowledged_at", "completed_at", "completed_by"];
 const ID: &[&str] = &["id"];
@@ -130,7 +128,13 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 .visits
                 .iter()
                 .map(|v| {
-                    vec![(&v.record.id).into(), id.into(), (&v.cadre_id).into(), (&v.record.date).into(), v.recorded_at.into()]
+                    vec![
+                        (&v.record.id).into(),
+                        id.into(),
+                        (&v.cadre_id).into(),
+                        (&v.record.date).into(),
+                        v.recorded_at.into(),
+                    ]
                 })
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
@@ -190,7 +194,7 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
             let mut steps = vec![
                 rows("problems", PROBLEM_COLUMNS, OnConflict::Update(ID), vec![row]),
                 // The timeline is rewritten whole: a late event may land in the middle of it.
-                Step::Delete { table: "problem_events", column: "problem_id", value: id.into() },
+                Step::delete("problem_events", "problem_id", id),
             ];
             if !events.is_empty() {
                 steps.push(Step::Rows(Rows {
@@ -273,7 +277,7 @@ pub fn assignments(id: &str, s: &EnterpriseState, stored: &Assignments, seq: i64
         let events = moved.into_iter().map(|(c, added)| vec![c.into(), (&key).into(), seq.into(), added.into()]);
         steps.push(rows("user_key_events", &["user_id", "key", "seq", "added"], OnConflict::Insert, events.collect()));
     }
-    steps.push(Step::Delete { table: "assignments", column: "enterprise_id", value: id.into() });
+    steps.push(Step::delete("assignments", "enterprise_id", id));
     if !s.assignments.is_empty() {
         let rows_ = s
             .assignments
@@ -299,16 +303,18 @@ pub fn insert_sql(r: &Rows, exprs: &[String], from: Option<&str>) -> String {
     let tail = match r.on_conflict {
         OnConflict::Insert => String::new(),
         OnConflict::Ignore => " ON CONFLICT DO NOTHING".into(),
-        OnConflict::Update(key) => {
-            let set: Vec<String> =
-                r.columns.iter().filter(|c| !key.contains(c)).map(|c| format!("{c} = excluded.{c}")).collect();
-            format!(" ON CONFLICT ({}) DO UPDATE SET {}", key.join(", "), set.join(", "))
-        }
+        OnConflict::Update(key) => update(key, r.columns.iter().filter(|c| !key.contains(c))),
+        OnConflict::Refresh(key, set) => update(key, set.iter()),
     };
     match from {
         None => format!("{head}VALUES ({}){tail}", values.join(", ")),
         Some(from) => format!("{head}SELECT {} FROM {from}{tail}", values.join(", ")),
     }
+}
+
+fn update<'a>(key: &[&str], set: impl Iterator<Item = &'a &'static str>) -> String {
+    let set: Vec<String> = set.map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(" ON CONFLICT ({}) DO UPDATE SET {}", key.join(", "), set.join(", "))
 }
 
 #[cfg(test)]
@@ -324,8 +330,8 @@ mod tests {
             rows: vec![],
             receipt_of: None,
         };
-        let sqlite = insert_sql(&r, &["?1".into(), "?2".into()], None);
-        assert_eq!(sqlite, "INSERT INTO t (id, a) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET a = excluded.a");
+        let sqlite = insert_sql(&r, &["$1".into(), "$2".into()], None);
+        assert_eq!(sqlite, "INSERT INTO t (id, a) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET a = excluded.a");
         let events = Rows { receipt_of: Some(0), on_conflict: OnConflict::Insert, ..r };
         let pg = insert_sql(&events, &["e".into(), "k".into()], Some("UNNEST($1::text[], $2::text[]) AS x(e, k)"));
         assert_eq!(

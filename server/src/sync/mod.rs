@@ -8,19 +8,18 @@ pub mod events;
 pub mod route;
 pub mod validate;
 
-
-use crate::sync::directory::{Circle, Snapshot};
-use crate::sync::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
+use crate::app::Notice;
 use crate::http::error::{ApiError, STALE, log_text};
 use crate::storage::{Commit, Pull, Session, StorageError, SyncContext};
-use validate::{Pusher, Verdict};
-use crate::app::Notice;
+use crate::sync::directory::{Circle, Snapshot};
+use crate::sync::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
 use crate::{AppState, now_ms};
 use automerge::Automerge;
 use axum::http::StatusCode;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
+use validate::{Pusher, Verdict};
 use zhuqi_core::document::{Document, parse_events, raw_events_of};
 use zhuqi_core::domain::event::fold;
 use zhuqi_core::domain::{Directory, DirectoryLookup, DocKind, EnterpriseState, MAX_ID_LEN, Role, is_plain_id};

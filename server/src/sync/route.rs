@@ -59,7 +59,9 @@ pub async fn sync(
     let started = std::time::Instant::now();
     let r = async {
         // A header that is present but not a version number names no version this relay speaks.
-        let version = headers.get(PROTOCOL_HEADER).map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0));
+        let version = headers
+            .get(PROTOCOL_HEADER)
+            .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0));
         let gzip = headers
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())

@@ -1,0 +1,202 @@
+//! The relay's tables, described once for both databases in PostgreSQL's spelling; [`create`] gives
+//! them as SQLite spells them (64-bit integers and booleans are `INTEGER`, bytes are `BLOB`, the
+//! sign-in failures are ordered by `rowid`). `WITHOUT ROWID` is SQLite's: PostgreSQL's tables are
+//! clustered by nothing anyway, and the words are dropped for it.
+
+use super::db::Dialect;
+
+/// Every table of a fresh database but those of [`SIGN_IN_TABLES`].
+pub const TABLES: &str = r#"
+CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);
+
+CREATE TABLE regions (id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_id TEXT) WITHOUT ROWID;
+CREATE TABLE departments (id TEXT PRIMARY KEY, name TEXT NOT NULL, region_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    region_id TEXT,
+    department_id TEXT,
+    enterprise_id TEXT,
+    password_hash TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    last_seen_at BIGINT
+) WITHOUT ROWID;
+CREATE INDEX devices_user ON devices (user_id);
+CREATE TABLE device_actors (actor BYTEA PRIMARY KEY, device_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX device_actors_device ON device_actors (device_id);
+CREATE TABLE activation_codes (
+    code_hash BYTEA PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+) WITHOUT ROWID;
+
+-- Documents and every accepted change (the audit trail: who, which device, when received).
+CREATE TABLE docs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    snapshot BYTEA NOT NULL,
+    snapshot_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE changes (
+    seq BIGINT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    hash BYTEA NOT NULL UNIQUE,
+    bytes BYTEA NOT NULL,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    writer TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX changes_doc ON changes (doc_id, seq);
+CREATE TABLE event_receipts (event_id TEXT PRIMARY KEY, change_seq BIGINT NOT NULL, received_at BIGINT NOT NULL) WITHOUT ROWID;
+
+-- Read scope (see scope.rs).
+CREATE TABLE doc_keys (
+    key TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    added_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    PRIMARY KEY (key, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX doc_keys_last ON doc_keys (key, last_seq);
+CREATE INDEX doc_keys_doc ON doc_keys (doc_id);
+CREATE TABLE doc_key_removals (key TEXT NOT NULL, doc_id TEXT NOT NULL, seq BIGINT NOT NULL);
+CREATE INDEX doc_key_removals_key ON doc_key_removals (key, seq);
+CREATE TABLE user_key_events (user_id TEXT NOT NULL, key TEXT NOT NULL, seq BIGINT NOT NULL, added BOOLEAN NOT NULL);
+CREATE INDEX user_key_events_user ON user_key_events (user_id, seq);
+
+-- Projections for the dashboard.
+CREATE TABLE enterprises (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    uscc TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    industry TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    address TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX enterprises_region ON enterprises (region_id);
+CREATE INDEX enterprises_uscc ON enterprises (uscc);
+CREATE TABLE assignments (
+    enterprise_id TEXT NOT NULL,
+    cadre_id TEXT NOT NULL,
+    chief BOOLEAN NOT NULL,
+    since BIGINT NOT NULL,
+    PRIMARY KEY (enterprise_id, cadre_id)
+) WITHOUT ROWID;
+CREATE INDEX assignments_cadre ON assignments (cadre_id);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    cadre_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX visits_enterprise ON visits (enterprise_id, date);
+CREATE INDEX visits_cadre ON visits (cadre_id, date);
+CREATE TABLE problems (
+    id TEXT PRIMARY KEY,
+    enterprise_id TEXT NOT NULL,
+    enterprise_name TEXT NOT NULL,
+    region_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    level BIGINT NOT NULL,
+    department_id TEXT,
+    deadline BIGINT,
+    reported_by TEXT NOT NULL,
+    reporter_role TEXT,
+    reported_at BIGINT NOT NULL,
+    accepted_at BIGINT,
+    first_routed_at BIGINT,
+    resolved_at BIGINT,
+    confirmed_at BIGINT,
+    closed_at BIGINT,
+    rating BIGINT,
+    urge_count BIGINT NOT NULL,
+    escalation_count BIGINT NOT NULL,
+    reopen_count BIGINT NOT NULL,
+    follow_up_count BIGINT NOT NULL,
+    conflict_count BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX problems_region ON problems (region_id, status);
+CREATE INDEX problems_department ON problems (department_id, status);
+CREATE INDEX problems_enterprise ON problems (enterprise_id);
+CREATE TABLE problem_events (
+    problem_id TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    device TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    received_at BIGINT,
+    PRIMARY KEY (problem_id, position)
+) WITHOUT ROWID;
+CREATE TABLE task_notices (
+    id TEXT PRIMARY KEY,
+    region_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    issued_by TEXT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    deadline BIGINT NOT NULL,
+    status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE task_recipients (
+    notice_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    acknowledged_at BIGINT,
+    completed_at BIGINT,
+    completed_by TEXT,
+    PRIMARY KEY (notice_id, recipient)
+) WITHOUT ROWID;
+"#;
+
+/// The tables of sign-in throttling and dashboard sessions (also created by a migration).
+pub const SIGN_IN_TABLES: &str = "
+CREATE TABLE sign_in_failures (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE INDEX sign_in_failures_key ON sign_in_failures (key, at);
+CREATE INDEX sign_in_failures_at ON sign_in_failures (at);
+CREATE TABLE known_sign_ins (key TEXT PRIMARY KEY, at BIGINT NOT NULL) WITHOUT ROWID;
+CREATE INDEX known_sign_ins_at ON known_sign_ins (at);
+CREATE TABLE web_sessions (
+    id_hash BYTEA PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// `sql` (of this module) as `dialect` spells it.
+pub fn create(sql: &str, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres => sql.replace(" WITHOUT ROWID", ""),
+        Dialect::Sqlite => sql
+            .replace("id BIGSERIAL PRIMARY KEY, ", "")
+            .replace("BIGINT", "INTEGER")
+            .replace("BOOLEAN", "INTEGER")
+            .replace("BYTEA", "BLOB"),
+    }
+}

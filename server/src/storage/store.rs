@@ -1,0 +1,735 @@
+//! The relay's storage logic, written once: [`RelayStorage`] for every [`Backend`]. Each method is
+//! statements (in the SQL both databases understand, see `db`) and, for a commit, a plan of plain
+//! data (`plan`) that each backend executes its own way.
+
+use super::db::{Backend, Db, Dialect, Query, Row, Value, args, select};
+use super::plan::{self, OnConflict, Step};
+use super::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
+
+const USER_COLS: &str = "u.id, u.name, u.role, u.region_id, u.department_id, u.enterprise_id";
+
+fn user_row(r: &mut Row, o: usize) -> Result<User> {
+    let role: String = r.get(o + 2)?;
+    Ok(User {
+        id: r.get(o)?,
+        name: r.get(o + 1)?,
+        role: Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("role {role}")))?,
+        region_id: r.get(o + 3)?,
+        department_id: r.get(o + 4)?,
+        enterprise_id: r.get(o + 5)?,
+    })
+}
+
+fn kind_of(kind: String) -> Result<DocKind> {
+    DocKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("kind {kind}")))
+}
+
+fn assignments_query(user: &User) -> Option<Query<'static>> {
+    (user.role == Role::Cadre).then(|| ("SELECT enterprise_id FROM assignments WHERE cadre_id = $1", args![&user.id]))
+}
+
+/// A user's scope keys, from the answer of `assignments_query`.
+fn keys_of(user: &User, assigned: Option<Vec<Row>>) -> Result<Vec<String>> {
+    let mut keys = crate::storage::scope::static_user_keys(user);
+    for mut r in assigned.unwrap_or_default() {
+        keys.push(format!("ent:{}", r.get::<String>(0)?));
+    }
+    Ok(keys)
+}
+
+/// Reads every row of `sql` with `f`.
+fn rows_of<T>(db: &mut dyn Db, sql: &str, params: Vec<Value>, f: impl FnMut(Row) -> Result<T>) -> Result<Vec<T>> {
+    db.query(sql, params)?.into_iter().map(f).collect()
+}
+
+impl<B: Backend> RelayStorage for B {
+    fn listen(&self, sink: ChangeSink) {
+        Backend::listen(self, sink)
+    }
+
+    fn after_bulk_load(&self) -> Result<()> {
+        Backend::after_bulk_load(self)
+    }
+
+    fn directory(&self) -> Result<(Directory, u64)> {
+        self.snapshot(|db| {
+            let users = format!("SELECT {USER_COLS} FROM users u ORDER BY u.id");
+            let [regions, departments, users, version] = db.query_all([
+                ("SELECT id, name, level, parent_id FROM regions ORDER BY id", vec![]),
+                ("SELECT id, name, region_id FROM departments ORDER BY id", vec![]),
+                (users.as_str(), vec![]),
+                (db::COUNTER, args!["directory"]),
+            ])?;
+            let regions = regions
+                .into_iter()
+                .map(|mut r| {
+                    let level: String = r.get(2)?;
+                    Ok(Region {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        level: RegionLevel::parse(&level).unwrap_or(RegionLevel::Township),
+                        parent_id: r.get(3)?,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let departments = departments
+                .into_iter()
+                .map(|mut r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? }))
+                .collect::<Result<_>>()?;
+            let users = users.into_iter().map(|mut r| user_row(&mut r, 0)).collect::<Result<_>>()?;
+            let version = version.into_iter().next().map(|mut r| r.get(0)).transpose()?.unwrap_or(0);
+            Ok((Directory { regions, departments, users }, version))
+        })
+    }
+
+    fn directory_version(&self) -> Result<u64> {
+        self.read(|db| db.counter("directory"))
+    }
+
+    fn upsert_directory(&self, d: &Directory, accounts: &[Account]) -> Result<u64> {
+        self.write(|db| {
+            let mut steps = Vec::new();
+            let regions = d.regions.iter().map(|r| args![&r.id, &r.name, r.level.as_str(), &r.parent_id]);
+            if !d.regions.is_empty() {
+                let columns = &["id", "name", "level", "parent_id"];
+                steps.push(plan::rows("regions", columns, OnConflict::Update(&["id"]), regions.collect()));
+            }
+            if !d.departments.is_empty() {
+                let departments = d.departments.iter().map(|x| args![&x.id, &x.name, &x.region_id]).collect();
+                let columns = &["id", "name", "region_id"];
+                steps.push(plan::rows("departments", columns, OnConflict::Update(&["id"]), departments));
+            }
+            for a in accounts {
+                let u = &a.user;
+                let taken: Option<String> = db.column("SELECT id FROM users WHERE login = $1", args![&a.login])?.pop();
+                if taken.is_some_and(|id| id != u.id) {
+                    return Err(StorageError::Conflict(format!("login {} is taken", a.login)));
+                }
+                steps.push(Step::exec(
+                    "users",
+                    "INSERT INTO users (id, login, name, role, region_id, department_id, enterprise_id, password_hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (id) DO UPDATE SET login = excluded.login, name = excluded.name, role = excluded.role,
+                         region_id = excluded.region_id, department_id = excluded.department_id,
+                         enterprise_id = excluded.enterprise_id,
+                         password_hash = COALESCE(excluded.password_hash, users.password_hash)",
+                    args![
+                        &u.id,
+                        &a.login,
+                        &u.name,
+                        u.role.as_str(),
+                        &u.region_id,
+                        &u.department_id,
+                        &u.enterprise_id,
+                        &a.password_hash
+                    ],
+                ));
+            }
+            db.run(&steps)?;
+            db.one("UPDATE counters SET value = value + 1 WHERE name = 'directory' RETURNING value", vec![])
+        })
+    }
+
+    fn account_by_login(&self, login: &str) -> Result<Option<Account>> {
+        let sql = format!("SELECT {USER_COLS}, u.login, u.password_hash FROM users u WHERE u.login = $1");
+        self.read(|db| {
+            db.opt(&sql, args![login])?
+                .map(|mut r| Ok(Account { user: user_row(&mut r, 0)?, login: r.get(6)?, password_hash: r.get(7)? }))
+                .transpose()
+        })
+    }
+
+    fn set_password(&self, user_id: &str, hash: &str) -> Result<bool> {
+        self.write(|db| Ok(db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", args![user_id, hash])? > 0))
+    }
+
+    fn record_failed_sign_in(&self, keys: &[String], at: i64) -> Result<()> {
+        self.write(|db| {
+            let rows = keys.iter().map(|k| args![k, at]).collect();
+            db.run(&[plan::rows("sign_in_failures", &["key", "at"], OnConflict::Insert, rows)])?;
+            db.execute("DELETE FROM sign_in_failures WHERE at < $1", args![at - FAILURE_MEMORY_MS])?;
+            let id = if db.dialect() == Dialect::Sqlite { "rowid" } else { "id" };
+            let oldest =
+                format!("DELETE FROM sign_in_failures WHERE {id} <= (SELECT MAX({id}) FROM sign_in_failures) - $1");
+            db.execute(&oldest, args![MAX_FAILURE_ROWS]).map(drop)
+        })
+    }
+
+    fn sign_in_failures(&self, keys: &[String], since: i64) -> Result<Vec<(u32, i64)>> {
+        self.read(|db| {
+            let sql = "SELECT COUNT(*), COALESCE(MAX(at), 0) FROM sign_in_failures WHERE key = $1 AND at >= $2";
+            let answers = db.query_many(keys.iter().map(|k| (sql, args![k, since])).collect())?;
+            answers.into_iter().flatten().map(|mut r| Ok((r.get(0)?, r.get(1)?))).collect()
+        })
+    }
+
+    fn forget_sign_in_failures(&self, key: &str) -> Result<()> {
+        self.write(|db| db.execute("DELETE FROM sign_in_failures WHERE key = $1", args![key]).map(drop))
+    }
+
+    fn note_sign_in(&self, key: &str, at: i64) -> Result<()> {
+        self.write(|db| {
+            let sql =
+                "INSERT INTO known_sign_ins (key, at) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET at = excluded.at";
+            db.execute(sql, args![key, at])?;
+            db.execute("DELETE FROM known_sign_ins WHERE at < $1", args![at - KNOWN_SIGN_IN_MS]).map(drop)
+        })
+    }
+
+    fn signed_in_before(&self, key: &str, since: i64) -> Result<bool> {
+        self.read(|db| db.exists("SELECT 1 FROM known_sign_ins WHERE key = $1 AND at >= $2", args![key, since]))
+    }
+
+    fn create_web_session(&self, s: &WebSession) -> Result<()> {
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO web_sessions (id_hash, user_id, created_at, last_seen, expires_at) VALUES ($1, $2, $3, $3, $4)",
+                args![&s.id_hash, &s.user_id, s.created_at, s.expires_at],
+            )?;
+            db.execute("DELETE FROM web_sessions WHERE expires_at < $1", args![s.created_at]).map(drop)
+        })
+    }
+
+    fn web_session(&self, id_hash: &[u8], now: i64, idle_ms: i64) -> Result<Option<String>> {
+        self.write(|db| {
+            let sql = "UPDATE web_sessions SET last_seen = $2
+                       WHERE id_hash = $1 AND expires_at > $2 AND last_seen >= $3 RETURNING user_id";
+            Ok(db.column(sql, args![id_hash, now, now - idle_ms])?.pop())
+        })
+    }
+
+    fn end_web_session(&self, id_hash: &[u8]) -> Result<()> {
+        self.write(|db| db.execute("DELETE FROM web_sessions WHERE id_hash = $1", args![id_hash]).map(drop))
+    }
+
+    fn create_device(&self, d: &NewDevice) -> Result<()> {
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO devices (id, user_id, name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                args![&d.id, &d.user_id, &d.name, &d.token_hash, d.created_at, d.expires_at],
+            )
+            .map(drop)
+        })
+    }
+
+    fn session(&self, token_hash: &[u8]) -> Result<Option<Session>> {
+        let sql = format!(
+            "SELECT d.id, d.revoked_at IS NOT NULL, d.expires_at, {USER_COLS}
+             FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = $1"
+        );
+        self.read(|db| {
+            db.opt(&sql, args![token_hash])?
+                .map(|mut r| {
+                    Ok(Session {
+                        device_id: r.get(0)?,
+                        revoked: r.get(1)?,
+                        expires_at: r.get(2)?,
+                        user: user_row(&mut r, 3)?,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn revoke_device(&self, device_id: &str) -> Result<bool> {
+        let now = crate::now_ms();
+        self.write(|db| {
+            let sql = "UPDATE devices SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
+            Ok(db.execute(sql, args![device_id, now])? > 0)
+        })
+    }
+
+    fn devices_of(&self, user_id: &str) -> Result<Vec<(String, String, i64, bool)>> {
+        self.read(|db| {
+            let sql = "SELECT id, name, created_at, revoked_at IS NOT NULL FROM devices WHERE user_id = $1 ORDER BY created_at";
+            rows_of(db, sql, args![user_id], |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        })
+    }
+
+    fn bind_actor(&self, device_id: &str, actor: &[u8]) -> Result<bool> {
+        const OWNER: &str = "SELECT device_id FROM device_actors WHERE actor = $1";
+        if let Some(owner) = self.read(|db| db.column::<String>(OWNER, args![actor]))?.pop() {
+            return Ok(owner == device_id);
+        }
+        self.write(|db| {
+            let sql = "INSERT INTO device_actors (actor, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+            db.execute(sql, args![actor, device_id])?;
+            Ok(db.column::<String>(OWNER, args![actor])?.pop().as_deref() == Some(device_id))
+        })
+    }
+
+    fn device_actors(&self, device_id: &str) -> Result<Vec<Vec<u8>>> {
+        self.read(|db| db.column(DEVICE_ACTORS, args![device_id]))
+    }
+
+    fn create_activation_code(&self, code_hash: &[u8], user_id: &str, issued_by: &str, expires_at: i64) -> Result<()> {
+        self.write(|db| {
+            // One live code per contact: a new one replaces any unused one; long-expired codes go.
+            db.execute("DELETE FROM activation_codes WHERE user_id = $1 AND used_at IS NULL", args![user_id])?;
+            db.execute("DELETE FROM activation_codes WHERE expires_at < $1", args![expires_at - 2 * CODE_KEPT_MS])?;
+            db.execute(
+                "INSERT INTO activation_codes (code_hash, user_id, issued_by, expires_at) VALUES ($1, $2, $3, $4)",
+                args![code_hash, user_id, issued_by, expires_at],
+            )
+            .map(drop)
+        })
+    }
+
+    fn consume_activation_code(&self, code_hash: &[u8], now: i64) -> Result<Option<String>> {
+        self.write(|db| {
+            let sql = "UPDATE activation_codes SET used_at = $2
+                       WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id";
+            Ok(db.column(sql, args![code_hash, now])?.pop())
+        })
+    }
+
+    fn connected_devices(&self, since: i64) -> Result<u64> {
+        self.read(|db| {
+            db.one("SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND last_seen_at >= $1", args![since])
+        })
+    }
+
+    fn touch_devices(&self, device_ids: &[String], at: i64) -> Result<()> {
+        self.write(|db| {
+            if db.dialect() == Dialect::Postgres {
+                // A last-seen time is not worth a disk flush of its own.
+                db.execute("SET LOCAL synchronous_commit = off", vec![])?;
+            }
+            db.execute("UPDATE devices SET last_seen_at = $2 WHERE id = ANY($1)", args![device_ids, at]).map(drop)
+        })
+    }
+
+    fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
+        self.read(|db| {
+            let sql = "SELECT kind, snapshot, snapshot_seq, last_seq FROM docs WHERE id = $1";
+            db.opt(sql, args![doc_id])?.map(|mut r| stored_doc(&mut r)).transpose()
+        })
+    }
+
+    fn load_doc_with_changes(&self, doc_id: &str) -> Result<Option<(StoredDoc, Vec<StoredChange>)>> {
+        // One statement: the document's row first, then its changes after the snapshot.
+        let rows = self.read(|db| {
+            db.query(
+                "SELECT kind, snapshot, snapshot_seq, last_seq, CAST(NULL AS BIGINT) AS seq, CAST(NULL AS BYTEA) AS bytes
+                 FROM docs WHERE id = $1
+                 UNION ALL
+                 SELECT NULL, NULL, NULL, NULL, c.seq, c.bytes
+                 FROM docs d JOIN changes c ON c.doc_id = d.id AND c.seq > d.snapshot_seq WHERE d.id = $1
+                 ORDER BY seq NULLS FIRST",
+                args![doc_id],
+            )
+        })?;
+        let mut rows = rows.into_iter();
+        let Some(mut first) = rows.next() else { return Ok(None) };
+        let later = rows.map(|mut r| Ok((r.get(4)?, r.get(5)?))).collect::<Result<_>>()?;
+        Ok(Some((stored_doc(&mut first)?, later)))
+    }
+
+    fn changes_after(&self, doc_id: &str, after: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.read(|db| {
+            let sql = "SELECT seq, bytes FROM changes WHERE doc_id = $1 AND seq > $2 ORDER BY seq";
+            rows_of(db, sql, args![doc_id, after], |mut r| Ok((r.get(0)?, r.get(1)?)))
+        })
+    }
+
+    fn known_hashes(&self, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|db| db.column(KNOWN_HASHES, args![hashes.to_vec()]))
+    }
+
+    fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>> {
+        self.write(|db| write_commits(self, db, commits))
+    }
+
+    fn user_keys(&self, user: &User) -> Result<Vec<String>> {
+        let assigned = match assignments_query(user) {
+            Some((sql, params)) => Some(self.read(|db| db.query(sql, params))?),
+            None => None,
+        };
+        keys_of(user, assigned)
+    }
+
+    fn sync_context(&self, user: &User, device_id: &str) -> Result<SyncContext> {
+        self.read(|db| {
+            let mut queries = vec![(db::COUNTER, args!["directory"]), (DEVICE_ACTORS, args![device_id])];
+            queries.extend(assignments_query(user));
+            let mut answers = db.query_many(queries)?.into_iter();
+            let mut next = || answers.next().unwrap_or_default();
+            let directory_version = next().pop().map(|mut r| r.get(0)).transpose()?.unwrap_or(0);
+            let actors = next().into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
+            let assigned = (user.role == Role::Cadre).then(next);
+            Ok(SyncContext { keys: keys_of(user, assigned)?, directory_version, actors })
+        })
+    }
+
+    fn pull(&self, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
+        self.snapshot(|db| pull(db, user_id, keys, cursor, device_id, budget))
+    }
+
+    fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool> {
+        Ok(!self.docs_in_scope(&[doc_id], keys)?.is_empty())
+    }
+
+    fn docs_in_scope(&self, doc_ids: &[&str], keys: &[String]) -> Result<Vec<String>> {
+        if keys.is_empty() || doc_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = doc_ids.iter().map(|d| (*d).to_owned()).collect();
+        self.read(|db| db.column(IN_SCOPE, args![ids, keys]))
+    }
+
+    fn current_seq(&self) -> Result<u64> {
+        self.read(|db| db.counter("seq"))
+    }
+
+    fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>> {
+        self.read(|db| Ok(db.column("SELECT region_id FROM enterprises WHERE id = $1", args![enterprise_id])?.pop()))
+    }
+
+    fn enterprise_by_uscc(&self, uscc: &str) -> Result<Option<String>> {
+        self.read(|db| Ok(db.column("SELECT id FROM enterprises WHERE uscc = $1", args![uscc])?.pop()))
+    }
+
+    fn document_count(&self) -> Result<u64> {
+        self.read(|db| db.one("SELECT COUNT(*) FROM docs", vec![]))
+    }
+
+    fn problem_facts(&self) -> Result<Vec<ProblemFact>> {
+        self.read(|db| {
+            select!(db, ProblemFact {
+                id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating
+            } FROM "problems", vec![])
+        })
+    }
+
+    fn visit_facts(&self) -> Result<Vec<VisitFact>> {
+        let rows = self.read(|db| {
+            db.query(
+                "SELECT v.enterprise_id, e.region_id, v.cadre_id, v.date FROM visits v JOIN enterprises e ON e.id = v.enterprise_id",
+                vec![],
+            )
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for mut r in rows {
+            let date: String = r.get(3)?;
+            let Ok(day) = zhuqi_core::domain::text::parse_date("date", &date) else { continue };
+            let (enterprise_id, region_id, cadre_id) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            out.push(VisitFact { enterprise_id, region_id, cadre_id, day: day * 86_400_000 - 8 * 3_600_000 });
+        }
+        Ok(out)
+    }
+
+    fn problem_rows(&self) -> Result<Vec<ProblemRow>> {
+        self.read(|db| {
+            select!(db, ProblemRow {
+                id, enterprise_id, enterprise_name, region_id, category, title, description, status, level,
+                department_id, deadline, reported_at, resolved_at, rating, urge_count, conflict_count
+            } FROM "problems ORDER BY reported_at DESC, id", vec![])
+        })
+    }
+
+    fn event_receipts(&self, problem_id: &str) -> Result<Vec<(String, i64)>> {
+        self.read(|db| {
+            let sql =
+                "SELECT event_id, received_at FROM problem_events WHERE problem_id = $1 AND received_at IS NOT NULL";
+            rows_of(db, sql, args![problem_id], |mut r| Ok((r.get(0)?, r.get(1)?)))
+        })
+    }
+
+    fn assignments(&self) -> Result<Vec<(String, String, bool)>> {
+        self.read(|db| {
+            let sql = "SELECT enterprise_id, cadre_id, chief FROM assignments ORDER BY enterprise_id, cadre_id";
+            rows_of(db, sql, vec![], |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        })
+    }
+
+    fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>> {
+        self.read(|db| {
+            let sql = "SELECT id, name, region_id FROM enterprises ORDER BY name, id";
+            rows_of(db, sql, vec![], |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        })
+    }
+
+    fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>> {
+        self.read(|db| {
+            let sql = "SELECT id, region_id, title, issued_by, issued_at, deadline, status FROM task_notices
+                       ORDER BY issued_at DESC, id";
+            rows_of(db, sql, vec![], |mut r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+        })
+    }
+
+    fn task_recipient_rows(&self, notice_id: &str) -> Result<Vec<(String, Option<i64>, Option<i64>)>> {
+        self.read(|db| {
+            let sql = "SELECT recipient, acknowledged_at, completed_at FROM task_recipients WHERE notice_id = $1
+                       ORDER BY recipient";
+            rows_of(db, sql, args![notice_id], |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        })
+    }
+
+    fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>> {
+        self.read(|db| {
+            let sql = "SELECT region_id, COUNT(*) FROM enterprises GROUP BY region_id";
+            rows_of(db, sql, vec![], |mut r| Ok((r.get(0)?, r.get(1)?)))
+        })
+    }
+}
+
+const DEVICE_ACTORS: &str = "SELECT actor FROM device_actors WHERE device_id = $1";
+const KNOWN_HASHES: &str = "SELECT hash FROM changes WHERE hash = ANY($1)";
+const IN_SCOPE: &str = "SELECT DISTINCT doc_id FROM doc_keys WHERE doc_id = ANY($1) AND key = ANY($2)";
+
+fn stored_doc(r: &mut Row) -> Result<StoredDoc> {
+    Ok(StoredDoc { kind: kind_of(r.get(0)?)?, snapshot: r.get(1)?, snapshot_seq: r.get(2)?, last_seq: r.get(3)? })
+}
+
+/// Stores pushes in the caller's transaction; returns, for each, the sequence number of its last
+/// write. Reads what the writes depend on first (two round trips on PostgreSQL), then executes the
+/// change log as one plan and every document's rows as another.
+fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -> Result<Vec<u64>> {
+    let writer = backend.writer_id();
+    let writes: Vec<&DocWrite> = commits.iter().flat_map(|c| &c.docs).collect();
+    // 1. The counter; on PostgreSQL its row stays locked until the transaction ends, so commits get
+    // their sequence numbers one after another, in the order they become visible. (SQLite's write
+    // transaction holds the whole database.)
+    let lock = if db.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
+    let first: u64 = db.one(&format!("SELECT value FROM counters WHERE name = 'seq'{lock}"), vec![])?;
+    // 2. Writes computed from copies another relay has changed since are refused; changes stored
+    // already (a retried push) are skipped; enterprises' stored assignments are compared.
+    let hashes: Vec<Vec<u8>> = writes.iter().flat_map(|d| &d.changes).map(|c| c.hash.clone()).collect();
+    let enterprises: Vec<String> =
+        writes.iter().filter(|d| plan::assigned(&d.projection).is_some()).map(|d| d.doc_id.clone()).collect();
+    let mut queries = vec![
+        (KNOWN_HASHES, args![hashes]),
+        (
+            "SELECT enterprise_id, cadre_id, chief, since FROM assignments WHERE enterprise_id = ANY($1)",
+            args![enterprises],
+        ),
+    ];
+    const STALE: &str = "SELECT doc_id FROM changes WHERE doc_id = $1 AND seq > $2 AND writer <> $3 LIMIT 1";
+    queries.extend(writes.iter().map(|d| (STALE, args![&d.doc_id, d.base_seq, writer])));
+    let mut answers = db.query_many(queries)?.into_iter();
+    let mut stored: HashSet<Vec<u8>> =
+        answers.next().unwrap_or_default().into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
+    let mut assigned: HashMap<String, plan::Assignments> = HashMap::new();
+    for mut r in answers.next().unwrap_or_default() {
+        let (enterprise, cadre): (String, String) = (r.get(0)?, r.get(1)?);
+        assigned.entry(enterprise).or_default().insert(cadre, (r.get(2)?, r.get(3)?));
+    }
+    for (d, mut found) in writes.iter().zip(answers) {
+        if let Some(r) = found.first_mut() {
+            return Err(StorageError::Stale(r.get(0).unwrap_or_else(|_| d.doc_id.clone())));
+        }
+    }
+
+    // 3. Number the new changes; the rows of a document are written for each of its writes that
+    // added any, in order.
+    let mut seq = first;
+    let mut out = Vec::with_capacity(commits.len());
+    let (mut changes, mut receipts, mut docs) = (Vec::new(), Vec::new(), Vec::new());
+    for c in commits {
+        let mut written = Vec::new();
+        for d in &c.docs {
+            let before = seq;
+            for ch in &d.changes {
+                if !stored.insert(ch.hash.clone()) {
+                    continue;
+                }
+                seq += 1;
+                changes.push(args![
+                    seq,
+                    &d.doc_id,
+                    &ch.hash,
+                    &ch.bytes,
+                    &c.user_id,
+                    &c.device_id,
+                    c.received_at,
+                    writer
+                ]);
+                receipts.extend(ch.event_ids.iter().map(|e| args![e, seq, c.received_at]));
+            }
+            if seq > before {
+                docs.extend(doc_steps(d, seq, &mut assigned));
+                written.push(d.doc_id.as_str());
+            }
+        }
+        out.push(seq);
+        docs.extend(backend.announce(seq, c.notice_keys(), &written));
+    }
+    if seq == first {
+        return Ok(out);
+    }
+    // 4. The change log and the receipts of the events (which the problems' timelines read), then
+    // the documents' rows, keys and projections, and the counter.
+    const CHANGE_COLUMNS: &[&str] =
+        &["seq", "doc_id", "hash", "bytes", "user_id", "device_id", "received_at", "writer"];
+    let mut log = vec![plan::rows("changes", CHANGE_COLUMNS, OnConflict::Insert, changes)];
+    if !receipts.is_empty() {
+        let columns = &["event_id", "change_seq", "received_at"];
+        log.push(plan::rows("event_receipts", columns, OnConflict::Ignore, receipts));
+    }
+    db.run(&log)?;
+    docs.push(Step::exec("counters", "UPDATE counters SET value = $1 WHERE name = 'seq'", args![seq]));
+    db.run(&docs)?;
+    Ok(out)
+}
+
+/// What one document's write changes besides the log: its row (a fresh snapshot, or its last sequence
+/// number), its scope keys and its projection.
+fn doc_steps(d: &DocWrite, last: u64, assigned: &mut HashMap<String, plan::Assignments>) -> Vec<Step> {
+    let mut steps = vec![match &d.snapshot {
+        Some(snapshot) => Step::exec(
+            "docs",
+            "INSERT INTO docs (id, kind, snapshot, snapshot_seq, last_seq) VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot,
+                 snapshot_seq = excluded.snapshot_seq, last_seq = excluded.last_seq",
+            args![&d.doc_id, d.kind.as_str(), snapshot, last],
+        ),
+        // A document the store does not hold can't be written without a snapshot.
+        None => Step::Exec {
+            chain: "docs",
+            sql: "UPDATE docs SET last_seq = $2 WHERE id = $1".into(),
+            params: args![&d.doc_id, last],
+            must_change: true,
+        },
+    }];
+    // Scope keys: those the document lost are logged as removals and go; the others are added at
+    // `last` or refreshed (one chain: the log reads the keys before they go).
+    steps.push(Step::exec(
+        "doc_keys",
+        "INSERT INTO doc_key_removals (key, doc_id, seq)
+         SELECT key, $2, $3 FROM doc_keys WHERE doc_id = $2 AND NOT (key = ANY($1))",
+        args![&d.keys[..], &d.doc_id, last],
+    ));
+    let gone = "DELETE FROM doc_keys WHERE doc_id = $2 AND NOT (key = ANY($1))";
+    steps.push(Step::exec("doc_keys", gone, args![&d.keys[..], &d.doc_id]));
+    if !d.keys.is_empty() {
+        let rows = d.keys.iter().map(|k| args![k, &d.doc_id, last, last]).collect();
+        let columns = &["key", "doc_id", "added_seq", "last_seq"];
+        steps.push(plan::rows("doc_keys", columns, OnConflict::Refresh(&["key", "doc_id"], &["last_seq"]), rows));
+    }
+    steps.extend(plan::projection(&d.doc_id, &d.projection));
+    if let Some(s) = plan::assigned(&d.projection) {
+        let stored = assigned.entry(d.doc_id.clone()).or_default();
+        steps.extend(plan::assignments(&d.doc_id, s, stored, last as i64));
+        *stored = s.assignments.iter().map(|a| (a.cadre_id.clone(), (a.chief, a.since))).collect();
+    }
+    steps
+}
+
+/// What changed for a user since `cursor` (see `scope`), in one snapshot.
+fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
+    // Most syncs find nothing new: one query.
+    let top = db.counter("seq")?;
+    if keys.is_empty() || cursor >= top {
+        return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
+    }
+    // The user's key events, the documents changed under their keys and the keys removed from
+    // documents since the cursor.
+    let [events, changed, removed] = db.query_all([
+        ("SELECT key, added FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq", args![user_id, cursor]),
+        (
+            "SELECT doc_id, added_seq, last_seq FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
+            args![keys, cursor, top],
+        ),
+        (
+            "SELECT doc_id FROM doc_key_removals WHERE key = ANY($1) AND seq > $2 AND seq <= $3",
+            args![keys, cursor, top],
+        ),
+    ])?;
+    let events: Vec<(String, bool)> =
+        events.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?))).collect::<Result<_>>()?;
+    let (gained, lost) = pull_plan::gained_and_lost(events, keys);
+    let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
+    for mut r in changed {
+        pull_plan::changed(&mut docs, r.get(0)?, r.get(1)?, r.get(2)?, cursor);
+    }
+    let mut purge_candidates: HashSet<String> = removed.into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
+    // Documents under keys gained (sent whole) and under keys lost (perhaps purged).
+    let mut queries: Vec<Query<'_>> = Vec::new();
+    for k in &gained {
+        queries.push(("SELECT doc_id, last_seq FROM doc_keys WHERE key = $1 AND last_seq <= $2", args![k, top]));
+    }
+    for k in &lost {
+        queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1", args![k]));
+    }
+    for (i, rows) in db.query_many(queries)?.into_iter().enumerate() {
+        for mut r in rows {
+            if i < gained.len() {
+                docs.insert(r.get(0)?, (true, r.get(1)?));
+            } else {
+                purge_candidates.insert(r.get(0)?);
+            }
+        }
+    }
+    let visible: HashSet<String> = if purge_candidates.is_empty() {
+        HashSet::new()
+    } else {
+        let candidates: Vec<String> = purge_candidates.iter().cloned().collect();
+        db.column(IN_SCOPE, args![candidates, keys])?.into_iter().collect()
+    };
+    let purge = pull_plan::purge(&mut docs, purge_candidates, &visible);
+    let mut pages = pull_plan::Pages::new(pull_plan::page_order(docs), budget, top);
+    while let Some(chunk) = pages.next_chunk() {
+        let fetched = page_data(db, chunk, cursor, top, device_id)?;
+        pages.add(fetched)?;
+    }
+    Ok(pages.finish(purge))
+}
+
+/// What a pull sends of these documents: whole ones as their snapshot and the changes stored after it
+/// (nothing when every change came from this device, which has them), the others as the changes other
+/// devices made after the cursor. Two round trips on PostgreSQL.
+fn page_data(
+    db: &mut dyn Db,
+    chunk: &[(String, bool, u64)],
+    cursor: u64,
+    top: u64,
+    device_id: &str,
+) -> Result<pull_plan::Fetched> {
+    let ids: Vec<String> = chunk.iter().map(|(d, ..)| d.clone()).collect();
+    let whole: Vec<String> = chunk.iter().filter(|(_, w, _)| *w).map(|(d, ..)| d.clone()).collect();
+    let partial: Vec<String> = chunk.iter().filter(|(_, w, _)| !*w).map(|(d, ..)| d.clone()).collect();
+    // The documents' rows, which whole documents hold changes from other devices, and the changes
+    // of the others.
+    let [docs, others, partial_changes] = db.query_all([
+        (
+            "SELECT id, kind, snapshot_seq, CASE WHEN id = ANY($2) THEN snapshot END FROM docs WHERE id = ANY($1)",
+            args![ids, &whole[..]],
+        ),
+        ("SELECT DISTINCT doc_id FROM changes WHERE doc_id = ANY($1) AND device_id <> $2", args![whole, device_id]),
+        (
+            "SELECT doc_id, bytes FROM changes
+             WHERE doc_id = ANY($1) AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY doc_id, seq",
+            args![partial, cursor, top, device_id],
+        ),
+    ])?;
+    let others: HashSet<String> = others.into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
+    let mut out = pull_plan::Fetched::new();
+    // Whole documents with a change from another device: their snapshot, then the changes after it.
+    let mut after = Vec::new();
+    for mut r in docs {
+        let id: String = r.get(0)?;
+        let kind = kind_of(r.get(1)?)?;
+        let since: u64 = r.get(2)?;
+        let mut data = Vec::new();
+        if let Some(snapshot) = r.get::<Option<Vec<u8>>>(3)?.filter(|_| others.contains(&id)) {
+            data.push(snapshot);
+            after.push((id.clone(), since));
+        }
+        out.insert(id, (kind, data));
+    }
+    let later = "SELECT doc_id, bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
+    let queries = after.iter().map(|(id, since)| (later, args![id, *since, top])).collect();
+    for mut r in db.query_many(queries)?.into_iter().flatten().chain(partial_changes) {
+        if let Some(e) = out.get_mut(&r.get::<String>(0)?) {
+            e.1.push(r.get(1)?);
+        }
+    }
+    Ok(out)
+}
