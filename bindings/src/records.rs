@@ -15,6 +15,8 @@ pub enum Role {
     Manager,
     /// 企业负责人: speaks for one enterprise.
     EnterpriseContact,
+    /// A role of a newer app version: show "需更新版本查看". It has no rights on this version.
+    Unknown,
 }
 
 impl From<domain::Role> for Role {
@@ -24,6 +26,7 @@ impl From<domain::Role> for Role {
             domain::Role::DepartmentHandler => Role::DepartmentHandler,
             domain::Role::Manager => Role::Manager,
             domain::Role::EnterpriseContact => Role::EnterpriseContact,
+            domain::Role::Unknown(_) => Role::Unknown,
         }
     }
 }
@@ -66,6 +69,8 @@ pub enum Category {
     Policy,
     Market,
     Other,
+    /// A category of a newer app version: show "需更新版本查看". The app cannot report one.
+    Unknown,
 }
 
 impl From<domain::Category> for Category {
@@ -81,6 +86,7 @@ impl From<domain::Category> for Category {
             C::Policy => Category::Policy,
             C::Market => Category::Market,
             C::Other => Category::Other,
+            C::Unknown(_) => Category::Unknown,
         }
     }
 }
@@ -98,6 +104,8 @@ impl From<Category> for domain::Category {
             Category::Policy => C::Policy,
             Category::Market => C::Market,
             Category::Other => C::Other,
+            // Refused by the store when reported; selects nothing as a filter.
+            Category::Unknown => C::Unknown(""),
         }
     }
 }

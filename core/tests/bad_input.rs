@@ -142,6 +142,63 @@ fn unknown_ids() {
     // The id of a problem is not the id of an enterprise.
     let e = refused(&w.cadre, |s| s.record_visit(&pid, visit("2026-03-01")).map(drop));
     assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::Enterprise, .. })));
+    // Sync plumbing asks for a document of any kind, and names it so.
+    for e in [w.cadre.save_document("no-such-doc").unwrap_err(), w.cadre.document_heads("no-such-doc").unwrap_err()] {
+        assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::Document, .. })), "{e:?}");
+        assert_eq!(e.user_message(), "找不到该数据文档");
+    }
+}
+
+#[test]
+fn a_task_notice_deadline_that_has_passed() {
+    use zhuqi_core::domain::Recipient;
+    use zhuqi_core::store::NewTaskNotice;
+    let w = World::new();
+    let notice = |deadline| NewTaskNotice {
+        region_id: COUNTY.into(),
+        title: "报送走访台账".into(),
+        body: "请按期报送".into(),
+        deadline,
+        recipients: vec![Recipient::Department(FINANCE.into())],
+    };
+    for deadline in [T0 - DAY, T0] {
+        let e = refused(&w.manager, |s| s.issue_task_notice(notice(deadline)).map(drop));
+        assert!(
+            matches!(e, Error::Domain(DomainError::Validation { field: "deadline", kind: Invalid::DeadlinePassed })),
+            "{e:?}"
+        );
+        assert_eq!(e.user_message(), "办理时限不能早于当前时间");
+    }
+    w.manager.issue_task_notice(notice(T0 + DAY)).unwrap();
+}
+
+#[test]
+fn a_category_of_a_newer_version_cannot_be_reported() {
+    use zhuqi_core::domain::Category;
+    let w = World::new();
+    let mut p = problem(&w.enterprise_id, None);
+    p.category = Category::from_stored("carbon_quota");
+    let e = refused(&w.cadre, |s| s.report_problem(p).map(drop));
+    assert_eq!(field_of(&e), "category");
+}
+
+#[test]
+fn a_user_of_an_unknown_role_is_nobody_s_cadre() {
+    use zhuqi_core::domain::{Role, User};
+    let w = World::new();
+    let mut dir = w.dir.clone();
+    dir.users.push(User {
+        id: "auditor-1".into(),
+        name: "审计员".into(),
+        role: Role::from_stored("auditor"),
+        region_id: Some(COUNTY.into()),
+        department_id: None,
+        enterprise_id: None,
+    });
+    w.manager.import_directory(&dir).unwrap();
+    // Read back from the device's database, the role is not taken for a cadre's.
+    let e = refused(&w.manager, |s| s.assign_cadre(&w.enterprise_id, "auditor-1", false));
+    assert!(matches!(e, Error::Domain(DomainError::NotFound { what: Entity::User, .. })), "{e:?}");
 }
 
 #[test]

@@ -52,9 +52,9 @@ pub struct Department {
     pub region_id: String,
 }
 
-/// What a user does on the system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What a user does on the system. Serialized as its snake_case name; a name written by a newer
+/// version reads as [`Role::Unknown`] (see [`super::open_enum`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// 助企干部 / 首席服务官: assigned to enterprises, visits them, reports problems.
     Cadre,
@@ -64,6 +64,8 @@ pub enum Role {
     Manager,
     /// 企业负责人: speaks for one enterprise.
     EnterpriseContact,
+    /// A role of a newer version, kept as written. It has no rights here: the rules deny it everything.
+    Unknown(&'static str),
 }
 
 impl Role {
@@ -73,8 +75,11 @@ impl Role {
             Role::DepartmentHandler => "department_handler",
             Role::Manager => "manager",
             Role::EnterpriseContact => "enterprise_contact",
+            Role::Unknown(s) => s,
         }
     }
+    /// The role named `s`, if this version knows it (input, imports). Stored values that may come
+    /// from a newer version are read with [`Role::from_stored`].
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "cadre" => Role::Cadre,
@@ -83,6 +88,16 @@ impl Role {
             "enterprise_contact" => Role::EnterpriseContact,
             _ => return None,
         })
+    }
+    /// The role in Chinese, as shown to users.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Role::Cadre => "助企干部",
+            Role::DepartmentHandler => "责任单位",
+            Role::Manager => "活动办",
+            Role::EnterpriseContact => "企业负责人",
+            Role::Unknown(_) => super::open_enum::NEEDS_NEWER_VERSION,
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Invalid {
     CheckDigit,
     /// A deadline that is not after the moment the problem was reported.
     DeadlineBeforeReport,
+    /// A deadline that is not after the moment it is set (it would be overdue at once).
+    DeadlinePassed,
     /// A handling level that does not move upwards.
     LevelNotHigher { current: u8 },
     /// A date in the future.
@@ -43,6 +45,8 @@ pub enum Entity {
     Department,
     User,
     Visit,
+    /// A document of any kind (sync plumbing that does not know which kind it asks for).
+    Document,
 }
 
 impl Entity {
@@ -55,6 +59,7 @@ impl Entity {
             Entity::Department => "department",
             Entity::User => "user",
             Entity::Visit => "visit",
+            Entity::Document => "document",
         }
     }
     pub fn zh(self) -> &'static str {
@@ -66,6 +71,7 @@ impl Entity {
             Entity::Department => "责任单位",
             Entity::User => "用户",
             Entity::Visit => "走访记录",
+            Entity::Document => "数据文档",
         }
     }
 }
@@ -118,6 +124,7 @@ impl DomainError {
                     Invalid::Format { .. } => format!("{label}格式不正确"),
                     Invalid::CheckDigit => format!("{label}校验位不正确，请核对"),
                     Invalid::DeadlineBeforeReport => format!("{label}不能早于问题上报时间"),
+                    Invalid::DeadlinePassed => format!("{label}不能早于当前时间"),
                     Invalid::LevelNotHigher { current } => {
                         format!("{label}必须高于当前的第{current}级")
                     }
@@ -199,14 +206,13 @@ pub fn field_label(field: &str) -> &'static str {
     }
 }
 
+/// A status in Chinese: a problem's as [`ProblemStatus::zh`](super::ProblemStatus::zh) shows it
+/// everywhere else, then those of notices, recipients and enterprises.
 fn status_zh(status: &str) -> &'static str {
+    if let Some(s) = super::ProblemStatus::parse(status) {
+        return s.zh();
+    }
     match status {
-        "reported" => "已上报",
-        "accepted" => "已受理",
-        "routed" => "办理中",
-        "resolved" => "已办结",
-        "confirmed" => "企业已确认",
-        "closed" => "已销号",
         "issued" => "已下发",
         "acknowledged" => "已签收",
         "completed" => "已完成",
@@ -249,5 +255,15 @@ mod tests {
         assert_eq!(e.field(), Some("rating"));
         let t = DomainError::InvalidTransition { action: "confirm", status: "routed" };
         assert_eq!(t.user_message(), "当前状态为“办理中”，不能确认");
+    }
+
+    #[test]
+    fn a_problem_status_reads_as_everywhere_else() {
+        for s in super::super::ProblemStatus::ALL {
+            let t = DomainError::InvalidTransition { action: "confirm", status: s.as_str() };
+            assert_eq!(t.user_message(), format!("当前状态为“{}”，不能确认", s.zh()));
+        }
+        let t = DomainError::InvalidTransition { action: "issue", status: "issued" };
+        assert_eq!(t.user_message(), "当前状态为“已下发”，不能进行此操作");
     }
 }

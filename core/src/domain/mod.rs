@@ -5,6 +5,7 @@ pub mod directory;
 pub mod error;
 pub mod enterprise;
 pub mod event;
+pub mod open_enum;
 pub mod problem;
 pub mod task_notice;
 pub mod text;

@@ -7,9 +7,9 @@ use super::text::{self, LONG, MEDIUM, SHORT};
 use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
 
-/// What a problem is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+/// What a problem is about. Serialized as its snake_case name; a name written by a newer version
+/// reads as [`Category::Unknown`] (see [`super::open_enum`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Category {
     Financing,
     Land,
@@ -21,6 +21,8 @@ pub enum Category {
     Market,
     #[default]
     Other,
+    /// A category of a newer version, kept as written; shown as "需更新版本查看". Not in [`Category::ALL`].
+    Unknown(&'static str),
 }
 
 impl Category {
@@ -46,8 +48,11 @@ impl Category {
             Category::Policy => "policy",
             Category::Market => "market",
             Category::Other => "other",
+            Category::Unknown(s) => s,
         }
     }
+    /// The category named `s`, if this version knows it (input, filters). Stored values that may
+    /// come from a newer version are read with [`Category::from_stored`].
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -62,6 +67,7 @@ impl Category {
             Category::Policy => "政策",
             Category::Market => "市场",
             Category::Other => "其他",
+            Category::Unknown(_) => super::open_enum::NEEDS_NEWER_VERSION,
         }
     }
 }

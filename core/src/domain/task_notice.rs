@@ -69,8 +69,10 @@ impl TaskNoticeAction {
         use TaskNoticeAction::*;
         Ok(match self {
             Issued { region_id, title, body, deadline, recipients } => {
+                // Notices are only issued through here (no import writes old ones), so a deadline
+                // that has passed is always a mistake.
                 if deadline <= now {
-                    return Err(DomainError::invalid("deadline", Invalid::InFuture));
+                    return Err(DomainError::invalid("deadline", Invalid::DeadlinePassed));
                 }
                 if recipients.is_empty() {
                     return Err(DomainError::invalid("recipients", Invalid::Empty));
@@ -207,5 +209,32 @@ impl Fold for TaskNoticeState {
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(event.at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issued(deadline: i64) -> TaskNoticeAction {
+        TaskNoticeAction::Issued {
+            region_id: "410102".into(),
+            title: "报送一季度走访台账".into(),
+            body: "请于期限前报送".into(),
+            deadline,
+            recipients: vec![Recipient::Department("dept-finance".into())],
+        }
+    }
+
+    #[test]
+    fn a_deadline_that_has_passed_is_refused_as_passed() {
+        let now = 1_772_409_600_000;
+        for deadline in [now - 86_400_000, now] {
+            let e = issued(deadline).validate(now).unwrap_err();
+            assert_eq!(e, DomainError::invalid("deadline", Invalid::DeadlinePassed));
+            assert_eq!(e.user_message(), "办理时限不能早于当前时间");
+            assert!(!e.user_message().contains("晚于"), "{}", e.user_message());
+        }
+        assert!(issued(now + 1).validate(now).is_ok());
     }
 }

@@ -152,33 +152,72 @@ pub fn import_directory(conn: &Connection, dir: &Directory) -> Result<()> {
     Ok(())
 }
 
-/// The directory as held in a connection, for the rules.
-pub struct SqlDirectory<'a>(pub &'a Connection);
+/// The path of a region (see [`DirectoryLookup::region_path`]); `None` only when there is no such row.
+pub fn region_path(conn: &Connection, region_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT path FROM regions WHERE id = ?1")?.query_row([region_id], |r| r.get(0)).optional()
+}
+
+pub fn department(conn: &Connection, id: &str) -> rusqlite::Result<Option<Department>> {
+    conn.prepare_cached("SELECT id, name, region_id FROM departments WHERE id = ?1")?
+        .query_row([id], |r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? }))
+        .optional()
+}
+
+pub fn user(conn: &Connection, id: &str) -> rusqlite::Result<Option<User>> {
+    conn.prepare_cached("SELECT id, name, role, region_id, department_id, enterprise_id FROM users WHERE id = ?1")?
+        .query_row([id], user_from_row)
+        .optional()
+}
+
+/// A user's name, if the directory holds the user.
+pub fn user_name(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT name FROM users WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
+}
+
+/// A department's name, if the directory holds the department.
+pub fn department_name(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT name FROM departments WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
+}
+
+/// The directory as held in a connection, for the rules. [`DirectoryLookup`] answers `Option`, and
+/// the rules make a `None` into "not found"; so a failed read is kept here, and [`SqlDirectory::check`]
+/// turns the rules' answer into the storage error it really was.
+pub struct SqlDirectory<'a> {
+    conn: &'a Connection,
+    failure: std::cell::RefCell<Option<rusqlite::Error>>,
+}
+
+impl<'a> SqlDirectory<'a> {
+    pub fn new(conn: &'a Connection) -> Self {
+        SqlDirectory { conn, failure: Default::default() }
+    }
+
+    /// The rules' answer `r`, reached with this directory; a read that failed on the way makes it a
+    /// storage error instead (only a missing row is "not found").
+    pub fn check<T>(&self, r: std::result::Result<T, crate::domain::DomainError>) -> Result<T> {
+        if let Some(e) = self.failure.take() {
+            return Err(Error::Storage(e));
+        }
+        Ok(r?)
+    }
+
+    fn read<T>(&self, r: rusqlite::Result<Option<T>>) -> Option<T> {
+        r.unwrap_or_else(|e| {
+            self.failure.borrow_mut().get_or_insert(e);
+            None
+        })
+    }
+}
 
 impl DirectoryLookup for SqlDirectory<'_> {
     fn region_path(&self, region_id: &str) -> Option<String> {
-        self.0
-            .prepare_cached("SELECT path FROM regions WHERE id = ?1")
-            .and_then(|mut s| s.query_row([region_id], |r| r.get(0)).optional())
-            .ok()
-            .flatten()
+        self.read(region_path(self.conn, region_id))
     }
     fn department(&self, id: &str) -> Option<Department> {
-        self.0
-            .prepare_cached("SELECT id, name, region_id FROM departments WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([id], |r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? }))
-                    .optional()
-            })
-            .ok()
-            .flatten()
+        self.read(department(self.conn, id))
     }
     fn user(&self, id: &str) -> Option<User> {
-        self.0
-            .prepare_cached("SELECT id, name, role, region_id, department_id, enterprise_id FROM users WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id], user_from_row).optional())
-            .ok()
-            .flatten()
+        self.read(user(self.conn, id))
     }
 }
 
@@ -187,7 +226,7 @@ pub fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
         name: r.get(1)?,
-        role: Role::parse(&role).unwrap_or(Role::Cadre),
+        role: Role::from_stored(&role),
         region_id: r.get(3)?,
         department_id: r.get(4)?,
         enterprise_id: r.get(5)?,
@@ -304,4 +343,38 @@ pub fn index_task_notice(conn: &Connection, id: &str, s: &TaskNoticeState) -> Re
         ins.execute(params![id, r.recipient.key(), r.acknowledged_at, r.completed_at])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::error::{DomainError, Entity};
+
+    #[test]
+    fn only_a_missing_row_is_not_found() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // No tables yet: every read fails, and that is a storage error, not "not found".
+        assert!(region_path(&conn, "410102").is_err());
+        assert!(user_name(&conn, "cadre-1").is_err());
+        let dir = SqlDirectory::new(&conn);
+        assert_eq!(dir.region_path("410102"), None);
+        let missing = Err::<(), _>(DomainError::NotFound { what: Entity::Region, id: "410102".into() });
+        assert!(matches!(dir.check(missing.clone()), Err(Error::Storage(_))));
+        // With the schema, a missing row is "not found", as the rules said.
+        schema::prepare(&mut conn).unwrap();
+        assert_eq!(region_path(&conn, "410102").unwrap(), None);
+        let dir = SqlDirectory::new(&conn);
+        assert_eq!(dir.region_path("410102"), None);
+        assert!(matches!(dir.check(missing), Err(Error::Domain(DomainError::NotFound { what: Entity::Region, .. }))));
+    }
+
+    #[test]
+    fn an_unknown_role_read_back_is_kept_not_made_a_cadre() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::prepare(&mut conn).unwrap();
+        conn.execute("INSERT INTO users (id, name, role) VALUES ('auditor-1', '审计员', 'auditor')", []).unwrap();
+        let u = user(&conn, "auditor-1").unwrap().unwrap();
+        assert_eq!(u.role, Role::Unknown("auditor"));
+        assert_eq!(u.role.as_str(), "auditor");
+    }
 }

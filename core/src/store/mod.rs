@@ -333,7 +333,8 @@ impl Store {
         let actor = inner.actor()?;
         let empty = EnterpriseState::default();
         let facts = EnterpriseFacts { id: &id, region_path: &path, state: &empty };
-        rules::authorize_enterprise(&actor, &action, &facts, &SqlDirectory(&inner.conn))?;
+        let dir = SqlDirectory::new(&inner.conn);
+        dir.check(rules::authorize_enterprise(&actor, &action, &facts, &dir))?;
         inner.create::<EnterpriseState>(&id, &[], action)
     }
 
@@ -377,6 +378,10 @@ impl Store {
 
     /// Reports a problem of an enterprise (cadre, enterprise contact or campaign office). Returns its id.
     pub fn report_problem(&self, p: NewProblem) -> Result<String> {
+        if !p.category.is_known() {
+            // Only a newer version may write a category this one does not know.
+            return Err(Error::invalid("category", Invalid::Format { expected: "a known category" }));
+        }
         let action = ProblemAction::Reported {
             enterprise_id: p.enterprise_id.clone(),
             category: p.category,
@@ -401,7 +406,8 @@ impl Store {
             .held_enterprise(&p.enterprise_id)
             .ok_or_else(|| Error::not_found(Entity::Enterprise, &p.enterprise_id))?;
         let facts = EnterpriseFacts { id: &p.enterprise_id, region_path: &path, state: ent };
-        rules::authorize_problem(&actor, &action, &ProblemState::default(), &facts, &SqlDirectory(&inner.conn))?;
+        let dir = SqlDirectory::new(&inner.conn);
+        dir.check(rules::authorize_problem(&actor, &action, &ProblemState::default(), &facts, &dir))?;
         let id = new_id();
         let header = [
             ("enterprise_id", p.enterprise_id.as_str()),
@@ -500,7 +506,8 @@ impl Store {
         }
         .validate(inner.now())?;
         let actor = inner.actor()?;
-        rules::authorize_task_notice(&actor, &action, &TaskNoticeState::default(), &SqlDirectory(&inner.conn))?;
+        let dir = SqlDirectory::new(&inner.conn);
+        dir.check(rules::authorize_task_notice(&actor, &action, &TaskNoticeState::default(), &dir))?;
         let id = new_id();
         inner.create::<TaskNoticeState>(&id, &[("region_id", n.region_id.as_str())], action)?;
         Ok(id)
@@ -531,14 +538,14 @@ impl Store {
     /// Heads of a document's Automerge history, hex.
     pub fn document_heads(&self, doc_id: &str) -> Result<Vec<String>> {
         let mut inner = self.lock();
-        let c = inner.load(doc_id)?.ok_or_else(|| Error::not_found(Entity::Problem, doc_id))?;
+        let c = inner.load(doc_id)?.ok_or_else(|| Error::not_found(Entity::Document, doc_id))?;
         Ok(c.doc.automerge().get_heads().iter().map(|h| h.to_string()).collect())
     }
 
     /// The whole document, saved in Automerge's compact format.
     pub fn save_document(&self, doc_id: &str) -> Result<Vec<u8>> {
         let mut inner = self.lock();
-        let c = inner.load(doc_id)?.ok_or_else(|| Error::not_found(Entity::Problem, doc_id))?;
+        let c = inner.load(doc_id)?.ok_or_else(|| Error::not_found(Entity::Document, doc_id))?;
         Ok(c.doc.save())
     }
 
@@ -581,8 +588,7 @@ impl Inner {
     }
 
     fn region_path(&self, region_id: &str) -> Result<String> {
-        use crate::domain::DirectoryLookup;
-        SqlDirectory(&self.conn).region_path(region_id).ok_or_else(|| Error::not_found(Entity::Region, region_id))
+        storage::region_path(&self.conn, region_id)?.ok_or_else(|| Error::not_found(Entity::Region, region_id))
     }
 
     fn actor(&self) -> Result<Actor> {
@@ -741,7 +747,8 @@ impl Inner {
         let actor = self.actor()?;
         self.append::<EnterpriseState>(id, Entity::Enterprise, action.clone(), |inner, state| {
             let facts = EnterpriseFacts { id, region_path: &path, state };
-            Ok(rules::authorize_enterprise(&actor, &action, &facts, &SqlDirectory(&inner.conn))?)
+            let dir = SqlDirectory::new(&inner.conn);
+            dir.check(rules::authorize_enterprise(&actor, &action, &facts, &dir))
         })
     }
 
@@ -756,14 +763,17 @@ impl Inner {
             Ok(_) | Err(Error::Domain(DomainError::NotFound { .. })) => {}
             Err(e) => return Err(e),
         }
-        let path = self.region_path(&region_id).unwrap_or_default();
+        // A region this device does not hold leaves the path empty (the rules then find no manager);
+        // a failed read is an error.
+        let path = storage::region_path(&self.conn, &region_id)?.unwrap_or_default();
         let actor = self.actor()?;
         let empty = EnterpriseState::default();
         self.append::<ProblemState>(id, Entity::Problem, action.clone(), |inner, state| {
             // A department handler does not hold the enterprise's document: its facts are then empty.
             let ent = inner.held_enterprise(&enterprise_id).unwrap_or(&empty);
             let facts = EnterpriseFacts { id: &enterprise_id, region_path: &path, state: ent };
-            Ok(rules::authorize_problem(&actor, &action, state, &facts, &SqlDirectory(&inner.conn))?)
+            let dir = SqlDirectory::new(&inner.conn);
+            dir.check(rules::authorize_problem(&actor, &action, state, &facts, &dir))
         })
     }
 
@@ -774,7 +784,8 @@ impl Inner {
             .ok_or(DomainError::NotAllowed { action: "acknowledge", reason: crate::error::Denied::NotRecipient })?;
         let action = make(recipient);
         self.append::<TaskNoticeState>(id, Entity::TaskNotice, action.clone(), |inner, state| {
-            Ok(rules::authorize_task_notice(&actor, &action, state, &SqlDirectory(&inner.conn))?)
+            let dir = SqlDirectory::new(&inner.conn);
+            dir.check(rules::authorize_task_notice(&actor, &action, state, &dir))
         })
     }
 

@@ -7,7 +7,8 @@ use crate::domain::{
     Category, Event, ProblemAction, ProblemState, ProblemStatus, Recipient, Role, TaskNoticeAction, TaskNoticeState,
 };
 use crate::error::{Entity, Error, Result};
-use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
+use crate::storage;
+use rusqlite::{OptionalExtension, params_from_iter, types::Value};
 
 const PROBLEM_COLUMNS: &str = "p.id, p.enterprise_id, p.enterprise_name, p.category, p.title, p.status, p.level, \
      p.department_id, d.name, p.deadline, p.reported_at, p.resolved_at, p.rating, p.urge_count, p.conflict_count, p.updated_at";
@@ -21,7 +22,7 @@ fn problem_from_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<Problem
         id: r.get(0)?,
         enterprise_id: r.get(1)?,
         enterprise_name: r.get(2)?,
-        category: Category::parse(&category).unwrap_or_default(),
+        category: Category::from_stored(&category),
         title: r.get(4)?,
         status,
         level: r.get(6)?,
@@ -63,6 +64,8 @@ impl Inner {
                 "(p.status = 'resolved' AND p.enterprise_id = ?)".into(),
                 vec![Value::Text(id.enterprise_id.clone().unwrap_or_default())],
             ),
+            // A role of a newer version takes no step here.
+            Role::Unknown(_) => ("0".into(), vec![]),
         }
     }
 
@@ -123,13 +126,6 @@ impl Inner {
     }
 }
 
-fn user_name(conn: &Connection, id: &str) -> Option<String> {
-    conn.prepare_cached("SELECT name FROM users WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
-        .ok()
-        .flatten()
-}
-
 impl Store {
     /// The enterprises the user works with: a cadre's assigned ones, everything held for other roles.
     pub fn my_enterprises(&self) -> Result<Vec<EnterpriseSummary>> {
@@ -175,19 +171,21 @@ impl Store {
         let mut visits: Vec<VisitView> = state
             .visits
             .iter()
-            .map(|v| VisitView {
-                id: v.record.id.clone(),
-                cadre_id: v.cadre_id.clone(),
-                cadre_name: user_name(conn, &v.cadre_id),
-                date: v.record.date.clone(),
-                people_met: v.record.people_met.clone(),
-                notes: v.record.notes.clone(),
-                policies: v.record.policies.clone(),
-                location: v.record.location,
-                photos: v.record.photos.clone(),
-                recorded_at: v.recorded_at,
+            .map(|v| -> Result<VisitView> {
+                Ok(VisitView {
+                    id: v.record.id.clone(),
+                    cadre_id: v.cadre_id.clone(),
+                    cadre_name: storage::user_name(conn, &v.cadre_id)?,
+                    date: v.record.date.clone(),
+                    people_met: v.record.people_met.clone(),
+                    notes: v.record.notes.clone(),
+                    policies: v.record.policies.clone(),
+                    location: v.record.location,
+                    photos: v.record.photos.clone(),
+                    recorded_at: v.recorded_at,
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         visits.sort_by(|a, b| b.date.cmp(&a.date).then(b.recorded_at.cmp(&a.recorded_at)));
         Ok(EnterpriseDetail {
             id: id.to_owned(),
@@ -195,13 +193,15 @@ impl Store {
             assignments: state
                 .assignments
                 .iter()
-                .map(|a| AssignmentView {
-                    cadre_id: a.cadre_id.clone(),
-                    cadre_name: user_name(conn, &a.cadre_id),
-                    chief: a.chief,
-                    since: a.since,
+                .map(|a| -> Result<AssignmentView> {
+                    Ok(AssignmentView {
+                        cadre_id: a.cadre_id.clone(),
+                        cadre_name: storage::user_name(conn, &a.cadre_id)?,
+                        chief: a.chief,
+                        since: a.since,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
             profile: state.profile,
             visits,
             problems,
@@ -223,18 +223,20 @@ impl Store {
         let (state, folded) = fold::<ProblemState>(events);
         let timeline = folded
             .into_iter()
-            .map(|f| TimelineEntry {
-                by_name: user_name(&inner.conn, &f.event.by),
-                event_id: f.event.id,
-                by: f.event.by,
-                role: f.event.role,
-                device: f.event.device,
-                at: f.event.at,
-                action: f.event.action,
-                outcome: f.outcome,
-                concurrent_with: f.concurrent_with,
+            .map(|f| -> Result<TimelineEntry> {
+                Ok(TimelineEntry {
+                    by_name: storage::user_name(&inner.conn, &f.event.by)?,
+                    event_id: f.event.id,
+                    by: f.event.by,
+                    role: f.event.role,
+                    device: f.event.device,
+                    at: f.event.at,
+                    action: f.event.action,
+                    outcome: f.outcome,
+                    concurrent_with: f.concurrent_with,
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(ProblemDetail { summary, state, timeline })
     }
 
@@ -273,22 +275,20 @@ impl Store {
         let recipients: Vec<RecipientView> = state
             .recipients
             .iter()
-            .map(|r| RecipientView {
-                name: match &r.recipient {
-                    Recipient::Department(d) => conn
-                        .query_row("SELECT name FROM departments WHERE id = ?1", [d], |row| row.get(0))
-                        .optional()
-                        .ok()
-                        .flatten(),
-                    Recipient::Cadre(c) => user_name(conn, c),
-                },
-                recipient: r.recipient.clone(),
-                acknowledged_at: r.acknowledged_at,
-                completed_at: r.completed_at,
-                note: r.note.clone(),
-                on_time: r.completed_at.map(|c| c <= state.deadline),
+            .map(|r| -> Result<RecipientView> {
+                Ok(RecipientView {
+                    name: match &r.recipient {
+                        Recipient::Department(d) => storage::department_name(conn, d)?,
+                        Recipient::Cadre(c) => storage::user_name(conn, c)?,
+                    },
+                    recipient: r.recipient.clone(),
+                    acknowledged_at: r.acknowledged_at,
+                    completed_at: r.completed_at,
+                    note: r.note.clone(),
+                    on_time: r.completed_at.map(|c| c <= state.deadline),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let completed = recipients.iter().filter(|r| r.completed_at.is_some()).count() as u32;
         let summary = TaskNoticeSummary {
             id: id.to_owned(),

@@ -196,6 +196,7 @@ pub fn users(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             Role::Cadre | Role::Manager => region.as_ref().is_some_and(|x| dir.regions.contains_key(x)),
             Role::DepartmentHandler => department.as_ref().is_some_and(|x| dir.departments.contains_key(x)),
             Role::EnterpriseContact => enterprise.is_some(),
+            Role::Unknown(_) => false,
         };
         if !ok {
             return Err(row_err(*line, "干部和活动办需要有效的地区，责任单位需要有效的部门，企业需要有效的企业"));

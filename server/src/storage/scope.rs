@@ -67,6 +67,8 @@ pub fn static_user_keys(user: &User) -> Vec<String> {
         Role::Cadre => keys.push(format!("user:{}", user.id)),
         Role::DepartmentHandler => keys.extend(user.department_id.iter().map(|d| format!("dept:{d}"))),
         Role::EnterpriseContact => keys.extend(user.enterprise_id.iter().map(|e| format!("ent:{e}"))),
+        // A role this relay does not know reads nothing.
+        Role::Unknown(_) => {}
     }
     keys
 }

@@ -163,6 +163,7 @@ impl Snapshot {
                             self.home_path(u, enterprise_region).is_some_and(|p| path_covers(&p, home))
                         })
                     }
+                    Role::Unknown(_) => false,
                 },
             }
         };

@@ -154,6 +154,8 @@ fn directory_for(
             }
             contact_circle(state, enterprise)?
         }
+        // The relay reads roles strictly; a role it does not know is given no directory.
+        Role::Unknown(_) => return Err(ApiError::forbidden("a role this relay does not know")),
     };
     let version = dir.view_version(&circle);
     let region = |e: &str| state.storage.enterprise_region(e).ok().flatten();

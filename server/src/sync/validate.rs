@@ -254,6 +254,13 @@ fn check_events(
                 if validated != event.action {
                     return Err((RejectCode::InvalidAction, "values are not normalised".into()));
                 }
+                // Devices keep a category of a newer version, but the relay accepts only those it
+                // knows, as it does event types.
+                if let ProblemAction::Reported { category, .. } = &event.action
+                    && !category.is_known()
+                {
+                    return Err((RejectCode::InvalidAction, format!("unknown category {}", category.as_str())));
+                }
                 let ent_id = match (&event.action, &enterprise_id) {
                     (ProblemAction::Reported { enterprise_id, .. }, _) => enterprise_id.clone(),
                     (_, Some(e)) => e.clone(),
