@@ -240,7 +240,24 @@ impl ZhuqiClient {
         Ok(self.store()?.close_problem(&problem_id, &note)?)
     }
 
-    /// Records a follow-up review (回头看) of a closed problem.
+    /// Records the enterprise's answer given on a call-back by the campaign office (回访, 代确认).
+    pub fn record_call_back(
+        &self,
+        problem_id: String,
+        contact: String,
+        accepted: bool,
+        rating: Option<u8>,
+        note: String,
+    ) -> Result<()> {
+        Ok(self.store()?.record_call_back(&problem_id, &contact, accepted, rating, &note)?)
+    }
+
+    /// Closes a resolved problem the enterprise has not answered in time (超时未确认).
+    pub fn close_unanswered(&self, problem_id: String, note: String) -> Result<()> {
+        Ok(self.store()?.close_unanswered(&problem_id, &note)?)
+    }
+
+    /// Records a follow-up review (回头看) of a closed problem; not solved after all, it reopens.
     pub fn follow_up(&self, problem_id: String, note: String, still_solved: bool) -> Result<()> {
         Ok(self.store()?.follow_up(&problem_id, &note, still_solved)?)
     }

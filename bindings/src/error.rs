@@ -39,9 +39,15 @@ impl From<Error> for ZhuqiError {
         let detail = e.to_string();
         let message_zh = e.user_message();
         match e {
-            Error::Domain(DomainError::Validation { field, .. }) => ZhuqiError::Validation { field: field.into(), detail, message_zh },
-            Error::Domain(DomainError::NotFound { .. }) => ZhuqiError::Validation { field: "id".into(), detail, message_zh },
-            Error::Domain(DomainError::NotAllowed { .. }) | Error::Domain(DomainError::InvalidTransition { .. }) => ZhuqiError::NotAllowed { detail, message_zh },
+            Error::Domain(DomainError::Validation { field, .. }) => {
+                ZhuqiError::Validation { field: field.into(), detail, message_zh }
+            }
+            Error::Domain(DomainError::NotFound { .. }) => {
+                ZhuqiError::Validation { field: "id".into(), detail, message_zh }
+            }
+            Error::Domain(DomainError::NotAllowed { .. }) | Error::Domain(DomainError::InvalidTransition { .. }) => {
+                ZhuqiError::NotAllowed { detail, message_zh }
+            }
             Error::Network(_) => ZhuqiError::Offline { detail, message_zh },
             Error::SignedOut | Error::NoIdentity => ZhuqiError::SignedOut { detail, message_zh },
             Error::DeviceRevoked => ZhuqiError::Revoked { message_zh },

@@ -304,7 +304,7 @@ pub enum EventOutcome {
 pub struct TimelineEntry {
     pub event_id: String,
     /// `reported`, `accepted`, `routed`, `progress`, `escalated`, `urged`, `resolved`, `confirmed`,
-    /// `rejected`, `closed`, `followed_up`.
+    /// `rejected`, `called_back` (代确认), `closed`, `closed_unanswered` (超时未确认), `followed_up`.
     pub kind: String,
     pub by: String,
     pub by_name: Option<String>,
@@ -338,6 +338,7 @@ fn event_text(a: &domain::ProblemAction) -> Option<String> {
     let t = match a {
         A::Reported { description, .. } => description,
         A::Accepted { note } | A::Routed { note, .. } | A::Urged { note } | A::Closed { note } => note,
+        A::ClosedUnanswered { note } | A::CalledBack { note, .. } => note,
         A::Progress { note } | A::FollowedUp { note, .. } => note,
         A::Escalated { reason, .. } | A::Rejected { reason } => reason,
         A::Resolved { resolution } => resolution,

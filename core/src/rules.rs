@@ -5,11 +5,11 @@
 //! answers "may this actor do this here". Both must pass.
 
 use crate::domain::directory::path_covers;
+use crate::domain::error::{Denied, DomainError, Entity, Result};
 use crate::domain::{
     DirectoryLookup, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, Recipient, Role,
     TaskNoticeAction, TaskNoticeState,
 };
-use crate::domain::error::{Denied, Entity, DomainError, Result};
 
 /// The signed-in user as the rules see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,17 @@ impl Actor {
     fn is_contact_of(&self, enterprise_id: &str) -> bool {
         self.role == Role::EnterpriseContact && self.enterprise_id.as_deref() == Some(enterprise_id)
     }
+    /// Whether the actor is the campaign office that handles problems of `ent` at `level`: a manager
+    /// over the enterprise's region whose own region is at the level's tier (levels 1–2 the county,
+    /// 3–4 the city, 5 the province).
+    fn is_office_of(&self, level: u8, ent: &EnterpriseFacts<'_>) -> bool {
+        let tier = match level {
+            5 => 1,
+            3 | 4 => 2,
+            _ => 3,
+        };
+        self.manages(ent.region_path) && self.region_path.as_deref().is_some_and(|p| p.split('/').count() == tier)
+    }
     fn handles(&self, department_id: Option<&str>) -> bool {
         self.role == Role::DepartmentHandler
             && department_id.is_some()
@@ -72,7 +83,8 @@ pub fn check_author<A>(actor: &Actor, event: &Event<A>, action: &'static str) ->
 }
 
 fn department_path(dir: &dyn DirectoryLookup, department_id: &str) -> Result<String> {
-    let dept = dir.department(department_id).ok_or_else(|| DomainError::not_found(Entity::Department, department_id))?;
+    let dept =
+        dir.department(department_id).ok_or_else(|| DomainError::not_found(Entity::Department, department_id))?;
     dir.region_path(&dept.region_id).ok_or_else(|| DomainError::not_found(Entity::Region, dept.region_id))
 }
 
@@ -90,33 +102,48 @@ pub fn authorize_problem(
     let cadre = actor.is_assigned_cadre(ent);
     let handler = actor.handles(state.department_id.as_deref());
     let contact = actor.is_contact_of(ent.id);
+    // The office of the problem's current level accepts and routes; one of another level is told so.
+    let office_of = |level: u8| -> Result<()> {
+        if !manager {
+            return Err(actor.reason(ent, verb));
+        }
+        if !actor.is_office_of(level, ent) {
+            return Err(deny(verb, Denied::NotOfficeOfLevel { level }));
+        }
+        Ok(())
+    };
     let allowed = match action {
         Reported { .. } => manager || cadre || contact,
-        Accepted { .. } => manager || cadre,
-        Routed { department_id, .. } => {
-            if !manager {
-                return Err(actor.reason(ent, verb));
+        Accepted { .. } => {
+            office_of(state.level)?;
+            true
+        }
+        Routed { department_id, level, .. } => {
+            office_of(state.level)?;
+            // Routing stays within the office's own levels; higher ones are reached by escalating.
+            if !actor.is_office_of(*level, ent) {
+                return Err(deny(verb, Denied::NotOfficeOfLevel { level: *level }));
             }
-            let path = department_path(dir, department_id)?;
-            if !actor.manages(&path) {
+            if !actor.manages(&department_path(dir, department_id)?) {
                 return Err(deny(verb, Denied::OutOfRegion));
             }
             true
         }
         Progress { .. } => manager || cadre || handler,
-        Escalated { department_id, .. } => {
-            if let Some(d) = department_id {
-                // Only the campaign office moves a problem to another department.
-                if !manager {
-                    return Err(actor.reason(ent, verb));
-                }
-                if !actor.manages(&department_path(dir, d)?) {
-                    return Err(deny(verb, Denied::OutOfRegion));
-                }
+        Escalated { department_id, level, .. } => {
+            // One level up by whoever handles or follows the problem; straight to a higher level, or
+            // to another department, only by the office of the level it goes to.
+            if *level > state.level.saturating_add(1) || department_id.is_some() {
+                office_of(*level)?;
+            }
+            if let Some(d) = department_id
+                && !actor.manages(&department_path(dir, d)?)
+            {
+                return Err(deny(verb, Denied::OutOfRegion));
             }
             manager || cadre || handler
         }
-        Urged { .. } | Closed { .. } => manager,
+        Urged { .. } | Closed { .. } | CalledBack { .. } | ClosedUnanswered { .. } => manager,
         Resolved { .. } => handler,
         Confirmed { .. } | Rejected { .. } => contact,
         FollowedUp { .. } => manager || cadre,
@@ -165,7 +192,8 @@ pub fn authorize_task_notice(
             if actor.role != Role::Manager {
                 return Err(deny(verb, Denied::Role { role: actor.role, action: verb }));
             }
-            let path = dir.region_path(region_id).ok_or_else(|| DomainError::not_found(Entity::Region, region_id.clone()))?;
+            let path =
+                dir.region_path(region_id).ok_or_else(|| DomainError::not_found(Entity::Region, region_id.clone()))?;
             if !actor.manages(&path) {
                 return Err(deny(verb, Denied::OutOfRegion));
             }
@@ -174,8 +202,9 @@ pub fn authorize_task_notice(
                     Recipient::Department(d) => department_path(dir, d)?,
                     Recipient::Cadre(c) => {
                         let user = dir.user(c).filter(|u| u.role == Role::Cadre);
-                        let region =
-                            user.and_then(|u| u.region_id).ok_or_else(|| DomainError::not_found(Entity::User, c.clone()))?;
+                        let region = user
+                            .and_then(|u| u.region_id)
+                            .ok_or_else(|| DomainError::not_found(Entity::User, c.clone()))?;
                         dir.region_path(&region).ok_or_else(|| DomainError::not_found(Entity::Region, region))?
                     }
                 };

@@ -54,7 +54,10 @@ fn empty_and_oversized_text() {
     let mut v = visit("2026-03-02");
     v.notes = "很".repeat(4001);
     let e = refused(&w.cadre, |s| s.record_visit(&ent, v).map(drop));
-    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "visit.notes", kind: Invalid::TooLong { max: 4000 } })));
+    assert!(matches!(
+        e,
+        Error::Domain(DomainError::Validation { field: "visit.notes", kind: Invalid::TooLong { max: 4000 } })
+    ));
     // 4000 Chinese characters are 12,000 bytes and still fine: limits count characters.
     let mut v = visit("2026-03-02");
     v.notes = "很".repeat(4000);
@@ -104,13 +107,19 @@ fn ratings_deadlines_and_levels() {
     w.sync_all();
     // Deadline before the report time.
     let e = refused(&w.manager, |s| s.route_problem(&pid, FINANCE, 1, T0 - HOUR, ""));
-    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "deadline", kind: Invalid::DeadlineBeforeReport })));
+    assert!(matches!(
+        e,
+        Error::Domain(DomainError::Validation { field: "deadline", kind: Invalid::DeadlineBeforeReport })
+    ));
     assert_eq!(e.user_message(), "办理时限不能早于问题上报时间");
     let e = refused(&w.manager, |s| s.route_problem(&pid, FINANCE, 6, T0 + DAY, ""));
     assert_eq!(field_of(&e), "level");
     w.manager.route_problem(&pid, FINANCE, 2, T0 + DAY, "").unwrap();
     let e = refused(&w.manager, |s| s.escalate_problem(&pid, 2, "原因", None, None));
-    assert!(matches!(e, Error::Domain(DomainError::Validation { field: "level", kind: Invalid::LevelNotHigher { current: 2 } })));
+    assert!(matches!(
+        e,
+        Error::Domain(DomainError::Validation { field: "level", kind: Invalid::LevelNotHigher { current: 2 } })
+    ));
     let e = refused(&w.manager, |s| s.escalate_problem(&pid, 3, "", None, None));
     assert_eq!(field_of(&e), "reason");
     w.sync_all();
@@ -118,7 +127,10 @@ fn ratings_deadlines_and_levels() {
     w.sync_all();
     for rating in [0u8, 6, 255] {
         let e = refused(&w.contact, |s| s.confirm_resolution(&pid, rating, ""));
-        assert!(matches!(e, Error::Domain(DomainError::Validation { field: "rating", kind: Invalid::OutOfRange { min: 1, max: 5 } })));
+        assert!(matches!(
+            e,
+            Error::Domain(DomainError::Validation { field: "rating", kind: Invalid::OutOfRange { min: 1, max: 5 } })
+        ));
         assert_eq!(e.user_message(), "满意度评分应在1到5之间");
     }
 }

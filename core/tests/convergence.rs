@@ -8,8 +8,8 @@ use automerge::Automerge;
 use common::*;
 use proptest::prelude::*;
 use zhuqi_core::Error;
-use zhuqi_core::error::DomainError;
 use zhuqi_core::domain::Recipient;
+use zhuqi_core::error::DomainError;
 use zhuqi_core::store::{NewTaskNotice, ProblemFilter, Store};
 
 #[derive(Debug, Clone)]

@@ -74,7 +74,7 @@ fn overdue_problems_are_found_and_urged() {
     let w = World::new();
     let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
     w.sync_all();
-    w.manager.route_problem(&pid, FINANCE, 1, T0 + DAY, "").unwrap();
+    w.manager.route_problem(&pid, FINANCE, 2, T0 + DAY, "").unwrap();
     assert!(w.manager.problems(&ProblemFilter { overdue: true, ..Default::default() }).unwrap().is_empty());
     w.clock.advance(2 * DAY);
     let overdue = w.manager.problems(&ProblemFilter { overdue: true, ..Default::default() }).unwrap();
@@ -84,7 +84,7 @@ fn overdue_problems_are_found_and_urged() {
     w.manager.urge_problem(&pid, "请加快办理").unwrap();
     // The county cannot move it to a city bureau itself: it escalates, the city office re-routes.
     let err = w.manager.escalate_problem(&pid, 3, "县级无法协调", Some(LAND), None).unwrap_err();
-    assert_eq!(err.user_message(), "该事项不在您负责的地区范围内");
+    assert_eq!(err.user_message(), "须由第3级（市级周例会）所在的工作专班办理");
     w.manager.escalate_problem(&pid, 3, "县级无法协调", None, None).unwrap();
     let city = w.store("mgr-city");
     send_all(&w.manager, &city);

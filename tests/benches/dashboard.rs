@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 use zhuqi_core::domain::*;
-use zhuqi_server::sync::author::Author;
 use zhuqi_server::storage::Account;
+use zhuqi_server::sync::author::Author;
 use zhuqi_tests::Relay;
 
 const COUNTY: &str = "410102";

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 use zhuqi_core::domain::*;
 use zhuqi_core::store::NewVisit;
-use zhuqi_server::sync::author::Author;
 use zhuqi_server::storage::Account;
+use zhuqi_server::sync::author::Author;
 use zhuqi_tests::load::{self, Scenario, SimDevice};
 use zhuqi_tests::{Device, Relay};
 

@@ -113,8 +113,7 @@ impl RelayProcess {
             .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .expect("start the relay");
-        let relay =
-            RelayProcess { child, url: format!("http://{addr}"), addr, data: data.into(), log: log.into() };
+        let relay = RelayProcess { child, url: format!("http://{addr}"), addr, data: data.into(), log: log.into() };
         let started = Instant::now();
         while reqwest::blocking::get(format!("{}/healthz", relay.url)).is_err() {
             assert!(started.elapsed() < Duration::from_secs(60), "relay did not start");

@@ -91,7 +91,9 @@ impl Relay {
                 let shutdown = async {
                     let _ = stopped.await;
                 };
-                zhuqi_server::http::net::serve(listener, zhuqi_server::app(app_state), net, refused, shutdown).await.unwrap();
+                zhuqi_server::http::net::serve(listener, zhuqi_server::app(app_state), net, refused, shutdown)
+                    .await
+                    .unwrap();
             });
             let _ = done_tx.send(());
         });

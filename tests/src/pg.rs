@@ -36,9 +36,9 @@ fn admin_query(sql: String, query: bool) -> Result<Vec<String>, String> {
                     messages
                         .into_iter()
                         .filter_map(|m| match m {
-                            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                                (0..r.len()).map(|i| r.get(i).unwrap_or("NULL")).collect::<Vec<_>>().join(" | "),
-                            ),
+                            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                                Some((0..r.len()).map(|i| r.get(i).unwrap_or("NULL")).collect::<Vec<_>>().join(" | "))
+                            }
                             _ => None,
                         })
                         .collect()

@@ -88,7 +88,8 @@ fn every_role_and_action_is_checked_by_the_relay() {
             "accept",
             &w.reported,
             problem_action(ProblemAction::Accepted { note: String::new() }),
-            &["cadre", "manager", "city"],
+            // The office of the problem's level (the county's, at level 1), not the reporting cadre.
+            &["manager"],
         ),
         (
             "route",
@@ -99,7 +100,7 @@ fn every_role_and_action_is_checked_by_the_relay() {
                 deadline,
                 note: String::new(),
             }),
-            &["manager", "city"],
+            &["manager"],
         ),
         (
             "progress",
@@ -127,6 +128,17 @@ fn every_role_and_action_is_checked_by_the_relay() {
             &["contact"],
         ),
         ("reject", &w.resolved, problem_action(ProblemAction::Rejected { reason: "未解决".into() }), &["contact"]),
+        (
+            "record a call-back",
+            &w.resolved,
+            problem_action(ProblemAction::CalledBack {
+                contact: "刘总".into(),
+                accepted: true,
+                rating: Some(4),
+                note: String::new(),
+            }),
+            &["manager", "city"],
+        ),
         ("close", &w.confirmed, problem_action(ProblemAction::Closed { note: String::new() }), &["manager", "city"]),
         (
             "follow up",

@@ -26,7 +26,15 @@ async fn connect(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio::net::Tc
 
 /// Holds a connection from `from` open, sending `head` and then one byte of `drip` per `every`;
 /// opens another whenever the relay closes it, until `stop`. Counts the relay's closings.
-async fn hold(from: IpAddr, to: SocketAddr, head: &'static [u8], drip: u8, every: Duration, stop: Arc<AtomicBool>, closed: Arc<AtomicU64>) {
+async fn hold(
+    from: IpAddr,
+    to: SocketAddr,
+    head: &'static [u8],
+    drip: u8,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    closed: Arc<AtomicU64>,
+) {
     while !stop.load(Relaxed) {
         let Ok(mut s) = connect(from, to).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -284,7 +292,11 @@ fn the_relay_serves_honest_phones_through_an_attack() {
         pct(&health, 1.0)
     );
     println!("  relay RSS: {:.1} MiB before, {:.1} MiB at most", rss0 as f64 / MIB, max_rss as f64 / MIB);
-    println!("  data dir: +{:.2} MiB; log: +{:.1} KiB", (data1 as f64 - data0 as f64) / MIB, (log1 - log0) as f64 / 1024.0);
+    println!(
+        "  data dir: +{:.2} MiB; log: +{:.1} KiB",
+        (data1 as f64 - data0 as f64) / MIB,
+        (log1 - log0) as f64 / 1024.0
+    );
     println!("  attackers' connections closed by the relay: {}", closed.load(Relaxed));
     println!("  256 MiB form: {:.1} MiB sent before the relay closed it", form_sent as f64 / MIB);
     println!("  wrong passwords: {guesses} sent, {throttled} throttled; forged pushes answered {forged:?}");

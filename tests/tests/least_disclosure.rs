@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use zhuqi_core::domain::{Directory, Profile, Role, User, uscc};
 use zhuqi_core::store::{NewProblem, NewVisit};
 use zhuqi_core::sync::protocol::*;
-use zhuqi_server::sync::events::SESSION_CHECK;
 use zhuqi_server::storage::{Account, NewDevice};
+use zhuqi_server::sync::events::SESSION_CHECK;
 use zhuqi_tests::*;
 
 /// A third enterprise, in the same county as A, with a contact and a cadre of its own.

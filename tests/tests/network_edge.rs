@@ -24,8 +24,7 @@ fn healthz_from(relay: &Relay, n: u8) -> u16 {
 
 #[test]
 fn slow_and_idle_connections_are_closed() {
-    let (_tmp, relay) =
-        relay_with(NetConfig { header_read_timeout: Duration::from_secs(1), ..NetConfig::default() });
+    let (_tmp, relay) = relay_with(NetConfig { header_read_timeout: Duration::from_secs(1), ..NetConfig::default() });
     // Half a request head, never finished.
     let mut slow = connect_from(loopback(10), relay.addr).unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
@@ -142,7 +141,9 @@ fn every_answer_carries_the_security_headers_and_pages_run_no_inline_code() {
         assert!(h.contains_key("cache-control"), "{path}");
     }
     let csp = zhuqi_server::CSP;
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"));
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'")
+    );
     let login = http.get(format!("{}/login", relay.url)).send().unwrap();
     assert_eq!(login.headers()["cache-control"], "no-store");
     let html = login.text().unwrap();
@@ -220,13 +221,11 @@ fn one_account_has_two_syncs_in_progress_at_most_and_every_api_error_is_json() {
         ("PUT", "/v1/auth/sign-in", 405),
         ("GET", "/v1/events?cursor=abc", 400),
     ] {
-        let r = http
-            .request(method.parse().unwrap(), format!("{}{path}", relay.url))
-            .bearer_auth(&token)
-            .send()
-            .unwrap();
+        let r =
+            http.request(method.parse().unwrap(), format!("{}{path}", relay.url)).bearer_auth(&token).send().unwrap();
         assert_eq!(r.status().as_u16(), status, "{method} {path}");
-        let body: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
+        let body: serde_json::Value =
+            serde_json::from_slice(&r.bytes().unwrap()).unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
         assert!(body["code"].is_string() && body["message_zh"].is_string(), "{method} {path}: {body}");
     }
 }

@@ -340,8 +340,8 @@ fn failed_sign_ins_count_within_their_window(b: &Backend) {
 }
 
 fn known_sign_ins_and_web_sessions(b: &Backend) {
-    use zhuqi_server::storage::WebSession;
     use zhuqi_server::storage::KNOWN_SIGN_IN_MS;
+    use zhuqi_server::storage::WebSession;
     let s = b.open();
     let pair = "k".repeat(32);
     assert!(!s.signed_in_before(&pair, 0).unwrap());
@@ -402,8 +402,7 @@ fn pulls_page_through_many_documents(b: &Backend) {
     let cadre = user("c1", Role::Cadre);
     let before = s.user_keys(&cadre).unwrap();
     let top = all.cursor;
-    let moves: Vec<DocWrite> =
-        (0..100).map(|i| enterprise_write(&format!("p{i:03}"), &[], 2, top)).collect();
+    let moves: Vec<DocWrite> = (0..100).map(|i| enterprise_write(&format!("p{i:03}"), &[], 2, top)).collect();
     let mut c = commit(moves);
     c.device_id = "dev-other".into();
     s.commit(&[&c]).unwrap();

@@ -88,7 +88,8 @@ fn failed_sign_ins_delay_the_guesser_but_never_lock_out_the_real_user() {
 
     // Spraying: one address, many logins, one or two guesses each; the 21st failure waits.
     let sprayer = loopback(80);
-    let logins = ["city", "handler", "handler-hr", "handler-b", "contact", "contact-b", "manager-b", "cadre-b", "cadre-c"];
+    let logins =
+        ["city", "handler", "handler-hr", "handler-b", "contact", "contact-b", "manager-b", "cadre-b", "cadre-c"];
     let mut failures = 0;
     'spray: for round in 0..3 {
         for login in logins {
@@ -124,7 +125,7 @@ fn failed_sign_ins_delay_the_guesser_but_never_lock_out_the_real_user() {
             .query_row("SELECT COUNT(*), MAX(LENGTH(key)) FROM sign_in_failures", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!(longest, 32);
-            assert!(rows <= 3 * (50 + 5 + 20) as i64, "{rows} rows");
+        assert!(rows <= 3 * (50 + 5 + 20) as i64, "{rows} rows");
     }
 
     // Activation codes: per client address, 10 free failures.

@@ -27,6 +27,8 @@ pub enum Invalid {
     DeadlineBeforeReport,
     /// A deadline that is not after the moment it is set (it would be overdue at once).
     DeadlinePassed,
+    /// Closing as unconfirmed before the enterprise's time to answer (`days`) has run out.
+    AnswerPending { days: u32 },
     /// A handling level that does not move upwards.
     LevelNotHigher { current: u8 },
     /// A date in the future.
@@ -93,6 +95,8 @@ pub enum Denied {
     NotRecipient,
     /// The event names somebody else as its author.
     ForgedAuthor,
+    /// Only the campaign office of the problem's handling level (or of the level named) may do this.
+    NotOfficeOfLevel { level: u8 },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -125,6 +129,7 @@ impl DomainError {
                     Invalid::CheckDigit => format!("{label}校验位不正确，请核对"),
                     Invalid::DeadlineBeforeReport => format!("{label}不能早于问题上报时间"),
                     Invalid::DeadlinePassed => format!("{label}不能早于当前时间"),
+                    Invalid::AnswerPending { days } => format!("企业确认期限（{days}天）未到，不能按超时未确认销号"),
                     Invalid::LevelNotHigher { current } => {
                         format!("{label}必须高于当前的第{current}级")
                     }
@@ -140,6 +145,9 @@ impl DomainError {
                 Denied::OtherEnterprise => "只能处理本企业的事项".into(),
                 Denied::NotRecipient => "该任务通知未下发给您".into(),
                 Denied::ForgedAuthor => "操作人与登录用户不符".into(),
+                Denied::NotOfficeOfLevel { level } => {
+                    format!("须由第{level}级（{}）所在的工作专班办理", super::problem::level_zh(*level))
+                }
             },
             DomainError::InvalidTransition { action, status } => {
                 format!("当前状态为“{}”，不能{}", status_zh(status), action_zh(action))
@@ -237,6 +245,8 @@ fn action_zh(action: &str) -> &'static str {
         "reject" => "退回",
         "close" => "销号",
         "follow up" => "回头看",
+        "record a call-back on" => "代企业确认（回访）",
+        "close as unconfirmed" => "按超时未确认销号",
         "acknowledge" => "签收",
         "complete" => "完成",
         _ => "进行此操作",

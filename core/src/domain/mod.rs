@@ -2,8 +2,8 @@
 //! how each document's state follows from its event log. Pure data and functions: no storage, no I/O.
 
 pub mod directory;
-pub mod error;
 pub mod enterprise;
+pub mod error;
 pub mod event;
 pub mod open_enum;
 pub mod problem;
@@ -11,11 +11,11 @@ pub mod task_notice;
 pub mod text;
 pub mod uscc;
 
-pub use error::DomainError;
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
     Assignment, Contact, EnterpriseAction, EnterpriseState, PhotoRef, Profile, ProfileUpdate, Visit, VisitRecord,
 };
+pub use error::DomainError;
 pub use event::{Event, Fold, Folded, Outcome};
 pub use problem::{Category, ProblemAction, ProblemState, ProblemStatus};
 pub use task_notice::{Recipient, RecipientState, TaskNoticeAction, TaskNoticeState};

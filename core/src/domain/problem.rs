@@ -128,6 +128,59 @@ impl ProblemStatus {
     }
 }
 
+const DAY_MS: i64 = 86_400_000;
+/// 受理时限: a reported problem is accepted and routed within this time of its report, or it is overdue.
+pub const ACCEPTANCE_LIMIT_MS: i64 = 3 * DAY_MS;
+/// The enterprise's time to answer a resolution (confirm or reject) before the campaign office may
+/// close the problem as unanswered (超时未确认).
+pub const ANSWER_DAYS: u32 = 15;
+pub const ANSWER_MS: i64 = ANSWER_DAYS as i64 * DAY_MS;
+
+/// Whether a problem in `status`, reported at `reported_at`, with `deadline`, is overdue at `now`:
+/// routed and past its deadline, or reported (or accepted) and not routed within the acceptance limit.
+/// The one rule behind every overdue figure and list.
+pub fn is_overdue(status: ProblemStatus, reported_at: i64, deadline: Option<i64>, now: i64) -> bool {
+    match status {
+        ProblemStatus::Routed => deadline.is_some_and(|d| d < now),
+        ProblemStatus::Reported | ProblemStatus::Accepted => reported_at + ACCEPTANCE_LIMIT_MS < now,
+        _ => false,
+    }
+}
+
+/// Who accepted a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    /// The enterprise itself, on its own device.
+    Enterprise,
+    /// The campaign office, calling the enterprise back and recording its answer (代确认).
+    CallBack,
+    /// Nobody: the enterprise did not answer in time and the office closed it (超时未确认).
+    Unanswered,
+}
+
+impl Confirmation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmation::Enterprise => "enterprise",
+            Confirmation::CallBack => "call_back",
+            Confirmation::Unanswered => "unanswered",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Confirmation::Enterprise, Confirmation::CallBack, Confirmation::Unanswered]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+    pub fn zh(self) -> &'static str {
+        match self {
+            Confirmation::Enterprise => "企业确认",
+            Confirmation::CallBack => "代确认（回访）",
+            Confirmation::Unanswered => "超时未确认",
+        }
+    }
+}
+
 /// Handling levels of the five-level escalation (Luohe): 1 chief service officer, 2 county weekly
 /// meeting, 3 city weekly meeting, 4 city leaders, 5 province platform.
 pub const MIN_LEVEL: u8 = 1;
@@ -196,11 +249,29 @@ pub enum ProblemAction {
     Rejected {
         reason: String,
     },
+    /// The campaign office called the enterprise back (回访) and records its answer on its behalf
+    /// (代确认): whom it spoke to, whether the enterprise accepts the resolution, with its rating, or
+    /// why not (then the problem reopens, as with a rejection).
+    CalledBack {
+        contact: String,
+        accepted: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rating: Option<u8>,
+        #[serde(default)]
+        note: String,
+    },
     Closed {
         #[serde(default)]
         note: String,
     },
-    /// Follow-up review (回头看) with the enterprise after closing.
+    /// Closed by the campaign office after the enterprise gave no answer within [`ANSWER_DAYS`] of the
+    /// resolution (超时未确认).
+    ClosedUnanswered {
+        #[serde(default)]
+        note: String,
+    },
+    /// Follow-up review (回头看) with the enterprise after closing. Not solved after all: the problem
+    /// reopens with a new deadline.
     FollowedUp {
         note: String,
         still_solved: bool,
@@ -223,7 +294,9 @@ impl ProblemAction {
             ProblemAction::Resolved { .. } => "resolve",
             ProblemAction::Confirmed { .. } => "confirm",
             ProblemAction::Rejected { .. } => "reject",
+            ProblemAction::CalledBack { .. } => "record a call-back on",
             ProblemAction::Closed { .. } => "close",
+            ProblemAction::ClosedUnanswered { .. } => "close as unconfirmed",
             ProblemAction::FollowedUp { .. } => "follow up",
             ProblemAction::Unknown => "unknown",
         }
@@ -241,7 +314,9 @@ impl ProblemAction {
             ProblemAction::Resolved { .. } => "resolved",
             ProblemAction::Confirmed { .. } => "confirmed",
             ProblemAction::Rejected { .. } => "rejected",
+            ProblemAction::CalledBack { .. } => "called_back",
             ProblemAction::Closed { .. } => "closed",
+            ProblemAction::ClosedUnanswered { .. } => "closed_unanswered",
             ProblemAction::FollowedUp { .. } => "followed_up",
             ProblemAction::Unknown => "unknown",
         }
@@ -275,7 +350,18 @@ impl ProblemAction {
                 Confirmed { rating, comment: text::optional("comment", &comment, MEDIUM)? }
             }
             Rejected { reason } => Rejected { reason: text::required("reason", &reason, MEDIUM)? },
+            CalledBack { contact, accepted, rating, note } => {
+                let contact = text::required("contact", &contact, SHORT)?;
+                if accepted {
+                    let rating = rating.ok_or_else(|| DomainError::invalid("rating", Invalid::Empty))?;
+                    text::range("rating", rating.into(), 1, 5)?;
+                    CalledBack { contact, accepted, rating: Some(rating), note: text::optional("note", &note, MEDIUM)? }
+                } else {
+                    CalledBack { contact, accepted, rating: None, note: text::required("reason", &note, MEDIUM)? }
+                }
+            }
             Closed { note } => Closed { note: text::optional("note", &note, MEDIUM)? },
+            ClosedUnanswered { note } => ClosedUnanswered { note: text::optional("note", &note, MEDIUM)? },
             FollowedUp { note, still_solved } => {
                 FollowedUp { note: text::required("note", &note, LONG)?, still_solved }
             }
@@ -307,7 +393,15 @@ pub struct ProblemState {
     pub resolution: Option<String>,
     pub confirmed_at: Option<i64>,
     pub rating: Option<u8>,
+    /// Who accepted the resolution, once it is confirmed or closed unanswered.
+    pub confirmation: Option<Confirmation>,
     pub closed_at: Option<i64>,
+    /// The first deadline that passed while the problem was still being handled (before a re-routing,
+    /// an escalation or a late resolution moved past it): on-time is judged against it, so that a new
+    /// deadline never erases lateness.
+    pub missed_deadline: Option<i64>,
+    /// The time the latest deadline allowed when it was set: a reopened problem gets as much again.
+    pub allotted_ms: i64,
     pub urge_count: u32,
     pub escalation_count: u32,
     pub reopen_count: u32,
@@ -317,25 +411,73 @@ pub struct ProblemState {
 }
 
 impl ProblemState {
-    /// Whether the problem is past its deadline and not yet resolved, at `now`.
+    /// Whether the problem is overdue at `now` (see [`is_overdue`]).
     pub fn is_overdue(&self, now: i64) -> bool {
-        self.status == ProblemStatus::Routed && self.deadline.is_some_and(|d| d < now)
+        is_overdue(self.status, self.reported_at, self.deadline, now)
     }
 
-    /// Whether the (latest) resolution came by the deadline.
+    /// The deadline on-time is judged against: the first one missed, else the one in force.
+    pub fn judged_deadline(&self) -> Option<i64> {
+        self.missed_deadline.or(self.deadline)
+    }
+
+    /// Whether the (latest) resolution came in time: by the judged deadline.
     pub fn resolved_on_time(&self) -> Option<bool> {
-        Some(self.resolved_at? <= self.deadline?)
+        Some(self.resolved_at? <= self.judged_deadline()?)
     }
 
-    fn check_deadline(&self, deadline: i64) -> Result<()> {
+    /// A deadline set at `at` must lie after the report and after `at` itself.
+    fn check_deadline(&self, deadline: i64, at: i64) -> Result<()> {
         if deadline <= self.reported_at {
             return Err(DomainError::invalid("deadline", Invalid::DeadlineBeforeReport));
+        }
+        if deadline <= at {
+            return Err(DomainError::invalid("deadline", Invalid::DeadlinePassed));
         }
         Ok(())
     }
 
+    /// A new deadline set at `at`: a deadline in force that has passed unresolved is remembered.
+    fn set_deadline(&mut self, deadline: i64, at: i64) {
+        if let Some(old) = self.deadline.filter(|d| *d < at && self.status == ProblemStatus::Routed) {
+            self.missed_deadline.get_or_insert(old);
+        }
+        self.deadline = Some(deadline);
+        self.allotted_ms = deadline - at;
+    }
+
+    /// Back to handling at `at` (a rejection, a negative call-back or follow-up): a late resolution
+    /// stays late, and the handler gets a new deadline as long as the last one allowed.
+    fn reopen(&mut self, at: i64) {
+        if let (Some(r), Some(d)) = (self.resolved_at, self.deadline)
+            && r > d
+        {
+            self.missed_deadline.get_or_insert(d);
+        }
+        self.status = ProblemStatus::Routed;
+        self.reopen_count += 1;
+        self.resolved_at = None;
+        self.resolution = None;
+        self.confirmed_at = None;
+        self.rating = None;
+        self.confirmation = None;
+        self.closed_at = None;
+        if self.allotted_ms > 0 {
+            self.deadline = Some(at + self.allotted_ms);
+        }
+    }
+
     fn wrong_state(&self, action: &ProblemAction) -> DomainError {
         DomainError::InvalidTransition { action: action.verb(), status: self.status.as_str() }
+    }
+}
+
+impl ProblemState {
+    fn confirm(&mut self, at: i64, rating: Option<u8>, by: Confirmation) {
+        self.status = ProblemStatus::Confirmed;
+        self.confirmed_at = Some(at);
+        self.rating = rating;
+        self.confirmation = Some(by);
     }
 }
 
@@ -355,7 +497,7 @@ impl Fold for ProblemState {
             Reported { .. } if status == S::New => {}
             Accepted { .. } if status == S::Reported => {}
             Routed { level, deadline, .. } if matches!(status, S::Reported | S::Accepted | S::Routed) => {
-                self.check_deadline(*deadline)?;
+                self.check_deadline(*deadline, event.at)?;
                 if *level < self.level {
                     return Err(DomainError::invalid("level", Invalid::LevelNotHigher { current: self.level }));
                 }
@@ -366,12 +508,17 @@ impl Fold for ProblemState {
                     return Err(DomainError::invalid("level", Invalid::LevelNotHigher { current: self.level }));
                 }
                 if let Some(d) = deadline {
-                    self.check_deadline(*d)?;
+                    self.check_deadline(*d, event.at)?;
                 }
             }
             Urged { .. } if status == S::Routed => {}
             Resolved { .. } if status == S::Routed => {}
-            Confirmed { .. } | Rejected { .. } if status == S::Resolved => {}
+            Confirmed { .. } | Rejected { .. } | CalledBack { .. } if status == S::Resolved => {}
+            ClosedUnanswered { .. } if status == S::Resolved => {
+                if event.at < self.resolved_at.unwrap_or(i64::MAX).saturating_add(ANSWER_MS) {
+                    return Err(DomainError::invalid("at", Invalid::AnswerPending { days: ANSWER_DAYS }));
+                }
+            }
             Closed { .. } if status == S::Confirmed => {}
             FollowedUp { .. } if status == S::Closed => {}
             _ => return Err(self.wrong_state(a)),
@@ -401,12 +548,12 @@ impl Fold for ProblemState {
                 self.accepted_at = Some(at);
             }
             Routed { department_id, level, deadline, .. } => {
+                self.set_deadline(*deadline, at);
                 self.status = S::Routed;
                 self.accepted_at.get_or_insert(at);
                 self.first_routed_at.get_or_insert(at);
                 self.department_id = Some(department_id.clone());
                 self.level = *level;
-                self.deadline = Some(*deadline);
             }
             Progress { .. } => {}
             Escalated { level, department_id, deadline, .. } => {
@@ -416,7 +563,7 @@ impl Fold for ProblemState {
                     self.department_id = Some(d.clone());
                 }
                 if let Some(d) = deadline {
-                    self.deadline = Some(*d);
+                    self.set_deadline(*d, at);
                 }
             }
             Urged { .. } => self.urge_count += 1,
@@ -425,22 +572,24 @@ impl Fold for ProblemState {
                 self.resolved_at = Some(at);
                 self.resolution = Some(resolution.clone());
             }
-            Confirmed { rating, .. } => {
-                self.status = S::Confirmed;
-                self.confirmed_at = Some(at);
-                self.rating = Some(*rating);
-            }
-            Rejected { .. } => {
-                self.status = S::Routed;
-                self.reopen_count += 1;
-                self.resolved_at = None;
-                self.resolution = None;
-            }
+            Confirmed { rating, .. } => self.confirm(at, Some(*rating), Confirmation::Enterprise),
+            CalledBack { accepted: true, rating, .. } => self.confirm(at, *rating, Confirmation::CallBack),
+            Rejected { .. } | CalledBack { accepted: false, .. } => self.reopen(at),
             Closed { .. } => {
                 self.status = S::Closed;
                 self.closed_at = Some(at);
             }
-            FollowedUp { .. } => self.follow_up_count += 1,
+            ClosedUnanswered { .. } => {
+                self.status = S::Closed;
+                self.closed_at = Some(at);
+                self.confirmation = Some(Confirmation::Unanswered);
+            }
+            FollowedUp { still_solved, .. } => {
+                self.follow_up_count += 1;
+                if !still_solved {
+                    self.reopen(at);
+                }
+            }
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(at);

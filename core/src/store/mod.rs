@@ -325,7 +325,9 @@ impl Store {
         let profile = profile.validate()?;
         let mut inner = self.lock();
         if inner.load(id)?.is_some() {
-            return Err(DomainError::InvalidTransition { action: "register an enterprise", status: "registered" }.into());
+            return Err(
+                DomainError::InvalidTransition { action: "register an enterprise", status: "registered" }.into()
+            );
         }
         let id = id.to_owned();
         let path = inner.region_path(&profile.region_id)?;
@@ -487,7 +489,27 @@ impl Store {
         self.act_on_problem(problem_id, ProblemAction::Closed { note: note.into() })
     }
 
-    /// Records a follow-up review (回头看) of a closed problem.
+    /// The campaign office records the enterprise's answer to a resolution, given on a call-back (回访,
+    /// 代确认): whom it spoke to, whether the enterprise accepts it (with its rating) or not (with why).
+    pub fn record_call_back(
+        &self,
+        problem_id: &str,
+        contact: &str,
+        accepted: bool,
+        rating: Option<u8>,
+        note: &str,
+    ) -> Result<()> {
+        let action = ProblemAction::CalledBack { contact: contact.into(), accepted, rating, note: note.into() };
+        self.act_on_problem(problem_id, action)
+    }
+
+    /// The campaign office closes a resolved problem the enterprise has not answered within
+    /// [`ANSWER_DAYS`](crate::domain::problem::ANSWER_DAYS) (超时未确认).
+    pub fn close_unanswered(&self, problem_id: &str, note: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::ClosedUnanswered { note: note.into() })
+    }
+
+    /// Records a follow-up review (回头看) of a closed problem; not solved after all, it reopens.
     pub fn follow_up(&self, problem_id: &str, note: &str, still_solved: bool) -> Result<()> {
         self.act_on_problem(problem_id, ProblemAction::FollowedUp { note: note.into(), still_solved })
     }

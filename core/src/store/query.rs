@@ -3,12 +3,21 @@
 use super::views::*;
 use super::{Inner, Store};
 use crate::domain::event::fold;
+use crate::domain::problem::{ACCEPTANCE_LIMIT_MS, is_overdue};
 use crate::domain::{
     Category, Event, ProblemAction, ProblemState, ProblemStatus, Recipient, Role, TaskNoticeAction, TaskNoticeState,
 };
 use crate::error::{Entity, Error, Result};
 use crate::storage;
 use rusqlite::{OptionalExtension, params_from_iter, types::Value};
+
+/// [`is_overdue`] as an SQL condition on `problems p`, with its parameters.
+fn overdue_sql(now: i64) -> (&'static str, Vec<Value>) {
+    (
+        "((p.status = 'routed' AND p.deadline < ?) OR (p.status IN ('reported', 'accepted') AND p.reported_at < ?))",
+        vec![Value::Integer(now), Value::Integer(now - ACCEPTANCE_LIMIT_MS)],
+    )
+}
 
 const PROBLEM_COLUMNS: &str = "p.id, p.enterprise_id, p.enterprise_name, p.category, p.title, p.status, p.level, \
      p.department_id, d.name, p.deadline, p.reported_at, p.resolved_at, p.rating, p.urge_count, p.conflict_count, p.updated_at";
@@ -33,7 +42,7 @@ fn problem_from_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<Problem
         resolved_at: r.get(11)?,
         rating: r.get(12)?,
         urge_count: r.get(13)?,
-        overdue: status == ProblemStatus::Routed && deadline.is_some_and(|d| d < now),
+        overdue: is_overdue(status, r.get(10)?, deadline, now),
         conflict_count: r.get(14)?,
         updated_at: r.get(15)?,
     })
@@ -55,11 +64,10 @@ impl Inner {
                 "(p.status = 'routed' AND p.department_id = ?)".into(),
                 vec![Value::Text(id.department_id.clone().unwrap_or_default())],
             ),
-            Role::Manager => (
-                "(p.status IN ('reported', 'accepted', 'confirmed') OR (p.status = 'routed' AND p.deadline < ?))"
-                    .into(),
-                vec![Value::Integer(now)],
-            ),
+            Role::Manager => {
+                let (overdue, args) = overdue_sql(now);
+                (format!("(p.status IN ('reported', 'accepted', 'confirmed') OR {overdue})"), args)
+            }
             Role::EnterpriseContact => (
                 "(p.status = 'resolved' AND p.enterprise_id = ?)".into(),
                 vec![Value::Text(id.enterprise_id.clone().unwrap_or_default())],
@@ -94,8 +102,9 @@ impl Inner {
             args.push(Value::Text(c.as_str().into()));
         }
         if f.overdue {
-            conds.push("p.status = 'routed' AND p.deadline < ?".into());
-            args.push(Value::Integer(now));
+            let (overdue, a) = overdue_sql(now);
+            conds.push(overdue.into());
+            args.extend(a);
         }
         if f.awaiting_me {
             let (sql, a) = self.awaiting_me_sql(now);
@@ -327,10 +336,10 @@ impl Store {
         };
         Ok(HomeCounts {
             open: inner.count("SELECT COUNT(*) FROM problems WHERE status != 'closed'", vec![])?,
-            overdue: inner.count(
-                "SELECT COUNT(*) FROM problems WHERE status = 'routed' AND deadline < ?",
-                vec![Value::Integer(now)],
-            )?,
+            overdue: {
+                let (overdue, args) = overdue_sql(now);
+                inner.count(&format!("SELECT COUNT(*) FROM problems p WHERE {overdue}"), args)?
+            },
             awaiting_confirmation: inner.count("SELECT COUNT(*) FROM problems WHERE status = 'resolved'", vec![])?,
             awaiting_me: inner
                 .count(&format!("SELECT COUNT(*) FROM problems p WHERE {awaiting_sql}"), awaiting_args)?,

@@ -74,6 +74,7 @@ pub fn directory(enterprise_id: &str) -> Directory {
             user("cadre-2", "李干部", Role::Cadre, Some(OTHER_COUNTY), None, None),
             user("mgr-county", "中原区活动办", Role::Manager, Some(COUNTY), None, None),
             user("mgr-city", "郑州市活动办", Role::Manager, Some(CITY), None, None),
+            user("mgr-province", "河南省活动办", Role::Manager, Some(PROVINCE), None, None),
             user("mgr-other", "二七区活动办", Role::Manager, Some(OTHER_COUNTY), None, None),
             user("handler-1", "财政局张科长", Role::DepartmentHandler, None, Some(FINANCE), None),
             user("handler-other", "二七区财政局", Role::DepartmentHandler, None, Some(OTHER_DEPT), None),

@@ -13,10 +13,17 @@
 //! - **resolution rate (解决率)**: of the problems reported in the period, the share resolved,
 //!   confirmed or closed now;
 //! - **on-time rate**: of the problems resolved in the period that had a deadline, the share resolved
-//!   by it;
-//! - **satisfaction rate (满意率)**: of the confirmations made in the period, the share rated 4 or 5;
-//!   **average rating** over the same confirmations;
-//! - **overdue now**: problems routed and past their deadline at the moment of computing;
+//!   by it — by the first deadline missed, if one was (a re-routing or escalation after a deadline
+//!   passed does not erase the lateness), else by the deadline in force;
+//! - **satisfaction rate (满意率)**: of the answers to resolutions in the period — the enterprise's own
+//!   confirmations, those the campaign office recorded on a call-back (代确认), and the problems it
+//!   closed because the enterprise did not answer in time (超时未确认) — the share rated 4 or 5. A
+//!   closure without an answer counts as not satisfied, so that letting enterprises' answers time out
+//!   never raises the figure, and a call-back's rating counts as the enterprise's answer. The three are
+//!   also counted apart (`own_confirmations`, `call_backs`, `unanswered`) so that a unit relying on
+//!   call-backs shows as such; **average rating** over the rated answers;
+//! - **overdue now**: problems overdue at the moment of computing (`zhuqi_core::domain::problem::
+//!   is_overdue`: routed and past the deadline, or not routed within the acceptance limit);
 //! - **visits** made in the period and **enterprises visited** (distinct).
 //!
 //! Monthly ranking score of a unit (0–100):
@@ -26,10 +33,19 @@
 
 pub use crate::storage::{ProblemFact, VisitFact};
 use std::collections::{BTreeMap, HashSet};
+use zhuqi_core::domain::ProblemStatus;
+use zhuqi_core::domain::problem::is_overdue;
 
 impl ProblemFact {
     fn is_resolved(&self) -> bool {
         matches!(self.status.as_str(), "resolved" | "confirmed" | "closed")
+    }
+}
+
+impl crate::storage::ProblemRow {
+    /// Whether the problem is overdue at `now` (the core's one rule).
+    pub fn is_overdue(&self, now: i64) -> bool {
+        is_overdue(ProblemStatus::parse(&self.status).unwrap_or_default(), self.reported_at, self.deadline, now)
     }
 }
 
@@ -55,6 +71,10 @@ pub struct Figures {
     pub on_time_rate: Option<f64>,
     pub satisfaction_rate: Option<f64>,
     pub average_rating: Option<f64>,
+    /// Answers in the period: the enterprise's own confirmations, call-backs, closures unanswered.
+    pub own_confirmations: u32,
+    pub call_backs: u32,
+    pub unanswered: u32,
     pub overdue_now: u32,
     pub visits: u32,
     pub enterprises_visited: u32,
@@ -72,7 +92,8 @@ pub fn figures<'a>(
     now: i64,
 ) -> Figures {
     let (mut reported, mut reported_resolved, mut resolved, mut with_deadline, mut on_time) = (0, 0, 0, 0, 0);
-    let (mut confirmed, mut satisfied, mut rating_sum, mut overdue) = (0, 0, 0u32, 0);
+    let (mut rated, mut satisfied, mut rating_sum, mut overdue) = (0, 0, 0u32, 0);
+    let (mut own, mut call_backs, mut unanswered) = (0, 0, 0);
     for p in problems {
         if period.contains(p.reported_at) {
             reported += 1;
@@ -80,7 +101,7 @@ pub fn figures<'a>(
         }
         if let Some(r) = p.resolved_at.filter(|r| period.contains(*r) && p.is_resolved()) {
             resolved += 1;
-            if let Some(d) = p.deadline {
+            if let Some(d) = p.missed_deadline.or(p.deadline) {
                 with_deadline += 1;
                 on_time += usize::from(r <= d);
             }
@@ -88,11 +109,19 @@ pub fn figures<'a>(
         if let (Some(c), Some(rating)) = (p.confirmed_at, p.rating)
             && period.contains(c)
         {
-            confirmed += 1;
+            rated += 1;
             satisfied += usize::from(rating >= 4);
             rating_sum += u32::from(rating);
+            match p.confirmation.as_deref() {
+                Some("call_back") => call_backs += 1,
+                _ => own += 1,
+            }
         }
-        if p.status == "routed" && p.deadline.is_some_and(|d| d < now) {
+        if p.confirmation.as_deref() == Some("unanswered") && p.closed_at.is_some_and(|c| period.contains(c)) {
+            unanswered += 1;
+        }
+        let status = ProblemStatus::parse(&p.status).unwrap_or_default();
+        if is_overdue(status, p.reported_at, p.deadline, now) {
             overdue += 1;
         }
     }
@@ -109,8 +138,11 @@ pub fn figures<'a>(
         resolved: resolved as u32,
         resolution_rate: ratio(reported_resolved, reported),
         on_time_rate: ratio(on_time, with_deadline),
-        satisfaction_rate: ratio(satisfied, confirmed),
-        average_rating: (confirmed > 0).then(|| f64::from(rating_sum) / confirmed as f64),
+        satisfaction_rate: ratio(satisfied, rated + unanswered),
+        average_rating: (rated > 0).then(|| f64::from(rating_sum) / rated as f64),
+        own_confirmations: own as u32,
+        call_backs: call_backs as u32,
+        unanswered: unanswered as u32,
         overdue_now: overdue,
         visits: n_visits,
         enterprises_visited: visited.len() as u32,
@@ -229,6 +261,9 @@ mod tests {
             deadline: None,
             confirmed_at: None,
             rating: None,
+            confirmation: None,
+            closed_at: None,
+            missed_deadline: None,
         }
     }
 
@@ -285,6 +320,40 @@ mod tests {
         // Overdue on the 20th: C.
         assert_eq!(f.overdue_now, 1);
         assert_eq!((f.visits, f.enterprises_visited), (2, 1));
+    }
+
+    #[test]
+    fn call_backs_and_unanswered_closures_are_answers_counted_apart() {
+        let period = Period { from: MARCH, to: MARCH + 31 * DAY };
+        let mut problems = march(); // own confirmations in March: A 5, B 3, D 4
+        // F: the office called the enterprise back on the 6th, rating 5.
+        let mut f = p("F", "county-1", Some("fin"), "confirmed", MARCH + DAY);
+        (f.resolved_at, f.confirmed_at, f.rating) = (Some(MARCH + 2 * DAY), Some(MARCH + 5 * DAY), Some(5));
+        f.confirmation = Some("call_back".into());
+        // G: resolved on the 1st, no answer in 15 days, closed unanswered on the 17th.
+        let mut g = p("G", "county-1", Some("fin"), "closed", MARCH - DAY);
+        (g.resolved_at, g.closed_at) = (Some(MARCH), Some(MARCH + 16 * DAY));
+        g.confirmation = Some("unanswered".into());
+        problems.extend([f, g]);
+        let fig = figures(&problems, &[], period, MARCH + 19 * DAY);
+        assert_eq!((fig.own_confirmations, fig.call_backs, fig.unanswered), (3, 1, 1));
+        // Satisfied: A, D, F of five answers (G counts as not satisfied); average of the four ratings.
+        assert_eq!(fig.satisfaction_rate, Some(3.0 / 5.0));
+        assert_eq!(fig.average_rating, Some(17.0 / 4.0));
+    }
+
+    #[test]
+    fn a_missed_deadline_stays_missed_and_unrouted_problems_fall_overdue() {
+        let period = Period { from: MARCH, to: MARCH + 31 * DAY };
+        // Deadline the 5th missed, re-routed with a new one (the 20th), resolved the 10th: late.
+        let mut h = p("H", "county-1", Some("fin"), "resolved", MARCH + DAY);
+        (h.deadline, h.missed_deadline, h.resolved_at) =
+            (Some(MARCH + 19 * DAY), Some(MARCH + 4 * DAY), Some(MARCH + 9 * DAY));
+        // Reported the 1st and never accepted: past the acceptance limit by the 20th.
+        let i = p("I", "county-1", None, "reported", MARCH);
+        let fig = figures(&[h, i], &[], period, MARCH + 19 * DAY);
+        assert_eq!(fig.on_time_rate, Some(0.0));
+        assert_eq!(fig.overdue_now, 1);
     }
 
     #[test]

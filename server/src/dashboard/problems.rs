@@ -43,7 +43,7 @@ pub async fn problems_page(
                         .as_deref()
                         .and_then(|d| dir.departments.get(d))
                         .map(|d| d.name.as_str()),
-                    overdue: p.status == "routed" && p.deadline.is_some_and(|d| d < now),
+                    overdue: p.is_overdue(now),
                 })
                 .collect(),
         };
@@ -78,7 +78,7 @@ pub(super) fn filtered_problems(
         .filter(|p| q.category.as_deref().is_none_or(|c| c.is_empty() || p.category == c))
         .filter(|p| q.level.as_deref().and_then(|l| l.parse::<u8>().ok()).is_none_or(|l| p.level == l))
         .filter(|p| q.department.as_deref().is_none_or(|d| d.is_empty() || p.department_id.as_deref() == Some(d)))
-        .filter(|p| !overdue_only || (p.status == "routed" && p.deadline.is_some_and(|d| d < now)))
+        .filter(|p| !overdue_only || p.is_overdue(now))
         .filter(|p| from.is_none_or(|f| p.reported_at >= f) && to.is_none_or(|t| p.reported_at < t))
         .filter(|p| {
             text.is_empty()
@@ -135,7 +135,14 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                         ("企业确认", format!("满意度 {rating}/5 {comment}"))
                     }
                     ProblemAction::Rejected { reason } => ("企业退回", reason.clone()),
+                    ProblemAction::CalledBack { contact, accepted: true, rating, note } => {
+                        ("代确认（回访）", format!("回访{contact}：满意度 {}/5 {note}", rating.unwrap_or_default()))
+                    }
+                    ProblemAction::CalledBack { contact, note, .. } => {
+                        ("代确认（回访）", format!("回访{contact}：企业不认可办理结果：{note}"))
+                    }
                     ProblemAction::Closed { note } => ("销号", note.clone()),
+                    ProblemAction::ClosedUnanswered { note } => ("超时未确认销号", note.clone()),
                     ProblemAction::FollowedUp { note, still_solved } => {
                         ("回头看", format!("{note}{}", if *still_solved { "" } else { "（问题复发）" }))
                     }

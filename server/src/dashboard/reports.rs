@@ -109,7 +109,7 @@ pub fn problems_table(rows: &[ProblemRow], dir: &Snapshot, now: i64) -> Table {
         rows: rows
             .iter()
             .map(|p| {
-                let overdue = p.status == "routed" && p.deadline.is_some_and(|d| d < now);
+                let overdue = p.is_overdue(now);
                 vec![
                     text(&p.id),
                     text(&p.title),

@@ -447,6 +447,11 @@ pub struct ProblemFact {
     pub deadline: Option<i64>,
     pub confirmed_at: Option<i64>,
     pub rating: Option<u8>,
+    /// Who accepted the resolution: `enterprise`, `call_back` or `unanswered` (none before it was recorded).
+    pub confirmation: Option<String>,
+    pub closed_at: Option<i64>,
+    /// The first deadline missed while the problem was being handled (on-time is judged against it).
+    pub missed_deadline: Option<i64>,
 }
 
 /// What the figures need of one visit.

@@ -101,6 +101,8 @@ const PROBLEM_COLUMNS: &[&str] = &[
     "follow_up_count",
     "conflict_count",
     "updated_at",
+    "confirmation",
+    "missed_deadline",
 ];
 const EVENT_COLUMNS: &[&str] =
     &["problem_id", "position", "event_id", "kind", "by_user", "role", "device", "at", "outcome"];
@@ -173,6 +175,8 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 s.follow_up_count.into(),
                 (*conflicts).into(),
                 s.updated_at.into(),
+                s.confirmation.map(|c| c.as_str()).into(),
+                s.missed_deadline.into(),
             ];
             let events: Vec<Vec<Value>> = events
                 .iter()

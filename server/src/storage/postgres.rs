@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -32,6 +32,9 @@ const MIGRATIONS: &[&[&str]] = &[
     &["DROP TABLE sign_in_failures;", SIGN_IN_TABLES],
     // 3: the writer of a change defaults to '' (as in SQLite, where the column was added later).
     &["ALTER TABLE changes ALTER COLUMN writer SET DEFAULT '';"],
+    // 4: who accepted a problem's resolution (the enterprise, a call-back, nobody in time) and the
+    // first deadline it missed.
+    &["ALTER TABLE problems ADD COLUMN confirmation TEXT;", "ALTER TABLE problems ADD COLUMN missed_deadline BIGINT;"],
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different

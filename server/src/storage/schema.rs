@@ -136,7 +136,9 @@ CREATE TABLE problems (
     reopen_count BIGINT NOT NULL,
     follow_up_count BIGINT NOT NULL,
     conflict_count BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    confirmation TEXT,
+    missed_deadline BIGINT
 ) WITHOUT ROWID;
 CREATE INDEX problems_region ON problems (region_id, status);
 CREATE INDEX problems_department ON problems (department_id, status);

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -23,6 +23,9 @@ const MIGRATIONS: &[&[&str]] = &[
     // 3: failed sign-ins under fixed-length hashed keys (they stored whole logins), the logins known
     // at an address, and dashboard sessions apart from device tokens.
     &["DROP TABLE sign_in_failures;", SIGN_IN_TABLES],
+    // 4: who accepted a problem's resolution (the enterprise, a call-back, nobody in time) and the
+    // first deadline it missed.
+    &["ALTER TABLE problems ADD COLUMN confirmation TEXT;", "ALTER TABLE problems ADD COLUMN missed_deadline BIGINT;"],
 ];
 
 pub struct SqliteStorage {
@@ -249,7 +252,10 @@ mod tests {
                     [],
                 )
                 .unwrap();
-                conn.execute("INSERT INTO sign_in_failures (login, at) VALUES ('someone', 5)", []).unwrap();
+                // Failures were stored by login until version 3.
+                let failure = if old < 3 { "login" } else { "key" };
+                conn.execute(&format!("INSERT INTO sign_in_failures ({failure}, at) VALUES ('someone', 5)"), [])
+                    .unwrap();
             }
             let upgraded = SqliteStorage::open(old_dir.path()).unwrap();
             let conn = Connection::open(old_dir.path().join("relay.db")).unwrap();

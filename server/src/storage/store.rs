@@ -401,7 +401,8 @@ impl<B: Backend> RelayStorage for B {
     fn problem_facts(&self) -> Result<Vec<ProblemFact>> {
         self.read(|db| {
             select!(db, ProblemFact {
-                id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating
+                id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating,
+                confirmation, closed_at, missed_deadline
             } FROM "problems", vec![])
         })
     }

@@ -1,0 +1,167 @@
+//! The campaign's rules as an office meets them in its first month: problems that can't get stuck
+//! waiting for an enterprise without the app, deadlines that can't be gamed, and authority by level.
+
+mod common;
+
+use common::*;
+use zhuqi_core::domain::problem::{ANSWER_DAYS, Confirmation};
+use zhuqi_core::domain::{ProblemAction, ProblemStatus};
+use zhuqi_core::store::ProblemFilter;
+
+/// A problem reported by the cadre, accepted and routed by the county at level 2 with a 7-day
+/// deadline, and resolved by the handler two days later; every store holds it.
+fn resolved(w: &World) -> String {
+    let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    w.clock.advance(HOUR);
+    w.manager.accept_problem(&pid, "").unwrap();
+    w.manager.route_problem(&pid, FINANCE, 2, T0 + HOUR + 7 * DAY, "").unwrap();
+    w.sync_all();
+    w.clock.advance(2 * DAY);
+    w.handler.resolve_problem(&pid, "已协调银行放款").unwrap();
+    w.sync_all();
+    pid
+}
+
+#[test]
+fn an_enterprise_that_never_answers_is_closed_unanswered_after_the_waiting_time() {
+    let w = World::new();
+    let pid = resolved(&w);
+    let err = w.manager.close_unanswered(&pid, "").unwrap_err();
+    assert!(err.user_message().contains(&format!("{ANSWER_DAYS}天")), "{}", err.user_message());
+    w.clock.advance(ANSWER_DAYS as i64 * DAY);
+    assert!(w.cadre.close_unanswered(&pid, "").is_err(), "the campaign office's decision");
+    w.manager.close_unanswered(&pid, "多次联系企业未回复").unwrap();
+    w.sync_all();
+    for store in [&w.manager, &w.cadre, &w.contact] {
+        let p = store.problem(&pid).unwrap();
+        assert_eq!(p.state.status, ProblemStatus::Closed);
+        assert_eq!((p.state.confirmation, p.state.rating), (Some(Confirmation::Unanswered), None));
+        assert!(matches!(p.timeline.last().unwrap().action, ProblemAction::ClosedUnanswered { .. }));
+    }
+}
+
+#[test]
+fn the_office_records_the_enterprises_answer_on_a_call_back() {
+    let w = World::new();
+    let pid = resolved(&w);
+    // Neither the cadre nor the handler may answer for the enterprise.
+    assert!(w.cadre.record_call_back(&pid, "刘总", true, Some(5), "").is_err());
+    assert!(w.handler.record_call_back(&pid, "刘总", true, Some(5), "").is_err());
+    // An accepted answer needs a rating; a refusal needs a reason.
+    assert!(w.manager.record_call_back(&pid, "刘总", true, None, "").is_err());
+    assert!(w.manager.record_call_back(&pid, "刘总", false, None, "").is_err());
+    // The enterprise does not accept it yet: back to the handler, with a new 7-day deadline.
+    w.clock.advance(10 * DAY);
+    w.manager.record_call_back(&pid, "刘总（电话）", false, None, "贷款尚未到账").unwrap();
+    let p = w.manager.problem(&pid).unwrap();
+    assert_eq!((p.state.status, p.state.reopen_count), (ProblemStatus::Routed, 1));
+    assert_eq!(p.state.deadline, Some(T0 + HOUR + 12 * DAY + 7 * DAY));
+    assert!(!p.summary.overdue, "reopened with time to work, not with the passed deadline");
+    w.sync_all();
+    w.handler.resolve_problem(&pid, "贷款已到账").unwrap();
+    w.sync_all();
+    w.manager.record_call_back(&pid, "刘总（电话）", true, Some(4), "企业表示满意").unwrap();
+    w.sync_all();
+    for store in [&w.manager, &w.contact] {
+        let p = store.problem(&pid).unwrap();
+        assert_eq!(p.state.status, ProblemStatus::Confirmed);
+        assert_eq!((p.state.confirmation, p.state.rating), (Some(Confirmation::CallBack), Some(4)));
+    }
+    // The office closes it as usual.
+    w.manager.close_problem(&pid, "").unwrap();
+}
+
+#[test]
+fn a_follow_up_that_finds_the_problem_back_reopens_it_with_a_new_deadline() {
+    let w = World::new();
+    let pid = resolved(&w);
+    w.contact.confirm_resolution(&pid, 5, "").unwrap();
+    w.sync_all();
+    w.manager.close_problem(&pid, "").unwrap();
+    w.sync_all();
+    w.clock.advance(30 * DAY);
+    let now = T0 + HOUR + 32 * DAY;
+    w.cadre.follow_up(&pid, "回访发现资金再次短缺", false).unwrap();
+    let p = w.cadre.problem(&pid).unwrap();
+    assert_eq!((p.state.status, p.state.reopen_count, p.state.follow_up_count), (ProblemStatus::Routed, 1, 1));
+    assert_eq!(p.state.deadline, Some(now + 7 * DAY));
+    assert_eq!((p.state.closed_at, p.state.rating, p.state.confirmation), (None, None, None));
+}
+
+#[test]
+fn a_deadline_already_passed_when_it_is_set_is_refused() {
+    let w = World::new();
+    let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    w.clock.advance(3 * DAY);
+    // After the report, but before the moment it is set: it would be overdue at once.
+    let err = w.manager.route_problem(&pid, FINANCE, 2, T0 + DAY, "").unwrap_err();
+    assert_eq!(err.user_message(), "办理时限不能早于当前时间");
+    w.manager.route_problem(&pid, FINANCE, 2, T0 + 10 * DAY, "").unwrap();
+    assert!(w.manager.escalate_problem(&pid, 3, "协调难度大", None, Some(T0 + 2 * DAY)).is_err());
+}
+
+#[test]
+fn a_new_deadline_does_not_erase_lateness() {
+    let w = World::new();
+    let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    w.manager.route_problem(&pid, FINANCE, 2, T0 + DAY, "").unwrap();
+    w.clock.advance(3 * DAY);
+    // Late; re-routed with a fresh deadline, then resolved by it.
+    w.manager.route_problem(&pid, FINANCE, 2, T0 + 10 * DAY, "改由财政局重新办理").unwrap();
+    w.sync_all();
+    w.handler.resolve_problem(&pid, "已办结").unwrap();
+    let p = w.handler.problem(&pid).unwrap();
+    assert_eq!((p.state.deadline, p.state.missed_deadline), (Some(T0 + 10 * DAY), Some(T0 + DAY)));
+    assert_eq!(p.state.resolved_on_time(), Some(false));
+}
+
+#[test]
+fn a_problem_left_unaccepted_falls_overdue_after_the_acceptance_limit() {
+    let w = World::new();
+    let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    let overdue = || w.manager.problems(&ProblemFilter { overdue: true, ..Default::default() }).unwrap();
+    assert!(overdue().is_empty());
+    w.clock.advance(4 * DAY);
+    assert_eq!(overdue().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [pid.as_str()]);
+    assert_eq!(w.manager.home_counts().unwrap().overdue, 1);
+    w.manager.route_problem(&pid, FINANCE, 2, T0 + 10 * DAY, "").unwrap();
+    assert!(overdue().is_empty());
+}
+
+#[test]
+fn the_office_of_the_problems_level_accepts_routes_and_escalates_past_one_level() {
+    let w = World::new();
+    let city = w.store("mgr-city");
+    let province = w.store("mgr-province");
+    let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    send_all(&w.manager, &city);
+    send_all(&w.manager, &province);
+    // A cadre does not accept their own report; the city is not the office of a level-1 problem.
+    assert!(w.cadre.accept_problem(&pid, "").is_err());
+    let err = city.accept_problem(&pid, "").unwrap_err();
+    assert!(err.user_message().contains("第1级"), "{}", err.user_message());
+    // The county routes within its own levels (1–2), not at the city's or the province's.
+    assert!(w.manager.route_problem(&pid, FINANCE, 5, T0 + 5 * DAY, "").is_err());
+    assert!(w.manager.route_problem(&pid, FINANCE, 3, T0 + 5 * DAY, "").is_err());
+    w.manager.accept_problem(&pid, "").unwrap();
+    w.manager.route_problem(&pid, FINANCE, 2, T0 + 5 * DAY, "").unwrap();
+    w.sync_all();
+    // The handler may escalate one level up, not straight to the province.
+    assert!(w.handler.escalate_problem(&pid, 5, "需省级协调", None, None).is_err());
+    w.handler.escalate_problem(&pid, 3, "需市级协调", None, None).unwrap();
+    w.sync_all();
+    // Now at the city's level: the county may no longer re-route it; the city does.
+    send_all(&w.handler, &city);
+    assert!(w.manager.route_problem(&pid, FINANCE, 3, T0 + 6 * DAY, "").is_err());
+    city.route_problem(&pid, LAND, 3, T0 + 6 * DAY, "市自然资源局牵头").unwrap();
+    // Straight to the province: only by the province's office.
+    assert!(city.escalate_problem(&pid, 5, "需省级协调", None, None).is_err());
+    send_all(&city, &province);
+    province.escalate_problem(&pid, 5, "省级挂牌督办", None, None).unwrap();
+    assert_eq!(province.problem(&pid).unwrap().state.level, 5);
+}
