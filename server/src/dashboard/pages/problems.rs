@@ -154,6 +154,8 @@ impl Page for ProblemsPage<'_> {
                                 @match p.deadline {
                                     Some(d) if *overdue => b.error { (date_of(d)) " 超期" },
                                     Some(d) => (date_of(d)),
+                                    // Not routed within the acceptance limit.
+                                    None if *overdue => b.error { "受理超期" },
                                     None => "—",
                                 }
                             }
