@@ -97,13 +97,8 @@ pub fn regions(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
     )?;
     let mut regions = Vec::new();
     for (line, r) in &t.rows {
-        let level = match get(r, "level") {
-            "省" | "province" => RegionLevel::Province,
-            "市" | "city" => RegionLevel::City,
-            "县" | "区" | "县区" | "county" => RegionLevel::County,
-            "乡镇" | "街道" | "township" => RegionLevel::Township,
-            other => return Err(row_err(*line, format!("级别“{other}”应为 省/市/县区/乡镇"))),
-        };
+        let level = region_level(get(r, "level"))
+            .ok_or_else(|| row_err(*line, format!("级别“{}”应为 省/市/县区/乡镇街道 之一", get(r, "level"))))?;
         if get(r, "id").is_empty() || get(r, "name").is_empty() {
             return Err(row_err(*line, "代码和名称不能为空"));
         }
@@ -244,6 +239,20 @@ fn hash_all(passwords: &[&str]) -> Vec<Option<String>> {
     })
 }
 
+/// A region's level from the words real division tables use (民政部 codes and their names): the
+/// tier (省级, 地级, 县级, 乡级) and the kinds of division at each.
+fn region_level(word: &str) -> Option<RegionLevel> {
+    Some(match word.trim() {
+        "省" | "省级" | "自治区" | "直辖市" | "province" => RegionLevel::Province,
+        "市" | "地级市" | "地级" | "自治州" | "地区" | "盟" | "city" => RegionLevel::City,
+        "县" | "区" | "县区" | "县级" | "市辖区" | "县级市" | "自治县" | "旗" | "自治旗" | "林区" | "特区" | "county" => {
+            RegionLevel::County
+        }
+        "乡镇" | "乡级" | "街道" | "街道办事处" | "镇" | "乡" | "民族乡" | "苏木" | "township" => RegionLevel::Township,
+        _ => return None,
+    })
+}
+
 /// An enterprise id from an id or a credit code.
 fn resolve_enterprise(state: &AppState, key: &str) -> Option<String> {
     if state.storage.enterprise_region(key).ok().flatten().is_some() {
@@ -368,5 +377,29 @@ pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
 fn after_import(state: &AppState) {
     if let Err(e) = state.storage.after_bulk_load() {
         tracing::warn!("after the import: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_levels_read_as_division_tables_name_them() {
+        for (word, level) in [
+            ("省", RegionLevel::Province),
+            ("自治区", RegionLevel::Province),
+            ("地级市", RegionLevel::City),
+            ("自治州", RegionLevel::City),
+            ("市辖区", RegionLevel::County),
+            ("县级市", RegionLevel::County),
+            ("自治县", RegionLevel::County),
+            ("街道", RegionLevel::Township),
+            ("镇", RegionLevel::Township),
+            (" 乡 ", RegionLevel::Township),
+        ] {
+            assert_eq!(region_level(word), Some(level), "{word}");
+        }
+        assert_eq!(region_level("村"), None, "villages are not regions of the campaign");
     }
 }
