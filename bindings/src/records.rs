@@ -330,6 +330,10 @@ pub struct ProblemDetail {
     pub escalation_count: u32,
     pub reopen_count: u32,
     pub follow_up_count: u32,
+    /// Who accepted the resolution: `enterprise`, `call_back` (代确认) or `unanswered` (超时未确认).
+    pub confirmation: Option<String>,
+    /// The first deadline missed while it was being handled; on-time is judged against it.
+    pub missed_deadline: Option<i64>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -356,6 +360,8 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
             escalation_count: p.state.escalation_count,
             reopen_count: p.state.reopen_count,
             follow_up_count: p.state.follow_up_count,
+            confirmation: p.state.confirmation.map(|c| c.as_str().to_owned()),
+            missed_deadline: p.state.missed_deadline,
             card: p.summary.into(),
             timeline: p
                 .timeline

@@ -134,6 +134,7 @@ fun main() {
         for (p in states) {
             check(p.card.status == ProblemStatus.CLOSED, "status ${p.card.status}")
             check(p.card.rating == 5u.toUByte(), "rating ${p.card.rating}")
+            check(p.confirmation == "enterprise", "confirmed by ${p.confirmation}")
             check(p.timeline.map { it.eventId } == states[0].timeline.map { it.eventId }, "same timeline")
             check(p.timeline.map { it.kind } == listOf("reported", "routed", "progress", "resolved", "confirmed", "closed"), "${p.timeline.map { it.kind }}")
         }
