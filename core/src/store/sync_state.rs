@@ -6,7 +6,10 @@ use super::Store;
 use crate::domain::{Directory, DocKind};
 use crate::error::{Error, Result};
 use crate::storage;
-use crate::sync::protocol::Rejection;
+use crate::sync::protocol::{RejectCode, Rejection};
+
+/// Why changes of a purged document were kept in the quarantine.
+const PURGED_UNSENT: &str = "the document left your scope before these changes were sent";
 use automerge::ActorId;
 use rusqlite::{Transaction, TransactionBehavior, params};
 use serde::Serialize;
@@ -124,19 +127,37 @@ impl Store {
         Ok(moved)
     }
 
-    /// Deletes documents the user may no longer hold, with their index rows and pending changes.
-    pub fn purge(&self, doc_ids: &[String]) -> Result<()> {
+    /// Deletes documents the user may no longer hold, with their index rows. Changes made to them
+    /// and not yet sent (an action taken while the sync was under way) are not lost: they move to the
+    /// quarantine as `out_of_scope`, where the user sees and can export them, and a fresh actor id is
+    /// started (as for a refused change). Returns how many changes were kept so.
+    pub fn purge(&self, doc_ids: &[String]) -> Result<usize> {
         let mut inner = self.lock();
+        let now = inner.now();
         let tx = Transaction::new_unchecked(&inner.conn, TransactionBehavior::Immediate)?;
+        let mut kept = 0;
         for id in doc_ids {
+            kept += tx.execute(
+                "INSERT INTO quarantine (doc_id, kind, hash, bytes, code, message, quarantined_at)
+                 SELECT doc_id, kind, hash, bytes, ?2, ?3, ?4 FROM pending_changes WHERE doc_id = ?1 ORDER BY seq",
+                params![id, serde_plain(&RejectCode::OutOfScope), PURGED_UNSENT, now],
+            )?;
             tx.execute("DELETE FROM pending_changes WHERE doc_id = ?1", [id])?;
             remove_document(&tx, id)?;
         }
+        let new_actor = (kept > 0).then(ActorId::random);
+        if let Some(a) = &new_actor {
+            storage::meta_set(&tx, "actor_id", &a.to_hex_string())?;
+        }
         tx.commit()?;
+        if let Some(a) = new_actor {
+            inner.actor_id = a;
+            inner.cache.clear();
+        }
         for id in doc_ids {
             inner.cache.remove(id);
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// Records the cursor (and directory) of a fully applied sync response.

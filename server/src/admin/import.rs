@@ -245,10 +245,11 @@ fn region_level(word: &str) -> Option<RegionLevel> {
     Some(match word.trim() {
         "省" | "省级" | "自治区" | "直辖市" | "province" => RegionLevel::Province,
         "市" | "地级市" | "地级" | "自治州" | "地区" | "盟" | "city" => RegionLevel::City,
-        "县" | "区" | "县区" | "县级" | "市辖区" | "县级市" | "自治县" | "旗" | "自治旗" | "林区" | "特区" | "county" => {
-            RegionLevel::County
+        "县" | "区" | "县区" | "县级" | "市辖区" | "县级市" | "自治县" | "旗" | "自治旗" | "林区" | "特区"
+        | "county" => RegionLevel::County,
+        "乡镇" | "乡级" | "街道" | "街道办事处" | "镇" | "乡" | "民族乡" | "苏木" | "township" => {
+            RegionLevel::Township
         }
-        "乡镇" | "乡级" | "街道" | "街道办事处" | "镇" | "乡" | "民族乡" | "苏木" | "township" => RegionLevel::Township,
         _ => return None,
     })
 }
