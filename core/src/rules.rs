@@ -172,6 +172,7 @@ pub fn authorize_enterprise(
             manager
         }
         ProfileUpdated { .. } => manager || actor.is_assigned_cadre(ent),
+        Corrected { .. } => manager,
         VisitRecorded { .. } => actor.is_assigned_cadre(ent),
         Unknown => false,
     };

@@ -165,3 +165,34 @@ fn the_office_of_the_problems_level_accepts_routes_and_escalates_past_one_level(
     province.escalate_problem(&pid, 5, "省级挂牌督办", None, None).unwrap();
     assert_eq!(province.problem(&pid).unwrap().state.level, 5);
 }
+
+#[test]
+fn the_office_corrects_an_enterprises_registered_facts_and_the_original_stays_in_the_history() {
+    use zhuqi_core::domain::{Correction, uscc};
+    let w = World::new();
+    let ent = w.enterprise_id.clone();
+    let code = uscc::complete("91410102MA44XY9K1").unwrap();
+    let fix = Correction {
+        name: Some("郑州精工机械股份有限公司".into()),
+        uscc: Some(code.clone()),
+        address: None,
+        reason: "营业执照登记名称已变更".into(),
+    };
+    // Only the campaign office corrects; a reason and a valid credit code are required.
+    assert!(w.cadre.correct_enterprise(&ent, fix.clone()).is_err());
+    assert!(w.manager.correct_enterprise(&ent, Correction { reason: String::new(), ..fix.clone() }).is_err());
+    let bad = Correction { uscc: Some("91410102MA44XY9K10".into()), ..fix.clone() };
+    assert_eq!(w.manager.correct_enterprise(&ent, bad).unwrap_err().field(), Some("uscc"));
+    assert!(w.manager.correct_enterprise(&ent, Correction { name: None, uscc: None, ..fix.clone() }).is_err());
+    w.manager.correct_enterprise(&ent, fix).unwrap();
+    w.sync_all();
+    for store in [&w.manager, &w.cadre, &w.contact] {
+        let e = store.enterprise(&ent).unwrap();
+        assert_eq!((e.profile.name.as_str(), e.profile.uscc.as_str()), ("郑州精工机械股份有限公司", code.as_str()));
+        assert_eq!(e.corrections.len(), 1);
+        let c = &e.corrections[0];
+        assert_eq!(c.previous.name.as_deref(), Some("郑州精工机械有限公司"));
+        assert_eq!(c.previous.address, None, "only the fields corrected");
+        assert_eq!((c.by.as_str(), c.correction.reason.as_str()), ("mgr-county", "营业执照登记名称已变更"));
+    }
+}

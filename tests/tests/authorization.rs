@@ -172,6 +172,19 @@ fn every_role_and_action_is_checked_by_the_relay() {
             &["cadre", "manager", "city"],
         ),
         (
+            "correct enterprise",
+            ENT_A,
+            enterprise_action(EnterpriseAction::Corrected {
+                correction: Correction {
+                    name: Some("更正后的企业名称".into()),
+                    uscc: None,
+                    address: None,
+                    reason: "登记有误".into(),
+                },
+            }),
+            &["manager", "city"],
+        ),
+        (
             "assign cadre",
             ENT_A,
             enterprise_action(EnterpriseAction::CadreAssigned { cadre_id: "cadre-c".into(), chief: false }),

@@ -172,6 +172,33 @@ impl ProfileUpdate {
     }
 }
 
+/// A correction of an enterprise's registered facts by the campaign office (a wrong name, credit code or
+/// address at registration), with why. The registration event stays as it was: the history shows both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Correction {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uscc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub reason: String,
+}
+
+impl Correction {
+    pub fn validate(self) -> Result<Self> {
+        if self.name.is_none() && self.uscc.is_none() && self.address.is_none() {
+            return Err(DomainError::invalid("correction", Invalid::Empty));
+        }
+        Ok(Correction {
+            name: self.name.map(|v| text::required("name", &v, SHORT)).transpose()?,
+            uscc: self.uscc.map(|v| uscc::validate(&v)).transpose()?,
+            address: self.address.map(|v| text::required("address", &v, MEDIUM)).transpose()?,
+            reason: text::required("reason", &self.reason, MEDIUM)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EnterpriseAction {
@@ -180,6 +207,10 @@ pub enum EnterpriseAction {
     },
     ProfileUpdated {
         update: ProfileUpdate,
+    },
+    /// The campaign office corrects the registered name, credit code or address (更正).
+    Corrected {
+        correction: Correction,
     },
     /// A cadre is assigned (包联); `chief` marks the chief service officer (首席服务官).
     CadreAssigned {
@@ -204,6 +235,7 @@ impl EnterpriseAction {
         match self {
             EnterpriseAction::Registered { .. } => "register an enterprise",
             EnterpriseAction::ProfileUpdated { .. } => "update an enterprise",
+            EnterpriseAction::Corrected { .. } => "correct an enterprise",
             EnterpriseAction::CadreAssigned { .. } => "assign a cadre",
             EnterpriseAction::AssignmentEnded { .. } => "end an assignment",
             EnterpriseAction::VisitRecorded { .. } => "record a visit",
@@ -229,6 +261,16 @@ pub struct Visit {
     pub event_id: String,
 }
 
+/// A correction as applied: what was corrected, the values it replaced, by whom and when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CorrectionRecord {
+    pub correction: Correction,
+    /// The values before, of the fields corrected (the reason is empty).
+    pub previous: Correction,
+    pub by: String,
+    pub at: i64,
+}
+
 /// The current state of an enterprise document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct EnterpriseState {
@@ -236,6 +278,8 @@ pub struct EnterpriseState {
     pub profile: Profile,
     pub assignments: Vec<Assignment>,
     pub visits: Vec<Visit>,
+    /// Corrections of the registered facts, oldest first (the profile holds the corrected values).
+    pub corrections: Vec<CorrectionRecord>,
     pub updated_at: i64,
 }
 
@@ -294,6 +338,24 @@ impl Fold for EnterpriseState {
                 if let Some(v) = u.contacts {
                     p.contacts = v;
                 }
+            }
+            Corrected { correction: c } => {
+                let p = &mut self.profile;
+                let replace = |field: &mut String, new: &Option<String>| {
+                    new.as_ref().map(|v| std::mem::replace(field, v.clone()))
+                };
+                let previous = Correction {
+                    name: replace(&mut p.name, &c.name),
+                    uscc: replace(&mut p.uscc, &c.uscc),
+                    address: replace(&mut p.address, &c.address),
+                    reason: String::new(),
+                };
+                self.corrections.push(CorrectionRecord {
+                    correction: c.clone(),
+                    previous,
+                    by: event.by.clone(),
+                    at: event.at,
+                });
             }
             CadreAssigned { cadre_id, chief } => {
                 if *chief {

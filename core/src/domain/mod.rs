@@ -13,7 +13,8 @@ pub mod uscc;
 
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
-    Assignment, Contact, EnterpriseAction, EnterpriseState, PhotoRef, Profile, ProfileUpdate, Visit, VisitRecord,
+    Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, PhotoRef, Profile,
+    ProfileUpdate, Visit, VisitRecord,
 };
 pub use error::DomainError;
 pub use event::{Event, Fold, Folded, Outcome};

@@ -13,8 +13,8 @@ pub mod views;
 use crate::document::Document;
 use crate::domain::event::{Causality, Fold, fold};
 use crate::domain::{
-    Category, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction, ProblemState,
-    Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord, text,
+    Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction,
+    ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord, text,
 };
 use crate::error::DomainError;
 use crate::error::{Entity, Error, Invalid, Result};
@@ -343,6 +343,13 @@ impl Store {
     pub fn update_enterprise(&self, enterprise_id: &str, update: ProfileUpdate) -> Result<()> {
         let update = update.validate()?;
         self.lock().act_on_enterprise(enterprise_id, EnterpriseAction::ProfileUpdated { update }).map(drop)
+    }
+
+    /// The campaign office corrects an enterprise's registered name, credit code or address (更正),
+    /// saying why; the registration stays in the history.
+    pub fn correct_enterprise(&self, enterprise_id: &str, correction: Correction) -> Result<()> {
+        let correction = correction.validate()?;
+        self.lock().act_on_enterprise(enterprise_id, EnterpriseAction::Corrected { correction }).map(drop)
     }
 
     /// Assigns a cadre to an enterprise (包联); `chief` makes them its chief service officer.

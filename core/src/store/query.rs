@@ -211,6 +211,7 @@ impl Store {
                     })
                 })
                 .collect::<Result<_>>()?,
+            corrections: state.corrections,
             profile: state.profile,
             visits,
             problems,

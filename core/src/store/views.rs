@@ -53,6 +53,8 @@ pub struct EnterpriseDetail {
     /// Newest first.
     pub visits: Vec<VisitView>,
     pub problems: Vec<ProblemSummary>,
+    /// Corrections of the registered facts, oldest first, with the values they replaced.
+    pub corrections: Vec<crate::domain::CorrectionRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -291,6 +291,9 @@ fn check_events(
                 let normalised = match &event.action {
                     EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
                     EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
+                    EnterpriseAction::Corrected { correction } => {
+                        correction.clone().validate().map(|c| c == *correction)
+                    }
                     EnterpriseAction::VisitRecorded { visit } => visit.clone().validate(today).map(|v| v == *visit),
                     EnterpriseAction::AssignmentEnded { reason, .. } => {
                         text::optional("reason", reason, text::MEDIUM).map(|r| r == *reason)
