@@ -99,6 +99,22 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert!(refused.contains("操作未完成"));
     let (_, page, _) = b.get(&format!("/problems/{rid}"));
     assert!(page.contains("<td>交办</td>") && page.contains("<td>提级督办</td>") && page.contains("第2级"));
+    // A resolved problem whose enterprise has no app: the office calls it back and records its answer.
+    let (_, resolved, _) = b.get("/problems?status=resolved");
+    let qid =
+        resolved.split(r#"<tr data-id=""#).nth(1).expect("a resolved problem").split('"').next().unwrap().to_owned();
+    let (status, refused) =
+        b.post(&format!("/problems/{qid}/call-back"), &format!("csrf={csrf}&contact=&accepted=yes&rating=4"));
+    assert_eq!(status, 422, "whom the office spoke to is required");
+    assert!(refused.contains("操作未完成"));
+    let (status, _) = b.post(
+        &format!("/problems/{qid}/call-back"),
+        &format!("csrf={csrf}&contact=%E5%88%98%E6%80%BB&accepted=yes&rating=4&note=ok"), // 刘总
+    );
+    assert_eq!(status, 303);
+    let (_, page, _) = b.get(&format!("/problems/{qid}"));
+    assert!(page.contains("<td>代确认（回访）</td>") && page.contains("回访刘总：满意度 4/5"), "shown as 代确认");
+    assert!(page.contains("企业已确认"));
 
     // Exports of the filtered list: CSV with a BOM, XLSX, the same rows (the routing above took one
     // problem off the list: overdue only because nobody had routed it).

@@ -195,11 +195,20 @@ pub struct ActionForm {
     /// `YYYY-MM-DD`: the deadline is the end of that day.
     #[serde(default)]
     deadline: String,
+    /// A call-back: whom the office spoke to, whether the enterprise accepts the resolution
+    /// (`yes`/`no`) and its rating.
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    accepted: String,
+    #[serde(default)]
+    rating: Option<u8>,
 }
 
-/// Urges (催办), routes or re-routes (交办), or escalates (提级督办) a problem from the desk: an
+/// Urges (催办), routes or re-routes (交办), escalates (提级督办), records a call-back on the
+/// enterprise's behalf (回访代确认) or closes an unanswered resolution (超时未确认) from the desk: an
 /// Automerge change by the manager's relay-side actor, through the same validation and audit path as
-/// a phone's. `POST /problems/{id}/{urge|route|escalate}`.
+/// a phone's. `POST /problems/{id}/{urge|route|escalate|call-back|close-unanswered}`.
 pub async fn problem_action(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -233,6 +242,12 @@ pub async fn problem_action(
             },
             None => return ApiError::bad_request("escalation needs a level").into_response(),
         },
+        "call-back" => {
+            let accepted = f.accepted == "yes";
+            let rating = f.rating.filter(|_| accepted);
+            ProblemAction::CalledBack { contact: f.contact.trim().to_owned(), accepted, rating, note }
+        }
+        "close-unanswered" => ProblemAction::ClosedUnanswered { note },
         _ => return ApiError::not_found("no such action").into_response(),
     };
     let st = state.clone();

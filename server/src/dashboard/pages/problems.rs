@@ -1,11 +1,12 @@
 //! The problem pages: the filtered list (with its exports) and one problem's page, with its whole
-//! timeline and the desk's forms to urge (催办), route (交办) and escalate (提级督办) it.
+//! timeline and the desk's forms to urge (催办), route (交办) and escalate (提级督办) it, and, once
+//! resolved, to record a call-back (回访代确认) or close it unanswered (超时未确认).
 
 use super::{Choice, Page, csrf_field, option, time_or_dash};
 use crate::dashboard::clock::time_of;
 use crate::storage::ProblemRow;
 use maud::{Markup, html};
-use zhuqi_core::domain::problem::level_zh;
+use zhuqi_core::domain::problem::{ANSWER_DAYS, level_zh};
 use zhuqi_core::domain::text::date_of;
 use zhuqi_core::domain::{Category, ProblemState, ProblemStatus};
 
@@ -273,6 +274,23 @@ impl Page for ProblemPage<'_> {
                     input type="date" name="deadline";
                     input name="note" placeholder="提级原因" required;
                     button { "提级" }
+                }
+            }
+            @if s.status == ProblemStatus::Resolved {
+                h3 { "回访代确认" }
+                form method="post" action={ "/problems/" (id) "/call-back" } {
+                    (csrf_field(self.csrf))
+                    input name="contact" placeholder="回访对象（姓名、电话）" required;
+                    select name="accepted" { option value="yes" { "企业认可" } option value="no" { "企业不认可" } }
+                    select name="rating" { @for r in (1..=5).rev() { option value=(r) { "满意度 " (r) } } }
+                    input name="note" placeholder="回访记录（不认可时必填原因）";
+                    button id="call-back" { "记录回访" }
+                }
+                h3 { "超时未确认销号" }
+                form method="post" action={ "/problems/" (id) "/close-unanswered" } {
+                    (csrf_field(self.csrf))
+                    input name="note" placeholder="说明（如多次联系未回复）";
+                    button { "销号（" (ANSWER_DAYS) "天未确认）" }
                 }
             }
             @if matches!(s.status, ProblemStatus::Reported | ProblemStatus::Accepted | ProblemStatus::Routed) {
