@@ -433,3 +433,32 @@ fn each_role_reads_exactly_its_scope() {
         assert_eq!(got, want, "{login}");
     }
 }
+
+#[test]
+fn a_deadline_already_passed_and_an_early_unanswered_closure_are_refused() {
+    let w = world();
+    let manager = RawClient::sign_in(&w.relay.url, "manager");
+    let storage = w.relay.state.storage.as_ref();
+    let before = storage.current_seq().unwrap();
+    // Routed with a deadline an hour ago: it would be overdue at once.
+    let past = zhuqi_server::now_ms() - 3_600_000;
+    let routed = ProblemAction::Routed { department_id: FINANCE.into(), level: 1, deadline: past, note: String::new() };
+    let r = manager.push(
+        &w.reported,
+        DocKind::Problem,
+        vec![manager.append(&relay_snapshot(&w.relay, &w.reported), routed)],
+    );
+    assert_eq!(r.rejected.len(), 1);
+    assert_eq!(r.rejected[0].code, RejectCode::InvalidAction, "{}", r.rejected[0].message);
+    // Closed as unanswered minutes after the resolution, not after the enterprise's 15 days.
+    let close = ProblemAction::ClosedUnanswered { note: String::new() };
+    let r = manager.push(
+        &w.resolved,
+        DocKind::Problem,
+        vec![manager.append(&relay_snapshot(&w.relay, &w.resolved), close)],
+    );
+    assert_eq!(r.rejected.len(), 1);
+    assert_eq!(r.rejected[0].code, RejectCode::InvalidAction, "{}", r.rejected[0].message);
+    // Nothing of either was stored.
+    assert_eq!(storage.current_seq().unwrap(), before);
+}
