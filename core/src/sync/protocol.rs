@@ -21,6 +21,9 @@ pub const MAX_REQUEST_BYTES: usize = 16 << 20;
 /// The most changes one sync request may push (over all its documents); a device with more pushes
 /// them over several requests.
 pub const MAX_PUSH_CHANGES: usize = 2_000;
+/// The most list elements (pushed documents and their changes together) a sync request may hold;
+/// the relay stops decoding a request at the next one.
+pub const MAX_REQUEST_ITEMS: usize = 2 * MAX_PUSH_CHANGES;
 
 /// The changes of one document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +46,7 @@ pub struct SyncRequest {
     #[serde(with = "serde_bytes_vec")]
     pub actor: Vec<u8>,
     /// Local changes not yet acknowledged.
+    #[serde(deserialize_with = "counted::deserialize")]
     pub push: Vec<DocChanges>,
     /// Page budget for pulled data, in bytes of change data; the relay caps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,6 +209,16 @@ pub enum DecodeError {
 /// Decodes a gzip-compressed CBOR message, refusing more than `limit` decompressed bytes, and
 /// anything after the message: after its CBOR item, or after its gzip member.
 pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], limit: usize) -> Result<T, DecodeError> {
+    decode_bounded(body, limit, usize::MAX)
+}
+
+/// [`decode`], with at most `max_items` elements in the message's lists of changes and pushed
+/// documents together (see [`MAX_REQUEST_ITEMS`]).
+pub fn decode_bounded<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    limit: usize,
+    max_items: usize,
+) -> Result<T, DecodeError> {
     let mut cbor = Vec::new();
     let mut gz = flate2::bufread::GzDecoder::new(body);
     (&mut gz).take(limit as u64 + 1).read_to_end(&mut cbor).map_err(DecodeError::Gzip)?;
@@ -217,7 +231,10 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], limit: usize) -> Resu
         return Err(DecodeError::Trailing { after: "gzip member", bytes: after_member });
     }
     let mut rest = cbor.as_slice();
-    let msg = ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Cbor(e.to_string()))?;
+    counted::LEFT.with(|c| c.set(max_items));
+    let msg = ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Cbor(e.to_string()));
+    counted::LEFT.with(|c| c.set(usize::MAX));
+    let msg = msg?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing { after: "CBOR message", bytes: rest.len() });
     }
@@ -249,7 +266,7 @@ mod opt_bytes {
 
 mod bytes_list {
     use serde::ser::SerializeSeq;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
     pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(v.len()))?;
         for b in v {
@@ -258,7 +275,46 @@ mod bytes_list {
         seq.end()
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        Ok(Vec::<super::Bytes>::deserialize(d)?.into_iter().map(|b| b.0).collect())
+        Ok(super::counted::deserialize::<D, super::Bytes>(d)?.into_iter().map(|b| b.0).collect())
+    }
+}
+
+/// Lists whose elements count against the item budget of the [`decode_bounded`] in progress on
+/// this thread: a few compressed bytes can describe millions of empty elements, each costing far
+/// more memory decoded than encoded, so their number is bounded while decoding, not after.
+mod counted {
+    use serde::de::{Deserialize, Deserializer, Error, SeqAccess, Visitor};
+    use std::cell::Cell;
+    use std::marker::PhantomData;
+
+    thread_local! {
+        /// Elements the message being decoded on this thread may still have.
+        pub static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+        struct Counted<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Counted<T> {
+            type Value = Vec<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
+                loop {
+                    let left = LEFT.with(Cell::get);
+                    if left == 0 {
+                        return Err(A::Error::custom("too many list elements in one message"));
+                    }
+                    match seq.next_element()? {
+                        Some(v) => out.push(v),
+                        None => return Ok(out),
+                    }
+                    LEFT.with(|c| c.set(left - 1));
+                }
+            }
+        }
+        d.deserialize_seq(Counted(PhantomData))
     }
 }
 
@@ -317,6 +373,31 @@ mod tests {
         let mut cbor = Vec::new();
         ciborium::into_writer(&req, &mut cbor).unwrap();
         assert!(cbor.len() < 300 + 120, "{}", cbor.len()); // as integers, 300 bytes of 200 would take 600
+    }
+
+    #[test]
+    fn a_request_of_millions_of_empty_changes_is_refused_while_decoding() {
+        let request = |n: usize| SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: 0,
+            directory_version: 0,
+            actor: vec![],
+            push: vec![DocChanges { doc: "d".into(), kind: DocKind::Problem, changes: vec![Vec::new(); n] }],
+            max_bytes: None,
+        };
+        let bomb = encode(&request(4 << 20));
+        assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+        let e = decode_bounded::<SyncRequest>(&bomb, MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS).unwrap_err();
+        assert!(e.to_string().contains("too many list elements"), "{e}");
+        // Many documents count too, and the budget holds exactly.
+        let docs = |n: usize| SyncRequest {
+            push: (0..n).map(|i| DocChanges { doc: i.to_string(), kind: DocKind::Enterprise, changes: vec![] }).collect(),
+            ..request(0)
+        };
+        assert!(decode_bounded::<SyncRequest>(&encode(&docs(MAX_REQUEST_ITEMS)), MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS).is_ok());
+        assert!(decode_bounded::<SyncRequest>(&encode(&docs(MAX_REQUEST_ITEMS + 1)), MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS).is_err());
+        // The budget is the decoding's own: the next message on this thread starts afresh.
+        assert!(decode::<SyncRequest>(&encode(&request(5_000)), MAX_REQUEST_BYTES).is_ok());
     }
 
     #[test]

@@ -170,6 +170,11 @@ impl DocCache {
 
     /// Puts back a document whose new changes are on their way to storage: it stays cached until
     /// [`DocCache::committed`].
+    /// Whether a commit of this document is on its way to storage.
+    pub fn is_pending(&self, id: &str) -> bool {
+        self.lock().pending.contains_key(id)
+    }
+
     pub fn put_pending(&self, id: &str, doc: CachedDoc) {
         let mut inner = self.lock();
         *inner.pending.entry(id.to_owned()).or_default() += 1;

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod docs;
 pub mod events;
 pub mod route;
+pub mod shape;
 pub mod validate;
 
 use crate::app::Notice;
@@ -59,7 +60,7 @@ pub fn serve(
     if header_version.is_some_and(|v| v != PROTOCOL_VERSION) {
         return Err(upgrade_required());
     }
-    let request: SyncRequest = decode(body, MAX_REQUEST_BYTES).map_err(|e| match e {
+    let request: SyncRequest = decode_bounded(body, MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS).map_err(|e| match e {
         DecodeError::TooLarge(_) => ApiError::too_large(e.to_string()),
         _ => ApiError::bad_request(e.to_string()),
     })?;
@@ -254,6 +255,7 @@ fn push_once(
     let mut accepted_hashes = Vec::new();
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     let (mut refusals, mut first_refusal) = (0usize, None);
+    let mut unconfirmed = Vec::new();
     for d in docs {
         // Rights are judged on the state the author saw (the change's dependencies), so a device
         // must also be allowed to read the document now: a handler whose problem went to another
@@ -339,7 +341,13 @@ fn push_once(
                 writes.push(*write);
             }
             Verdict::AlreadyStored(doc) => {
-                acked.extend(hashes_of(d));
+                // Held by the cache, but maybe not yet by storage: a commit carrying them may still
+                // be on its way (and may fail). Those are acknowledged once storage holds them.
+                if state.docs.is_pending(&d.doc) {
+                    unconfirmed.extend(hashes_of(d));
+                } else {
+                    acked.extend(hashes_of(d));
+                }
                 restore(doc);
             }
             Verdict::Reject(code, message, doc) => {
@@ -376,8 +384,19 @@ fn push_once(
             log_text(&message)
         );
     }
+    // Changes the cache held but storage may not yet: acknowledged only once storage holds them.
+    // Every commit that could carry them was queued before this push's own; once those are written,
+    // what storage lacks failed to commit, stays unacknowledged, and the device pushes it again.
+    let confirm = |acked: &mut Vec<Vec<u8>>| -> Result<(), ApiError> {
+        if !unconfirmed.is_empty() {
+            state.commits.flush(state);
+            acked.extend(storage.known_hashes(&unconfirmed)?);
+        }
+        Ok(())
+    };
     if writes.is_empty() || (all_or_nothing && !rejected.is_empty()) {
-        return Ok(());
+        drop(_guard);
+        return confirm(acked);
     }
     // The documents go back to the cache now, so the next push is validated against them; their
     // stored sequence number stays the old one until the commit lands (see `CommitQueue`), and they
@@ -402,7 +421,7 @@ fn push_once(
     state.metrics.changes_accepted.fetch_add(stored, Relaxed);
     acked.extend(accepted_hashes);
     state.notify(&commit, last_seq);
-    Ok(())
+    confirm(acked)
 }
 
 /// Group commit: pushes validated one after another are stored together, one transaction (and one
@@ -453,36 +472,46 @@ impl CommitQueue {
             if let Some(r) = Self::take_result(slot) {
                 return r.map_err(ApiError::from);
             }
-            let batch: Vec<(Commit, Arc<Slot>)> =
-                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-            if batch.is_empty() {
-                continue;
+            self.write_waiting(state);
+        }
+    }
+
+    /// Makes durable every commit queued before the call: writes those waiting (with the writer's
+    /// lock, so a batch another pusher is writing has landed first).
+    fn flush(&self, state: &AppState) {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_waiting(state);
+    }
+
+    /// Writes the commits waiting, as one batch; the caller holds the writer's lock.
+    fn write_waiting(&self, state: &AppState) {
+        let batch: Vec<(Commit, Arc<Slot>)> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.is_empty() {
+            return;
+        }
+        let commits: Vec<&Commit> = batch.iter().map(|(c, _)| c).collect();
+        match state.storage.commit(&commits) {
+            Ok(seqs) => {
+                for ((commit, s), seq) in batch.into_iter().zip(seqs) {
+                    *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ok((commit, seq)));
+                }
             }
-            let commits: Vec<&Commit> = batch.iter().map(|(c, _)| c).collect();
-            match state.storage.commit(&commits) {
-                Ok(seqs) => {
-                    for ((commit, s), seq) in batch.into_iter().zip(seqs) {
-                        *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ok((commit, seq)));
-                    }
+            Err(e) => {
+                let failure = Failure { stale: matches!(e, StorageError::Stale(_)), message: format!("storage: {e}") };
+                if failure.stale {
+                    tracing::info!("commit refused: {e}");
+                } else {
+                    tracing::error!("commit failed: {e}");
                 }
-                Err(e) => {
-                    let failure =
-                        Failure { stale: matches!(e, StorageError::Stale(_)), message: format!("storage: {e}") };
-                    if failure.stale {
-                        tracing::info!("commit refused: {e}");
-                    } else {
-                        tracing::error!("commit failed: {e}");
-                    }
-                    // Later pushes may have been validated against documents holding the failed
-                    // changes: under the push lock (no validation running), fail every queued
-                    // commit and forget the cached documents.
-                    let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
-                    let queued = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-                    for (_, s) in batch.into_iter().chain(queued) {
-                        *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(failure.clone()));
-                    }
-                    state.docs.clear();
+                // Later pushes may have been validated against documents holding the failed
+                // changes: under the push lock (no validation running), fail every queued
+                // commit and forget the cached documents.
+                let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
+                let queued = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+                for (_, s) in batch.into_iter().chain(queued) {
+                    *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(failure.clone()));
                 }
+                state.docs.clear();
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Validation of pushed changes: the relay accepts a device's changes to a document only if each one
-//! appends events to the event log (and nothing else), under an actor id registered to the device,
+//! creates the document once or appends events at the end of the log its author saw, and nothing
+//! else (`shape`), under an actor id registered to the device,
 //! with the signed-in user as the events' author, and only if the rules of `zhuqi_core::rules` allow
 //! that user to take those actions on the document as it stood when the author acted (the state at
 //! the change's dependencies, which the author cannot forge).
@@ -8,11 +9,13 @@ use crate::storage::projection;
 use crate::storage::{AcceptedChange, DocWrite};
 use automerge::{Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc, Value};
 use std::collections::HashSet;
-use zhuqi_core::document::{Document, SCHEMA_VERSION, header_of, parse_events, raw_events_of};
+use crate::http::error::log_text;
+use crate::sync::shape::{self, Target};
+use zhuqi_core::document::{Document, encode, header_of, parse_events, raw_events_of};
 use zhuqi_core::domain::event::{Causality, Fold, fold};
 use zhuqi_core::domain::{
     DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, TaskNoticeAction,
-    TaskNoticeState, User, text,
+    TaskNoticeState, User, is_plain_id, text,
 };
 use zhuqi_core::error::{Denied, DomainError};
 use zhuqi_core::rules::{self, Actor, EnterpriseFacts};
@@ -37,159 +40,30 @@ pub enum Verdict {
     Reject(RejectCode, String, Option<Automerge>),
 }
 
-/// Headers each kind of document may (and must) carry besides `schema`, `kind`, `id` and `events`.
-fn extra_header(kind: DocKind) -> &'static [&'static str] {
-    match kind {
-        DocKind::Enterprise => &[],
-        DocKind::Problem => &["enterprise_id", "enterprise_name", "region_id"],
-        DocKind::TaskNotice => &["region_id"],
-    }
-}
-
-fn str_at(doc: &Automerge, key: &str) -> Option<String> {
-    match doc.get(ROOT, key).ok()?? {
-        (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
-        _ => None,
-    }
-}
-
-/// A value of the header, owned, to compare before and after a change.
-#[derive(Debug, Clone, PartialEq)]
-enum HeaderValue {
-    Scalar(automerge::ScalarValue),
-    Object(ObjType),
-}
-
-/// What a change may not alter: the header and the existing events, with their Automerge ids.
+/// What a change is judged against: the event log as its author saw it (at the change's
+/// dependencies) and the document's enterprise, if it names one.
 struct Before {
-    header: Vec<(String, HeaderValue, automerge::ObjId)>,
-    events_obj: Option<automerge::ObjId>,
-    events: Vec<(automerge::ObjId, String)>,
+    events: Vec<String>,
+    enterprise_id: Option<String>,
 }
 
-impl Before {
-    fn of(doc: &Automerge) -> Result<Before, String> {
-        let mut header = Vec::new();
-        for k in doc.keys(ROOT) {
-            let (v, id) = doc.get(ROOT, k.as_str()).map_err(|e| e.to_string())?.ok_or("vanished key")?;
-            let v = match v {
-                Value::Scalar(s) => HeaderValue::Scalar(s.into_owned()),
-                Value::Object(t) => HeaderValue::Object(t),
-            };
-            header.push((k, v, id));
-        }
-        let events_obj = header.iter().find(|(k, ..)| k == "events").map(|(.., id)| id.clone());
-        let events = match &events_obj {
-            Some(list) => doc
-                .values(list)
-                .map(|(v, id)| match v {
-                    Value::Scalar(s) => (id, s.as_str().unwrap_or_default().to_owned()),
-                    Value::Object(_) => (id, String::new()),
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok(Before { header, events_obj, events })
-    }
-
-    fn raw_events(&self) -> Vec<String> {
-        self.events.iter().map(|(_, s)| s.clone()).collect()
-    }
-
-    fn header_str(&self, key: &str) -> Option<String> {
-        self.header.iter().find(|(k, ..)| k == key).and_then(|(_, v, _)| match v {
-            HeaderValue::Scalar(s) => s.as_str().map(str::to_owned),
-            HeaderValue::Object(_) => None,
-        })
-    }
-}
-
-/// Checks that `after` differs from `before` only by strings inserted into `events` (plus the header,
-/// when `before` is empty); returns the inserted strings in list order.
-fn appended_events(before: &Before, after: &Automerge, kind: DocKind, doc_id: &str) -> Result<Vec<String>, String> {
-    let creating = before.events_obj.is_none();
-    let keys_after: Vec<String> = after.keys(ROOT).collect();
-    for k in &keys_after {
-        if after.get_all(ROOT, k.as_str()).map_err(|e| e.to_string())?.len() != 1 {
-            return Err(format!("header field {k} has conflicting values"));
-        }
-    }
-    if creating {
-        if !before.header.is_empty() {
-            return Err("a document without events".into());
-        }
-        let mut expected: Vec<&str> = vec!["events", "id", "kind", "schema"];
-        expected.extend(extra_header(kind));
-        expected.sort_unstable();
-        let mut got: Vec<&str> = keys_after.iter().map(String::as_str).collect();
-        got.sort_unstable();
-        if got != expected {
-            return Err(format!("header fields {got:?}, expected {expected:?}"));
-        }
-        let schema = match after.get(ROOT, "schema").map_err(|e| e.to_string())? {
-            Some((Value::Scalar(s), _)) => s.as_i64(),
-            _ => None,
-        };
-        if !schema.is_some_and(|v| (1..=SCHEMA_VERSION).contains(&v)) {
-            return Err(format!("schema {schema:?}"));
-        }
-        if str_at(after, "kind").as_deref() != Some(kind.as_str()) || str_at(after, "id").as_deref() != Some(doc_id) {
-            return Err("kind or id does not match the document".into());
-        }
-        for k in extra_header(kind) {
-            if str_at(after, k).is_none_or(|v| v.is_empty() || v.chars().count() > text::SHORT) {
-                return Err(format!("header field {k} is missing or invalid"));
-            }
-        }
-    } else {
-        if keys_after.len() != before.header.len() {
-            return Err("header fields changed".into());
-        }
-        for (k, v, id) in &before.header {
-            let now = match after.get(ROOT, k.as_str()).map_err(|e| e.to_string())? {
-                Some((Value::Scalar(s), i)) => (HeaderValue::Scalar(s.into_owned()), i),
-                Some((Value::Object(t), i)) => (HeaderValue::Object(t), i),
-                None => return Err(format!("header field {k} deleted")),
-            };
-            if &now.0 != v || &now.1 != id {
-                return Err(format!("header field {k} changed"));
-            }
-        }
-    }
-    let list = match after.get(ROOT, "events").map_err(|e| e.to_string())? {
-        Some((Value::Object(ObjType::List), id)) => id,
-        _ => return Err("events is not a list".into()),
-    };
-    let old = &before.events;
-    let mut j = 0;
-    let mut added = Vec::new();
-    for (i, (value, id)) in after.values(&list).enumerate() {
-        if after.get_all(&list, i).map_err(|e| e.to_string())?.len() != 1 {
-            return Err(format!("event {i} has conflicting values"));
-        }
-        let text = match &value {
-            Value::Scalar(s) => s.as_str(),
+/// The event strings of the list `list` as they stood at `deps`.
+fn events_at(doc: &Automerge, list: &automerge::ObjId, deps: &[ChangeHash]) -> Vec<String> {
+    doc.values_at(list, deps)
+        .filter_map(|(v, _)| match v {
+            Value::Scalar(s) => s.as_str().map(str::to_owned),
             Value::Object(_) => None,
-        };
-        if j < old.len() && old[j].0 == id {
-            if text != Some(old[j].1.as_str()) {
-                return Err(format!("event {i} was changed"));
-            }
-            j += 1;
-            continue;
-        }
-        match text {
-            Some(t) => added.push(t.to_owned()),
-            None => return Err(format!("event {i} is not a string")),
-        }
+        })
+        .collect()
+}
+
+/// The ids of every event of a document: an event id is used once in a document, ever.
+fn event_ids(raw: &[String]) -> HashSet<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
     }
-    if j != old.len() {
-        return Err("events were deleted or replaced".into());
-    }
-    if added.is_empty() {
-        return Err("a change must append at least one event".into());
-    }
-    Ok(added)
+    raw.iter().filter_map(|s| serde_json::from_str::<Id>(s).ok()).map(|e| e.id).collect()
 }
 
 fn code_of(e: &DomainError) -> RejectCode {
@@ -200,23 +74,49 @@ fn code_of(e: &DomainError) -> RejectCode {
     }
 }
 
-/// Checks the event's author and `seen` against the pusher and the log it was appended to.
-fn check_meta<A>(
+/// Folds the log the author saw, then judges each new event in turn: it parses, is written as this
+/// build writes it (no unknown fields, nothing hidden), has a new plain id, names the pushing
+/// device, has seen exactly the heads of the log before it, and passes `check` (author, values,
+/// rights, transition) on the state the events before it left.
+fn judge<S>(
     p: &Pusher<'_>,
-    event: &Event<A>,
-    log: &[Event<A>],
-    verb: &'static str,
-) -> Result<(), (RejectCode, String)> {
-    rules::check_author(&p.actor, event, verb).map_err(|e| (code_of(&e), e.to_string()))?;
-    if event.device != p.device_id {
-        return Err((RejectCode::ForgedAuthor, format!("event names device {}", event.device)));
-    }
-    let mut heads = Causality::new(log).heads(log);
-    let mut seen = event.seen.clone();
+    before: &Before,
+    added: &[String],
+    ids: &mut HashSet<String>,
+    mut check: impl FnMut(&Event<S::Action>, &S) -> Result<(), (RejectCode, String)>,
+) -> Result<(), (RejectCode, String)>
+where
+    S: Fold,
+    S::Action: serde::de::DeserializeOwned + serde::Serialize + Clone,
+{
+    let log: Vec<Event<S::Action>> = parse_events(&before.events);
+    let mut heads = Causality::new(&log).heads(&log);
     heads.sort();
-    seen.sort();
-    if heads != seen {
-        return Err((RejectCode::Malformed, "event's `seen` is not what its author had".into()));
+    let (mut state, _) = fold::<S>(log);
+    let fail = |e: DomainError| (code_of(&e), e.to_string());
+    for s in added {
+        let event: Event<S::Action> = parse(s)?;
+        if encode(&event).ok().as_deref() != Some(s.as_str()) {
+            return Err((RejectCode::Malformed, "event is not written as this relay writes events".into()));
+        }
+        if !is_plain_id(&event.id) {
+            return Err((RejectCode::Malformed, "event id is not a plain id".into()));
+        }
+        if !ids.insert(event.id.clone()) {
+            return Err((RejectCode::Malformed, format!("event id {} is already used in this document", event.id)));
+        }
+        if event.device != p.device_id {
+            return Err((RejectCode::ForgedAuthor, format!("event names device {}", log_text(&event.device))));
+        }
+        let mut seen = event.seen.clone();
+        seen.sort();
+        if heads != seen {
+            return Err((RejectCode::Malformed, "event's `seen` is not what its author had".into()));
+        }
+        check(&event, &state)?;
+        state.apply(&event).map_err(fail)?;
+        // An event that saw every head is the only head after it.
+        heads = vec![event.id];
     }
     Ok(())
 }
@@ -240,97 +140,70 @@ fn check_events(
     doc_id: &str,
     before: &Before,
     added: &[String],
+    ids: &mut HashSet<String>,
 ) -> Result<(), (RejectCode, String)> {
     let fail = |e: DomainError| (code_of(&e), e.to_string());
+    let unnormalised = || (RejectCode::InvalidAction, "values are not normalised".to_owned());
     match kind {
-        DocKind::Problem => {
-            let mut log: Vec<Event<ProblemAction>> = parse_events(&before.raw_events());
-            let (mut state, _) = fold::<ProblemState>(log.clone());
-            let enterprise_id = before.header_str("enterprise_id");
-            for s in added {
-                let event: Event<ProblemAction> = parse(s)?;
-                check_meta(p, &event, &log, event.action.verb())?;
-                let validated = event.action.clone().validate().map_err(fail)?;
-                if validated != event.action {
-                    return Err((RejectCode::InvalidAction, "values are not normalised".into()));
-                }
-                // Devices keep a category of a newer version, but the relay accepts only those it
-                // knows, as it does event types.
-                if let ProblemAction::Reported { category, .. } = &event.action
-                    && !category.is_known()
-                {
-                    return Err((RejectCode::InvalidAction, format!("unknown category {}", category.as_str())));
-                }
-                let ent_id = match (&event.action, &enterprise_id) {
-                    (ProblemAction::Reported { enterprise_id, .. }, _) => enterprise_id.clone(),
-                    (_, Some(e)) => e.clone(),
-                    (_, None) => {
-                        return Err((RejectCode::Malformed, "problem has no enterprise".into()));
-                    }
-                };
-                let ent = (ctx.enterprise)(&ent_id).unwrap_or_default();
-                if let ProblemAction::Reported { visit_id: Some(v), .. } = &event.action
-                    && !ent.visits.iter().any(|x| &x.record.id == v)
-                {
-                    return Err((RejectCode::InvalidAction, format!("unknown visit {v}")));
-                }
-                let path = ctx.dir.region_path(&ent.profile.region_id).unwrap_or_default();
-                let facts = EnterpriseFacts { id: &ent_id, region_path: &path, state: &ent };
-                rules::authorize_problem(&p.actor, &event.action, &state, &facts, ctx.dir).map_err(fail)?;
-                state.apply(&event).map_err(fail)?;
-                log.push(event);
+        DocKind::Problem => judge::<ProblemState>(p, before, added, ids, |event, state| {
+            rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
+            if event.action.clone().validate().map_err(fail)? != event.action {
+                return Err(unnormalised());
             }
-        }
-        DocKind::Enterprise => {
-            let mut log: Vec<Event<EnterpriseAction>> = parse_events(&before.raw_events());
-            let (mut state, _) = fold::<EnterpriseState>(log.clone());
-            for s in added {
-                let event: Event<EnterpriseAction> = parse(s)?;
-                check_meta(p, &event, &log, event.action.verb())?;
-                let today = (event.at + 8 * 3_600_000).div_euclid(86_400_000);
-                let normalised = match &event.action {
-                    EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
-                    EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
-                    EnterpriseAction::Corrected { correction } => {
-                        correction.clone().validate().map(|c| c == *correction)
-                    }
-                    EnterpriseAction::VisitRecorded { visit } => visit.clone().validate(today).map(|v| v == *visit),
-                    EnterpriseAction::AssignmentEnded { reason, .. } => {
-                        text::optional("reason", reason, text::MEDIUM).map(|r| r == *reason)
-                    }
-                    EnterpriseAction::CadreAssigned { .. } | EnterpriseAction::Unknown => Ok(true),
-                };
-                if !normalised.map_err(fail)? {
-                    return Err((RejectCode::InvalidAction, "values are not normalised".into()));
-                }
-                let region = match &event.action {
-                    EnterpriseAction::Registered { profile } => profile.region_id.clone(),
-                    _ => state.profile.region_id.clone(),
-                };
-                let path = ctx.dir.region_path(&region).unwrap_or_default();
-                let facts = EnterpriseFacts { id: doc_id, region_path: &path, state: &state };
-                rules::authorize_enterprise(&p.actor, &event.action, &facts, ctx.dir).map_err(fail)?;
-                state.apply(&event).map_err(fail)?;
-                log.push(event);
+            // Devices keep a category of a newer version, but the relay accepts only those it
+            // knows, as it does event types.
+            if let ProblemAction::Reported { category, .. } = &event.action
+                && !category.is_known()
+            {
+                return Err((RejectCode::InvalidAction, format!("unknown category {}", category.as_str())));
             }
-        }
-        DocKind::TaskNotice => {
-            let mut log: Vec<Event<TaskNoticeAction>> = parse_events(&before.raw_events());
-            let (mut state, _) = fold::<TaskNoticeState>(log.clone());
-            for s in added {
-                let event: Event<TaskNoticeAction> = parse(s)?;
-                check_meta(p, &event, &log, event.action.verb())?;
-                let validated = event.action.clone().validate(event.at).map_err(fail)?;
-                if validated != event.action {
-                    return Err((RejectCode::InvalidAction, "values are not normalised".into()));
-                }
-                rules::authorize_task_notice(&p.actor, &event.action, &state, ctx.dir).map_err(fail)?;
-                state.apply(&event).map_err(fail)?;
-                log.push(event);
+            let ent_id = match (&event.action, &before.enterprise_id) {
+                (ProblemAction::Reported { enterprise_id, .. }, _) => enterprise_id.clone(),
+                (_, Some(e)) => e.clone(),
+                (_, None) => return Err((RejectCode::Malformed, "problem has no enterprise".into())),
+            };
+            let ent = (ctx.enterprise)(&ent_id).unwrap_or_default();
+            if let ProblemAction::Reported { visit_id: Some(v), .. } = &event.action
+                && !ent.visits.iter().any(|x| &x.record.id == v)
+            {
+                return Err((RejectCode::InvalidAction, format!("unknown visit {v}")));
             }
-        }
+            let path = ctx.dir.region_path(&ent.profile.region_id).unwrap_or_default();
+            let facts = EnterpriseFacts { id: &ent_id, region_path: &path, state: &ent };
+            rules::authorize_problem(&p.actor, &event.action, state, &facts, ctx.dir).map_err(fail)
+        }),
+        DocKind::Enterprise => judge::<EnterpriseState>(p, before, added, ids, |event, state| {
+            rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
+            let today = (event.at + 8 * 3_600_000).div_euclid(86_400_000);
+            let normalised = match &event.action {
+                EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
+                EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
+                EnterpriseAction::Corrected { correction } => correction.clone().validate().map(|c| c == *correction),
+                EnterpriseAction::VisitRecorded { visit } => visit.clone().validate(today).map(|v| v == *visit),
+                EnterpriseAction::AssignmentEnded { reason, .. } => {
+                    text::optional("reason", reason, text::MEDIUM).map(|r| r == *reason)
+                }
+                EnterpriseAction::CadreAssigned { .. } | EnterpriseAction::Unknown => Ok(true),
+            };
+            if !normalised.map_err(fail)? {
+                return Err(unnormalised());
+            }
+            let region = match &event.action {
+                EnterpriseAction::Registered { profile } => profile.region_id.clone(),
+                _ => state.profile.region_id.clone(),
+            };
+            let path = ctx.dir.region_path(&region).unwrap_or_default();
+            let facts = EnterpriseFacts { id: doc_id, region_path: &path, state };
+            rules::authorize_enterprise(&p.actor, &event.action, &facts, ctx.dir).map_err(fail)
+        }),
+        DocKind::TaskNotice => judge::<TaskNoticeState>(p, before, added, ids, |event, state| {
+            rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
+            if event.action.clone().validate(event.at).map_err(fail)? != event.action {
+                return Err(unnormalised());
+            }
+            rules::authorize_task_notice(&p.actor, &event.action, state, ctx.dir).map_err(fail)
+        }),
     }
-    Ok(())
 }
 
 /// Cross-checks the header of a newly created document against its first event.
@@ -350,8 +223,16 @@ fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> R
             let Some(ent) = (ctx.enterprise)(enterprise_id) else {
                 return Err((RejectCode::InvalidAction, format!("unknown enterprise {enterprise_id}")));
             };
+            // The copied values are the enterprise's own, so lists, search and exports that show them
+            // show the truth.
             if header("region_id").as_deref() != Some(ent.profile.region_id.as_str()) {
                 return bad("header names another region than the enterprise's");
+            }
+            // A phone that had not yet received a correction of the name writes the name it replaced.
+            let names = std::iter::once(&ent.profile.name)
+                .chain(ent.corrections.iter().filter_map(|c| c.previous.name.as_ref()));
+            if !names.into_iter().any(|n| header("enterprise_name").as_deref() == Some(n.as_str())) {
+                return bad("header names the enterprise otherwise than it is or was registered");
             }
         }
         DocKind::TaskNotice => {
@@ -420,6 +301,7 @@ fn validate_inner(
     }
     let mut touched = false;
     let mut accepted = Vec::with_capacity(fresh.len());
+    let mut ids = event_ids(&raw_events_of(&doc));
     let result = (|| {
         for change in fresh {
             let deps: Vec<ChangeHash> = change.deps().to_vec();
@@ -429,35 +311,46 @@ fn validate_inner(
                     "a change depends on changes the relay does not have".into(),
                 ));
             }
-            let mut heads = doc.get_heads();
-            heads.sort();
-            let mut sorted_deps = deps.clone();
-            sorted_deps.sort();
-            // Usually the author had everything the relay has: judge the change on the document
-            // itself; otherwise on a fork as of its dependencies.
-            let (before, added) = if sorted_deps == heads {
-                let before = Before::of(&doc).map_err(|m| (RejectCode::Malformed, m))?;
-                touched = true;
-                doc.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
-                let added =
-                    appended_events(&before, &doc, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
-                (before, added)
-            } else {
-                let mut view = if deps.is_empty() {
-                    Automerge::new()
-                } else {
-                    doc.fork_at(&deps).map_err(|e| (RejectCode::Malformed, e.to_string()))?
-                };
-                let before = Before::of(&view).map_err(|m| (RejectCode::Malformed, m))?;
-                view.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
-                let added =
-                    appended_events(&before, &view, kind, &push.doc).map_err(|m| (RejectCode::NotAppendOnly, m))?;
-                touched = true;
-                doc.apply_changes([change.clone()]).map_err(|e| (RejectCode::Malformed, e.to_string()))?;
-                (before, added)
+            let not_append_only = |m: String| (RejectCode::NotAppendOnly, m);
+            let (target, held, concurrent) = match shape::append_target(&doc, &deps) {
+                Some(_) if deps.is_empty() => {
+                    return Err(not_append_only("the document exists: a change without dependencies would create it again".into()));
+                }
+                Some(t) => t,
+                None => (Target::Create { kind, doc_id: push.doc.clone() }, 0, 0),
             };
-            check_events(p, ctx, kind, &push.doc, &before, &added)?;
-            if before.events_obj.is_none() {
+            if concurrent > shape::MAX_CONCURRENT_EVENTS {
+                return Err((
+                    RejectCode::Malformed,
+                    format!("the change has not seen {concurrent} events of the document; at most {}", shape::MAX_CONCURRENT_EVENTS),
+                ));
+            }
+            let creating = matches!(target, Target::Create { .. });
+            let added = shape::check(&change, &target, shape::max_op_at(&doc, &deps) + 1).map_err(not_append_only)?;
+            if held + added.len() > shape::MAX_EVENTS_PER_DOCUMENT {
+                return Err((
+                    RejectCode::Malformed,
+                    format!("the document would hold more than {} events", shape::MAX_EVENTS_PER_DOCUMENT),
+                ));
+            }
+            let before = Before {
+                events: match doc.get(ROOT, "events") {
+                    Ok(Some((Value::Object(ObjType::List), list))) => events_at(&doc, &list, &deps),
+                    _ => Vec::new(),
+                },
+                enterprise_id: header_of(&doc, "enterprise_id"),
+            };
+            touched = true;
+            // The shape check leaves nothing Automerge should fail on; a panic in it is still answered
+            // as a refusal, and the document it may have left half-changed is dropped (`touched`).
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes([change.clone()])));
+            match applied {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err((RejectCode::Malformed, e.to_string())),
+                Err(_) => return Err((RejectCode::Malformed, "the change could not be applied".into())),
+            }
+            check_events(p, ctx, kind, &push.doc, &before, &added, &mut ids)?;
+            if creating {
                 check_creation_header(kind, &doc, ctx)?;
             }
             let event_ids = added
