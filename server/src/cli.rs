@@ -104,6 +104,10 @@ enum Command {
         /// Cap of the document cache, in MiB of estimated memory.
         #[arg(long, default_value_t = 64)]
         doc_cache_mib: usize,
+        /// Days an event may take to reach the relay and still count at its own time in the
+        /// figures; later ones count at their arrival and show as 补录.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=365))]
+        offline_window_days: u32,
         #[command(flatten)]
         edge: Edge,
     },
@@ -192,11 +196,12 @@ pub fn main() {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { data, listen, demo, doc_cache_mib, edge } => {
+        Command::Serve { data, listen, demo, doc_cache_mib, offline_window_days, edge } => {
             let config = Config {
                 doc_cache_bytes: doc_cache_mib << 20,
                 trusted_proxies: edge.trusted_proxies.clone(),
                 metrics: edge.metrics(),
+                offline_window_ms: i64::from(offline_window_days) * 86_400_000,
             };
             let state = state(&data, config)?;
             if demo {

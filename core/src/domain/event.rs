@@ -14,6 +14,29 @@ use crate::domain::error::DomainError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// How far ahead of the relay's clock an event's own time may be when the relay receives it (phones'
+/// clocks drift); also the tolerance between the clocks of two devices.
+pub const CLOCK_SKEW_MS: i64 = 10 * 60_000;
+/// The relay's default offline window: an event that reaches the relay within this time of its own
+/// time counts, in the campaign's figures, at its own time (a cadre may sync days after a visit);
+/// one that arrives later counts at its arrival and shows as 补录 (entered late).
+pub const OFFLINE_WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// Whether an event that the relay received at `received_at` was entered late: more than
+/// `window_ms` after the time it claims.
+pub fn is_late_entry(at: i64, received_at: Option<i64>, window_ms: i64) -> bool {
+    received_at.is_some_and(|r| r - at > window_ms)
+}
+
+/// The time the campaign's figures judge an event by: its own time, or its arrival when it was
+/// entered late (see [`is_late_entry`]).
+pub fn judged_time(at: i64, received_at: Option<i64>, window_ms: i64) -> i64 {
+    match received_at {
+        Some(r) if is_late_entry(at, received_at, window_ms) => r,
+        _ => at,
+    }
+}
+
 /// One entry of a document's event log, as stored (JSON) in the document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event<A> {

@@ -33,11 +33,19 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::http::net::Cidr>,
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
+    /// How late an event may reach the relay and still count at its own time in the figures (see
+    /// `zhuqi_core::domain::event::judged_time`).
+    pub offline_window_ms: i64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { doc_cache_bytes: 64 << 20, trusted_proxies: Vec::new(), metrics: MetricsAccess::Closed }
+        Config {
+            doc_cache_bytes: 64 << 20,
+            trusted_proxies: Vec::new(),
+            metrics: MetricsAccess::Closed,
+            offline_window_ms: zhuqi_core::domain::event::OFFLINE_WINDOW_MS,
+        }
     }
 }
 
@@ -79,6 +87,8 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<crate::http::net::Cidr>,
     pub metrics_access: MetricsAccess,
+    /// See `Config::offline_window_ms`.
+    pub offline_window_ms: i64,
 }
 
 impl AppState {
@@ -112,6 +122,7 @@ impl AppState {
             bound_actors: Mutex::default(),
             trusted_proxies: config.trusted_proxies,
             metrics_access: config.metrics,
+            offline_window_ms: config.offline_window_ms,
         })
     }
 }

@@ -3,8 +3,12 @@
 //! and tests can work the right answers out by hand.
 //!
 //! Times are the devices' times of the events (a problem resolved on a phone on the 3rd and synced on
-//! the 9th counts as resolved on the 3rd); figures are recomputed on every request, so late data
-//! changes the figures of the period it belongs to.
+//! the 9th counts as resolved on the 3rd) when the event reached the relay within its offline window
+//! (`--offline-window-days`, 7 by default); an event that arrived later is entered late (补录) and
+//! counts at its arrival, the relay's own time (`judge_times`): a resolution back-dated to meet its
+//! deadline, or visits back-dated into a closed month, count when they were really entered. Figures
+//! are recomputed on every request, so data arriving within the window changes the figures of the
+//! period it belongs to.
 //!
 //! Definitions, for a set of problems (a region's subtree, a department) and a period `[from, to)`:
 //! - **reported**: problems reported in the period;
@@ -35,6 +39,22 @@ pub use crate::storage::{ProblemFact, VisitFact};
 use std::collections::{BTreeMap, HashSet};
 use zhuqi_core::domain::ProblemStatus;
 use zhuqi_core::domain::problem::is_overdue;
+
+/// Replaces the times of events entered late (see [`zhuqi_core::domain::event::judged_time`]) by
+/// their arrival: a late resolution counts when it arrived, a late visit on the day it arrived.
+pub fn judge_times(problems: &mut [ProblemFact], visits: &mut [VisitFact], window_ms: i64) {
+    use zhuqi_core::domain::event::judged_time;
+    for p in problems {
+        p.resolved_at = p.resolved_at.map(|r| judged_time(r, p.resolution_received_at, window_ms));
+    }
+    for v in visits {
+        let judged = judged_time(v.day, v.received_at, window_ms);
+        if judged != v.day {
+            // The day (China Standard Time) it arrived.
+            v.day = (judged + 8 * 3_600_000).div_euclid(86_400_000) * 86_400_000 - 8 * 3_600_000;
+        }
+    }
+}
 
 impl ProblemFact {
     fn is_resolved(&self) -> bool {
@@ -264,11 +284,38 @@ mod tests {
             confirmation: None,
             closed_at: None,
             missed_deadline: None,
+            resolution_received_at: None,
         }
     }
 
     fn visit(ent: &str, region: &str, day: i64) -> VisitFact {
-        VisitFact { enterprise_id: ent.into(), region_id: region.into(), cadre_id: "c".into(), day }
+        VisitFact { enterprise_id: ent.into(), region_id: region.into(), cadre_id: "c".into(), day, received_at: None }
+    }
+
+    #[test]
+    fn events_entered_after_the_offline_window_count_at_their_arrival() {
+        let window = 7 * DAY;
+        // Resolved on the 9th by the phone's claim, before the deadline of the 10th: on time when it
+        // arrived on the 12th, late when it arrived on the 20th (and counted on the 20th).
+        let mut ok = p("A", "r1", Some("d"), "resolved", MARCH);
+        (ok.deadline, ok.resolved_at, ok.resolution_received_at) =
+            (Some(MARCH + 9 * DAY), Some(MARCH + 8 * DAY), Some(MARCH + 11 * DAY));
+        let mut late = ok.clone();
+        late.id = "B".into();
+        late.resolution_received_at = Some(MARCH + 19 * DAY);
+        // A visit of 27 February entered on 2 March counts in February; one of 2 February entered on
+        // 2 March counts in March.
+        let mut visits = vec![visit("e1", "r1", MARCH - 2 * DAY), visit("e2", "r1", MARCH - 27 * DAY)];
+        visits[0].received_at = Some(MARCH + DAY + 3_600_000);
+        visits[1].received_at = Some(MARCH + DAY + 3_600_000);
+        let mut problems = vec![ok, late];
+        judge_times(&mut problems, &mut visits, window);
+        assert_eq!(problems[0].resolved_at, Some(MARCH + 8 * DAY));
+        assert_eq!(problems[1].resolved_at, Some(MARCH + 19 * DAY));
+        let f = figures(&problems, &visits, Period { from: MARCH, to: MARCH + 31 * DAY }, MARCH + 25 * DAY);
+        assert_eq!(f.on_time_rate, Some(0.5));
+        assert_eq!(visits[0].day, MARCH - 2 * DAY);
+        assert_eq!(visits[1].day, MARCH + DAY);
     }
 
     /// March 2026, worked by hand:

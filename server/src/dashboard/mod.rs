@@ -102,6 +102,14 @@ fn period_of(q: &PeriodQuery, now: i64) -> Period {
     Period { from: day_start(from), to: day_start(to + 1) }
 }
 
+/// The figures' facts, with the times of events entered late judged by their arrival
+/// (`kpi::judge_times`).
+fn facts(state: &AppState) -> Result<(Vec<ProblemFact>, Vec<VisitFact>), ApiError> {
+    let (mut problems, mut visits) = (state.storage.problem_facts()?, state.storage.visit_facts()?);
+    kpi::judge_times(&mut problems, &mut visits, state.offline_window_ms);
+    Ok((problems, visits))
+}
+
 /// Everything the overview shows, computed from the projections (separate from rendering, so that
 /// the benchmark and tests can call it).
 pub fn overview(state: &AppState, session: &Session, period: Period, now: i64) -> Result<OverviewPage, ApiError> {
@@ -110,8 +118,9 @@ pub fn overview(state: &AppState, session: &Session, period: Period, now: i64) -
     let root = session.user.region_id.clone().unwrap_or_default();
     let root_path = dir.paths.get(&root).cloned().unwrap_or_default();
     let in_scope = |region: &str| dir.paths.get(region).is_some_and(|p| path_covers(&root_path, p));
-    let problems: Vec<ProblemFact> = storage.problem_facts()?.into_iter().filter(|p| in_scope(&p.region_id)).collect();
-    let visits: Vec<VisitFact> = storage.visit_facts()?.into_iter().filter(|v| in_scope(&v.region_id)).collect();
+    let (problems, visits) = facts(state)?;
+    let problems: Vec<ProblemFact> = problems.into_iter().filter(|p| in_scope(&p.region_id)).collect();
+    let visits: Vec<VisitFact> = visits.into_iter().filter(|v| in_scope(&v.region_id)).collect();
     let total = kpi::figures(&problems, &visits, period, now);
     // Direct children of the manager's region, each with its subtree.
     let mut children: Vec<_> = dir.regions.values().filter(|r| r.parent_id.as_deref() == Some(root.as_str())).collect();
@@ -195,8 +204,7 @@ fn rankings_for(state: &AppState, session: &Session, month: Period, previous: Pe
     let storage = state.storage.as_ref();
     let dir = state.directory.get(storage)?;
     let root_path = root_path(&dir, session);
-    let problems = storage.problem_facts()?;
-    let visits = storage.visit_facts()?;
+    let (problems, visits) = facts(state)?;
     let enterprises = storage.enterprises_per_region()?;
     Ok(reports::rankings(&dir, &root_path, &problems, &visits, &enterprises, month, previous, now_ms()))
 }
@@ -271,7 +279,7 @@ pub async fn cadre_page(State(state): State<Arc<AppState>>, headers: HeaderMap, 
             storage.enterprise_rows()?.into_iter().map(|(id, name, _)| (id, name)).collect();
         let mine: Vec<String> =
             storage.assignments()?.into_iter().filter(|(_, c, _)| c == &id).map(|(e, _, _)| e).collect();
-        let visits: Vec<VisitFact> = storage.visit_facts()?.into_iter().filter(|v| v.cadre_id == id).collect();
+        let visits: Vec<VisitFact> = facts(st)?.1.into_iter().filter(|v| v.cadre_id == id).collect();
         let now = now_ms();
         let mut per_month: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
         for v in &visits {

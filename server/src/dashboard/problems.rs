@@ -163,6 +163,11 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                     device: &e.device,
                     at: e.at,
                     received_at: receipts.get(&e.id).copied(),
+                    late_entry: zhuqi_core::domain::event::is_late_entry(
+                        e.at,
+                        receipts.get(&e.id).copied(),
+                        st.offline_window_ms,
+                    ),
                     text,
                     outcome,
                 }

@@ -422,6 +422,9 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn problem_rows(&self) -> Result<Vec<ProblemRow>>;
     /// When each event of a problem reached the relay: (event id, ms since the epoch).
     fn event_receipts(&self, problem_id: &str) -> Result<Vec<(String, i64)>>;
+    /// When the relay first stored the events `event_ids` of the documents `doc_ids` (those it
+    /// holds): (document, event, received_at).
+    fn receipts(&self, doc_ids: &[String], event_ids: &[String]) -> Result<Vec<(String, String, i64)>>;
     /// Every assignment: (enterprise id, cadre id, chief).
     fn assignments(&self) -> Result<Vec<(String, String, bool)>>;
     /// Every enterprise: (id, name, region id).
@@ -452,6 +455,8 @@ pub struct ProblemFact {
     pub closed_at: Option<i64>,
     /// The first deadline missed while the problem was being handled (on-time is judged against it).
     pub missed_deadline: Option<i64>,
+    /// When the relay received the last resolution (none for those stored before receipts were kept).
+    pub resolution_received_at: Option<i64>,
 }
 
 /// What the figures need of one visit.
@@ -462,4 +467,6 @@ pub struct VisitFact {
     pub cadre_id: String,
     /// Milliseconds since the epoch of the visit's day (00:00 China Standard Time).
     pub day: i64,
+    /// When the relay first stored the visit (none for visits stored before receipts were kept).
+    pub received_at: Option<i64>,
 }

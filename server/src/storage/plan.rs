@@ -29,9 +29,10 @@ pub struct Rows {
     pub columns: &'static [&'static str],
     pub on_conflict: OnConflict,
     pub rows: Vec<Vec<Value>>,
-    /// Problem events: the index of the column holding the event id; the row's `received_at` is
-    /// then read from `event_receipts` (when the relay first stored that event).
-    pub receipt_of: Option<usize>,
+    /// Rows of events (a problem's timeline, visits): the indexes of the columns holding the
+    /// document id and the event id; the row's `received_at` is then read from `event_receipts`
+    /// (when the relay first stored that event of that document).
+    pub receipt_of: Option<(usize, usize)>,
 }
 
 /// One step of a plan. Steps of one chain run in order; chains in any order.
@@ -73,7 +74,7 @@ pub fn rows(
 }
 
 const ENTERPRISE_COLUMNS: &[&str] = &["id", "name", "uscc", "region_id", "industry", "tags", "address", "updated_at"];
-const VISIT_COLUMNS: &[&str] = &["id", "enterprise_id", "cadre_id", "date", "recorded_at"];
+const VISIT_COLUMNS: &[&str] = &["id", "enterprise_id", "cadre_id", "date", "recorded_at", "event_id"];
 const PROBLEM_COLUMNS: &[&str] = &[
     "id",
     "enterprise_id",
@@ -136,12 +137,19 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                         (&v.cadre_id).into(),
                         (&v.record.date).into(),
                         v.recorded_at.into(),
+                        (&v.event_id).into(),
                     ]
                 })
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
             if !visits.is_empty() {
-                steps.push(rows("visits", VISIT_COLUMNS, OnConflict::Ignore, visits));
+                steps.push(Step::Rows(Rows {
+                    table: "visits",
+                    columns: VISIT_COLUMNS,
+                    on_conflict: OnConflict::Ignore,
+                    rows: visits,
+                    receipt_of: Some((1, 5)),
+                }));
             }
             steps
         }
@@ -206,7 +214,7 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                     columns: EVENT_COLUMNS,
                     on_conflict: OnConflict::Insert,
                     rows: events,
-                    receipt_of: Some(2),
+                    receipt_of: Some((0, 2)),
                 }));
             }
             steps
@@ -299,9 +307,12 @@ pub fn assignments(id: &str, s: &EnterpriseState, stored: &Assignments, seq: i64
 pub fn insert_sql(r: &Rows, exprs: &[String], from: Option<&str>) -> String {
     let mut columns: Vec<&str> = r.columns.to_vec();
     let mut values: Vec<String> = exprs.to_vec();
-    if let Some(i) = r.receipt_of {
+    if let Some((doc, event)) = r.receipt_of {
         columns.push("received_at");
-        values.push(format!("(SELECT received_at FROM event_receipts WHERE event_id = {})", values[i]));
+        values.push(format!(
+            "(SELECT received_at FROM event_receipts WHERE doc_id = {} AND event_id = {})",
+            values[doc], values[event]
+        ));
     }
     let head = format!("INSERT INTO {} ({}) ", r.table, columns.join(", "));
     let tail = match r.on_conflict {
@@ -336,11 +347,12 @@ mod tests {
         };
         let sqlite = insert_sql(&r, &["$1".into(), "$2".into()], None);
         assert_eq!(sqlite, "INSERT INTO t (id, a) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET a = excluded.a");
-        let events = Rows { receipt_of: Some(0), on_conflict: OnConflict::Insert, ..r };
+        let events = Rows { receipt_of: Some((1, 0)), on_conflict: OnConflict::Insert, ..r };
         let pg = insert_sql(&events, &["e".into(), "k".into()], Some("UNNEST($1::text[], $2::text[]) AS x(e, k)"));
         assert_eq!(
             pg,
-            "INSERT INTO t (id, a, received_at) SELECT e, k, (SELECT received_at FROM event_receipts WHERE event_id = e) \
+            "INSERT INTO t (id, a, received_at) SELECT e, k, \
+             (SELECT received_at FROM event_receipts WHERE doc_id = k AND event_id = e) \
              FROM UNNEST($1::text[], $2::text[]) AS x(e, k)"
         );
     }

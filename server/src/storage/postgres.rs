@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -35,6 +35,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 4: who accepted a problem's resolution (the enterprise, a call-back, nobody in time) and the
     // first deadline it missed.
     &["ALTER TABLE problems ADD COLUMN confirmation TEXT;", "ALTER TABLE problems ADD COLUMN missed_deadline BIGINT;"],
+    // 5: see `schema::RECEIPTS_BY_DOCUMENT`.
+    schema::RECEIPTS_BY_DOCUMENT,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different

@@ -63,7 +63,15 @@ CREATE TABLE changes (
     writer TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX changes_doc ON changes (doc_id, seq);
-CREATE TABLE event_receipts (event_id TEXT PRIMARY KEY, change_seq BIGINT NOT NULL, received_at BIGINT NOT NULL) WITHOUT ROWID;
+-- When the relay first stored each event of each document (the relay's time: a fact, where an
+-- event's own time is its device's claim).
+CREATE TABLE event_receipts (
+    doc_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    change_seq BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (doc_id, event_id)
+) WITHOUT ROWID;
 
 -- Read scope (see scope.rs).
 CREATE TABLE doc_keys (
@@ -106,7 +114,9 @@ CREATE TABLE visits (
     enterprise_id TEXT NOT NULL,
     cadre_id TEXT NOT NULL,
     date TEXT NOT NULL,
-    recorded_at BIGINT NOT NULL
+    recorded_at BIGINT NOT NULL,
+    event_id TEXT,
+    received_at BIGINT
 ) WITHOUT ROWID;
 CREATE INDEX visits_enterprise ON visits (enterprise_id, date);
 CREATE INDEX visits_cadre ON visits (cadre_id, date);
@@ -174,6 +184,26 @@ CREATE TABLE task_recipients (
     PRIMARY KEY (notice_id, recipient)
 ) WITHOUT ROWID;
 "#;
+
+/// Version 5 of both stores: event receipts keyed by document and event (an event id borrowed from
+/// another document must not borrow its arrival time), and each visit's event and arrival.
+pub const RECEIPTS_BY_DOCUMENT: &[&str] = &[
+    "CREATE TABLE event_receipts_by_doc (
+        doc_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        change_seq BIGINT NOT NULL,
+        received_at BIGINT NOT NULL,
+        PRIMARY KEY (doc_id, event_id)
+    ) WITHOUT ROWID;",
+    "INSERT INTO event_receipts_by_doc (doc_id, event_id, change_seq, received_at)
+        SELECT c.doc_id, r.event_id, r.change_seq, r.received_at
+        FROM event_receipts r JOIN changes c ON c.seq = r.change_seq;",
+    "DROP TABLE event_receipts;",
+    "ALTER TABLE event_receipts_by_doc RENAME TO event_receipts;",
+    "ALTER TABLE visits ADD COLUMN event_id TEXT;",
+    "ALTER TABLE visits ADD COLUMN received_at BIGINT;",
+];
+
 
 /// The tables of sign-in throttling and dashboard sessions (also created by a migration).
 pub const SIGN_IN_TABLES: &str = "

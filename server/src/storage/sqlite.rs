@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -26,6 +26,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 4: who accepted a problem's resolution (the enterprise, a call-back, nobody in time) and the
     // first deadline it missed.
     &["ALTER TABLE problems ADD COLUMN confirmation TEXT;", "ALTER TABLE problems ADD COLUMN missed_deadline BIGINT;"],
+    // 5: see `schema::RECEIPTS_BY_DOCUMENT`.
+    schema::RECEIPTS_BY_DOCUMENT,
 ];
 
 pub struct SqliteStorage {

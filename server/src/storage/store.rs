@@ -402,15 +402,18 @@ impl<B: Backend> RelayStorage for B {
         self.read(|db| {
             select!(db, ProblemFact {
                 id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating,
-                confirmation, closed_at, missed_deadline
-            } FROM "problems", vec![])
+                confirmation, closed_at, missed_deadline, resolution_received_at
+            } FROM "(SELECT p.*, (SELECT MAX(e.received_at) FROM problem_events e \
+                     WHERE e.problem_id = p.id AND e.kind = 'resolved' AND e.outcome = 'applied') \
+                     AS resolution_received_at FROM problems p) AS facts", vec![])
         })
     }
 
     fn visit_facts(&self) -> Result<Vec<VisitFact>> {
         let rows = self.read(|db| {
             db.query(
-                "SELECT v.enterprise_id, e.region_id, v.cadre_id, v.date FROM visits v JOIN enterprises e ON e.id = v.enterprise_id",
+                "SELECT v.enterprise_id, e.region_id, v.cadre_id, v.date, v.received_at \
+                 FROM visits v JOIN enterprises e ON e.id = v.enterprise_id",
                 vec![],
             )
         })?;
@@ -418,8 +421,9 @@ impl<B: Backend> RelayStorage for B {
         for mut r in rows {
             let date: String = r.get(3)?;
             let Ok(day) = zhuqi_core::domain::text::parse_date("date", &date) else { continue };
-            let (enterprise_id, region_id, cadre_id) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            out.push(VisitFact { enterprise_id, region_id, cadre_id, day: day * 86_400_000 - 8 * 3_600_000 });
+            let (enterprise_id, region_id, cadre_id, received_at) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(4)?);
+            let day = day * 86_400_000 - 8 * 3_600_000;
+            out.push(VisitFact { enterprise_id, region_id, cadre_id, day, received_at });
         }
         Ok(out)
     }
@@ -438,6 +442,16 @@ impl<B: Backend> RelayStorage for B {
             let sql =
                 "SELECT event_id, received_at FROM problem_events WHERE problem_id = $1 AND received_at IS NOT NULL";
             rows_of(db, sql, args![problem_id], |mut r| Ok((r.get(0)?, r.get(1)?)))
+        })
+    }
+
+    fn receipts(&self, doc_ids: &[String], event_ids: &[String]) -> Result<Vec<(String, String, i64)>> {
+        if doc_ids.is_empty() || event_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|db| {
+            let sql = "SELECT doc_id, event_id, received_at FROM event_receipts WHERE doc_id = ANY($1) AND event_id = ANY($2)";
+            rows_of(db, sql, args![doc_ids.to_vec(), event_ids.to_vec()], |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         })
     }
 
@@ -552,7 +566,7 @@ fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -
                     c.received_at,
                     writer
                 ]);
-                receipts.extend(ch.event_ids.iter().map(|e| args![e, seq, c.received_at]));
+                receipts.extend(ch.event_ids.iter().map(|e| args![&d.doc_id, e, seq, c.received_at]));
             }
             if seq > before {
                 docs.extend(doc_steps(d, seq, &mut assigned));
@@ -571,7 +585,7 @@ fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -
         &["seq", "doc_id", "hash", "bytes", "user_id", "device_id", "received_at", "writer"];
     let mut log = vec![plan::rows("changes", CHANGE_COLUMNS, OnConflict::Insert, changes)];
     if !receipts.is_empty() {
-        let columns = &["event_id", "change_seq", "received_at"];
+        let columns = &["doc_id", "event_id", "change_seq", "received_at"];
         log.push(plan::rows("event_receipts", columns, OnConflict::Ignore, receipts));
     }
     db.run(&log)?;

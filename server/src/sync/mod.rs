@@ -282,7 +282,16 @@ fn push_once(
                 }
                 enterprise_state(state, id)
             };
-            let ctx = validate::Context { dir, enterprise: &lookup };
+            let receipts = |doc: &str, events: &[String]| -> Vec<(String, i64)> {
+                match storage.receipts(&[doc.to_owned()], events) {
+                    Ok(rows) => rows.into_iter().map(|(_, e, r)| (e, r)).collect(),
+                    Err(e) => {
+                        tracing::error!("reading receipts: {e}");
+                        Vec::new()
+                    }
+                }
+            };
+            let ctx = validate::Context { dir, enterprise: &lookup, receipts: &receipts, now: now_ms() };
             validate::validate(&pusher, &ctx, doc, d)
         };
         // The cached copy may lag behind another relay's commit whose notice is still on its way: a

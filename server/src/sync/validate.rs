@@ -8,11 +8,11 @@
 use crate::storage::projection;
 use crate::storage::{AcceptedChange, DocWrite};
 use automerge::{Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use crate::http::error::log_text;
 use crate::sync::shape::{self, Target};
 use zhuqi_core::document::{Document, encode, header_of, parse_events, raw_events_of};
-use zhuqi_core::domain::event::{Causality, Fold, fold};
+use zhuqi_core::domain::event::{CLOCK_SKEW_MS, Causality, Fold, fold};
 use zhuqi_core::domain::{
     DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, TaskNoticeAction,
     TaskNoticeState, User, is_plain_id, text,
@@ -76,10 +76,12 @@ fn code_of(e: &DomainError) -> RejectCode {
 
 /// Folds the log the author saw, then judges each new event in turn: it parses, is written as this
 /// build writes it (no unknown fields, nothing hidden), has a new plain id, names the pushing
-/// device, has seen exactly the heads of the log before it, and passes `check` (author, values,
-/// rights, transition) on the state the events before it left.
+/// device, has seen exactly the heads of the log before it, is dated honestly (`check_time`), and
+/// passes `check` (author, values, rights, transition) on the state the events before it left.
 fn judge<S>(
     p: &Pusher<'_>,
+    ctx: &Context<'_>,
+    doc_id: &str,
     before: &Before,
     added: &[String],
     ids: &mut HashSet<String>,
@@ -92,6 +94,8 @@ where
     let log: Vec<Event<S::Action>> = parse_events(&before.events);
     let mut heads = Causality::new(&log).heads(&log);
     heads.sort();
+    let mut times: HashMap<String, (i64, String)> =
+        log.iter().map(|e| (e.id.clone(), (e.at, e.device.clone()))).collect();
     let (mut state, _) = fold::<S>(log);
     let fail = |e: DomainError| (code_of(&e), e.to_string());
     for s in added {
@@ -113,10 +117,51 @@ where
         if heads != seen {
             return Err((RejectCode::Malformed, "event's `seen` is not what its author had".into()));
         }
+        check_time(ctx, doc_id, event.at, &event.device, &event.seen, &times)?;
         check(&event, &state)?;
         state.apply(&event).map_err(fail)?;
+        times.insert(event.id.clone(), (event.at, event.device.clone()));
         // An event that saw every head is the only head after it.
         heads = vec![event.id];
+    }
+    Ok(())
+}
+
+/// A device's clock is a claim; the relay's is the fact. An event may be dated neither later than
+/// its arrival (plus [`CLOCK_SKEW_MS`] of drift), nor before an event its author had seen, nor
+/// before the relay received a seen event of another device (the author can only have seen it
+/// after that). Offline work stays possible: an event may be dated any time after what its author
+/// saw, however long before its arrival (the figures then judge it by `judged_time`).
+fn check_time(
+    ctx: &Context<'_>,
+    doc_id: &str,
+    at: i64,
+    device: &str,
+    seen: &[String],
+    times: &HashMap<String, (i64, String)>,
+) -> Result<(), (RejectCode, String)> {
+    let refuse = |m: String| Err((RejectCode::InvalidAction, m));
+    if at > ctx.now + CLOCK_SKEW_MS {
+        return refuse(format!("event dated {} ms after its arrival", at - ctx.now));
+    }
+    let mut others = Vec::new();
+    for s in seen {
+        if let Some((seen_at, seen_device)) = times.get(s) {
+            if at < seen_at - CLOCK_SKEW_MS {
+                return refuse("event dated before an event its author had seen".into());
+            }
+            if seen_device != device {
+                others.push(s.clone());
+            }
+        }
+    }
+    // A seen event arrived at the latest now: only an event dated earlier needs its arrival.
+    if at < ctx.now - CLOCK_SKEW_MS && !others.is_empty() {
+        for (_, received) in (ctx.receipts)(doc_id, &others) {
+            if at < received - CLOCK_SKEW_MS {
+                return refuse("event dated before the relay received an event its author had seen".into());
+            }
+        }
     }
     Ok(())
 }
@@ -130,6 +175,10 @@ pub struct Context<'a> {
     pub dir: &'a dyn DirectoryLookup,
     /// The relay's current state of an enterprise, if it holds the enterprise.
     pub enterprise: &'a dyn Fn(&str) -> Option<EnterpriseState>,
+    /// When the relay received the given events of a document (those it knows): (event, received_at).
+    pub receipts: &'a dyn Fn(&str, &[String]) -> Vec<(String, i64)>,
+    /// The relay's time of the push.
+    pub now: i64,
 }
 
 /// Validates the new events of one change (`added`, appended to the log of `before`).
@@ -145,7 +194,7 @@ fn check_events(
     let fail = |e: DomainError| (code_of(&e), e.to_string());
     let unnormalised = || (RejectCode::InvalidAction, "values are not normalised".to_owned());
     match kind {
-        DocKind::Problem => judge::<ProblemState>(p, before, added, ids, |event, state| {
+        DocKind::Problem => judge::<ProblemState>(p, ctx, doc_id, before, added, ids, |event, state| {
             rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
             if event.action.clone().validate().map_err(fail)? != event.action {
                 return Err(unnormalised());
@@ -172,7 +221,7 @@ fn check_events(
             let facts = EnterpriseFacts { id: &ent_id, region_path: &path, state: &ent };
             rules::authorize_problem(&p.actor, &event.action, state, &facts, ctx.dir).map_err(fail)
         }),
-        DocKind::Enterprise => judge::<EnterpriseState>(p, before, added, ids, |event, state| {
+        DocKind::Enterprise => judge::<EnterpriseState>(p, ctx, doc_id, before, added, ids, |event, state| {
             rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
             let today = (event.at + 8 * 3_600_000).div_euclid(86_400_000);
             let normalised = match &event.action {
@@ -196,7 +245,7 @@ fn check_events(
             let facts = EnterpriseFacts { id: doc_id, region_path: &path, state };
             rules::authorize_enterprise(&p.actor, &event.action, &facts, ctx.dir).map_err(fail)
         }),
-        DocKind::TaskNotice => judge::<TaskNoticeState>(p, before, added, ids, |event, state| {
+        DocKind::TaskNotice => judge::<TaskNoticeState>(p, ctx, doc_id, before, added, ids, |event, state| {
             rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
             if event.action.clone().validate(event.at).map_err(fail)? != event.action {
                 return Err(unnormalised());

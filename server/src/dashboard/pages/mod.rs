@@ -199,6 +199,7 @@ mod tests {
             device: "\"><img src=x onerror=alert(1)>",
             at: 0,
             received_at: None,
+            late_entry: false,
             text: "</td>".into(),
             outcome,
         };

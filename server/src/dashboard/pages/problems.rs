@@ -194,6 +194,8 @@ pub struct TimelineEvent<'a> {
     pub at: i64,
     /// When the relay received it, if it knows.
     pub received_at: Option<i64>,
+    /// Entered late (补录): received after the offline window; the figures count it at its arrival.
+    pub late_entry: bool,
     /// What the action says (a note, a resolution, a department and deadline…).
     pub text: String,
     pub outcome: EventOutcome,
@@ -242,7 +244,10 @@ impl Page for ProblemPage<'_> {
                             td { (e.by) }
                             td { (e.device) }
                             td { (time_of(e.at)) }
-                            td { (time_or_dash(e.received_at)) }
+                            td {
+                                (time_or_dash(e.received_at))
+                                @if e.late_entry { " " span.late-entry title="超过离线期限才同步，考核按到达时间计" { "补录" } }
+                            }
                             td { (e.text) }
                             td {
                                 @match &e.outcome {
