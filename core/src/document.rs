@@ -143,6 +143,14 @@ pub fn header_of(doc: &Automerge, key: &str) -> Option<String> {
     }
 }
 
+/// How many events a document laid out as above holds.
+pub fn event_count(doc: &Automerge) -> usize {
+    match doc.get(ROOT, EVENTS) {
+        Ok(Some((Value::Object(ObjType::List), events))) => doc.length(&events),
+        _ => 0,
+    }
+}
+
 /// The raw event strings of any Automerge document laid out as above, in list order.
 pub fn raw_events_of(doc: &Automerge) -> Vec<String> {
     let Ok(Some((Value::Object(ObjType::List), events))) = doc.get(ROOT, EVENTS) else { return Vec::new() };

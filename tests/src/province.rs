@@ -230,7 +230,7 @@ fn write(
             .map(|c| AcceptedChange {
                 hash: c.hash().as_ref().to_vec(),
                 bytes: c.raw_bytes().to_vec(),
-                event_ids: Vec::new(),
+                events: Vec::new(),
             })
             .collect(),
         snapshot: Some(doc.save()),

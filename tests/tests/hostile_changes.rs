@@ -162,7 +162,8 @@ fn a_document_is_created_once() {
     // conflict with the real ones and freeze the document.
     for actor in [ActorId::from(vec![0xff; 16]), ActorId::from(vec![0x00; 16])] {
         cadre.actor = actor.clone();
-        let header = [("enterprise_id", ENT_A), ("enterprise_name", "甲公司"), ("region_id", region.as_str())];
+        let header =
+            [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", region.as_str())];
         let first = cadre.event(report.clone(), vec![]);
         let (_, change) = Document::create(DocKind::Problem, &w.rejected, &header, actor, &first).unwrap();
         let r = cadre.push(&w.rejected, DocKind::Problem, vec![change.raw_bytes().to_vec()]);
@@ -230,9 +231,11 @@ fn hidden_ops_fields_and_floods_of_events_are_refused() {
     assert_eq!(refused(&push(change)), RejectCode::Malformed);
     // A commit message riding along.
     let (mut doc, list, _) = opened(&snapshot, &handler.actor);
-    let mut tx = doc.transaction_with_opts(CommitOptions::default().with_message("隐藏内容".to_owned()));
-    tx.insert(&list, n, honest.as_str()).unwrap();
-    tx.commit();
+    doc.transact_with(
+        |_| CommitOptions::default().with_message("隐藏内容".to_owned()),
+        |tx| tx.insert(&list, n, honest.as_str()),
+    )
+    .unwrap();
     assert_eq!(refused(&push(doc.get_last_local_change().unwrap().raw_bytes().to_vec())), RejectCode::NotAppendOnly);
     // More events in one change than any app writes.
     let mut chain = Vec::new();
@@ -276,9 +279,11 @@ fn a_change_whose_op_ids_name_another_actor_is_refused_without_a_panic() {
     assert_eq!(refused(&r), RejectCode::NotAppendOnly, "{}", r.rejected[0].message);
     assert_eq!(record(&w, target), before);
     // The relay goes on serving the same document.
-    let r = handler.push(target, DocKind::Problem, vec![handler.append(&snapshot, ProblemAction::Progress {
-        note: "真实进展".into(),
-    })]);
+    let r = handler.push(
+        target,
+        DocKind::Problem,
+        vec![handler.append(&snapshot, ProblemAction::Progress { note: "真实进展".into() })],
+    );
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
 }
 
@@ -322,7 +327,8 @@ fn events_dated_after_their_arrival_or_before_what_their_author_saw_are_refused(
     let mut first = cadre.event(report, vec![]);
     first.at = now - 3 * DAY;
     let id = uuid::Uuid::now_v7().to_string();
-    let header = [("enterprise_id", ENT_A), ("enterprise_name", "甲公司"), ("region_id", region.as_str())];
+    let header =
+        [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", region.as_str())];
     let (doc, change) = Document::create(DocKind::Problem, &id, &header, cadre.actor.clone(), &first).unwrap();
     let r = cadre.push(&id, DocKind::Problem, vec![change.raw_bytes().to_vec()]);
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);

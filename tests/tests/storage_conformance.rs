@@ -146,7 +146,7 @@ fn account(id: &str, role: Role) -> Account {
 fn change(tag: &str) -> AcceptedChange {
     let mut hash = tag.as_bytes().to_vec();
     hash.resize(32, 0);
-    AcceptedChange { hash, bytes: format!("bytes of {tag}").into_bytes(), event_ids: vec![format!("ev-{tag}")] }
+    AcceptedChange { hash, bytes: format!("bytes of {tag}").into_bytes(), events: vec![(format!("ev-{tag}"), None)] }
 }
 
 fn enterprise_state(id: &str, cadres: &[&str]) -> EnterpriseState {

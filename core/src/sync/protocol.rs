@@ -301,17 +301,15 @@ mod counted {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
-                loop {
+                while let Some(v) = seq.next_element()? {
                     let left = LEFT.with(Cell::get);
                     if left == 0 {
                         return Err(A::Error::custom("too many list elements in one message"));
                     }
-                    match seq.next_element()? {
-                        Some(v) => out.push(v),
-                        None => return Ok(out),
-                    }
                     LEFT.with(|c| c.set(left - 1));
+                    out.push(v);
                 }
+                Ok(out)
             }
         }
         d.deserialize_seq(Counted(PhantomData))
@@ -391,11 +389,19 @@ mod tests {
         assert!(e.to_string().contains("too many list elements"), "{e}");
         // Many documents count too, and the budget holds exactly.
         let docs = |n: usize| SyncRequest {
-            push: (0..n).map(|i| DocChanges { doc: i.to_string(), kind: DocKind::Enterprise, changes: vec![] }).collect(),
+            push: (0..n)
+                .map(|i| DocChanges { doc: i.to_string(), kind: DocKind::Enterprise, changes: vec![] })
+                .collect(),
             ..request(0)
         };
-        assert!(decode_bounded::<SyncRequest>(&encode(&docs(MAX_REQUEST_ITEMS)), MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS).is_ok());
-        assert!(decode_bounded::<SyncRequest>(&encode(&docs(MAX_REQUEST_ITEMS + 1)), MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS).is_err());
+        assert!(
+            decode_bounded::<SyncRequest>(&encode(&docs(MAX_REQUEST_ITEMS)), MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS)
+                .is_ok()
+        );
+        assert!(
+            decode_bounded::<SyncRequest>(&encode(&docs(MAX_REQUEST_ITEMS + 1)), MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS)
+                .is_err()
+        );
         // The budget is the decoding's own: the next message on this thread starts afresh.
         assert!(decode::<SyncRequest>(&encode(&request(5_000)), MAX_REQUEST_BYTES).is_ok());
     }

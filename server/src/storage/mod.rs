@@ -111,8 +111,9 @@ pub type StoredChange = (u64, Vec<u8>);
 pub struct AcceptedChange {
     pub hash: Vec<u8>,
     pub bytes: Vec<u8>,
-    /// Ids of the events the change appended.
-    pub event_ids: Vec<String>,
+    /// The events the change appended: their ids, and the time to record as their receipt when it
+    /// is not the commit's (events the relay itself records as history: see `sync::author`).
+    pub events: Vec<(String, Option<i64>)>,
 }
 
 /// Everything to write for one document of a push.

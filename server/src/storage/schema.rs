@@ -204,7 +204,6 @@ pub const RECEIPTS_BY_DOCUMENT: &[&str] = &[
     "ALTER TABLE visits ADD COLUMN received_at BIGINT;",
 ];
 
-
 /// The tables of sign-in throttling and dashboard sessions (also created by a migration).
 pub const SIGN_IN_TABLES: &str = "
 CREATE TABLE sign_in_failures (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, at BIGINT NOT NULL);

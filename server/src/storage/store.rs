@@ -566,7 +566,7 @@ fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -
                     c.received_at,
                     writer
                 ]);
-                receipts.extend(ch.event_ids.iter().map(|e| args![&d.doc_id, e, seq, c.received_at]));
+                receipts.extend(ch.events.iter().map(|(e, at)| args![&d.doc_id, e, seq, at.unwrap_or(c.received_at)]));
             }
             if seq > before {
                 docs.extend(doc_steps(d, seq, &mut assigned));

@@ -24,7 +24,15 @@ pub struct Author<'a> {
 
 /// The device id under which the relay acts for a user.
 pub fn relay_device_id(user_id: &str) -> String {
-    format!("relay:{user_id}")
+    format!("{RELAY_DEVICE_PREFIX}{user_id}")
+}
+
+const RELAY_DEVICE_PREFIX: &str = "relay:";
+
+/// Whether a device is one the relay acts through. Devices signed in from outside get random ids
+/// without a colon, so no phone can be one.
+pub fn is_relay_device(device_id: &str) -> bool {
+    device_id.starts_with(RELAY_DEVICE_PREFIX)
 }
 
 impl<'a> Author<'a> {

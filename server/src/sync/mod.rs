@@ -185,6 +185,10 @@ fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Event readings one push may cost its validation (each change reads its document's log once):
+/// about a quarter of a second of one core under the push lock, whatever a client sends.
+pub const VALIDATION_BUDGET: usize = 100_000;
+
 /// How many times a push is validated again when another relay changed one of its documents meanwhile.
 const STALE_ATTEMPTS: u32 = 6;
 
@@ -256,11 +260,24 @@ fn push_once(
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     let (mut refusals, mut first_refusal) = (0usize, None);
     let mut unconfirmed = Vec::new();
+    let mut spent = 0usize;
     for d in docs {
         // Rights are judged on the state the author saw (the change's dependencies), so a device
         // must also be allowed to read the document now: a handler whose problem went to another
         // department, or a cadre no longer assigned, cannot write through an old view of it.
         let base = state.docs.take(storage, &d.doc)?;
+        // Each change is judged on its document's whole event log: a push may cost at most
+        // `VALIDATION_BUDGET` event readings. The documents beyond are neither acknowledged nor
+        // refused: the device pushes them again at its next sync.
+        let held = base.as_ref().map_or(0, |c| zhuqi_core::document::event_count(&c.doc));
+        let cost = (held + shape::MAX_EVENTS_PER_CHANGE) * d.changes.len();
+        if spent > 0 && spent + cost > VALIDATION_BUDGET && !author::is_relay_device(&session.device_id) {
+            if let Some(c) = base {
+                state.docs.put(&d.doc, c);
+            }
+            continue;
+        }
+        spent += cost;
         if base.is_some() && !readable.contains(d.doc.as_str()) {
             if let Some(c) = base {
                 state.docs.put(&d.doc, c);
@@ -494,7 +511,8 @@ impl CommitQueue {
 
     /// Writes the commits waiting, as one batch; the caller holds the writer's lock.
     fn write_waiting(&self, state: &AppState) {
-        let batch: Vec<(Commit, Arc<Slot>)> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let batch: Vec<(Commit, Arc<Slot>)> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         if batch.is_empty() {
             return;
         }

@@ -23,9 +23,9 @@ use zhuqi_core::domain::{DocKind, text};
 /// Events one change may insert. The apps write one event per change; the bound keeps the work of
 /// validating one change small whatever a hostile client builds.
 pub const MAX_EVENTS_PER_CHANGE: usize = 16;
-/// Events one document may hold: a problem or a task notice has tens, an enterprise a few hundred
-/// visits over years. A document at the bound takes no more events.
-pub const MAX_EVENTS_PER_DOCUMENT: usize = 5_000;
+/// Events one document may hold: a problem or a task notice has tens, an enterprise a few dozen
+/// visits a year. A document at the bound takes no more events.
+pub const MAX_EVENTS_PER_DOCUMENT: usize = 2_000;
 /// Events already in a document that a new change may not have seen (events concurrent with it).
 /// A phone offline for weeks stays far below it; the bound keeps every later view of a document
 /// linear in its length (each event lists the events it was concurrent with).
