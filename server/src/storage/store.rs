@@ -630,12 +630,18 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
     if keys.is_empty() || cursor >= top {
         return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
     }
-    // The user's key events, the documents changed under their keys and the keys removed from
-    // documents since the cursor.
+    // The user's key events, the documents changed under their keys (with the first change after the
+    // cursor of those that do not go whole: see `pull_plan`) and the keys removed from documents since
+    // the cursor.
     let [events, changed, removed] = db.query_all([
-        ("SELECT key, added FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq", args![user_id, cursor]),
         (
-            "SELECT doc_id, added_seq, last_seq FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
+            "SELECT key, added, seq FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq",
+            args![user_id, cursor],
+        ),
+        (
+            "SELECT doc_id, added_seq, CASE WHEN added_seq > $2 THEN added_seq ELSE COALESCE(
+                 (SELECT MIN(c.seq) FROM changes c WHERE c.doc_id = doc_keys.doc_id AND c.seq > $2), last_seq) END
+             FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
             args![keys, cursor, top],
         ),
         (
@@ -643,28 +649,29 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
             args![keys, cursor, top],
         ),
     ])?;
-    let events: Vec<(String, bool)> =
-        events.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?))).collect::<Result<_>>()?;
+    let events: Vec<(String, bool, u64)> =
+        events.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect::<Result<_>>()?;
     let (gained, lost) = pull_plan::gained_and_lost(events, keys);
-    let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
+    let mut docs: BTreeMap<String, pull_plan::Wanted> = BTreeMap::new();
     for mut r in changed {
         pull_plan::changed(&mut docs, r.get(0)?, r.get(1)?, r.get(2)?, cursor);
     }
     let mut purge_candidates: HashSet<String> = removed.into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
     // Documents under keys gained (sent whole) and under keys lost (perhaps purged).
     let mut queries: Vec<Query<'_>> = Vec::new();
-    for k in &gained {
-        queries.push(("SELECT doc_id, last_seq FROM doc_keys WHERE key = $1 AND last_seq <= $2", args![k, top]));
+    for (k, _) in &gained {
+        queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1 AND last_seq <= $2", args![k, top]));
     }
     for k in &lost {
         queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1", args![k]));
     }
     for (i, rows) in db.query_many(queries)?.into_iter().enumerate() {
         for mut r in rows {
-            if i < gained.len() {
-                docs.insert(r.get(0)?, (true, r.get(1)?));
-            } else {
-                purge_candidates.insert(r.get(0)?);
+            match gained.get(i) {
+                Some((_, at)) => pull_plan::gained(&mut docs, r.get(0)?, *at),
+                None => {
+                    purge_candidates.insert(r.get(0)?);
+                }
             }
         }
     }
