@@ -229,11 +229,14 @@ pub struct Pull {
 /// is placed in the page order at the first sequence number after the request's cursor from which
 /// the device needs it (`from`): for a document going whole, the earliest gain of a key it is read
 /// with; for the others, their first change after the cursor. A page takes every document up to the
-/// cut, each with all its data up to the top of the sequence, so a document left for a later page
+/// cut, each with its data up to the cut (a saved document whole), so a document left for a later page
 /// has neither gained a key nor changed at or before the cut: the next pull, from the cut, still sends
-/// it whole, or sends all of its changes.
+/// it whole, or sends all of its changes; and a document taken gets its later changes from the pull
+/// whose page reaches them.
 pub(crate) mod pull_plan {
-    use std::collections::{BTreeMap, HashSet};
+    use std::cmp::Reverse;
+    use std::collections::{BTreeMap, BinaryHeap, HashSet};
+    use zhuqi_core::sync::protocol::PulledDoc;
 
     /// What a pull sends of a document: whether it goes whole, and from which sequence number the
     /// device needs it (its place in the page order).
@@ -306,24 +309,41 @@ pub(crate) mod pull_plan {
     /// Fills a pull's pages: documents in `page_order`, their data fetched a chunk at a time by the
     /// store; the page is cut once `budget` bytes are used, only between distinct `from` (documents
     /// that entered the scope together, under one assignment, go together), and its cursor is the
-    /// last `from` it took.
+    /// last `from` it took. Of each document it carries the changes up to its cursor only: the others
+    /// come with the document's place in a later page, and are counted in this one's budget only as
+    /// far as the page reaches.
     pub struct Pages {
         order: Vec<(String, bool, u64)>,
         budget: usize,
+        /// Bytes the page sends if it is cut after the last document taken.
         used: usize,
+        /// Sizes of the changes taken that lie beyond the last document's place, by sequence number:
+        /// they count once the page reaches them, and stay out if it is cut before.
+        beyond: BinaryHeap<Reverse<(u64, usize)>>,
         next: usize,
-        out: Vec<zhuqi_core::sync::protocol::PulledDoc>,
+        /// The documents taken, each with the sequence number of each of its chunks.
+        out: Vec<(PulledDoc, Vec<u64>)>,
         cursor: u64,
         more: bool,
     }
 
     /// What a store fetched of a document: its kind and the data to send (none when the device
-    /// already holds it all).
-    pub type Fetched = std::collections::HashMap<String, (zhuqi_core::domain::DocKind, Vec<Vec<u8>>)>;
+    /// already holds it all), each chunk with its sequence number — 0 for a saved document, which
+    /// goes whatever the cut.
+    pub type Fetched = std::collections::HashMap<String, (zhuqi_core::domain::DocKind, Vec<(u64, Vec<u8>)>)>;
 
     impl Pages {
         pub fn new(order: Vec<(String, bool, u64)>, budget: usize, top: u64) -> Pages {
-            Pages { order, budget, used: 0, next: 0, out: Vec::new(), cursor: top, more: false }
+            Pages {
+                order,
+                budget,
+                used: 0,
+                beyond: BinaryHeap::new(),
+                next: 0,
+                out: Vec::new(),
+                cursor: top,
+                more: false,
+            }
         }
 
         /// The documents whose data the store fetches next, or `None` when the page is full or done.
@@ -345,22 +365,40 @@ pub(crate) mod pull_plan {
                 let (kind, data) = fetched
                     .remove(doc)
                     .ok_or_else(|| super::StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
+                for (seq, bytes) in &data {
+                    if seq <= from {
+                        self.used += bytes.len();
+                    } else {
+                        self.beyond.push(Reverse((*seq, bytes.len())));
+                    }
+                }
+                while let Some(&Reverse((seq, len))) = self.beyond.peek()
+                    && seq <= *from
+                {
+                    self.used += len;
+                    self.beyond.pop();
+                }
                 if !data.is_empty() {
-                    self.used += data.iter().map(Vec::len).sum::<usize>();
-                    self.out.push(zhuqi_core::sync::protocol::PulledDoc {
-                        doc: doc.clone(),
-                        kind,
-                        whole: *whole,
-                        data,
-                    });
+                    let (seqs, data) = data.into_iter().unzip();
+                    self.out.push((PulledDoc { doc: doc.clone(), kind, whole: *whole, data }, seqs));
                 }
             }
             self.next = end;
             Ok(())
         }
 
+        /// The page: each document's chunks up to the cursor (all of them when the pull is complete).
         pub fn finish(self, purge: Vec<String>) -> super::Pull {
-            super::Pull { docs: self.out, purge, cursor: self.cursor, more: self.more }
+            let cursor = self.cursor;
+            let docs = self
+                .out
+                .into_iter()
+                .filter_map(|(mut d, seqs)| {
+                    d.data = d.data.into_iter().zip(seqs).filter(|(_, seq)| *seq <= cursor).map(|(b, _)| b).collect();
+                    (!d.data.is_empty()).then_some(d)
+                })
+                .collect();
+            super::Pull { docs, purge, cursor, more: self.more }
         }
     }
 
@@ -397,12 +435,32 @@ pub(crate) mod pull_plan {
                 .into();
             let mut pages = Pages::new(order, 15, 20);
             let chunk: Vec<String> = pages.next_chunk().unwrap().iter().map(|(d, ..)| d.clone()).collect();
-            pages.add(chunk.into_iter().map(|d| (d, (DocKind::Problem, vec![vec![0; 10]]))).collect()).unwrap();
+            pages.add(chunk.into_iter().map(|d| (d, (DocKind::Problem, vec![(0, vec![0; 10])]))).collect()).unwrap();
             assert!(pages.next_chunk().is_none());
             let pull = pages.finish(vec![]);
             // b fills the budget, c entered the scope with it, d waits: the cursor stops at 7.
             assert_eq!(pull.docs.iter().map(|d| d.doc.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
             assert_eq!((pull.cursor, pull.more), (7, true));
+        }
+
+        #[test]
+        fn a_page_carries_changes_up_to_its_cursor_and_counts_only_those() {
+            let order: Vec<(String, bool, u64)> = [("a", true, 2), ("b", false, 3), ("c", false, 6), ("d", false, 9)]
+                .map(|(d, w, f)| (d.into(), w, f))
+                .into();
+            // a: its saved form and a change at 6; b: changes at 3 and 8; c: at 6; d: at 9. Ten bytes each.
+            let chunks = |seqs: &[u64]| seqs.iter().map(|s| (*s, vec![*s as u8; 10])).collect::<Vec<_>>();
+            let fetched = [("a", chunks(&[0, 6])), ("b", chunks(&[3, 8])), ("c", chunks(&[6])), ("d", chunks(&[9]))]
+                .map(|(d, data)| (d.to_string(), (DocKind::Problem, data)))
+                .into();
+            let mut pages = Pages::new(order, 25, 9);
+            pages.add(fetched).unwrap();
+            let pull = pages.finish(vec![]);
+            // b's change at 8 does not count, so c still fits; d is cut off, and the cursor is 6.
+            assert_eq!((pull.cursor, pull.more), (6, true));
+            let sent: Vec<(&str, Vec<u8>)> =
+                pull.docs.iter().map(|d| (d.doc.as_str(), d.data.iter().map(|c| c[0]).collect())).collect();
+            assert_eq!(sent, [("a", vec![0, 6]), ("b", vec![3]), ("c", vec![6])]);
         }
     }
 }

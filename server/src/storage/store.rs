@@ -692,7 +692,8 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
 
 /// What a pull sends of these documents: whole ones as their snapshot and the changes stored after it
 /// (nothing when every change came from this device, which has them), the others as the changes other
-/// devices made after the cursor. Two round trips on PostgreSQL.
+/// devices made after the cursor; each chunk with its sequence number (0 for a snapshot), so that a page
+/// cut before the top keeps only what lies up to its cursor. Two round trips on PostgreSQL.
 fn page_data(
     db: &mut dyn Db,
     chunk: &[(String, bool, u64)],
@@ -712,7 +713,7 @@ fn page_data(
         ),
         ("SELECT DISTINCT doc_id FROM changes WHERE doc_id = ANY($1) AND device_id <> $2", args![whole, device_id]),
         (
-            "SELECT doc_id, bytes FROM changes
+            "SELECT doc_id, seq, bytes FROM changes
              WHERE doc_id = ANY($1) AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY doc_id, seq",
             args![partial, cursor, top, device_id],
         ),
@@ -727,16 +728,16 @@ fn page_data(
         let since: u64 = r.get(2)?;
         let mut data = Vec::new();
         if let Some(snapshot) = r.get::<Option<Vec<u8>>>(3)?.filter(|_| others.contains(&id)) {
-            data.push(snapshot);
+            data.push((0, snapshot));
             after.push((id.clone(), since));
         }
         out.insert(id, (kind, data));
     }
-    let later = "SELECT doc_id, bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
+    let later = "SELECT doc_id, seq, bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
     let queries = after.iter().map(|(id, since)| (later, args![id, *since, top])).collect();
     for mut r in db.query_many(queries)?.into_iter().flatten().chain(partial_changes) {
         if let Some(e) = out.get_mut(&r.get::<String>(0)?) {
-            e.1.push(r.get(1)?);
+            e.1.push((r.get(1)?, r.get(2)?));
         }
     }
     Ok(out)
