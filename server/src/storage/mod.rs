@@ -225,17 +225,35 @@ pub struct Pull {
 }
 
 /// The steps of a pull that need no database, the same for every store.
+///
+/// A page's cursor promises that the device holds everything in its scope up to it, so a document
+/// is placed in the page order at the first sequence number after the request's cursor from which
+/// the device needs it (`from`): for a document going whole, the earliest gain of a key it is read
+/// with; for the others, their first change after the cursor. A page takes every document up to the
+/// cut, each with its data up to the cut (a saved document whole), so a document left for a later page
+/// has neither gained a key nor changed at or before the cut: the next pull, from the cut, still sends
+/// it whole, or sends all of its changes; and a document taken gets its later changes from the pull
+/// whose page reaches them.
 pub(crate) mod pull_plan {
-    use std::collections::{BTreeMap, HashSet};
+    use std::cmp::Reverse;
+    use std::collections::{BTreeMap, BinaryHeap, HashSet};
+    use zhuqi_core::sync::protocol::PulledDoc;
 
-    /// Sorts a user's key events since the cursor (oldest first) into the keys they gained and hold
-    /// now, and those they lost and do not hold now (a cadre's assignments).
-    pub fn gained_and_lost(events: Vec<(String, bool)>, keys: &[String]) -> (Vec<String>, Vec<String>) {
+    /// What a pull sends of a document: whether it goes whole, and from which sequence number the
+    /// device needs it (its place in the page order).
+    pub type Wanted = (bool, u64);
+
+    /// Sorts a user's key events since the cursor (oldest first, with their sequence numbers) into the
+    /// keys they gained and hold now, each with its earliest gain, and those they lost and do not hold
+    /// now (a cadre's assignments).
+    pub fn gained_and_lost(events: Vec<(String, bool, u64)>, keys: &[String]) -> (Vec<(String, u64)>, Vec<String>) {
         let held: HashSet<&str> = keys.iter().map(String::as_str).collect();
-        let (mut gained, mut lost) = (Vec::new(), Vec::new());
-        for (k, added) in events {
+        let (mut gained, mut lost): (Vec<(String, u64)>, Vec<String>) = (Vec::new(), Vec::new());
+        for (k, added, seq) in events {
             if added && held.contains(k.as_str()) {
-                gained.push(k);
+                if !gained.iter().any(|(g, _)| *g == k) {
+                    gained.push((k, seq));
+                }
             } else if !added && !held.contains(k.as_str()) {
                 lost.push(k);
             }
@@ -243,26 +261,38 @@ pub(crate) mod pull_plan {
         (gained, lost)
     }
 
-    /// Notes that `doc` changed at `last` under a key of the user added to it at `added`: the document
-    /// goes whole if any such key came after the cursor.
-    pub fn changed(docs: &mut BTreeMap<String, (bool, u64)>, doc: String, added: u64, last: u64, cursor: u64) {
-        let e = docs.entry(doc).or_insert((false, last));
-        e.0 |= added > cursor;
-        e.1 = e.1.max(last);
+    /// Notes that `doc` is read under a key of the user added to it at `added`, and changed after the
+    /// cursor first at `first`: the document goes whole if any such key came after the cursor.
+    pub fn changed(docs: &mut BTreeMap<String, Wanted>, doc: String, added: u64, first: u64, cursor: u64) {
+        if added > cursor {
+            gained(docs, doc, added);
+        } else {
+            let e = docs.entry(doc).or_insert((false, first));
+            if !e.0 {
+                e.1 = e.1.min(first);
+            }
+        }
     }
 
-    /// The documents to send, (id, whole, last_seq), in the order pages are filled: by last_seq, then id.
-    pub fn page_order(docs: BTreeMap<String, (bool, u64)>) -> Vec<(String, bool, u64)> {
-        let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, l))| (d, w, l)).collect();
-        // Stable sort of a map ordered by id: equal last_seq keeps id order.
-        order.sort_by_key(|(_, _, l)| *l);
+    /// Notes that `doc` entered the user's scope at `at` (after the cursor): it goes whole, needed from
+    /// its earliest gain.
+    pub fn gained(docs: &mut BTreeMap<String, Wanted>, doc: String, at: u64) {
+        let e = docs.entry(doc).or_insert((true, at));
+        *e = if e.0 { (true, e.1.min(at)) } else { (true, at) };
+    }
+
+    /// The documents to send, (id, whole, from), in the order pages are filled: by `from`, then id.
+    pub fn page_order(docs: BTreeMap<String, Wanted>) -> Vec<(String, bool, u64)> {
+        let mut order: Vec<(String, bool, u64)> = docs.into_iter().map(|(d, (w, f))| (d, w, f)).collect();
+        // Stable sort of a map ordered by id: equal `from` keeps id order.
+        order.sort_by_key(|(_, _, f)| *f);
         order
     }
 
     /// Of the documents that may have left the user's scope, those the user reads through no key
     /// now (`visible` holds the others): they leave `docs` and are purged, in id order.
     pub fn purge(
-        docs: &mut BTreeMap<String, (bool, u64)>,
+        docs: &mut BTreeMap<String, Wanted>,
         candidates: HashSet<String>,
         visible: &HashSet<String>,
     ) -> Vec<String> {
@@ -278,25 +308,43 @@ pub(crate) mod pull_plan {
     pub const CHUNK: usize = 64;
 
     /// Fills a pull's pages: documents in `page_order`, their data fetched a chunk at a time by the
-    /// store; the page is cut once `budget` bytes are used, only between distinct sequence numbers
-    /// (so the cursor never splits a commit).
+    /// store; the page is cut once `budget` bytes are used, only between distinct `from` (documents
+    /// that entered the scope together, under one assignment, go together), and its cursor is the
+    /// last `from` it took. Of each document it carries the changes up to its cursor only: the others
+    /// come with the document's place in a later page, and are counted in this one's budget only as
+    /// far as the page reaches.
     pub struct Pages {
         order: Vec<(String, bool, u64)>,
         budget: usize,
+        /// Bytes the page sends if it is cut after the last document taken.
         used: usize,
+        /// Sizes of the changes taken that lie beyond the last document's place, by sequence number:
+        /// they count once the page reaches them, and stay out if it is cut before.
+        beyond: BinaryHeap<Reverse<(u64, usize)>>,
         next: usize,
-        out: Vec<zhuqi_core::sync::protocol::PulledDoc>,
+        /// The documents taken, each with the sequence number of each of its chunks.
+        out: Vec<(PulledDoc, Vec<u64>)>,
         cursor: u64,
         more: bool,
     }
 
     /// What a store fetched of a document: its kind and the data to send (none when the device
-    /// already holds it all).
-    pub type Fetched = std::collections::HashMap<String, (zhuqi_core::domain::DocKind, Vec<Vec<u8>>)>;
+    /// already holds it all), each chunk with its sequence number — 0 for a saved document, which
+    /// goes whatever the cut.
+    pub type Fetched = std::collections::HashMap<String, (zhuqi_core::domain::DocKind, Vec<(u64, Vec<u8>)>)>;
 
     impl Pages {
         pub fn new(order: Vec<(String, bool, u64)>, budget: usize, top: u64) -> Pages {
-            Pages { order, budget, used: 0, next: 0, out: Vec::new(), cursor: top, more: false }
+            Pages {
+                order,
+                budget,
+                used: 0,
+                beyond: BinaryHeap::new(),
+                next: 0,
+                out: Vec::new(),
+                cursor: top,
+                more: false,
+            }
         }
 
         /// The documents whose data the store fetches next, or `None` when the page is full or done.
@@ -309,8 +357,8 @@ pub(crate) mod pull_plan {
         pub fn add(&mut self, mut fetched: Fetched) -> super::Result<()> {
             let end = (self.next + CHUNK).min(self.order.len());
             for j in self.next..end {
-                let (doc, whole, seq) = &self.order[j];
-                if self.used >= self.budget && !self.out.is_empty() && self.order[j - 1].2 != *seq {
+                let (doc, whole, from) = &self.order[j];
+                if self.used >= self.budget && !self.out.is_empty() && self.order[j - 1].2 != *from {
                     self.cursor = self.order[j - 1].2;
                     self.more = true;
                     return Ok(());
@@ -318,22 +366,102 @@ pub(crate) mod pull_plan {
                 let (kind, data) = fetched
                     .remove(doc)
                     .ok_or_else(|| super::StorageError::Corrupt(format!("document {doc} has keys but no row")))?;
+                for (seq, bytes) in &data {
+                    if seq <= from {
+                        self.used += bytes.len();
+                    } else {
+                        self.beyond.push(Reverse((*seq, bytes.len())));
+                    }
+                }
+                while let Some(&Reverse((seq, len))) = self.beyond.peek()
+                    && seq <= *from
+                {
+                    self.used += len;
+                    self.beyond.pop();
+                }
                 if !data.is_empty() {
-                    self.used += data.iter().map(Vec::len).sum::<usize>();
-                    self.out.push(zhuqi_core::sync::protocol::PulledDoc {
-                        doc: doc.clone(),
-                        kind,
-                        whole: *whole,
-                        data,
-                    });
+                    let (seqs, data) = data.into_iter().unzip();
+                    self.out.push((PulledDoc { doc: doc.clone(), kind, whole: *whole, data }, seqs));
                 }
             }
             self.next = end;
             Ok(())
         }
 
+        /// The page: each document's chunks up to the cursor (all of them when the pull is complete).
         pub fn finish(self, purge: Vec<String>) -> super::Pull {
-            super::Pull { docs: self.out, purge, cursor: self.cursor, more: self.more }
+            let cursor = self.cursor;
+            let docs = self
+                .out
+                .into_iter()
+                .filter_map(|(mut d, seqs)| {
+                    d.data = d.data.into_iter().zip(seqs).filter(|(_, seq)| *seq <= cursor).map(|(b, _)| b).collect();
+                    (!d.data.is_empty()).then_some(d)
+                })
+                .collect();
+            super::Pull { docs, purge, cursor, more: self.more }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use zhuqi_core::domain::DocKind;
+
+        #[test]
+        fn a_document_is_placed_where_the_device_first_needs_it() {
+            let cursor = 4;
+            let mut docs = BTreeMap::new();
+            // Routed to the user's department at 5 (after the cursor), and changed again later: whole
+            // from 5.
+            changed(&mut docs, "routed".into(), 5, 5, cursor);
+            // Read since 1, changed first at 6 after the cursor (and again later): its changes from 6.
+            changed(&mut docs, "held".into(), 1, 6, cursor);
+            // Under a key the user gained at 7, lost and gained again at 9: whole from 7, however it
+            // is also read.
+            let events = vec![("ent:e".to_string(), true, 7), ("ent:e".into(), false, 8), ("ent:e".into(), true, 9)];
+            let (gained_keys, lost) = gained_and_lost(events, &["ent:e".into()]);
+            assert_eq!((gained_keys, lost), (vec![("ent:e".to_string(), 7)], vec![]));
+            changed(&mut docs, "assigned".into(), 1, 8, cursor);
+            gained(&mut docs, "assigned".into(), 7);
+            let order = page_order(docs);
+            let expected = [("routed", true, 5), ("held", false, 6), ("assigned", true, 7)];
+            assert_eq!(order, expected.map(|(d, w, f)| (d.to_string(), w, f)));
+        }
+
+        #[test]
+        fn a_page_is_cut_only_between_distinct_places_and_ends_at_the_last_taken() {
+            let order: Vec<(String, bool, u64)> = [("a", true, 5), ("b", true, 7), ("c", true, 7), ("d", false, 9)]
+                .map(|(d, w, f)| (d.into(), w, f))
+                .into();
+            let mut pages = Pages::new(order, 15, 20);
+            let chunk: Vec<String> = pages.next_chunk().unwrap().iter().map(|(d, ..)| d.clone()).collect();
+            pages.add(chunk.into_iter().map(|d| (d, (DocKind::Problem, vec![(0, vec![0; 10])]))).collect()).unwrap();
+            assert!(pages.next_chunk().is_none());
+            let pull = pages.finish(vec![]);
+            // b fills the budget, c entered the scope with it, d waits: the cursor stops at 7.
+            assert_eq!(pull.docs.iter().map(|d| d.doc.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+            assert_eq!((pull.cursor, pull.more), (7, true));
+        }
+
+        #[test]
+        fn a_page_carries_changes_up_to_its_cursor_and_counts_only_those() {
+            let order: Vec<(String, bool, u64)> = [("a", true, 2), ("b", false, 3), ("c", false, 6), ("d", false, 9)]
+                .map(|(d, w, f)| (d.into(), w, f))
+                .into();
+            // a: its saved form and a change at 6; b: changes at 3 and 8; c: at 6; d: at 9. Ten bytes each.
+            let chunks = |seqs: &[u64]| seqs.iter().map(|s| (*s, vec![*s as u8; 10])).collect::<Vec<_>>();
+            let fetched = [("a", chunks(&[0, 6])), ("b", chunks(&[3, 8])), ("c", chunks(&[6])), ("d", chunks(&[9]))]
+                .map(|(d, data)| (d.to_string(), (DocKind::Problem, data)))
+                .into();
+            let mut pages = Pages::new(order, 25, 9);
+            pages.add(fetched).unwrap();
+            let pull = pages.finish(vec![]);
+            // b's change at 8 does not count, so c still fits; d is cut off, and the cursor is 6.
+            assert_eq!((pull.cursor, pull.more), (6, true));
+            let sent: Vec<(&str, Vec<u8>)> =
+                pull.docs.iter().map(|d| (d.doc.as_str(), d.data.iter().map(|c| c[0]).collect())).collect();
+            assert_eq!(sent, [("a", vec![0, 6]), ("b", vec![3]), ("c", vec![6])]);
         }
     }
 }

@@ -644,12 +644,18 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
     if keys.is_empty() || cursor >= top {
         return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
     }
-    // The user's key events, the documents changed under their keys and the keys removed from
-    // documents since the cursor.
+    // The user's key events, the documents changed under their keys (with the first change after the
+    // cursor of those that do not go whole: see `pull_plan`) and the keys removed from documents since
+    // the cursor.
     let [events, changed, removed] = db.query_all([
-        ("SELECT key, added FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq", args![user_id, cursor]),
         (
-            "SELECT doc_id, added_seq, last_seq FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
+            "SELECT key, added, seq FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq",
+            args![user_id, cursor],
+        ),
+        (
+            "SELECT doc_id, added_seq, CASE WHEN added_seq > $2 THEN added_seq ELSE COALESCE(
+                 (SELECT MIN(c.seq) FROM changes c WHERE c.doc_id = doc_keys.doc_id AND c.seq > $2), last_seq) END
+             FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
             args![keys, cursor, top],
         ),
         (
@@ -657,28 +663,29 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
             args![keys, cursor, top],
         ),
     ])?;
-    let events: Vec<(String, bool)> =
-        events.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?))).collect::<Result<_>>()?;
+    let events: Vec<(String, bool, u64)> =
+        events.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect::<Result<_>>()?;
     let (gained, lost) = pull_plan::gained_and_lost(events, keys);
-    let mut docs: BTreeMap<String, (bool, u64)> = BTreeMap::new();
+    let mut docs: BTreeMap<String, pull_plan::Wanted> = BTreeMap::new();
     for mut r in changed {
         pull_plan::changed(&mut docs, r.get(0)?, r.get(1)?, r.get(2)?, cursor);
     }
     let mut purge_candidates: HashSet<String> = removed.into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
     // Documents under keys gained (sent whole) and under keys lost (perhaps purged).
     let mut queries: Vec<Query<'_>> = Vec::new();
-    for k in &gained {
-        queries.push(("SELECT doc_id, last_seq FROM doc_keys WHERE key = $1 AND last_seq <= $2", args![k, top]));
+    for (k, _) in &gained {
+        queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1 AND last_seq <= $2", args![k, top]));
     }
     for k in &lost {
         queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1", args![k]));
     }
     for (i, rows) in db.query_many(queries)?.into_iter().enumerate() {
         for mut r in rows {
-            if i < gained.len() {
-                docs.insert(r.get(0)?, (true, r.get(1)?));
-            } else {
-                purge_candidates.insert(r.get(0)?);
+            match gained.get(i) {
+                Some((_, at)) => pull_plan::gained(&mut docs, r.get(0)?, *at),
+                None => {
+                    purge_candidates.insert(r.get(0)?);
+                }
             }
         }
     }
@@ -699,7 +706,8 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
 
 /// What a pull sends of these documents: whole ones as their snapshot and the changes stored after it
 /// (nothing when every change came from this device, which has them), the others as the changes other
-/// devices made after the cursor. Two round trips on PostgreSQL.
+/// devices made after the cursor; each chunk with its sequence number (0 for a snapshot), so that a page
+/// cut before the top keeps only what lies up to its cursor. Two round trips on PostgreSQL.
 fn page_data(
     db: &mut dyn Db,
     chunk: &[(String, bool, u64)],
@@ -719,7 +727,7 @@ fn page_data(
         ),
         ("SELECT DISTINCT doc_id FROM changes WHERE doc_id = ANY($1) AND device_id <> $2", args![whole, device_id]),
         (
-            "SELECT doc_id, bytes FROM changes
+            "SELECT doc_id, seq, bytes FROM changes
              WHERE doc_id = ANY($1) AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY doc_id, seq",
             args![partial, cursor, top, device_id],
         ),
@@ -734,16 +742,16 @@ fn page_data(
         let since: u64 = r.get(2)?;
         let mut data = Vec::new();
         if let Some(snapshot) = r.get::<Option<Vec<u8>>>(3)?.filter(|_| others.contains(&id)) {
-            data.push(snapshot);
+            data.push((0, snapshot));
             after.push((id.clone(), since));
         }
         out.insert(id, (kind, data));
     }
-    let later = "SELECT doc_id, bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
+    let later = "SELECT doc_id, seq, bytes FROM changes WHERE doc_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
     let queries = after.iter().map(|(id, since)| (later, args![id, *since, top])).collect();
     for mut r in db.query_many(queries)?.into_iter().flatten().chain(partial_changes) {
         if let Some(e) = out.get_mut(&r.get::<String>(0)?) {
-            e.1.push(r.get(1)?);
+            e.1.push((r.get(1)?, r.get(2)?));
         }
     }
     Ok(out)
