@@ -463,7 +463,7 @@ impl<'a> World<'a> {
                 .map(|c| AcceptedChange {
                     hash: c.hash().as_ref().to_vec(),
                     bytes: c.raw_bytes().to_vec(),
-                    event_ids: vec![],
+                    events: vec![],
                 })
                 .collect(),
             // New documents need one; others get one every third event, so that whole documents are
