@@ -200,6 +200,8 @@ pub const RECEIPTS_BY_DOCUMENT: &[&str] = &[
         FROM event_receipts r JOIN changes c ON c.seq = r.change_seq;",
     "DROP TABLE event_receipts;",
     "ALTER TABLE event_receipts_by_doc RENAME TO event_receipts;",
+    // PostgreSQL keeps the primary key's index name through the rename; SQLite names it itself.
+    "ALTER INDEX event_receipts_by_doc_pkey RENAME TO event_receipts_pkey;",
     "ALTER TABLE visits ADD COLUMN event_id TEXT;",
     "ALTER TABLE visits ADD COLUMN received_at BIGINT;",
 ];
@@ -224,6 +226,8 @@ CREATE TABLE web_sessions (
 pub fn create(sql: &str, dialect: Dialect) -> String {
     match dialect {
         Dialect::Postgres => sql.replace(" WITHOUT ROWID", ""),
+        // SQLite has no index renames (nor needs them: it names primary keys' indexes itself).
+        Dialect::Sqlite if sql.starts_with("ALTER INDEX") => String::new(),
         Dialect::Sqlite => sql
             .replace("id BIGSERIAL PRIMARY KEY, ", "")
             .replace("BIGINT", "INTEGER")
