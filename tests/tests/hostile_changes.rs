@@ -383,3 +383,20 @@ fn a_request_of_millions_of_empty_changes_is_refused_while_decoding() {
 fn encode_body<T: serde::Serialize>(msg: &T) -> Vec<u8> {
     zhuqi_core::sync::protocol::encode(msg)
 }
+
+#[test]
+fn a_change_whose_checksum_lies_or_that_is_not_a_change_chunk_is_refused() {
+    let w = world();
+    let handler = RawClient::sign_in(&w.relay.url, "handler");
+    let target = &w.rejected;
+    let before = record(&w, target);
+    let snapshot = relay_snapshot(&w.relay, target);
+    let mut change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into() });
+    // One bit of the content flipped: devices would refuse to load it, so the relay must too.
+    let last = change.len() - 1;
+    change[last] ^= 1;
+    assert_eq!(refused(&handler.push(target, DocKind::Problem, vec![change])), RejectCode::Malformed);
+    // A saved document pushed as a change.
+    assert_eq!(refused(&handler.push(target, DocKind::Problem, vec![snapshot.clone()])), RejectCode::Malformed);
+    assert_eq!(record(&w, target), before);
+}

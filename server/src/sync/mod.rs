@@ -181,7 +181,7 @@ fn contact_circle(state: &AppState, enterprise_id: &str) -> Result<Circle, ApiEr
 fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
     push.changes
         .iter()
-        .filter_map(|b| automerge::Change::from_bytes(b.clone()).ok().map(|c| c.hash().as_ref().to_vec()))
+        .filter_map(|b| validate::parse_change(b).ok().map(|c| c.hash().as_ref().to_vec()))
         .collect()
 }
 

@@ -311,6 +311,25 @@ fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> R
     Ok(())
 }
 
+/// Reads one pushed chunk as an Automerge change. Only an uncompressed change chunk (type 1, as
+/// `Change::raw_bytes` gives) is read — other chunk types (a document, a bundle) are refused before
+/// Automerge's decoder sees them, since some declare counts it would allocate for — and its
+/// checksum must match its content (Automerge's reader does not check it; devices do, and would
+/// skip a change the relay kept). A panic of the decoder is answered as a refusal.
+pub fn parse_change(bytes: &[u8]) -> Result<Change, String> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    if bytes.len() < 9 || bytes[..4] != MAGIC || bytes[8] != 1 {
+        return Err("not an uncompressed Automerge change chunk".into());
+    }
+    let change = std::panic::catch_unwind(|| Change::from_bytes(bytes.to_vec()))
+        .map_err(|_| "change does not parse".to_owned())?
+        .map_err(|e| format!("change does not parse: {e}"))?;
+    if bytes[4..8] != change.hash().as_ref()[..4] {
+        return Err("change checksum does not match its content".into());
+    }
+    Ok(change)
+}
+
 /// Validates the changes pushed for one document against the relay's copy (`base`). The base is
 /// handed back when it was left untouched, so the caller can cache it again without a copy.
 pub fn validate(p: &Pusher<'_>, ctx: &Context<'_>, base: Option<(DocKind, Automerge)>, push: &DocChanges) -> Verdict {
@@ -334,8 +353,7 @@ fn validate_inner(
 ) -> Result<Option<Box<DocWrite>>, (RejectCode, String)> {
     let mut changes = Vec::with_capacity(push.changes.len());
     for bytes in &push.changes {
-        let change = Change::from_bytes(bytes.clone())
-            .map_err(|e| (RejectCode::Malformed, format!("change does not parse: {e}")))?;
+        let change = parse_change(bytes).map_err(|m| (RejectCode::Malformed, m))?;
         if !p.actors.contains(change.actor_id().to_bytes()) {
             return Err((RejectCode::ForeignActor, format!("actor {} is not this device's", change.actor_id())));
         }
@@ -457,7 +475,7 @@ pub fn rejection(push: &DocChanges, code: RejectCode, message: String, document:
     let hashes = push
         .changes
         .iter()
-        .filter_map(|b| Change::from_bytes(b.clone()).ok().map(|c| c.hash().as_ref().to_vec()))
+        .filter_map(|b| parse_change(b).ok().map(|c| c.hash().as_ref().to_vec()))
         .collect();
     Rejection { doc: push.doc.clone(), kind: push.kind, hashes, code, message, document }
 }
