@@ -33,6 +33,23 @@ fn problem() -> NewProblem {
     }
 }
 
+/// The first event of `problem()`, as a hand-built client writes it.
+fn reported() -> ProblemAction {
+    let p = problem();
+    ProblemAction::Reported {
+        enterprise_id: p.enterprise_id,
+        category: p.category,
+        title: p.title,
+        description: p.description,
+        visit_id: p.visit_id,
+    }
+}
+
+/// The header of a problem of enterprise A named `name`, in `region`.
+fn header<'a>(name: &'a str, region: &'a str) -> [(&'static str, &'a str); 3] {
+    [("enterprise_id", ENT_A), ("enterprise_name", name), ("region_id", region)]
+}
+
 fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
@@ -151,19 +168,12 @@ fn a_document_is_created_once() {
     let mut cadre = RawClient::sign_in(&w.relay.url, "cadre");
     let before = record(&w, &w.rejected);
     let region = w.relay.state.storage.enterprise_region(ENT_A).unwrap().unwrap();
-    let report = ProblemAction::Reported {
-        enterprise_id: ENT_A.into(),
-        category: Category::Financing,
-        title: "贷款到期".into(),
-        description: "续贷需要担保".into(),
-        visit_id: None,
-    };
+    let report = reported();
     // With the highest actor id its header keys would win every conflict; with any, they would
     // conflict with the real ones and freeze the document.
     for actor in [ActorId::from(vec![0xff; 16]), ActorId::from(vec![0x00; 16])] {
         cadre.actor = actor.clone();
-        let header =
-            [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", region.as_str())];
+        let header = header("郑州精工机械有限公司", &region);
         let first = cadre.event(report.clone(), vec![]);
         let (_, change) = Document::create(DocKind::Problem, &w.rejected, &header, actor, &first).unwrap();
         let r = cadre.push(&w.rejected, DocKind::Problem, vec![change.raw_bytes().to_vec()]);
@@ -182,15 +192,9 @@ fn a_problem_named_after_another_enterprise_is_refused() {
     let w = world();
     let cadre = RawClient::sign_in(&w.relay.url, "cadre");
     let region = w.relay.state.storage.enterprise_region(ENT_A).unwrap().unwrap();
-    let report = ProblemAction::Reported {
-        enterprise_id: ENT_A.into(),
-        category: Category::Land,
-        title: "用地".into(),
-        description: "扩建".into(),
-        visit_id: None,
-    };
+    let report = reported();
     let id = uuid::Uuid::now_v7().to_string();
-    let header = [("enterprise_id", ENT_A), ("enterprise_name", "某龙头企业"), ("region_id", region.as_str())];
+    let header = header("某龙头企业", &region);
     let (_, change) =
         Document::create(DocKind::Problem, &id, &header, cadre.actor.clone(), &cadre.event(report, vec![])).unwrap();
     let r = cadre.push(&id, DocKind::Problem, vec![change.raw_bytes().to_vec()]);
@@ -317,18 +321,11 @@ fn events_dated_after_their_arrival_or_before_what_their_author_saw_are_refused(
     // cannot date its own action before the relay received the report.
     let cadre = RawClient::sign_in(&w.relay.url, "cadre");
     let region = storage.enterprise_region(ENT_A).unwrap().unwrap();
-    let report = ProblemAction::Reported {
-        enterprise_id: ENT_A.into(),
-        category: Category::Labour,
-        title: "招工难".into(),
-        description: "缺技术工人".into(),
-        visit_id: None,
-    };
+    let report = reported();
     let mut first = cadre.event(report, vec![]);
     first.at = now - 3 * DAY;
     let id = uuid::Uuid::now_v7().to_string();
-    let header =
-        [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", region.as_str())];
+    let header = header("郑州精工机械有限公司", &region);
     let (doc, change) = Document::create(DocKind::Problem, &id, &header, cadre.actor.clone(), &first).unwrap();
     let r = cadre.push(&id, DocKind::Problem, vec![change.raw_bytes().to_vec()]);
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);

@@ -63,6 +63,17 @@ impl Step {
     }
 }
 
+/// Rows of events of `table`, whose `received_at` is read from the receipts (see `Rows::receipt_of`).
+fn event_rows(
+    table: &'static str,
+    columns: &'static [&'static str],
+    on_conflict: OnConflict,
+    rows: Vec<Vec<Value>>,
+    doc_and_event: (usize, usize),
+) -> Step {
+    Step::Rows(Rows { table, columns, on_conflict, rows, receipt_of: Some(doc_and_event) })
+}
+
 /// Rows of `table`.
 pub fn rows(
     table: &'static str,
@@ -143,13 +154,7 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
             if !visits.is_empty() {
-                steps.push(Step::Rows(Rows {
-                    table: "visits",
-                    columns: VISIT_COLUMNS,
-                    on_conflict: OnConflict::Ignore,
-                    rows: visits,
-                    receipt_of: Some((1, 5)),
-                }));
+                steps.push(event_rows("visits", VISIT_COLUMNS, OnConflict::Ignore, visits, (1, 5)));
             }
             steps
         }
@@ -209,13 +214,7 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 Step::delete("problem_events", "problem_id", id),
             ];
             if !events.is_empty() {
-                steps.push(Step::Rows(Rows {
-                    table: "problem_events",
-                    columns: EVENT_COLUMNS,
-                    on_conflict: OnConflict::Insert,
-                    rows: events,
-                    receipt_of: Some((0, 2)),
-                }));
+                steps.push(event_rows("problem_events", EVENT_COLUMNS, OnConflict::Insert, events, (0, 2)));
             }
             steps
         }
