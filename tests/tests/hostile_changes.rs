@@ -397,3 +397,22 @@ fn a_change_whose_checksum_lies_or_that_is_not_a_change_chunk_is_refused() {
     assert_eq!(refused(&handler.push(target, DocKind::Problem, vec![snapshot.clone()])), RejectCode::Malformed);
     assert_eq!(record(&w, target), before);
 }
+
+#[test]
+fn a_change_with_an_inflated_op_counter_is_refused() {
+    let w = world();
+    let handler = RawClient::sign_in(&w.relay.url, "handler");
+    let target = &w.rejected;
+    let before = record(&w, target);
+    let snapshot = relay_snapshot(&w.relay, target);
+    let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into() });
+    // A counter far above its history would sort its insert ahead of concurrent ones.
+    let mut json = serde_json::to_value(automerge::Change::from_bytes(change).unwrap().decode()).unwrap();
+    json["startOp"] = (json["startOp"].as_u64().unwrap() + 1_000).into();
+    let forged: automerge::ExpandedChange = serde_json::from_value(json).unwrap();
+    let bytes = automerge::Change::from(forged).raw_bytes().to_vec();
+    let r = handler.push(target, DocKind::Problem, vec![bytes]);
+    assert_eq!(refused(&r), RejectCode::NotAppendOnly, "{}", r.rejected[0].message);
+    assert!(r.rejected[0].message.contains("op counter"), "{}", r.rejected[0].message);
+    assert_eq!(record(&w, target), before);
+}
