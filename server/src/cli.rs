@@ -202,6 +202,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 trusted_proxies: edge.trusted_proxies.clone(),
                 metrics: edge.metrics(),
                 offline_window_ms: i64::from(offline_window_days) * 86_400_000,
+                ..Config::default()
             };
             let state = state(&data, config)?;
             if demo {

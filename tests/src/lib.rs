@@ -285,6 +285,12 @@ impl RawClient {
         doc.append(&self.event(action, seen)).unwrap().raw_bytes().to_vec()
     }
 
+    /// Writes as a new actor id from now on, bound to this device by an empty push.
+    pub fn bind_new_actor(&mut self) {
+        self.actor = automerge::ActorId::random();
+        self.push_docs(vec![]);
+    }
+
     /// Sends raw bytes to `/v1/sync` with the given headers; returns status and body.
     pub fn post(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
         self.try_post(body, headers).unwrap()
@@ -308,13 +314,21 @@ impl RawClient {
         kind: zhuqi_core::domain::DocKind,
         changes: Vec<Vec<u8>>,
     ) -> zhuqi_core::sync::protocol::SyncResponse {
+        self.push_docs(vec![zhuqi_core::sync::protocol::DocChanges { doc: doc.into(), kind, changes }])
+    }
+
+    /// Pushes changes of several documents in one request; returns the relay's answer.
+    pub fn push_docs(
+        &self,
+        docs: Vec<zhuqi_core::sync::protocol::DocChanges>,
+    ) -> zhuqi_core::sync::protocol::SyncResponse {
         use zhuqi_core::sync::protocol::*;
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             cursor: u64::MAX / 2,
             directory_version: u64::MAX,
             actor: self.actor.to_bytes().to_vec(),
-            push: vec![DocChanges { doc: doc.into(), kind, changes }],
+            push: docs,
             max_bytes: None,
         };
         let (status, body) = self.post(encode(&req), &[("content-encoding", "gzip"), (PROTOCOL_HEADER, "1")]);
@@ -326,4 +340,75 @@ impl RawClient {
 /// The relay's current copy of a document (what an attacker who guessed everything would hold).
 pub fn relay_snapshot(relay: &Relay, id: &str) -> Vec<u8> {
     relay.state.document_bytes(id).unwrap().expect("document on the relay")
+}
+
+/// A document as a hand-built client holds it: its Automerge copy and, after each change it holds,
+/// the Automerge heads and the heads of its events, so changes can be written at the latest state
+/// or at an earlier one (concurrent with what came after).
+pub struct HeldDoc {
+    pub id: String,
+    pub doc: automerge::Automerge,
+    history: Vec<(Vec<automerge::ChangeHash>, Vec<String>)>,
+}
+
+impl HeldDoc {
+    /// The relay's copy of `id`, written on as `raw`.
+    pub fn open(relay: &Relay, id: &str, raw: &RawClient) -> HeldDoc {
+        let doc = automerge::Automerge::load(&relay_snapshot(relay, id)).unwrap().with_actor(raw.actor.clone());
+        let events: Vec<zhuqi_core::domain::Event<serde::de::IgnoredAny>> =
+            zhuqi_core::document::parse_events(&zhuqi_core::document::raw_events_of(&doc));
+        let heads = zhuqi_core::domain::event::Causality::new(&events).heads(&events);
+        HeldDoc { id: id.into(), history: vec![(doc.get_heads(), heads)], doc }
+    }
+
+    /// Events held.
+    pub fn len(&self) -> usize {
+        zhuqi_core::document::event_count(&self.doc)
+    }
+
+    /// A change of one event per action, written at the state `back` changes ago (0: the latest),
+    /// the first event having seen that state's heads and each next one the event before it;
+    /// applied to this copy (and written on later) only when `keep`. An actor's changes to a
+    /// document are numbered one after another, so one written at an earlier state (or beside one
+    /// not kept) must come from an actor with no change after that state: see `RawClient::bind_new_actor`.
+    pub fn change<A: serde::Serialize>(&mut self, raw: &RawClient, actions: Vec<A>, back: usize, keep: bool) -> Vec<u8> {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (heads, seen_then) = self.history[self.history.len() - 1 - back].clone();
+        let mut fork;
+        let doc = if back == 0 && keep {
+            &mut self.doc
+        } else {
+            fork = if back == 0 { self.doc.clone() } else { self.doc.fork_at(&heads).unwrap() };
+            &mut fork
+        };
+        doc.set_actor(raw.actor.clone());
+        let (_, list) = doc.get(automerge::ROOT, "events").unwrap().unwrap();
+        let mut tx = doc.transaction();
+        let mut seen = seen_then.clone();
+        for action in actions {
+            let event = raw.event(action, seen);
+            seen = vec![event.id.clone()];
+            let at = tx.length(&list);
+            tx.insert(&list, at, zhuqi_core::document::encode(&event).unwrap().as_str()).unwrap();
+        }
+        tx.commit();
+        let change = doc.get_last_local_change().unwrap().clone();
+        if keep {
+            if back > 0 {
+                self.doc.apply_changes([change.clone()]).unwrap();
+            }
+            // The heads now: those of before that the change had not seen, and its last event.
+            let (_, now) = self.history.last().unwrap();
+            let mut heads: Vec<String> = now.iter().filter(|h| !seen_then.contains(h)).cloned().collect();
+            heads.extend(seen);
+            self.history.push((self.doc.get_heads(), heads));
+        }
+        change.raw_bytes().to_vec()
+    }
+
+    /// Changes held, besides the state the copy was opened at.
+    pub fn changes_written(&self) -> usize {
+        self.history.len() - 1
+    }
 }

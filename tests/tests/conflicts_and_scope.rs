@@ -1,7 +1,8 @@
 //! Through a real relay: concurrent offline transitions from three devices converge with the conflict
 //! visible; a re-routed problem leaves the old department's phones and reaches the new one whole; a
 //! change the relay refuses is quarantined on the phone, never silently dropped; a revoked phone is
-//! refused and told to wipe; live events announce changes in scope.
+//! refused and told to wipe; live events announce changes in scope; a document the phone wrote alone
+//! comes back whole when its scope returns.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -223,4 +224,26 @@ fn live_events_announce_changes_in_scope_only() {
     assert!(rx.recv_timeout(std::time::Duration::from_millis(500)).is_err(), "cadre-b hears nothing of enterprise A");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(cadre.sync().pulled, 1);
+}
+
+#[test]
+fn a_document_written_only_by_this_phone_comes_back_whole_when_its_scope_returns() {
+    let (tmp, relay) = setup();
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    let manager = Device::sign_in(&relay.url, tmp.path(), "manager");
+    cadre.sync();
+    manager.sync();
+    // A report nobody else has touched: every change of it came from the cadre's phone.
+    let id = report(&cadre);
+    cadre.sync();
+    manager.store.end_assignment(ENT_A, "cadre", "调整包联").unwrap();
+    manager.sync();
+    cadre.sync();
+    assert!(cadre.store.problem(&id).is_err(), "the phone let go of the problem with its enterprise");
+    manager.store.assign_cadre(ENT_A, "cadre", true).unwrap();
+    manager.sync();
+    cadre.sync();
+    let back = cadre.store.problem(&id).expect("the problem is back on the phone");
+    assert_eq!(back.state.status, ProblemStatus::Reported);
+    assert_eq!(back.state.title, "招工难");
 }

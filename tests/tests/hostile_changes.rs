@@ -416,3 +416,105 @@ fn a_change_with_an_inflated_op_counter_is_refused() {
     assert!(r.rejected[0].message.contains("op counter"), "{}", r.rejected[0].message);
     assert_eq!(record(&w, target), before);
 }
+
+fn progress(n: usize) -> Vec<ProblemAction> {
+    (0..n).map(|i| ProblemAction::Progress { note: format!("办理进展{i}") }).collect()
+}
+
+#[test]
+fn a_document_takes_at_most_2000_events_and_a_change_may_miss_at_most_256() {
+    let w = world();
+    let mut handler = RawClient::sign_in(&w.relay.url, "handler");
+    let storage = w.relay.state.storage.as_ref();
+    let mut held = HeldDoc::open(&w.relay, &w.rejected, &handler);
+    // Filled to 1,984 events by one push of changes of up to 16 events, each after the one before.
+    let first = (1984 - held.len()) % 16;
+    let mut changes: Vec<Vec<u8>> = (first > 0).then(|| held.change(&handler, progress(first), 0, true)).into_iter().collect();
+    changes.extend((0..(1984 - held.len()) / 16).map(|_| held.change(&handler, progress(16), 0, true)));
+    let n = changes.len();
+    let r = handler.push(&w.rejected, DocKind::Problem, changes);
+    assert_eq!((r.acked.len(), r.rejected.len()), (n, 0), "{:?}", r.rejected.first().map(|x| &x.message));
+    assert_eq!(held.len(), 1984);
+    let seq = storage.current_seq().unwrap();
+    // Written 272 events back: refused; 256 back: accepted (the change is concurrent with them).
+    handler.bind_new_actor();
+    let missed_too_many = held.change(&handler, progress(16), 17, false);
+    let r = handler.push(&w.rejected, DocKind::Problem, vec![missed_too_many]);
+    assert_eq!(refused(&r), RejectCode::Malformed);
+    assert!(r.rejected[0].message.contains("272"), "{}", r.rejected[0].message);
+    assert_eq!(storage.current_seq().unwrap(), seq, "nothing was stored");
+    let missed_256 = held.change(&handler, progress(8), 16, true);
+    let r = handler.push(&w.rejected, DocKind::Problem, vec![missed_256]);
+    assert_eq!((r.acked.len(), r.rejected.len()), (1, 0), "{:?}", r.rejected.first().map(|x| &x.message));
+    // 1,992 events: 9 more would be 2,001, 8 fill the document, and then it takes no more.
+    let seq = storage.current_seq().unwrap();
+    let over = held.change(&handler, progress(9), 0, false);
+    let r = handler.push(&w.rejected, DocKind::Problem, vec![over]);
+    assert_eq!(refused(&r), RejectCode::Malformed);
+    assert!(r.rejected[0].message.contains("2000"), "{}", r.rejected[0].message);
+    assert_eq!(storage.current_seq().unwrap(), seq, "nothing was stored");
+    let last = held.change(&handler, progress(8), 0, true);
+    assert_eq!(handler.push(&w.rejected, DocKind::Problem, vec![last]).acked.len(), 1);
+    assert_eq!(Document::load(&relay_snapshot(&w.relay, &w.rejected)).unwrap().raw_events().len(), 2000);
+    let one_more = held.change(&handler, progress(1), 0, false);
+    assert_eq!(refused(&handler.push(&w.rejected, DocKind::Problem, vec![one_more])), RejectCode::Malformed);
+    // The manager's phone still reads the whole problem.
+    let (status, _, events) = record(&w, &w.rejected);
+    assert_eq!((status, events.len()), (ProblemStatus::Routed, 2000));
+}
+
+#[test]
+fn changes_beyond_a_pushs_validation_budget_wait_for_the_next_push() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = zhuqi_server::Config { push_budget: 3_000, ..Default::default() };
+    let relay = Relay::start_configured(&tmp.path().join("relay"), config, Default::default());
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, tmp.path());
+    let ids: Vec<String> = (0..3).map(|i| format!("problem-{i}")).collect();
+    let now = zhuqi_server::now_ms();
+    let mut a = zhuqi_server::sync::author::Author::new(&relay.state, "cadre").unwrap();
+    for id in &ids {
+        a.create(DocKind::Problem, id, &header("郑州精工机械有限公司", COUNTY), reported(), now - DAY).unwrap();
+    }
+    a.submit_all().unwrap();
+    let mut a = zhuqi_server::sync::author::Author::new(&relay.state, "manager").unwrap();
+    for id in &ids {
+        let routed = ProblemAction::Routed { department_id: FINANCE.into(), level: 1, deadline: now + 9 * DAY, note: String::new() };
+        a.append(id, routed, now - DAY + 1).unwrap();
+    }
+    a.submit_all().unwrap();
+    let mut handler = RawClient::sign_in(&relay.url, "handler");
+    let mut held: Vec<HeldDoc> = ids.iter().map(|id| HeldDoc::open(&relay, id, &handler)).collect();
+    for h in &mut held {
+        let changes: Vec<Vec<u8>> = (0..62).map(|_| h.change(&handler, progress(16), 0, true)).collect();
+        assert_eq!(handler.push(&h.id.clone(), DocKind::Problem, changes).acked.len(), 62);
+        assert_eq!(h.len(), 994);
+    }
+    // Each document costs its 994 events and 16 to read: two fit in 3,000, the third waits.
+    let changes: Vec<Vec<u8>> = held.iter_mut().map(|h| h.change(&handler, progress(1), 0, true)).collect();
+    let docs = |picked: &[usize]| -> Vec<DocChanges> {
+        picked.iter().map(|&i| DocChanges { doc: ids[i].clone(), kind: DocKind::Problem, changes: vec![changes[i].clone()] }).collect()
+    };
+    let hash = |bytes: &Vec<u8>| automerge::Change::from_bytes(bytes.clone()).unwrap().hash().as_ref().to_vec();
+    let r = handler.push_docs(docs(&[0, 1, 2]));
+    assert_eq!(r.rejected.len(), 0);
+    assert_eq!(r.acked, vec![hash(&changes[0]), hash(&changes[1])]);
+    let r = handler.push_docs(docs(&[2]));
+    assert_eq!((r.acked.len(), r.rejected.len()), (1, 0), "pushed again, the third is judged");
+    // Within one document: changes written at the same state do not follow one another, so each
+    // reads the log afresh (1,011 readings): the third waits, then goes through on its own.
+    let concurrent: Vec<Vec<u8>> = (0..3)
+        .map(|_| {
+            handler.bind_new_actor();
+            held[0].change(&handler, progress(1), 0, false)
+        })
+        .collect();
+    let r = handler.push_docs(vec![DocChanges { doc: ids[0].clone(), kind: DocKind::Problem, changes: concurrent.clone() }]);
+    assert_eq!((r.acked.len(), r.rejected.len()), (2, 0), "{:?}", r.rejected.first().map(|x| &x.message));
+    let r = handler.push_docs(vec![DocChanges { doc: ids[0].clone(), kind: DocKind::Problem, changes: concurrent.clone() }]);
+    assert_eq!(r.acked.len(), 3, "the two stored are acknowledged again with the third");
+    // Changes that follow one another cost their events only: 100 of them in one push.
+    let chain: Vec<Vec<u8>> = (0..100).map(|_| held[1].change(&handler, progress(1), 0, true)).collect();
+    let r = handler.push_docs(vec![DocChanges { doc: ids[1].clone(), kind: DocKind::Problem, changes: chain }]);
+    assert_eq!((r.acked.len(), r.rejected.len()), (100, 0));
+}

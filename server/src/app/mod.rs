@@ -36,6 +36,8 @@ pub struct Config {
     /// How late an event may reach the relay and still count at its own time in the figures (see
     /// `zhuqi_core::domain::event::judged_time`).
     pub offline_window_ms: i64,
+    /// Event readings the validation of one push may cost (see `sync::validate::Budget`).
+    pub push_budget: usize,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             metrics: MetricsAccess::Closed,
             offline_window_ms: zhuqi_core::domain::event::OFFLINE_WINDOW_MS,
+            push_budget: sync::VALIDATION_BUDGET,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct AppState {
     pub metrics_access: MetricsAccess,
     /// See `Config::offline_window_ms`.
     pub offline_window_ms: i64,
+    /// See `Config::push_budget`.
+    pub push_budget: usize,
 }
 
 impl AppState {
@@ -123,6 +128,7 @@ impl AppState {
             trusted_proxies: config.trusted_proxies,
             metrics_access: config.metrics,
             offline_window_ms: config.offline_window_ms,
+            push_budget: config.push_budget,
         })
     }
 }

@@ -705,9 +705,10 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
 }
 
 /// What a pull sends of these documents: whole ones as their snapshot and the changes stored after it
-/// (nothing when every change came from this device, which has them), the others as the changes other
-/// devices made after the cursor; each chunk with its sequence number (0 for a snapshot), so that a page
-/// cut before the top keeps only what lies up to its cursor. Two round trips on PostgreSQL.
+/// (even when every change came from this device: it may have purged the document when it left its
+/// scope), the others as the changes other devices made after the cursor; each chunk with its
+/// sequence number (0 for a snapshot), so that a page cut before the top keeps only what lies up to
+/// its cursor. Two round trips on PostgreSQL.
 fn page_data(
     db: &mut dyn Db,
     chunk: &[(String, bool, u64)],
@@ -718,30 +719,27 @@ fn page_data(
     let ids: Vec<String> = chunk.iter().map(|(d, ..)| d.clone()).collect();
     let whole: Vec<String> = chunk.iter().filter(|(_, w, _)| *w).map(|(d, ..)| d.clone()).collect();
     let partial: Vec<String> = chunk.iter().filter(|(_, w, _)| !*w).map(|(d, ..)| d.clone()).collect();
-    // The documents' rows, which whole documents hold changes from other devices, and the changes
-    // of the others.
-    let [docs, others, partial_changes] = db.query_all([
+    // The documents' rows, and the changes other devices made to the others.
+    let [docs, partial_changes] = db.query_all([
         (
             "SELECT id, kind, snapshot_seq, CASE WHEN id = ANY($2) THEN snapshot END FROM docs WHERE id = ANY($1)",
             args![ids, &whole[..]],
         ),
-        ("SELECT DISTINCT doc_id FROM changes WHERE doc_id = ANY($1) AND device_id <> $2", args![whole, device_id]),
         (
             "SELECT doc_id, seq, bytes FROM changes
              WHERE doc_id = ANY($1) AND seq > $2 AND seq <= $3 AND device_id <> $4 ORDER BY doc_id, seq",
             args![partial, cursor, top, device_id],
         ),
     ])?;
-    let others: HashSet<String> = others.into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
     let mut out = pull_plan::Fetched::new();
-    // Whole documents with a change from another device: their snapshot, then the changes after it.
+    // Whole documents: their snapshot, then the changes after it.
     let mut after = Vec::new();
     for mut r in docs {
         let id: String = r.get(0)?;
         let kind = kind_of(r.get(1)?)?;
         let since: u64 = r.get(2)?;
         let mut data = Vec::new();
-        if let Some(snapshot) = r.get::<Option<Vec<u8>>>(3)?.filter(|_| others.contains(&id)) {
+        if let Some(snapshot) = r.get::<Option<Vec<u8>>>(3)? {
             data.push((0, snapshot));
             after.push((id.clone(), since));
         }

@@ -185,8 +185,7 @@ fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Event readings one push may cost its validation (each change reads its document's log once):
-/// about a quarter of a second of one core under the push lock, whatever a client sends.
+/// Event readings one push may cost its validation by default (see `validate::Budget`).
 pub const VALIDATION_BUDGET: usize = 100_000;
 
 /// How many times a push is validated again when another relay changed one of its documents meanwhile.
@@ -260,24 +259,18 @@ fn push_once(
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     let (mut refusals, mut first_refusal) = (0usize, None);
     let mut unconfirmed = Vec::new();
-    let mut spent = 0usize;
+    // A push may cost at most `push_budget` event readings; the changes beyond are neither
+    // acknowledged nor refused, and the device pushes them again at its next sync.
+    let mut budget = if author::is_relay_device(&session.device_id) {
+        validate::Budget::unlimited()
+    } else {
+        validate::Budget::new(state.push_budget)
+    };
     for d in docs {
         // Rights are judged on the state the author saw (the change's dependencies), so a device
         // must also be allowed to read the document now: a handler whose problem went to another
         // department, or a cadre no longer assigned, cannot write through an old view of it.
         let base = state.docs.take(storage, &d.doc)?;
-        // Each change is judged on its document's whole event log: a push may cost at most
-        // `VALIDATION_BUDGET` event readings. The documents beyond are neither acknowledged nor
-        // refused: the device pushes them again at its next sync.
-        let held = base.as_ref().map_or(0, |c| zhuqi_core::document::event_count(&c.doc));
-        let cost = (held + shape::MAX_EVENTS_PER_CHANGE) * d.changes.len();
-        if spent > 0 && spent + cost > VALIDATION_BUDGET && !author::is_relay_device(&session.device_id) {
-            if let Some(c) = base {
-                state.docs.put(&d.doc, c);
-            }
-            continue;
-        }
-        spent += cost;
         if base.is_some() && !readable.contains(d.doc.as_str()) {
             if let Some(c) = base {
                 state.docs.put(&d.doc, c);
@@ -292,7 +285,7 @@ fn push_once(
             continue;
         }
         let mut meta = base.as_ref().map(|c| (c.kind, c.last_seq, c.size, c.since_snapshot));
-        let judge = |doc: Option<(DocKind, Automerge)>| {
+        let mut judge = |doc: Option<(DocKind, Automerge)>| {
             let lookup = |id: &str| -> Option<EnterpriseState> {
                 if let Some(s) = accepted_enterprises.get(id) {
                     return Some(s.clone());
@@ -309,7 +302,7 @@ fn push_once(
                 }
             };
             let ctx = validate::Context { dir, enterprise: &lookup, receipts: &receipts, now: now_ms() };
-            validate::validate(&pusher, &ctx, doc, d)
+            validate::validate_within(&pusher, &ctx, doc, d, &mut budget)
         };
         // The cached copy may lag behind another relay's commit whose notice is still on its way: a
         // change depending on that commit is judged again on the copy brought up to date.
@@ -334,7 +327,7 @@ fn push_once(
             }
         };
         let verdict = match verdict {
-            Verdict::Accept(write, _) if !write.keys.iter().any(|k| key_set.contains(k.as_str())) => Verdict::Reject(
+            Verdict::Accept(write, ..) if !write.keys.iter().any(|k| key_set.contains(k.as_str())) => Verdict::Reject(
                 RejectCode::OutOfScope,
                 "the user could not read the document after this change".into(),
                 None,
@@ -342,11 +335,11 @@ fn push_once(
             v => v,
         };
         match verdict {
-            Verdict::Accept(mut write, doc) => {
+            Verdict::Accept(mut write, doc, deferred) => {
                 if let crate::storage::projection::Projection::Enterprise(s) = &write.projection {
                     accepted_enterprises.insert(d.doc.clone(), s.clone());
                 }
-                accepted_hashes.extend(hashes_of(d));
+                accepted_hashes.extend(hashes_of(d).into_iter().filter(|h| !deferred.contains(h)));
                 let added: usize = write.changes.iter().map(|c| c.bytes.len()).sum();
                 let (size, since, last_seq) = match meta {
                     Some((_, last_seq, size, since)) => {
@@ -366,6 +359,7 @@ fn push_once(
                 }
                 writes.push(*write);
             }
+            Verdict::Deferred(doc) => restore(doc),
             Verdict::AlreadyStored(doc) => {
                 // Held by the cache, but maybe not yet by storage: a commit carrying them may still
                 // be on its way (and may fail). Those are acknowledged once storage holds them.

@@ -80,6 +80,18 @@ fn ops(change: &Change) -> Result<(Vec<Op>, u64, String), String> {
     Ok((ops, start, actor))
 }
 
+/// Whether `deps` are the document's current heads.
+pub fn is_current(doc: &automerge::Automerge, deps: &[ChangeHash]) -> bool {
+    let mut heads = doc.get_heads();
+    if heads.len() != deps.len() {
+        return false;
+    }
+    heads.sort();
+    let mut deps = deps.to_vec();
+    deps.sort();
+    heads == deps
+}
+
 /// The highest op counter in the history of `deps`: a change made on that history starts after it.
 pub fn max_op_at(doc: &automerge::Automerge, deps: &[ChangeHash]) -> u64 {
     deps.iter().filter_map(|h| doc.get_change_meta_by_hash(h)).map(|m| m.max_op).max().unwrap_or(0)
@@ -188,9 +200,12 @@ fn creation_header(ops: &[Op], kind: DocKind, doc_id: &str) -> Result<usize, Str
 pub fn append_target(doc: &automerge::Automerge, deps: &[ChangeHash]) -> Option<(Target, usize, usize)> {
     let Ok(Some((Value::Object(ObjType::List), list))) = doc.get(ROOT, "events") else { return None };
     let now = doc.length(&list);
-    let at_deps = doc.length_at(&list, deps);
+    // Reading at the current heads needs no walk through the history (the usual case).
+    let current = is_current(doc, deps);
+    let at_deps = if current { now } else { doc.length_at(&list, deps) };
     let after = match at_deps.checked_sub(1) {
         None => "_head".to_owned(),
+        Some(last) if current => doc.get(&list, last).ok()??.1.to_string(),
         Some(last) => doc.get_at(&list, last, deps).ok()??.1.to_string(),
     };
     Some((Target::Append { list: list.to_string(), after }, now, now.saturating_sub(at_deps)))

@@ -41,18 +41,53 @@ impl Pusher<'_> {
 /// What became of one document of a push. Each carries the document back: the new one when
 /// accepted, the untouched base otherwise (`None` when there was none or it was modified).
 pub enum Verdict {
-    /// New changes to store.
-    Accept(Box<DocWrite>, Automerge),
+    /// New changes to store, and the hashes of the document's changes left for the next push (the
+    /// push's [`Budget`] did not reach them): neither acknowledged nor refused.
+    Accept(Box<DocWrite>, Automerge, Vec<Vec<u8>>),
     /// Every change was already stored.
     AlreadyStored(Option<Automerge>),
+    /// The push's budget was spent before this document: nothing judged, nothing answered.
+    Deferred(Option<Automerge>),
     Reject(RejectCode, String, Option<Automerge>),
 }
 
-/// What a change is judged against: the event log as its author saw it (at the change's
-/// dependencies) and the document's enterprise, if it names one.
-struct Before {
-    events: Vec<String>,
-    enterprise_id: Option<String>,
+/// The log a change is judged against, folded: the state, the events' heads and their times at
+/// `at` (sorted Automerge heads). It is read at a change's dependencies (what its author saw) and
+/// carried on to the next change of the push when that one depends on exactly the change before
+/// (as the apps write them), so a document's log is read once per push, not once per change.
+struct Log<S> {
+    at: Vec<ChangeHash>,
+    heads: Vec<String>,
+    times: HashMap<String, (i64, String)>,
+    state: S,
+}
+
+impl<S: Judged> Log<S> {
+    fn read(doc: &Automerge, deps: &[ChangeHash]) -> Log<S> {
+        let raw = match doc.get(ROOT, "events") {
+            Ok(Some((Value::Object(ObjType::List), list))) if shape::is_current(doc, deps) => doc
+                .values(&list)
+                .filter_map(|(v, _)| match v {
+                    Value::Scalar(s) => s.as_str().map(str::to_owned),
+                    Value::Object(_) => None,
+                })
+                .collect(),
+            Ok(Some((Value::Object(ObjType::List), list))) => events_at(doc, &list, deps),
+            _ => Vec::new(),
+        };
+        let log: Vec<Event<S::Action>> = parse_events(&raw);
+        let mut heads = Causality::new(&log).heads(&log);
+        heads.sort();
+        let times = log.iter().map(|e| (e.id.clone(), (e.at, e.device.clone()))).collect();
+        let (state, _) = fold::<S>(log);
+        Log { at: sorted(deps), heads, times, state }
+    }
+}
+
+fn sorted(hashes: &[ChangeHash]) -> Vec<ChangeHash> {
+    let mut v = hashes.to_vec();
+    v.sort();
+    v
 }
 
 /// The event strings of the list `list` as they stood at `deps`.
@@ -82,29 +117,19 @@ fn code_of(e: &DomainError) -> RejectCode {
     }
 }
 
-/// Folds the log the author saw, then judges each new event in turn: it parses, is written as this
-/// build writes it (no unknown fields, nothing hidden), has a new plain id, names the pushing
-/// device, has seen exactly the heads of the log before it, is dated honestly (`check_time`), and
-/// passes `check` (author, values, rights, transition) on the state the events before it left.
-fn judge<S>(
+/// Judges each new event of a change in turn against `log` (which it carries along): it parses, is
+/// written as this build writes it (no unknown fields, nothing hidden), has a new plain id, names
+/// the pushing device, has seen exactly the heads of the log before it, is dated honestly
+/// (`check_time`), and passes its kind's checks (author, values, rights: [`Judged::authorize`])
+/// and transition on the state the events before it left.
+fn judge<S: Judged>(
     p: &Pusher<'_>,
     ctx: &Context<'_>,
-    doc_id: &str,
-    before: &Before,
+    doc: &DocFacts<'_>,
+    log: &mut Log<S>,
     added: &[String],
     ids: &mut HashSet<String>,
-    mut check: impl FnMut(&Event<S::Action>, &S) -> Result<(), (RejectCode, String)>,
-) -> Result<(), (RejectCode, String)>
-where
-    S: Fold,
-    S::Action: serde::de::DeserializeOwned + serde::Serialize + Clone,
-{
-    let log: Vec<Event<S::Action>> = parse_events(&before.events);
-    let mut heads = Causality::new(&log).heads(&log);
-    heads.sort();
-    let mut times: HashMap<String, (i64, String)> =
-        log.iter().map(|e| (e.id.clone(), (e.at, e.device.clone()))).collect();
-    let (mut state, _) = fold::<S>(log);
+) -> Result<(), (RejectCode, String)> {
     let fail = |e: DomainError| (code_of(&e), e.to_string());
     for s in added {
         let event: Event<S::Action> = parse(s)?;
@@ -122,15 +147,16 @@ where
         }
         let mut seen = event.seen.clone();
         seen.sort();
-        if heads != seen {
+        if log.heads != seen {
             return Err((RejectCode::Malformed, "event's `seen` is not what its author had".into()));
         }
-        check_time(p, ctx, doc_id, event.at, &event.device, &event.seen, &times)?;
-        check(&event, &state)?;
-        state.apply(&event).map_err(fail)?;
-        times.insert(event.id.clone(), (event.at, event.device.clone()));
+        check_time(p, ctx, doc.id, event.at, &event.device, &event.seen, &log.times)?;
+        rules::check_author(&p.actor, &event, S::verb(&event.action)).map_err(fail)?;
+        S::authorize(p, ctx, doc, &event, &log.state)?;
+        log.state.apply(&event).map_err(fail)?;
+        log.times.insert(event.id.clone(), (event.at, event.device.clone()));
         // An event that saw every head is the only head after it.
-        heads = vec![event.id];
+        log.heads = vec![event.id];
     }
     Ok(())
 }
@@ -194,77 +220,155 @@ pub struct Context<'a> {
     pub now: i64,
 }
 
-/// Validates the new events of one change (`added`, appended to the log of `before`).
-fn check_events(
-    p: &Pusher<'_>,
-    ctx: &Context<'_>,
-    kind: DocKind,
-    doc_id: &str,
-    before: &Before,
-    added: &[String],
-    ids: &mut HashSet<String>,
-) -> Result<(), (RejectCode, String)> {
-    let fail = |e: DomainError| (code_of(&e), e.to_string());
-    let unnormalised = || (RejectCode::InvalidAction, "values are not normalised".to_owned());
-    match kind {
-        DocKind::Problem => judge::<ProblemState>(p, ctx, doc_id, before, added, ids, |event, state| {
-            rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
-            if event.action.clone().validate().map_err(fail)? != event.action {
-                return Err(unnormalised());
+/// What validating a push may cost, counted in event readings (an event parsed, checked or folded).
+/// A change costs the events it adds when it depends on exactly the change before it in the push,
+/// and the whole log of its document besides when it does not (its author's view must be read).
+/// A change that does not fit waits, with the rest of its document's changes, for the next push;
+/// the first change of a push is always judged, so every push makes progress.
+pub struct Budget {
+    left: usize,
+    used: bool,
+}
+
+impl Budget {
+    pub fn new(readings: usize) -> Budget {
+        Budget { left: readings, used: false }
+    }
+
+    /// No bound: for the relay's own records of history.
+    pub fn unlimited() -> Budget {
+        Budget::new(usize::MAX)
+    }
+
+    fn take(&mut self, cost: usize) -> bool {
+        if cost > self.left && self.used {
+            return false;
+        }
+        self.left = self.left.saturating_sub(cost);
+        self.used = true;
+        true
+    }
+}
+
+/// What the checks of one kind of document read of the document besides its log.
+struct DocFacts<'a> {
+    id: &'a str,
+    /// The enterprise a problem is about, from its header.
+    enterprise_id: Option<String>,
+}
+
+/// A kind of document as the relay judges its events: beyond the checks common to every event
+/// (`judge`), the author's right to take the action and the action's values.
+trait Judged: Fold<Action: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> {
+    fn verb(action: &Self::Action) -> &'static str;
+    fn authorize(
+        p: &Pusher<'_>,
+        ctx: &Context<'_>,
+        doc: &DocFacts<'_>,
+        event: &Event<Self::Action>,
+        state: &Self,
+    ) -> Result<(), (RejectCode, String)>;
+}
+
+fn fail(e: DomainError) -> (RejectCode, String) {
+    (code_of(&e), e.to_string())
+}
+
+fn unnormalised() -> (RejectCode, String) {
+    (RejectCode::InvalidAction, "values are not normalised".to_owned())
+}
+
+impl Judged for ProblemState {
+    fn verb(action: &ProblemAction) -> &'static str {
+        action.verb()
+    }
+
+    fn authorize(
+        p: &Pusher<'_>,
+        ctx: &Context<'_>,
+        doc: &DocFacts<'_>,
+        event: &Event<ProblemAction>,
+        state: &ProblemState,
+    ) -> Result<(), (RejectCode, String)> {
+        if event.action.clone().validate().map_err(fail)? != event.action {
+            return Err(unnormalised());
+        }
+        // Devices keep a category of a newer version, but the relay accepts only those it knows,
+        // as it does event types.
+        if let ProblemAction::Reported { category, .. } = &event.action
+            && !category.is_known()
+        {
+            return Err((RejectCode::InvalidAction, format!("unknown category {}", category.as_str())));
+        }
+        let ent_id = match (&event.action, &doc.enterprise_id) {
+            (ProblemAction::Reported { enterprise_id, .. }, _) => enterprise_id.clone(),
+            (_, Some(e)) => e.clone(),
+            (_, None) => return Err((RejectCode::Malformed, "problem has no enterprise".into())),
+        };
+        let ent = (ctx.enterprise)(&ent_id).unwrap_or_default();
+        if let ProblemAction::Reported { visit_id: Some(v), .. } = &event.action
+            && !ent.visits.iter().any(|x| &x.record.id == v)
+        {
+            return Err((RejectCode::InvalidAction, format!("unknown visit {v}")));
+        }
+        let path = ctx.dir.region_path(&ent.profile.region_id).unwrap_or_default();
+        let facts = EnterpriseFacts { id: &ent_id, region_path: &path, state: &ent };
+        rules::authorize_problem(&p.actor, &event.action, state, &facts, ctx.dir).map_err(fail)
+    }
+}
+
+impl Judged for EnterpriseState {
+    fn verb(action: &EnterpriseAction) -> &'static str {
+        action.verb()
+    }
+
+    fn authorize(
+        p: &Pusher<'_>,
+        ctx: &Context<'_>,
+        doc: &DocFacts<'_>,
+        event: &Event<EnterpriseAction>,
+        state: &EnterpriseState,
+    ) -> Result<(), (RejectCode, String)> {
+        let today = (event.at + 8 * 3_600_000).div_euclid(86_400_000);
+        let normalised = match &event.action {
+            EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
+            EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
+            EnterpriseAction::Corrected { correction } => correction.clone().validate().map(|c| c == *correction),
+            EnterpriseAction::VisitRecorded { visit } => visit.clone().validate(today).map(|v| v == *visit),
+            EnterpriseAction::AssignmentEnded { reason, .. } => {
+                text::optional("reason", reason, text::MEDIUM).map(|r| r == *reason)
             }
-            // Devices keep a category of a newer version, but the relay accepts only those it
-            // knows, as it does event types.
-            if let ProblemAction::Reported { category, .. } = &event.action
-                && !category.is_known()
-            {
-                return Err((RejectCode::InvalidAction, format!("unknown category {}", category.as_str())));
-            }
-            let ent_id = match (&event.action, &before.enterprise_id) {
-                (ProblemAction::Reported { enterprise_id, .. }, _) => enterprise_id.clone(),
-                (_, Some(e)) => e.clone(),
-                (_, None) => return Err((RejectCode::Malformed, "problem has no enterprise".into())),
-            };
-            let ent = (ctx.enterprise)(&ent_id).unwrap_or_default();
-            if let ProblemAction::Reported { visit_id: Some(v), .. } = &event.action
-                && !ent.visits.iter().any(|x| &x.record.id == v)
-            {
-                return Err((RejectCode::InvalidAction, format!("unknown visit {v}")));
-            }
-            let path = ctx.dir.region_path(&ent.profile.region_id).unwrap_or_default();
-            let facts = EnterpriseFacts { id: &ent_id, region_path: &path, state: &ent };
-            rules::authorize_problem(&p.actor, &event.action, state, &facts, ctx.dir).map_err(fail)
-        }),
-        DocKind::Enterprise => judge::<EnterpriseState>(p, ctx, doc_id, before, added, ids, |event, state| {
-            rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
-            let today = (event.at + 8 * 3_600_000).div_euclid(86_400_000);
-            let normalised = match &event.action {
-                EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
-                EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
-                EnterpriseAction::Corrected { correction } => correction.clone().validate().map(|c| c == *correction),
-                EnterpriseAction::VisitRecorded { visit } => visit.clone().validate(today).map(|v| v == *visit),
-                EnterpriseAction::AssignmentEnded { reason, .. } => {
-                    text::optional("reason", reason, text::MEDIUM).map(|r| r == *reason)
-                }
-                EnterpriseAction::CadreAssigned { .. } | EnterpriseAction::Unknown => Ok(true),
-            };
-            if !normalised.map_err(fail)? {
-                return Err(unnormalised());
-            }
-            let region = match &event.action {
-                EnterpriseAction::Registered { profile } => profile.region_id.clone(),
-                _ => state.profile.region_id.clone(),
-            };
-            let path = ctx.dir.region_path(&region).unwrap_or_default();
-            let facts = EnterpriseFacts { id: doc_id, region_path: &path, state };
-            rules::authorize_enterprise(&p.actor, &event.action, &facts, ctx.dir).map_err(fail)
-        }),
-        DocKind::TaskNotice => judge::<TaskNoticeState>(p, ctx, doc_id, before, added, ids, |event, state| {
-            rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
-            if event.action.clone().validate(event.at).map_err(fail)? != event.action {
-                return Err(unnormalised());
-            }
-            rules::authorize_task_notice(&p.actor, &event.action, state, ctx.dir).map_err(fail)
-        }),
+            EnterpriseAction::CadreAssigned { .. } | EnterpriseAction::Unknown => Ok(true),
+        };
+        if !normalised.map_err(fail)? {
+            return Err(unnormalised());
+        }
+        let region = match &event.action {
+            EnterpriseAction::Registered { profile } => profile.region_id.clone(),
+            _ => state.profile.region_id.clone(),
+        };
+        let path = ctx.dir.region_path(&region).unwrap_or_default();
+        let facts = EnterpriseFacts { id: doc.id, region_path: &path, state };
+        rules::authorize_enterprise(&p.actor, &event.action, &facts, ctx.dir).map_err(fail)
+    }
+}
+
+impl Judged for TaskNoticeState {
+    fn verb(action: &TaskNoticeAction) -> &'static str {
+        action.verb()
+    }
+
+    fn authorize(
+        p: &Pusher<'_>,
+        ctx: &Context<'_>,
+        _doc: &DocFacts<'_>,
+        event: &Event<TaskNoticeAction>,
+        state: &TaskNoticeState,
+    ) -> Result<(), (RejectCode, String)> {
+        if event.action.clone().validate(event.at).map_err(fail)? != event.action {
+            return Err(unnormalised());
+        }
+        rules::authorize_task_notice(&p.actor, &event.action, state, ctx.dir).map_err(fail)
     }
 }
 
@@ -330,27 +434,55 @@ pub fn parse_change(bytes: &[u8]) -> Result<Change, String> {
     Ok(change)
 }
 
-/// Validates the changes pushed for one document against the relay's copy (`base`). The base is
-/// handed back when it was left untouched, so the caller can cache it again without a copy.
+/// Validates the changes pushed for one document against the relay's copy (`base`), with no bound
+/// on the cost (see [`validate_within`]).
 pub fn validate(p: &Pusher<'_>, ctx: &Context<'_>, base: Option<(DocKind, Automerge)>, push: &DocChanges) -> Verdict {
+    validate_within(p, ctx, base, push, &mut Budget::unlimited())
+}
+
+/// Validates the changes pushed for one document against the relay's copy (`base`), as far as
+/// `budget` allows. The base is handed back when it was left untouched, so the caller can cache it
+/// again without a copy.
+pub fn validate_within(
+    p: &Pusher<'_>,
+    ctx: &Context<'_>,
+    base: Option<(DocKind, Automerge)>,
+    push: &DocChanges,
+    budget: &mut Budget,
+) -> Verdict {
     let mut slot = base.map(|(_, d)| d);
-    let kind = push.kind;
-    match validate_inner(p, ctx, &mut slot, kind, push) {
-        Ok(Some(write)) => Verdict::Accept(write, slot.unwrap_or_default()),
-        Ok(None) => Verdict::AlreadyStored(slot),
+    let result = match push.kind {
+        DocKind::Problem => validate_inner::<ProblemState>(p, ctx, &mut slot, push, budget),
+        DocKind::Enterprise => validate_inner::<EnterpriseState>(p, ctx, &mut slot, push, budget),
+        DocKind::TaskNotice => validate_inner::<TaskNoticeState>(p, ctx, &mut slot, push, budget),
+    };
+    match result {
+        Ok(Outcome::Write(write, deferred)) => Verdict::Accept(write, slot.unwrap_or_default(), deferred),
+        Ok(Outcome::Nothing) => Verdict::AlreadyStored(slot),
+        Ok(Outcome::Deferred) => Verdict::Deferred(slot),
         Err((code, message)) => Verdict::Reject(code, message, slot),
     }
 }
 
-/// On success returns the write (or `None` if nothing was new) and leaves the new document in
-/// `slot`. On failure `slot` holds the untouched base, or `None` if it had been modified.
-fn validate_inner(
+enum Outcome {
+    /// New changes to store, and the hashes of those left for the next push (over the budget).
+    Write(Box<DocWrite>, Vec<Vec<u8>>),
+    /// Every change was already stored.
+    Nothing,
+    /// The budget allowed no change to be judged.
+    Deferred,
+}
+
+/// On success returns what to store and leaves the new document in `slot`. On failure, or when
+/// nothing is stored, `slot` holds the untouched base, or `None` if it had been modified.
+fn validate_inner<S: Judged>(
     p: &Pusher<'_>,
     ctx: &Context<'_>,
     slot: &mut Option<Automerge>,
-    kind: DocKind,
     push: &DocChanges,
-) -> Result<Option<Box<DocWrite>>, (RejectCode, String)> {
+    budget: &mut Budget,
+) -> Result<Outcome, (RejectCode, String)> {
+    let kind = push.kind;
     let mut changes = Vec::with_capacity(push.changes.len());
     for bytes in &push.changes {
         let change = parse_change(bytes).map_err(|m| (RejectCode::Malformed, m))?;
@@ -372,19 +504,36 @@ fn validate_inner(
         if !existing {
             *slot = None;
         }
-        return Ok(None);
+        return Ok(Outcome::Nothing);
     }
     let mut doc = slot.take().unwrap_or_default();
     if existing && header_of(&doc, "kind").as_deref() != Some(kind.as_str()) {
         *slot = Some(doc);
         return Err((RejectCode::Malformed, format!("document is not a {}", kind.as_str())));
     }
+    // Reading the document's event ids costs its length, as does reading a log afresh.
+    let held = zhuqi_core::document::event_count(&doc);
+    if !budget.take(held + shape::MAX_EVENTS_PER_CHANGE) {
+        *slot = existing.then_some(doc);
+        return Ok(Outcome::Deferred);
+    }
+    let facts = DocFacts { id: &push.doc, enterprise_id: header_of(&doc, "enterprise_id") };
     let mut touched = false;
     let mut accepted = Vec::with_capacity(fresh.len());
+    let mut deferred = Vec::new();
     let mut ids = event_ids(&raw_events_of(&doc));
+    let mut log: Option<Log<S>> = None;
     let result = (|| {
-        for change in fresh {
-            let deps: Vec<ChangeHash> = change.deps().to_vec();
+        for (i, change) in fresh.iter().enumerate() {
+            let deps = sorted(change.deps());
+            let follows = log.as_ref().is_some_and(|l| l.at == deps);
+            // The first change was paid for above; a later one pays its events, and the log besides
+            // when it does not follow the change before.
+            let cost = shape::MAX_EVENTS_PER_CHANGE + if follows { 0 } else { zhuqi_core::document::event_count(&doc) };
+            if i > 0 && !budget.take(cost) {
+                deferred.extend(fresh[i..].iter().map(|c| c.hash().as_ref().to_vec()));
+                break;
+            }
             if deps.iter().any(|d| doc.get_change_meta_by_hash(d).is_none()) {
                 return Err((
                     RejectCode::MissingDependencies,
@@ -411,19 +560,16 @@ fn validate_inner(
                 ));
             }
             let creating = matches!(target, Target::Create { .. });
-            let added = shape::check(&change, &target, shape::max_op_at(&doc, &deps) + 1).map_err(not_append_only)?;
+            let added = shape::check(change, &target, shape::max_op_at(&doc, &deps) + 1).map_err(not_append_only)?;
             if held + added.len() > shape::MAX_EVENTS_PER_DOCUMENT {
                 return Err((
                     RejectCode::Malformed,
                     format!("the document would hold more than {} events", shape::MAX_EVENTS_PER_DOCUMENT),
                 ));
             }
-            let before = Before {
-                events: match doc.get(ROOT, "events") {
-                    Ok(Some((Value::Object(ObjType::List), list))) => events_at(&doc, &list, &deps),
-                    _ => Vec::new(),
-                },
-                enterprise_id: header_of(&doc, "enterprise_id"),
+            let mut before = match log.take() {
+                Some(l) if follows => l,
+                _ => Log::read(&doc, &deps),
             };
             touched = true;
             // The shape check leaves nothing Automerge should fail on; a panic in it is still answered
@@ -435,10 +581,17 @@ fn validate_inner(
                 Ok(Err(e)) => return Err((RejectCode::Malformed, e.to_string())),
                 Err(_) => return Err((RejectCode::Malformed, "the change could not be applied".into())),
             }
-            check_events(p, ctx, kind, &push.doc, &before, &added, &mut ids)?;
+            let facts = if creating {
+                &DocFacts { id: &push.doc, enterprise_id: header_of(&doc, "enterprise_id") }
+            } else {
+                &facts
+            };
+            judge(p, ctx, facts, &mut before, &added, &mut ids)?;
             if creating {
                 check_creation_header(kind, &doc, ctx)?;
             }
+            before.at = vec![change.hash()];
+            log = Some(before);
             #[derive(serde::Deserialize)]
             struct Stamp {
                 id: String,
@@ -467,7 +620,7 @@ fn validate_inner(
     let write =
         DocWrite { doc_id: push.doc.clone(), kind, changes: accepted, snapshot: None, keys, projection, base_seq: 0 };
     *slot = Some(document.into_automerge());
-    Ok(Some(Box::new(write)))
+    Ok(Outcome::Write(Box::new(write), deferred))
 }
 
 /// The rejection to send back for one document.
