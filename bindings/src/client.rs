@@ -6,7 +6,7 @@ use crate::error::{Result, ZhuqiError};
 use crate::records::*;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use zhuqi_core::domain::{self, Location};
+use zhuqi_core::domain::Location;
 use zhuqi_core::store::{Identity, NewProblem, NewVisit, Store};
 use zhuqi_core::sync::SyncClient;
 
@@ -262,6 +262,16 @@ impl ZhuqiClient {
         Ok(self.store()?.follow_up(&problem_id, &note, still_solved)?)
     }
 
+    /// Withdraws one's own report before the office accepts it (撤回).
+    pub fn withdraw_problem(&self, problem_id: String, reason: String) -> Result<()> {
+        Ok(self.store()?.withdraw_problem(&problem_id, &reason)?)
+    }
+
+    /// Merges a duplicate problem into another of the same enterprise (合并, campaign office).
+    pub fn merge_problem(&self, problem_id: String, into: String, reason: String) -> Result<()> {
+        Ok(self.store()?.merge_problem(&problem_id, &into, &reason)?)
+    }
+
     /// Assigns a cadre to an enterprise (manager).
     pub fn assign_cadre(&self, enterprise_id: String, cadre_id: String, chief: bool) -> Result<()> {
         Ok(self.store()?.assign_cadre(&enterprise_id, &cadre_id, chief)?)
@@ -301,7 +311,7 @@ impl ZhuqiClient {
                 address: d.profile.address.clone(),
                 visit_count: d.visits.len() as u32,
                 last_visit_date: d.visits.first().map(|v| v.date.clone()),
-                open_problems: d.problems.iter().filter(|p| p.status != domain::ProblemStatus::Closed).count() as u32,
+                open_problems: d.problems.iter().filter(|p| p.status.is_open()).count() as u32,
             });
         Ok(EnterpriseDetail {
             card,

@@ -125,6 +125,10 @@ pub enum ProblemStatus {
     Confirmed,
     /// 已销号
     Closed,
+    /// 已撤回 (withdrawn by its reporter before acceptance)
+    Withdrawn,
+    /// 已合并 (a duplicate merged into another problem)
+    Merged,
 }
 
 impl From<domain::ProblemStatus> for ProblemStatus {
@@ -137,6 +141,8 @@ impl From<domain::ProblemStatus> for ProblemStatus {
             S::Resolved => ProblemStatus::Resolved,
             S::Confirmed => ProblemStatus::Confirmed,
             S::Closed => ProblemStatus::Closed,
+            S::Withdrawn => ProblemStatus::Withdrawn,
+            S::Merged => ProblemStatus::Merged,
         }
     }
 }
@@ -151,6 +157,8 @@ impl From<ProblemStatus> for domain::ProblemStatus {
             ProblemStatus::Resolved => S::Resolved,
             ProblemStatus::Confirmed => S::Confirmed,
             ProblemStatus::Closed => S::Closed,
+            ProblemStatus::Withdrawn => S::Withdrawn,
+            ProblemStatus::Merged => S::Merged,
         }
     }
 }
@@ -344,7 +352,8 @@ fn event_text(a: &domain::ProblemAction) -> Option<String> {
         A::Accepted { note } | A::Routed { note, .. } | A::Urged { note } | A::Closed { note } => note,
         A::ClosedUnanswered { note } | A::CalledBack { note, .. } => note,
         A::Progress { note } | A::FollowedUp { note, .. } => note,
-        A::Escalated { reason, .. } | A::Rejected { reason } => reason,
+        A::Escalated { reason, .. } | A::Rejected { reason } | A::Withdrawn { reason } => reason,
+        A::Merged { reason, .. } => reason,
         A::Resolved { resolution } => resolution,
         A::Confirmed { comment, .. } => comment,
         A::Unknown => return None,

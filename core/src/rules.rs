@@ -147,6 +147,13 @@ pub fn authorize_problem(
         Resolved { .. } => handler,
         Confirmed { .. } | Rejected { .. } => contact,
         FollowedUp { .. } => manager || cadre,
+        // Only the reporter takes a report back; a duplicate is merged by the office that would
+        // accept or route it (the relay checks that `into` is a problem of the same enterprise).
+        Withdrawn { .. } => state.reported_by == actor.user_id,
+        Merged { .. } => {
+            office_of(state.level)?;
+            true
+        }
         Unknown => false,
     };
     if allowed { Ok(()) } else { Err(actor.reason(ent, verb)) }

@@ -196,3 +196,52 @@ fn the_office_corrects_an_enterprises_registered_facts_and_the_original_stays_in
         assert_eq!((c.by.as_str(), c.correction.reason.as_str()), ("mgr-county", "营业执照登记名称已变更"));
     }
 }
+
+#[test]
+fn a_reporter_withdraws_before_acceptance_and_the_office_merges_duplicates() {
+    let w = World::new();
+    let open = |s: &zhuqi_core::Store| s.home_counts().unwrap().open;
+    // Withdrawal: by the reporter only, with a reason, only before the office accepts.
+    let withdrawn = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    assert!(w.manager.withdraw_problem(&withdrawn, "重复上报").is_err(), "only the reporter withdraws");
+    assert!(w.cadre.withdraw_problem(&withdrawn, " ").is_err(), "a reason is required");
+    w.cadre.withdraw_problem(&withdrawn, "企业已自行解决").unwrap();
+    w.sync_all();
+    for store in [&w.manager, &w.cadre, &w.contact] {
+        let p = store.problem(&withdrawn).unwrap();
+        assert_eq!(p.state.status, ProblemStatus::Withdrawn);
+        assert!(
+            matches!(&p.timeline.last().unwrap().action, ProblemAction::Withdrawn { reason } if reason == "企业已自行解决")
+        );
+        assert_eq!(open(store), 0, "a withdrawn problem is no open work");
+    }
+    assert!(w.manager.accept_problem(&withdrawn, "").is_err(), "nothing more happens to it");
+    let accepted = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    w.manager.accept_problem(&accepted, "").unwrap();
+    w.sync_all();
+    assert!(w.cadre.withdraw_problem(&accepted, "不需要了").is_err(), "accepted: too late to withdraw");
+
+    // Merging: a duplicate into another problem of the same enterprise, by the office of its level.
+    let duplicate = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    assert_eq!(open(&w.manager), 2);
+    assert!(w.cadre.merge_problem(&duplicate, &accepted, "重复").is_err(), "the office's decision");
+    assert!(w.handler.merge_problem(&duplicate, &accepted, "重复").is_err());
+    assert!(w.manager.merge_problem(&duplicate, &duplicate, "重复").is_err(), "not into itself");
+    assert!(w.manager.merge_problem(&duplicate, &withdrawn, "重复").is_err(), "not into a withdrawn one");
+    assert!(w.manager.merge_problem(&duplicate, &accepted, "").is_err(), "a reason is required");
+    w.manager.merge_problem(&duplicate, &accepted, "与已受理问题重复").unwrap();
+    w.sync_all();
+    for store in [&w.manager, &w.cadre, &w.contact] {
+        let p = store.problem(&duplicate).unwrap();
+        assert_eq!((p.state.status, p.state.merged_into.as_deref()), (ProblemStatus::Merged, Some(accepted.as_str())));
+        assert_eq!(store.problem(&accepted).unwrap().state.status, ProblemStatus::Accepted, "the other carries on");
+        assert_eq!(open(store), 1);
+    }
+    assert!(w.manager.merge_problem(&accepted, &duplicate, "重复").is_err(), "not into a merged one");
+    // A merged problem is never overdue, however long it waits.
+    w.clock.advance(30 * DAY);
+    assert!(!w.manager.problem(&duplicate).unwrap().summary.overdue);
+}

@@ -1,7 +1,7 @@
 //! The worst pushes the relay's limits allow, timed through the real relay on loopback, and what
 //! they cost honest phones syncing meanwhile. Each hostile push ends in a refused event, so it pays
 //! the whole validation, stores nothing and can be sent again and again:
-//! - long: one problem, 1,999 single-event changes in one request (each after the one before);
+//! - long: one problem, as many single-event changes as one push judges (each after the one before);
 //! - wide: one 16-event change to each of 64 problems holding 1,970 events, every change written
 //!   at the state 256 events back (the most a change may not have seen), so none can be judged on
 //!   the state the change before left.
@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use zhuqi_core::domain::*;
 use zhuqi_core::store::NewVisit;
 use zhuqi_core::sync::protocol::*;
+use zhuqi_server::sync::VALIDATION_BUDGET;
 use zhuqi_server::sync::author::Author;
 use zhuqi_server::sync::shape::MAX_EVENTS_PER_DOCUMENT;
+use zhuqi_server::sync::validate::CHANGE_COST;
 use zhuqi_tests::*;
 
 /// Problems filled to the brim for the wide push.
@@ -70,8 +72,12 @@ fn main() {
     a.submit_all().unwrap();
     let mut a = Author::new(&relay.state, "manager").unwrap();
     for id in &ids {
-        let routed =
-            ProblemAction::Routed { department_id: FINANCE.into(), level: 1, deadline: now + 30 * DAY, note: String::new() };
+        let routed = ProblemAction::Routed {
+            department_id: FINANCE.into(),
+            level: 1,
+            deadline: now + 30 * DAY,
+            note: String::new(),
+        };
         a.append(id, routed, now - DAY).unwrap();
     }
     a.submit_all().unwrap();
@@ -97,9 +103,10 @@ fn main() {
         pct(&fill_ms, 1.0)
     );
 
-    // Long: 1,999 single-event changes to one problem, the last one refused.
+    // Long: as many single-event changes to one problem as one push judges, the last one refused.
     let mut long = HeldDoc::open(&relay, &ids[0], &raw);
-    let mut changes: Vec<Vec<u8>> = (0..1998).map(|_| long.change(&raw, progress(1), 0, true)).collect();
+    let judged = 1 + (VALIDATION_BUDGET - long.len() - CHANGE_COST) / CHANGE_COST;
+    let mut changes: Vec<Vec<u8>> = (1..judged).map(|_| long.change(&raw, progress(1), 0, true)).collect();
     changes.push(long.change(&raw, vec![forbidden()], 0, false));
     let mut times = Vec::new();
     for _ in 0..3 {
@@ -143,53 +150,69 @@ fn main() {
         );
     }
 
-    // The wide push back to back while honest phones record visits and sync.
-    let stop = Arc::new(AtomicBool::new(false));
-    let phones: Vec<_> = (0..HONEST)
-        .map(|_| {
-            let d = Device::sign_in(&relay.url, tmp.path(), "cadre");
-            d.sync();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut times = Vec::new();
-                while !stop.load(Relaxed) {
-                    let visit = NewVisit {
-                        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
-                        people_met: vec!["刘总".into()],
-                        notes: "走访".into(),
-                        policies: vec![],
-                        location: None,
-                        photos: vec![],
-                    };
-                    d.store.record_visit(ENT_A, visit).unwrap();
-                    let t = Instant::now();
-                    let r = d.sync();
-                    times.push(t.elapsed().as_secs_f64() * 1e3);
-                    assert_eq!(r.rejected, 0);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                times
+    // Honest phones recording visits and syncing, alone and then while the wide push is sent back
+    // to back (the phones run in this process, on the same cores as the relay).
+    let phones = |hostile: bool, held: &mut Vec<HeldDoc>| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let phones: Vec<_> = (0..HONEST)
+            .map(|_| {
+                let d = Device::sign_in(&relay.url, tmp.path(), "cadre");
+                d.sync();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut times = Vec::new();
+                    while !stop.load(Relaxed) {
+                        let visit = NewVisit {
+                            date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+                            people_met: vec!["刘总".into()],
+                            notes: "走访".into(),
+                            policies: vec![],
+                            location: None,
+                            photos: vec![],
+                        };
+                        d.store.record_visit(ENT_A, visit).unwrap();
+                        let t = Instant::now();
+                        let r = d.sync();
+                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                        assert_eq!(r.rejected, 0);
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    times
+                })
             })
-        })
-        .collect();
-    let begun = Instant::now();
-    let mut hostile = Vec::new();
-    while begun.elapsed() < Duration::from_secs(10) {
-        let docs = wide(&mut held);
-        hostile.push(push(&raw, docs).1);
-    }
-    stop.store(true, Relaxed);
-    let mut honest: Vec<f64> = phones.into_iter().flat_map(|p| p.join().unwrap()).collect();
-    honest.sort_by(f64::total_cmp);
-    hostile.sort_by(f64::total_cmp);
-    println!(
-        "under the wide push back to back ({} pushes, median {:.0} ms, max {:.0} ms): {HONEST} phones' syncs with a visit: {} syncs, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        hostile.len(),
-        pct(&hostile, 0.5),
-        pct(&hostile, 1.0),
-        honest.len(),
-        pct(&honest, 0.5),
-        pct(&honest, 0.99),
-        pct(&honest, 1.0)
-    );
+            .collect();
+        let begun = Instant::now();
+        let mut pushes = Vec::new();
+        while begun.elapsed() < Duration::from_secs(10) {
+            if hostile {
+                let docs = wide(held);
+                pushes.push(push(&raw, docs).1);
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        stop.store(true, Relaxed);
+        let mut honest: Vec<f64> = phones.into_iter().flat_map(|p| p.join().unwrap()).collect();
+        honest.sort_by(f64::total_cmp);
+        pushes.sort_by(f64::total_cmp);
+        let during = if hostile {
+            format!(
+                "under the wide push back to back ({} pushes, median {:.0} ms, max {:.0} ms)",
+                pushes.len(),
+                pct(&pushes, 0.5),
+                pct(&pushes, 1.0)
+            )
+        } else {
+            "alone".to_owned()
+        };
+        println!(
+            "{during}: {HONEST} phones' syncs with a visit: {} syncs, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            honest.len(),
+            pct(&honest, 0.5),
+            pct(&honest, 0.99),
+            pct(&honest, 1.0)
+        );
+    };
+    phones(false, &mut held);
+    phones(true, &mut held);
 }

@@ -371,7 +371,13 @@ impl HeldDoc {
     /// applied to this copy (and written on later) only when `keep`. An actor's changes to a
     /// document are numbered one after another, so one written at an earlier state (or beside one
     /// not kept) must come from an actor with no change after that state: see `RawClient::bind_new_actor`.
-    pub fn change<A: serde::Serialize>(&mut self, raw: &RawClient, actions: Vec<A>, back: usize, keep: bool) -> Vec<u8> {
+    pub fn change<A: serde::Serialize>(
+        &mut self,
+        raw: &RawClient,
+        actions: Vec<A>,
+        back: usize,
+        keep: bool,
+    ) -> Vec<u8> {
         use automerge::ReadDoc;
         use automerge::transaction::Transactable;
         let (heads, seen_then) = self.history[self.history.len() - 1 - back].clone();

@@ -429,7 +429,8 @@ fn a_document_takes_at_most_2000_events_and_a_change_may_miss_at_most_256() {
     let mut held = HeldDoc::open(&w.relay, &w.rejected, &handler);
     // Filled to 1,984 events by one push of changes of up to 16 events, each after the one before.
     let first = (1984 - held.len()) % 16;
-    let mut changes: Vec<Vec<u8>> = (first > 0).then(|| held.change(&handler, progress(first), 0, true)).into_iter().collect();
+    let mut changes: Vec<Vec<u8>> =
+        (first > 0).then(|| held.change(&handler, progress(first), 0, true)).into_iter().collect();
     changes.extend((0..(1984 - held.len()) / 16).map(|_| held.change(&handler, progress(16), 0, true)));
     let n = changes.len();
     let r = handler.push(&w.rejected, DocKind::Problem, changes);
@@ -479,7 +480,12 @@ fn changes_beyond_a_pushs_validation_budget_wait_for_the_next_push() {
     a.submit_all().unwrap();
     let mut a = zhuqi_server::sync::author::Author::new(&relay.state, "manager").unwrap();
     for id in &ids {
-        let routed = ProblemAction::Routed { department_id: FINANCE.into(), level: 1, deadline: now + 9 * DAY, note: String::new() };
+        let routed = ProblemAction::Routed {
+            department_id: FINANCE.into(),
+            level: 1,
+            deadline: now + 9 * DAY,
+            note: String::new(),
+        };
         a.append(id, routed, now - DAY + 1).unwrap();
     }
     a.submit_all().unwrap();
@@ -490,10 +496,13 @@ fn changes_beyond_a_pushs_validation_budget_wait_for_the_next_push() {
         assert_eq!(handler.push(&h.id.clone(), DocKind::Problem, changes).acked.len(), 62);
         assert_eq!(h.len(), 994);
     }
-    // Each document costs its 994 events and 16 to read: two fit in 3,000, the third waits.
+    // Each document costs its 994 events and 32 for the change: two fit in 3,000, the third waits.
     let changes: Vec<Vec<u8>> = held.iter_mut().map(|h| h.change(&handler, progress(1), 0, true)).collect();
     let docs = |picked: &[usize]| -> Vec<DocChanges> {
-        picked.iter().map(|&i| DocChanges { doc: ids[i].clone(), kind: DocKind::Problem, changes: vec![changes[i].clone()] }).collect()
+        picked
+            .iter()
+            .map(|&i| DocChanges { doc: ids[i].clone(), kind: DocKind::Problem, changes: vec![changes[i].clone()] })
+            .collect()
     };
     let hash = |bytes: &Vec<u8>| automerge::Change::from_bytes(bytes.clone()).unwrap().hash().as_ref().to_vec();
     let r = handler.push_docs(docs(&[0, 1, 2]));
@@ -502,19 +511,80 @@ fn changes_beyond_a_pushs_validation_budget_wait_for_the_next_push() {
     let r = handler.push_docs(docs(&[2]));
     assert_eq!((r.acked.len(), r.rejected.len()), (1, 0), "pushed again, the third is judged");
     // Within one document: changes written at the same state do not follow one another, so each
-    // reads the log afresh (1,011 readings): the third waits, then goes through on its own.
+    // reads the log afresh (about 1,030 readings): the third waits, then goes through on its own.
     let concurrent: Vec<Vec<u8>> = (0..3)
         .map(|_| {
             handler.bind_new_actor();
             held[0].change(&handler, progress(1), 0, false)
         })
         .collect();
-    let r = handler.push_docs(vec![DocChanges { doc: ids[0].clone(), kind: DocKind::Problem, changes: concurrent.clone() }]);
+    let r = handler.push_docs(vec![DocChanges {
+        doc: ids[0].clone(),
+        kind: DocKind::Problem,
+        changes: concurrent.clone(),
+    }]);
     assert_eq!((r.acked.len(), r.rejected.len()), (2, 0), "{:?}", r.rejected.first().map(|x| &x.message));
-    let r = handler.push_docs(vec![DocChanges { doc: ids[0].clone(), kind: DocKind::Problem, changes: concurrent.clone() }]);
+    let r = handler.push_docs(vec![DocChanges {
+        doc: ids[0].clone(),
+        kind: DocKind::Problem,
+        changes: concurrent.clone(),
+    }]);
     assert_eq!(r.acked.len(), 3, "the two stored are acknowledged again with the third");
-    // Changes that follow one another cost their events only: 100 of them in one push.
-    let chain: Vec<Vec<u8>> = (0..100).map(|_| held[1].change(&handler, progress(1), 0, true)).collect();
+    // Changes that follow one another cost 32 each, not the log: 50 of them in one push.
+    let chain: Vec<Vec<u8>> = (0..50).map(|_| held[1].change(&handler, progress(1), 0, true)).collect();
     let r = handler.push_docs(vec![DocChanges { doc: ids[1].clone(), kind: DocKind::Problem, changes: chain }]);
-    assert_eq!((r.acked.len(), r.rejected.len()), (100, 0));
+    assert_eq!((r.acked.len(), r.rejected.len()), (50, 0));
+    // A phone with more to push than one push's budget sends the rest again in the same sync.
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    cadre.sync();
+    for i in 0..120 {
+        let visit = zhuqi_core::store::NewVisit {
+            date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+            people_met: vec!["刘总".into()],
+            notes: format!("第{i}次走访"),
+            policies: vec![],
+            location: None,
+            photos: vec![],
+        };
+        cadre.store.record_visit(ENT_A, visit).unwrap();
+    }
+    let r = cadre.sync();
+    assert_eq!((r.pushed, r.rejected), (120, 0), "{r:?}");
+    assert!(r.round_trips >= 2, "{r:?}");
+    assert!(cadre.store.pending_changes().unwrap().is_empty());
+}
+
+#[test]
+fn a_problem_is_merged_only_into_another_of_its_enterprise() {
+    let w = world();
+    let manager = RawClient::sign_in(&w.relay.url, "manager");
+    let storage = w.relay.state.storage.as_ref();
+    // A problem of enterprise B, in the other county.
+    let other = "problem-of-b";
+    let mut a = zhuqi_server::sync::author::Author::new(&w.relay.state, "cadre-b").unwrap();
+    let report = ProblemAction::Reported {
+        enterprise_id: ENT_B.into(),
+        category: Category::Labour,
+        title: "招工难".into(),
+        description: "缺技术工人".into(),
+        visit_id: None,
+    };
+    let header = [("enterprise_id", ENT_B), ("enterprise_name", "二七纺织有限公司"), ("region_id", OTHER_COUNTY)];
+    a.create(DocKind::Problem, other, &header, report, zhuqi_server::now_ms() - DAY).unwrap();
+    a.submit_all().unwrap();
+    let before = record(&w, &w.rejected);
+    let seq = storage.current_seq().unwrap();
+    for into in [other, w.rejected.as_str(), "no-such-problem"] {
+        let merged = ProblemAction::Merged { into: into.into(), reason: "重复".into() };
+        let change = manager.append(&relay_snapshot(&w.relay, &w.rejected), merged);
+        let r = manager.push(&w.rejected, DocKind::Problem, vec![change]);
+        assert_eq!(refused(&r), RejectCode::InvalidAction, "into {into}: {}", r.rejected[0].message);
+    }
+    assert_eq!(storage.current_seq().unwrap(), seq, "nothing was stored");
+    assert_eq!(record(&w, &w.rejected), before);
+    // Into another problem of enterprise A: the duplicate leaves every figure.
+    let merged = ProblemAction::Merged { into: w.confirmed.clone(), reason: "重复".into() };
+    let change = manager.append(&relay_snapshot(&w.relay, &w.rejected), merged);
+    assert_eq!(manager.push(&w.rejected, DocKind::Problem, vec![change]).acked.len(), 1);
+    assert_eq!(record(&w, &w.rejected).0, ProblemStatus::Merged);
 }

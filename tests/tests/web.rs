@@ -31,7 +31,9 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert!(html.contains("中原区"));
     let db = rusqlite::Connection::open(tmp.path().join("relay/relay.db")).unwrap();
     let count = |sql: &str| -> u32 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
-    let reported = count("SELECT COUNT(*) FROM problems WHERE region_id LIKE '410102%'");
+    // Withdrawn and merged problems are no problems of their own.
+    let reported =
+        count("SELECT COUNT(*) FROM problems WHERE region_id LIKE '410102%' AND status NOT IN ('withdrawn', 'merged')");
     let resolved = count(
         "SELECT COUNT(*) FROM problems WHERE region_id LIKE '410102%' AND status IN ('resolved','confirmed','closed')",
     );

@@ -165,6 +165,10 @@ fun main() {
             check(e.messageZh.isNotEmpty(), "message")
         }
         check(enterprise.syncNow().pushed == 1u, "the report itself is fine")
+        // Its reporter takes it back before the office accepts it (撤回); it stays, withdrawn.
+        enterprise.withdrawProblem(other, "已自行解决")
+        check(enterprise.problem(other).card.status == ProblemStatus.WITHDRAWN, "withdrawn")
+        check(enterprise.syncNow().pushed == 1u, "the withdrawal is accepted by the relay")
     }
 
     scenario("signing out with wipe leaves nothing behind") {

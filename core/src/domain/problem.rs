@@ -86,16 +86,23 @@ pub enum ProblemStatus {
     Resolved,
     Confirmed,
     Closed,
+    /// Withdrawn by its reporter before acceptance (撤回): not a problem any more.
+    Withdrawn,
+    /// A duplicate, merged by the campaign office into another problem of the same enterprise
+    /// (合并), which carries on.
+    Merged,
 }
 
 impl ProblemStatus {
-    pub const ALL: [ProblemStatus; 6] = [
+    pub const ALL: [ProblemStatus; 8] = [
         ProblemStatus::Reported,
         ProblemStatus::Accepted,
         ProblemStatus::Routed,
         ProblemStatus::Resolved,
         ProblemStatus::Confirmed,
         ProblemStatus::Closed,
+        ProblemStatus::Withdrawn,
+        ProblemStatus::Merged,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,6 +113,8 @@ impl ProblemStatus {
             ProblemStatus::Resolved => "resolved",
             ProblemStatus::Confirmed => "confirmed",
             ProblemStatus::Closed => "closed",
+            ProblemStatus::Withdrawn => "withdrawn",
+            ProblemStatus::Merged => "merged",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -120,11 +129,18 @@ impl ProblemStatus {
             ProblemStatus::Resolved => "已办结待确认",
             ProblemStatus::Confirmed => "企业已确认",
             ProblemStatus::Closed => "已销号",
+            ProblemStatus::Withdrawn => "已撤回",
+            ProblemStatus::Merged => "已合并",
         }
     }
-    /// Not closed: still counts as open work.
+    /// Not closed, withdrawn or merged: still counts as open work.
     pub fn is_open(self) -> bool {
-        !matches!(self, ProblemStatus::New | ProblemStatus::Closed)
+        !matches!(self, ProblemStatus::New | ProblemStatus::Closed) && !self.is_void()
+    }
+    /// Withdrawn or merged: no longer a problem of its own, left out of every figure (a merged
+    /// duplicate is counted once, as the problem it was merged into).
+    pub fn is_void(self) -> bool {
+        matches!(self, ProblemStatus::Withdrawn | ProblemStatus::Merged)
     }
 }
 
@@ -276,6 +292,16 @@ pub enum ProblemAction {
         note: String,
         still_solved: bool,
     },
+    /// Withdrawn by its reporter before the office accepted it (撤回).
+    Withdrawn {
+        reason: String,
+    },
+    /// Merged by the campaign office of its level into another problem of the same enterprise, of
+    /// which it is a duplicate (合并); `into` carries on.
+    Merged {
+        into: String,
+        reason: String,
+    },
     /// An event type written by a newer version.
     #[serde(other)]
     Unknown,
@@ -298,6 +324,8 @@ impl ProblemAction {
             ProblemAction::Closed { .. } => "close",
             ProblemAction::ClosedUnanswered { .. } => "close as unconfirmed",
             ProblemAction::FollowedUp { .. } => "follow up",
+            ProblemAction::Withdrawn { .. } => "withdraw",
+            ProblemAction::Merged { .. } => "merge",
             ProblemAction::Unknown => "unknown",
         }
     }
@@ -318,6 +346,8 @@ impl ProblemAction {
             ProblemAction::Closed { .. } => "closed",
             ProblemAction::ClosedUnanswered { .. } => "closed_unanswered",
             ProblemAction::FollowedUp { .. } => "followed_up",
+            ProblemAction::Withdrawn { .. } => "withdrawn",
+            ProblemAction::Merged { .. } => "merged",
             ProblemAction::Unknown => "unknown",
         }
     }
@@ -365,6 +395,13 @@ impl ProblemAction {
             FollowedUp { note, still_solved } => {
                 FollowedUp { note: text::required("note", &note, LONG)?, still_solved }
             }
+            Withdrawn { reason } => Withdrawn { reason: text::required("reason", &reason, MEDIUM)? },
+            Merged { into, reason } => {
+                if !super::is_plain_id(&into) {
+                    return Err(DomainError::invalid("into", Invalid::Format { expected: "a problem id" }));
+                }
+                Merged { into, reason: text::required("reason", &reason, MEDIUM)? }
+            }
             Unknown => Unknown,
         })
     }
@@ -396,6 +433,10 @@ pub struct ProblemState {
     /// Who accepted the resolution, once it is confirmed or closed unanswered.
     pub confirmation: Option<Confirmation>,
     pub closed_at: Option<i64>,
+    /// The problem this one was merged into, once merged.
+    pub merged_into: Option<String>,
+    /// When it was withdrawn or merged.
+    pub voided_at: Option<i64>,
     /// The first deadline that passed while the problem was still being handled (before a re-routing,
     /// an escalation or a late resolution moved past it): on-time is judged against it, so that a new
     /// deadline never erases lateness.
@@ -521,6 +562,8 @@ impl Fold for ProblemState {
             }
             Closed { .. } if status == S::Confirmed => {}
             FollowedUp { .. } if status == S::Closed => {}
+            Withdrawn { .. } if status == S::Reported => {}
+            Merged { .. } if matches!(status, S::Reported | S::Accepted | S::Routed) => {}
             _ => return Err(self.wrong_state(a)),
         }
         Ok(())
@@ -589,6 +632,15 @@ impl Fold for ProblemState {
                 if !still_solved {
                     self.reopen(at);
                 }
+            }
+            Withdrawn { .. } => {
+                self.status = S::Withdrawn;
+                self.voided_at = Some(at);
+            }
+            Merged { into, .. } => {
+                self.status = S::Merged;
+                self.merged_into = Some(into.clone());
+                self.voided_at = Some(at);
             }
             Unknown => {}
         }

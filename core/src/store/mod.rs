@@ -521,6 +521,31 @@ impl Store {
         self.act_on_problem(problem_id, ProblemAction::FollowedUp { note: note.into(), still_solved })
     }
 
+    /// The reporter withdraws a problem the office has not accepted yet (撤回).
+    pub fn withdraw_problem(&self, problem_id: &str, reason: &str) -> Result<()> {
+        self.act_on_problem(problem_id, ProblemAction::Withdrawn { reason: reason.into() })
+    }
+
+    /// The campaign office merges a duplicate problem into another of the same enterprise (合并);
+    /// the other carries on.
+    pub fn merge_problem(&self, problem_id: &str, into: &str, reason: &str) -> Result<()> {
+        let target = self.problem(into)?;
+        let duplicate = self.problem(problem_id)?;
+        if into == problem_id || target.state.enterprise_id != duplicate.state.enterprise_id {
+            return Err(DomainError::invalid(
+                "into",
+                Invalid::Format { expected: "another problem of the same enterprise" },
+            )
+            .into());
+        }
+        if target.state.status.is_void() {
+            return Err(
+                DomainError::InvalidTransition { action: "merge into", status: target.state.status.as_str() }.into()
+            );
+        }
+        self.act_on_problem(problem_id, ProblemAction::Merged { into: into.into(), reason: reason.into() })
+    }
+
     // ---- task notices ----
 
     /// Issues a task notice (campaign office). Returns its id.

@@ -149,7 +149,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT e.id, e.name, e.uscc, e.region_id, e.industry, e.tags, e.address, e.visit_count, e.last_visit_date,
-                    (SELECT COUNT(*) FROM problems p WHERE p.enterprise_id = e.id AND p.status != 'closed')
+                    (SELECT COUNT(*) FROM problems p WHERE p.enterprise_id = e.id AND p.status NOT IN ('closed', 'withdrawn', 'merged'))
              FROM enterprises e {filter} ORDER BY e.name, e.id"
         );
         let mut stmt = inner.conn.prepare_cached(&sql)?;
@@ -336,7 +336,8 @@ impl Store {
             None => inner.count("SELECT COUNT(*) FROM task_notices WHERE status != 'completed'", vec![])?,
         };
         Ok(HomeCounts {
-            open: inner.count("SELECT COUNT(*) FROM problems WHERE status != 'closed'", vec![])?,
+            open: inner
+                .count("SELECT COUNT(*) FROM problems WHERE status NOT IN ('closed', 'withdrawn', 'merged')", vec![])?,
             overdue: {
                 let (overdue, args) = overdue_sql(now);
                 inner.count(&format!("SELECT COUNT(*) FROM problems p WHERE {overdue}"), args)?

@@ -169,6 +169,7 @@ impl SyncClient {
             let (cursor, directory_version) = store.sync_cursor()?;
             let push = next_push(store, &pushed_seqs)?;
             let pushing = !push.is_empty();
+            let sent: Vec<(i64, Vec<u8>)> = push.iter().map(|(seq, p)| (*seq, p.hash.clone())).collect();
             for (seq, _) in &push {
                 pushed_seqs.insert(*seq);
             }
@@ -197,6 +198,21 @@ impl SyncClient {
             let response: SyncResponse =
                 decode(&resp, 64 << 20).map_err(|e| Error::Network(format!("unreadable sync response: {e}")))?;
             apply(store, &response, &mut report)?;
+            // Changes the relay had no time to judge (beyond its validation budget for one push) are
+            // sent again in this sync, as long as each round trip settles some.
+            let answered: std::collections::HashSet<&[u8]> = response
+                .acked
+                .iter()
+                .chain(response.rejected.iter().flat_map(|r| &r.hashes))
+                .map(Vec::as_slice)
+                .collect();
+            if !answered.is_empty() {
+                for (seq, hash) in &sent {
+                    if !answered.contains(hash.as_slice()) {
+                        pushed_seqs.remove(seq);
+                    }
+                }
+            }
             let pending_left = store.pending_changes()?.iter().any(|p| !pushed_seqs.contains(&p.seq));
             if !response.more && !(pushing && pending_left) {
                 return Ok(report);

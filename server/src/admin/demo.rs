@@ -300,6 +300,7 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
         }
     }
     advance_problems(state, &problems, now, &mut rng)?;
+    correct_problems(state, &problems)?;
     issue_notices(state, now)?;
 
     let dir = state.directory.get(storage)?;
@@ -329,6 +330,37 @@ fn accounts_for_print(dir: &crate::sync::directory::Snapshot) -> Vec<(String, St
 }
 
 /// Moves the demo problems through their lifecycle so that every state is represented.
+/// Corrections: the first report (left as reported) taken back by its cadre (撤回), and the second
+/// reported again by its cadre, the copy merged by the county office into it (合并).
+fn correct_problems(state: &AppState, problems: &[(String, String, String, String, i64)]) -> Result<(), ApiError> {
+    let [(withdrawn, _, cadre, _, t), (original, county, dup_cadre, ent, t2), ..] = problems else { return Ok(()) };
+    let mut a = Author::new(state, cadre)?;
+    a.append(withdrawn, ProblemAction::Withdrawn { reason: "企业已自行解决".into() }, t + 2 * HOUR)?;
+    a.submit_all()?;
+    let Some(bytes) = state.document_bytes(original)? else { return Ok(()) };
+    let doc = zhuqi_core::document::Document::load(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+    let Some(ProblemAction::Reported { category, title, description, .. }) =
+        doc.events::<ProblemAction>().into_iter().next().map(|e| e.action)
+    else {
+        return Ok(());
+    };
+    let header: Vec<(String, String)> = ["enterprise_id", "enterprise_name", "region_id"]
+        .into_iter()
+        .map(|k| (k.to_owned(), doc.header(k).unwrap_or_default()))
+        .collect();
+    let header: Vec<(&str, &str)> = header.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let copy = format!("{original}-copy");
+    let report = ProblemAction::Reported { enterprise_id: ent.clone(), category, title, description, visit_id: None };
+    let mut a = Author::new(state, dup_cadre)?;
+    a.create(DocKind::Problem, &copy, &header, report, t2 + 2 * HOUR)?;
+    a.submit_all()?;
+    let mut office = Author::new(state, &format!("{county}-office"))?;
+    let merged =
+        ProblemAction::Merged { into: original.clone(), reason: "与同一企业已上报问题重复".into() };
+    office.append(&copy, merged, t2 + 5 * HOUR)?;
+    office.submit_all()
+}
+
 fn advance_problems(
     state: &AppState,
     problems: &[(String, String, String, String, i64)],

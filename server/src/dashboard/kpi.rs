@@ -57,6 +57,11 @@ pub fn judge_times(problems: &mut [ProblemFact], visits: &mut [VisitFact], windo
 }
 
 impl ProblemFact {
+    /// Withdrawn or merged: left out of every figure (see `ProblemStatus::is_void`).
+    fn is_void(&self) -> bool {
+        ProblemStatus::parse(&self.status).is_some_and(ProblemStatus::is_void)
+    }
+
     fn is_resolved(&self) -> bool {
         matches!(self.status.as_str(), "resolved" | "confirmed" | "closed")
     }
@@ -114,7 +119,7 @@ pub fn figures<'a>(
     let (mut reported, mut reported_resolved, mut resolved, mut with_deadline, mut on_time) = (0, 0, 0, 0, 0);
     let (mut rated, mut satisfied, mut rating_sum, mut overdue) = (0, 0, 0u32, 0);
     let (mut own, mut call_backs, mut unanswered) = (0, 0, 0);
-    for p in problems {
+    for p in problems.into_iter().filter(|p| !p.is_void()) {
         if period.contains(p.reported_at) {
             reported += 1;
             reported_resolved += usize::from(p.is_resolved());
@@ -177,7 +182,7 @@ pub fn weekly(problems: &[ProblemFact], from: i64, weeks: usize) -> Vec<(i64, u3
         let w = (t - from).div_euclid(WEEK);
         (0..weeks as i64).contains(&w).then_some(w as usize)
     };
-    for p in problems {
+    for p in problems.iter().filter(|p| !p.is_void()) {
         if let Some(i) = slot(p.reported_at) {
             out[i].1 += 1;
         }

@@ -146,6 +146,8 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                     ProblemAction::FollowedUp { note, still_solved } => {
                         ("回头看", format!("{note}{}", if *still_solved { "" } else { "（问题复发）" }))
                     }
+                    ProblemAction::Withdrawn { reason } => ("撤回", reason.clone()),
+                    ProblemAction::Merged { into, reason } => ("合并", format!("并入问题 {into}：{reason}")),
                     ProblemAction::Unknown => ("未知操作", String::new()),
                 };
                 let outcome = match &f.outcome {

@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex};
 use validate::{Pusher, Verdict};
 use zhuqi_core::document::{Document, parse_events, raw_events_of};
 use zhuqi_core::domain::event::fold;
-use zhuqi_core::domain::{Directory, DirectoryLookup, DocKind, EnterpriseState, MAX_ID_LEN, Role, is_plain_id};
+use zhuqi_core::domain::{
+    Directory, DirectoryLookup, DocKind, EnterpriseState, MAX_ID_LEN, ProblemState, ProblemStatus, Role, is_plain_id,
+};
 use zhuqi_core::rules::Actor;
 use zhuqi_core::sync::protocol::*;
 
@@ -179,14 +181,13 @@ fn contact_circle(state: &AppState, enterprise_id: &str) -> Result<Circle, ApiEr
 }
 
 fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
-    push.changes
-        .iter()
-        .filter_map(|b| validate::parse_change(b).ok().map(|c| c.hash().as_ref().to_vec()))
-        .collect()
+    push.changes.iter().filter_map(|b| validate::parse_change(b).ok().map(|c| c.hash().as_ref().to_vec())).collect()
 }
 
-/// Event readings one push may cost its validation by default (see `validate::Budget`).
-pub const VALIDATION_BUDGET: usize = 100_000;
+/// Event readings one push may cost its validation by default (see `validate::Budget`): some 40 ms
+/// of one core under the push lock, so that no push keeps others waiting long. Devices send what
+/// was left out again in the same sync.
+pub const VALIDATION_BUDGET: usize = 5_000;
 
 /// How many times a push is validated again when another relay changed one of its documents meanwhile.
 const STALE_ATTEMPTS: u32 = 6;
@@ -301,7 +302,9 @@ fn push_once(
                     }
                 }
             };
-            let ctx = validate::Context { dir, enterprise: &lookup, receipts: &receipts, now: now_ms() };
+            let problem = |id: &str| problem_state(state, id);
+            let ctx =
+                validate::Context { dir, enterprise: &lookup, problem: &problem, receipts: &receipts, now: now_ms() };
             validate::validate_within(&pusher, &ctx, doc, d, &mut budget)
         };
         // The cached copy may lag behind another relay's commit whose notice is still on its way: a
@@ -568,12 +571,26 @@ fn bind_actor(state: &AppState, device_id: &str, actor: &[u8]) -> Result<bool, A
 
 /// The relay's current state of an enterprise.
 pub fn enterprise_state(state: &AppState, id: &str) -> Option<EnterpriseState> {
+    folded::<EnterpriseState>(state, id, DocKind::Enterprise).filter(|s| s.registered)
+}
+
+/// The relay's current state of a problem.
+pub fn problem_state(state: &AppState, id: &str) -> Option<ProblemState> {
+    folded::<ProblemState>(state, id, DocKind::Problem).filter(|s| s.status != ProblemStatus::New)
+}
+
+/// The state of a stored document of kind `kind`, folded from the cached copy.
+fn folded<S: zhuqi_core::domain::event::Fold<Action: serde::de::DeserializeOwned>>(
+    state: &AppState,
+    id: &str,
+    kind: DocKind,
+) -> Option<S> {
     let mut c = state.docs.take(state.storage.as_ref(), id).ok()??;
     let document = Document::from_automerge(c.doc);
-    let result = (c.kind == DocKind::Enterprise).then(|| fold::<EnterpriseState>(document.events()).0);
+    let result = (c.kind == kind).then(|| fold::<S>(document.events()).0);
     c.doc = document.into_automerge();
     state.docs.put(id, c);
-    result.filter(|s| s.registered)
+    result
 }
 
 impl AppState {

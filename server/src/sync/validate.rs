@@ -214,6 +214,8 @@ pub struct Context<'a> {
     pub dir: &'a dyn DirectoryLookup,
     /// The relay's current state of an enterprise, if it holds the enterprise.
     pub enterprise: &'a dyn Fn(&str) -> Option<EnterpriseState>,
+    /// The relay's current state of a problem, if it holds the problem.
+    pub problem: &'a dyn Fn(&str) -> Option<ProblemState>,
     /// When the relay received the given events of a document (those it knows): (event, received_at).
     pub receipts: &'a dyn Fn(&str, &[String]) -> Vec<(String, i64)>,
     /// The relay's time of the push.
@@ -221,14 +223,20 @@ pub struct Context<'a> {
 }
 
 /// What validating a push may cost, counted in event readings (an event parsed, checked or folded).
-/// A change costs the events it adds when it depends on exactly the change before it in the push,
-/// and the whole log of its document besides when it does not (its author's view must be read).
-/// A change that does not fit waits, with the rest of its document's changes, for the next push;
-/// the first change of a push is always judged, so every push makes progress.
+/// A change costs [`CHANGE_COST`] when it depends on exactly the change before it in the push, and
+/// the whole log of its document besides when it does not (its author's view must be read); the
+/// first change of a document in a push always reads its log. A change that does not fit waits,
+/// with the rest of its document's changes, for the next push; the first change of a push is always
+/// judged, so every push makes progress.
 pub struct Budget {
     left: usize,
     used: bool,
 }
+
+/// What a change costs beyond reading its document's log: decoding, its shape, applying it and
+/// judging up to [`shape::MAX_EVENTS_PER_CHANGE`] events weigh about as much as reading twice that
+/// many events of a log.
+pub const CHANGE_COST: usize = 2 * shape::MAX_EVENTS_PER_CHANGE;
 
 impl Budget {
     pub fn new(readings: usize) -> Budget {
@@ -238,6 +246,11 @@ impl Budget {
     /// No bound: for the relay's own records of history.
     pub fn unlimited() -> Budget {
         Budget::new(usize::MAX)
+    }
+
+    /// Whether nothing more will be judged (a change costs at least [`CHANGE_COST`]).
+    fn spent(&self) -> bool {
+        self.used && self.left < CHANGE_COST
     }
 
     fn take(&mut self, cost: usize) -> bool {
@@ -310,6 +323,17 @@ impl Judged for ProblemState {
             && !ent.visits.iter().any(|x| &x.record.id == v)
         {
             return Err((RejectCode::InvalidAction, format!("unknown visit {v}")));
+        }
+        // A duplicate goes into another problem of its enterprise that is still one of its own.
+        if let ProblemAction::Merged { into, .. } = &event.action {
+            let target = (ctx.problem)(into).filter(|t| into != doc.id && t.enterprise_id == ent_id);
+            if target.is_none_or(|t| t.status.is_void()) {
+                return Err((
+                    RejectCode::InvalidAction,
+                    "a problem is merged only into another problem of the same enterprise, not withdrawn or merged"
+                        .into(),
+                ));
+            }
         }
         let path = ctx.dir.region_path(&ent.profile.region_id).unwrap_or_default();
         let facts = EnterpriseFacts { id: &ent_id, region_path: &path, state: &ent };
@@ -483,6 +507,9 @@ fn validate_inner<S: Judged>(
     budget: &mut Budget,
 ) -> Result<Outcome, (RejectCode, String)> {
     let kind = push.kind;
+    if budget.spent() {
+        return Ok(Outcome::Deferred);
+    }
     let mut changes = Vec::with_capacity(push.changes.len());
     for bytes in &push.changes {
         let change = parse_change(bytes).map_err(|m| (RejectCode::Malformed, m))?;
@@ -513,7 +540,7 @@ fn validate_inner<S: Judged>(
     }
     // Reading the document's event ids costs its length, as does reading a log afresh.
     let held = zhuqi_core::document::event_count(&doc);
-    if !budget.take(held + shape::MAX_EVENTS_PER_CHANGE) {
+    if !budget.take(held + CHANGE_COST) {
         *slot = existing.then_some(doc);
         return Ok(Outcome::Deferred);
     }
@@ -529,7 +556,7 @@ fn validate_inner<S: Judged>(
             let follows = log.as_ref().is_some_and(|l| l.at == deps);
             // The first change was paid for above; a later one pays its events, and the log besides
             // when it does not follow the change before.
-            let cost = shape::MAX_EVENTS_PER_CHANGE + if follows { 0 } else { zhuqi_core::document::event_count(&doc) };
+            let cost = CHANGE_COST + if follows { 0 } else { zhuqi_core::document::event_count(&doc) };
             if i > 0 && !budget.take(cost) {
                 deferred.extend(fresh[i..].iter().map(|c| c.hash().as_ref().to_vec()));
                 break;
@@ -625,10 +652,6 @@ fn validate_inner<S: Judged>(
 
 /// The rejection to send back for one document.
 pub fn rejection(push: &DocChanges, code: RejectCode, message: String, document: Option<Vec<u8>>) -> Rejection {
-    let hashes = push
-        .changes
-        .iter()
-        .filter_map(|b| parse_change(b).ok().map(|c| c.hash().as_ref().to_vec()))
-        .collect();
+    let hashes = push.changes.iter().filter_map(|b| parse_change(b).ok().map(|c| c.hash().as_ref().to_vec())).collect();
     Rejection { doc: push.doc.clone(), kind: push.kind, hashes, code, message, document }
 }
