@@ -71,6 +71,9 @@ pub struct AppState {
     pub notices: tokio::sync::broadcast::Sender<Arc<Notice>>,
     /// Serialises the validation of pushes.
     pub push_lock: Mutex<()>,
+    /// Pushes waiting for `push_lock`: while any wait, the one holding it yields after
+    /// `sync::PUSH_SLICE` (see `sync::validate::Budget`).
+    pub push_waiting: std::sync::atomic::AtomicUsize,
     /// Stores validated pushes together.
     pub commits: sync::CommitQueue,
     /// A password hash checked against when a login is unknown, so both cost the same time.
@@ -118,6 +121,7 @@ impl AppState {
             metrics: crate::http::metrics::Metrics::default(),
             notices,
             push_lock: Mutex::new(()),
+            push_waiting: Default::default(),
             commits: sync::CommitQueue::default(),
             dummy_hash: crate::auth::hash_password("not a password of anybody"),
             password_checks: tokio::sync::Semaphore::new(cores()),

@@ -147,7 +147,17 @@ impl DocCache {
     /// Loads the documents not cached yet into the cache, without the push lock: a copy is cached
     /// only if no commit of the document landed or started meanwhile.
     pub fn prefetch(&self, storage: &dyn RelayStorage, ids: &[&str]) -> Result<()> {
+        self.prefetch_within(storage, ids, usize::MAX)
+    }
+
+    /// `prefetch`, stopping once the documents loaded hold more than `events` events: a push loads
+    /// no more than it can validate.
+    pub fn prefetch_within(&self, storage: &dyn RelayStorage, ids: &[&str], events: usize) -> Result<()> {
+        let mut loaded = 0usize;
         for id in ids {
+            if loaded > events {
+                break;
+            }
             let since = {
                 let inner = self.lock();
                 if inner.holds(id) {
@@ -156,6 +166,7 @@ impl DocCache {
                 inner.committed
             };
             let Some(doc) = load(storage, id)? else { continue };
+            loaded += zhuqi_core::document::event_count(&doc.doc);
             let mut inner = self.lock();
             if !inner.holds(id) && !inner.committed_since(id, since) {
                 inner.insert(id, doc, self.cap_bytes);

@@ -184,6 +184,10 @@ fn hashes_of(push: &DocChanges) -> Vec<Vec<u8>> {
     push.changes.iter().filter_map(|b| validate::parse_change(b).ok().map(|c| c.hash().as_ref().to_vec())).collect()
 }
 
+/// How long one push holds the push lock while others wait for it: then the rest of its changes
+/// wait for the device's next push (which it sends at once), and the others go first.
+pub const PUSH_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Event readings one push may cost its validation by default (see `validate::Budget`): some 40 ms
 /// of one core under the push lock, so that no push keeps others waiting long. Devices send what
 /// was left out again in the same sync.
@@ -244,9 +248,13 @@ fn push_once(
     let actors: HashSet<Vec<u8>> = ctx.actors.iter().cloned().collect();
     let ids: Vec<&str> = docs.iter().map(|d| d.doc.as_str()).collect();
     let readable: HashSet<String> = storage.docs_in_scope(&ids, keys)?.into_iter().collect();
-    state.docs.prefetch(storage, &ids)?;
+    // Only what the validation budget can reach is loaded (a document beyond it is not judged).
+    let relay_side = author::is_relay_device(&session.device_id);
+    state.docs.prefetch_within(storage, &ids, if relay_side { usize::MAX } else { state.push_budget })?;
     // Pushes are validated one at a time: each sees the documents as the last one left them.
+    state.push_waiting.fetch_add(1, Relaxed);
     let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
+    state.push_waiting.fetch_sub(1, Relaxed);
     let pusher = Pusher {
         user: &session.user,
         device_id: &session.device_id,
@@ -262,12 +270,16 @@ fn push_once(
     let mut unconfirmed = Vec::new();
     // A push may cost at most `push_budget` event readings; the changes beyond are neither
     // acknowledged nor refused, and the device pushes them again at its next sync.
-    let mut budget = if author::is_relay_device(&session.device_id) {
+    let mut budget = if relay_side {
         validate::Budget::unlimited()
     } else {
-        validate::Budget::new(state.push_budget)
+        validate::Budget::new(state.push_budget).yielding(PUSH_SLICE, &state.push_waiting)
     };
     for d in docs {
+        // Past the budget, a document is not even loaded: the device pushes it again.
+        if budget.spent() {
+            continue;
+        }
         // Rights are judged on the state the author saw (the change's dependencies), so a device
         // must also be allowed to read the document now: a handler whose problem went to another
         // department, or a cadre no longer assigned, cannot write through an old view of it.

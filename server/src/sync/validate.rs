@@ -227,10 +227,13 @@ pub struct Context<'a> {
 /// the whole log of its document besides when it does not (its author's view must be read); the
 /// first change of a document in a push always reads its log. A change that does not fit waits,
 /// with the rest of its document's changes, for the next push; the first change of a push is always
-/// judged, so every push makes progress.
-pub struct Budget {
+/// judged, so every push makes progress. A push also yields to others waiting for the push lock once
+/// it has held the lock for its time slice (see `yielding`).
+pub struct Budget<'a> {
     left: usize,
     used: bool,
+    /// After this moment, no more changes while some other push waits (counted by the atomic).
+    yield_at: Option<(std::time::Instant, &'a std::sync::atomic::AtomicUsize)>,
 }
 
 /// What a change costs beyond reading its document's log: decoding, its shape, applying it and
@@ -238,23 +241,34 @@ pub struct Budget {
 /// many events of a log.
 pub const CHANGE_COST: usize = 2 * shape::MAX_EVENTS_PER_CHANGE;
 
-impl Budget {
-    pub fn new(readings: usize) -> Budget {
-        Budget { left: readings, used: false }
+impl<'a> Budget<'a> {
+    pub fn new(readings: usize) -> Budget<'a> {
+        Budget { left: readings, used: false, yield_at: None }
     }
 
     /// No bound: for the relay's own records of history.
-    pub fn unlimited() -> Budget {
+    pub fn unlimited() -> Budget<'a> {
         Budget::new(usize::MAX)
     }
 
+    /// Also ends `slice` from now if, by then, `waiting` counts other pushes waiting their turn.
+    pub fn yielding(self, slice: std::time::Duration, waiting: &'a std::sync::atomic::AtomicUsize) -> Budget<'a> {
+        Budget { yield_at: Some((std::time::Instant::now() + slice, waiting)), ..self }
+    }
+
+    fn yields(&self) -> bool {
+        self.yield_at.is_some_and(|(at, waiting)| {
+            waiting.load(std::sync::atomic::Ordering::Relaxed) > 0 && std::time::Instant::now() >= at
+        })
+    }
+
     /// Whether nothing more will be judged (a change costs at least [`CHANGE_COST`]).
-    fn spent(&self) -> bool {
-        self.used && self.left < CHANGE_COST
+    pub fn spent(&self) -> bool {
+        self.used && (self.left < CHANGE_COST || self.yields())
     }
 
     fn take(&mut self, cost: usize) -> bool {
-        if cost > self.left && self.used {
+        if self.used && (cost > self.left || self.yields()) {
             return false;
         }
         self.left = self.left.saturating_sub(cost);
@@ -472,7 +486,7 @@ pub fn validate_within(
     ctx: &Context<'_>,
     base: Option<(DocKind, Automerge)>,
     push: &DocChanges,
-    budget: &mut Budget,
+    budget: &mut Budget<'_>,
 ) -> Verdict {
     let mut slot = base.map(|(_, d)| d);
     let result = match push.kind {
@@ -504,7 +518,7 @@ fn validate_inner<S: Judged>(
     ctx: &Context<'_>,
     slot: &mut Option<Automerge>,
     push: &DocChanges,
-    budget: &mut Budget,
+    budget: &mut Budget<'_>,
 ) -> Result<Outcome, (RejectCode, String)> {
     let kind = push.kind;
     if budget.spent() {
