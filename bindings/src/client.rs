@@ -172,6 +172,25 @@ impl ZhuqiClient {
         Ok(self.store()?.record_visit(&enterprise_id, v)?)
     }
 
+    /// Corrects a visit one recorded, within 7 days of recording it (更正), giving why.
+    pub fn correct_visit(
+        &self,
+        enterprise_id: String,
+        visit_id: String,
+        visit: VisitInput,
+        reason: String,
+    ) -> Result<()> {
+        let v = NewVisit {
+            date: visit.date,
+            people_met: visit.people_met,
+            notes: visit.notes,
+            policies: visit.policies,
+            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
+            photos: vec![],
+        };
+        Ok(self.store()?.correct_visit(&enterprise_id, &visit_id, v, &reason)?)
+    }
+
     /// Reports a problem; returns its id.
     pub fn report_problem(&self, problem: ProblemInput) -> Result<String> {
         Ok(self.store()?.report_problem(NewProblem {
@@ -338,6 +357,7 @@ impl ZhuqiClient {
                     policies: v.policies,
                     location: v.location.map(|l| GeoLocation { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
                     photo_ids: v.photos.into_iter().map(|p| p.id).collect(),
+                    correction_reasons: v.corrections.into_iter().map(|c| c.reason).collect(),
                 })
                 .collect(),
             problems: d.problems.into_iter().map(Into::into).collect(),

@@ -227,6 +227,8 @@ pub struct VisitInfo {
     pub location: Option<GeoLocation>,
     /// Ids of the photos taken.
     pub photo_ids: Vec<String>,
+    /// Corrections (更正): why each was made, oldest first; the fields above are the corrected ones.
+    pub correction_reasons: Vec<String>,
 }
 
 /// A cadre assigned to an enterprise.

@@ -181,6 +181,8 @@ pub fn authorize_enterprise(
         ProfileUpdated { .. } => manager || actor.is_assigned_cadre(ent),
         Corrected { .. } => manager,
         VisitRecorded { .. } => actor.is_assigned_cadre(ent),
+        // Only its recorder (checked with the visit, in the fold), while still assigned.
+        VisitCorrected { .. } => actor.is_assigned_cadre(ent),
         Unknown => false,
     };
     if allowed { Ok(()) } else { Err(actor.reason(ent, verb)) }

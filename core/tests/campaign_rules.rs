@@ -245,3 +245,30 @@ fn a_reporter_withdraws_before_acceptance_and_the_office_merges_duplicates() {
     w.clock.advance(30 * DAY);
     assert!(!w.manager.problem(&duplicate).unwrap().summary.overdue);
 }
+
+#[test]
+fn a_cadre_corrects_a_visit_within_seven_days_and_the_original_stays() {
+    let w = World::new();
+    let first = w.cadre.record_visit(&w.enterprise_id, visit("2026-03-02")).unwrap();
+    w.sync_all();
+    let mut fixed = visit("2026-03-01");
+    fixed.notes = "了解融资需求，企业反映续贷困难".into();
+    assert!(w.manager.correct_visit(&w.enterprise_id, &first, fixed.clone(), "日期记错").is_err(), "only its recorder");
+    assert!(w.cadre.correct_visit(&w.enterprise_id, &first, fixed.clone(), "").is_err(), "a reason is required");
+    assert!(w.cadre.correct_visit(&w.enterprise_id, "no-such-visit", fixed.clone(), "日期记错").is_err());
+    w.cadre.correct_visit(&w.enterprise_id, &first, fixed.clone(), "日期记错").unwrap();
+    w.sync_all();
+    for store in [&w.manager, &w.cadre] {
+        let v = store.enterprise(&w.enterprise_id).unwrap().visits.into_iter().find(|v| v.id == first).unwrap();
+        assert_eq!((v.date.as_str(), v.notes.as_str()), ("2026-03-01", fixed.notes.as_str()));
+        assert_eq!(v.corrections.len(), 1);
+        assert_eq!(
+            (v.corrections[0].previous.date.as_str(), v.corrections[0].reason.as_str()),
+            ("2026-03-02", "日期记错")
+        );
+    }
+    // Seven days after it was recorded, the record stands.
+    w.clock.advance(7 * DAY + HOUR);
+    let err = w.cadre.correct_visit(&w.enterprise_id, &first, visit("2026-03-03"), "再次更正").unwrap_err();
+    assert!(err.user_message().contains("7天"), "{}", err.user_message());
+}

@@ -247,3 +247,28 @@ fn a_document_written_only_by_this_phone_comes_back_whole_when_its_scope_returns
     assert_eq!(back.state.status, ProblemStatus::Reported);
     assert_eq!(back.state.title, "招工难");
 }
+
+#[test]
+fn a_corrected_visit_counts_on_its_corrected_day() {
+    let (tmp, relay) = setup();
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    cadre.sync();
+    let today = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms());
+    let yesterday = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms() - DAY);
+    let visit = |date: &str| zhuqi_core::store::NewVisit {
+        date: date.into(),
+        people_met: vec!["刘总".into()],
+        notes: "走访".into(),
+        policies: vec![],
+        location: None,
+        photos: vec![],
+    };
+    let id = cadre.store.record_visit(ENT_A, visit(&today)).unwrap();
+    cadre.sync();
+    cadre.store.correct_visit(ENT_A, &id, visit(&yesterday), "日期记错").unwrap();
+    let r = cadre.sync();
+    assert_eq!((r.pushed, r.rejected), (1, 0));
+    let facts = relay.state.storage.visit_facts().unwrap();
+    let fact = facts.iter().find(|v| v.enterprise_id == ENT_A).expect("the visit counts");
+    assert_eq!(zhuqi_core::domain::text::date_of(fact.day), yesterday, "on its corrected day");
+}

@@ -560,6 +560,7 @@ fn projections_feed_the_dashboard(b: &Backend) {
             cadre_id: "c1".into(),
             recorded_at: 500,
             event_id: "ev-e1-1".into(),
+            corrections: vec![],
         });
     }
     let problem = DocWrite {

@@ -226,6 +226,12 @@ pub enum EnterpriseAction {
     VisitRecorded {
         visit: VisitRecord,
     },
+    /// The cadre who recorded a visit corrects it (更正), within [`VISIT_CORRECTION_DAYS`] of
+    /// recording it: `visit` holds every value as it should be, under the visit's id.
+    VisitCorrected {
+        visit: VisitRecord,
+        reason: String,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -239,6 +245,7 @@ impl EnterpriseAction {
             EnterpriseAction::CadreAssigned { .. } => "assign a cadre",
             EnterpriseAction::AssignmentEnded { .. } => "end an assignment",
             EnterpriseAction::VisitRecorded { .. } => "record a visit",
+            EnterpriseAction::VisitCorrected { .. } => "correct a visit",
             EnterpriseAction::Unknown => "unknown",
         }
     }
@@ -252,13 +259,26 @@ pub struct Assignment {
     pub since: i64,
 }
 
-/// A visit with who recorded it and when.
+/// A visit with who recorded it and when; `record` holds the corrected values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Visit {
     pub record: VisitRecord,
     pub cadre_id: String,
     pub recorded_at: i64,
     pub event_id: String,
+    /// Corrections, oldest first, each with the values it replaced.
+    pub corrections: Vec<VisitCorrection>,
+}
+
+/// How long after recording a visit its cadre may still correct it.
+pub const VISIT_CORRECTION_DAYS: u32 = 7;
+
+/// A correction of a visit as applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitCorrection {
+    pub previous: VisitRecord,
+    pub reason: String,
+    pub at: i64,
 }
 
 /// A correction as applied: what was corrected, the values it replaced, by whom and when.
@@ -307,6 +327,23 @@ impl Fold for EnterpriseState {
             AssignmentEnded { cadre_id, .. } if !self.is_assigned(cadre_id) => return wrong("unassigned"),
             VisitRecorded { visit } if self.visits.iter().any(|v| v.record.id == visit.id) => {
                 return Err(DomainError::invalid("visit", Invalid::Duplicate));
+            }
+            VisitCorrected { visit, .. } => {
+                let Some(v) = self.visits.iter().find(|v| v.record.id == visit.id) else {
+                    return Err(DomainError::not_found(crate::domain::error::Entity::Visit, visit.id.clone()));
+                };
+                if event.by != v.cadre_id {
+                    return Err(DomainError::NotAllowed {
+                        action: event.action.verb(),
+                        reason: crate::domain::error::Denied::NotTheRecorder,
+                    });
+                }
+                if event.at > v.recorded_at + i64::from(VISIT_CORRECTION_DAYS) * 86_400_000 {
+                    return Err(DomainError::invalid(
+                        "visit",
+                        Invalid::CorrectionTooLate { days: VISIT_CORRECTION_DAYS },
+                    ));
+                }
             }
             _ => {}
         }
@@ -369,7 +406,14 @@ impl Fold for EnterpriseState {
                 cadre_id: event.by.clone(),
                 recorded_at: event.at,
                 event_id: event.id.clone(),
+                corrections: Vec::new(),
             }),
+            VisitCorrected { visit, reason } => {
+                if let Some(v) = self.visits.iter_mut().find(|v| v.record.id == visit.id) {
+                    let previous = std::mem::replace(&mut v.record, visit.clone());
+                    v.corrections.push(VisitCorrection { previous, reason: reason.clone(), at: event.at });
+                }
+            }
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(event.at);

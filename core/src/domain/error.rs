@@ -35,6 +35,8 @@ pub enum Invalid {
     InFuture,
     /// The same value appears twice where each must be unique.
     Duplicate,
+    /// A correction after its time (`days` after the record) has run out.
+    CorrectionTooLate { days: u32 },
 }
 
 /// The kinds of record an id can point at.
@@ -97,6 +99,8 @@ pub enum Denied {
     ForgedAuthor,
     /// Only the campaign office of the problem's handling level (or of the level named) may do this.
     NotOfficeOfLevel { level: u8 },
+    /// Only the cadre who recorded a visit corrects it.
+    NotTheRecorder,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -135,6 +139,7 @@ impl DomainError {
                     }
                     Invalid::InFuture => format!("{label}不能晚于今天"),
                     Invalid::Duplicate => format!("{label}有重复"),
+                    Invalid::CorrectionTooLate { days } => format!("{label}记录满{days}天后不能再更正"),
                 }
             }
             DomainError::NotAllowed { reason, .. } => match reason {
@@ -145,6 +150,7 @@ impl DomainError {
                 Denied::OtherEnterprise => "只能处理本企业的事项".into(),
                 Denied::NotRecipient => "该任务通知未下发给您".into(),
                 Denied::ForgedAuthor => "操作人与登录用户不符".into(),
+                Denied::NotTheRecorder => "只有记录人可以更正".into(),
                 Denied::NotOfficeOfLevel { level } => {
                     format!("须由第{level}级（{}）所在的工作专班办理", super::problem::level_zh(*level))
                 }

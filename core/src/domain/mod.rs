@@ -14,7 +14,7 @@ pub mod uscc;
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
     Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, PhotoRef, Profile,
-    ProfileUpdate, Visit, VisitRecord,
+    ProfileUpdate, VISIT_CORRECTION_DAYS, Visit, VisitCorrection, VisitRecord,
 };
 pub use error::DomainError;
 pub use event::{Event, Fold, Folded, Outcome};

@@ -383,6 +383,26 @@ impl Store {
         Ok(id)
     }
 
+    /// Corrects a visit one recorded, within
+    /// [`VISIT_CORRECTION_DAYS`](crate::domain::VISIT_CORRECTION_DAYS) of recording it (更正): every
+    /// value as it should be, and why; the values it replaces stay in the visit's history.
+    pub fn correct_visit(&self, enterprise_id: &str, visit_id: &str, visit: NewVisit, reason: &str) -> Result<()> {
+        let mut inner = self.lock();
+        let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
+        let record = VisitRecord {
+            id: visit_id.to_owned(),
+            date: visit.date,
+            people_met: visit.people_met,
+            notes: visit.notes,
+            policies: visit.policies,
+            location: visit.location,
+            photos: visit.photos,
+        }
+        .validate(today)?;
+        let reason = text::required("reason", reason, text::MEDIUM)?;
+        inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitCorrected { visit: record, reason }).map(drop)
+    }
+
     // ---- problems ----
 
     /// Reports a problem of an enterprise (cadre, enterprise contact or campaign office). Returns its id.

@@ -192,6 +192,7 @@ impl Store {
                     location: v.record.location,
                     photos: v.record.photos.clone(),
                     recorded_at: v.recorded_at,
+                    corrections: v.corrections.clone(),
                 })
             })
             .collect::<Result<_>>()?;

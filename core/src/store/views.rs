@@ -41,6 +41,9 @@ pub struct VisitView {
     pub location: Option<Location>,
     pub photos: Vec<PhotoRef>,
     pub recorded_at: i64,
+    /// Corrections of the visit, oldest first, each with the values it replaced (the fields above
+    /// are the corrected ones).
+    pub corrections: Vec<crate::domain::VisitCorrection>,
 }
 
 /// An enterprise with everything a cadre looks at before a visit.

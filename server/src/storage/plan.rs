@@ -14,7 +14,7 @@ pub use super::db::Value;
 pub enum OnConflict {
     /// Nothing can be there (the rows were deleted just before, or have no key).
     Insert,
-    /// The row there stays (visits: recorded once, never changed).
+    /// The row there stays (receipts: the first arrival is the fact).
     Ignore,
     /// The row there takes the new values; the key is these columns.
     Update(&'static [&'static str]),
@@ -154,7 +154,17 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
             if !visits.is_empty() {
+                // A visit's row stays, with its receipt (ids are the clients': a row of another
+                // enterprise under the same id is left alone).
                 steps.push(event_rows("visits", VISIT_COLUMNS, OnConflict::Ignore, visits, (1, 5)));
+                // A corrected visit takes its corrected day.
+                for v in s.visits.iter().filter(|v| !v.corrections.is_empty()) {
+                    steps.push(Step::exec(
+                        "visits",
+                        "UPDATE visits SET date = $1 WHERE id = $2 AND enterprise_id = $3",
+                        vec![(&v.record.date).into(), (&v.record.id).into(), id.into()],
+                    ));
+                }
             }
             steps
         }

@@ -373,6 +373,10 @@ impl Judged for EnterpriseState {
             EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
             EnterpriseAction::Corrected { correction } => correction.clone().validate().map(|c| c == *correction),
             EnterpriseAction::VisitRecorded { visit } => visit.clone().validate(today).map(|v| v == *visit),
+            EnterpriseAction::VisitCorrected { visit, reason } => visit
+                .clone()
+                .validate(today)
+                .and_then(|v| Ok(v == *visit && text::required("reason", reason, text::MEDIUM)? == *reason)),
             EnterpriseAction::AssignmentEnded { reason, .. } => {
                 text::optional("reason", reason, text::MEDIUM).map(|r| r == *reason)
             }
