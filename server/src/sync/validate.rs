@@ -154,13 +154,15 @@ fn check_time(
     if p.records_history() {
         return Ok(());
     }
-    if at > ctx.now + CLOCK_SKEW_MS {
+    // Times are claims: any i64. Bounds are computed saturating, so a claim at an end of the range
+    // is judged like any other, not wrapped around.
+    if at > ctx.now.saturating_add(CLOCK_SKEW_MS) {
         return refuse(format!("event dated {} ms after its arrival", at - ctx.now));
     }
     let mut others = Vec::new();
     for s in seen {
         if let Some((seen_at, seen_device)) = times.get(s) {
-            if at < seen_at - CLOCK_SKEW_MS {
+            if at < seen_at.saturating_sub(CLOCK_SKEW_MS) {
                 return refuse("event dated before an event its author had seen".into());
             }
             if seen_device != device {
@@ -169,9 +171,9 @@ fn check_time(
         }
     }
     // A seen event arrived at the latest now: only an event dated earlier needs its arrival.
-    if at < ctx.now - CLOCK_SKEW_MS && !others.is_empty() {
+    if at < ctx.now.saturating_sub(CLOCK_SKEW_MS) && !others.is_empty() {
         for (_, received) in (ctx.receipts)(doc_id, &others) {
-            if at < received - CLOCK_SKEW_MS {
+            if at < received.saturating_sub(CLOCK_SKEW_MS) {
                 return refuse("event dated before the relay received an event its author had seen".into());
             }
         }
@@ -236,7 +238,8 @@ fn check_events(
         }),
         DocKind::Enterprise => judge::<EnterpriseState>(p, ctx, doc_id, before, added, ids, |event, state| {
             rules::check_author(&p.actor, event, event.action.verb()).map_err(fail)?;
-            let today = (event.at + 8 * 3_600_000).div_euclid(86_400_000);
+            // The relay's own records skip the time checks: their `at` may be any i64.
+            let today = event.at.saturating_add(8 * 3_600_000).div_euclid(86_400_000);
             let normalised = match &event.action {
                 EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
                 EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
@@ -504,7 +507,7 @@ pub fn rejection(push: &DocChanges, code: RejectCode, message: String, document:
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
-    use zhuqi_core::domain::{Department, Profile, ProfileUpdate, Role};
+    use zhuqi_core::domain::{Category, Department, Profile, ProfileUpdate, Role};
 
     const NOW: i64 = 1_767_225_600_000;
     const HOUR: i64 = 3_600_000;
@@ -609,6 +612,10 @@ mod tests {
         }
     }
 
+    fn raw(changes: &[Change]) -> Vec<Vec<u8>> {
+        changes.iter().map(|c| c.raw_bytes().to_vec()).collect()
+    }
+
     fn code(v: &Verdict) -> Option<RejectCode> {
         match v {
             Verdict::Reject(code, ..) => Some(*code),
@@ -660,5 +667,40 @@ mod tests {
                 other => panic!("numbered {seq}: {:?}", code(&other)),
             }
         }
+    }
+
+    #[test]
+    fn a_record_of_the_relay_dated_at_the_end_of_time_is_judged() {
+        // The relay's own records skip the time checks: the day of an event dated i64::MAX overflowed.
+        let office = Office::on(&crate::sync::author::relay_device_id("office"));
+        let base = office.enterprise();
+        let change = office.update(&base, i64::MAX);
+        let verdict = office.judge(Some(&base), "ent-1", DocKind::Enterprise, vec![change]);
+        assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
+    }
+
+    #[test]
+    fn events_after_an_event_dated_at_the_start_of_time_are_judged() {
+        // A device's clock is a claim: a report dated i64::MIN is accepted; an event that saw it was
+        // refused (its bound, `seen at - 10 min`, wrapped around) or overflowed the fold.
+        let office = Office::on("dev-office");
+        let header = [("enterprise_id", "ent-1"), ("enterprise_name", NAME), ("region_id", COUNTY)];
+        let reported = ProblemAction::Reported {
+            enterprise_id: "ent-1".into(),
+            category: Category::Financing,
+            title: "贷款到期".into(),
+            description: "续贷需要担保".into(),
+            visit_id: None,
+        };
+        let first = office.event("p-1", i64::MIN, &[], reported);
+        let (mut doc, c1) =
+            Document::create(DocKind::Problem, "prob-1", &header, office.actor.clone(), &first).unwrap();
+        let accepted = ProblemAction::Accepted { note: String::new() };
+        let c2 = doc.append(&office.event("p-2", i64::MIN, &["p-1"], accepted)).unwrap();
+        let deadline = NOW + 120 * HOUR;
+        let routed = ProblemAction::Routed { department_id: "dept-1".into(), level: 1, deadline, note: String::new() };
+        let c3 = doc.append(&office.event("p-3", i64::MIN + 1, &["p-2"], routed)).unwrap();
+        let verdict = office.judge(None, "prob-1", DocKind::Problem, raw(&[c1, c2, c3]));
+        assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
     }
 }
