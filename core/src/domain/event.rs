@@ -25,7 +25,8 @@ pub const OFFLINE_WINDOW_MS: i64 = 7 * 86_400_000;
 /// Whether an event that the relay received at `received_at` was entered late: more than
 /// `window_ms` after the time it claims.
 pub fn is_late_entry(at: i64, received_at: Option<i64>, window_ms: i64) -> bool {
-    received_at.is_some_and(|r| r - at > window_ms)
+    // `at` is a device's claim, any i64: the delay saturates.
+    received_at.is_some_and(|r| r.saturating_sub(at) > window_ms)
 }
 
 /// The time the campaign's figures judge an event by: its own time, or its arrival when it was
@@ -177,4 +178,17 @@ pub fn fold<S: Fold>(events: Vec<Event<S::Action>>) -> (S, Vec<Folded<S::Action>
         out.push(Folded { event, outcome, concurrent_with });
     }
     (state, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_claiming_the_start_of_time_was_entered_late() {
+        // The delay between a claim and its arrival saturates instead of wrapping to "on time".
+        assert!(is_late_entry(i64::MIN, Some(5), OFFLINE_WINDOW_MS));
+        assert_eq!(judged_time(i64::MIN, Some(5), OFFLINE_WINDOW_MS), 5);
+        assert!(!is_late_entry(5, Some(5 + OFFLINE_WINDOW_MS), OFFLINE_WINDOW_MS));
+    }
 }

@@ -158,7 +158,7 @@ pub const ANSWER_MS: i64 = ANSWER_DAYS as i64 * DAY_MS;
 pub fn is_overdue(status: ProblemStatus, reported_at: i64, deadline: Option<i64>, now: i64) -> bool {
     match status {
         ProblemStatus::Routed => deadline.is_some_and(|d| d < now),
-        ProblemStatus::Reported | ProblemStatus::Accepted => reported_at + ACCEPTANCE_LIMIT_MS < now,
+        ProblemStatus::Reported | ProblemStatus::Accepted => reported_at.saturating_add(ACCEPTANCE_LIMIT_MS) < now,
         _ => false,
     }
 }
@@ -484,7 +484,8 @@ impl ProblemState {
             self.missed_deadline.get_or_insert(old);
         }
         self.deadline = Some(deadline);
-        self.allotted_ms = deadline - at;
+        // Event times are claims (a device's clock): any i64, so the arithmetic saturates.
+        self.allotted_ms = deadline.saturating_sub(at);
     }
 
     /// Back to handling at `at` (a rejection, a negative call-back or follow-up): a late resolution
@@ -504,7 +505,7 @@ impl ProblemState {
         self.confirmation = None;
         self.closed_at = None;
         if self.allotted_ms > 0 {
-            self.deadline = Some(at + self.allotted_ms);
+            self.deadline = Some(at.saturating_add(self.allotted_ms));
         }
     }
 
@@ -645,5 +646,51 @@ impl Fold for ProblemState {
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::fold;
+    use crate::domain::{Event, Role};
+
+    fn ev(id: &str, at: i64, seen: &str, action: ProblemAction) -> Event<ProblemAction> {
+        let seen = if seen.is_empty() { vec![] } else { vec![seen.to_owned()] };
+        Event { id: id.into(), by: "office".into(), role: Role::Manager, device: "d".into(), at, seen, action }
+    }
+
+    #[test]
+    fn deadlines_saturate_whatever_the_events_claim_as_times() {
+        // Event times are a device's claims: a problem reported and routed at i64::MIN got the
+        // time it allotted as `deadline - at` (overflowing), and a reopening `at + allotted`.
+        use ProblemAction::*;
+        let events = vec![
+            ev(
+                "p-1",
+                i64::MIN,
+                "",
+                Reported {
+                    enterprise_id: "e".into(),
+                    category: Category::Financing,
+                    title: "t".into(),
+                    description: "d".into(),
+                    visit_id: None,
+                },
+            ),
+            ev(
+                "p-2",
+                i64::MIN + 1,
+                "p-1",
+                Routed { department_id: "x".into(), level: 1, deadline: 1_000, note: String::new() },
+            ),
+            ev("p-3", 2_000, "p-2", Resolved { resolution: "r".into() }),
+            ev("p-4", 3_000, "p-3", Rejected { reason: "no".into() }),
+        ];
+        let (state, folded) = fold::<ProblemState>(events);
+        assert!(folded.iter().all(|f| f.outcome == crate::domain::Outcome::Applied), "{folded:?}");
+        assert_eq!(state.allotted_ms, i64::MAX);
+        assert_eq!(state.deadline, Some(i64::MAX));
+        assert!(!is_overdue(ProblemStatus::Reported, i64::MAX, None, 0));
     }
 }

@@ -62,6 +62,16 @@ pub fn serve(
     if header_version.is_some_and(|v| v != PROTOCOL_VERSION) {
         return Err(upgrade_required());
     }
+    let request = decode_request(body)?;
+    let response = sync(state, session, request)?;
+    Ok(encode(&response))
+}
+
+/// Reads a `/v1/sync` body as [`serve`] does before any other work: one gzip member holding one CBOR
+/// `SyncRequest`, within [`MAX_REQUEST_BYTES`] and [`MAX_REQUEST_ITEMS`], of this protocol version,
+/// pushing at most [`MAX_PUSH_CHANGES`] changes to documents with plain ids. Whatever the body, it
+/// answers a request or the error to send back (the fuzz target `sync_request` holds it to that).
+pub fn decode_request(body: &[u8]) -> Result<SyncRequest, ApiError> {
     let request: SyncRequest = decode_bounded(body, MAX_REQUEST_BYTES, MAX_REQUEST_ITEMS).map_err(|e| match e {
         DecodeError::TooLarge(_) => ApiError::too_large(e.to_string()),
         _ => ApiError::bad_request(e.to_string()),
@@ -70,8 +80,7 @@ pub fn serve(
         return Err(upgrade_required());
     }
     check_push(&request)?;
-    let response = sync(state, session, request)?;
-    Ok(encode(&response))
+    Ok(request)
 }
 
 /// Refuses, before any work, a push of more than [`MAX_PUSH_CHANGES`] changes (each pushed document

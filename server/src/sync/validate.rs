@@ -9,7 +9,7 @@ use crate::http::error::log_text;
 use crate::storage::projection;
 use crate::storage::{AcceptedChange, DocWrite};
 use crate::sync::shape::{self, Target};
-use automerge::{Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc, Value};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc, Value};
 use std::collections::{HashMap, HashSet};
 use zhuqi_core::document::{Document, encode, header_of, parse_events, raw_events_of};
 use zhuqi_core::domain::event::{CLOCK_SKEW_MS, Causality, Fold, fold};
@@ -180,13 +180,15 @@ fn check_time(
     if p.records_history() {
         return Ok(());
     }
-    if at > ctx.now + CLOCK_SKEW_MS {
+    // Times are claims: any i64. Bounds are computed saturating, so a claim at an end of the range
+    // is judged like any other, not wrapped around.
+    if at > ctx.now.saturating_add(CLOCK_SKEW_MS) {
         return refuse(format!("event dated {} ms after its arrival", at - ctx.now));
     }
     let mut others = Vec::new();
     for s in seen {
         if let Some((seen_at, seen_device)) = times.get(s) {
-            if at < seen_at - CLOCK_SKEW_MS {
+            if at < seen_at.saturating_sub(CLOCK_SKEW_MS) {
                 return refuse("event dated before an event its author had seen".into());
             }
             if seen_device != device {
@@ -195,9 +197,9 @@ fn check_time(
         }
     }
     // A seen event arrived at the latest now: only an event dated earlier needs its arrival.
-    if at < ctx.now - CLOCK_SKEW_MS && !others.is_empty() {
+    if at < ctx.now.saturating_sub(CLOCK_SKEW_MS) && !others.is_empty() {
         for (_, received) in (ctx.receipts)(doc_id, &others) {
-            if at < received - CLOCK_SKEW_MS {
+            if at < received.saturating_sub(CLOCK_SKEW_MS) {
                 return refuse("event dated before the relay received an event its author had seen".into());
             }
         }
@@ -367,7 +369,8 @@ impl Judged for EnterpriseState {
         event: &Event<EnterpriseAction>,
         state: &EnterpriseState,
     ) -> Result<(), (RejectCode, String)> {
-        let today = (event.at + 8 * 3_600_000).div_euclid(86_400_000);
+        // The relay's own records skip the time checks: their `at` may be any i64.
+        let today = event.at.saturating_add(8 * 3_600_000).div_euclid(86_400_000);
         let normalised = match &event.action {
             EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
             EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
@@ -461,7 +464,9 @@ fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> R
 /// `Change::raw_bytes` gives) is read — other chunk types (a document, a bundle) are refused before
 /// Automerge's decoder sees them, since some declare counts it would allocate for — and its
 /// checksum must match its content (Automerge's reader does not check it; devices do, and would
-/// skip a change the relay kept). A panic of the decoder is answered as a refusal.
+/// skip a change the relay kept). A panic of the decoder is answered as a refusal, and so is a change
+/// whose ops do not expand (`Change::decode`, which the shape check reads them with, panics on an op
+/// naming an actor the change does not list; Automerge's reader lets such a change through).
 pub fn parse_change(bytes: &[u8]) -> Result<Change, String> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     if bytes.len() < 9 || bytes[..4] != MAGIC || bytes[8] != 1 {
@@ -472,6 +477,9 @@ pub fn parse_change(bytes: &[u8]) -> Result<Change, String> {
         .map_err(|e| format!("change does not parse: {e}"))?;
     if bytes[4..8] != change.hash().as_ref()[..4] {
         return Err("change checksum does not match its content".into());
+    }
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())).is_err() {
+        return Err("change does not parse: an op names an actor the change does not list".into());
     }
     Ok(change)
 }
@@ -568,6 +576,12 @@ fn validate_inner<S: Judged>(
     let mut deferred = Vec::new();
     let mut ids = event_ids(&raw_events_of(&doc));
     let mut log: Option<Log<S>> = None;
+    // Automerge numbers each actor's changes 1, 2, 3…, and asserts it (a panic) when it applies a
+    // change numbered past its actor's next: each change must be its actor's next.
+    let mut numbered: HashMap<ActorId, u64> = HashMap::new();
+    for m in doc.get_changes_meta(&[]) {
+        *numbered.entry(m.actor.into_owned()).or_default() += 1;
+    }
     let result = (|| {
         for (i, change) in fresh.iter().enumerate() {
             let deps = sorted(change.deps());
@@ -583,6 +597,13 @@ fn validate_inner<S: Judged>(
                 return Err((
                     RejectCode::MissingDependencies,
                     "a change depends on changes the relay does not have".into(),
+                ));
+            }
+            let next = numbered.get(change.actor_id()).map_or(1, |n| n + 1);
+            if change.seq() != next {
+                return Err((
+                    RejectCode::Malformed,
+                    format!("change number {} of its actor, whose next is {next}", change.seq()),
                 ));
             }
             let not_append_only = |m: String| (RejectCode::NotAppendOnly, m);
@@ -622,7 +643,9 @@ fn validate_inner<S: Judged>(
             let applied =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes([change.clone()])));
             match applied {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    numbered.insert(change.actor_id().clone(), next);
+                }
                 Ok(Err(e)) => return Err((RejectCode::Malformed, e.to_string())),
                 Err(_) => return Err((RejectCode::Malformed, "the change could not be applied".into())),
             }
@@ -672,4 +695,212 @@ fn validate_inner<S: Judged>(
 pub fn rejection(push: &DocChanges, code: RejectCode, message: String, document: Option<Vec<u8>>) -> Rejection {
     let hashes = push.changes.iter().filter_map(|b| parse_change(b).ok().map(|c| c.hash().as_ref().to_vec())).collect();
     Rejection { doc: push.doc.clone(), kind: push.kind, hashes, code, message, document }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use zhuqi_core::domain::{Category, Department, Profile, ProfileUpdate, Role};
+
+    const NOW: i64 = 1_767_225_600_000;
+    const HOUR: i64 = 3_600_000;
+    const COUNTY: &str = "410102";
+    const NAME: &str = "郑州精工机械有限公司";
+
+    struct Dir;
+
+    impl DirectoryLookup for Dir {
+        fn region_path(&self, id: &str) -> Option<String> {
+            (id == COUNTY).then(|| "410000/410100/410102".into())
+        }
+        fn department(&self, id: &str) -> Option<Department> {
+            (id == "dept-1").then(|| Department {
+                id: id.into(),
+                name: "中原区财政局".into(),
+                region_id: COUNTY.into(),
+            })
+        }
+        fn user(&self, _: &str) -> Option<User> {
+            None
+        }
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            name: NAME.into(),
+            uscc: zhuqi_core::domain::uscc::complete("91410102MA44XY8K1").unwrap(),
+            region_id: COUNTY.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The county's campaign office, on one of its devices.
+    struct Office {
+        user: User,
+        device: String,
+        actor: ActorId,
+        actors: HashSet<Vec<u8>>,
+    }
+
+    impl Office {
+        fn on(device: &str) -> Office {
+            let user = User {
+                id: "office".into(),
+                name: "中原区活动办".into(),
+                role: Role::Manager,
+                region_id: Some(COUNTY.into()),
+                department_id: None,
+                enterprise_id: None,
+            };
+            let actor = ActorId::from(vec![0xa1; 16]);
+            Office { user, device: device.into(), actors: HashSet::from([actor.to_bytes().to_vec()]), actor }
+        }
+
+        fn event<A>(&self, id: &str, at: i64, seen: &[&str], action: A) -> Event<A> {
+            let seen = seen.iter().map(|s| s.to_string()).collect();
+            Event {
+                id: id.into(),
+                by: self.user.id.clone(),
+                role: Role::Manager,
+                device: self.device.clone(),
+                at,
+                seen,
+                action,
+            }
+        }
+
+        /// Validates a push of `changes` to `doc` against `base`, as the relay holds it.
+        fn judge(&self, base: Option<&Document>, doc: &str, kind: DocKind, changes: Vec<Vec<u8>>) -> Verdict {
+            let pusher = Pusher {
+                user: &self.user,
+                device_id: &self.device,
+                actors: &self.actors,
+                actor: Actor {
+                    user_id: self.user.id.clone(),
+                    role: Role::Manager,
+                    region_path: Dir.region_path(COUNTY),
+                    department_id: None,
+                    enterprise_id: None,
+                },
+            };
+            let enterprise =
+                |_: &str| Some(EnterpriseState { registered: true, profile: profile(), ..Default::default() });
+            let ctx = Context {
+                dir: &Dir,
+                enterprise: &enterprise,
+                problem: &|_| None,
+                receipts: &|_, _| Vec::new(),
+                now: NOW,
+            };
+            let push = DocChanges { doc: doc.into(), kind, changes };
+            validate(&pusher, &ctx, base.map(|d| (kind, d.automerge().clone())), &push)
+        }
+
+        /// An enterprise the office registered a day ago.
+        fn enterprise(&self) -> Document {
+            let first = self.event("e-1", NOW - 24 * HOUR, &[], EnterpriseAction::Registered { profile: profile() });
+            Document::create(DocKind::Enterprise, "ent-1", &[], self.actor.clone(), &first).unwrap().0
+        }
+
+        /// A change of the office updating that enterprise at `at`.
+        fn update(&self, enterprise: &Document, at: i64) -> Vec<u8> {
+            let update = ProfileUpdate { industry: Some("装备制造".into()), ..Default::default() };
+            let mut doc = enterprise.clone();
+            let event = self.event("e-2", at, &["e-1"], EnterpriseAction::ProfileUpdated { update });
+            doc.append(&event).unwrap().raw_bytes().to_vec()
+        }
+    }
+
+    fn raw(changes: &[Change]) -> Vec<Vec<u8>> {
+        changes.iter().map(|c| c.raw_bytes().to_vec()).collect()
+    }
+
+    fn code(v: &Verdict) -> Option<RejectCode> {
+        match v {
+            Verdict::Reject(code, ..) => Some(*code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_of_a_pushed_change_is_answered_not_a_panic() {
+        // Automerge reads a change one of whose ops names an actor the change does not list; the
+        // shape check, expanding its ops, panicked. One flipped bit makes such a change.
+        let office = Office::on("dev-office");
+        let base = office.enterprise();
+        let change = office.update(&base, NOW - HOUR);
+        let verdict = office.judge(Some(&base), "ent-1", DocKind::Enterprise, vec![change.clone()]);
+        assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
+        let mut unlisted = 0;
+        for i in 8..change.len() {
+            for bit in 0..8 {
+                let mut flipped = change.clone();
+                flipped[i] ^= 1 << bit;
+                // The checksum made to match, so the flip reaches Automerge's reader and beyond.
+                let hash = Sha256::digest(&flipped[8..]);
+                flipped[4..8].copy_from_slice(&hash[..4]);
+                if parse_change(&flipped).is_err_and(|e| e.contains("does not list")) {
+                    unlisted += 1;
+                }
+                office.judge(Some(&base), "ent-1", DocKind::Enterprise, vec![flipped]);
+            }
+        }
+        assert!(unlisted > 0, "no flip made an op name an actor the change does not list");
+    }
+
+    #[test]
+    fn a_change_numbered_past_its_actors_next_is_refused_before_automerge_applies_it() {
+        // Automerge asserts an actor's changes are numbered 1, 2, 3… as it applies them: a change
+        // numbered 3 after the actor's first (or 1 again) reached it, and it panicked.
+        let office = Office::on("dev-office");
+        let base = office.enterprise();
+        let change = Change::from_bytes(office.update(&base, NOW - HOUR)).unwrap();
+        assert_eq!(change.seq(), 2);
+        for seq in [3, 1, u64::MAX] {
+            let mut expanded = change.decode();
+            expanded.seq = seq;
+            let renumbered = Change::from(expanded).raw_bytes().to_vec();
+            let verdict = office.judge(Some(&base), "ent-1", DocKind::Enterprise, vec![renumbered]);
+            match verdict {
+                Verdict::Reject(RejectCode::Malformed, message, Some(_)) => assert!(message.contains("next is 2")),
+                other => panic!("numbered {seq}: {:?}", code(&other)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_of_the_relay_dated_at_the_end_of_time_is_judged() {
+        // The relay's own records skip the time checks: the day of an event dated i64::MAX overflowed.
+        let office = Office::on(&crate::sync::author::relay_device_id("office"));
+        let base = office.enterprise();
+        let change = office.update(&base, i64::MAX);
+        let verdict = office.judge(Some(&base), "ent-1", DocKind::Enterprise, vec![change]);
+        assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
+    }
+
+    #[test]
+    fn events_after_an_event_dated_at_the_start_of_time_are_judged() {
+        // A device's clock is a claim: a report dated i64::MIN is accepted; an event that saw it was
+        // refused (its bound, `seen at - 10 min`, wrapped around) or overflowed the fold.
+        let office = Office::on("dev-office");
+        let header = [("enterprise_id", "ent-1"), ("enterprise_name", NAME), ("region_id", COUNTY)];
+        let reported = ProblemAction::Reported {
+            enterprise_id: "ent-1".into(),
+            category: Category::Financing,
+            title: "贷款到期".into(),
+            description: "续贷需要担保".into(),
+            visit_id: None,
+        };
+        let first = office.event("p-1", i64::MIN, &[], reported);
+        let (mut doc, c1) =
+            Document::create(DocKind::Problem, "prob-1", &header, office.actor.clone(), &first).unwrap();
+        let accepted = ProblemAction::Accepted { note: String::new() };
+        let c2 = doc.append(&office.event("p-2", i64::MIN, &["p-1"], accepted)).unwrap();
+        let deadline = NOW + 120 * HOUR;
+        let routed = ProblemAction::Routed { department_id: "dept-1".into(), level: 1, deadline, note: String::new() };
+        let c3 = doc.append(&office.event("p-3", i64::MIN + 1, &["p-2"], routed)).unwrap();
+        let verdict = office.judge(None, "prob-1", DocKind::Problem, raw(&[c1, c2, c3]));
+        assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
+    }
 }
