@@ -570,7 +570,6 @@ fn validate_inner<S: Judged>(
         *slot = existing.then_some(doc);
         return Ok(Outcome::Deferred);
     }
-    let facts = DocFacts { id: &push.doc, enterprise_id: header_of(&doc, "enterprise_id") };
     let mut touched = false;
     let mut accepted = Vec::with_capacity(fresh.len());
     let mut deferred = Vec::new();
@@ -649,12 +648,9 @@ fn validate_inner<S: Judged>(
                 Ok(Err(e)) => return Err((RejectCode::Malformed, e.to_string())),
                 Err(_) => return Err((RejectCode::Malformed, "the change could not be applied".into())),
             }
-            let facts = if creating {
-                &DocFacts { id: &push.doc, enterprise_id: header_of(&doc, "enterprise_id") }
-            } else {
-                &facts
-            };
-            judge(p, ctx, facts, &mut before, &added, &mut ids)?;
+            // The header is written once, by the creation (perhaps this change).
+            let facts = DocFacts { id: &push.doc, enterprise_id: header_of(&doc, "enterprise_id") };
+            judge(p, ctx, &facts, &mut before, &added, &mut ids)?;
             if creating {
                 check_creation_header(kind, &doc, ctx)?;
             }
