@@ -74,7 +74,11 @@ pub(super) fn filtered_problems(
         .filter(|p| {
             region_path.as_ref().is_none_or(|rp| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(rp, path)))
         })
-        .filter(|p| q.status.as_deref().is_none_or(|s| s.is_empty() || p.status == s))
+        // Withdrawn and merged problems are listed only when their status is asked for.
+        .filter(|p| match q.status.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => p.status == s,
+            None => !zhuqi_core::domain::ProblemStatus::parse(&p.status).is_some_and(|s| s.is_void()),
+        })
         .filter(|p| q.category.as_deref().is_none_or(|c| c.is_empty() || p.category == c))
         .filter(|p| q.level.as_deref().and_then(|l| l.parse::<u8>().ok()).is_none_or(|l| p.level == l))
         .filter(|p| q.department.as_deref().is_none_or(|d| d.is_empty() || p.department_id.as_deref() == Some(d)))
