@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    zhuqi_fuzz::guard::run(|| {
+    zhuqi_fuzz::guard::run(data, |data| {
         let _ = zhuqi_fuzz::request::run(data);
     })
 });

@@ -88,7 +88,9 @@ impl<'a> Reader<'a> {
 ///
 /// libfuzzer-sys aborts on every panic, caught or not; [`guard::run`] replaces that hook with one
 /// that only remembers the panic, and aborts itself, after printing it, when one escapes. With
-/// `ZHUQI_FUZZ_ANY_PANIC=1` every panic in the code under test aborts, even one the relay catches.
+/// `ZHUQI_FUZZ_ANY_PANIC=1` every panic in the code under test aborts, even one the relay catches;
+/// with `ZHUQI_FUZZ_ANY_PANIC=log` the first at each place is printed (`-runs=0` over a corpus lists
+/// the places the relay's own `catch_unwind` is reached).
 pub mod guard {
     use std::backtrace::Backtrace;
     use std::cell::{Cell, RefCell};
@@ -100,28 +102,46 @@ pub mod guard {
         /// only if printed: resolving costs seconds and hundreds of megabytes).
         static LAST: RefCell<Option<(String, Backtrace)>> = const { RefCell::new(None) };
         static IN_RELAY: Cell<bool> = const { Cell::new(false) };
+        /// The input being run, kept under `ZHUQI_FUZZ_ANY_PANIC=log` to be printed.
+        static INPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn mode() -> &'static str {
+        static MODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        MODE.get_or_init(|| std::env::var("ZHUQI_FUZZ_ANY_PANIC").unwrap_or_default())
     }
 
     fn install() {
         static HOOK: Once = Once::new();
         HOOK.call_once(|| {
-            let strict = std::env::var("ZHUQI_FUZZ_ANY_PANIC").is_ok_and(|v| v == "1");
+            let mode = mode();
+            let seen = std::sync::Mutex::new(std::collections::HashSet::new());
             std::panic::set_hook(Box::new(move |info| {
                 let backtrace = Backtrace::capture();
-                if strict && IN_RELAY.with(Cell::get) {
-                    eprintln!("panic in the code under test (ZHUQI_FUZZ_ANY_PANIC=1): {info}\n{backtrace}");
-                    std::process::abort();
+                if IN_RELAY.with(Cell::get) {
+                    if mode == "1" {
+                        eprintln!("panic in the code under test (ZHUQI_FUZZ_ANY_PANIC=1): {info}\n{backtrace}");
+                        std::process::abort();
+                    }
+                    let place = info.location().map(|l| l.to_string()).unwrap_or_default();
+                    if mode == "log" && seen.lock().unwrap().insert(place) {
+                        let input = INPUT.with(|i| i.borrow().iter().map(|b| format!("{b:02x}")).collect::<String>());
+                        eprintln!("panic in the code under test (ZHUQI_FUZZ_ANY_PANIC=log): {info}\ninput: {input}\n{backtrace}");
+                    }
                 }
                 LAST.with(|l| *l.borrow_mut() = Some((info.to_string(), backtrace)));
             }));
         });
     }
 
-    /// Runs one input; aborts (a crash for libFuzzer) if a panic escapes it.
-    pub fn run(f: impl FnOnce()) {
+    /// Runs `f` on one input; aborts (a crash for libFuzzer) if a panic escapes it.
+    pub fn run(data: &[u8], f: impl FnOnce(&[u8])) {
         install();
         IN_RELAY.with(|c| c.set(false));
-        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        if mode() == "log" {
+            INPUT.with(|i| *i.borrow_mut() = data.to_vec());
+        }
+        if catch_unwind(AssertUnwindSafe(|| f(data))).is_err() {
             match LAST.with(|l| l.borrow_mut().take()) {
                 Some((message, backtrace)) => eprintln!("panic escaped the code under test: {message}\n{backtrace}"),
                 None => eprintln!("panic escaped the code under test"),

@@ -15,6 +15,29 @@ use zhuqi_fuzz::world::{Base, CADRE, CONTACT, HANDLER, MANAGER, RELAY, WORLD};
 use zhuqi_fuzz::{push, request};
 
 fn main() {
+    // `seeds --show FILE`: the push an input of `validate_push` describes, and its verdict.
+    if let [_, flag, file] = &std::env::args().collect::<Vec<_>>()[..]
+        && flag == "--show"
+    {
+        let data = std::fs::read(file).unwrap();
+        let Some(case) = push::case(&data) else { return println!("no push") };
+        let w = &*WORLD;
+        println!(
+            "device {} ({}), held {:?}, {} {}",
+            case.device,
+            w.devices[case.device].device_id,
+            case.base,
+            case.push.kind.as_str(),
+            case.push.doc
+        );
+        for c in &case.push.changes {
+            match automerge::Change::from_bytes(c.clone()) {
+                Ok(c) => println!("{:#?}", c.decode()),
+                Err(e) => println!("{} bytes that do not parse: {e}", c.len()),
+            }
+        }
+        return println!("{}", push::check(w, &case));
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
     let w = &*WORLD;

@@ -576,10 +576,15 @@ fn validate_inner<S: Judged>(
     let mut ids = event_ids(&raw_events_of(&doc));
     let mut log: Option<Log<S>> = None;
     // Automerge numbers each actor's changes 1, 2, 3…, and asserts it (a panic) when it applies a
-    // change numbered past its actor's next: each change must be its actor's next.
-    let mut numbered: HashMap<ActorId, u64> = HashMap::new();
+    // change numbered past its actor's next: each change must be its actor's next. And an op id
+    // (counter, actor) is one op: a change whose counters start at or below the highest its actor
+    // has used (made on a history missing the actor's own last change) would give two ops one id,
+    // which Automerge's apply does not check (its op set is left out of order).
+    let mut actors: HashMap<ActorId, (u64, u64)> = HashMap::new();
     for m in doc.get_changes_meta(&[]) {
-        *numbered.entry(m.actor.into_owned()).or_default() += 1;
+        let (changes, max_op) = actors.entry(m.actor.into_owned()).or_default();
+        *changes += 1;
+        *max_op = (*max_op).max(m.max_op);
     }
     let result = (|| {
         for (i, change) in fresh.iter().enumerate() {
@@ -598,11 +603,18 @@ fn validate_inner<S: Judged>(
                     "a change depends on changes the relay does not have".into(),
                 ));
             }
-            let next = numbered.get(change.actor_id()).map_or(1, |n| n + 1);
+            let (held, used) = actors.get(change.actor_id()).copied().unwrap_or_default();
+            let next = held + 1;
             if change.seq() != next {
                 return Err((
                     RejectCode::Malformed,
                     format!("change number {} of its actor, whose next is {next}", change.seq()),
+                ));
+            }
+            if change.start_op().get() <= used {
+                return Err((
+                    RejectCode::Malformed,
+                    format!("op counters from {}, which its actor has used up to {used}", change.start_op()),
                 ));
             }
             let not_append_only = |m: String| (RejectCode::NotAppendOnly, m);
@@ -643,7 +655,7 @@ fn validate_inner<S: Judged>(
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes([change.clone()])));
             match applied {
                 Ok(Ok(())) => {
-                    numbered.insert(change.actor_id().clone(), next);
+                    actors.insert(change.actor_id().clone(), (next, change.max_op()));
                 }
                 Ok(Err(e)) => return Err((RejectCode::Malformed, e.to_string())),
                 Err(_) => return Err((RejectCode::Malformed, "the change could not be applied".into())),
@@ -862,6 +874,38 @@ mod tests {
                 Verdict::Reject(RejectCode::Malformed, message, Some(_)) => assert!(message.contains("next is 2")),
                 other => panic!("numbered {seq}: {:?}", code(&other)),
             }
+        }
+    }
+
+    #[test]
+    fn a_change_reusing_op_counters_of_its_actor_is_refused_before_automerge_applies_it() {
+        // The office's third change, made on a history without its second (numbered 3 by hand, as
+        // the next): its counters start where the second's did. Automerge applied it, and its op
+        // set held two ops with one id (a release build does not check; a debug build asserts).
+        let office = Office::on("dev-office");
+        let mut base = office.enterprise();
+        let first = base.automerge().get_heads();
+        Change::from_bytes(office.update(&base, NOW - 2 * HOUR))
+            .map(|c| base.automerge_mut().apply_changes([c]))
+            .unwrap()
+            .unwrap();
+        let mut older = Document::from_automerge(base.automerge().fork_at(&first).unwrap());
+        older.set_actor(office.actor.clone());
+        let event = office.event(
+            "e-3",
+            NOW - HOUR,
+            &["e-1"],
+            EnterpriseAction::ProfileUpdated { update: ProfileUpdate::default() },
+        );
+        let mut expanded = older.append(&event).unwrap().decode();
+        assert_eq!(expanded.seq, 2);
+        expanded.seq = 3;
+        let change = Change::from(expanded).raw_bytes().to_vec();
+        match office.judge(Some(&base), "ent-1", DocKind::Enterprise, vec![change]) {
+            Verdict::Reject(RejectCode::Malformed, message, Some(_)) => {
+                assert!(message.contains("used up to"), "{message}")
+            }
+            other => panic!("{:?}", code(&other)),
         }
     }
 
