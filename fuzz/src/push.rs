@@ -72,7 +72,8 @@ pub fn check(w: &World, case: &Case) -> String {
     let held_heads = w.held(case.base).map(|h| sorted(h.doc.get_heads()));
     let verdict = guard::relay(|| w.judge(case.device, case.base, &case.push));
     match verdict {
-        Verdict::Accept(write, doc) => {
+        Verdict::Accept(write, doc, deferred) => {
+            assert!(deferred.is_empty(), "a validation without a budget left changes for later");
             assert!(!write.changes.is_empty(), "an accepted push stores changes");
             let again = guard::relay(|| w.judge_on(case.device, Some((case.push.kind, doc)), &case.push));
             assert!(
@@ -81,6 +82,7 @@ pub fn check(w: &World, case: &Case) -> String {
             );
             "accepted".into()
         }
+        Verdict::Deferred(_) => panic!("a validation without a budget deferred a document"),
         Verdict::AlreadyStored(doc) => {
             if let (Some(doc), Some(heads)) = (&doc, &held_heads) {
                 assert_eq!(&sorted(doc.get_heads()), heads, "a push already stored changed the document");

@@ -242,7 +242,7 @@ impl World {
         for s in &world.seeds {
             match world.judge(s.device, s.base, &s.push()) {
                 Verdict::Accept(..) => {}
-                Verdict::AlreadyStored(_) => panic!("seed {} already stored", s.name),
+                Verdict::AlreadyStored(_) | Verdict::Deferred(_) => panic!("seed {} already stored or deferred", s.name),
                 Verdict::Reject(code, message, _) => panic!("seed {} refused: {code:?} {message}", s.name),
             }
         }
@@ -254,8 +254,8 @@ impl World {
         for (device, change) in log {
             let push = DocChanges { doc: id.into(), kind, changes: vec![change.raw_bytes().to_vec()] };
             match self.judge_on(*device, doc.take().map(|d| (kind, d)), &push) {
-                Verdict::Accept(_, d) => doc = Some(d),
-                Verdict::AlreadyStored(_) => panic!("{id}: change already stored"),
+                Verdict::Accept(_, d, _) => doc = Some(d),
+                Verdict::AlreadyStored(_) | Verdict::Deferred(_) => panic!("{id}: change already stored or deferred"),
                 Verdict::Reject(code, message, _) => panic!("{id}: change refused: {code:?} {message}"),
             }
         }

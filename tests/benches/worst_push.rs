@@ -5,7 +5,7 @@
 //! - wide: one 16-event change to each of 64 problems holding 1,970 events, every change written
 //!   at the state 256 events back (the most a change may not have seen), so none can be judged on
 //!   the state the change before left.
-//! Then the wide push back to back for 10 s while 8 phones record visits and sync.
+//! Then the wide push back to back for 10 s while 8 honest devices record visits and sync.
 //! Run: `cargo bench -p zhuqi-tests --bench worst_push`.
 
 use std::sync::Arc;
@@ -153,35 +153,45 @@ fn main() {
         );
     }
 
-    // Honest phones recording visits and syncing, alone and then while the wide push is sent back
-    // to back (the phones run in this process, on the same cores as the relay).
-    let phones = |hostile: bool| {
+    // Honest devices recording visits and syncing, alone and then while the wide push is sent back
+    // to back. Two kinds, each in a run of its own: phones (the core's store and sync client: each
+    // sync also writes the phone's own SQLite file and pulls), and light clients that push a visit
+    // built by hand and time the relay's answer alone. Both run in this process, on the same two
+    // cores as the relay and the attacker: the phones' figures include their own work.
+    let honest = |phones: bool, hostile: bool| {
         let stop = Arc::new(AtomicBool::new(false));
-        let phones: Vec<_> = (0..HONEST)
+        let threads: Vec<_> = (0..HONEST)
             .map(|_| {
-                let d = Device::sign_in(&relay.url, tmp.path(), "cadre");
-                d.sync();
                 let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut times = Vec::new();
-                    while !stop.load(Relaxed) {
-                        let visit = NewVisit {
-                            date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
-                            people_met: vec!["刘总".into()],
-                            notes: "走访".into(),
-                            policies: vec![],
-                            location: None,
-                            photos: vec![],
-                        };
-                        d.store.record_visit(ENT_A, visit).unwrap();
-                        let t = Instant::now();
-                        let r = d.sync();
-                        times.push(t.elapsed().as_secs_f64() * 1e3);
-                        assert_eq!(r.rejected, 0);
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    times
-                })
+                let timed = |sync: Box<dyn FnMut() + Send>| {
+                    let mut sync = sync;
+                    std::thread::spawn(move || {
+                        let mut times = Vec::new();
+                        while !stop.load(Relaxed) {
+                            let t = Instant::now();
+                            sync();
+                            times.push(t.elapsed().as_secs_f64() * 1e3);
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        times
+                    })
+                };
+                if phones {
+                    let d = Device::sign_in(&relay.url, tmp.path(), "cadre");
+                    d.sync();
+                    timed(Box::new(move || {
+                        d.store.record_visit(ENT_A, new_visit()).unwrap();
+                        assert_eq!(d.sync().rejected, 0);
+                    }))
+                } else {
+                    let raw = RawClient::sign_in(&relay.url, "cadre");
+                    let mut held = HeldDoc::open(&relay, ENT_A, &raw);
+                    timed(Box::new(move || {
+                        let change = held.change(&raw, vec![visit_recorded()], 0, true);
+                        let docs = vec![DocChanges { doc: ENT_A.into(), kind: DocKind::Enterprise, changes: vec![change] }];
+                        assert_eq!(raw.push_docs(docs).acked.len(), 1);
+                    }))
+                }
             })
             .collect();
         let begun = Instant::now();
@@ -194,8 +204,8 @@ fn main() {
             }
         }
         stop.store(true, Relaxed);
-        let mut honest: Vec<f64> = phones.into_iter().flat_map(|p| p.join().unwrap()).collect();
-        honest.sort_by(f64::total_cmp);
+        let mut times: Vec<f64> = threads.into_iter().flat_map(|p| p.join().unwrap()).collect();
+        times.sort_by(f64::total_cmp);
         pushes.sort_by(f64::total_cmp);
         let during = if hostile {
             format!(
@@ -207,14 +217,42 @@ fn main() {
         } else {
             "alone".to_owned()
         };
+        let who = if phones { "phones' syncs with a visit" } else { "light clients' visit pushes" };
         println!(
-            "{during}: {HONEST} phones' syncs with a visit: {} syncs, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            honest.len(),
-            pct(&honest, 0.5),
-            pct(&honest, 0.99),
-            pct(&honest, 1.0)
+            "{during}: {HONEST} {who}: {} syncs, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            times.len(),
+            pct(&times, 0.5),
+            pct(&times, 0.99),
+            pct(&times, 1.0)
         );
     };
-    phones(false);
-    phones(true);
+    for phones in [false, true] {
+        honest(phones, false);
+        honest(phones, true);
+    }
+}
+
+fn new_visit() -> NewVisit {
+    NewVisit {
+        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+        people_met: vec!["刘总".into()],
+        notes: "走访".into(),
+        policies: vec![],
+        location: None,
+        photos: vec![],
+    }
+}
+
+fn visit_recorded() -> EnterpriseAction {
+    let v = new_visit();
+    let visit = VisitRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        date: v.date,
+        people_met: v.people_met,
+        notes: v.notes,
+        policies: v.policies,
+        location: None,
+        photos: vec![],
+    };
+    EnterpriseAction::VisitRecorded { visit }
 }

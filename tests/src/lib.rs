@@ -322,6 +322,17 @@ impl RawClient {
         &self,
         docs: Vec<zhuqi_core::sync::protocol::DocChanges>,
     ) -> zhuqi_core::sync::protocol::SyncResponse {
+        match self.try_push_docs(docs) {
+            Ok(r) => r,
+            Err((status, body)) => panic!("{status}: {}", String::from_utf8_lossy(&body)),
+        }
+    }
+
+    /// `push_docs`, or the status and body of an answer other than 200.
+    pub fn try_push_docs(
+        &self,
+        docs: Vec<zhuqi_core::sync::protocol::DocChanges>,
+    ) -> Result<zhuqi_core::sync::protocol::SyncResponse, (u16, Vec<u8>)> {
         use zhuqi_core::sync::protocol::*;
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
@@ -332,8 +343,10 @@ impl RawClient {
             max_bytes: None,
         };
         let (status, body) = self.post(encode(&req), &[("content-encoding", "gzip"), (PROTOCOL_HEADER, "1")]);
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        decode(&body, 64 << 20).unwrap()
+        if status != 200 {
+            return Err((status, body));
+        }
+        Ok(decode(&body, 64 << 20).unwrap())
     }
 }
 

@@ -1,5 +1,7 @@
-//! The relay process is killed with SIGKILL while devices push. After each restart every change it
-//! had acknowledged is there; the others arrive when the devices retry; everyone converges.
+//! Acknowledged means stored. The relay process is killed with SIGKILL while devices push: after
+//! each restart every change it had acknowledged is there, the others arrive when the devices retry,
+//! and everyone converges. And a change pushed again while its first push is still being committed
+//! is acknowledged only once storage holds it: never if that commit fails.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zhuqi_core::domain::ProfileUpdate;
 use zhuqi_core::store::{NewProblem, NewVisit};
+use zhuqi_core::domain::DocKind;
 use zhuqi_core::sync::SyncClient;
+use zhuqi_core::sync::protocol::DocChanges;
 use zhuqi_server::storage::RelayStorage;
 use zhuqi_server::storage::sqlite::SqliteStorage;
 use zhuqi_tests::*;
@@ -153,4 +157,118 @@ fn acknowledged_changes_survive_sigkill_and_the_rest_arrive_on_retry() {
 
 fn devices_heads(store: &zhuqi_core::store::Store) -> Vec<(String, Vec<String>)> {
     store.document_ids().unwrap().into_iter().map(|(id, _)| (id.clone(), store.document_heads(&id).unwrap())).collect()
+}
+
+/// A visit to enterprise A by the cadre's hand-built client.
+fn visit_change(raw: &RawClient, held: &mut HeldDoc, notes: &str) -> Vec<u8> {
+    use zhuqi_core::domain::{EnterpriseAction, VisitRecord, text};
+    let visit = VisitRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        date: text::date_of(zhuqi_server::now_ms()),
+        people_met: vec!["刘总".into()],
+        notes: notes.into(),
+        policies: vec![],
+        location: None,
+        photos: vec![],
+    };
+    held.change(raw, vec![EnterpriseAction::VisitRecorded { visit }], 0, true)
+}
+
+/// Waits until the relay holds enterprise A's document with a commit still on its way to storage.
+fn wait_until_pending(relay: &Relay) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !relay.state.docs.is_pending(ENT_A) {
+        assert!(Instant::now() < deadline, "the first push never reached its commit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn stored_visits(relay: &Relay) -> Vec<String> {
+    let doc = zhuqi_core::document::Document::load(&relay_snapshot(relay, ENT_A)).unwrap();
+    let events: Vec<zhuqi_core::domain::Event<zhuqi_core::domain::EnterpriseAction>> = doc.events();
+    events
+        .into_iter()
+        .filter_map(|e| match e.action {
+            zhuqi_core::domain::EnterpriseAction::VisitRecorded { visit } => Some(visit.notes),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Storage is held up by another connection holding SQLite's write lock (a real failure of the real
+/// file: the relay's commit waits its busy timeout, 10 s, then fails). The same change pushed again
+/// while the first push waits for its commit is answered only after that commit: acknowledged when
+/// the lock goes in time, not acknowledged when the commit fails, and stored at the next push.
+#[test]
+fn a_change_pushed_again_during_its_commit_is_acknowledged_only_once_stored() {
+    if std::env::var("ZHUQI_TEST_STORAGE").is_ok_and(|v| v == "postgres") {
+        eprintln!("skipped: holds SQLite's write lock");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, tmp.path());
+    let raw = RawClient::sign_in(&relay.url, "cadre");
+    // Binds the client's actor id, and writes when its device was last seen, before storage is held
+    // up: both are writes of their own, done at most once a second and then once a minute.
+    raw.push_docs(vec![]);
+    std::thread::sleep(Duration::from_millis(1100));
+    raw.push_docs(vec![]);
+    let mut held = HeldDoc::open(&relay, ENT_A, &raw);
+    let push = |change: &[u8]| {
+        let docs = vec![DocChanges { doc: ENT_A.into(), kind: DocKind::Enterprise, changes: vec![change.to_vec()] }];
+        raw.try_push_docs(docs)
+    };
+    let lock = || {
+        let conn = rusqlite::Connection::open(tmp.path().join("relay/relay.db")).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        conn
+    };
+
+    // The lock goes after 1.5 s: both pushes are acknowledged, the second not before the commit.
+    let change = visit_change(&raw, &mut held, "第一次走访");
+    let conn = lock();
+    let released = std::thread::scope(|s| {
+        let first = s.spawn(|| push(&change));
+        wait_until_pending(&relay);
+        let second = s.spawn(|| {
+            let r = push(&change);
+            (r, Instant::now())
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        let released = Instant::now();
+        conn.execute_batch("ROLLBACK").unwrap();
+        let first = first.join().unwrap().expect("the first push is answered once stored");
+        let (second, answered) = second.join().unwrap();
+        let second = second.expect("the second push is answered");
+        assert_eq!(first.acked.len(), 1);
+        assert_eq!(second.acked.len(), 1, "stored, so acknowledged to the retry too");
+        assert!(answered >= released, "the retry was acknowledged before the change was stored");
+        released
+    });
+    drop(conn);
+    assert!(released.elapsed() < Duration::from_secs(60));
+    assert_eq!(stored_visits(&relay), ["第一次走访"]);
+
+    // The lock outlasts the relay's busy timeout: the commit fails, so neither push is acknowledged
+    // (the device keeps the change), and the next push stores it.
+    let change = visit_change(&raw, &mut held, "第二次走访");
+    let conn = lock();
+    std::thread::scope(|s| {
+        let first = s.spawn(|| push(&change));
+        wait_until_pending(&relay);
+        let second = s.spawn(|| push(&change));
+        let (status, body) = first.join().unwrap().expect_err("the commit failed");
+        assert_eq!(status, 500, "{}", String::from_utf8_lossy(&body));
+        let second = second.join().unwrap().expect("the retry is answered");
+        assert!(second.acked.is_empty(), "a change whose commit failed was acknowledged");
+        assert!(second.rejected.is_empty(), "nothing to refuse: the device must push it again");
+    });
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    assert_eq!(stored_visits(&relay), ["第一次走访"], "the failed commit stored nothing");
+    let third = push(&change).expect("stored now");
+    assert_eq!(third.acked.len(), 1);
+    assert_eq!(stored_visits(&relay), ["第一次走访", "第二次走访"]);
 }

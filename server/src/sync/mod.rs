@@ -103,7 +103,10 @@ fn check_push(request: &SyncRequest) -> Result<(), ApiError> {
 
 fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncResponse, ApiError> {
     let storage = state.storage.as_ref();
-    state.touch(session)?;
+    // When a device was last seen is bookkeeping: failing to write it fails no sync.
+    if let Err(e) = state.touch(session) {
+        tracing::warn!("recording devices seen: {}", e.message);
+    }
     if !req.actor.is_empty() {
         if req.actor.len() > 32 {
             return Err(ApiError::bad_request("actor id longer than 32 bytes"));
