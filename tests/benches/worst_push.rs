@@ -188,7 +188,8 @@ fn main() {
                     let mut held = HeldDoc::open(&relay, ENT_A, &raw);
                     timed(Box::new(move || {
                         let change = held.change(&raw, vec![visit_recorded()], 0, true);
-                        let docs = vec![DocChanges { doc: ENT_A.into(), kind: DocKind::Enterprise, changes: vec![change] }];
+                        let docs =
+                            vec![DocChanges { doc: ENT_A.into(), kind: DocKind::Enterprise, changes: vec![change] }];
                         assert_eq!(raw.push_docs(docs).acked.len(), 1);
                     }))
                 }
