@@ -342,7 +342,17 @@ impl ZhuqiClient {
             cadres: d
                 .assignments
                 .into_iter()
-                .map(|a| AssignedCadre { cadre_id: a.cadre_id, name: a.cadre_name, chief: a.chief })
+                .map(|a| {
+                    let c = a.cadre.as_ref();
+                    AssignedCadre {
+                        cadre_id: a.cadre_id.clone(),
+                        name: c.map(|u| u.name.clone()),
+                        chief: a.chief,
+                        mobile: c.and_then(|u| u.mobile.clone()),
+                        position: c.and_then(|u| u.position.clone()),
+                        unit: c.and_then(|u| u.unit.clone()),
+                    }
+                })
                 .collect(),
             visits: d
                 .visits

@@ -238,6 +238,12 @@ pub struct AssignedCadre {
     pub name: Option<String>,
     /// The chief service officer (首席服务官).
     pub chief: bool,
+    /// How to reach the cadre, as the directory holds it (11 digits).
+    pub mobile: Option<String>,
+    /// 职务, e.g. 副局长.
+    pub position: Option<String>,
+    /// 工作单位, e.g. 市发展改革委.
+    pub unit: Option<String>,
 }
 
 /// An enterprise with what a cadre looks at before a visit.

@@ -206,6 +206,9 @@ fn a_user_of_an_unknown_role_is_nobody_s_cadre() {
         region_id: Some(COUNTY.into()),
         department_id: None,
         enterprise_id: None,
+        mobile: None,
+        position: None,
+        unit: None,
     });
     w.manager.import_directory(&dir).unwrap();
     // Read back from the device's database, the role is not taken for a cadre's.

@@ -280,6 +280,9 @@ fn directory() -> Dir {
         region_id: region.map(Into::into),
         department_id: dept.map(Into::into),
         enterprise_id: ent.map(Into::into),
+        mobile: None,
+        position: None,
+        unit: None,
     };
     let users = [
         user("cadre", "王干部", Role::Cadre, Some(COUNTY), None, None),

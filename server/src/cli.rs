@@ -272,6 +272,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 region_id: region,
                 department_id: department,
                 enterprise_id: enterprise,
+                mobile: None,
+                position: None,
+                unit: None,
             };
             let account = Account { user, login, password_hash: password.as_deref().map(crate::auth::hash_password) };
             storage.upsert_directory(&Directory::default(), &[account]).map_err(|e| e.to_string())?;

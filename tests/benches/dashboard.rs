@@ -37,6 +37,9 @@ fn seed(relay: &Relay) {
             region_id: region.map(Into::into),
             department_id: None,
             enterprise_id: None,
+            mobile: None,
+            position: None,
+            unit: None,
         },
     };
     let mut accounts = vec![acct("manager".into(), Role::Manager, Some(COUNTY))];

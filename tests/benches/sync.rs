@@ -44,6 +44,9 @@ fn seed(relay: &Relay) -> Vec<String> {
             region_id: region.map(Into::into),
             department_id: dept.map(Into::into),
             enterprise_id: None,
+            mobile: None,
+            position: None,
+            unit: None,
         },
     };
     let mut accounts = vec![

@@ -121,6 +121,9 @@ fn user(id: &str, name: &str, role: Role, region: Option<&str>, dept: Option<&st
         region_id: region.map(Into::into),
         department_id: dept.map(Into::into),
         enterprise_id: ent.map(Into::into),
+        mobile: None,
+        position: None,
+        unit: None,
     }
 }
 

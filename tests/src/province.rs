@@ -82,6 +82,9 @@ pub fn generate(state: &AppState, shape: &Shape, password_hash: &str) -> Provinc
             region_id: Some(region.into()),
             department_id: None,
             enterprise_id: None,
+            mobile: None,
+            position: None,
+            unit: None,
         },
     };
     let mut accounts = Vec::new();

@@ -40,10 +40,28 @@ fn csv_imports_accept_chinese_headers_and_refuse_whole_files_with_a_bad_row() {
     let err = import::enterprises(st, good.as_bytes()).unwrap_err().to_string();
     assert!(err.contains("重复"), "{err}");
 
-    let users = "登录名,姓名,角色,地区,部门,企业,密码\nwang,王干部,干部,410102,,,password1\nzhang,张科长,责任单位,,fin,,password2\nliu,刘总,企业,,,".to_owned() + &c1 + ",\n";
+    let users = "登录名,姓名,角色,地区,部门,企业,密码,手机号,职务,工作单位\n\
+                 wang,王干部,干部,410102,,,password1,+86 138-3710-0001,副局长,市发展改革委\n\
+                 zhang,张科长,责任单位,,fin,,password2,,科长,\n\
+                 liu,刘总,企业,,,"
+        .to_owned()
+        + &c1
+        + ",password3,,,\n";
     assert_eq!(import::users(st, users.as_bytes()).unwrap(), 3);
+    let wang = st.storage.account_by_login("wang").unwrap().unwrap().user;
+    assert_eq!(
+        (wang.mobile.as_deref(), wang.position.as_deref(), wang.unit.as_deref()),
+        (Some("13837100001"), Some("副局长"), Some("市发展改革委"))
+    );
+    let zhang = st.storage.account_by_login("zhang").unwrap().unwrap().user;
+    assert_eq!((zhang.mobile, zhang.position.as_deref(), zhang.unit), (None, Some("科长"), None));
     let bad_users = "登录名,姓名,角色,地区\nli,李干部,干部,410102\nli2,李干部,园长,410102\n";
     assert!(import::users(st, bad_users.as_bytes()).unwrap_err().to_string().starts_with("第3行"));
+    assert!(st.storage.account_by_login("li").unwrap().is_none(), "nothing half-imported");
+    let bad_mobile =
+        "登录名,姓名,角色,地区,手机\nli,李干部,干部,410102,13800000000\nli2,李干部,干部,410102,0371-1234\n";
+    let err = import::users(st, bad_mobile.as_bytes()).unwrap_err().to_string();
+    assert_eq!(err, "第3行：手机号码格式不正确");
     assert!(st.storage.account_by_login("li").unwrap().is_none(), "nothing half-imported");
     let assignments = format!("统一社会信用代码,干部登录名,首席\n{c1},wang,是\n");
     assert_eq!(import::assignments(st, assignments.as_bytes()).unwrap(), 1);
@@ -61,6 +79,19 @@ fn csv_imports_accept_chinese_headers_and_refuse_whole_files_with_a_bad_row() {
     assert_eq!(d.sync().pulled, 1);
     assert_eq!(d.store.my_enterprises().unwrap()[0].name, "甲公司");
     assert_eq!(d.store.my_enterprises().unwrap()[0].tags, vec!["专精特新", "规上"]);
+
+    // The enterprise's contact sees who its cadre is and how to reach them.
+    let client = zhuqi_core::sync::SyncClient::new(&relay.url).unwrap();
+    let resp = client.sign_in("liu", "password3", "手机").unwrap();
+    let contact = Device::open(client, tmp.path(), resp);
+    contact.sync();
+    let ent = contact.store.my_enterprises().unwrap()[0].id.clone();
+    let cadre =
+        contact.store.enterprise(&ent).unwrap().assignments[0].cadre.clone().expect("the cadre in the directory");
+    assert_eq!(
+        (cadre.name.as_str(), cadre.mobile.as_deref(), cadre.position.as_deref(), cadre.unit.as_deref()),
+        ("王干部", Some("13837100001"), Some("副局长"), Some("市发展改革委"))
+    );
 }
 
 #[test]

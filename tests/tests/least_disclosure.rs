@@ -23,6 +23,9 @@ fn user(id: &str, name: &str, role: Role, region: Option<&str>, ent: Option<&str
         region_id: region.map(Into::into),
         department_id: None,
         enterprise_id: ent.map(Into::into),
+        mobile: None,
+        position: None,
+        unit: None,
     }
 }
 
@@ -195,7 +198,7 @@ fn the_contacts_app_still_names_who_handles_its_problems() {
     let names: Vec<Option<String>> = problem.timeline.iter().map(|t| t.by_name.clone()).collect();
     assert_eq!(names, [Some("王干部".to_string()), Some("中原区活动办".to_string()), Some("财政局经办人".to_string())]);
     let ent = contact.store.enterprise(ENT_A).unwrap();
-    assert_eq!(ent.assignments[0].cadre_name.as_deref(), Some("王干部"));
+    assert_eq!(ent.assignments[0].cadre.as_ref().map(|c| c.name.as_str()), Some("王干部"));
     assert_eq!(ent.visits[0].cadre_name.as_deref(), Some("王干部"));
 }
 

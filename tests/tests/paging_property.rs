@@ -259,6 +259,9 @@ impl<'a> World<'a> {
             region_id,
             department_id,
             enterprise_id: None,
+            mobile: None,
+            position: None,
+            unit: None,
         };
         let users = [
             user(cadre.clone(), Role::Cadre, Some(region.clone()), None),

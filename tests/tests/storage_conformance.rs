@@ -136,6 +136,9 @@ fn user(id: &str, role: Role) -> User {
         region_id: (role == Role::Manager || role == Role::Cadre).then(|| COUNTY.into()),
         department_id: (role == Role::DepartmentHandler).then(|| "dept-finance".into()),
         enterprise_id: None,
+        mobile: None,
+        position: None,
+        unit: None,
     }
 }
 

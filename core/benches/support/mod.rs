@@ -46,6 +46,9 @@ pub fn directory() -> Directory {
         region_id: Some(COUNTY.into()),
         department_id: None,
         enterprise_id: None,
+        mobile: None,
+        position: None,
+        unit: None,
     }];
     for c in 0..200 {
         users.push(User {
@@ -55,6 +58,9 @@ pub fn directory() -> Directory {
             region_id: Some(COUNTY.into()),
             department_id: None,
             enterprise_id: None,
+            mobile: None,
+            position: None,
+            unit: None,
         });
     }
     Directory { regions, departments, users }

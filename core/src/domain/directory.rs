@@ -102,7 +102,9 @@ impl Role {
 }
 
 /// A user of the system. Which optional field is set depends on the role: a cadre and a manager have
-/// a region, a handler a department, an enterprise contact an enterprise.
+/// a region, a handler a department, an enterprise contact an enterprise. The mobile number, position
+/// (职务) and work unit (工作单位, e.g. 市发展改革委) are how the people the user deals with reach
+/// and address them; every device that receives the user receives them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
@@ -111,6 +113,34 @@ pub struct User {
     pub region_id: Option<String>,
     pub department_id: Option<String>,
     pub enterprise_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+impl User {
+    /// Checks and normalises the mobile number, position and work unit (empty ones become `None`): a
+    /// mobile number is 11 digits starting with 1, after removing spaces, hyphens and a leading +86.
+    pub fn with_details(self, mobile: &str, position: &str, unit: &str) -> crate::domain::error::Result<User> {
+        let digits: String = mobile.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let digits = digits.strip_prefix("+86").unwrap_or(&digits);
+        let mobile = match digits {
+            "" => None,
+            d if d.len() == 11 && d.starts_with('1') && d.bytes().all(|b| b.is_ascii_digit()) => Some(d.to_owned()),
+            _ => {
+                let expected = "11 digits starting with 1";
+                return Err(crate::domain::error::DomainError::invalid(
+                    "user.mobile",
+                    crate::domain::error::Invalid::Format { expected },
+                ));
+            }
+        };
+        let text = |field, v: &str| super::text::optional(field, v, 64).map(|v| Some(v).filter(|v| !v.is_empty()));
+        Ok(User { mobile, position: text("user.position", position)?, unit: text("user.unit", unit)?, ..self })
+    }
 }
 
 /// A batch of directory records, as the relay sends them to a device.
@@ -145,5 +175,31 @@ mod tests {
         assert!(path_covers("410000/410100", "410000/410100/410102"));
         assert!(!path_covers("410000/41010", "410000/410100"));
         assert!(!path_covers("410000/410100/410102", "410000/410100"));
+    }
+
+    #[test]
+    fn a_users_details_are_checked_and_normalised() {
+        let user = User {
+            id: "u1".into(),
+            name: "王干部".into(),
+            role: Role::Cadre,
+            region_id: Some("410102".into()),
+            department_id: None,
+            enterprise_id: None,
+            mobile: None,
+            position: None,
+            unit: None,
+        };
+        let u = user.clone().with_details("+86 138-3710-0001", " 副局长 ", "市发展改革委").unwrap();
+        assert_eq!(
+            (u.mobile.as_deref(), u.position.as_deref(), u.unit.as_deref()),
+            (Some("13837100001"), Some("副局长"), Some("市发展改革委"))
+        );
+        assert_eq!(user.clone().with_details("", "", "").unwrap(), user);
+        for bad in ["0371-12345678", "1383710000", "138371000012", "2383710000a", "138３７１00001"] {
+            let err = user.clone().with_details(bad, "", "").unwrap_err();
+            assert_eq!(err.user_message(), "手机号码格式不正确", "{bad}");
+        }
+        assert!(user.with_details("", &"长".repeat(65), "").is_err(), "a position of 65 characters");
     }
 }

@@ -142,12 +142,24 @@ pub fn import_directory(conn: &Connection, dir: &Directory) -> Result<()> {
         stmt.execute(params![d.id, d.name, d.region_id])?;
     }
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO users (id, name, role, region_id, department_id, enterprise_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO users (id, name, role, region_id, department_id, enterprise_id, mobile, position, unit)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, region_id = excluded.region_id,
-             department_id = excluded.department_id, enterprise_id = excluded.enterprise_id",
+             department_id = excluded.department_id, enterprise_id = excluded.enterprise_id,
+             mobile = excluded.mobile, position = excluded.position, unit = excluded.unit",
     )?;
     for u in &dir.users {
-        stmt.execute(params![u.id, u.name, u.role.as_str(), u.region_id, u.department_id, u.enterprise_id])?;
+        stmt.execute(params![
+            u.id,
+            u.name,
+            u.role.as_str(),
+            u.region_id,
+            u.department_id,
+            u.enterprise_id,
+            u.mobile,
+            u.position,
+            u.unit
+        ])?;
     }
     Ok(())
 }
@@ -164,7 +176,7 @@ pub fn department(conn: &Connection, id: &str) -> rusqlite::Result<Option<Depart
 }
 
 pub fn user(conn: &Connection, id: &str) -> rusqlite::Result<Option<User>> {
-    conn.prepare_cached("SELECT id, name, role, region_id, department_id, enterprise_id FROM users WHERE id = ?1")?
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
         .query_row([id], user_from_row)
         .optional()
 }
@@ -221,6 +233,9 @@ impl DirectoryLookup for SqlDirectory<'_> {
     }
 }
 
+/// The columns [`user_from_row`] reads, in its order.
+pub const USER_COLUMNS: &str = "id, name, role, region_id, department_id, enterprise_id, mobile, position, unit";
+
 pub fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let role: String = r.get(2)?;
     Ok(User {
@@ -230,6 +245,9 @@ pub fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         region_id: r.get(3)?,
         department_id: r.get(4)?,
         enterprise_id: r.get(5)?,
+        mobile: r.get(6)?,
+        position: r.get(7)?,
+        unit: r.get(8)?,
     })
 }
 

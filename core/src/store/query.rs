@@ -206,7 +206,7 @@ impl Store {
                 .map(|a| -> Result<AssignmentView> {
                     Ok(AssignmentView {
                         cadre_id: a.cadre_id.clone(),
-                        cadre_name: storage::user_name(conn, &a.cadre_id)?,
+                        cadre: storage::user(conn, &a.cadre_id)?,
                         chief: a.chief,
                         since: a.since,
                     })

@@ -2,7 +2,7 @@
 
 use crate::domain::{
     Category, Contact, Location, Outcome, PhotoRef, ProblemAction, ProblemState, ProblemStatus, Profile, Recipient,
-    Role, TaskNoticeAction,
+    Role, TaskNoticeAction, User,
 };
 use serde::Serialize;
 
@@ -24,7 +24,8 @@ pub struct EnterpriseSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AssignmentView {
     pub cadre_id: String,
-    pub cadre_name: Option<String>,
+    /// The cadre as the directory holds them (name, mobile, position, work unit), if it does.
+    pub cadre: Option<User>,
     pub chief: bool,
     pub since: i64,
 }

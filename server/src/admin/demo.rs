@@ -80,6 +80,9 @@ fn user(id: &str, name: &str, role: Role, region: Option<&str>, dept: Option<Str
         region_id: region.map(Into::into),
         department_id: dept,
         enterprise_id: ent,
+        mobile: None,
+        position: None,
+        unit: None,
     }
 }
 

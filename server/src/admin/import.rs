@@ -168,6 +168,9 @@ pub fn users(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             ("department", &["部门", "责任单位"]),
             ("enterprise", &["企业", "统一社会信用代码"]),
             ("password", &["密码", "初始密码"]),
+            ("mobile", &["手机", "手机号", "手机号码", "联系电话"]),
+            ("position", &["职务", "职位"]),
+            ("unit", &["工作单位", "单位", "所在单位"]),
         ],
         &["login", "name", "role"],
     )?;
@@ -209,7 +212,12 @@ pub fn users(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             region_id: region,
             department_id: department,
             enterprise_id: enterprise,
-        };
+            mobile: None,
+            position: None,
+            unit: None,
+        }
+        .with_details(get(r, "mobile"), get(r, "position"), get(r, "unit"))
+        .map_err(|e| row_err(*line, e.user_message()))?;
         accounts.push(Account { user, login: login.into(), password_hash: None });
         passwords.push(password);
     }
@@ -279,6 +287,9 @@ pub fn system_user(state: &AppState) -> Result<String, ImportError> {
         region_id: Some(root.id.clone()),
         department_id: None,
         enterprise_id: None,
+        mobile: None,
+        position: None,
+        unit: None,
     };
     storage
         .upsert_directory(&Directory::default(), &[Account { user, login: "system".into(), password_hash: None }])?;

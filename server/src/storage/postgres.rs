@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -37,6 +37,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &["ALTER TABLE problems ADD COLUMN confirmation TEXT;", "ALTER TABLE problems ADD COLUMN missed_deadline BIGINT;"],
     // 5: see `schema::RECEIPTS_BY_DOCUMENT`.
     schema::RECEIPTS_BY_DOCUMENT,
+    // 6: see `schema::USER_DETAILS`.
+    schema::USER_DETAILS,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different

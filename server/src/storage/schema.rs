@@ -5,6 +5,13 @@
 
 use super::db::Dialect;
 
+/// Users' mobile number, position and work unit (version 6).
+pub const USER_DETAILS: &[&str] = &[
+    "ALTER TABLE users ADD COLUMN mobile TEXT;",
+    "ALTER TABLE users ADD COLUMN position TEXT;",
+    "ALTER TABLE users ADD COLUMN unit TEXT;",
+];
+
 /// Every table of a fresh database but those of [`SIGN_IN_TABLES`].
 pub const TABLES: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
@@ -20,7 +27,10 @@ CREATE TABLE users (
     region_id TEXT,
     department_id TEXT,
     enterprise_id TEXT,
-    password_hash TEXT
+    password_hash TEXT,
+    mobile TEXT,
+    position TEXT,
+    unit TEXT
 ) WITHOUT ROWID;
 
 CREATE TABLE devices (

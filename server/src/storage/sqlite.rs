@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -28,6 +28,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &["ALTER TABLE problems ADD COLUMN confirmation TEXT;", "ALTER TABLE problems ADD COLUMN missed_deadline BIGINT;"],
     // 5: see `schema::RECEIPTS_BY_DOCUMENT`.
     schema::RECEIPTS_BY_DOCUMENT,
+    // 6: see `schema::USER_DETAILS`.
+    schema::USER_DETAILS,
 ];
 
 pub struct SqliteStorage {

@@ -8,7 +8,10 @@ use super::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
 
-const USER_COLS: &str = "u.id, u.name, u.role, u.region_id, u.department_id, u.enterprise_id";
+const USER_COLS: &str =
+    "u.id, u.name, u.role, u.region_id, u.department_id, u.enterprise_id, u.mobile, u.position, u.unit";
+/// How many columns [`USER_COLS`] names.
+const USER_COL_COUNT: usize = 9;
 
 fn user_row(r: &mut Row, o: usize) -> Result<User> {
     let role: String = r.get(o + 2)?;
@@ -19,6 +22,9 @@ fn user_row(r: &mut Row, o: usize) -> Result<User> {
         region_id: r.get(o + 3)?,
         department_id: r.get(o + 4)?,
         enterprise_id: r.get(o + 5)?,
+        mobile: r.get(o + 6)?,
+        position: r.get(o + 7)?,
+        unit: r.get(o + 8)?,
     })
 }
 
@@ -109,12 +115,14 @@ impl<B: Backend> RelayStorage for B {
                 }
                 steps.push(Step::exec(
                     "users",
-                    "INSERT INTO users (id, login, name, role, region_id, department_id, enterprise_id, password_hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    "INSERT INTO users (id, login, name, role, region_id, department_id, enterprise_id, password_hash,
+                         mobile, position, unit)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                      ON CONFLICT (id) DO UPDATE SET login = excluded.login, name = excluded.name, role = excluded.role,
                          region_id = excluded.region_id, department_id = excluded.department_id,
                          enterprise_id = excluded.enterprise_id,
-                         password_hash = COALESCE(excluded.password_hash, users.password_hash)",
+                         password_hash = COALESCE(excluded.password_hash, users.password_hash),
+                         mobile = excluded.mobile, position = excluded.position, unit = excluded.unit",
                     args![
                         &u.id,
                         &a.login,
@@ -123,7 +131,10 @@ impl<B: Backend> RelayStorage for B {
                         &u.region_id,
                         &u.department_id,
                         &u.enterprise_id,
-                        &a.password_hash
+                        &a.password_hash,
+                        &u.mobile,
+                        &u.position,
+                        &u.unit
                     ],
                 ));
             }
@@ -136,7 +147,10 @@ impl<B: Backend> RelayStorage for B {
         let sql = format!("SELECT {USER_COLS}, u.login, u.password_hash FROM users u WHERE u.login = $1");
         self.read(|db| {
             db.opt(&sql, args![login])?
-                .map(|mut r| Ok(Account { user: user_row(&mut r, 0)?, login: r.get(6)?, password_hash: r.get(7)? }))
+                .map(|mut r| {
+                    let (login, password_hash) = (r.get(USER_COL_COUNT)?, r.get(USER_COL_COUNT + 1)?);
+                    Ok(Account { user: user_row(&mut r, 0)?, login, password_hash })
+                })
                 .transpose()
         })
     }

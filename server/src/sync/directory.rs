@@ -254,6 +254,9 @@ mod tests {
             region_id: region.map(Into::into),
             department_id: dept.map(Into::into),
             enterprise_id: ent.map(Into::into),
+            mobile: None,
+            position: None,
+            unit: None,
         }
     }
 

@@ -760,6 +760,9 @@ mod tests {
                 region_id: Some(COUNTY.into()),
                 department_id: None,
                 enterprise_id: None,
+                mobile: None,
+                position: None,
+                unit: None,
             };
             let actor = ActorId::from(vec![0xa1; 16]);
             Office { user, device: device.into(), actors: HashSet::from([actor.to_bytes().to_vec()]), actor }
