@@ -279,6 +279,13 @@ fn push_once(
     let mut accepted_hashes = Vec::new();
     let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
     let (mut refusals, mut first_refusal) = (0usize, None);
+    // Refused documents' copies for their devices: (index in `rejected`, the relay's copy).
+    let mut copies: Vec<(usize, Automerge)> = Vec::new();
+    let save_copies = |rejected: &mut Vec<Rejection>, copies: Vec<(usize, Automerge)>| {
+        for (i, doc) in copies {
+            rejected[i].document = Some(doc.save());
+        }
+    };
     let mut unconfirmed = Vec::new();
     // A push may cost at most `push_budget` event readings; the changes beyond are neither
     // acknowledged nor refused, and the device pushes them again at its next sync.
@@ -403,18 +410,22 @@ fn push_once(
                 if first_refusal.is_none() {
                     first_refusal = Some((d.doc.clone(), code, message.clone()));
                 }
-                // Send the relay's copy back only to a device allowed to read it.
+                // The relay's copy goes back only to a device allowed to read it; copied here, it is
+                // saved once the push lock is released (saving costs more than copying).
                 let readable = readable.contains(d.doc.as_str());
-                let document = match (&doc, meta) {
-                    (Some(doc), Some(_)) if readable => Some(doc.save()),
+                let copy = match (&doc, meta) {
+                    (Some(doc), Some(_)) if readable => Some(doc.clone()),
                     (None, Some(_)) if readable => state.docs.take(storage, &d.doc)?.map(|c| {
-                        let bytes = c.doc.save();
+                        let copy = c.doc.clone();
                         state.docs.put(&d.doc, c);
-                        bytes
+                        copy
                     }),
                     _ => None,
                 };
-                rejected.push(validate::rejection(d, code, message, document));
+                if let Some(copy) = copy {
+                    copies.push((rejected.len(), copy));
+                }
+                rejected.push(validate::rejection(d, code, message, None));
                 restore(doc);
             }
         }
@@ -443,6 +454,7 @@ fn push_once(
     };
     if writes.is_empty() || (all_or_nothing && !rejected.is_empty()) {
         drop(_guard);
+        save_copies(rejected, copies);
         return confirm(acked);
     }
     // The documents go back to the cache now, so the next push is validated against them; their
@@ -460,6 +472,7 @@ fn push_once(
     };
     let slot = state.commits.enqueue(commit);
     drop(_guard);
+    save_copies(rejected, copies);
     let (commit, last_seq) = state.commits.wait(state, &slot)?;
     for id in &ids {
         state.docs.committed(id, last_seq);
