@@ -103,6 +103,8 @@ fun main() {
         check(me.role == Role.ENTERPRISE_CONTACT && me.enterpriseId == enterpriseId, "$me")
         enterprise.syncNow()
         check(enterprise.homeCounts().awaitingMe >= 1u, "the confirmation waits for the enterprise")
+        val chief = enterprise.enterprise(enterpriseId).cadres.first { it.chief }
+        check(chief.mobile?.length == 11 && chief.position != null && chief.unit != null, "how to reach the cadre: $chief")
         enterprise.confirmResolution(problemId, 5u.toUByte(), "非常满意")
         check(enterprise.syncNow().pushed == 1u, "pushed")
     }

@@ -143,10 +143,17 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
                     parent_id: Some((*code).into()),
                 });
             }
+            let unit = format!("{name}发展和改革委员会");
             for c in 0..4 {
                 let id = format!("{code}-cadre{}", c + 1);
                 let name = format!("{}{}", CADRE_NAMES[rng.below(CADRE_NAMES.len())], GIVEN[rng.below(GIVEN.len())]);
-                add(user(&id, &name, Role::Cadre, Some(code), None, None), &id, &mut users);
+                let cadre = User {
+                    mobile: Some(format!("13{code}00{}", c + 1)),
+                    position: Some(["科员", "副科长", "科长", "副主任"][c].into()),
+                    unit: Some(unit.clone()),
+                    ..user(&id, &name, Role::Cadre, Some(code), None, None)
+                };
+                add(cadre, &id, &mut users);
             }
         }
         for region in std::iter::once(*city).chain(cs.iter().map(|(c, _)| *c)) {
