@@ -611,6 +611,15 @@ fn validate_inner<S: Judged>(
                     format!("change number {} of its actor, whose next is {next}", change.seq()),
                 ));
             }
+            // Automerge looks each actor a change names up among the document's authors when it
+            // applies the change (and panics on one it does not know): an op naming an actor that
+            // wrote nothing in the document can refer to nothing in it anyway.
+            if let Some(a) = change.other_actor_ids().iter().find(|a| !actors.contains_key(*a)) {
+                return Err((
+                    RejectCode::Malformed,
+                    format!("the change names actor {a}, who wrote nothing in the document"),
+                ));
+            }
             if change.start_op().get() <= used {
                 return Err((
                     RejectCode::Malformed,
