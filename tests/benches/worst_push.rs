@@ -5,8 +5,10 @@
 //! - wide: one 16-event change to each of 64 problems holding 1,970 events, every change written
 //!   at the state 256 events back (the most a change may not have seen), so none can be judged on
 //!   the state the change before left.
+//!
 //! Then the wide push back to back for 10 s while 8 honest devices record visits (each to an
 //! enterprise of its own) and sync.
+//!
 //! Run: `cargo bench -p zhuqi-tests --bench worst_push`.
 
 use std::sync::Arc;
