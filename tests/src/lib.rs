@@ -353,6 +353,20 @@ impl RawClient {
     }
 }
 
+/// A visit recorded today, with a fresh id, as a hand-built client writes it into an enterprise.
+pub fn visit_recorded(notes: &str) -> zhuqi_core::domain::EnterpriseAction {
+    let visit = zhuqi_core::domain::VisitRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+        people_met: vec!["刘总".into()],
+        notes: notes.into(),
+        policies: vec![],
+        location: None,
+        photos: vec![],
+    };
+    zhuqi_core::domain::EnterpriseAction::VisitRecorded { visit }
+}
+
 /// The relay's current copy of a document (what an attacker who guessed everything would hold).
 pub fn relay_snapshot(relay: &Relay, id: &str) -> Vec<u8> {
     relay.state.document_bytes(id).unwrap().expect("document on the relay")

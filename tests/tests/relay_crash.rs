@@ -161,17 +161,7 @@ fn devices_heads(store: &zhuqi_core::store::Store) -> Vec<(String, Vec<String>)>
 
 /// A visit to enterprise A by the cadre's hand-built client.
 fn visit_change(raw: &RawClient, held: &mut HeldDoc, notes: &str) -> Vec<u8> {
-    use zhuqi_core::domain::{EnterpriseAction, VisitRecord, text};
-    let visit = VisitRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        date: text::date_of(zhuqi_server::now_ms()),
-        people_met: vec!["刘总".into()],
-        notes: notes.into(),
-        policies: vec![],
-        location: None,
-        photos: vec![],
-    };
-    held.change(raw, vec![EnterpriseAction::VisitRecorded { visit }], 0, true)
+    held.change(raw, vec![visit_recorded(notes)], 0, true)
 }
 
 /// Waits until the relay holds enterprise A's document with a commit still on its way to storage.
