@@ -1,5 +1,5 @@
 //! Writes the seed corpus of both fuzz targets (`fuzz/corpus/<target>/`) and prints what the harness
-//! makes of each seed. Run from `fuzz/`: `cargo run --release --bin seeds`.
+//! makes of each seed: `cargo run -p zhuqi-fuzz --release --bin seeds`.
 //!
 //! `validate_push`: every valid push of the world as it is, framed as raw bytes, and re-encoded
 //! through Automerge's expanded form (all accepted); a few mutated ones; and inputs of the events mode
