@@ -335,6 +335,10 @@ pub struct TimelineEntry {
     pub conflict_with: Option<String>,
     /// Earlier events this one's author had not seen.
     pub concurrent_with: Vec<String>,
+    /// For a step imported from a previous platform (show 导入): the record's number there.
+    pub imported_record: Option<String>,
+    /// For a step imported from a previous platform: the person its record names, as written.
+    pub imported_person: Option<String>,
 }
 
 /// A problem with its whole timeline.
@@ -402,6 +406,8 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
                         outcome,
                         conflict_with,
                         concurrent_with: e.concurrent_with,
+                        imported_record: e.origin.as_ref().map(|o| o.record.clone()),
+                        imported_person: e.origin.and_then(|o| o.person),
                     }
                 })
                 .collect(),

@@ -185,6 +185,7 @@ mod tests {
             device: "d1".into(),
             at: 1_700_000_000_000,
             seen: vec![],
+            origin: None,
             action,
         }
     }

@@ -702,16 +702,23 @@ fn event(
         4 => prev.iter().cloned().chain(["p-1".to_owned()]).collect(),
         _ => vec![r.string()],
     };
-    let meta = Event { id: id.clone(), by, role, device: device_id, at, seen, action: () };
-    fn with<A>(meta: Event<()>, action: A) -> Event<A> {
+    let meta = Event { id: id.clone(), by, role, device: device_id, at, seen, origin: None, action: () };
+    /// The event, given an origin (which only the history import may write) as the input chooses:
+    /// read after the action, so that a zero (or the input's end) leaves it without one.
+    fn with<A>(meta: Event<()>, action: A, r: &mut Reader<'_>) -> Event<A> {
+        let origin = match r.below(3) {
+            0 => None,
+            1 => Some(Origin { record: r.string(), person: None }),
+            _ => Some(Origin { record: "HN-2022-1".into(), person: Some(r.string()) }),
+        };
         let Event { id, by, role, device, at, seen, .. } = meta;
-        Event { id, by, role, device, at, seen, action }
+        Event { id, by, role, device, at, seen, origin, action }
     }
     // An event some value of which JSON cannot hold (a NaN) is skipped.
     let json = match kind {
-        DocKind::Problem => encode(&with(meta, problem_action(r))),
-        DocKind::Enterprise => encode(&with(meta, enterprise_action(r))),
-        DocKind::TaskNotice => encode(&with(meta, notice_action(r))),
+        DocKind::Problem => encode(&with(meta, problem_action(r), r)),
+        DocKind::Enterprise => encode(&with(meta, enterprise_action(r), r)),
+        DocKind::TaskNotice => encode(&with(meta, notice_action(r), r)),
     }
     .ok()?;
     Some((json, id))

@@ -86,6 +86,7 @@ impl Device {
             device: self.device_id.clone(),
             at,
             seen: seen.iter().map(|s| s.to_string()).collect(),
+            origin: None,
             action,
         }
     }

@@ -1,6 +1,6 @@
 //! The `zhuqi-server` command line: serve the relay, or run an admin command against its data directory.
 
-use crate::admin::{demo, import};
+use crate::admin::{demo, history, import};
 use crate::http::net::{self, Cidr, NetConfig};
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
@@ -112,6 +112,8 @@ enum Command {
         edge: Edge,
     },
     /// Imports a CSV file (UTF-8; Chinese or English headers). Nothing is imported if a row is bad.
+    /// `problems` imports a previous platform's problem ledger with its historical times (a problem
+    /// already imported is skipped: importing a file again changes nothing).
     Import {
         #[command(flatten)]
         data: Data,
@@ -168,6 +170,7 @@ enum ImportKind {
     Users,
     Enterprises,
     Assignments,
+    Problems,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -248,6 +251,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 ImportKind::Users => import::users(&state, &bytes),
                 ImportKind::Enterprises => import::enterprises(&state, &bytes),
                 ImportKind::Assignments => import::assignments(&state, &bytes),
+                ImportKind::Problems => {
+                    let done = history::problems(&state, &bytes).map_err(|e| e.to_string())?;
+                    println!(
+                        "已导入 {} 个问题（{} 条记录），{} 个此前已导入 / imported {} problems ({} events), {} already there",
+                        done.written, done.events, done.already, done.written, done.events, done.already
+                    );
+                    return Ok(());
+                }
             }
             .map_err(|e| e.to_string())?;
             println!("已导入 {n} 行 / imported {n} rows");

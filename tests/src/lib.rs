@@ -275,6 +275,7 @@ impl RawClient {
             device: self.device_id.clone(),
             at: zhuqi_server::now_ms(),
             seen,
+            origin: None,
             action,
         }
     }

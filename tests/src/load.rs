@@ -211,6 +211,7 @@ impl SimDevice {
             device: self.device_id.clone(),
             at: zhuqi_server::now_ms(),
             seen,
+            origin: None,
             action,
         };
         let change = doc.append(&event).map_err(|e| e.to_string())?;

@@ -57,7 +57,7 @@ impl Lcg {
 }
 
 fn event<A>(id: String, by: &str, role: Role, at: i64, seen: Vec<String>, action: A) -> Event<A> {
-    Event { id, by: by.into(), role, device: "generator".into(), at, seen, action }
+    Event { id, by: by.into(), role, device: "generator".into(), at, seen, origin: None, action }
 }
 
 /// Writes the directory and every document of a province of `shape`; each account's password hash is

@@ -426,6 +426,7 @@ impl<'a> World<'a> {
             device: OFFICE_DEVICE.into(),
             at: self.clock,
             seen,
+            origin: None,
             action,
         }
     }

@@ -54,8 +54,24 @@ pub struct Event<A> {
     /// Ids of the events that were the heads of the log on the author's replica.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen: Vec<String>,
+    /// Set only on an event imported from a previous platform's history (see [`Origin`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
     #[serde(flatten)]
     pub action: A,
+}
+
+/// Where an imported event comes from: the record of the previous platform it was read from (its
+/// number there) and the person that platform names for the step, who may have no account here.
+/// Only the relay's history import writes it (its events come from an `import:` device, dated with
+/// the historical times); timelines show such events as 导入 (imported).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The record's number on the previous platform.
+    pub record: String,
+    /// The person the record names for this step, as written there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
 }
 
 /// What the fold made of one event.

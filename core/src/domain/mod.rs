@@ -17,7 +17,7 @@ pub use enterprise::{
     ProfileUpdate, VISIT_CORRECTION_DAYS, Visit, VisitCorrection, VisitRecord,
 };
 pub use error::DomainError;
-pub use event::{Event, Fold, Folded, Outcome};
+pub use event::{Event, Fold, Folded, Origin, Outcome};
 pub use problem::{Category, ProblemAction, ProblemState, ProblemStatus};
 pub use task_notice::{Recipient, RecipientState, TaskNoticeAction, TaskNoticeState};
 pub use text::Location;

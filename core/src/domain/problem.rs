@@ -657,7 +657,7 @@ mod tests {
 
     fn ev(id: &str, at: i64, seen: &str, action: ProblemAction) -> Event<ProblemAction> {
         let seen = if seen.is_empty() { vec![] } else { vec![seen.to_owned()] };
-        Event { id: id.into(), by: "office".into(), role: Role::Manager, device: "d".into(), at, seen, action }
+        Event { id: id.into(), by: "office".into(), role: Role::Manager, device: "d".into(), at, seen, origin: None, action }
     }
 
     #[test]

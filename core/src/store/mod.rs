@@ -688,6 +688,7 @@ impl Inner {
             device: self.identity.device_id.clone(),
             at: self.now(),
             seen,
+            origin: None,
             action,
         }
     }

@@ -242,6 +242,7 @@ impl Store {
                     role: f.event.role,
                     device: f.event.device,
                     at: f.event.at,
+                    origin: f.event.origin,
                     action: f.event.action,
                     outcome: f.outcome,
                     concurrent_with: f.concurrent_with,

@@ -97,6 +97,8 @@ pub struct TimelineEntry {
     pub outcome: Outcome,
     /// Earlier events the author had not seen when acting.
     pub concurrent_with: Vec<String>,
+    /// For an event imported from a previous platform (导入): its record there.
+    pub origin: Option<crate::domain::Origin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -85,8 +85,13 @@ fn main() {
     inputs.push(("events-office-older-view".into(), vec![3, MANAGER as u8, 1, 0, 0, 0, 0, 3]));
     inputs.push(("events-cadre-two-changes".into(), vec![3, CADRE as u8, 1, 0, 0, 8]));
     let mut two = ev(MANAGER, 1, &[0, 0, 0, 0, 0, 1], 5);
-    two.extend([0, 0, 0, 0, 0, 0, 0, 0, 5]);
+    // The first event ends with its note's length and its origin (none); the second starts.
+    two.extend([0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
     inputs.push(("events-office-two-events".into(), two));
+    // An urging that claims to come from a previous platform's history: only the import may.
+    let mut origin = ev(MANAGER, 1, &zeros(6), 5);
+    origin.extend([0, 1, 2, b'H', b'N']);
+    inputs.push(("refused-office-claims-an-origin".into(), origin));
     inputs.push(("events-cadre-reports".into(), ev(CADRE, 0, &[2, 0, 0, 0, 0], 1)));
     inputs.push(("events-contact-reports".into(), ev(CONTACT, 0, &[2, 0, 0, 0, 0], 1)));
     inputs.push(("events-office-issues-notice".into(), vec![3, MANAGER as u8, 0, 3]));

@@ -34,13 +34,13 @@ impl From<crate::storage::StorageError> for ImportError {
 }
 
 /// A CSV file read into rows keyed by canonical column names.
-struct Table {
-    rows: Vec<(usize, HashMap<&'static str, String>)>,
+pub(super) struct Table {
+    pub(super) rows: Vec<(usize, HashMap<&'static str, String>)>,
 }
 
 /// Reads `data`, mapping each header (any of its aliases) to a canonical name; `required` columns
 /// must be present.
-fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &[&str]) -> Result<Table, ImportError> {
+pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &[&str]) -> Result<Table, ImportError> {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(data);
     let headers = reader.headers().map_err(|e| ImportError::File(format!("无法读取表头：{e}")))?.clone();
@@ -72,15 +72,15 @@ fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &[&str]) -> 
     Ok(Table { rows })
 }
 
-fn get<'a>(row: &'a HashMap<&'static str, String>, k: &str) -> &'a str {
+pub(super) fn get<'a>(row: &'a HashMap<&'static str, String>, k: &str) -> &'a str {
     row.get(k).map_or("", String::as_str)
 }
 
-fn opt(row: &HashMap<&'static str, String>, k: &str) -> Option<String> {
+pub(super) fn opt(row: &HashMap<&'static str, String>, k: &str) -> Option<String> {
     Some(get(row, k).to_owned()).filter(|s| !s.is_empty())
 }
 
-fn row_err(line: usize, message: impl Into<String>) -> ImportError {
+pub(super) fn row_err(line: usize, message: impl Into<String>) -> ImportError {
     ImportError::Row { line, message: message.into() }
 }
 
@@ -263,7 +263,7 @@ fn region_level(word: &str) -> Option<RegionLevel> {
 }
 
 /// An enterprise id from an id or a credit code.
-fn resolve_enterprise(state: &AppState, key: &str) -> Option<String> {
+pub(super) fn resolve_enterprise(state: &AppState, key: &str) -> Option<String> {
     if state.storage.enterprise_region(key).ok().flatten().is_some() {
         return Some(key.to_owned());
     }
@@ -386,7 +386,7 @@ pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
 
 /// Refreshes the statistics the database plans its queries with; an import that could not refresh
 /// them still stands.
-fn after_import(state: &AppState) {
+pub(super) fn after_import(state: &AppState) {
     if let Err(e) = state.storage.after_bulk_load() {
         tracing::warn!("after the import: {e}");
     }

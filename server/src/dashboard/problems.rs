@@ -174,6 +174,7 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                         receipts.get(&e.id).copied(),
                         st.offline_window_ms,
                     ),
+                    origin: e.origin.as_ref(),
                     text,
                     outcome,
                 }

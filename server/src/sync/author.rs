@@ -1,6 +1,8 @@
 //! Actions taken from the relay itself — demo data, CSV imports, the managers' web pages — as a
 //! named user. They become ordinary Automerge changes under a relay-side actor bound to a relay-side
 //! device of that user, and go through exactly the validation and storage path of a phone's push.
+//! The history import writes through a device of its own (`import:`), whose events carry their
+//! [`Origin`] in a previous platform.
 
 use crate::AppState;
 use crate::http::error::ApiError;
@@ -9,7 +11,7 @@ use automerge::{ActorId, Automerge};
 use serde::Serialize;
 use std::collections::HashMap;
 use zhuqi_core::document::Document;
-use zhuqi_core::domain::event::Causality;
+use zhuqi_core::domain::event::{Causality, Origin};
 use zhuqi_core::domain::{DocKind, Event};
 use zhuqi_core::sync::protocol::{DocChanges, Rejection};
 
@@ -20,6 +22,8 @@ pub struct Author<'a> {
     actor: ActorId,
     staged: Vec<String>,
     docs: HashMap<String, (DocKind, Automerge, Vec<Vec<u8>>)>,
+    /// The origin the next staged events carry (history imports only).
+    origin: Option<Origin>,
 }
 
 /// The device id under which the relay acts for a user.
@@ -28,20 +32,37 @@ pub fn relay_device_id(user_id: &str) -> String {
 }
 
 const RELAY_DEVICE_PREFIX: &str = "relay:";
+const IMPORT_DEVICE_PREFIX: &str = "import:";
 
-/// Whether a device is one the relay acts through. Devices signed in from outside get random ids
-/// without a colon, so no phone can be one.
+/// Whether a device is one the relay acts through (for a user, or importing history). Devices
+/// signed in from outside get random ids without a colon, so no phone can be one.
 pub fn is_relay_device(device_id: &str) -> bool {
-    device_id.starts_with(RELAY_DEVICE_PREFIX)
+    device_id.starts_with(RELAY_DEVICE_PREFIX) || is_import_device(device_id)
+}
+
+/// Whether a device is the one the history import writes through: its events are a previous
+/// platform's records, each with its [`Origin`], checked as history (values, order, transitions)
+/// rather than as its importing user's own actions.
+pub fn is_import_device(device_id: &str) -> bool {
+    device_id.starts_with(IMPORT_DEVICE_PREFIX)
 }
 
 impl<'a> Author<'a> {
     /// Acts as `user_id`, through that user's relay-side device (created on first use).
     pub fn new(state: &'a AppState, user_id: &str) -> Result<Author<'a>, ApiError> {
+        Self::on_device(state, user_id, relay_device_id(user_id))
+    }
+
+    /// Imports history as `user_id`, through that user's import device (created on first use).
+    /// Every staged event must be given its origin ([`Author::set_origin`]).
+    pub fn importing(state: &'a AppState, user_id: &str) -> Result<Author<'a>, ApiError> {
+        Self::on_device(state, user_id, format!("{IMPORT_DEVICE_PREFIX}{user_id}"))
+    }
+
+    fn on_device(state: &'a AppState, user_id: &str, device_id: String) -> Result<Author<'a>, ApiError> {
         let storage = state.storage.as_ref();
         let dir = state.directory.get(storage)?;
         let user = dir.users.get(user_id).cloned().ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))?;
-        let device_id = relay_device_id(user_id);
         if !storage.devices_of(user_id)?.iter().any(|(id, ..)| id == &device_id) {
             // The token of a relay-side device is never handed out: a random one nobody knows.
             let mut secret = [0u8; 32];
@@ -60,7 +81,17 @@ impl<'a> Author<'a> {
             return Err(ApiError::internal("fresh actor id already bound"));
         }
         let session = Session { device_id, user, revoked: false, expires_at: i64::MAX };
-        Ok(Author { state, session, actor, staged: Vec::new(), docs: HashMap::new() })
+        Ok(Author { state, session, actor, staged: Vec::new(), docs: HashMap::new(), origin: None })
+    }
+
+    /// The origin the events staged from now on carry.
+    pub fn set_origin(&mut self, origin: Option<Origin>) {
+        self.origin = origin;
+    }
+
+    /// How many documents are staged.
+    pub fn staged(&self) -> usize {
+        self.staged.len()
     }
 
     pub fn user_id(&self) -> &str {
@@ -75,6 +106,7 @@ impl<'a> Author<'a> {
             device: self.session.device_id.clone(),
             at,
             seen,
+            origin: self.origin.clone(),
             action,
         }
     }

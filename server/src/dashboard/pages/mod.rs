@@ -200,6 +200,7 @@ mod tests {
             at: 0,
             received_at: None,
             late_entry: false,
+            origin: None,
             text: "</td>".into(),
             outcome,
         };

@@ -196,6 +196,8 @@ pub struct TimelineEvent<'a> {
     pub received_at: Option<i64>,
     /// Entered late (补录): received after the offline window; the figures count it at its arrival.
     pub late_entry: bool,
+    /// Imported from a previous platform's history (导入): its record there and the person it names.
+    pub origin: Option<&'a zhuqi_core::domain::Origin>,
     /// What the action says (a note, a resolution, a department and deadline…).
     pub text: String,
     pub outcome: EventOutcome,
@@ -241,7 +243,15 @@ impl Page for ProblemPage<'_> {
                     @for e in &self.timeline {
                         tr.event.conflict[matches!(e.outcome, EventOutcome::Conflict { .. })] {
                             td { (e.verb) }
-                            td { (e.by) }
+                            td {
+                                @match e.origin {
+                                    Some(o) => {
+                                        (o.person.as_deref().unwrap_or(&e.by)) " "
+                                        span.imported title={ "从原平台导入，原编号 " (o.record) } { "导入" }
+                                    }
+                                    None => (e.by),
+                                }
+                            }
                             td { (e.device) }
                             td { (time_of(e.at)) }
                             td {

@@ -1,0 +1,373 @@
+//! Imports a previous platform's history of problems (a problem ledger, 问题台账: one row a problem,
+//! from its report to its closing) as problem documents. Each row becomes the events its columns
+//! record — reported, accepted, routed, resolved, confirmed and rated, closed — dated with their
+//! historical times, written through the relay's import device by the `system` account and
+//! carrying their [`Origin`] (the row's number on that platform and the person it names), so
+//! timelines show them as 导入 and the campaign's figures count them at their own times.
+//!
+//! Every row is read, checked and folded before anything is written: a bad row is reported with its
+//! line number and nothing is imported. The documents are then written a chunk at a time, each
+//! chunk one all-or-nothing push through the relay's validation. A problem's document id derives
+//! from its number, so importing a file again skips the problems already there: a second run of
+//! the same file changes nothing, and a run cut off midway is completed by running it again.
+
+use super::import::{ImportError, Table, after_import, get, opt, read, resolve_enterprise, row_err, system_user};
+use crate::AppState;
+use crate::sync::author::Author;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use zhuqi_core::domain::event::{Origin, fold};
+use zhuqi_core::domain::text::{civil_from_days, days_from_civil};
+use zhuqi_core::domain::{Category, DocKind, Event, Outcome, ProblemAction, ProblemState, Role};
+
+/// Problems written per push: a chunk's documents are held in memory until it is stored.
+const CHUNK: usize = 1_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+/// China Standard Time, in which the ledgers' dates and times are written.
+const CST_MS: i64 = 8 * HOUR_MS;
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    /// Problems written.
+    pub written: usize,
+    /// Rows whose problem was already there (imported before).
+    pub already: usize,
+    /// Events written.
+    pub events: usize,
+}
+
+/// The columns of a problem ledger: canonical name and the headers it may go by.
+const COLUMNS: &[(&str, &[&str])] = &[
+    ("number", &["编号", "问题编号", "原编号", "no"]),
+    ("enterprise", &["企业", "企业编号", "统一社会信用代码", "信用代码", "enterprise_id", "uscc"]),
+    ("category", &["类别", "问题类别", "问题类型"]),
+    ("title", &["标题", "问题标题"]),
+    ("description", &["描述", "问题描述", "问题内容"]),
+    ("reporter", &["上报人", "提交人"]),
+    ("reported_at", &["上报时间", "提交时间"]),
+    ("accepted_at", &["受理时间"]),
+    ("level", &["层级", "办理层级"]),
+    ("department", &["责任单位", "办理单位", "department_id"]),
+    ("routed_at", &["交办时间"]),
+    ("deadline", &["办理时限", "办结时限"]),
+    ("handler", &["办理人"]),
+    ("resolved_at", &["办结时间"]),
+    ("resolution", &["办理结果", "办理情况"]),
+    ("confirmed_at", &["确认时间", "评价时间"]),
+    ("rating", &["满意度", "评价"]),
+    ("comment", &["评价意见"]),
+    ("closed_at", &["关闭时间", "销号时间"]),
+];
+
+/// The document id of the problem numbered `number` on the previous platform: the same number
+/// always gives the same id (what makes the import idempotent).
+pub fn problem_id(number: &str) -> String {
+    let digest = Sha256::digest(number.as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("hist-{hex}")
+}
+
+/// A date and time as ledgers write them, in China Standard Time: `2022-03-01`, `2022/3/1 9:05`,
+/// `2022-03-01 09:05:30` (a `T` between date and time is also read). A date alone is its first
+/// moment, or its last one when `end_of_day` (a deadline given as a day lasts the whole day).
+pub fn parse_time(s: &str, end_of_day: bool) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = match s.split_once([' ', 'T']) {
+        Some((d, t)) => (d, Some(t.trim())),
+        None => (s, None),
+    };
+    let mut parts = date.split(['-', '/', '.']);
+    let mut num = |max_len: usize| -> Option<i64> {
+        let p = parts.next()?;
+        (!p.is_empty() && p.len() <= max_len && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse().ok())?
+    };
+    let (y, m, d) = (num(4)?, num(2)?, num(2)?);
+    if parts.next().is_some() || !(1990..=2100).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, d as u32);
+    if civil_from_days(days) != (y, m as u32, d as u32) {
+        return None;
+    }
+    let seconds = match time {
+        None if end_of_day => DAY_MS / 1000 - 1,
+        None => 0,
+        Some(t) => {
+            let fields: Vec<&str> = t.split(':').collect();
+            if !(2..=3).contains(&fields.len()) {
+                return None;
+            }
+            let mut v = [0i64; 3];
+            for (i, f) in fields.iter().enumerate() {
+                if f.is_empty() || f.len() > 2 || !f.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                v[i] = f.parse().ok()?;
+            }
+            if v[0] > 23 || v[1] > 59 || v[2] > 59 {
+                return None;
+            }
+            v[0] * 3600 + v[1] * 60 + v[2]
+        }
+    };
+    Some(days * DAY_MS + seconds * 1000 - CST_MS)
+}
+
+fn parse_category(s: &str) -> Option<Category> {
+    let s = s.trim();
+    let s = s.strip_suffix("问题").or_else(|| s.strip_suffix("类")).unwrap_or(s);
+    Category::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(s) || c.zh() == s)
+}
+
+/// A rating from 1 to 5, or the words of the common three-grade scale (满意 5, 基本满意 3, 不满意 1).
+fn parse_rating(s: &str) -> Option<u8> {
+    match s.trim() {
+        "满意" | "非常满意" => Some(5),
+        "比较满意" => Some(4),
+        "基本满意" => Some(3),
+        "不满意" | "不太满意" => Some(1),
+        d => d.parse().ok().filter(|r| (1..=5).contains(r)),
+    }
+}
+
+/// One row's problem, checked: its id, header and events (action, time, person named).
+struct Planned {
+    line: usize,
+    id: String,
+    number: String,
+    header: [(&'static str, String); 3],
+    steps: Vec<(ProblemAction, i64, Option<String>)>,
+}
+
+/// Imports a problem ledger (CSV, UTF-8). Nothing is written if a row is bad.
+pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
+    let t = read(data, COLUMNS, &["number", "enterprise", "category", "title", "reported_at"])?;
+    let system = system_user(state)?;
+    let planned = plan(state, &t)?;
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let keys = storage.user_keys(dir.users.get(&system).ok_or_else(|| ImportError::File("no system account".into()))?)?;
+    let mut done = Imported { written: 0, already: 0, events: 0 };
+    for chunk in planned.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|p| p.id.as_str()).collect();
+        let there: HashSet<String> = storage.docs_in_scope(&ids, &keys)?.into_iter().collect();
+        let mut author = Author::importing(state, &system)?;
+        for p in chunk {
+            if there.contains(&p.id) {
+                done.already += 1;
+                continue;
+            }
+            let header: Vec<(&str, &str)> = p.header.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            for (i, (action, at, person)) in p.steps.iter().enumerate() {
+                author.set_origin(Some(Origin { record: p.number.clone(), person: person.clone() }));
+                let staged = if i == 0 {
+                    author.create(DocKind::Problem, &p.id, &header, action.clone(), *at)
+                } else {
+                    author.append(&p.id, action.clone(), *at)
+                };
+                staged.map_err(|e| row_err(p.line, e.message_zh))?;
+            }
+            done.written += 1;
+            done.events += p.steps.len();
+        }
+        if author.staged() > 0 {
+            let rejected = author.submit(true)?;
+            if let Some(r) = rejected.first() {
+                let line = chunk.iter().find(|p| p.id == r.doc).map_or(0, |p| p.line);
+                return Err(row_err(line, format!("{}（{}）", r.code.message_zh(), r.message)));
+            }
+        }
+    }
+    after_import(state);
+    Ok(done)
+}
+
+/// Reads and checks every row: values, references, and the events folded in order as the relay
+/// will fold them.
+fn plan(state: &AppState, t: &Table) -> Result<Vec<Planned>, ImportError> {
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let enterprises: HashMap<String, (String, String)> =
+        storage.enterprise_rows()?.into_iter().map(|(id, name, region)| (id, (name, region))).collect();
+    let mut resolved: HashMap<String, Option<String>> = HashMap::new();
+    let mut numbers = HashSet::new();
+    let mut out = Vec::with_capacity(t.rows.len());
+    for (line, r) in &t.rows {
+        let line = *line;
+        let bad = |m: String| row_err(line, m);
+        let number = get(r, "number").to_owned();
+        if number.chars().count() > 64 {
+            return Err(bad("编号过长（最多64字）".into()));
+        }
+        if !numbers.insert(number.clone()) {
+            return Err(bad(format!("编号 {number} 重复")));
+        }
+        let key = get(r, "enterprise");
+        let ent_id = resolved
+            .entry(key.to_owned())
+            .or_insert_with(|| resolve_enterprise(state, key))
+            .clone()
+            .ok_or_else(|| bad(format!("企业 {key} 不存在")))?;
+        let (ent_name, region) = enterprises.get(&ent_id).cloned().ok_or_else(|| bad(format!("企业 {key} 不存在")))?;
+        let category = parse_category(get(r, "category"))
+            .ok_or_else(|| bad(format!("问题类别 {} 无法识别", get(r, "category"))))?;
+        let time = |k: &str, name: &str, end_of_day: bool| -> Result<Option<i64>, ImportError> {
+            match opt(r, k) {
+                None => Ok(None),
+                Some(v) => parse_time(&v, end_of_day)
+                    .map(Some)
+                    .ok_or_else(|| row_err(line, format!("{name} {v} 不是日期时间（如 2022-03-01 09:30）"))),
+            }
+        };
+        let reported_at = time("reported_at", "上报时间", false)?.expect("a required column");
+        let mut steps = vec![(
+            ProblemAction::Reported {
+                enterprise_id: ent_id.clone(),
+                category,
+                title: get(r, "title").into(),
+                description: get(r, "description").into(),
+                visit_id: None,
+            },
+            reported_at,
+            opt(r, "reporter"),
+        )];
+        if let Some(at) = time("accepted_at", "受理时间", false)? {
+            steps.push((ProblemAction::Accepted { note: String::new() }, at, None));
+        }
+        let routed_at = time("routed_at", "交办时间", false)?;
+        if let Some(at) = routed_at {
+            let department = get(r, "department");
+            let department_id = if dir.departments.contains_key(department) {
+                department.to_owned()
+            } else {
+                dir.departments
+                    .values()
+                    .find(|d| d.name == department)
+                    .map(|d| d.id.clone())
+                    .ok_or_else(|| bad(format!("责任单位 {department} 不存在")))?
+            };
+            let level: u8 = get(r, "level").parse().ok().filter(|l| (1..=5).contains(l)).ok_or_else(|| {
+                bad(format!("办理层级 {} 应为 1 到 5", get(r, "level")))
+            })?;
+            let deadline =
+                time("deadline", "办理时限", true)?.ok_or_else(|| bad("已交办的问题须有办理时限".into()))?;
+            steps.push((ProblemAction::Routed { department_id, level, deadline, note: String::new() }, at, None));
+        }
+        if let Some(at) = time("resolved_at", "办结时间", false)? {
+            if routed_at.is_none() {
+                return Err(bad("已办结的问题须有交办时间".into()));
+            }
+            steps.push((ProblemAction::Resolved { resolution: get(r, "resolution").into() }, at, opt(r, "handler")));
+        }
+        let confirmed_at = time("confirmed_at", "确认时间", false)?;
+        match (opt(r, "rating"), confirmed_at) {
+            (Some(v), Some(at)) => {
+                let rating = parse_rating(&v).ok_or_else(|| bad(format!("满意度 {v} 应为 1 到 5 或 满意/基本满意/不满意")))?;
+                steps.push((ProblemAction::Confirmed { rating, comment: get(r, "comment").into() }, at, None));
+            }
+            (None, None) => {}
+            (Some(_), None) => return Err(bad("有满意度的问题须有确认时间".into())),
+            (None, Some(_)) => return Err(bad("有确认时间的问题须有满意度".into())),
+        }
+        if let Some(at) = time("closed_at", "关闭时间", false)? {
+            steps.push((ProblemAction::Closed { note: String::new() }, at, None));
+        }
+        let mut checked = Vec::with_capacity(steps.len());
+        for (action, at, person) in steps {
+            let action = action.validate().map_err(|e| bad(e.user_message()))?;
+            checked.push((action, at, person));
+        }
+        check_history(&checked).map_err(bad)?;
+        out.push(Planned {
+            line,
+            id: problem_id(&number),
+            number,
+            header: [("enterprise_id", ent_id), ("enterprise_name", ent_name), ("region_id", region)],
+            steps: checked,
+        });
+    }
+    Ok(out)
+}
+
+/// Folds a row's events as the relay will: every one must apply, in the order of its times.
+fn check_history(steps: &[(ProblemAction, i64, Option<String>)]) -> Result<(), String> {
+    let mut events = Vec::with_capacity(steps.len());
+    for (i, (action, at, _)) in steps.iter().enumerate() {
+        if i > 0 && *at < steps[i - 1].1 {
+            return Err(format!("{}的时间早于前一步", zh_step(action)));
+        }
+        events.push(Event {
+            id: format!("e{i}"),
+            by: String::new(),
+            role: Role::Manager,
+            device: String::new(),
+            at: *at,
+            seen: if i == 0 { vec![] } else { vec![format!("e{}", i - 1)] },
+            origin: None,
+            action: action.clone(),
+        });
+    }
+    let (_, folded) = fold::<ProblemState>(events);
+    for f in folded {
+        match f.outcome {
+            Outcome::Applied => {}
+            Outcome::Rejected { reason } | Outcome::Conflict { reason, .. } => {
+                return Err(format!("{}：{reason}", zh_step(&f.event.action)));
+            }
+            Outcome::Unknown => return Err("无法识别的步骤".into()),
+        }
+    }
+    Ok(())
+}
+
+fn zh_step(action: &ProblemAction) -> &'static str {
+    match action {
+        ProblemAction::Reported { .. } => "上报",
+        ProblemAction::Accepted { .. } => "受理",
+        ProblemAction::Routed { .. } => "交办",
+        ProblemAction::Resolved { .. } => "办结",
+        ProblemAction::Confirmed { .. } => "确认",
+        ProblemAction::Closed { .. } => "关闭",
+        _ => "该步骤",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_times_read_in_china_standard_time() {
+        let day = days_from_civil(2022, 3, 1) * DAY_MS - CST_MS;
+        assert_eq!(parse_time("2022-03-01", false), Some(day));
+        assert_eq!(parse_time("2022/3/1", true), Some(day + DAY_MS - 1000));
+        assert_eq!(parse_time("2022-03-01 09:05", false), Some(day + 9 * HOUR_MS + 5 * 60_000));
+        assert_eq!(parse_time("2022-03-01T09:05:30", false), Some(day + 9 * HOUR_MS + 5 * 60_000 + 30_000));
+        for bad in ["", "2022-02-30", "2022-13-01", "22-03-01", "2022-03-01 24:00", "2022-03-01 9", "2022-03-01-02", "３月"]
+        {
+            assert_eq!(parse_time(bad, false), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ratings_and_categories_read_as_ledgers_write_them() {
+        assert_eq!(parse_rating("满意"), Some(5));
+        assert_eq!(parse_rating("基本满意"), Some(3));
+        assert_eq!(parse_rating("不满意"), Some(1));
+        assert_eq!(parse_rating("4"), Some(4));
+        assert_eq!(parse_rating("6"), None);
+        assert_eq!(parse_category("融资"), Some(Category::Financing));
+        assert_eq!(parse_category("融资问题"), Some(Category::Financing));
+        assert_eq!(parse_category("land"), Some(Category::Land));
+        assert_eq!(parse_category("天气"), None);
+    }
+
+    #[test]
+    fn a_number_gives_the_same_plain_id_every_time() {
+        assert_eq!(problem_id("HN-2022-000001"), problem_id("HN-2022-000001"));
+        assert_ne!(problem_id("HN-2022-000001"), problem_id("HN-2022-000002"));
+        assert!(zhuqi_core::domain::is_plain_id(&problem_id("豫2022/01号")));
+    }
+}
