@@ -193,6 +193,7 @@ mod tests {
             level: 1,
             ..Default::default()
         };
+        let origin = zhuqi_core::domain::Origin { record: "豫\"<1>".into(), person: Some("赵<六>".into()) };
         let event = |outcome| TimelineEvent {
             verb: "上报",
             by: "张<三>".into(),
@@ -209,7 +210,11 @@ mod tests {
             state: &state,
             enterprise_name: "企业",
             department: None,
-            timeline: vec![event(EventOutcome::Applied), event(EventOutcome::Conflict { with: "李<四>".into() })],
+            timeline: vec![
+                event(EventOutcome::Applied),
+                event(EventOutcome::Conflict { with: "李<四>".into() }),
+                TimelineEvent { origin: Some(&origin), ..event(EventOutcome::Applied) },
+            ],
             departments: vec![],
             csrf: "token",
         };
@@ -223,6 +228,11 @@ mod tests {
         assert!(html.contains(r#"<tr class="event conflict">"#) && html.contains(r#"<tr class="event">"#));
         assert!(html.contains(r#"<td><b class="error">冲突</b>：与 李&lt;四&gt; 的操作冲突，未生效但已保留</td>"#));
         assert!(html.contains(r#"<span class="who">王&amp;五</span>"#));
+        // An imported step: the person its record names, marked with the record's number.
+        assert!(
+            html.contains(r#"<td>赵&lt;六&gt; <span class="imported" title="从原平台导入，原编号 豫&quot;&lt;1&gt;">导入</span></td>"#),
+            "{html}"
+        );
         assert_eq!(
             html.matches(r#"<input type="hidden" name="csrf" value="token">"#).count(),
             4,
