@@ -5,7 +5,7 @@
 //! answers "may this actor do this here". Both must pass.
 
 use crate::domain::directory::path_covers;
-use crate::domain::error::{Denied, DomainError, Entity, Result};
+use crate::domain::error::{Denied, DomainError, Entity, Invalid, Result};
 use crate::domain::{
     DirectoryLookup, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, Recipient, Role,
     TaskNoticeAction, TaskNoticeState,
@@ -217,6 +217,13 @@ pub fn authorize_task_notice(
                             .ok_or_else(|| DomainError::not_found(Entity::User, c.clone()))?;
                         dir.region_path(&region).ok_or_else(|| DomainError::not_found(Entity::Region, region))?
                     }
+                    // A kind of a newer version: this version cannot tell whom it names.
+                    Recipient::Unknown { .. } => {
+                        return Err(DomainError::invalid(
+                            "recipients",
+                            Invalid::Format { expected: "a department or a cadre" },
+                        ));
+                    }
                 };
                 if !actor.manages(&path) {
                     return Err(deny(verb, Denied::OutOfRegion));
@@ -228,6 +235,7 @@ pub fn authorize_task_notice(
             let mine = match recipient {
                 Recipient::Department(d) => actor.handles(Some(d)),
                 Recipient::Cadre(c) => actor.role == Role::Cadre && &actor.user_id == c,
+                Recipient::Unknown { .. } => false,
             };
             if mine && state.recipient(recipient).is_some() { Ok(()) } else { Err(deny(verb, Denied::NotRecipient)) }
         }

@@ -159,3 +159,39 @@ fn a_user_of_an_unknown_role_may_do_nothing() {
     let reopened = Store::open_with_clock(&w.tmp.path().join("auditor.db"), identity, w.clock.clone()).unwrap();
     assert_eq!(reopened.identity().role, Role::Unknown("auditor"));
 }
+
+#[test]
+fn a_notice_to_a_recipient_of_an_unknown_kind_is_kept_and_its_known_recipients_act_on_it() {
+    const NOTICE: &str = "0195a000-0000-7000-8000-00000000f002";
+    let w = World::new();
+    // A newer app's notice: to the cadre, and to a kind of recipient this version does not know.
+    let issued = format!(
+        r#"{{"id":"n1","by":"mgr-county","role":"manager","device":"pc-new","at":{T0},"type":"issued","region_id":"{COUNTY}","title":"排查碳排放","body":"请于月底前完成排查","deadline":{},"recipients":[{{"kind":"cadre","id":"cadre-1"}},{{"kind":"village","id":"v-7"}}]}}"#,
+        T0 + 10 * 24 * HOUR
+    );
+    let mut doc = Automerge::new().with_actor(ActorId::random());
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, "schema", 1)?;
+        tx.put(ROOT, "kind", "task_notice")?;
+        tx.put(ROOT, "id", NOTICE)?;
+        tx.put(ROOT, "region_id", COUNTY)?;
+        let list = tx.put_object(ROOT, "events", ObjType::List)?;
+        tx.insert(&list, 0, issued.as_str())?;
+        Ok(())
+    })
+    .unwrap();
+    w.cadre.apply_remote(NOTICE, DocKind::TaskNotice, &[doc.save()]).unwrap();
+
+    let detail = w.cadre.task_notice(NOTICE).unwrap();
+    let names: Vec<_> = detail.recipients.iter().map(|r| (r.recipient.parts(), r.name.clone())).collect();
+    assert_eq!(names.len(), 2, "the notice and both recipients are kept: {names:?}");
+    assert_eq!(names[1], (("village", "v-7"), Some(NEEDS_NEWER_VERSION.to_owned())));
+    assert!(!detail.recipients[1].recipient.is_known());
+
+    // The cadre acknowledges; the newer event passes on byte for byte.
+    w.cadre.acknowledge_task_notice(NOTICE).unwrap();
+    assert!(w.cadre.task_notice(NOTICE).unwrap().recipients[0].acknowledged_at.is_some());
+    let raw = raw_events_of(&Automerge::load(&w.cadre.save_document(NOTICE).unwrap()).unwrap());
+    assert_eq!(raw.len(), 2);
+    assert_eq!(raw[0], issued);
+}

@@ -4,14 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Administrative level of a region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
+/// Administrative level of a region. Serialized as its snake_case name; a name written by a newer
+/// version reads as [`RegionLevel::Unknown`] (see [`super::open_enum`]), so a directory holding one
+/// still reads on an older phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RegionLevel {
     Province,
     City,
     County,
     Township,
+    /// A level of a newer version, kept as written.
+    Unknown(&'static str),
 }
 
 impl RegionLevel {
@@ -21,6 +24,7 @@ impl RegionLevel {
             RegionLevel::City => "city",
             RegionLevel::County => "county",
             RegionLevel::Township => "township",
+            RegionLevel::Unknown(s) => s,
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

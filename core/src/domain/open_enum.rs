@@ -1,4 +1,4 @@
-//! Enums whose values a newer app may extend: [`Category`] and [`Role`]. An event carrying a value this
+//! Enums whose values a newer app may extend: [`Category`], [`Role`] and [`RegionLevel`]. An event carrying a value this
 //! version does not know is kept, not dropped: the value reads as the enum's `Unknown` variant holding
 //! the original string, writes back exactly as it was read, and is shown as [`NEEDS_NEWER_VERSION`].
 //!
@@ -10,7 +10,7 @@
 //! To make another enum open: give it an `Unknown(&'static str)` variant, `as_str` and a strict
 //! `parse` (known values only), and add it to the `open_enum!` list below.
 
-use super::{Category, Role, is_plain_id};
+use super::{Category, RegionLevel, Role, is_plain_id};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::HashSet;
@@ -81,7 +81,7 @@ macro_rules! open_enum {
     )*};
 }
 
-open_enum!(Category: "a problem category", Role: "a role");
+open_enum!(Category: "a problem category", Role: "a role", RegionLevel: "a region level");
 
 #[cfg(test)]
 mod tests {
@@ -101,6 +101,13 @@ mod tests {
         assert_ne!(r, Role::Cadre);
         assert_eq!(serde_json::to_string(&r).unwrap(), r#""auditor""#);
         assert_eq!(r.zh(), NEEDS_NEWER_VERSION);
+
+        // A directory naming a level this version does not know still reads, region and all.
+        let region: crate::domain::Region =
+            serde_json::from_str(r#"{"id":"410102001","name":"某片区","level":"subdistrict_cluster","parent_id":"410102"}"#)
+                .unwrap();
+        assert_eq!(region.level, RegionLevel::Unknown("subdistrict_cluster"));
+        assert!(serde_json::to_string(&region).unwrap().contains(r#""level":"subdistrict_cluster""#));
     }
 
     #[test]

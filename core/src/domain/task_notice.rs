@@ -6,29 +6,69 @@ use super::text::{self, LONG, MEDIUM, SHORT};
 use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
 
-/// Who a notice is addressed to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+/// Who a notice is addressed to. Written as `{"kind": "department" | "cadre", "id": …}`; a kind
+/// written by a newer version reads as [`Recipient::Unknown`], keeping both values, so the notice
+/// still reads on an older phone (see [`super::open_enum`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Recipient {
     Department(String),
     Cadre(String),
+    /// A kind of recipient of a newer version, kept as written.
+    Unknown { kind: String, id: String },
+}
+
+/// A recipient as written in an event.
+#[derive(Serialize, Deserialize)]
+struct RecipientJson<'a> {
+    kind: std::borrow::Cow<'a, str>,
+    id: std::borrow::Cow<'a, str>,
+}
+
+impl Serialize for Recipient {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let (kind, id) = self.parts();
+        RecipientJson { kind: kind.into(), id: id.into() }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipient {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let RecipientJson { kind, id } = RecipientJson::deserialize(deserializer)?;
+        Ok(Recipient::of(&kind, id.into_owned()))
+    }
 }
 
 impl Recipient {
+    fn of(kind: &str, id: String) -> Self {
+        match kind {
+            "department" => Recipient::Department(id),
+            "cadre" => Recipient::Cadre(id),
+            _ => Recipient::Unknown { kind: kind.to_owned(), id },
+        }
+    }
+
+    /// The kind as written, and the id.
+    pub fn parts(&self) -> (&str, &str) {
+        match self {
+            Recipient::Department(id) => ("department", id),
+            Recipient::Cadre(id) => ("cadre", id),
+            Recipient::Unknown { kind, id } => (kind, id),
+        }
+    }
+
+    /// Whether this version knows the kind of recipient.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Recipient::Unknown { .. })
+    }
+
     /// `department:ID` or `cadre:ID`, as stored in index tables.
     pub fn key(&self) -> String {
-        match self {
-            Recipient::Department(id) => format!("department:{id}"),
-            Recipient::Cadre(id) => format!("cadre:{id}"),
-        }
+        let (kind, id) = self.parts();
+        format!("{kind}:{id}")
     }
     pub fn from_key(key: &str) -> Option<Self> {
         let (kind, id) = key.split_once(':')?;
-        match kind {
-            "department" => Some(Recipient::Department(id.to_owned())),
-            "cadre" => Some(Recipient::Cadre(id.to_owned())),
-            _ => None,
-        }
+        Some(Recipient::of(kind, id.to_owned()))
     }
 }
 

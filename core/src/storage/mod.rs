@@ -258,7 +258,7 @@ pub fn region(conn: &Connection, id: &str) -> Result<Option<Region>> {
             Ok(Region {
                 id: r.get(0)?,
                 name: r.get(1)?,
-                level: crate::domain::RegionLevel::parse(&level).unwrap_or(crate::domain::RegionLevel::Township),
+                level: crate::domain::RegionLevel::from_stored(&level),
                 parent_id: r.get(3)?,
             })
         })

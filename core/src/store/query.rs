@@ -292,6 +292,7 @@ impl Store {
                     name: match &r.recipient {
                         Recipient::Department(d) => storage::department_name(conn, d)?,
                         Recipient::Cadre(c) => storage::user_name(conn, c)?,
+                        Recipient::Unknown { .. } => Some(crate::domain::open_enum::NEEDS_NEWER_VERSION.to_owned()),
                     },
                     recipient: r.recipient.clone(),
                     acknowledged_at: r.acknowledged_at,

@@ -153,7 +153,7 @@ pub async fn notice_page(State(state): State<Arc<AppState>>, headers: HeaderMap,
         let name = |key: &str| match zhuqi_core::domain::Recipient::from_key(key) {
             Some(zhuqi_core::domain::Recipient::Department(d)) => dir.departments.get(&d).map_or(d, |x| x.name.clone()),
             Some(zhuqi_core::domain::Recipient::Cadre(c)) => dir.users.get(&c).map_or(c, |x| x.name.clone()),
-            None => key.to_owned(),
+            Some(zhuqi_core::domain::Recipient::Unknown { .. }) | None => key.to_owned(),
         };
         let recipients = storage
             .task_recipient_rows(&id)?

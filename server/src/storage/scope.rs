@@ -46,10 +46,12 @@ pub fn doc_keys(doc_id: &str, projection: &Projection, dir: &dyn DirectoryLookup
         Projection::TaskNotice(s) => {
             region_keys(dir, &s.region_id, &mut keys);
             for r in &s.recipients {
-                keys.push(match &r.recipient {
-                    Recipient::Department(d) => format!("dept:{d}"),
-                    Recipient::Cadre(c) => format!("user:{c}"),
-                });
+                match &r.recipient {
+                    Recipient::Department(d) => keys.push(format!("dept:{d}")),
+                    Recipient::Cadre(c) => keys.push(format!("user:{c}")),
+                    // Whom a kind of a newer version names, this version cannot tell: no one.
+                    Recipient::Unknown { .. } => {}
+                }
             }
         }
     }

@@ -75,7 +75,7 @@ impl<B: Backend> RelayStorage for B {
                     Ok(Region {
                         id: r.get(0)?,
                         name: r.get(1)?,
-                        level: RegionLevel::parse(&level).unwrap_or(RegionLevel::Township),
+                        level: RegionLevel::from_stored(&level),
                         parent_id: r.get(3)?,
                     })
                 })
