@@ -11,11 +11,13 @@
 //! from its number, so importing a file again skips the problems already there: a second run of
 //! the same file changes nothing, and a run cut off midway is completed by running it again.
 
-use super::import::{ImportError, Table, after_import, get, opt, read, resolve_enterprise, row_err, system_user};
+use super::import::{ImportError, after_import, get, opt, read, resolve_enterprise, row_err, system_user};
 use crate::AppState;
 use crate::sync::author::Author;
+use crate::sync::directory::Snapshot;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use zhuqi_core::domain::event::{Origin, fold};
 use zhuqi_core::domain::text::{civil_from_days, days_from_civil};
 use zhuqi_core::domain::{Category, DocKind, Event, Outcome, ProblemAction, ProblemState, Role};
@@ -145,16 +147,25 @@ struct Planned {
 pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
     let t = read(data, COLUMNS, &["number", "enterprise", "category", "title", "reported_at"])?;
     let system = system_user(state)?;
-    let planned = plan(state, &t)?;
+    let mut planner = Planner::new(state)?;
+    // Every row is checked before anything is written; then each chunk is planned again and
+    // written, so that only one chunk's problems are held at a time.
+    for (line, r) in &t.rows {
+        planner.row(state, *line, r)?;
+    }
+    planner.numbers.clear();
     let storage = state.storage.as_ref();
-    let dir = state.directory.get(storage)?;
-    let keys = storage.user_keys(dir.users.get(&system).ok_or_else(|| ImportError::File("no system account".into()))?)?;
+    let keys = storage.user_keys(
+        planner.dir.users.get(&system).ok_or_else(|| ImportError::File("no system account".into()))?,
+    )?;
     let mut done = Imported { written: 0, already: 0, events: 0 };
-    for chunk in planned.chunks(CHUNK) {
+    for rows in t.rows.chunks(CHUNK) {
+        let chunk: Vec<Planned> =
+            rows.iter().map(|(line, r)| planner.row(state, *line, r)).collect::<Result<_, _>>()?;
         let ids: Vec<&str> = chunk.iter().map(|p| p.id.as_str()).collect();
         let there: HashSet<String> = storage.docs_in_scope(&ids, &keys)?.into_iter().collect();
         let mut author = Author::importing(state, &system)?;
-        for p in chunk {
+        for p in &chunk {
             if there.contains(&p.id) {
                 done.already += 1;
                 continue;
@@ -184,18 +195,31 @@ pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> 
     Ok(done)
 }
 
-/// Reads and checks every row: values, references, and the events folded in order as the relay
-/// will fold them.
-fn plan(state: &AppState, t: &Table) -> Result<Vec<Planned>, ImportError> {
-    let storage = state.storage.as_ref();
-    let dir = state.directory.get(storage)?;
-    let enterprises: HashMap<String, (String, String)> =
-        storage.enterprise_rows()?.into_iter().map(|(id, name, region)| (id, (name, region))).collect();
-    let mut resolved: HashMap<String, Option<String>> = HashMap::new();
-    let mut numbers = HashSet::new();
-    let mut out = Vec::with_capacity(t.rows.len());
-    for (line, r) in &t.rows {
-        let line = *line;
+/// Reads and checks rows: values, references, and the events folded in order as the relay will
+/// fold them.
+struct Planner {
+    dir: Arc<Snapshot>,
+    /// Every enterprise: name and region, by id.
+    enterprises: HashMap<String, (String, String)>,
+    /// Enterprise ids by the key a row gives (an id or a credit code).
+    resolved: HashMap<String, Option<String>>,
+    /// The numbers of the rows read so far (each may appear once).
+    numbers: HashSet<String>,
+}
+
+impl Planner {
+    fn new(state: &AppState) -> Result<Planner, ImportError> {
+        let storage = state.storage.as_ref();
+        Ok(Planner {
+            dir: state.directory.get(storage)?,
+            enterprises: storage.enterprise_rows()?.into_iter().map(|(id, name, region)| (id, (name, region))).collect(),
+            resolved: HashMap::new(),
+            numbers: HashSet::new(),
+        })
+    }
+
+    fn row(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<Planned, ImportError> {
+        let (dir, enterprises, resolved, numbers) = (&self.dir, &self.enterprises, &mut self.resolved, &mut self.numbers);
         let bad = |m: String| row_err(line, m);
         let number = get(r, "number").to_owned();
         if number.chars().count() > 64 {
@@ -280,15 +304,14 @@ fn plan(state: &AppState, t: &Table) -> Result<Vec<Planned>, ImportError> {
             checked.push((action, at, person));
         }
         check_history(&checked).map_err(bad)?;
-        out.push(Planned {
+        Ok(Planned {
             line,
             id: problem_id(&number),
             number,
             header: [("enterprise_id", ent_id), ("enterprise_name", ent_name), ("region_id", region)],
             steps: checked,
-        });
+        })
     }
-    Ok(out)
 }
 
 /// Folds a row's events as the relay will: every one must apply, in the order of its times.
