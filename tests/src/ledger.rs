@@ -86,10 +86,10 @@ pub fn generate(n: usize, seed: u64) -> Vec<Row> {
         .collect()
 }
 
-pub fn csv(rows: &[Row]) -> Vec<u8> {
-    let mut out = String::from(
-        "\u{feff}编号,企业,问题类别,标题,问题描述,上报人,上报时间,受理时间,办理层级,责任单位,交办时间,办理时限,办理人,办结时间,办理结果,确认时间,满意度,评价意见,关闭时间\n",
-    );
+/// The ledger's header and rows, as text.
+pub fn cells(rows: &[Row]) -> Vec<Vec<String>> {
+    let header = "编号,企业,问题类别,标题,问题描述,上报人,上报时间,受理时间,办理层级,责任单位,交办时间,办理时限,办理人,办结时间,办理结果,确认时间,满意度,评价意见,关闭时间";
+    let mut out = vec![header.split(',').map(String::from).collect::<Vec<_>>()];
     let t = |v: Option<i64>| v.map(cst).unwrap_or_default();
     for (i, r) in rows.iter().enumerate() {
         let rating = r.confirmed.map(|(_, rating)| match (rating, i % 2) {
@@ -99,7 +99,7 @@ pub fn csv(rows: &[Row]) -> Vec<u8> {
             (n, _) => n.to_string(),
         });
         let category = ["融资", "用地", "labour", "审批问题"][i % 4];
-        out += &[
+        out.push(vec![
             r.number.clone(),
             r.enterprise.clone(),
             category.into(),
@@ -119,10 +119,45 @@ pub fn csv(rows: &[Row]) -> Vec<u8> {
             rating.unwrap_or_default(),
             String::new(),
             t(r.closed_at),
-        ]
-        .join(",");
+        ]);
+    }
+    out
+}
+
+/// The ledger as a CSV file (UTF-8 with a BOM, as spreadsheet programs save it).
+pub fn csv(rows: &[Row]) -> Vec<u8> {
+    let mut out = String::from("\u{feff}");
+    for line in cells(rows) {
+        out += &line.join(",");
         out.push('\n');
     }
     out.into_bytes()
+}
+
+/// The ledger as a workbook: times as date cells (a deadline as a day), the level as a number.
+pub fn xlsx(rows: &[Row]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let minutes = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm");
+    let day = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for (r, line) in cells(rows).iter().enumerate() {
+        for (c, v) in line.iter().enumerate() {
+            let (r, c16) = (r as u32, c as u16);
+            if r == 0 || v.is_empty() {
+                sheet.write_string(r, c16, v).unwrap();
+            } else if c == 8 {
+                sheet.write_number(r, c16, v.parse::<f64>().unwrap()).unwrap();
+            } else if c == 11 {
+                let d = rust_xlsxwriter::ExcelDateTime::parse_from_str(v).unwrap();
+                sheet.write_datetime_with_format(r, c16, &d, &day).unwrap();
+            } else if [6, 7, 10, 13, 15, 18].contains(&c) {
+                let d = rust_xlsxwriter::ExcelDateTime::parse_from_str(&format!("{v}:00")).unwrap();
+                sheet.write_datetime_with_format(r, c16, &d, &minutes).unwrap();
+            } else {
+                sheet.write_string(r, c16, v).unwrap();
+            }
+        }
+    }
+    book.save_to_buffer().unwrap()
 }
 

@@ -7,7 +7,7 @@ use zhuqi_core::domain::{DocKind, ProblemAction, ProblemStatus};
 use zhuqi_core::sync::protocol::RejectCode;
 use zhuqi_server::admin::history;
 use zhuqi_server::dashboard::kpi::Period;
-use zhuqi_tests::ledger::{Row, YEAR_END, YEAR_START, csv, generate};
+use zhuqi_tests::ledger::{Row, YEAR_END, YEAR_START, csv, generate, xlsx};
 use zhuqi_tests::*;
 
 fn start(dir: &std::path::Path) -> Relay {
@@ -20,6 +20,35 @@ fn start(dir: &std::path::Path) -> Relay {
 fn manager_session(relay: &Relay) -> zhuqi_server::storage::Session {
     let account = relay.state.storage.account_by_login("city").unwrap().expect("the city's manager");
     zhuqi_server::storage::Session { device_id: "web".into(), user: account.user, revoked: false, expires_at: i64::MAX }
+}
+
+/// The dashboard's figures for 2022 equal what the rows say, counted from the rows themselves.
+fn assert_figures_of_the_year(relay: &Relay, rows: &[Row]) {
+    // What the file says about 2022, counted from the rows themselves.
+    let year = Period { from: YEAR_START, to: YEAR_END };
+    let reported: Vec<&Row> = rows.iter().filter(|r| year.contains(r.reported_at)).collect();
+    let resolved: Vec<&Row> = rows.iter().filter(|r| r.resolved_at.is_some_and(|t| year.contains(t))).collect();
+    let on_time = resolved.iter().filter(|r| r.resolved_at.unwrap() <= r.routed.unwrap().1).count();
+    let rated: Vec<u8> =
+        rows.iter().filter_map(|r| r.confirmed).filter(|(c, _)| year.contains(*c)).map(|(_, rating)| rating).collect();
+    let reported_resolved = reported.iter().filter(|r| r.resolved_at.is_some()).count();
+    // The generator reaches every stage, some late and some outside the year.
+    assert!(resolved.len() > rows.len() / 5 && on_time > 0 && on_time < resolved.len() && rated.len() > rows.len() / 8);
+    assert!(reported.len() < rows.len(), "some rows were reported before the year");
+
+    let page = zhuqi_server::dashboard::overview(&relay.state, &manager_session(relay), year, YEAR_END).unwrap();
+    let f = &page.total;
+    assert_eq!(f.reported as usize, reported.len());
+    assert_eq!(f.resolved as usize, resolved.len());
+    assert_eq!(f.resolution_rate, Some(reported_resolved as f64 / reported.len() as f64));
+    assert_eq!(f.on_time_rate, Some(on_time as f64 / resolved.len() as f64));
+    assert_eq!(f.own_confirmations as usize, rated.len());
+    assert_eq!(f.call_backs, 0);
+    let satisfied = rated.iter().filter(|r| **r >= 4).count();
+    assert_eq!(f.satisfaction_rate, Some(satisfied as f64 / rated.len() as f64));
+    let sum: u32 = rated.iter().map(|r| u32::from(*r)).sum();
+    assert_eq!(f.average_rating, Some(f64::from(sum) / rated.len() as f64));
+
 }
 
 #[test]
@@ -42,30 +71,7 @@ fn an_imported_ledger_gives_the_years_figures_of_the_file_and_importing_it_again
         .sum();
     assert_eq!((done.written, done.already, done.events), (rows.len(), 0, events));
 
-    // What the file says about 2022, counted from the rows themselves.
-    let year = Period { from: YEAR_START, to: YEAR_END };
-    let reported: Vec<&Row> = rows.iter().filter(|r| year.contains(r.reported_at)).collect();
-    let resolved: Vec<&Row> = rows.iter().filter(|r| r.resolved_at.is_some_and(|t| year.contains(t))).collect();
-    let on_time = resolved.iter().filter(|r| r.resolved_at.unwrap() <= r.routed.unwrap().1).count();
-    let rated: Vec<u8> =
-        rows.iter().filter_map(|r| r.confirmed).filter(|(c, _)| year.contains(*c)).map(|(_, rating)| rating).collect();
-    let reported_resolved = reported.iter().filter(|r| r.resolved_at.is_some()).count();
-    // The generator reaches every stage, some late and some outside the year.
-    assert!(resolved.len() > 300 && on_time > 50 && on_time < resolved.len() && rated.len() > 200);
-    assert!(reported.len() < rows.len(), "some rows were reported before the year");
-
-    let page = zhuqi_server::dashboard::overview(&relay.state, &manager_session(&relay), year, YEAR_END).unwrap();
-    let f = &page.total;
-    assert_eq!(f.reported as usize, reported.len());
-    assert_eq!(f.resolved as usize, resolved.len());
-    assert_eq!(f.resolution_rate, Some(reported_resolved as f64 / reported.len() as f64));
-    assert_eq!(f.on_time_rate, Some(on_time as f64 / resolved.len() as f64));
-    assert_eq!(f.own_confirmations as usize, rated.len());
-    assert_eq!(f.call_backs, 0);
-    let satisfied = rated.iter().filter(|r| **r >= 4).count();
-    assert_eq!(f.satisfaction_rate, Some(satisfied as f64 / rated.len() as f64));
-    let sum: u32 = rated.iter().map(|r| u32::from(*r)).sum();
-    assert_eq!(f.average_rating, Some(f64::from(sum) / rated.len() as f64));
+    assert_figures_of_the_year(&relay, &rows);
 
     // The same file again: nothing written.
     let seq = relay.state.storage.current_seq().unwrap();
@@ -154,4 +160,17 @@ fn no_device_but_the_import_may_write_an_origin() {
     // The same urging as the manager's own is accepted.
     let r = raw.push(&id, DocKind::Problem, vec![urge(None)]);
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+}
+
+#[test]
+fn a_ledger_saved_as_a_workbook_imports_as_its_csv_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = start(tmp.path());
+    let rows = generate(400, 19);
+    let done = history::problems(&relay.state, &xlsx(&rows)).unwrap();
+    assert_eq!((done.written, done.already), (rows.len(), 0));
+    assert_figures_of_the_year(&relay, &rows);
+    // Its CSV names the same problems: nothing more to write.
+    let again = history::problems(&relay.state, &csv(&rows)).unwrap();
+    assert_eq!((again.written, again.already), (0, rows.len()));
 }

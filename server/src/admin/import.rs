@@ -1,5 +1,5 @@
-//! Admin imports from CSV (UTF-8, with or without a BOM; Chinese or English headers): regions,
-//! departments, users, enterprises and assignments. Every row is checked first; a bad row is
+//! Admin imports from CSV (UTF-8, with or without a BOM; Chinese or English headers) or XLSX (the
+//! first sheet, read as the same table): regions, departments, users, enterprises and assignments. Every row is checked first; a bad row is
 //! reported with its line number and nothing is imported.
 
 use crate::AppState;
@@ -38,9 +38,16 @@ pub(super) struct Table {
     pub(super) rows: Vec<(usize, HashMap<&'static str, String>)>,
 }
 
-/// Reads `data`, mapping each header (any of its aliases) to a canonical name; `required` columns
-/// must be present.
+/// Reads `data` (CSV, or XLSX: a zip archive), mapping each header (any of its aliases) to a
+/// canonical name; `required` columns must be present.
 pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &[&str]) -> Result<Table, ImportError> {
+    let converted;
+    let data = if data.starts_with(b"PK\x03\x04") {
+        converted = xlsx_as_csv(data)?;
+        &converted[..]
+    } else {
+        data
+    };
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(data);
     let headers = reader.headers().map_err(|e| ImportError::File(format!("无法读取表头：{e}")))?.clone();
@@ -70,6 +77,45 @@ pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &
         rows.push((line, map));
     }
     Ok(Table { rows })
+}
+
+/// The first sheet of a workbook as CSV: text as written, whole numbers without a decimal point, and
+/// date cells as `YYYY-MM-DD` (or `YYYY-MM-DD HH:MM:SS` when they hold a time of day), China time as
+/// the workbook shows it.
+fn xlsx_as_csv(data: &[u8]) -> Result<Vec<u8>, ImportError> {
+    use calamine::{Data, Reader};
+    let bad = |e: String| ImportError::File(format!("无法读取 XLSX 文件：{e}"));
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(data)).map_err(|e: calamine::XlsxError| bad(e.to_string()))?;
+    let range = book.worksheet_range_at(0).ok_or_else(|| bad("没有工作表".into()))?.map_err(|e| bad(e.to_string()))?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for row in range.rows() {
+        let cells = row.iter().map(|cell| match cell {
+            Data::Empty => String::new(),
+            Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+            Data::Int(i) => i.to_string(),
+            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            Data::Float(f) => f.to_string(),
+            Data::Bool(b) => b.to_string(),
+            Data::DateTime(d) => excel_time(d.as_f64()),
+            Data::Error(e) => format!("#{e:?}"),
+        });
+        out.write_record(cells).map_err(|e| bad(e.to_string()))?;
+    }
+    out.into_inner().map_err(|e| bad(e.to_string()))
+}
+
+/// An Excel serial date (days since 1899-12-30, the time of day as the fraction), as a ledger
+/// writes it.
+fn excel_time(serial: f64) -> String {
+    let seconds = (serial * 86_400.0).round() as i64;
+    let (days, second) = (seconds.div_euclid(86_400) - 25_569, seconds.rem_euclid(86_400));
+    let (y, m, d) = zhuqi_core::domain::text::civil_from_days(days);
+    if second == 0 {
+        format!("{y:04}-{m:02}-{d:02}")
+    } else {
+        format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", second / 3600, second / 60 % 60, second % 60)
+    }
 }
 
 pub(super) fn get<'a>(row: &'a HashMap<&'static str, String>, k: &str) -> &'a str {
@@ -395,6 +441,38 @@ pub(super) fn after_import(state: &AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excel_dates_read_as_ledgers_write_them() {
+        // 44621 is 2022-03-01 in Excel's serial days; .375 is 09:00.
+        assert_eq!(excel_time(44_621.0), "2022-03-01");
+        assert_eq!(excel_time(44_621.375), "2022-03-01 09:00:00");
+        assert_eq!(excel_time(44_621.999_999_9), "2022-03-02");
+    }
+
+    #[test]
+    fn a_workbook_reads_as_the_same_table_as_its_csv() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm");
+        sheet.write_string(0, 0, "编号").unwrap();
+        sheet.write_string(0, 1, "层级").unwrap();
+        sheet.write_string(0, 2, "上报时间").unwrap();
+        sheet.write_string(1, 0, "豫-001").unwrap();
+        sheet.write_number(1, 1, 2.0).unwrap();
+        let at = rust_xlsxwriter::ExcelDateTime::parse_from_str("2022-03-01 09:30:00").unwrap();
+        sheet.write_datetime_with_format(1, 2, &at, &date).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let columns: &[(&'static str, &[&str])] = &[("number", &["编号"]), ("level", &["层级"]), ("at", &["上报时间"])];
+        let t = read(&bytes, columns, &["number"]).unwrap();
+        assert_eq!(t.rows.len(), 1);
+        let (line, row) = &t.rows[0];
+        assert_eq!(*line, 2);
+        assert_eq!((get(row, "number"), get(row, "level"), get(row, "at")), ("豫-001", "2", "2022-03-01 09:30:00"));
+        // Not a workbook after all: a clear error, no panic.
+        let err = read(b"PK\x03\x04 not a zip", columns, &["number"]).err().unwrap().to_string();
+        assert!(err.contains("XLSX"), "{err}");
+    }
 
     #[test]
     fn region_levels_read_as_division_tables_name_them() {
