@@ -111,9 +111,10 @@ enum Command {
         #[command(flatten)]
         edge: Edge,
     },
-    /// Imports a CSV file (UTF-8; Chinese or English headers) or an XLSX workbook (its first sheet).
-    /// Nothing is imported if a row is bad. `problems` imports a previous platform's problem ledger with its historical times (a problem
-    /// already imported is skipped: importing a file again changes nothing).
+    /// Imports a CSV file (UTF-8; Chinese or English headers) or an XLSX workbook (its first
+    /// sheet). Nothing is imported if a row is bad. `problems` imports a previous platform's problem
+    /// ledger with its historical times (a problem already imported is skipped: importing a file
+    /// again changes nothing).
     Import {
         #[command(flatten)]
         data: Data,
