@@ -133,7 +133,7 @@ fn a_bad_row_is_named_by_its_line_and_nothing_is_imported() {
 }
 
 #[test]
-fn no_device_but_the_import_may_write_an_origin() {
+fn no_device_but_the_import_may_write_an_origin_or_take_an_imported_id() {
     let tmp = tempfile::tempdir().unwrap();
     let relay = start(tmp.path());
     let rows = generate(60, 3);
@@ -159,6 +159,33 @@ fn no_device_but_the_import_may_write_an_origin() {
     assert_eq!(r.rejected[0].code, RejectCode::ForgedAuthor, "{}", r.rejected[0].message);
     // The same urging as the manager's own is accepted.
     let r = raw.push(&id, DocKind::Problem, vec![urge(None)]);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+
+    // A cadre takes the id the import will give a record not imported yet: refused, so the import
+    // does not skip that record as already there.
+    let cadre = RawClient::sign_in(&relay.url, "cadre");
+    let squatted = history::problem_id("豫企诉〔2022〕99999号");
+    let report = |doc_id: &str| {
+        let event = cadre.event(
+            ProblemAction::Reported {
+                enterprise_id: ENT_A.into(),
+                category: zhuqi_core::domain::Category::Land,
+                title: "用地指标".into(),
+                description: "新厂房用地".into(),
+                visit_id: None,
+            },
+            vec![],
+        );
+        let header = [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", COUNTY)];
+        let (_, change) =
+            zhuqi_core::document::Document::create(DocKind::Problem, doc_id, &header, cadre.actor.clone(), &event).unwrap();
+        cadre.push(doc_id, DocKind::Problem, vec![change.raw_bytes().to_vec()])
+    };
+    let r = report(&squatted);
+    assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+    assert!(r.rejected[0].message.contains("hist-"), "{}", r.rejected[0].message);
+    // The same report under an id of its own is accepted.
+    let r = report(&uuid::Uuid::now_v7().to_string());
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
 }
 

@@ -63,12 +63,15 @@ const COLUMNS: &[(&str, &[&str])] = &[
     ("closed_at", &["关闭时间", "销号时间"]),
 ];
 
+/// How the ids of imported documents begin; the relay lets no other device create one.
+pub const ID_PREFIX: &str = "hist-";
+
 /// The document id of the problem numbered `number` on the previous platform: the same number
 /// always gives the same id (what makes the import idempotent).
 pub fn problem_id(number: &str) -> String {
     let digest = Sha256::digest(number.as_bytes());
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("hist-{hex}")
+    format!("{ID_PREFIX}{hex}")
 }
 
 /// A date and time as ledgers write them, in China Standard Time: `2022-03-01`, `2022/3/1 9:05`,

@@ -693,6 +693,11 @@ fn validate_inner<S: Judged>(
             judge(p, ctx, &facts, &mut before, &added, &mut ids)?;
             if creating {
                 check_creation_header(kind, &doc, ctx)?;
+                // Ids of imported history are the import's: a device that took one first would
+                // have the import skip that record as already there.
+                if push.doc.starts_with(crate::admin::history::ID_PREFIX) != p.imports_history() {
+                    return Err((RejectCode::Malformed, "document ids starting with hist- are the history import's".into()));
+                }
             }
             before.at = vec![change.hash()];
             log = Some(before);
