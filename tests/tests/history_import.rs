@@ -110,6 +110,9 @@ fn a_bad_row_is_named_by_its_line_and_nothing_is_imported() {
         (5, 1, "ent-nowhere", "不存在"),
         (7, 6, "2022-13-01 10:00", "日期"),
         (9, 2, "天气", "类别"),
+        (11, 6, "", "上报时间"),
+        (13, 6, "2099-01-01 10:00", "晚于"),
+        (15, 0, "", "编号"),
         // Resolved before it was routed: the events do not fold in the order of their times.
         (resolved, 13, "2021-01-01 00:00", "早于"),
     ];

@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use zhuqi_core::domain::event::{Origin, fold};
-use zhuqi_core::domain::text::{civil_from_days, days_from_civil};
+use zhuqi_core::domain::directory::path_covers;
+use zhuqi_core::domain::text::{self, civil_from_days, days_from_civil};
 use zhuqi_core::domain::{Category, DocKind, Event, Outcome, ProblemAction, ProblemState, Role};
 
 /// Problems written per push: a chunk's documents are held in memory until it is stored.
@@ -150,7 +151,7 @@ struct Planned {
 pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
     let t = read(data, COLUMNS, &["number", "enterprise", "category", "title", "reported_at"])?;
     let system = system_user(state)?;
-    let mut planner = Planner::new(state)?;
+    let mut planner = Planner::new(state, &system)?;
     // Every row is checked before anything is written; then each chunk is planned again and
     // written, so that only one chunk's problems are held at a time.
     for (line, r) in &t.rows {
@@ -202,6 +203,10 @@ pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> 
 /// fold them.
 struct Planner {
     dir: Arc<Snapshot>,
+    /// The region path of the importing account: every problem's enterprise must lie under it.
+    scope: String,
+    /// The relay's time: a step of history cannot lie after it.
+    now: i64,
     /// Every enterprise: name and region, by id.
     enterprises: HashMap<String, (String, String)>,
     /// Enterprise ids by the key a row gives (an id or a credit code).
@@ -211,10 +216,14 @@ struct Planner {
 }
 
 impl Planner {
-    fn new(state: &AppState) -> Result<Planner, ImportError> {
+    fn new(state: &AppState, system: &str) -> Result<Planner, ImportError> {
         let storage = state.storage.as_ref();
+        let dir = state.directory.get(storage)?;
+        let region = dir.users.get(system).and_then(|u| u.region_id.clone()).unwrap_or_default();
         Ok(Planner {
-            dir: state.directory.get(storage)?,
+            scope: dir.paths.get(&region).cloned().ok_or_else(|| ImportError::File("导入账号没有所属地区".into()))?,
+            now: crate::now_ms(),
+            dir,
             enterprises: storage.enterprise_rows()?.into_iter().map(|(id, name, region)| (id, (name, region))).collect(),
             resolved: HashMap::new(),
             numbers: HashSet::new(),
@@ -223,10 +232,14 @@ impl Planner {
 
     fn row(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<Planned, ImportError> {
         let (dir, enterprises, resolved, numbers) = (&self.dir, &self.enterprises, &mut self.resolved, &mut self.numbers);
+        let person = |k: &'static str| -> Result<Option<String>, ImportError> {
+            let v = text::optional(k, get(r, k), text::SHORT).map_err(|e| row_err(line, e.user_message()))?;
+            Ok(Some(v).filter(|v| !v.is_empty()))
+        };
         let bad = |m: String| row_err(line, m);
         let number = get(r, "number").to_owned();
-        if number.chars().count() > 64 {
-            return Err(bad("编号过长（最多64字）".into()));
+        if number.is_empty() || number.chars().count() > 64 {
+            return Err(bad("编号不能为空，最多64字".into()));
         }
         if !numbers.insert(number.clone()) {
             return Err(bad(format!("编号 {number} 重复")));
@@ -238,6 +251,9 @@ impl Planner {
             .clone()
             .ok_or_else(|| bad(format!("企业 {key} 不存在")))?;
         let (ent_name, region) = enterprises.get(&ent_id).cloned().ok_or_else(|| bad(format!("企业 {key} 不存在")))?;
+        if !dir.paths.get(&region).is_some_and(|p| path_covers(&self.scope, p)) {
+            return Err(bad(format!("企业 {key} 不在导入账号的地区内")));
+        }
         let category = parse_category(get(r, "category"))
             .ok_or_else(|| bad(format!("问题类别 {} 无法识别", get(r, "category"))))?;
         let time = |k: &str, name: &str, end_of_day: bool| -> Result<Option<i64>, ImportError> {
@@ -248,7 +264,7 @@ impl Planner {
                     .ok_or_else(|| row_err(line, format!("{name} {v} 不是日期时间（如 2022-03-01 09:30）"))),
             }
         };
-        let reported_at = time("reported_at", "上报时间", false)?.expect("a required column");
+        let reported_at = time("reported_at", "上报时间", false)?.ok_or_else(|| bad("缺少上报时间".into()))?;
         let mut steps = vec![(
             ProblemAction::Reported {
                 enterprise_id: ent_id.clone(),
@@ -258,7 +274,7 @@ impl Planner {
                 visit_id: None,
             },
             reported_at,
-            opt(r, "reporter"),
+            person("reporter")?,
         )];
         if let Some(at) = time("accepted_at", "受理时间", false)? {
             steps.push((ProblemAction::Accepted { note: String::new() }, at, None));
@@ -286,7 +302,7 @@ impl Planner {
             if routed_at.is_none() {
                 return Err(bad("已办结的问题须有交办时间".into()));
             }
-            steps.push((ProblemAction::Resolved { resolution: get(r, "resolution").into() }, at, opt(r, "handler")));
+            steps.push((ProblemAction::Resolved { resolution: get(r, "resolution").into() }, at, person("handler")?));
         }
         let confirmed_at = time("confirmed_at", "确认时间", false)?;
         match (opt(r, "rating"), confirmed_at) {
@@ -300,6 +316,9 @@ impl Planner {
         }
         if let Some(at) = time("closed_at", "关闭时间", false)? {
             steps.push((ProblemAction::Closed { note: String::new() }, at, None));
+        }
+        if steps.iter().any(|(_, at, _)| *at > self.now) {
+            return Err(bad("历史记录的时间不能晚于现在".into()));
         }
         let mut checked = Vec::with_capacity(steps.len());
         for (action, at, person) in steps {

@@ -81,26 +81,47 @@ pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &
 
 /// The first sheet of a workbook as CSV: text as written, whole numbers without a decimal point, and
 /// date cells as `YYYY-MM-DD` (or `YYYY-MM-DD HH:MM:SS` when they hold a time of day), China time as
-/// the workbook shows it.
+/// the workbook shows it. Cells are read one by one, not as a dense range (a workbook naming a cell
+/// far away would make that range huge); columns past the [`MAX_COLUMNS`]th are ignored.
 fn xlsx_as_csv(data: &[u8]) -> Result<Vec<u8>, ImportError> {
-    use calamine::{Data, Reader};
+    use calamine::{DataRef, Reader};
+    const MAX_COLUMNS: u32 = 64;
     let bad = |e: String| ImportError::File(format!("无法读取 XLSX 文件：{e}"));
-    let mut book: calamine::Xlsx<_> =
-        calamine::open_workbook_from_rs(std::io::Cursor::new(data)).map_err(|e: calamine::XlsxError| bad(e.to_string()))?;
-    let range = book.worksheet_range_at(0).ok_or_else(|| bad("没有工作表".into()))?.map_err(|e| bad(e.to_string()))?;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    for row in range.rows() {
-        let cells = row.iter().map(|cell| match cell {
-            Data::Empty => String::new(),
-            Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-            Data::Int(i) => i.to_string(),
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-            Data::Float(f) => f.to_string(),
-            Data::Bool(b) => b.to_string(),
-            Data::DateTime(d) => excel_time(d.as_f64()),
-            Data::Error(e) => format!("#{e:?}"),
-        });
-        out.write_record(cells).map_err(|e| bad(e.to_string()))?;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(data))
+        .map_err(|e: calamine::XlsxError| bad(e.to_string()))?;
+    // Serial dates count from 1904 in workbooks saved so (1,462 days later than 1900's epoch).
+    let epoch_days = if book.has_1904_epoch() { 1_462.0 } else { 0.0 };
+    let name = book.sheet_names().first().cloned().ok_or_else(|| bad("没有工作表".into()))?;
+    let mut cells = book.worksheet_cells_reader(&name).map_err(|e| bad(e.to_string()))?;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    while let Some(cell) = cells.next_cell().map_err(|e| bad(e.to_string()))? {
+        let (r, c) = cell.get_position();
+        if c >= MAX_COLUMNS {
+            continue;
+        }
+        let text = match cell.get_value() {
+            DataRef::Empty => continue,
+            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+            DataRef::SharedString(s) => (*s).to_owned(),
+            DataRef::Int(i) => i.to_string(),
+            DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            DataRef::Float(f) => f.to_string(),
+            DataRef::Bool(b) => b.to_string(),
+            DataRef::DateTime(d) => excel_time(d.as_f64() + epoch_days),
+            DataRef::Error(e) => format!("#{e:?}"),
+        };
+        let (r, c) = (r as usize, c as usize);
+        if rows.len() <= r {
+            rows.resize(r + 1, Vec::new());
+        }
+        if rows[r].len() <= c {
+            rows[r].resize(c + 1, String::new());
+        }
+        rows[r][c] = text;
+    }
+    let mut out = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    for row in rows {
+        out.write_record(if row.is_empty() { vec![String::new()] } else { row }).map_err(|e| bad(e.to_string()))?;
     }
     out.into_inner().map_err(|e| bad(e.to_string()))
 }
@@ -462,6 +483,8 @@ mod tests {
         sheet.write_number(1, 1, 2.0).unwrap();
         let at = rust_xlsxwriter::ExcelDateTime::parse_from_str("2022-03-01 09:30:00").unwrap();
         sheet.write_datetime_with_format(1, 2, &at, &date).unwrap();
+        // A cell as far away as a sheet allows: read cell by cell, not as a dense range.
+        sheet.write_string(1_048_575, 16_383, "far").unwrap();
         let bytes = book.save_to_buffer().unwrap();
         let columns: &[(&'static str, &[&str])] = &[("number", &["编号"]), ("level", &["层级"]), ("at", &["上报时间"])];
         let t = read(&bytes, columns, &["number"]).unwrap();

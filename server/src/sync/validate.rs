@@ -186,7 +186,11 @@ fn check_time(
     times: &HashMap<String, (i64, String)>,
 ) -> Result<(), (RejectCode, String)> {
     let refuse = |m: String| Err((RejectCode::InvalidAction, m));
-    // The relay's own records of history (demo data, imports) are dated by the relay itself.
+    // The relay's own records of history (demo data, imports) are dated by the relay itself; history
+    // is in the past (an imported step dated later would hold every device's next event back).
+    if p.imports_history() && at > ctx.now.saturating_add(CLOCK_SKEW_MS) {
+        return refuse("an imported event is dated after its import".into());
+    }
     if p.records_history() {
         return Ok(());
     }
