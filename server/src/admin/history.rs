@@ -147,7 +147,7 @@ struct Planned {
     steps: Vec<(ProblemAction, i64, Option<String>)>,
 }
 
-/// Imports a problem ledger (CSV, UTF-8). Nothing is written if a row is bad.
+/// Imports a problem ledger (CSV or XLSX, see `import::read`). Nothing is written if a row is bad.
 pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
     let t = read(data, COLUMNS, &["number", "enterprise", "category", "title", "reported_at"])?;
     let system = system_user(state)?;
