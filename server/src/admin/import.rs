@@ -38,6 +38,9 @@ pub(super) struct Table {
     pub(super) rows: Vec<(usize, HashMap<&'static str, String>)>,
 }
 
+/// How many lines may come before the header (titles, notes, blank lines).
+const HEADER_SEARCH: usize = 10;
+
 /// Reads `data` (CSV, or XLSX: a zip archive), mapping each header (any of its aliases) to a
 /// canonical name; `required` columns must be present.
 pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &[&str]) -> Result<Table, ImportError> {
@@ -49,15 +52,24 @@ pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &
         data
     };
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(data);
-    let headers = reader.headers().map_err(|e| ImportError::File(format!("无法读取表头：{e}")))?.clone();
-    let mut index: HashMap<&'static str, usize> = HashMap::new();
-    for (i, h) in headers.iter().enumerate() {
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(data);
+    let column_of = |h: &str| {
         let h = h.trim().to_lowercase();
-        if let Some((name, _)) =
-            columns.iter().find(|(name, aliases)| *name == h || aliases.iter().any(|a| a.to_lowercase() == h))
-        {
-            index.insert(name, i);
+        columns
+            .iter()
+            .find(|(name, aliases)| *name == h || aliases.iter().any(|a| a.to_lowercase() == h))
+            .map(|(name, _)| *name)
+    };
+    // The header is the first line naming a required column: exports often open with a title line
+    // ("2022年问题台账") or a blank one.
+    let mut records = reader.records();
+    let mut index: HashMap<&'static str, usize> = HashMap::new();
+    for record in records.by_ref().take(HEADER_SEARCH) {
+        let record = record.map_err(|e| ImportError::File(format!("无法读取表头：{e}")))?;
+        if record.iter().any(|h| column_of(h).is_some_and(|c| required.contains(&c))) {
+            index = record.iter().enumerate().filter_map(|(i, h)| Some((column_of(h)?, i))).collect();
+            break;
         }
     }
     for r in required {
@@ -66,13 +78,28 @@ pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &
             return Err(ImportError::File(format!("缺少列：{r}（{aliases}）")));
         }
     }
+    // The file's own line of a record starting at a byte offset (the reader's line count leaves out
+    // blank lines, and its offset is before the blank lines it skipped).
+    let mut counted = (0usize, 1usize);
+    let mut line_at = |byte: u64| {
+        let mut byte = (byte as usize).min(data.len()).max(counted.0);
+        while data.get(byte).is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+            byte += 1;
+        }
+        counted = (byte, counted.1 + data[counted.0..byte].iter().filter(|b| **b == b'\n').count());
+        counted.1
+    };
     let mut rows = Vec::new();
-    for (n, record) in reader.records().enumerate() {
-        let line = n + 2;
-        let record = record.map_err(|e| ImportError::Row { line, message: format!("格式错误：{e}") })?;
+    for record in records {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| line_at(p.byte()));
+            ImportError::Row { line, message: format!("格式错误：{e}") }
+        })?;
         if record.iter().all(str::is_empty) {
             continue;
         }
+        // A quoted value may span lines: a record's line is its first.
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
         let map = index.iter().map(|(k, &i)| (*k, record.get(i).unwrap_or("").to_owned())).collect();
         rows.push((line, map));
     }
@@ -492,6 +519,11 @@ mod tests {
         let (line, row) = &t.rows[0];
         assert_eq!(*line, 2);
         assert_eq!((get(row, "number"), get(row, "level"), get(row, "at")), ("豫-001", "2", "2022-03-01 09:30:00"));
+        // A title line before the header, as exports have: lines keep their numbers.
+        let csv = "2022年问题台账,,\n编号,层级,上报时间\n豫-002,3,2022-03-02\n\n豫-003,1,2022-03-03\n";
+        let t = read(csv.as_bytes(), columns, &["number"]).unwrap();
+        let lines: Vec<(usize, &str)> = t.rows.iter().map(|(l, r)| (*l, get(r, "number"))).collect();
+        assert_eq!(lines, [(3, "豫-002"), (5, "豫-003")]);
         // Not a workbook after all: a clear error, no panic.
         let err = read(b"PK\x03\x04 not a zip", columns, &["number"]).err().unwrap().to_string();
         assert!(err.contains("XLSX"), "{err}");
