@@ -708,8 +708,8 @@ fn event(
     fn with<A>(meta: Event<()>, action: A, r: &mut Reader<'_>) -> Event<A> {
         let origin = match r.below(3) {
             0 => None,
-            1 => Some(Origin { record: r.string(), person: None }),
-            _ => Some(Origin { record: "HN-2022-1".into(), person: Some(r.string()) }),
+            1 => Some(Origin { record: r.string(), person: None, user: None }),
+            _ => Some(Origin { record: "HN-2022-1".into(), person: Some(r.string()), user: Some(r.string()) }),
         };
         let Event { id, by, role, device, at, seen, .. } = meta;
         Event { id, by, role, device, at, seen, origin, action }

@@ -172,6 +172,7 @@ enum ImportKind {
     Enterprises,
     Assignments,
     Problems,
+    Visits,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -252,10 +253,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 ImportKind::Users => import::users(&state, &bytes),
                 ImportKind::Enterprises => import::enterprises(&state, &bytes),
                 ImportKind::Assignments => import::assignments(&state, &bytes),
-                ImportKind::Problems => {
-                    let done = history::problems(&state, &bytes).map_err(|e| e.to_string())?;
+                ImportKind::Problems | ImportKind::Visits => {
+                    let done = if matches!(what, ImportKind::Problems) {
+                        history::problems(&state, &bytes)
+                    } else {
+                        history::visits(&state, &bytes)
+                    }
+                    .map_err(|e| e.to_string())?;
                     println!(
-                        "已导入 {} 个问题（{} 条记录），{} 个此前已导入 / imported {} problems ({} events), {} already there",
+                        "已导入 {} 条（{} 条记录），{} 条此前已导入 / imported {} ({} events), {} already there",
                         done.written, done.events, done.already, done.written, done.events, done.already
                     );
                     return Ok(());

@@ -161,3 +161,21 @@ pub fn xlsx(rows: &[Row]) -> Vec<u8> {
     book.save_to_buffer().unwrap()
 }
 
+
+/// A visit log (走访台账) of `n` visits as a previous platform exports it: to both enterprises (by id
+/// and by credit code), by three cadres, from mid-December 2021 through 2022, some with a time of
+/// day. Returns the file and, per row, (cadre login, day of the visit in ms).
+pub fn visit_log(n: usize) -> (Vec<u8>, Vec<(&'static str, i64)>) {
+    let ent_b = uscc::complete("91410103MA55AB3C7").unwrap();
+    let mut out = String::from("\u{feff}编号,企业,干部,走访日期,见到的人,走访情况,惠企政策\n");
+    let mut rows = Vec::with_capacity(n);
+    for i in 0..n {
+        let cadre = ["cadre", "cadre-b", "cadre-c"][i % 3];
+        let day = YEAR_START - 15 * DAY + (i as i64 * 380 / n as i64) * DAY;
+        let date = if i % 4 == 0 { format!("{} 09:30", &cst(day)[..10]) } else { cst(day)[..10].to_owned() };
+        let enterprise = if i % 2 == 0 { ENT_A.to_owned() } else { ent_b.clone() };
+        out += &format!("走访〔2022〕{i:05}号,{enterprise},{cadre},{date},刘总；王经理,了解生产经营情况，宣讲惠企政策,稳岗返还、研发费用加计扣除\n");
+        rows.push((cadre, day));
+    }
+    (out.into_bytes(), rows)
+}

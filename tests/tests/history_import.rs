@@ -156,7 +156,7 @@ fn no_device_but_the_import_may_write_an_origin_or_take_an_imported_id() {
         doc.append(&event).unwrap().raw_bytes().to_vec()
     };
     // The manager claims the urging comes from the previous platform's history.
-    let forged = urge(Some(zhuqi_core::domain::Origin { record: row.number.clone(), person: Some("省领导".into()) }));
+    let forged = urge(Some(zhuqi_core::domain::Origin { record: row.number.clone(), person: Some("省领导".into()), user: None }));
     let r = raw.push(&id, DocKind::Problem, vec![forged]);
     assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
     assert_eq!(r.rejected[0].code, RejectCode::ForgedAuthor, "{}", r.rejected[0].message);
@@ -203,4 +203,41 @@ fn a_ledger_saved_as_a_workbook_imports_as_its_csv_does() {
     // Its CSV names the same problems: nothing more to write.
     let again = history::problems(&relay.state, &csv(&rows)).unwrap();
     assert_eq!((again.written, again.already), (0, rows.len()));
+}
+
+#[test]
+fn an_imported_visit_log_counts_each_visit_for_its_cadre_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = start(tmp.path());
+    let (file, rows) = zhuqi_tests::ledger::visit_log(300);
+    let done = history::visits(&relay.state, &file).unwrap();
+    assert_eq!((done.written, done.already), (rows.len(), 0));
+
+    // The figures count each visit for its cadre, on its own day, not as entered late.
+    let mut facts = relay.state.storage.visit_facts().unwrap();
+    zhuqi_server::dashboard::kpi::judge_times(&mut [], &mut facts, relay.state.offline_window_ms);
+    for cadre in ["cadre", "cadre-b", "cadre-c"] {
+        let mut expected: Vec<i64> = rows.iter().filter(|(c, _)| *c == cadre).map(|(_, d)| *d).collect();
+        let mut counted: Vec<i64> = facts.iter().filter(|f| f.cadre_id == cadre).map(|f| f.day).collect();
+        expected.sort();
+        counted.sort();
+        assert_eq!(counted.len(), expected.len(), "{cadre}");
+        let days = |v: &[i64]| v.iter().map(|t| (t + 8 * 3_600_000).div_euclid(DAY)).collect::<Vec<_>>();
+        assert_eq!(days(&counted), days(&expected), "{cadre}");
+    }
+    let year = Period { from: YEAR_START, to: YEAR_END };
+    let page = zhuqi_server::dashboard::overview(&relay.state, &manager_session(&relay), year, YEAR_END).unwrap();
+    assert_eq!(page.total.visits as usize, rows.iter().filter(|(_, d)| year.contains(*d)).count());
+    assert_eq!(page.total.enterprises_visited, 2);
+
+    // Again: nothing written.
+    let seq = relay.state.storage.current_seq().unwrap();
+    let again = history::visits(&relay.state, &file).unwrap();
+    assert_eq!((again.written, again.already), (0, rows.len()));
+    assert_eq!(relay.state.storage.current_seq().unwrap(), seq);
+
+    // A visit by someone without an account is named by its line, and nothing is written.
+    let text = String::from_utf8(file).unwrap().replacen(",cadre-b,", ",nobody,", 1);
+    let err = history::visits(&relay.state, text.as_bytes()).unwrap_err().to_string();
+    assert!(err.starts_with("第3行") && err.contains("nobody"), "{err}");
 }

@@ -403,7 +403,7 @@ impl Fold for EnterpriseState {
             AssignmentEnded { cadre_id, .. } => self.assignments.retain(|a| &a.cadre_id != cadre_id),
             VisitRecorded { visit } => self.visits.push(Visit {
                 record: visit.clone(),
-                cadre_id: event.by.clone(),
+                cadre_id: event.actor_id().to_owned(),
                 recorded_at: event.at,
                 event_id: event.id.clone(),
                 corrections: Vec::new(),

@@ -72,6 +72,17 @@ pub struct Origin {
     /// The person the record names for this step, as written there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<String>,
+    /// That person's account here, when the record names one the directory knows: the step is then
+    /// theirs where the fold records who did it (an imported visit counts for its cadre).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl<A> Event<A> {
+    /// Who did it: the account an imported step names ([`Origin::user`]), else the author.
+    pub fn actor_id(&self) -> &str {
+        self.origin.as_ref().and_then(|o| o.user.as_deref()).unwrap_or(&self.by)
+    }
 }
 
 /// What the fold made of one event.

@@ -1,5 +1,6 @@
-//! Imports a previous platform's history of problems (a problem ledger, 问题台账: one row a problem,
-//! from its report to its closing) as problem documents. Each row becomes the events its columns
+//! Imports a previous platform's history: problems (a problem ledger, 问题台账: one row a problem,
+//! from its report to its closing) as problem documents, and visits (a visit log, 走访台账: one row
+//! a visit) into their enterprises' documents. For problems: Each row becomes the events its columns
 //! record — reported, accepted, routed, resolved, confirmed and rated, closed — dated with their
 //! historical times, written through the relay's import device by the `system` account and
 //! carrying their [`Origin`] (the row's number on that platform and the person it names), so
@@ -21,7 +22,10 @@ use std::sync::Arc;
 use zhuqi_core::domain::event::{Origin, fold};
 use zhuqi_core::domain::directory::path_covers;
 use zhuqi_core::domain::text::{self, civil_from_days, days_from_civil};
-use zhuqi_core::domain::{Category, DocKind, Event, Outcome, ProblemAction, ProblemState, Role};
+use zhuqi_core::document::Document;
+use zhuqi_core::domain::{
+    Category, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction, ProblemState, Role, VisitRecord,
+};
 
 /// Problems written per push: a chunk's documents are held in memory until it is stored.
 const CHUNK: usize = 1_000;
@@ -176,7 +180,7 @@ pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> 
             }
             let header: Vec<(&str, &str)> = p.header.iter().map(|(k, v)| (*k, v.as_str())).collect();
             for (i, (action, at, person)) in p.steps.iter().enumerate() {
-                author.set_origin(Some(Origin { record: p.number.clone(), person: person.clone() }));
+                author.set_origin(Some(Origin { record: p.number.clone(), person: person.clone(), user: None }));
                 let staged = if i == 0 {
                     author.create(DocKind::Problem, &p.id, &header, action.clone(), *at)
                 } else {
@@ -231,7 +235,6 @@ impl Planner {
     }
 
     fn row(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<Planned, ImportError> {
-        let (dir, enterprises, resolved, numbers) = (&self.dir, &self.enterprises, &mut self.resolved, &mut self.numbers);
         let person = |k: &'static str| -> Result<Option<String>, ImportError> {
             let v = text::optional(k, get(r, k), text::SHORT).map_err(|e| row_err(line, e.user_message()))?;
             Ok(Some(v).filter(|v| !v.is_empty()))
@@ -241,19 +244,14 @@ impl Planner {
         if number.is_empty() || number.chars().count() > 64 {
             return Err(bad("编号不能为空，最多64字".into()));
         }
-        if !numbers.insert(number.clone()) {
+        if !self.numbers.insert(number.clone()) {
             return Err(bad(format!("编号 {number} 重复")));
         }
         let key = get(r, "enterprise");
-        let ent_id = resolved
-            .entry(key.to_owned())
-            .or_insert_with(|| resolve_enterprise(state, key))
-            .clone()
-            .ok_or_else(|| bad(format!("企业 {key} 不存在")))?;
-        let (ent_name, region) = enterprises.get(&ent_id).cloned().ok_or_else(|| bad(format!("企业 {key} 不存在")))?;
-        if !dir.paths.get(&region).is_some_and(|p| path_covers(&self.scope, p)) {
-            return Err(bad(format!("企业 {key} 不在导入账号的地区内")));
-        }
+        let ent_id =
+            self.enterprise(state, key).ok_or_else(|| bad(format!("企业 {key} 不存在或不在导入账号的地区内")))?;
+        let (ent_name, region) = self.enterprises[&ent_id].clone();
+        let dir = &self.dir;
         let category = parse_category(get(r, "category"))
             .ok_or_else(|| bad(format!("问题类别 {} 无法识别", get(r, "category"))))?;
         let time = |k: &str, name: &str, end_of_day: bool| -> Result<Option<i64>, ImportError> {
@@ -376,6 +374,133 @@ fn zh_step(action: &ProblemAction) -> &'static str {
         ProblemAction::Confirmed { .. } => "确认",
         ProblemAction::Closed { .. } => "关闭",
         _ => "该步骤",
+    }
+}
+
+/// The columns of a visit log.
+const VISIT_COLUMNS: &[(&str, &[&str])] = &[
+    ("number", &["编号", "走访编号", "原编号", "no"]),
+    ("enterprise", &["企业", "企业编号", "统一社会信用代码", "信用代码", "enterprise_id", "uscc"]),
+    ("cadre", &["干部", "走访干部", "干部登录名", "登录名"]),
+    ("date", &["走访日期", "走访时间", "日期"]),
+    ("people", &["见到的人", "接待人", "企业接待人"]),
+    ("notes", &["走访情况", "走访内容", "情况"]),
+    ("policies", &["惠企政策", "宣讲政策"]),
+];
+
+/// The visit id of the visit numbered `number` on the previous platform (see [`problem_id`]).
+pub fn visit_id(number: &str) -> String {
+    problem_id(&format!("visit:{number}"))
+}
+
+/// One row's visit, checked.
+struct PlannedVisit {
+    line: usize,
+    number: String,
+    enterprise_id: String,
+    cadre: (String, String),
+    record: VisitRecord,
+    at: i64,
+}
+
+/// Imports a visit log (CSV or XLSX): each visit is recorded in its enterprise's document, dated
+/// as recorded, counted for its cadre (who must have an account here, as an imported user may).
+/// Nothing is written if a row is bad; a visit already imported is skipped.
+pub fn visits(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
+    let t = read(data, VISIT_COLUMNS, &["number", "enterprise", "cadre", "date", "notes"])?;
+    let system = system_user(state)?;
+    let mut planner = Planner::new(state, &system)?;
+    let mut planned = Vec::with_capacity(t.rows.len());
+    for (line, r) in &t.rows {
+        planned.push(planner.visit(state, *line, r)?);
+    }
+    let mut done = Imported { written: 0, already: 0, events: 0 };
+    // The visits each enterprise already holds, read once.
+    let mut held: HashMap<String, HashSet<String>> = HashMap::new();
+    for chunk in planned.chunks(CHUNK) {
+        let mut author = Author::importing(state, &system)?;
+        for v in chunk {
+            if !held.contains_key(&v.enterprise_id) {
+                let ids = state
+                    .read_doc(&v.enterprise_id, |c| {
+                        let events = Document::from_automerge(c.doc.clone()).events();
+                        fold::<EnterpriseState>(events).0.visits.into_iter().map(|v| v.record.id).collect()
+                    })?
+                    .unwrap_or_default();
+                held.insert(v.enterprise_id.clone(), ids);
+            }
+            if !held.get_mut(&v.enterprise_id).expect("read above").insert(v.record.id.clone()) {
+                done.already += 1;
+                continue;
+            }
+            let (user, name) = &v.cadre;
+            author.set_origin(Some(Origin { record: v.number.clone(), person: Some(name.clone()), user: Some(user.clone()) }));
+            author
+                .append(&v.enterprise_id, EnterpriseAction::VisitRecorded { visit: v.record.clone() }, v.at)
+                .map_err(|e| row_err(v.line, e.message_zh))?;
+            done.written += 1;
+            done.events += 1;
+        }
+        if author.staged() > 0 {
+            let rejected = author.submit(true)?;
+            if let Some(r) = rejected.first() {
+                let line = chunk.iter().find(|v| v.enterprise_id == r.doc).map_or(0, |v| v.line);
+                return Err(row_err(line, format!("{}（{}）", r.code.message_zh(), r.message)));
+            }
+        }
+    }
+    after_import(state);
+    Ok(done)
+}
+
+impl Planner {
+    fn visit(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<PlannedVisit, ImportError> {
+        let bad = |m: String| row_err(line, m);
+        let number = get(r, "number").to_owned();
+        if number.is_empty() || number.chars().count() > 64 {
+            return Err(bad("编号不能为空，最多64字".into()));
+        }
+        if !self.numbers.insert(number.clone()) {
+            return Err(bad(format!("编号 {number} 重复")));
+        }
+        let key = get(r, "enterprise");
+        let enterprise_id = self.enterprise(state, key).ok_or_else(|| bad(format!("企业 {key} 不存在或不在导入账号的地区内")))?;
+        let login = get(r, "cadre");
+        let cadre = match self.dir.users.get(login) {
+            Some(u) => Some((u.id.clone(), u.name.clone())),
+            None => state.storage.account_by_login(login)?.map(|a| (a.user.id, a.user.name)),
+        }
+        .ok_or_else(|| bad(format!("干部 {login} 没有账号（请先导入用户）")))?;
+        // A visit given as a day is dated at its noon.
+        let date = get(r, "date");
+        let at = parse_time(date, false)
+            .map(|t| if date.trim().len() <= 10 { t + 12 * HOUR_MS } else { t })
+            .ok_or_else(|| bad(format!("走访日期 {date} 不是日期（如 2022-03-01）")))?;
+        if at > self.now {
+            return Err(bad("历史记录的时间不能晚于现在".into()));
+        }
+        let list = |k: &str| -> Vec<String> {
+            get(r, k).split([';', '；', '、', ',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()
+        };
+        let record = VisitRecord {
+            id: visit_id(&number),
+            date: zhuqi_core::domain::text::date_of(at),
+            people_met: list("people"),
+            notes: get(r, "notes").into(),
+            policies: list("policies"),
+            location: None,
+            photos: vec![],
+        }
+        .validate(at.saturating_add(CST_MS).div_euclid(DAY_MS))
+        .map_err(|e| bad(e.user_message()))?;
+        Ok(PlannedVisit { line, number, enterprise_id, cadre, record, at })
+    }
+
+    /// The enterprise a row names (by id or credit code), if it lies in the importing account's region.
+    fn enterprise(&mut self, state: &AppState, key: &str) -> Option<String> {
+        let id = self.resolved.entry(key.to_owned()).or_insert_with(|| resolve_enterprise(state, key)).clone()?;
+        let (_, region) = self.enterprises.get(&id)?;
+        self.dir.paths.get(region).is_some_and(|p| path_covers(&self.scope, p)).then_some(id)
     }
 }
 

@@ -155,6 +155,11 @@ fn judge<S: Judged>(
         if event.origin.is_some() != p.imports_history() {
             return Err((RejectCode::ForgedAuthor, "only the history import, and all of it, names an origin".into()));
         }
+        if let Some(user) = event.origin.as_ref().and_then(|o| o.user.as_deref())
+            && ctx.dir.user(user).is_none()
+        {
+            return Err((RejectCode::InvalidAction, format!("the origin names no account {}", log_text(user))));
+        }
         let mut seen = event.seen.clone();
         seen.sort();
         if log.heads != seen {

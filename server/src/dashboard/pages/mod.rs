@@ -193,7 +193,7 @@ mod tests {
             level: 1,
             ..Default::default()
         };
-        let origin = zhuqi_core::domain::Origin { record: "豫\"<1>".into(), person: Some("赵<六>".into()) };
+        let origin = zhuqi_core::domain::Origin { record: "豫\"<1>".into(), person: Some("赵<六>".into()), user: None };
         let event = |outcome| TimelineEvent {
             verb: "上报",
             by: "张<三>".into(),
