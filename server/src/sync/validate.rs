@@ -751,7 +751,7 @@ pub fn rejection(push: &DocChanges, code: RejectCode, message: String, document:
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
-    use zhuqi_core::domain::{Category, Department, Profile, ProfileUpdate, Role};
+    use zhuqi_core::domain::{Category, Department, Origin, Profile, ProfileUpdate, Role};
 
     const NOW: i64 = 1_767_225_600_000;
     const HOUR: i64 = 3_600_000;
@@ -864,6 +864,63 @@ mod tests {
             let event = self.event("e-2", at, &["e-1"], EnterpriseAction::ProfileUpdated { update });
             doc.append(&event).unwrap().raw_bytes().to_vec()
         }
+    }
+
+    #[test]
+    fn the_history_import_names_origins_of_known_accounts_in_the_past_and_nothing_else_does() {
+        let import = Office::on("import:office");
+        let enterprise = import.enterprise();
+        let visit = |at: i64, origin: Option<Origin>| {
+            let record = zhuqi_core::domain::VisitRecord {
+                id: "v-1".into(),
+                date: zhuqi_core::domain::text::date_of(at),
+                people_met: vec!["刘总".into()],
+                notes: "了解生产经营情况".into(),
+                policies: vec![],
+                location: None,
+                photos: vec![],
+            };
+            let mut doc = enterprise.clone();
+            let event = Event { origin, ..import.event("e-2", at, &["e-1"], EnterpriseAction::VisitRecorded { visit: record }) };
+            doc.append(&event).unwrap().raw_bytes().to_vec()
+        };
+        let origin = |user: Option<&str>| Some(Origin { record: "走访-1".into(), person: None, user: user.map(Into::into) });
+        let judge = |change: Vec<u8>| import.judge(Some(&enterprise), "ent-1", DocKind::Enterprise, vec![change]);
+        let refused = |v: Verdict| match v {
+            Verdict::Reject(code, message, _) => (code, message),
+            _ => panic!("accepted"),
+        };
+        // A year ago, naming nobody's account: accepted (the import's rights are not the office's).
+        match judge(visit(NOW - 365 * 24 * HOUR, origin(None))) {
+            Verdict::Accept(..) => {}
+            Verdict::Reject(code, message, _) => panic!("refused {code:?}: {message}"),
+            _ => panic!("not judged"),
+        }
+        // Naming an account the directory does not know, dated after its arrival, or without an
+        // origin at all: refused.
+        let (code, message) = refused(judge(visit(NOW - HOUR, origin(Some("ghost")))));
+        assert_eq!(code, RejectCode::InvalidAction, "{message}");
+        assert!(message.contains("ghost"), "{message}");
+        let (code, message) = refused(judge(visit(NOW + 24 * HOUR, origin(None))));
+        assert_eq!(code, RejectCode::InvalidAction, "{message}");
+        assert!(message.contains("after its import"), "{message}");
+        assert_eq!(refused(judge(visit(NOW - HOUR, None))).0, RejectCode::ForgedAuthor);
+        // The office's own device may not name an origin.
+        let office = Office::on("pc-office");
+        let mut doc = office.enterprise();
+        let record = zhuqi_core::domain::VisitRecord {
+            id: "v-2".into(),
+            date: zhuqi_core::domain::text::date_of(NOW),
+            people_met: vec!["刘总".into()],
+            notes: "走访".into(),
+            policies: vec![],
+            location: None,
+            photos: vec![],
+        };
+        let event = Event { origin: origin(None), ..office.event("e-2", NOW, &["e-1"], EnterpriseAction::VisitRecorded { visit: record }) };
+        let change = doc.append(&event).unwrap().raw_bytes().to_vec();
+        let v = office.judge(Some(&office.enterprise()), "ent-1", DocKind::Enterprise, vec![change]);
+        assert_eq!(refused(v).0, RejectCode::ForgedAuthor);
     }
 
     fn raw(changes: &[Change]) -> Vec<Vec<u8>> {
