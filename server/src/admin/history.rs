@@ -1,16 +1,17 @@
 //! Imports a previous platform's history: problems (a problem ledger, 问题台账: one row a problem,
 //! from its report to its closing) as problem documents, and visits (a visit log, 走访台账: one row
-//! a visit) into their enterprises' documents. For problems: Each row becomes the events its columns
-//! record — reported, accepted, routed, resolved, confirmed and rated, closed — dated with their
-//! historical times, written through the relay's import device by the `system` account and
-//! carrying their [`Origin`] (the row's number on that platform and the person it names), so
-//! timelines show them as 导入 and the campaign's figures count them at their own times.
+//! a visit) into their enterprises' documents. A problem's row becomes the events its columns record
+//! — reported, accepted, routed, resolved, confirmed and rated, closed —; a visit's, one visit
+//! recorded. They are dated with their historical times, written through the relay's import device
+//! by the `system` account and carry their [`Origin`] (the row's number on that platform, the person
+//! it names and, for a visit, that cadre's account), so timelines show them as 导入 and the
+//! campaign's figures count them at their own times (a visit for its cadre).
 //!
-//! Every row is read, checked and folded before anything is written: a bad row is reported with its
-//! line number and nothing is imported. The documents are then written a chunk at a time, each
-//! chunk one all-or-nothing push through the relay's validation. A problem's document id derives
-//! from its number, so importing a file again skips the problems already there: a second run of
-//! the same file changes nothing, and a run cut off midway is completed by running it again.
+//! Every row is read, checked (a problem's events folded) before anything is written: a bad row is
+//! reported with its line number and nothing is imported. The events are then written a chunk at a
+//! time, each chunk one all-or-nothing push through the relay's validation. Ids derive from the
+//! records' numbers, so importing a file again skips what is already there: a second run of the
+//! same file changes nothing, and a run cut off midway is completed by running it again.
 
 use super::import::{ImportError, after_import, get, opt, read, resolve_enterprise, row_err, system_user};
 use crate::AppState;
