@@ -192,16 +192,22 @@ pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> 
             done.written += 1;
             done.events += p.steps.len();
         }
-        if author.staged() > 0 {
-            let rejected = author.submit(true)?;
-            if let Some(r) = rejected.first() {
-                let line = chunk.iter().find(|p| p.id == r.doc).map_or(0, |p| p.line);
-                return Err(row_err(line, format!("{}（{}）", r.code.message_zh(), r.message)));
-            }
-        }
+        submit(author, |doc| chunk.iter().find(|p| p.id == doc).map_or(0, |p| p.line))?;
     }
     after_import(state);
     Ok(done)
+}
+
+/// Submits a chunk's staged events as one all-or-nothing push; a refusal names the line of the
+/// refused document's row (`line_of` its id).
+fn submit(author: Author<'_>, line_of: impl Fn(&str) -> usize) -> Result<(), ImportError> {
+    if author.staged() == 0 {
+        return Ok(());
+    }
+    match author.submit(true)?.first() {
+        None => Ok(()),
+        Some(r) => Err(row_err(line_of(&r.doc), format!("{}（{}）", r.code.message_zh(), r.message))),
+    }
 }
 
 /// Reads and checks rows: values, references, and the events folded in order as the relay will
@@ -241,13 +247,7 @@ impl Planner {
             Ok(Some(v).filter(|v| !v.is_empty()))
         };
         let bad = |m: String| row_err(line, m);
-        let number = get(r, "number").to_owned();
-        if number.is_empty() || number.chars().count() > 64 {
-            return Err(bad("编号不能为空，最多64字".into()));
-        }
-        if !self.numbers.insert(number.clone()) {
-            return Err(bad(format!("编号 {number} 重复")));
-        }
+        let number = self.number(line, r)?;
         let key = get(r, "enterprise");
         let ent_id =
             self.enterprise(state, key).ok_or_else(|| bad(format!("企业 {key} 不存在或不在导入账号的地区内")))?;
@@ -442,28 +442,28 @@ pub fn visits(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
             done.written += 1;
             done.events += 1;
         }
-        if author.staged() > 0 {
-            let rejected = author.submit(true)?;
-            if let Some(r) = rejected.first() {
-                let line = chunk.iter().find(|v| v.enterprise_id == r.doc).map_or(0, |v| v.line);
-                return Err(row_err(line, format!("{}（{}）", r.code.message_zh(), r.message)));
-            }
-        }
+        submit(author, |doc| chunk.iter().find(|v| v.enterprise_id == doc).map_or(0, |v| v.line))?;
     }
     after_import(state);
     Ok(done)
 }
 
 impl Planner {
-    fn visit(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<PlannedVisit, ImportError> {
-        let bad = |m: String| row_err(line, m);
+    /// A row's record number: not empty, at most 64 characters, and not another row's.
+    fn number(&mut self, line: usize, r: &HashMap<&'static str, String>) -> Result<String, ImportError> {
         let number = get(r, "number").to_owned();
         if number.is_empty() || number.chars().count() > 64 {
-            return Err(bad("编号不能为空，最多64字".into()));
+            return Err(row_err(line, "编号不能为空，最多64字"));
         }
         if !self.numbers.insert(number.clone()) {
-            return Err(bad(format!("编号 {number} 重复")));
+            return Err(row_err(line, format!("编号 {number} 重复")));
         }
+        Ok(number)
+    }
+
+    fn visit(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<PlannedVisit, ImportError> {
+        let bad = |m: String| row_err(line, m);
+        let number = self.number(line, r)?;
         let key = get(r, "enterprise");
         let enterprise_id = self.enterprise(state, key).ok_or_else(|| bad(format!("企业 {key} 不存在或不在导入账号的地区内")))?;
         let login = get(r, "cadre");

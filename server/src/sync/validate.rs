@@ -870,18 +870,20 @@ mod tests {
     fn the_history_import_names_origins_of_known_accounts_in_the_past_and_nothing_else_does() {
         let import = Office::on("import:office");
         let enterprise = import.enterprise();
-        let visit = |at: i64, origin: Option<Origin>| {
-            let record = zhuqi_core::domain::VisitRecord {
-                id: "v-1".into(),
+        let recorded = |id: &str, at: i64| EnterpriseAction::VisitRecorded {
+            visit: zhuqi_core::domain::VisitRecord {
+                id: id.into(),
                 date: zhuqi_core::domain::text::date_of(at),
                 people_met: vec!["刘总".into()],
                 notes: "了解生产经营情况".into(),
                 policies: vec![],
                 location: None,
                 photos: vec![],
-            };
+            },
+        };
+        let visit = |at: i64, origin: Option<Origin>| {
             let mut doc = enterprise.clone();
-            let event = Event { origin, ..import.event("e-2", at, &["e-1"], EnterpriseAction::VisitRecorded { visit: record }) };
+            let event = Event { origin, ..import.event("e-2", at, &["e-1"], recorded("v-1", at)) };
             doc.append(&event).unwrap().raw_bytes().to_vec()
         };
         let origin = |user: Option<&str>| Some(Origin { record: "走访-1".into(), person: None, user: user.map(Into::into) });
@@ -908,16 +910,7 @@ mod tests {
         // The office's own device may not name an origin.
         let office = Office::on("pc-office");
         let mut doc = office.enterprise();
-        let record = zhuqi_core::domain::VisitRecord {
-            id: "v-2".into(),
-            date: zhuqi_core::domain::text::date_of(NOW),
-            people_met: vec!["刘总".into()],
-            notes: "走访".into(),
-            policies: vec![],
-            location: None,
-            photos: vec![],
-        };
-        let event = Event { origin: origin(None), ..office.event("e-2", NOW, &["e-1"], EnterpriseAction::VisitRecorded { visit: record }) };
+        let event = Event { origin: origin(None), ..office.event("e-2", NOW, &["e-1"], recorded("v-2", NOW)) };
         let change = doc.append(&event).unwrap().raw_bytes().to_vec();
         let v = office.judge(Some(&office.enterprise()), "ent-1", DocKind::Enterprise, vec![change]);
         assert_eq!(refused(v).0, RejectCode::ForgedAuthor);
