@@ -206,6 +206,20 @@ impl ZhuqiClient {
         Ok(self.store()?.accept_problem(&problem_id, &note)?)
     }
 
+    /// The deadline `days` days from now as the user's office counts them (working days, skipping
+    /// weekends and holidays and counting make-up working days, where its settings say so; else
+    /// calendar days), ending at the last moment of that day, China time: what a deadline picker
+    /// offers as "N 个工作日" / "N 天".
+    pub fn deadline_in(&self, days: u32) -> Result<i64> {
+        Ok(self.store()?.deadline_in(days)?)
+    }
+
+    /// The campaign office settings in force at a region (for an enterprise's region: how long it
+    /// has to answer a resolution before the office may close it as 超时未确认).
+    pub fn office_settings(&self, region_id: String) -> Result<OfficeSettingsRecord> {
+        Ok(self.store()?.office_settings(&region_id)?.into())
+    }
+
     /// Routes (交办) a problem to a department at a level (1–5) with a deadline (ms since epoch).
     pub fn route_problem(
         &self,

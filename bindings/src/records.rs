@@ -163,6 +163,24 @@ impl From<ProblemStatus> for domain::ProblemStatus {
     }
 }
 
+/// The campaign office settings in force at a region.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct OfficeSettingsRecord {
+    /// The region whose office chose them (the region asked about, or one above it).
+    pub region_id: String,
+    /// Days an enterprise has to confirm or reject a resolution before the office may close it
+    /// as 超时未确认.
+    pub answer_days: u32,
+    /// Whether the office's deadlines count working days.
+    pub working_days: bool,
+}
+
+impl From<domain::OfficeSettings> for OfficeSettingsRecord {
+    fn from(s: domain::OfficeSettings) -> Self {
+        OfficeSettingsRecord { region_id: s.region_id, answer_days: s.answer_days, working_days: s.working_days }
+    }
+}
+
 /// A position measured by the phone.
 #[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
 pub struct GeoLocation {
@@ -362,7 +380,7 @@ fn event_text(a: &domain::ProblemAction) -> Option<String> {
     let t = match a {
         A::Reported { description, .. } => description,
         A::Accepted { note } | A::Routed { note, .. } | A::Urged { note } | A::Closed { note } => note,
-        A::ClosedUnanswered { note } | A::CalledBack { note, .. } => note,
+        A::ClosedUnanswered { note, .. } | A::CalledBack { note, .. } => note,
         A::Progress { note } | A::FollowedUp { note, .. } => note,
         A::Escalated { reason, .. } | A::Rejected { reason } | A::Withdrawn { reason } => reason,
         A::Merged { reason, .. } => reason,

@@ -6,9 +6,10 @@
 
 use crate::domain::directory::path_covers;
 use crate::domain::error::{Denied, DomainError, Entity, Invalid, Result};
+use crate::domain::problem::ANSWER_DAYS;
 use crate::domain::{
-    DirectoryLookup, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, Recipient, Role,
-    TaskNoticeAction, TaskNoticeState,
+    DirectoryLookup, EnterpriseAction, EnterpriseState, Event, OfficeSettings, ProblemAction, ProblemState, Recipient,
+    Role, TaskNoticeAction, TaskNoticeState,
 };
 
 /// The signed-in user as the rules see them.
@@ -143,7 +144,15 @@ pub fn authorize_problem(
             }
             manager || cadre || handler
         }
-        Urged { .. } | Closed { .. } | CalledBack { .. } | ClosedUnanswered { .. } => manager,
+        Urged { .. } | Closed { .. } | CalledBack { .. } => manager,
+        // The window an office closes by may not be shorter than the one its settings give.
+        ClosedUnanswered { answer_days, .. } => {
+            let days = OfficeSettings::in_force(dir, ent.region_path).answer_days;
+            if manager && answer_days.unwrap_or(ANSWER_DAYS) < days {
+                return Err(DomainError::invalid("answer_days", Invalid::AnswerWindowShort { days }));
+            }
+            manager
+        }
         Resolved { .. } => handler,
         Confirmed { .. } | Rejected { .. } => contact,
         FollowedUp { .. } => manager || cadre,

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use zhuqi_core::domain::problem::{ANSWER_DAYS, Confirmation};
-use zhuqi_core::domain::{ProblemAction, ProblemStatus};
+use zhuqi_core::domain::{CalendarDay, Directory, OfficeSettings, ProblemAction, ProblemStatus};
 use zhuqi_core::store::ProblemFilter;
 
 /// A problem reported by the cadre, accepted and routed by the county at level 2 with a 7-day
@@ -39,6 +39,74 @@ fn an_enterprise_that_never_answers_is_closed_unanswered_after_the_waiting_time(
         assert_eq!((p.state.confirmation, p.state.rating), (Some(Confirmation::Unanswered), None));
         assert!(matches!(p.timeline.last().unwrap().action, ProblemAction::ClosedUnanswered { .. }));
     }
+}
+
+#[test]
+fn the_answer_window_is_the_offices_setting_and_can_not_be_shortened() {
+    let w = World::new();
+    // The city gives its enterprises 30 days; the county below it has no setting of its own.
+    let thirty = OfficeSettings { region_id: CITY.into(), answer_days: 30, working_days: false };
+    let settings = Directory { settings: vec![thirty.clone()], ..Default::default() };
+    for store in [&w.manager, &w.cadre, &w.handler, &w.contact] {
+        store.import_directory(&settings).unwrap();
+    }
+    assert_eq!(w.manager.office_settings(COUNTY).unwrap(), thirty);
+    assert_eq!(w.manager.office_settings(PROVINCE).unwrap(), OfficeSettings::default_for(PROVINCE));
+    let pid = resolved(&w);
+    w.clock.advance(ANSWER_DAYS as i64 * DAY);
+    let err = w.manager.close_unanswered(&pid, "").unwrap_err();
+    assert!(err.user_message().contains("30天"), "{}", err.user_message());
+    // A closing that claims the default window is refused by the rules, even once its time has come.
+    let claim = ProblemAction::ClosedUnanswered { note: String::new(), answer_days: Some(ANSWER_DAYS) };
+    let err = w.manager.act_on_problem(&pid, claim).unwrap_err();
+    assert!(err.user_message().contains("不能短于本地设置的30天"), "{}", err.user_message());
+    // An older version's event, without a window, counts as the default: refused the same way.
+    let old = ProblemAction::ClosedUnanswered { note: String::new(), answer_days: None };
+    assert!(matches!(
+        ProblemAction::validate(old.clone()),
+        Ok(ProblemAction::ClosedUnanswered { answer_days: None, .. })
+    ));
+    // A window outside what an office may choose is refused as a value.
+    for days in [0, 4, 91, u32::MAX] {
+        let bad = ProblemAction::ClosedUnanswered { note: String::new(), answer_days: Some(days) };
+        assert!(bad.validate().is_err(), "{days} days");
+    }
+    w.clock.advance(15 * DAY);
+    w.manager.close_unanswered(&pid, "多次联系企业未回复").unwrap();
+    w.sync_all();
+    for store in [&w.cadre, &w.contact] {
+        let p = store.problem(&pid).unwrap();
+        assert_eq!((p.state.status, p.state.confirmation), (ProblemStatus::Closed, Some(Confirmation::Unanswered)));
+        assert!(matches!(
+            p.timeline.last().unwrap().action,
+            ProblemAction::ClosedUnanswered { answer_days: Some(30), .. }
+        ));
+    }
+}
+
+#[test]
+fn deadlines_in_days_count_working_days_where_the_office_chooses() {
+    let w = World::new();
+    // T0 is Monday 2026-03-02 08:00. The county counts working days; a holiday falls on Wednesday
+    // 03-04 and Saturday 03-07 is a make-up working day.
+    let calendar = vec![
+        CalendarDay { date: "2026-03-04".into(), working: false, name: "假日".into() },
+        CalendarDay { date: "2026-03-07".into(), working: true, name: "调休上班".into() },
+    ];
+    let end_of = |day: i64| T0 - 8 * HOUR + (day + 1) * DAY - 1; // the last moment of T0's day + `day`
+    assert_eq!(w.manager.deadline_in(5).unwrap(), end_of(5), "calendar days until the office chooses");
+    let working = OfficeSettings { region_id: COUNTY.into(), answer_days: 15, working_days: true };
+    let dir = Directory { settings: vec![working], calendar, ..Default::default() };
+    w.manager.import_directory(&dir).unwrap();
+    // Tue 03-03, (Wed holiday), Thu 03-05, Fri 03-06, Sat 03-07 (调休), (Sun), Mon 03-09.
+    assert_eq!(w.manager.deadline_in(5).unwrap(), end_of(7));
+    assert!(w.manager.deadline_in(0).is_err());
+    // The deadline routes like any other.
+    let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.sync_all();
+    let deadline = w.manager.deadline_in(5).unwrap();
+    w.manager.route_problem(&pid, FINANCE, 2, deadline, "").unwrap();
+    assert_eq!(w.manager.problem(&pid).unwrap().state.deadline, Some(end_of(7)));
 }
 
 #[test]

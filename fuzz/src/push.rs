@@ -552,7 +552,7 @@ fn problem_action(r: &mut Reader<'_>) -> ProblemAction {
         8 => Rejected { reason: text(r) },
         9 => CalledBack { contact: text(r), accepted: r.bool(), rating: opt(r, level), note: text(r) },
         10 => Closed { note: text(r) },
-        11 => ClosedUnanswered { note: text(r) },
+        11 => ClosedUnanswered { note: text(r), answer_days: opt(r, |r| u32::from(r.u8())) },
         12 => FollowedUp { note: text(r), still_solved: r.bool() },
         _ => Unknown,
     }

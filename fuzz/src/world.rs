@@ -179,7 +179,8 @@ impl World {
         // The world's problem, for a merge into it.
         let problem = |id: &str| {
             (id == PROBLEM).then(|| {
-                let events = zhuqi_core::document::parse_events(&zhuqi_core::document::raw_events_of(&self.problem.doc));
+                let events =
+                    zhuqi_core::document::parse_events(&zhuqi_core::document::raw_events_of(&self.problem.doc));
                 zhuqi_core::domain::event::fold::<zhuqi_core::domain::ProblemState>(events).0
             })
         };
@@ -243,7 +244,9 @@ impl World {
         for s in &world.seeds {
             match world.judge(s.device, s.base, &s.push()) {
                 Verdict::Accept(..) => {}
-                Verdict::AlreadyStored(_) | Verdict::Deferred(_) => panic!("seed {} already stored or deferred", s.name),
+                Verdict::AlreadyStored(_) | Verdict::Deferred(_) => {
+                    panic!("seed {} already stored or deferred", s.name)
+                }
                 Verdict::Reject(code, message, _) => panic!("seed {} refused: {code:?} {message}", s.name),
             }
         }

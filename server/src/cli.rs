@@ -171,8 +171,13 @@ enum ImportKind {
     Users,
     Enterprises,
     Assignments,
+    /// The campaign offices' settings: answer window, working-day deadlines.
+    Settings,
+    /// The holiday calendar (休) and make-up working days (班).
+    Calendar,
     Problems,
     Visits,
+    Notices,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -253,11 +258,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 ImportKind::Users => import::users(&state, &bytes),
                 ImportKind::Enterprises => import::enterprises(&state, &bytes),
                 ImportKind::Assignments => import::assignments(&state, &bytes),
-                ImportKind::Problems | ImportKind::Visits => {
-                    let done = if matches!(what, ImportKind::Problems) {
-                        history::problems(&state, &bytes)
-                    } else {
-                        history::visits(&state, &bytes)
+                ImportKind::Settings => import::office_settings(&state, &bytes),
+                ImportKind::Calendar => import::calendar(&state, &bytes),
+                ImportKind::Problems | ImportKind::Visits | ImportKind::Notices => {
+                    let done = match what {
+                        ImportKind::Problems => history::problems(&state, &bytes),
+                        ImportKind::Visits => history::visits(&state, &bytes),
+                        _ => history::notices(&state, &bytes),
                     }
                     .map_err(|e| e.to_string())?;
                     println!(

@@ -44,7 +44,7 @@ fn seed(relay: &Relay) {
     };
     let mut accounts = vec![acct("manager".into(), Role::Manager, Some(COUNTY))];
     accounts.extend((0..500).map(|i| acct(format!("cadre-{i}"), Role::Cadre, Some(COUNTY))));
-    relay.state.storage.upsert_directory(&Directory { regions, departments, users: vec![] }, &accounts).unwrap();
+    relay.state.storage.upsert_directory(&Directory { regions, departments, ..Default::default() }, &accounts).unwrap();
     let now = zhuqi_server::now_ms();
     let t0 = now - 60 * DAY;
     for batch in 0..5 {

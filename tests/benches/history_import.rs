@@ -43,8 +43,12 @@ fn run(name: &str, storage: Arc<dyn RelayStorage>, rows: &[zhuqi_tests::ledger::
     // The year's figures on the dashboard equal those of the file.
     let year = Period { from: YEAR_START, to: YEAR_END };
     let account = relay.state.storage.account_by_login("city").unwrap().unwrap();
-    let session =
-        zhuqi_server::storage::Session { device_id: "web".into(), user: account.user, revoked: false, expires_at: i64::MAX };
+    let session = zhuqi_server::storage::Session {
+        device_id: "web".into(),
+        user: account.user,
+        revoked: false,
+        expires_at: i64::MAX,
+    };
     let started = Instant::now();
     let f = zhuqi_server::dashboard::overview(&relay.state, &session, year, YEAR_END).unwrap().total;
     let figures_took = started.elapsed().as_secs_f64();

@@ -32,6 +32,7 @@ fn seed(relay: &Relay) -> Vec<String> {
         ],
         departments: vec![Department { id: "fin".into(), name: "财政局".into(), region_id: COUNTY.into() }],
         users: vec![],
+        ..Default::default()
     };
     let hash = zhuqi_server::auth::hash_password(PASSWORD);
     let acct = |id: &str, role, region: Option<&str>, dept: Option<&str>| Account {

@@ -61,7 +61,8 @@ pub fn generate(n: usize, seed: u64) -> Vec<Row> {
     (0..n)
         .map(|i| {
             // From mid-December 2021 (some rows fall outside the year) to the end of 2022.
-            let reported_at = minute(YEAR_START - 15 * DAY + g.below(380) as i64 * DAY + g.below(10 * 60) as i64 * 60_000);
+            let reported_at =
+                minute(YEAR_START - 15 * DAY + g.below(380) as i64 * DAY + g.below(10 * 60) as i64 * 60_000);
             let stage = g.below(6);
             let accepted_at = (stage >= 1).then(|| minute(reported_at + HOUR + g.below(48) as i64 * HOUR));
             let routed = accepted_at.filter(|_| stage >= 2).map(|a| {
@@ -69,8 +70,9 @@ pub fn generate(n: usize, seed: u64) -> Vec<Row> {
                 (at, end_of_day(at + (5 + g.below(25) as i64) * DAY))
             });
             let resolved_at = routed.filter(|_| stage >= 3).map(|(at, _)| minute(at + (1 + g.below(40) as i64) * DAY));
-            let confirmed =
-                resolved_at.filter(|_| stage >= 4).map(|r| (minute(r + (1 + g.below(5) as i64) * DAY), 1 + g.below(5) as u8));
+            let confirmed = resolved_at
+                .filter(|_| stage >= 4)
+                .map(|r| (minute(r + (1 + g.below(5) as i64) * DAY), 1 + g.below(5) as u8));
             let closed_at = confirmed.filter(|_| stage >= 5).map(|(c, _)| c + DAY);
             Row {
                 number: format!("豫企诉〔2022〕{i:05}号"),
@@ -161,7 +163,6 @@ pub fn xlsx(rows: &[Row]) -> Vec<u8> {
     book.save_to_buffer().unwrap()
 }
 
-
 /// A visit log (走访台账) of `n` visits as a previous platform exports it: to both enterprises (by id
 /// and by credit code), by three cadres, from mid-December 2021 through 2022, some with a time of
 /// day. Returns the file and, per row, (cadre login, day of the visit in ms).
@@ -174,7 +175,9 @@ pub fn visit_log(n: usize) -> (Vec<u8>, Vec<(&'static str, i64)>) {
         let day = YEAR_START - 15 * DAY + (i as i64 * 380 / n as i64) * DAY;
         let date = if i % 4 == 0 { format!("{} 09:30", &cst(day)[..10]) } else { cst(day)[..10].to_owned() };
         let enterprise = if i % 2 == 0 { ENT_A.to_owned() } else { ent_b.clone() };
-        out += &format!("走访〔2022〕{i:05}号,{enterprise},{cadre},{date},刘总；王经理,了解生产经营情况，宣讲惠企政策,稳岗返还、研发费用加计扣除\n");
+        out += &format!(
+            "走访〔2022〕{i:05}号,{enterprise},{cadre},{date},刘总；王经理,了解生产经营情况，宣讲惠企政策,稳岗返还、研发费用加计扣除\n"
+        );
         rows.push((cadre, day));
     }
     (out.into_bytes(), rows)

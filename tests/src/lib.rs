@@ -154,6 +154,7 @@ pub fn seed_directory(storage: &dyn RelayStorage) {
             Department { id: OTHER_DEPT.into(), name: "二七区财政局".into(), region_id: OTHER_COUNTY.into() },
         ],
         users: vec![],
+        ..Default::default()
     };
     let users = vec![
         user("cadre", "王干部", Role::Cadre, Some(COUNTY), None, None),

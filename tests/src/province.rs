@@ -108,7 +108,7 @@ pub fn generate(state: &AppState, shape: &Shape, password_hash: &str) -> Provinc
         accounts.push(account(&id, Role::Cadre, &p.counties[i % shape.counties]));
         p.cadres.push(id);
     }
-    storage.upsert_directory(&Directory { regions, departments, users: Vec::new() }, &accounts).expect("directory");
+    storage.upsert_directory(&Directory { regions, departments, ..Default::default() }, &accounts).expect("directory");
     let dir = state.directory.get(storage).expect("directory");
 
     // Enterprise e lies in county e % counties; each cadre takes 5–20 of its county's, in turn.

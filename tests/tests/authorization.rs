@@ -451,7 +451,7 @@ fn a_deadline_already_passed_and_an_early_unanswered_closure_are_refused() {
     assert_eq!(r.rejected.len(), 1);
     assert_eq!(r.rejected[0].code, RejectCode::InvalidAction, "{}", r.rejected[0].message);
     // Closed as unanswered minutes after the resolution, not after the enterprise's 15 days.
-    let close = ProblemAction::ClosedUnanswered { note: String::new() };
+    let close = ProblemAction::ClosedUnanswered { note: String::new(), answer_days: None };
     let r = manager.push(
         &w.resolved,
         DocKind::Problem,

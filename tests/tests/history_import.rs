@@ -3,7 +3,7 @@
 //! importing the file again changes nothing; a bad row is named by its line and nothing is written;
 //! phones receive the imported history, marked with its origin; and no phone may write an origin.
 
-use zhuqi_core::domain::{DocKind, ProblemAction, ProblemStatus};
+use zhuqi_core::domain::{DocKind, ProblemAction, ProblemStatus, Recipient};
 use zhuqi_core::sync::protocol::RejectCode;
 use zhuqi_server::admin::history;
 use zhuqi_server::dashboard::kpi::Period;
@@ -48,7 +48,6 @@ fn assert_figures_of_the_year(relay: &Relay, rows: &[Row]) {
     assert_eq!(f.satisfaction_rate, Some(satisfied as f64 / rated.len() as f64));
     let sum: u32 = rated.iter().map(|r| u32::from(*r)).sum();
     assert_eq!(f.average_rating, Some(f64::from(sum) / rated.len() as f64));
-
 }
 
 #[test]
@@ -156,7 +155,11 @@ fn no_device_but_the_import_may_write_an_origin_or_take_an_imported_id() {
         doc.append(&event).unwrap().raw_bytes().to_vec()
     };
     // The manager claims the urging comes from the previous platform's history.
-    let forged = urge(Some(zhuqi_core::domain::Origin { record: row.number.clone(), person: Some("省领导".into()), user: None }));
+    let forged = urge(Some(zhuqi_core::domain::Origin {
+        record: row.number.clone(),
+        person: Some("省领导".into()),
+        user: None,
+    }));
     let r = raw.push(&id, DocKind::Problem, vec![forged]);
     assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
     assert_eq!(r.rejected[0].code, RejectCode::ForgedAuthor, "{}", r.rejected[0].message);
@@ -181,7 +184,8 @@ fn no_device_but_the_import_may_write_an_origin_or_take_an_imported_id() {
         );
         let header = [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", COUNTY)];
         let (_, change) =
-            zhuqi_core::document::Document::create(DocKind::Problem, doc_id, &header, cadre.actor.clone(), &event).unwrap();
+            zhuqi_core::document::Document::create(DocKind::Problem, doc_id, &header, cadre.actor.clone(), &event)
+                .unwrap();
         cadre.push(doc_id, DocKind::Problem, vec![change.raw_bytes().to_vec()])
     };
     let r = report(&squatted);
@@ -240,4 +244,69 @@ fn an_imported_visit_log_counts_each_visit_for_its_cadre_once() {
     let text = String::from_utf8(file).unwrap().replacen(",cadre-b,", ",nobody,", 1);
     let err = history::visits(&relay.state, text.as_bytes()).unwrap_err().to_string();
     assert!(err.starts_with("第3行") && err.contains("nobody"), "{err}");
+}
+
+#[test]
+fn an_imported_notice_ledger_reaches_its_recipients_with_their_own_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = start(tmp.path());
+    let st = &relay.state;
+    // Two notices, one row a recipient; a notice's shared values on its first row only, as merged
+    // cells read. Recipients by department name or id, and by cadre login.
+    let header = "\u{feff}2022年任务通知台账\n编号,标题,内容,地区,下发人,下发时间,办理时限,接收对象,签收时间,完成时间,完成情况\n";
+    let rows = "通〔2022〕1号,开展惠企政策宣讲,逐户宣讲稳岗政策,410102,中原区活动办,2022-03-01 09:00,2022-03-15,中原区财政局,2022-03-01 10:00,2022-03-10 17:00,已宣讲12户\n\
+                通〔2022〕1号,,,,,,,cadre,2022-03-02 08:00,,\n\
+                通〔2022〕2号,摸排用工缺口,报送缺工企业名单,410100,郑州市活动办,2022-04-01 09:00,2022-04-30,dept-hr,,,\n\
+                通〔2022〕2号,摸排用工缺口,,410100,,,,cadre-b,2022-04-02 09:00,2022-04-20 16:00,已报送\n";
+    let file = format!("{header}{rows}");
+    let done = history::notices(st, file.as_bytes()).unwrap();
+    assert_eq!((done.written, done.already, done.events), (2, 0, 7));
+    // Again: nothing written.
+    let seq = st.storage.current_seq().unwrap();
+    let again = history::notices(st, file.as_bytes()).unwrap();
+    assert_eq!((again.written, again.already), (0, 2));
+    assert_eq!(st.storage.current_seq().unwrap(), seq);
+
+    // Each recipient's phone receives its notice with the times the ledger gives.
+    let time = |s: &str| history::parse_time(s, false).unwrap();
+    let first = history::notice_id("通〔2022〕1号");
+    let handler = Device::sign_in(&relay.url, tmp.path(), "handler");
+    handler.sync();
+    let n = handler.store.task_notice(&first).unwrap();
+    assert_eq!((n.summary.title.as_str(), n.summary.issued_at), ("开展惠企政策宣讲", time("2022-03-01 09:00")));
+    assert_eq!(n.summary.deadline, history::parse_time("2022-03-15", true).unwrap());
+    let finance = n.recipients.iter().find(|r| r.recipient == Recipient::Department(FINANCE.into())).unwrap();
+    assert_eq!(
+        (finance.acknowledged_at, finance.completed_at, finance.note.as_str(), finance.on_time),
+        (Some(time("2022-03-01 10:00")), Some(time("2022-03-10 17:00")), "已宣讲12户", Some(true))
+    );
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    cadre.sync();
+    let n = cadre.store.task_notice(&first).unwrap();
+    let mine = n.recipients.iter().find(|r| r.recipient == Recipient::Cadre("cadre".into())).unwrap();
+    assert_eq!((mine.acknowledged_at, mine.completed_at), (Some(time("2022-03-02 08:00")), None));
+    assert_eq!(n.summary.status, "issued");
+    let cadre_b = Device::sign_in(&relay.url, tmp.path(), "cadre-b");
+    cadre_b.sync();
+    let ids: Vec<String> = cadre_b.store.task_notices().unwrap().into_iter().map(|n| n.id).collect();
+    assert_eq!(ids, vec![history::notice_id("通〔2022〕2号")], "only its own notice");
+
+    // Bad rows are named by their line, and nothing is written.
+    let bad = [
+        (rows.replacen(",cadre,", ",nobody,", 1), "第4行：接收对象 nobody 不是责任单位或干部"),
+        (rows.replacen(",cadre,", ",cadre-b,", 1), "第4行：接收干部 cadre-b 不在通知的地区内"),
+        (rows.replacen("摸排用工缺口,,", "摸排用工短板,,", 1), "第6行：编号 通〔2022〕2号 的标题与第5行不一致"),
+        (rows.replacen("2022-04-20 16:00", "2022-03-20 16:00", 1), "第6行：签收、完成时间须依次不早于下发时间"),
+        (
+            rows.replacen(",dept-hr,", ",中原区财政局,", 1).replacen(",cadre-b,", ",中原区财政局,", 1),
+            "第6行：编号 通〔2022〕2号 的接收对象 中原区财政局 重复",
+        ),
+        (rows.replacen("2022-03-15", "2022-02-15", 1), "第3行：办理时限不能早于当前时间"),
+        (rows.replace(",410100,", ",999999,"), "第5行：地区 999999 不存在或不在导入账号的地区内"),
+    ];
+    for (rows, message) in bad {
+        let err = history::notices(st, format!("{header}{rows}").as_bytes()).unwrap_err().to_string();
+        assert_eq!(err, message);
+    }
+    assert_eq!(st.storage.current_seq().unwrap(), seq, "nothing half-imported");
 }

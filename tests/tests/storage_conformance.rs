@@ -227,7 +227,7 @@ fn directory_and_accounts(b: &Backend) {
             parent_id: Some("410100".into()),
         },
     ];
-    let d = Directory { regions: regions.clone(), departments: Vec::new(), users: Vec::new() };
+    let d = Directory { regions: regions.clone(), ..Default::default() };
     let v1 = s.upsert_directory(&d, &[account("u1", Role::Cadre), account("u2", Role::Manager)]).unwrap();
     let (dir, version) = s.directory().unwrap();
     assert_eq!(version, v1);

@@ -93,9 +93,17 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
         &format!("csrf={csrf}&department=410102-finance&level=1&deadline=2099-01-31&note=x"),
     );
     assert_eq!(status, 303);
-    let (status, _) =
-        b.post(&format!("/problems/{rid}/escalate"), &format!("csrf={csrf}&level=2&note=%E5%8D%8F%E8%B0%83"));
+    // Escalated with a new deadline given in days (the demo's offices count calendar days), a blank
+    // date beside it as a browser sends the form.
+    let (status, _) = b.post(
+        &format!("/problems/{rid}/escalate"),
+        &format!("csrf={csrf}&level=2&note=%E5%8D%8F%E8%B0%83&deadline=&days=10"),
+    );
     assert_eq!(status, 303);
+    let in_ten_days = zhuqi_core::domain::Calendar::default().deadline(zhuqi_server::now_ms(), 10, false).unwrap();
+    let (_, page, _) = b.get(&format!("/problems/{rid}"));
+    assert!(page.contains(&zhuqi_core::domain::text::date_of(in_ten_days)), "the deadline 10 days from today");
+    assert!(page.contains(r#"placeholder="或 N 天""#));
     let (status, refused) = b.post(&format!("/problems/{rid}/escalate"), &format!("csrf={csrf}&level=1&note=x"));
     assert_eq!(status, 422, "levels only go up");
     assert!(refused.contains("操作未完成"));

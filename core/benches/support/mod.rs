@@ -63,7 +63,7 @@ pub fn directory() -> Directory {
             unit: None,
         });
     }
-    Directory { regions, departments, users }
+    Directory { regions, departments, users, ..Default::default() }
 }
 
 pub fn identity(user: &str, role: Role) -> Identity {

@@ -2,6 +2,7 @@
 //! it); devices hold the part they need. It is relational data, not an Automerge document: nobody
 //! edits it offline.
 
+use super::calendar::{CalendarDay, OfficeSettings};
 use serde::{Deserialize, Serialize};
 
 /// Administrative level of a region. Serialized as its snake_case name; a name written by a newer
@@ -153,6 +154,12 @@ pub struct Directory {
     pub regions: Vec<Region>,
     pub departments: Vec<Department>,
     pub users: Vec<User>,
+    /// The campaign offices' settings (see [`super::calendar`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<OfficeSettings>,
+    /// The holiday calendar: holidays and make-up working days.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calendar: Vec<CalendarDay>,
 }
 
 /// Looks up directory records; implemented by the device store and by the relay, so the rules can run
@@ -162,6 +169,11 @@ pub trait DirectoryLookup {
     fn region_path(&self, region_id: &str) -> Option<String>;
     fn department(&self, department_id: &str) -> Option<Department>;
     fn user(&self, user_id: &str) -> Option<User>;
+    /// The settings the campaign office of this region chose, if it chose any (see
+    /// [`OfficeSettings::in_force`] for those in force at a region).
+    fn office_settings(&self, _region_id: &str) -> Option<OfficeSettings> {
+        None
+    }
 }
 
 /// Whether the region at `path` lies in the subtree rooted at `root` (a region covers itself).

@@ -29,6 +29,8 @@ pub enum Invalid {
     DeadlinePassed,
     /// Closing as unconfirmed before the enterprise's time to answer (`days`) has run out.
     AnswerPending { days: u32 },
+    /// An answer window shorter than the one the office's settings give (`days`).
+    AnswerWindowShort { days: u32 },
     /// A handling level that does not move upwards.
     LevelNotHigher { current: u8 },
     /// A date in the future.
@@ -134,6 +136,7 @@ impl DomainError {
                     Invalid::DeadlineBeforeReport => format!("{label}不能早于问题上报时间"),
                     Invalid::DeadlinePassed => format!("{label}不能早于当前时间"),
                     Invalid::AnswerPending { days } => format!("企业确认期限（{days}天）未到，不能按超时未确认销号"),
+                    Invalid::AnswerWindowShort { days } => format!("{label}不能短于本地设置的{days}天"),
                     Invalid::LevelNotHigher { current } => {
                         format!("{label}必须高于当前的第{current}级")
                     }
@@ -213,6 +216,10 @@ pub fn field_label(field: &str) -> &'static str {
         "rating" => "满意度评分",
         "comment" => "评价",
         "deadline" => "办理时限",
+        "deadline_days" => "办理时限天数",
+        "answer_days" | "settings.answer_days" => "企业确认期限",
+        "calendar.date" => "日期",
+        "calendar.name" => "节假日名称",
         "level" => "办理层级",
         "department" => "责任单位",
         "recipients" => "接收对象",

@@ -1,6 +1,7 @@
 //! The domain model: who the users are, what enterprises, visits, problems and task notices are, and
 //! how each document's state follows from its event log. Pure data and functions: no storage, no I/O.
 
+pub mod calendar;
 pub mod directory;
 pub mod enterprise;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod task_notice;
 pub mod text;
 pub mod uscc;
 
+pub use calendar::{Calendar, CalendarDay, OfficeSettings};
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
     Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, PhotoRef, Profile,

@@ -103,9 +103,10 @@ mod tests {
         assert_eq!(r.zh(), NEEDS_NEWER_VERSION);
 
         // A directory naming a level this version does not know still reads, region and all.
-        let region: crate::domain::Region =
-            serde_json::from_str(r#"{"id":"410102001","name":"某片区","level":"subdistrict_cluster","parent_id":"410102"}"#)
-                .unwrap();
+        let region: crate::domain::Region = serde_json::from_str(
+            r#"{"id":"410102001","name":"某片区","level":"subdistrict_cluster","parent_id":"410102"}"#,
+        )
+        .unwrap();
         assert_eq!(region.level, RegionLevel::Unknown("subdistrict_cluster"));
         assert!(serde_json::to_string(&region).unwrap().contains(r#""level":"subdistrict_cluster""#));
     }

@@ -148,9 +148,9 @@ const DAY_MS: i64 = 86_400_000;
 /// 受理时限: a reported problem is accepted and routed within this time of its report, or it is overdue.
 pub const ACCEPTANCE_LIMIT_MS: i64 = 3 * DAY_MS;
 /// The enterprise's time to answer a resolution (confirm or reject) before the campaign office may
-/// close the problem as unanswered (超时未确认).
-pub const ANSWER_DAYS: u32 = 15;
-pub const ANSWER_MS: i64 = ANSWER_DAYS as i64 * DAY_MS;
+/// close the problem as unanswered (超时未确认), when the closing event names none: the default of
+/// the office's settings ([`super::calendar::OfficeSettings`]).
+pub const ANSWER_DAYS: u32 = super::calendar::DEFAULT_ANSWER_DAYS;
 
 /// Whether a problem in `status`, reported at `reported_at`, with `deadline`, is overdue at `now`:
 /// routed and past its deadline, or reported (or accepted) and not routed within the acceptance limit.
@@ -280,11 +280,14 @@ pub enum ProblemAction {
         #[serde(default)]
         note: String,
     },
-    /// Closed by the campaign office after the enterprise gave no answer within [`ANSWER_DAYS`] of the
-    /// resolution (超时未确认).
+    /// Closed by the campaign office after the enterprise gave no answer within `answer_days` of the
+    /// resolution (超时未确认): the window in force at the office when it closed (the rules hold it
+    /// to the office's settings); [`ANSWER_DAYS`] when absent (events of older versions).
     ClosedUnanswered {
         #[serde(default)]
         note: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer_days: Option<u32>,
     },
     /// Follow-up review (回头看) with the enterprise after closing. Not solved after all: the problem
     /// reopens with a new deadline.
@@ -391,7 +394,13 @@ impl ProblemAction {
                 }
             }
             Closed { note } => Closed { note: text::optional("note", &note, MEDIUM)? },
-            ClosedUnanswered { note } => ClosedUnanswered { note: text::optional("note", &note, MEDIUM)? },
+            ClosedUnanswered { note, answer_days } => {
+                if let Some(days) = answer_days {
+                    let (min, max) = super::calendar::ANSWER_DAYS_RANGE.into_inner();
+                    text::range("answer_days", days.into(), min.into(), max.into())?;
+                }
+                ClosedUnanswered { note: text::optional("note", &note, MEDIUM)?, answer_days }
+            }
             FollowedUp { note, still_solved } => {
                 FollowedUp { note: text::required("note", &note, LONG)?, still_solved }
             }
@@ -556,9 +565,10 @@ impl Fold for ProblemState {
             Urged { .. } if status == S::Routed => {}
             Resolved { .. } if status == S::Routed => {}
             Confirmed { .. } | Rejected { .. } | CalledBack { .. } if status == S::Resolved => {}
-            ClosedUnanswered { .. } if status == S::Resolved => {
-                if event.at < self.resolved_at.unwrap_or(i64::MAX).saturating_add(ANSWER_MS) {
-                    return Err(DomainError::invalid("at", Invalid::AnswerPending { days: ANSWER_DAYS }));
+            ClosedUnanswered { answer_days, .. } if status == S::Resolved => {
+                let days = answer_days.unwrap_or(ANSWER_DAYS);
+                if event.at < self.resolved_at.unwrap_or(i64::MAX).saturating_add(i64::from(days) * DAY_MS) {
+                    return Err(DomainError::invalid("at", Invalid::AnswerPending { days }));
                 }
             }
             Closed { .. } if status == S::Confirmed => {}
@@ -657,7 +667,16 @@ mod tests {
 
     fn ev(id: &str, at: i64, seen: &str, action: ProblemAction) -> Event<ProblemAction> {
         let seen = if seen.is_empty() { vec![] } else { vec![seen.to_owned()] };
-        Event { id: id.into(), by: "office".into(), role: Role::Manager, device: "d".into(), at, seen, origin: None, action }
+        Event {
+            id: id.into(),
+            by: "office".into(),
+            role: Role::Manager,
+            device: "d".into(),
+            at,
+            seen,
+            origin: None,
+            action,
+        }
     }
 
     #[test]

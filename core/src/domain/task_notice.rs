@@ -14,7 +14,10 @@ pub enum Recipient {
     Department(String),
     Cadre(String),
     /// A kind of recipient of a newer version, kept as written.
-    Unknown { kind: String, id: String },
+    Unknown {
+        kind: String,
+        id: String,
+    },
 }
 
 /// A recipient as written in an event.
@@ -240,7 +243,7 @@ impl Fold for TaskNoticeState {
                     Completed { note, .. } => {
                         r.acknowledged_at.get_or_insert(event.at);
                         r.completed_at = Some(event.at);
-                        r.completed_by = Some(event.by.clone());
+                        r.completed_by = Some(event.actor_id().to_owned());
                         r.note = note.clone();
                     }
                     _ => r.acknowledged_at = Some(event.at),

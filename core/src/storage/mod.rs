@@ -6,7 +6,8 @@ pub mod schema;
 
 use crate::document::Document;
 use crate::domain::{
-    Department, Directory, DirectoryLookup, DocKind, EnterpriseState, ProblemState, Region, Role, TaskNoticeState, User,
+    Calendar, CalendarDay, Department, Directory, DirectoryLookup, DocKind, EnterpriseState, OfficeSettings,
+    ProblemState, Region, Role, TaskNoticeState, User,
 };
 use crate::error::{Error, Result};
 use automerge::ReadDoc;
@@ -161,7 +162,39 @@ pub fn import_directory(conn: &Connection, dir: &Directory) -> Result<()> {
             u.unit
         ])?;
     }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO office_settings (region_id, answer_days, working_days) VALUES (?1, ?2, ?3)
+         ON CONFLICT (region_id) DO UPDATE SET answer_days = excluded.answer_days, working_days = excluded.working_days",
+    )?;
+    for o in &dir.settings {
+        stmt.execute(params![o.region_id, o.answer_days, o.working_days])?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO calendar_days (date, working, name) VALUES (?1, ?2, ?3)
+         ON CONFLICT (date) DO UPDATE SET working = excluded.working, name = excluded.name",
+    )?;
+    for d in &dir.calendar {
+        stmt.execute(params![d.date, d.working, d.name])?;
+    }
     Ok(())
+}
+
+/// The settings the office of a region chose, if any (see [`DirectoryLookup::office_settings`]).
+pub fn office_settings(conn: &Connection, region_id: &str) -> rusqlite::Result<Option<OfficeSettings>> {
+    conn.prepare_cached("SELECT region_id, answer_days, working_days FROM office_settings WHERE region_id = ?1")?
+        .query_row([region_id], |r| {
+            Ok(OfficeSettings { region_id: r.get(0)?, answer_days: r.get(1)?, working_days: r.get(2)? })
+        })
+        .optional()
+}
+
+/// The holiday calendar this device holds.
+pub fn calendar(conn: &Connection) -> rusqlite::Result<Calendar> {
+    let days = conn
+        .prepare_cached("SELECT date, working, name FROM calendar_days")?
+        .query_map([], |r| Ok(CalendarDay { date: r.get(0)?, working: r.get(1)?, name: r.get(2)? }))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Calendar::new(&days))
 }
 
 /// The path of a region (see [`DirectoryLookup::region_path`]); `None` only when there is no such row.
@@ -230,6 +263,9 @@ impl DirectoryLookup for SqlDirectory<'_> {
     }
     fn user(&self, id: &str) -> Option<User> {
         self.read(user(self.conn, id))
+    }
+    fn office_settings(&self, region_id: &str) -> Option<OfficeSettings> {
+        self.read(office_settings(self.conn, region_id))
     }
 }
 

@@ -13,8 +13,9 @@ pub mod views;
 use crate::document::Document;
 use crate::domain::event::{Causality, Fold, fold};
 use crate::domain::{
-    Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction,
-    ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState, VisitRecord, text,
+    Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, OfficeSettings, Outcome,
+    ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState,
+    VisitRecord, text,
 };
 use crate::error::DomainError;
 use crate::error::{Entity, Error, Invalid, Result};
@@ -296,7 +297,35 @@ impl Store {
         self.lock().actor_id.to_hex_string()
     }
 
-    /// Adds or updates directory records (regions, departments, users).
+    /// The campaign office settings in force at a region: those of the nearest office above it (or
+    /// its own) that chose any, else the defaults.
+    pub fn office_settings(&self, region_id: &str) -> Result<OfficeSettings> {
+        let inner = self.lock();
+        let path = inner.region_path(region_id)?;
+        let dir = SqlDirectory::new(&inner.conn);
+        dir.check(Ok(OfficeSettings::in_force(&dir, &path)))
+    }
+
+    /// The deadline `days` days from now, as the signed-in user's office counts them: working days
+    /// (skipping weekends and the calendar's holidays, counting its make-up working days) where its
+    /// settings say so, else calendar days. It ends at the last moment of that day (China time).
+    pub fn deadline_in(&self, days: u32) -> Result<i64> {
+        let inner = self.lock();
+        let actor = inner.actor()?;
+        let path = match (&actor.region_path, &actor.department_id) {
+            (Some(p), _) => p.clone(),
+            (None, Some(d)) => match storage::department(&inner.conn, d)? {
+                Some(d) => inner.region_path(&d.region_id)?,
+                None => String::new(),
+            },
+            (None, None) => String::new(),
+        };
+        let dir = SqlDirectory::new(&inner.conn);
+        let working = dir.check(Ok(OfficeSettings::in_force(&dir, &path)))?.working_days;
+        Ok(storage::calendar(&inner.conn)?.deadline(inner.now(), days, working)?)
+    }
+
+    /// Adds or updates directory records (regions, departments, users, office settings, calendar days).
     pub fn import_directory(&self, dir: &Directory) -> Result<()> {
         let inner = self.lock();
         let tx = Transaction::new_unchecked(&inner.conn, TransactionBehavior::Immediate)?;
@@ -530,10 +559,10 @@ impl Store {
         self.act_on_problem(problem_id, action)
     }
 
-    /// The campaign office closes a resolved problem the enterprise has not answered within
-    /// [`ANSWER_DAYS`](crate::domain::problem::ANSWER_DAYS) (超时未确认).
+    /// The campaign office closes a resolved problem the enterprise has not answered within the
+    /// window its settings give (超时未确认; [`Store::office_settings`]).
     pub fn close_unanswered(&self, problem_id: &str, note: &str) -> Result<()> {
-        self.act_on_problem(problem_id, ProblemAction::ClosedUnanswered { note: note.into() })
+        self.act_on_problem(problem_id, ProblemAction::ClosedUnanswered { note: note.into(), answer_days: None })
     }
 
     /// Records a follow-up review (回头看) of a closed problem; not solved after all, it reopens.
@@ -842,6 +871,15 @@ impl Inner {
         // a failed read is an error.
         let path = storage::region_path(&self.conn, &region_id)?.unwrap_or_default();
         let actor = self.actor()?;
+        // Closing as unanswered names the window in force at the problem's region.
+        let action = match action {
+            ProblemAction::ClosedUnanswered { note, answer_days: None } => {
+                let dir = SqlDirectory::new(&self.conn);
+                let days = dir.check(Ok(OfficeSettings::in_force(&dir, &path)))?.answer_days;
+                ProblemAction::ClosedUnanswered { note, answer_days: Some(days) }
+            }
+            action => action,
+        };
         let empty = EnterpriseState::default();
         self.append::<ProblemState>(id, Entity::Problem, action.clone(), |inner, state| {
             // A department handler does not hold the enterprise's document: its facts are then empty.

@@ -83,6 +83,7 @@ pub fn directory(enterprise_id: &str) -> Directory {
             user("handler-other", "二七区财政局", Role::DepartmentHandler, None, Some(OTHER_DEPT), None),
             user("contact-1", "企业刘总", Role::EnterpriseContact, None, None, Some(enterprise_id)),
         ],
+        ..Default::default()
     }
 }
 

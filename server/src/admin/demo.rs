@@ -197,7 +197,7 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
             &mut users,
         );
     }
-    storage.upsert_directory(&Directory { regions, departments, users: Vec::new() }, &accounts)?;
+    storage.upsert_directory(&Directory { regions, departments, ..Default::default() }, &accounts)?;
     let _ = users;
 
     // Enterprises, registered and assigned by their county's office.

@@ -1,8 +1,9 @@
 //! Imports a previous platform's history: problems (a problem ledger, 问题台账: one row a problem,
-//! from its report to its closing) as problem documents, and visits (a visit log, 走访台账: one row
-//! a visit) into their enterprises' documents. A problem's row becomes the events its columns record
-//! — reported, accepted, routed, resolved, confirmed and rated, closed —; a visit's, one visit
-//! recorded. They are dated with their historical times, written through the relay's import device
+//! from its report to its closing) as problem documents, visits (a visit log, 走访台账: one row a
+//! visit) into their enterprises' documents, and task notices (任务通知台账: one row a recipient of
+//! a notice) as task notice documents. A problem's row becomes the events its columns record —
+//! reported, accepted, routed, resolved, confirmed and rated, closed —; a visit's, one visit
+//! recorded; a notice's rows, its issue and each recipient's acknowledgement and completion. They are dated with their historical times, written through the relay's import device
 //! by the `system` account and carry their [`Origin`] (the row's number on that platform, the person
 //! it names and, for a visit, that cadre's account), so timelines show them as 导入 and the
 //! campaign's figures count them at their own times (a visit for its cadre).
@@ -20,12 +21,13 @@ use crate::sync::directory::Snapshot;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use zhuqi_core::domain::event::{Origin, fold};
-use zhuqi_core::domain::directory::path_covers;
-use zhuqi_core::domain::text::{self, civil_from_days, days_from_civil};
 use zhuqi_core::document::Document;
+use zhuqi_core::domain::directory::path_covers;
+use zhuqi_core::domain::event::{Fold, Origin, fold};
+use zhuqi_core::domain::text::{self, civil_from_days, days_from_civil};
 use zhuqi_core::domain::{
-    Category, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction, ProblemState, Role, VisitRecord,
+    Category, DocKind, EnterpriseAction, EnterpriseState, Event, Outcome, ProblemAction, ProblemState, Recipient, Role,
+    TaskNoticeAction, TaskNoticeState, VisitRecord,
 };
 
 /// Problems written per push: a chunk's documents are held in memory until it is stored.
@@ -164,9 +166,8 @@ pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> 
     }
     planner.numbers.clear();
     let storage = state.storage.as_ref();
-    let keys = storage.user_keys(
-        planner.dir.users.get(&system).ok_or_else(|| ImportError::File("no system account".into()))?,
-    )?;
+    let keys = storage
+        .user_keys(planner.dir.users.get(&system).ok_or_else(|| ImportError::File("no system account".into()))?)?;
     let mut done = Imported { written: 0, already: 0, events: 0 };
     for rows in t.rows.chunks(CHUNK) {
         let chunk: Vec<Planned> =
@@ -235,13 +236,22 @@ impl Planner {
             scope: dir.paths.get(&region).cloned().ok_or_else(|| ImportError::File("导入账号没有所属地区".into()))?,
             now: crate::now_ms(),
             dir,
-            enterprises: storage.enterprise_rows()?.into_iter().map(|(id, name, region)| (id, (name, region))).collect(),
+            enterprises: storage
+                .enterprise_rows()?
+                .into_iter()
+                .map(|(id, name, region)| (id, (name, region)))
+                .collect(),
             resolved: HashMap::new(),
             numbers: HashSet::new(),
         })
     }
 
-    fn row(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<Planned, ImportError> {
+    fn row(
+        &mut self,
+        state: &AppState,
+        line: usize,
+        r: &HashMap<&'static str, String>,
+    ) -> Result<Planned, ImportError> {
         let person = |k: &'static str| -> Result<Option<String>, ImportError> {
             let v = text::optional(k, get(r, k), text::SHORT).map_err(|e| row_err(line, e.user_message()))?;
             Ok(Some(v).filter(|v| !v.is_empty()))
@@ -290,11 +300,12 @@ impl Planner {
                     .map(|d| d.id.clone())
                     .ok_or_else(|| bad(format!("责任单位 {department} 不存在")))?
             };
-            let level: u8 = get(r, "level").parse().ok().filter(|l| (1..=5).contains(l)).ok_or_else(|| {
-                bad(format!("办理层级 {} 应为 1 到 5", get(r, "level")))
-            })?;
-            let deadline =
-                time("deadline", "办理时限", true)?.ok_or_else(|| bad("已交办的问题须有办理时限".into()))?;
+            let level: u8 = get(r, "level")
+                .parse()
+                .ok()
+                .filter(|l| (1..=5).contains(l))
+                .ok_or_else(|| bad(format!("办理层级 {} 应为 1 到 5", get(r, "level"))))?;
+            let deadline = time("deadline", "办理时限", true)?.ok_or_else(|| bad("已交办的问题须有办理时限".into()))?;
             steps.push((ProblemAction::Routed { department_id, level, deadline, note: String::new() }, at, None));
         }
         if let Some(at) = time("resolved_at", "办结时间", false)? {
@@ -306,7 +317,8 @@ impl Planner {
         let confirmed_at = time("confirmed_at", "确认时间", false)?;
         match (opt(r, "rating"), confirmed_at) {
             (Some(v), Some(at)) => {
-                let rating = parse_rating(&v).ok_or_else(|| bad(format!("满意度 {v} 应为 1 到 5 或 满意/基本满意/不满意")))?;
+                let rating =
+                    parse_rating(&v).ok_or_else(|| bad(format!("满意度 {v} 应为 1 到 5 或 满意/基本满意/不满意")))?;
                 steps.push((ProblemAction::Confirmed { rating, comment: get(r, "comment").into() }, at, None));
             }
             (None, None) => {}
@@ -324,7 +336,7 @@ impl Planner {
             let action = action.validate().map_err(|e| bad(e.user_message()))?;
             checked.push((action, at, person));
         }
-        check_history(&checked).map_err(bad)?;
+        check_history::<ProblemState, _>(&checked, zh_step).map_err(bad)?;
         Ok(Planned {
             line,
             id: problem_id(&number),
@@ -335,8 +347,14 @@ impl Planner {
     }
 }
 
-/// Folds a row's events as the relay will: every one must apply, in the order of its times.
-fn check_history(steps: &[(ProblemAction, i64, Option<String>)]) -> Result<(), String> {
+/// Folds a record's events as the relay will: every one must apply, in the order of its times.
+fn check_history<S: Fold, P>(
+    steps: &[(S::Action, i64, P)],
+    zh_step: fn(&S::Action) -> &'static str,
+) -> Result<(), String>
+where
+    S::Action: Clone,
+{
     let mut events = Vec::with_capacity(steps.len());
     for (i, (action, at, _)) in steps.iter().enumerate() {
         if i > 0 && *at < steps[i - 1].1 {
@@ -353,7 +371,7 @@ fn check_history(steps: &[(ProblemAction, i64, Option<String>)]) -> Result<(), S
             action: action.clone(),
         });
     }
-    let (_, folded) = fold::<ProblemState>(events);
+    let (_, folded) = fold::<S>(events);
     for f in folded {
         match f.outcome {
             Outcome::Applied => {}
@@ -435,7 +453,11 @@ pub fn visits(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
                 continue;
             }
             let (user, name) = &v.cadre;
-            author.set_origin(Some(Origin { record: v.number.clone(), person: Some(name.clone()), user: Some(user.clone()) }));
+            author.set_origin(Some(Origin {
+                record: v.number.clone(),
+                person: Some(name.clone()),
+                user: Some(user.clone()),
+            }));
             author
                 .append(&v.enterprise_id, EnterpriseAction::VisitRecorded { visit: v.record.clone() }, v.at)
                 .map_err(|e| row_err(v.line, e.message_zh))?;
@@ -446,6 +468,112 @@ pub fn visits(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
     }
     after_import(state);
     Ok(done)
+}
+
+/// The columns of a task notice ledger (任务通知台账): one row a recipient of a notice. The rows of
+/// one notice share its number; its title, content, region, issuer and times are written on its
+/// first row and, on the others, either again or left empty (as merged cells read).
+const NOTICE_COLUMNS: &[(&str, &[&str])] = &[
+    ("number", &["编号", "通知编号", "原编号", "no"]),
+    ("title", &["标题", "通知标题"]),
+    ("body", &["内容", "通知内容", "正文"]),
+    ("region", &["地区", "下发地区", "区划代码"]),
+    ("issuer", &["下发人", "下发单位", "发文单位"]),
+    ("issued_at", &["下发时间", "发布时间"]),
+    ("deadline", &["办理时限", "截止时间"]),
+    ("recipient", &["接收对象", "接收单位", "接收人"]),
+    ("acknowledged_at", &["签收时间"]),
+    ("completed_at", &["完成时间"]),
+    ("note", &["完成情况", "办理情况"]),
+];
+
+/// The values a notice's rows share (see [`NOTICE_COLUMNS`]).
+const NOTICE_SHARED: &[(&str, &str)] = &[
+    ("title", "标题"),
+    ("body", "内容"),
+    ("region", "地区"),
+    ("issuer", "下发人"),
+    ("issued_at", "下发时间"),
+    ("deadline", "办理时限"),
+];
+
+/// The document id of the task notice numbered `number` on the previous platform.
+pub fn notice_id(number: &str) -> String {
+    problem_id(&format!("notice:{number}"))
+}
+
+/// One notice, checked: its rows' first line, region and events with their origins.
+struct PlannedNotice {
+    line: usize,
+    id: String,
+    region_id: String,
+    steps: Vec<(TaskNoticeAction, i64, Origin)>,
+}
+
+type Row = HashMap<&'static str, String>;
+
+/// Imports a task notice ledger (CSV or XLSX): each notice is issued at its time to its recipients
+/// (departments by id or name, cadres by id or login, all in the notice's region), who acknowledge
+/// and complete it at theirs. Nothing is written if a row is bad; a notice already imported is
+/// skipped.
+pub fn notices(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
+    let t = read(data, NOTICE_COLUMNS, &["number", "title", "region", "issued_at", "deadline", "recipient"])?;
+    let system = system_user(state)?;
+    let planner = Planner::new(state, &system)?;
+    // The rows of each notice, notices in the order they first appear.
+    let mut groups: Vec<(String, Vec<(usize, &Row)>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (line, r) in &t.rows {
+        let number = get(r, "number");
+        if number.is_empty() || number.chars().count() > 64 {
+            return Err(row_err(*line, "编号不能为空，最多64字"));
+        }
+        let i = *index.entry(number).or_insert_with(|| {
+            groups.push((number.to_owned(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push((*line, r));
+    }
+    let planned: Vec<PlannedNotice> =
+        groups.iter().map(|(number, rows)| planner.notice(state, number, rows)).collect::<Result<_, _>>()?;
+    let storage = state.storage.as_ref();
+    let keys = storage
+        .user_keys(planner.dir.users.get(&system).ok_or_else(|| ImportError::File("no system account".into()))?)?;
+    let mut done = Imported { written: 0, already: 0, events: 0 };
+    for chunk in planned.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|n| n.id.as_str()).collect();
+        let there: HashSet<String> = storage.docs_in_scope(&ids, &keys)?.into_iter().collect();
+        let mut author = Author::importing(state, &system)?;
+        for n in chunk {
+            if there.contains(&n.id) {
+                done.already += 1;
+                continue;
+            }
+            for (i, (action, at, origin)) in n.steps.iter().enumerate() {
+                author.set_origin(Some(origin.clone()));
+                let staged = if i == 0 {
+                    author.create(DocKind::TaskNotice, &n.id, &[("region_id", &n.region_id)], action.clone(), *at)
+                } else {
+                    author.append(&n.id, action.clone(), *at)
+                };
+                staged.map_err(|e| row_err(n.line, e.message_zh))?;
+            }
+            done.written += 1;
+            done.events += n.steps.len();
+        }
+        submit(author, |doc| chunk.iter().find(|n| n.id == doc).map_or(0, |n| n.line))?;
+    }
+    after_import(state);
+    Ok(done)
+}
+
+fn zh_notice_step(action: &TaskNoticeAction) -> &'static str {
+    match action {
+        TaskNoticeAction::Issued { .. } => "下发",
+        TaskNoticeAction::Acknowledged { .. } => "签收",
+        TaskNoticeAction::Completed { .. } => "完成",
+        TaskNoticeAction::Unknown => "该步骤",
+    }
 }
 
 impl Planner {
@@ -461,11 +589,17 @@ impl Planner {
         Ok(number)
     }
 
-    fn visit(&mut self, state: &AppState, line: usize, r: &HashMap<&'static str, String>) -> Result<PlannedVisit, ImportError> {
+    fn visit(
+        &mut self,
+        state: &AppState,
+        line: usize,
+        r: &HashMap<&'static str, String>,
+    ) -> Result<PlannedVisit, ImportError> {
         let bad = |m: String| row_err(line, m);
         let number = self.number(line, r)?;
         let key = get(r, "enterprise");
-        let enterprise_id = self.enterprise(state, key).ok_or_else(|| bad(format!("企业 {key} 不存在或不在导入账号的地区内")))?;
+        let enterprise_id =
+            self.enterprise(state, key).ok_or_else(|| bad(format!("企业 {key} 不存在或不在导入账号的地区内")))?;
         let login = get(r, "cadre");
         let cadre = match self.dir.users.get(login) {
             Some(u) => Some((u.id.clone(), u.name.clone())),
@@ -481,7 +615,12 @@ impl Planner {
             return Err(bad("历史记录的时间不能晚于现在".into()));
         }
         let list = |k: &str| -> Vec<String> {
-            get(r, k).split([';', '；', '、', ',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()
+            get(r, k)
+                .split([';', '；', '、', ',', '，'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Into::into)
+                .collect()
         };
         let record = VisitRecord {
             id: visit_id(&number),
@@ -495,6 +634,120 @@ impl Planner {
         .validate(at.saturating_add(CST_MS).div_euclid(DAY_MS))
         .map_err(|e| bad(e.user_message()))?;
         Ok(PlannedVisit { line, number, enterprise_id, cadre, record, at })
+    }
+
+    /// A notice from its rows (see [`NOTICE_COLUMNS`]).
+    fn notice(&self, state: &AppState, number: &str, rows: &[(usize, &Row)]) -> Result<PlannedNotice, ImportError> {
+        let (first_line, first) = rows[0];
+        // A shared value is written on the first row, and on the others again or not at all.
+        for (line, r) in &rows[1..] {
+            for (k, name) in NOTICE_SHARED {
+                if !get(r, k).is_empty() && get(r, k) != get(first, k) {
+                    return Err(row_err(*line, format!("编号 {number} 的{name}与第{first_line}行不一致")));
+                }
+            }
+        }
+        let bad = |m: String| row_err(first_line, m);
+        let time = |line: usize, r: &Row, k: &str, name: &str, end_of_day: bool| -> Result<Option<i64>, ImportError> {
+            match opt(r, k) {
+                None => Ok(None),
+                Some(v) => parse_time(&v, end_of_day)
+                    .map(Some)
+                    .ok_or_else(|| row_err(line, format!("{name} {v} 不是日期时间（如 2022-03-01 09:30）"))),
+            }
+        };
+        let region_id = get(first, "region").to_owned();
+        let region_path = self
+            .dir
+            .paths
+            .get(&region_id)
+            .filter(|p| path_covers(&self.scope, p))
+            .ok_or_else(|| bad(format!("地区 {region_id} 不存在或不在导入账号的地区内")))?;
+        let issued_at =
+            time(first_line, first, "issued_at", "下发时间", false)?.ok_or_else(|| bad("缺少下发时间".into()))?;
+        let deadline =
+            time(first_line, first, "deadline", "办理时限", true)?.ok_or_else(|| bad("缺少办理时限".into()))?;
+        let origin = |person: Option<String>, user: Option<String>| Origin { record: number.to_owned(), person, user };
+        let mut recipients = Vec::with_capacity(rows.len());
+        let mut later: Vec<(TaskNoticeAction, i64, Origin)> = Vec::new();
+        for (line, r) in rows {
+            let (recipient, name, user) = self.recipient(state, *line, get(r, "recipient"), region_path)?;
+            if recipients.contains(&recipient) {
+                return Err(row_err(*line, format!("编号 {number} 的接收对象 {name} 重复")));
+            }
+            recipients.push(recipient.clone());
+            let acknowledged = time(*line, r, "acknowledged_at", "签收时间", false)?;
+            let completed = time(*line, r, "completed_at", "完成时间", false)?;
+            let in_order = match (acknowledged, completed) {
+                (Some(a), Some(c)) => issued_at <= a && a <= c,
+                (Some(t), None) | (None, Some(t)) => issued_at <= t,
+                (None, None) => true,
+            };
+            if !in_order {
+                return Err(row_err(*line, "签收、完成时间须依次不早于下发时间"));
+            }
+            let by = || origin(Some(name.clone()), user.clone());
+            if let Some(at) = acknowledged {
+                later.push((TaskNoticeAction::Acknowledged { recipient: recipient.clone() }, at, by()));
+            }
+            if let Some(at) = completed {
+                let note = text::optional("note", get(r, "note"), text::MEDIUM)
+                    .map_err(|e| row_err(*line, e.user_message()))?;
+                later.push((TaskNoticeAction::Completed { recipient, note }, at, by()));
+            }
+        }
+        let issued = TaskNoticeAction::Issued {
+            region_id: region_id.clone(),
+            title: get(first, "title").into(),
+            body: get(first, "body").into(),
+            deadline,
+            recipients,
+        }
+        .validate(issued_at)
+        .map_err(|e| bad(e.user_message()))?;
+        let issuer = text::optional("issuer", get(first, "issuer"), text::SHORT).map_err(|e| bad(e.user_message()))?;
+        // Each recipient's steps in the order of their times, after the issue.
+        later.sort_by_key(|(_, at, _)| *at);
+        let mut steps = vec![(issued, issued_at, origin(Some(issuer).filter(|i| !i.is_empty()), None))];
+        steps.extend(later);
+        if steps.iter().any(|(_, at, _)| *at > self.now) {
+            return Err(bad("历史记录的时间不能晚于现在".into()));
+        }
+        check_history::<TaskNoticeState, _>(&steps, zh_notice_step).map_err(bad)?;
+        Ok(PlannedNotice { line: first_line, id: notice_id(number), region_id, steps })
+    }
+
+    /// The recipient a row names, in the notice's region: a department (by id or name) or a cadre (by
+    /// id or login); with the name shown for it and, for a cadre, the account.
+    fn recipient(
+        &self,
+        state: &AppState,
+        line: usize,
+        key: &str,
+        region_path: &str,
+    ) -> Result<(Recipient, String, Option<String>), ImportError> {
+        let key = key.trim();
+        let bad = |m: String| row_err(line, m);
+        let within = |region_id: &str| self.dir.paths.get(region_id).is_some_and(|p| path_covers(region_path, p));
+        let department =
+            self.dir.departments.get(key).or_else(|| self.dir.departments.values().find(|d| d.name == key));
+        if let Some(d) = department {
+            return if within(&d.region_id) {
+                Ok((Recipient::Department(d.id.clone()), d.name.clone(), None))
+            } else {
+                Err(bad(format!("接收单位 {key} 不在通知的地区内")))
+            };
+        }
+        let user = match self.dir.users.get(key) {
+            Some(u) => Some(u.clone()),
+            None => state.storage.account_by_login(key)?.map(|a| a.user),
+        };
+        let cadre =
+            user.filter(|u| u.role == Role::Cadre).ok_or_else(|| bad(format!("接收对象 {key} 不是责任单位或干部")))?;
+        if !cadre.region_id.as_deref().is_some_and(within) {
+            return Err(bad(format!("接收干部 {key} 不在通知的地区内")));
+        }
+        Ok((Recipient::Cadre(cadre.id.clone()), cadre.name.clone(), Some(cadre.id.clone())))
     }
 
     /// The enterprise a row names (by id or credit code), if it lies in the importing account's region.
@@ -516,7 +769,8 @@ mod tests {
         assert_eq!(parse_time("2022/3/1", true), Some(day + DAY_MS - 1000));
         assert_eq!(parse_time("2022-03-01 09:05", false), Some(day + 9 * HOUR_MS + 5 * 60_000));
         assert_eq!(parse_time("2022-03-01T09:05:30", false), Some(day + 9 * HOUR_MS + 5 * 60_000 + 30_000));
-        for bad in ["", "2022-02-30", "2022-13-01", "22-03-01", "2022-03-01 24:00", "2022-03-01 9", "2022-03-01-02", "３月"]
+        for bad in
+            ["", "2022-02-30", "2022-13-01", "22-03-01", "2022-03-01 24:00", "2022-03-01 9", "2022-03-01-02", "３月"]
         {
             assert_eq!(parse_time(bad, false), None, "{bad}");
         }

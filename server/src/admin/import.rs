@@ -1,5 +1,6 @@
 //! Admin imports from CSV (UTF-8, with or without a BOM; Chinese or English headers) or XLSX (the
-//! first sheet, read as the same table): regions, departments, users, enterprises and assignments. Every row is checked first; a bad row is
+//! first sheet, read as the same table): regions, departments, users, enterprises, assignments, the
+//! campaign offices' settings and the holiday calendar. Every row is checked first; a bad row is
 //! reported with its line number and nothing is imported.
 
 use crate::AppState;
@@ -8,7 +9,8 @@ use crate::storage::Account;
 use crate::sync::author::Author;
 use std::collections::HashMap;
 use zhuqi_core::domain::{
-    Contact, Department, Directory, DocKind, EnterpriseAction, Profile, Region, RegionLevel, Role, User, uscc,
+    CalendarDay, Contact, Department, Directory, DocKind, EnterpriseAction, OfficeSettings, Profile, Region,
+    RegionLevel, Role, User, uscc,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +54,7 @@ pub(super) fn read(data: &[u8], columns: &[(&'static str, &[&str])], required: &
         data
     };
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(data);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(data);
     let column_of = |h: &str| {
         let h = h.trim().to_lowercase();
         columns
@@ -238,6 +239,74 @@ pub fn departments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
         });
     }
     state.storage.upsert_directory(&Directory { departments: out.clone(), ..Default::default() }, &[])?;
+    Ok(out.len())
+}
+
+/// The campaign offices' settings: per region, the days an enterprise has to answer a resolution
+/// and whether deadlines count working days (是/否). Each applies to the region's subtree.
+pub fn office_settings(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(
+        data,
+        &[
+            ("region", &["地区", "区划代码", "代码"]),
+            ("answer_days", &["确认期限", "企业确认期限", "确认期限天数"]),
+            ("working_days", &["工作日", "按工作日计", "工作日计时"]),
+        ],
+        &["region", "answer_days"],
+    )?;
+    let dir = state.directory.get(state.storage.as_ref())?;
+    let mut out: Vec<OfficeSettings> = Vec::new();
+    for (line, r) in &t.rows {
+        let region_id = get(r, "region");
+        if !dir.regions.contains_key(region_id) {
+            return Err(row_err(*line, format!("地区 {region_id} 不存在")));
+        }
+        if out.iter().any(|o| o.region_id == region_id) {
+            return Err(row_err(*line, format!("地区 {region_id} 重复")));
+        }
+        let answer_days = get(r, "answer_days")
+            .trim_end_matches('天')
+            .parse()
+            .map_err(|_| row_err(*line, format!("确认期限“{}”应为天数", get(r, "answer_days"))))?;
+        let working_days = match get(r, "working_days") {
+            "" | "否" | "no" | "false" | "0" => false,
+            "是" | "yes" | "true" | "1" => true,
+            other => return Err(row_err(*line, format!("工作日“{other}”应为 是 或 否"))),
+        };
+        let settings = OfficeSettings { region_id: region_id.to_owned(), answer_days, working_days }
+            .validate()
+            .map_err(|e| row_err(*line, e.user_message()))?;
+        out.push(settings);
+    }
+    state.storage.upsert_directory(&Directory { settings: out.clone(), ..Default::default() }, &[])?;
+    Ok(out.len())
+}
+
+/// The holiday calendar of a year (or several): each holiday (休) and each make-up working day on a
+/// weekend (班, 调休上班), with its name. Days not listed follow the week; a day listed again is
+/// updated, so a corrected notice is imported over the old one.
+pub fn calendar(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(
+        data,
+        &[("date", &["日期"]), ("kind", &["类型", "休/班"]), ("name", &["名称", "节日", "说明"])],
+        &["date", "kind"],
+    )?;
+    let mut out: Vec<CalendarDay> = Vec::new();
+    for (line, r) in &t.rows {
+        let working = match get(r, "kind") {
+            "休" | "假" | "节假日" | "holiday" => false,
+            "班" | "上班" | "调休上班" | "workday" => true,
+            other => return Err(row_err(*line, format!("类型“{other}”应为 休 或 班"))),
+        };
+        let day = CalendarDay { date: get(r, "date").to_owned(), working, name: get(r, "name").to_owned() }
+            .validate()
+            .map_err(|e| row_err(*line, e.user_message()))?;
+        if out.iter().any(|d| d.date == day.date) {
+            return Err(row_err(*line, format!("日期 {} 重复", day.date)));
+        }
+        out.push(day);
+    }
+    state.storage.upsert_directory(&Directory { calendar: out.clone(), ..Default::default() }, &[])?;
     Ok(out.len())
 }
 

@@ -14,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use zhuqi_core::domain::OfficeSettings;
 use zhuqi_core::domain::directory::path_covers;
 use zhuqi_core::domain::text::{date_of, parse_date};
 
@@ -146,7 +147,10 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                         ("代确认（回访）", format!("回访{contact}：企业不认可办理结果：{note}"))
                     }
                     ProblemAction::Closed { note } => ("销号", note.clone()),
-                    ProblemAction::ClosedUnanswered { note } => ("超时未确认销号", note.clone()),
+                    ProblemAction::ClosedUnanswered { note, answer_days } => (
+                        "超时未确认销号",
+                        format!("{}天未确认 {note}", answer_days.unwrap_or(zhuqi_core::domain::problem::ANSWER_DAYS)),
+                    ),
                     ProblemAction::FollowedUp { note, still_solved } => {
                         ("回头看", format!("{note}{}", if *still_solved { "" } else { "（问题复发）" }))
                     }
@@ -181,13 +185,17 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
             })
             .collect();
         let enterprise_name = doc.header("enterprise_name").unwrap_or_default();
+        let region = dir.paths.get(&doc.header("region_id").unwrap_or_default()).cloned().unwrap_or_default();
+        let office = root_path(&dir, session);
         let page = ProblemPage {
             id: &id,
             state: &s,
             enterprise_name: &enterprise_name,
             department: s.department_id.as_deref().and_then(|d| dir.departments.get(d)).map(|d| d.name.as_str()),
             timeline,
-            departments: departments_in(&dir, &root_path(&dir, session)),
+            departments: departments_in(&dir, &office),
+            answer_days: OfficeSettings::in_force(dir.as_ref(), &region).answer_days,
+            working_days: OfficeSettings::in_force(dir.as_ref(), &office).working_days,
             csrf: viewer.csrf,
         };
         Ok(show(&page, viewer))
@@ -207,6 +215,10 @@ pub struct ActionForm {
     /// `YYYY-MM-DD`: the deadline is the end of that day.
     #[serde(default)]
     deadline: String,
+    /// Or a number of days from today, counted as the manager's office counts them (working days
+    /// where its settings say so).
+    #[serde(default, deserialize_with = "blank_as_none")]
+    days: Option<u32>,
     /// A call-back: whom the office spoke to, whether the enterprise accepts the resolution
     /// (`yes`/`no`) and its rating.
     #[serde(default)]
@@ -235,44 +247,72 @@ pub async fn problem_action(
     if !csrf_ok(&f.csrf, &token) {
         return ApiError::forbidden("bad CSRF token").into_response();
     }
-    let deadline = parse_date("deadline", &f.deadline).ok().map(|d| day_start(d + 1) - 1);
-    let note = f.note.trim().to_owned();
-    let action = match action.as_str() {
-        "urge" => ProblemAction::Urged { note },
-        "route" => match (deadline, f.level) {
-            (Some(deadline), Some(level)) => {
-                ProblemAction::Routed { department_id: f.department.clone(), level, deadline, note }
-            }
-            _ => return ApiError::bad_request("routing needs a level and a deadline").into_response(),
-        },
-        "escalate" => match f.level {
-            Some(level) => ProblemAction::Escalated {
-                level,
-                reason: note,
-                department_id: Some(f.department.clone()).filter(|d| !d.is_empty()),
-                deadline,
-            },
-            None => return ApiError::bad_request("escalation needs a level").into_response(),
-        },
-        "call-back" => {
-            let accepted = f.accepted == "yes";
-            let rating = f.rating.filter(|_| accepted);
-            ProblemAction::CalledBack { contact: f.contact.trim().to_owned(), accepted, rating, note }
-        }
-        "close-unanswered" => ProblemAction::ClosedUnanswered { note },
-        _ => return ApiError::not_found("no such action").into_response(),
-    };
+    if !["urge", "route", "escalate", "call-back", "close-unanswered"].contains(&action.as_str()) {
+        return ApiError::not_found("no such action").into_response();
+    }
     let st = state.clone();
     let pid = id.clone();
     let result = tokio::task::spawn_blocking(move || {
-        problem_in_scope(&st, &session, &pid)?;
+        let doc = problem_in_scope(&st, &session, &pid)?;
+        let dir = st.directory.get(st.storage.as_ref())?;
+        let now = now_ms();
+        let deadline = match f.days {
+            Some(days) => {
+                let office = root_path(&dir, &session);
+                let working = OfficeSettings::in_force(dir.as_ref(), &office).working_days;
+                let deadline = dir.calendar.deadline(now, days, working).map_err(|e| {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string(), "办理时限应为1到366天")
+                })?;
+                Some(deadline)
+            }
+            None => parse_date("deadline", &f.deadline).ok().map(|d| day_start(d + 1) - 1),
+        };
+        let note = f.note.trim().to_owned();
+        let action = match action.as_str() {
+            "urge" => ProblemAction::Urged { note },
+            "route" => match (deadline, f.level) {
+                (Some(deadline), Some(level)) => {
+                    ProblemAction::Routed { department_id: f.department.clone(), level, deadline, note }
+                }
+                _ => return Err(ApiError::bad_request("routing needs a level and a deadline")),
+            },
+            "escalate" => match f.level {
+                Some(level) => ProblemAction::Escalated {
+                    level,
+                    reason: note,
+                    department_id: Some(f.department.clone()).filter(|d| !d.is_empty()),
+                    deadline,
+                },
+                None => return Err(ApiError::bad_request("escalation needs a level")),
+            },
+            "call-back" => {
+                let accepted = f.accepted == "yes";
+                let rating = f.rating.filter(|_| accepted);
+                ProblemAction::CalledBack { contact: f.contact.trim().to_owned(), accepted, rating, note }
+            }
+            // The window in force at the problem's region, which the rules hold the office to.
+            _ => {
+                let region = dir.paths.get(&doc.header("region_id").unwrap_or_default()).cloned().unwrap_or_default();
+                let days = OfficeSettings::in_force(dir.as_ref(), &region).answer_days;
+                ProblemAction::ClosedUnanswered { note, answer_days: Some(days) }
+            }
+        };
         let action = action
             .validate()
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string(), "输入内容有误"))?;
         let mut author = crate::sync::author::Author::new(&st, &session.user.id)?;
-        author.append(&pid, action, now_ms())?;
+        author.append(&pid, action, now)?;
         author.submit_all()
     })
     .await;
     after_action(result, &format!("/problems/{id}"))
+}
+
+/// A form number left blank reads as none (a browser sends every field of a form, empty or not).
+fn blank_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }

@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -39,6 +39,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::RECEIPTS_BY_DOCUMENT,
     // 6: see `schema::USER_DETAILS`.
     schema::USER_DETAILS,
+    // 7: see `schema::OFFICE_SETTINGS`.
+    schema::OFFICE_SETTINGS,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
@@ -132,6 +134,9 @@ impl PostgresStorage {
             None => {
                 tx.batch_execute(&schema::create(TABLES, Dialect::Postgres)).await?;
                 tx.batch_execute(&schema::create(SIGN_IN_TABLES, Dialect::Postgres)).await?;
+                for sql in schema::OFFICE_SETTINGS {
+                    tx.batch_execute(&schema::create(sql, Dialect::Postgres)).await?;
+                }
                 tx.execute("INSERT INTO zhuqi_meta (name, value) VALUES ('schema_version', $1)", &[&VERSION]).await?;
             }
             Some(v) if v > VERSION => {

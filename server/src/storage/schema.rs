@@ -12,7 +12,17 @@ pub const USER_DETAILS: &[&str] = &[
     "ALTER TABLE users ADD COLUMN unit TEXT;",
 ];
 
-/// Every table of a fresh database but those of [`SIGN_IN_TABLES`].
+/// The campaign offices' settings and the holiday calendar (version 7).
+pub const OFFICE_SETTINGS: &[&str] = &[
+    "CREATE TABLE office_settings (
+        region_id TEXT PRIMARY KEY,
+        answer_days BIGINT NOT NULL,
+        working_days BOOLEAN NOT NULL
+    ) WITHOUT ROWID;",
+    "CREATE TABLE calendar_days (day TEXT PRIMARY KEY, working BOOLEAN NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;",
+];
+
+/// Every table of a fresh database but those of [`SIGN_IN_TABLES`] and [`OFFICE_SETTINGS`].
 pub const TABLES: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -30,6 +30,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::RECEIPTS_BY_DOCUMENT,
     // 6: see `schema::USER_DETAILS`.
     schema::USER_DETAILS,
+    // 7: see `schema::OFFICE_SETTINGS`.
+    schema::OFFICE_SETTINGS,
 ];
 
 pub struct SqliteStorage {
@@ -73,7 +75,7 @@ impl SqliteStorage {
         if version < VERSION {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let steps: Vec<&str> = match version {
-                0 => vec![TABLES, SIGN_IN_TABLES],
+                0 => [TABLES, SIGN_IN_TABLES].into_iter().chain(schema::OFFICE_SETTINGS.iter().copied()).collect(),
                 v => MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter().copied()).collect(),
             };
             for sql in steps {

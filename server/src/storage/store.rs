@@ -6,7 +6,7 @@ use super::db::{Backend, Db, Dialect, Query, Row, Value, args, select};
 use super::plan::{self, OnConflict, Step};
 use super::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use zhuqi_core::domain::{Department, Region, RegionLevel, Role};
+use zhuqi_core::domain::{CalendarDay, Department, OfficeSettings, Region, RegionLevel, Role};
 
 const USER_COLS: &str =
     "u.id, u.name, u.role, u.region_id, u.department_id, u.enterprise_id, u.mobile, u.position, u.unit";
@@ -62,10 +62,12 @@ impl<B: Backend> RelayStorage for B {
     fn directory(&self) -> Result<(Directory, u64)> {
         self.snapshot(|db| {
             let users = format!("SELECT {USER_COLS} FROM users u ORDER BY u.id");
-            let [regions, departments, users, version] = db.query_all([
+            let [regions, departments, users, settings, calendar, version] = db.query_all([
                 ("SELECT id, name, level, parent_id FROM regions ORDER BY id", vec![]),
                 ("SELECT id, name, region_id FROM departments ORDER BY id", vec![]),
                 (users.as_str(), vec![]),
+                ("SELECT region_id, answer_days, working_days FROM office_settings ORDER BY region_id", vec![]),
+                ("SELECT day, working, name FROM calendar_days ORDER BY day", vec![]),
                 (db::COUNTER, args!["directory"]),
             ])?;
             let regions = regions
@@ -85,8 +87,18 @@ impl<B: Backend> RelayStorage for B {
                 .map(|mut r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? }))
                 .collect::<Result<_>>()?;
             let users = users.into_iter().map(|mut r| user_row(&mut r, 0)).collect::<Result<_>>()?;
+            let settings = settings
+                .into_iter()
+                .map(|mut r| {
+                    Ok(OfficeSettings { region_id: r.get(0)?, answer_days: r.get(1)?, working_days: r.get(2)? })
+                })
+                .collect::<Result<_>>()?;
+            let calendar = calendar
+                .into_iter()
+                .map(|mut r| Ok(CalendarDay { date: r.get(0)?, working: r.get(1)?, name: r.get(2)? }))
+                .collect::<Result<_>>()?;
             let version = version.into_iter().next().map(|mut r| r.get(0)).transpose()?.unwrap_or(0);
-            Ok((Directory { regions, departments, users }, version))
+            Ok((Directory { regions, departments, users, settings, calendar }, version))
         })
     }
 
@@ -106,6 +118,20 @@ impl<B: Backend> RelayStorage for B {
                 let departments = d.departments.iter().map(|x| args![&x.id, &x.name, &x.region_id]).collect();
                 let columns = &["id", "name", "region_id"];
                 steps.push(plan::rows("departments", columns, OnConflict::Update(&["id"]), departments));
+            }
+            if !d.settings.is_empty() {
+                let settings = d.settings.iter().map(|o| args![&o.region_id, o.answer_days, o.working_days]).collect();
+                let columns = &["region_id", "answer_days", "working_days"];
+                steps.push(plan::rows("office_settings", columns, OnConflict::Update(&["region_id"]), settings));
+            }
+            if !d.calendar.is_empty() {
+                let days = d.calendar.iter().map(|c| args![&c.date, c.working, &c.name]).collect();
+                steps.push(plan::rows(
+                    "calendar_days",
+                    &["day", "working", "name"],
+                    OnConflict::Update(&["day"]),
+                    days,
+                ));
             }
             for a in accounts {
                 let u = &a.user;

@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use zhuqi_core::domain::directory::path_covers;
-use zhuqi_core::domain::{Department, Directory, DirectoryLookup, Region, Role, User};
+use zhuqi_core::domain::{
+    Calendar, CalendarDay, Department, Directory, DirectoryLookup, OfficeSettings, Region, Role, User,
+};
 
 /// What, besides the directory itself, decides which users a device receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,11 @@ pub struct Snapshot {
     pub paths: HashMap<String, String>,
     pub departments: HashMap<String, Department>,
     pub users: HashMap<String, User>,
+    /// The campaign offices' settings, by region.
+    pub settings: HashMap<String, OfficeSettings>,
+    /// The holiday calendar, as listed (sent to every device) and ready to count working days.
+    pub calendar_days: Vec<CalendarDay>,
+    pub calendar: Calendar,
     /// The path of each user's home region, found on first need (an enterprise contact's comes from
     /// the enterprise's projection, a storage lookup); kept until the directory's version moves.
     homes: RwLock<HashMap<String, String>>,
@@ -88,6 +95,9 @@ impl Snapshot {
             paths,
             departments: d.departments.into_iter().map(|x| (x.id.clone(), x)).collect(),
             users: d.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            settings: d.settings.into_iter().map(|s| (s.region_id.clone(), s)).collect(),
+            calendar: Calendar::new(&d.calendar),
+            calendar_days: d.calendar,
             homes: RwLock::default(),
         }
     }
@@ -173,7 +183,9 @@ impl Snapshot {
         regions.sort_by(|a, b| a.id.cmp(&b.id));
         let mut departments: Vec<Department> = self.departments.values().cloned().collect();
         departments.sort_by(|a, b| a.id.cmp(&b.id));
-        Directory { regions, departments, users }
+        let mut settings: Vec<OfficeSettings> = self.settings.values().cloned().collect();
+        settings.sort_by(|a, b| a.region_id.cmp(&b.region_id));
+        Directory { regions, departments, users, settings, calendar: self.calendar_days.clone() }
     }
 
     /// Whether a user belongs to `user`'s county (or managed region) or to a region above it.
@@ -203,6 +215,9 @@ impl DirectoryLookup for Snapshot {
     }
     fn user(&self, id: &str) -> Option<User> {
         self.users.get(id).cloned()
+    }
+    fn office_settings(&self, region_id: &str) -> Option<OfficeSettings> {
+        self.settings.get(region_id).cloned()
     }
 }
 
@@ -297,6 +312,7 @@ mod tests {
                 user("contact-e2", Role::EnterpriseContact, None, None, Some("e2")),
                 user("contact-e3", Role::EnterpriseContact, None, None, Some("e3")),
             ],
+            ..Default::default()
         };
         Snapshot::build(d, 7)
     }

@@ -705,7 +705,10 @@ fn validate_inner<S: Judged>(
                 // Ids of imported history are the import's: a device that took one first would
                 // have the import skip that record as already there.
                 if push.doc.starts_with(crate::admin::history::ID_PREFIX) != p.imports_history() {
-                    return Err((RejectCode::Malformed, "document ids starting with hist- are the history import's".into()));
+                    return Err((
+                        RejectCode::Malformed,
+                        "document ids starting with hist- are the history import's".into(),
+                    ));
                 }
             }
             before.at = vec![change.hash()];
@@ -751,7 +754,7 @@ pub fn rejection(push: &DocChanges, code: RejectCode, message: String, document:
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
-    use zhuqi_core::domain::{Category, Department, Origin, Profile, ProfileUpdate, Role};
+    use zhuqi_core::domain::{Category, Department, OfficeSettings, Origin, Profile, ProfileUpdate, Role};
 
     const NOW: i64 = 1_767_225_600_000;
     const HOUR: i64 = 3_600_000;
@@ -773,6 +776,10 @@ mod tests {
         }
         fn user(&self, _: &str) -> Option<User> {
             None
+        }
+        /// The city gives its enterprises 30 days to answer a resolution.
+        fn office_settings(&self, id: &str) -> Option<OfficeSettings> {
+            (id == "410100").then(|| OfficeSettings { region_id: id.into(), answer_days: 30, working_days: false })
         }
     }
 
@@ -886,7 +893,8 @@ mod tests {
             let event = Event { origin, ..import.event("e-2", at, &["e-1"], recorded("v-1", at)) };
             doc.append(&event).unwrap().raw_bytes().to_vec()
         };
-        let origin = |user: Option<&str>| Some(Origin { record: "走访-1".into(), person: None, user: user.map(Into::into) });
+        let origin =
+            |user: Option<&str>| Some(Origin { record: "走访-1".into(), person: None, user: user.map(Into::into) });
         let judge = |change: Vec<u8>| import.judge(Some(&enterprise), "ent-1", DocKind::Enterprise, vec![change]);
         let refused = |v: Verdict| match v {
             Verdict::Reject(code, message, _) => (code, message),
@@ -1037,6 +1045,53 @@ mod tests {
         let routed = ProblemAction::Routed { department_id: "dept-1".into(), level: 1, deadline, note: String::new() };
         let c3 = doc.append(&office.event("p-3", i64::MIN + 1, &["p-2"], routed)).unwrap();
         let verdict = office.judge(None, "prob-1", DocKind::Problem, raw(&[c1, c2, c3]));
+        assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
+    }
+
+    #[test]
+    fn closing_unanswered_is_held_to_the_window_the_offices_settings_give() {
+        // Resolved 31 days ago, in a county whose city gives enterprises 30 days to answer.
+        let office = Office::on("dev-office");
+        let header = [("enterprise_id", "ent-1"), ("enterprise_name", NAME), ("region_id", COUNTY)];
+        let reported = ProblemAction::Reported {
+            enterprise_id: "ent-1".into(),
+            category: Category::Financing,
+            title: "贷款到期".into(),
+            description: "续贷需要担保".into(),
+            visit_id: None,
+        };
+        let day = 24 * HOUR;
+        let (mut doc, _) = Document::create(
+            DocKind::Problem,
+            "prob-1",
+            &header,
+            office.actor.clone(),
+            &office.event("p-1", NOW - 40 * day, &[], reported),
+        )
+        .unwrap();
+        let routed = ProblemAction::Routed {
+            department_id: "dept-1".into(),
+            level: 1,
+            deadline: NOW - 32 * day,
+            note: String::new(),
+        };
+        doc.append(&office.event("p-2", NOW - 39 * day, &["p-1"], routed)).unwrap();
+        let resolved = ProblemAction::Resolved { resolution: "已放款".into() };
+        doc.append(&office.event("p-3", NOW - 31 * day, &["p-2"], resolved)).unwrap();
+        let close = |answer_days: Option<u32>| {
+            let mut d = doc.clone();
+            let action = ProblemAction::ClosedUnanswered { note: String::new(), answer_days };
+            let change = d.append(&office.event("p-4", NOW, &["p-3"], action)).unwrap().raw_bytes().to_vec();
+            office.judge(Some(&doc), "prob-1", DocKind::Problem, vec![change])
+        };
+        // The default window (named, or left out as older versions do) is shorter than the city's:
+        // refused, though 15 days have long passed. A window outside what an office may choose is
+        // refused as a value.
+        for answer_days in [Some(15), None, Some(29), Some(0), Some(365)] {
+            let verdict = close(answer_days);
+            assert_eq!(code(&verdict), Some(RejectCode::InvalidAction), "{answer_days:?}");
+        }
+        let verdict = close(Some(30));
         assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
     }
 }

@@ -193,7 +193,8 @@ mod tests {
             level: 1,
             ..Default::default()
         };
-        let origin = zhuqi_core::domain::Origin { record: "豫\"<1>".into(), person: Some("赵<六>".into()), user: None };
+        let origin =
+            zhuqi_core::domain::Origin { record: "豫\"<1>".into(), person: Some("赵<六>".into()), user: None };
         let event = |outcome| TimelineEvent {
             verb: "上报",
             by: "张<三>".into(),
@@ -216,6 +217,8 @@ mod tests {
                 TimelineEvent { origin: Some(&origin), ..event(EventOutcome::Applied) },
             ],
             departments: vec![],
+            answer_days: 15,
+            working_days: true,
             csrf: "token",
         };
         let html = render(&page, Some(Viewer { name: "王&五", csrf: "token" })).into_string();

@@ -6,7 +6,7 @@ use super::{Choice, Page, csrf_field, option, time_or_dash};
 use crate::dashboard::clock::time_of;
 use crate::storage::ProblemRow;
 use maud::{Markup, html};
-use zhuqi_core::domain::problem::{ANSWER_DAYS, level_zh};
+use zhuqi_core::domain::problem::level_zh;
 use zhuqi_core::domain::text::date_of;
 use zhuqi_core::domain::{Category, ProblemState, ProblemStatus};
 
@@ -213,6 +213,10 @@ pub struct ProblemPage<'a> {
     pub timeline: Vec<TimelineEvent<'a>>,
     /// The departments of the manager's subtree, to route or escalate to.
     pub departments: Vec<Choice<'a>>,
+    /// The enterprise's time to answer a resolution, as the office settings at its region give it.
+    pub answer_days: u32,
+    /// Whether the manager's office counts deadlines given in days as working days.
+    pub working_days: bool,
     pub csrf: &'a str,
 }
 
@@ -225,6 +229,12 @@ impl Page for ProblemPage<'_> {
             @for d in &self.departments { (option(d.id, d.name, s.department_id.as_deref() == Some(d.id))) }
         };
         let levels = |from: u8| html! { @for l in from..=5 { (option(&l.to_string(), level_zh(l), false)) } };
+        // A deadline as a date, or as a number of days the office counts its own way.
+        let deadline = html! {
+            input type="date" name="deadline" title="办理时限（日期）";
+            input type="number" name="days" min="1" max="366"
+                placeholder=(if self.working_days { "或 N 个工作日" } else { "或 N 天" });
+        };
         html! {
             h2 { (s.title) }
             p {
@@ -286,7 +296,7 @@ impl Page for ProblemPage<'_> {
                     (csrf_field(self.csrf))
                     select name="level" { (levels(s.level.saturating_add(1).min(5))) }
                     select name="department" { option value="" { "责任单位不变" } (dept_options) }
-                    input type="date" name="deadline";
+                    (deadline)
                     input name="note" placeholder="提级原因" required;
                     button { "提级" }
                 }
@@ -305,7 +315,7 @@ impl Page for ProblemPage<'_> {
                 form method="post" action={ "/problems/" (id) "/close-unanswered" } {
                     (csrf_field(self.csrf))
                     input name="note" placeholder="说明（如多次联系未回复）";
-                    button { "销号（" (ANSWER_DAYS) "天未确认）" }
+                    button { "销号（" (self.answer_days) "天未确认）" }
                 }
             }
             @if matches!(s.status, ProblemStatus::Reported | ProblemStatus::Accepted | ProblemStatus::Routed) {
@@ -314,7 +324,7 @@ impl Page for ProblemPage<'_> {
                     (csrf_field(self.csrf))
                     select name="department" required { (dept_options) }
                     select name="level" { (levels(s.level.max(1))) }
-                    input type="date" name="deadline" required;
+                    (deadline)
                     input name="note" placeholder="交办说明";
                     button { "交办" }
                 }
