@@ -419,6 +419,28 @@ fn a_change_with_an_inflated_op_counter_is_refused() {
     assert_eq!(record(&w, target), before);
 }
 
+#[test]
+fn a_change_dated_2_pow_63_seconds_from_the_others_is_refused_without_a_panic() {
+    let w = world();
+    let handler = RawClient::sign_in(&w.relay.url, "handler");
+    let target = &w.rejected;
+    let before = record(&w, target);
+    let snapshot = relay_snapshot(&w.relay, target);
+    // A change's own time (seconds), set to the far ends of an i64: Automerge's delta-encoded column
+    // of change times overflowed as it applied it. Every event inside is honest.
+    for time in [i64::MIN + 1, i64::MAX] {
+        let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into() });
+        let mut expanded = automerge::Change::from_bytes(change).unwrap().decode();
+        expanded.time = time;
+        let r = handler.push(target, DocKind::Problem, vec![automerge::Change::from(expanded).raw_bytes().to_vec()]);
+        assert_eq!(refused(&r), RejectCode::Malformed, "{}", r.rejected[0].message);
+        assert_eq!(r.rejected[0].message, "change time out of range");
+        assert_eq!(record(&w, target), before);
+    }
+    let honest = handler.append(&snapshot, ProblemAction::Progress { note: "真实进展".into() });
+    assert!(handler.push(target, DocKind::Problem, vec![honest]).rejected.is_empty());
+}
+
 fn progress(n: usize) -> Vec<ProblemAction> {
     (0..n).map(|i| ProblemAction::Progress { note: format!("办理进展{i}") }).collect()
 }

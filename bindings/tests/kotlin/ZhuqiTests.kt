@@ -82,7 +82,12 @@ fun main() {
         manager.syncNow()
         val waiting = manager.problems(ProblemQuery(listOf(), null, null, null, null, false, true, null))
         check(waiting.any { it.id == problemId }, "awaiting the office")
-        manager.routeProblem(problemId, "410102-hr", 1u.toUByte(), System.currentTimeMillis() + 7 * DAY, "请人社局对接职业院校")
+        // The deadline as the office counts 7 days (the demo's offices count calendar days).
+        val settings = manager.officeSettings("410102")
+        check(settings.answerDays == 15u && !settings.workingDays, "$settings")
+        val deadline = manager.deadlineIn(7u)
+        check(deadline > System.currentTimeMillis() + 6 * DAY && deadline <= System.currentTimeMillis() + 8 * DAY, "deadline $deadline")
+        manager.routeProblem(problemId, "410102-hr", 1u.toUByte(), deadline, "请人社局对接职业院校")
         check(manager.syncNow().pushed == 1u, "pushed")
     }
 

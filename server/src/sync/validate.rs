@@ -495,6 +495,12 @@ fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> R
 /// skip a change the relay kept). A panic of the decoder is answered as a refusal, and so is a change
 /// whose ops do not expand (`Change::decode`, which the shape check reads them with, panics on an op
 /// naming an actor the change does not list; Automerge's reader lets such a change through).
+/// The furthest from 1970 a change's time (seconds) may be: a document's change carries its first
+/// event's time (milliseconds in an `i64`) in seconds, so no honest change is further. Automerge keeps
+/// its changes' times delta-encoded: two times further apart than an `i64` holds overflowed its
+/// apply (a panic, found by fuzzing).
+pub const MAX_CHANGE_TIME: u64 = (i64::MAX / 1000) as u64;
+
 pub fn parse_change(bytes: &[u8]) -> Result<Change, String> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     if bytes.len() < 9 || bytes[..4] != MAGIC || bytes[8] != 1 {
@@ -505,6 +511,9 @@ pub fn parse_change(bytes: &[u8]) -> Result<Change, String> {
         .map_err(|e| format!("change does not parse: {e}"))?;
     if bytes[4..8] != change.hash().as_ref()[..4] {
         return Err("change checksum does not match its content".into());
+    }
+    if change.timestamp().unsigned_abs() > MAX_CHANGE_TIME {
+        return Err("change time out of range".into());
     }
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())).is_err() {
         return Err("change does not parse: an op names an actor the change does not list".into());
@@ -1093,5 +1102,27 @@ mod tests {
         }
         let verdict = close(Some(30));
         assert!(matches!(verdict, Verdict::Accept(..)), "refused: {:?}", code(&verdict));
+    }
+
+    #[test]
+    fn a_change_dated_beyond_any_event_time_is_refused_before_automerge_applies_it() {
+        // A change's time 2^63 seconds from another's overflowed Automerge's delta-encoded column of
+        // change times as it applied it (a panic, caught and answered, but reached).
+        let office = Office::on("dev-office");
+        let base = office.enterprise();
+        let change = Change::from_bytes(office.update(&base, NOW - HOUR)).unwrap();
+        let edge = i64::MAX / 1000;
+        for (time, refused) in [(i64::MIN + 1, true), (i64::MAX, true), (-edge - 1, true), (edge, false), (-edge, false)] {
+            let mut expanded = change.decode();
+            expanded.time = time;
+            let redated = Change::from(expanded).raw_bytes().to_vec();
+            match office.judge(Some(&base), "ent-1", DocKind::Enterprise, vec![redated]) {
+                Verdict::Reject(RejectCode::Malformed, message, Some(_)) if refused => {
+                    assert_eq!(message, "change time out of range")
+                }
+                Verdict::Accept(..) if !refused => {}
+                other => panic!("dated {time}: {:?}", code(&other)),
+            }
+        }
     }
 }
