@@ -181,15 +181,10 @@ pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> 
                 continue;
             }
             let header: Vec<(&str, &str)> = p.header.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            for (i, (action, at, person)) in p.steps.iter().enumerate() {
-                author.set_origin(Some(Origin { record: p.number.clone(), person: person.clone(), user: None }));
-                let staged = if i == 0 {
-                    author.create(DocKind::Problem, &p.id, &header, action.clone(), *at)
-                } else {
-                    author.append(&p.id, action.clone(), *at)
-                };
-                staged.map_err(|e| row_err(p.line, e.message_zh))?;
-            }
+            let origin =
+                |person: &Option<String>| Origin { record: p.number.clone(), person: person.clone(), user: None };
+            let steps = p.steps.iter().map(|(action, at, person)| (action.clone(), *at, origin(person)));
+            stage(&mut author, DocKind::Problem, &p.id, &header, steps).map_err(|m| row_err(p.line, m))?;
             done.written += 1;
             done.events += p.steps.len();
         }
@@ -197,6 +192,23 @@ pub fn problems(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> 
     }
     after_import(state);
     Ok(done)
+}
+
+/// Stages a new document of imported history: its first step creates it with `header`, and every
+/// step carries its origin. Fails with the Chinese message of the first step refused.
+fn stage<A: serde::Serialize + serde::de::DeserializeOwned>(
+    author: &mut Author<'_>,
+    kind: DocKind,
+    id: &str,
+    header: &[(&str, &str)],
+    steps: impl Iterator<Item = (A, i64, Origin)>,
+) -> Result<(), String> {
+    for (i, (action, at, origin)) in steps.enumerate() {
+        author.set_origin(Some(origin));
+        let staged = if i == 0 { author.create(kind, id, header, action, at) } else { author.append(id, action, at) };
+        staged.map_err(|e| e.message_zh.to_string())?;
+    }
+    Ok(())
 }
 
 /// Submits a chunk's staged events as one all-or-nothing push; a refusal names the line of the
@@ -549,15 +561,9 @@ pub fn notices(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
                 done.already += 1;
                 continue;
             }
-            for (i, (action, at, origin)) in n.steps.iter().enumerate() {
-                author.set_origin(Some(origin.clone()));
-                let staged = if i == 0 {
-                    author.create(DocKind::TaskNotice, &n.id, &[("region_id", &n.region_id)], action.clone(), *at)
-                } else {
-                    author.append(&n.id, action.clone(), *at)
-                };
-                staged.map_err(|e| row_err(n.line, e.message_zh))?;
-            }
+            let header = [("region_id", n.region_id.as_str())];
+            stage(&mut author, DocKind::TaskNotice, &n.id, &header, n.steps.iter().cloned())
+                .map_err(|m| row_err(n.line, m))?;
             done.written += 1;
             done.events += n.steps.len();
         }

@@ -933,6 +933,17 @@ mod tests {
         assert_eq!(refused(v).0, RejectCode::ForgedAuthor);
     }
 
+    /// A report of a financing problem of `ent-1`.
+    fn reported() -> ProblemAction {
+        ProblemAction::Reported {
+            enterprise_id: "ent-1".into(),
+            category: Category::Financing,
+            title: "贷款到期".into(),
+            description: "续贷需要担保".into(),
+            visit_id: None,
+        }
+    }
+
     fn raw(changes: &[Change]) -> Vec<Vec<u8>> {
         changes.iter().map(|c| c.raw_bytes().to_vec()).collect()
     }
@@ -1038,13 +1049,7 @@ mod tests {
         // refused (its bound, `seen at - 10 min`, wrapped around) or overflowed the fold.
         let office = Office::on("dev-office");
         let header = [("enterprise_id", "ent-1"), ("enterprise_name", NAME), ("region_id", COUNTY)];
-        let reported = ProblemAction::Reported {
-            enterprise_id: "ent-1".into(),
-            category: Category::Financing,
-            title: "贷款到期".into(),
-            description: "续贷需要担保".into(),
-            visit_id: None,
-        };
+        let reported = reported();
         let first = office.event("p-1", i64::MIN, &[], reported);
         let (mut doc, c1) =
             Document::create(DocKind::Problem, "prob-1", &header, office.actor.clone(), &first).unwrap();
@@ -1062,13 +1067,7 @@ mod tests {
         // Resolved 31 days ago, in a county whose city gives enterprises 30 days to answer.
         let office = Office::on("dev-office");
         let header = [("enterprise_id", "ent-1"), ("enterprise_name", NAME), ("region_id", COUNTY)];
-        let reported = ProblemAction::Reported {
-            enterprise_id: "ent-1".into(),
-            category: Category::Financing,
-            title: "贷款到期".into(),
-            description: "续贷需要担保".into(),
-            visit_id: None,
-        };
+        let reported = reported();
         let day = 24 * HOUR;
         let (mut doc, _) = Document::create(
             DocKind::Problem,
@@ -1112,7 +1111,9 @@ mod tests {
         let base = office.enterprise();
         let change = Change::from_bytes(office.update(&base, NOW - HOUR)).unwrap();
         let edge = i64::MAX / 1000;
-        for (time, refused) in [(i64::MIN + 1, true), (i64::MAX, true), (-edge - 1, true), (edge, false), (-edge, false)] {
+        for (time, refused) in
+            [(i64::MIN + 1, true), (i64::MAX, true), (-edge - 1, true), (edge, false), (-edge, false)]
+        {
             let mut expanded = change.decode();
             expanded.time = time;
             let redated = Change::from(expanded).raw_bytes().to_vec();
