@@ -187,3 +187,46 @@ fn a_conflict_is_kept_and_marked_not_dropped() {
     assert!(a.timeline.iter().any(|e| &e.event_id == with && e.outcome == Outcome::Applied));
     assert_eq!(a.summary.conflict_count, 1);
 }
+
+#[test]
+fn wiping_a_store_leaves_no_row_of_any_table_but_the_devices_own_keys() {
+    let w = World::new();
+    // Every kind of data the store holds: documents, pending changes, index tables, the directory
+    // with office settings and the calendar, a session.
+    let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    w.cadre.record_visit(&w.enterprise_id, visit("2026-03-02")).unwrap();
+    let settings = zhuqi_core::domain::OfficeSettings { region_id: CITY.into(), answer_days: 30, working_days: true };
+    let day = zhuqi_core::domain::CalendarDay { date: "2026-10-01".into(), working: false, name: "国庆节".into() };
+    let extra = zhuqi_core::domain::Directory { settings: vec![settings], calendar: vec![day], ..Default::default() };
+    w.cadre.import_directory(&extra).unwrap();
+    w.cadre.set_session_token("token").unwrap();
+    assert!(w.cadre.problem(&pid).is_ok());
+    w.cadre.wipe().unwrap();
+
+    let db = rusqlite::Connection::open(w.tmp.path().join("cadre-1.db")).unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.len() >= 15, "{tables:?}");
+    for table in tables {
+        let rows: Vec<String> = if table == "meta" {
+            db.prepare("SELECT key FROM meta")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        } else {
+            let n: i64 = db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+            vec![format!("{n} rows"); usize::from(n > 0)]
+        };
+        let kept: &[&str] = if table == "meta" { &["actor_id", "identity"] } else { &[] };
+        let mut rows = rows;
+        rows.sort();
+        assert_eq!(rows, kept, "table {table} after the wipe");
+    }
+}

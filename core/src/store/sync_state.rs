@@ -274,6 +274,8 @@ impl Store {
             "regions",
             "departments",
             "users",
+            "office_settings",
+            "calendar_days",
             "enterprises",
             "assignments",
             "visits",
