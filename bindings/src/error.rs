@@ -54,7 +54,7 @@ impl From<Error> for ZhuqiError {
             Error::UpgradeRequired => ZhuqiError::Rejected { code: "upgrade_required".into(), detail, message_zh },
             Error::Throttled { .. } => ZhuqiError::Rejected { code: "throttled".into(), detail, message_zh },
             Error::Relay { code, .. } => ZhuqiError::Rejected { code, detail, message_zh },
-            Error::Storage(_) | Error::SchemaTooNew { .. } | Error::StoreOfAnotherUser => {
+            Error::Storage(_) | Error::SchemaTooNew { .. } | Error::StoreOfAnotherUser | Error::File(_) => {
                 ZhuqiError::Storage { detail, message_zh }
             }
             Error::Document(_) | Error::Corrupt(_) => ZhuqiError::Internal { detail, message_zh },

@@ -36,6 +36,9 @@ pub enum Error {
     StoreOfAnotherUser,
     #[error("store schema version {found} is newer than this app supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+    /// A photo file could not be read, copied or removed.
+    #[error("file error: {0}")]
+    File(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -56,6 +59,7 @@ impl Error {
             Error::Throttled { retry_after_s } => format!("尝试次数过多，请{retry_after_s}秒后再试"),
             Error::Relay { message_zh, .. } => message_zh.clone(),
             Error::StoreOfAnotherUser => "本机数据属于其他用户，请先退出并清除数据".into(),
+            Error::File(_) => "无法读取或保存照片文件，请重试".into(),
         }
     }
 

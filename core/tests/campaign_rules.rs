@@ -59,7 +59,7 @@ fn the_answer_window_is_the_offices_setting_and_can_not_be_shortened() {
     // A closing that claims the default window is refused by the rules, even once its time has come.
     let claim = ProblemAction::ClosedUnanswered { note: String::new(), answer_days: Some(ANSWER_DAYS) };
     let err = w.manager.act_on_problem(&pid, claim).unwrap_err();
-    assert!(err.user_message().contains("不能短于本地设置的30天"), "{}", err.user_message());
+    assert!(err.user_message().contains("不能短于活动办设置的30天"), "{}", err.user_message());
     // An older version's event, without a window, counts as the default: refused the same way.
     let old = ProblemAction::ClosedUnanswered { note: String::new(), answer_days: None };
     assert!(matches!(
@@ -67,7 +67,7 @@ fn the_answer_window_is_the_offices_setting_and_can_not_be_shortened() {
         Ok(ProblemAction::ClosedUnanswered { answer_days: None, .. })
     ));
     // A window outside what an office may choose is refused as a value.
-    for days in [0, 4, 91, u32::MAX] {
+    for days in [0, 4, 14, 91, u32::MAX] {
         let bad = ProblemAction::ClosedUnanswered { note: String::new(), answer_days: Some(days) };
         assert!(bad.validate().is_err(), "{days} days");
     }

@@ -103,17 +103,18 @@ fn office_settings_and_the_holiday_calendar_import_and_reach_every_phone() {
     // Bad rows are refused by line, and nothing of their file is kept.
     let bad = [
         ("地区,确认期限,工作日\n410100,30,是\n999999,30,否\n", "第3行：地区 999999 不存在"),
-        ("地区,确认期限\n410100,30\n410102,4\n", "第3行：企业确认期限应在5到90之间"),
-        ("地区,确认期限,工作日\n410100,30天,也许\n", "第2行：工作日“也许”应为 是 或 否"),
+        ("地区,确认期限\n410100,30\n410102,14\n", "第3行：企业确认期限应在15到90之间"),
+        ("地区,确认期限,工作日\n410100,30天,也许\n", "第2行：按工作日计“也许”应为 是 或 否"),
         ("地区,确认期限\n410100,30\n410100,20\n", "第3行：地区 410100 重复"),
     ];
     for (file, message) in bad {
         assert_eq!(import::office_settings(st, file.as_bytes()).unwrap_err().to_string(), message);
     }
     let bad_days = [
-        ("日期,类型,名称\n2026-10-01,休,国庆节\n2026-02-30,休,\n", "第3行：日期格式不正确"),
+        ("日期,类型,名称\n2026-10-01,休,国庆节\n2026-02-30,休,\n", "第3行：日期“2026-02-30”不是日期（如 2026-10-01）"),
+        ("日期,类型\n2026-10-01,休\n2026-10-09,班\n", "第3行：2026-10-09 本是工作日：“班”只用于周末调休上班"),
         ("日期,类型\n2026-10-01,休\n2026-10-10,上午班\n", "第3行：类型“上午班”应为 休 或 班"),
-        ("日期,类型\n2026-10-01,休\n2026-10-01,班\n", "第3行：日期 2026-10-01 重复"),
+        ("日期,类型\n2026-10-01,休\n2026/10/1,休\n", "第3行：日期 2026-10-01 重复"),
     ];
     for (file, message) in bad_days {
         assert_eq!(import::calendar(st, file.as_bytes()).unwrap_err().to_string(), message);
@@ -124,10 +125,11 @@ fn office_settings_and_the_holiday_calendar_import_and_reach_every_phone() {
     // The city gives enterprises 30 days and counts working days; 中原区 keeps 15 calendar days.
     let settings = "区划代码,企业确认期限,按工作日计\n410100,30天,是\n410102,15,否\n";
     assert_eq!(import::office_settings(st, settings.as_bytes()).unwrap(), 2);
-    let calendar = "2026年节假日安排\n日期,类型,名称\n2026-10-01,休,国庆节\n2026-10-02,休,国庆节\n                    2026-10-05,休,国庆节\n2026-10-10,班,国庆节调休\n";
+    let calendar = "2026年节假日安排\n日期,类型,名称\n2026/10/1,休,国庆节\n2026-10-02,休,国庆节\n2026-10-05,休,国庆节\n\
+                    2026-10-03,班,国庆节调休\n";
     assert_eq!(import::calendar(st, calendar.as_bytes()).unwrap(), 4);
-    // A corrected notice is imported over the old one.
-    assert_eq!(import::calendar(st, "日期,类型,名称\n2026-10-05,班,更正\n".as_bytes()).unwrap(), 1);
+    // A corrected notice is imported over the old one: Saturday 10-03 is a holiday after all.
+    assert_eq!(import::calendar(st, "日期,类型,名称\n2026-10-03,休,更正\n".as_bytes()).unwrap(), 1);
 
     let city = Device::sign_in(&relay.url, tmp.path(), "city");
     city.sync();
@@ -140,12 +142,12 @@ fn office_settings_and_the_holiday_calendar_import_and_reach_every_phone() {
     let own = county.store.office_settings(COUNTY).unwrap();
     assert_eq!((own.region_id.as_str(), own.answer_days, own.working_days), (COUNTY, 15, false));
     // The phones count a deadline as their office does, with the calendar they received: from
-    // Wednesday 2026-09-30, 3 working days skip 10-01 and 10-02 (休) and the weekend, and count
-    // Monday 10-05 (corrected to 班), 10-06 and 10-07.
+    // Wednesday 2026-09-30, 3 working days skip 10-01 and 10-02 (休), the weekend (10-03 corrected
+    // to 休) and Monday 10-05 (休), and count 10-06, 10-07 and 10-08.
     let wednesday = 1_790_726_400_000 + 2 * 3_600_000; // 2026-09-30 10:00 China time
     assert_eq!(zhuqi_core::domain::text::date_of(wednesday), "2026-09-30");
     let cal = zhuqi_core::domain::Calendar::new(&st.storage.directory().unwrap().0.calendar);
-    assert_eq!(zhuqi_core::domain::text::date_of(cal.deadline(wednesday, 3, true).unwrap()), "2026-10-07");
+    assert_eq!(zhuqi_core::domain::text::date_of(cal.deadline(wednesday, 3, true).unwrap()), "2026-10-08");
     let from_now = |d: &Device| d.store.deadline_in(3).unwrap();
     let now = zhuqi_server::now_ms();
     assert_eq!(from_now(&city), cal.deadline(now, 3, true).unwrap());

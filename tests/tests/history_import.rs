@@ -3,7 +3,7 @@
 //! importing the file again changes nothing; a bad row is named by its line and nothing is written;
 //! phones receive the imported history, marked with its origin; and no phone may write an origin.
 
-use zhuqi_core::domain::{DocKind, ProblemAction, ProblemStatus, Recipient};
+use zhuqi_core::domain::{Department, Directory, DocKind, ProblemAction, ProblemStatus, Recipient};
 use zhuqi_core::sync::protocol::RejectCode;
 use zhuqi_server::admin::history;
 use zhuqi_server::dashboard::kpi::Period;
@@ -308,5 +308,12 @@ fn an_imported_notice_ledger_reaches_its_recipients_with_their_own_times() {
         let err = history::notices(st, format!("{header}{rows}").as_bytes()).unwrap_err().to_string();
         assert_eq!(err, message);
     }
+    // A department named as another of the notice's region is also named is refused, not guessed;
+    // within one county the name is clear.
+    let twin = Department { id: "dept-twin".into(), name: "中原区财政局".into(), region_id: OTHER_COUNTY.into() };
+    st.storage.upsert_directory(&Directory { departments: vec![twin], ..Default::default() }, &[]).unwrap();
+    let ambiguous = rows.replacen(",dept-hr,", ",中原区财政局,", 1);
+    let err = history::notices(st, format!("{header}{ambiguous}").as_bytes()).unwrap_err().to_string();
+    assert_eq!(err, "第5行：责任单位名称 中原区财政局 对应多个单位，请写单位编号");
     assert_eq!(st.storage.current_seq().unwrap(), seq, "nothing half-imported");
 }

@@ -9,6 +9,7 @@
 
 use super::directory::DirectoryLookup;
 use super::error::{DomainError, Invalid, Result};
+use super::problem::ANSWER_DAYS;
 use super::text::{civil_from_days, parse_date};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -17,10 +18,10 @@ const DAY_MS: i64 = 86_400_000;
 /// China Standard Time's offset from UTC, in milliseconds.
 const CST_MS: i64 = 8 * 3_600_000;
 
-/// The enterprise's time to answer a resolution where no office set its own (see [`OfficeSettings`]).
-pub const DEFAULT_ANSWER_DAYS: u32 = 15;
-/// The answer windows an office may choose: at least a working week, at most a quarter.
-pub const ANSWER_DAYS_RANGE: std::ops::RangeInclusive<u32> = 5..=90;
+/// The answer windows an office may choose: from the default (`problem::ANSWER_DAYS`, 15 days) up
+/// to a quarter. Never shorter than the default: versions that know no settings judge every closing
+/// by 15 days, and a closing they found too early would fold differently on their phones.
+pub const ANSWER_DAYS_RANGE: std::ops::RangeInclusive<u32> = ANSWER_DAYS..=90;
 /// The longest deadline that can be counted in days (a year).
 pub const MAX_DEADLINE_DAYS: u32 = 366;
 
@@ -58,7 +59,7 @@ pub struct OfficeSettings {
 impl OfficeSettings {
     /// The settings in force where no office set any.
     pub fn default_for(region_id: &str) -> OfficeSettings {
-        OfficeSettings { region_id: region_id.to_owned(), answer_days: DEFAULT_ANSWER_DAYS, working_days: false }
+        OfficeSettings { region_id: region_id.to_owned(), answer_days: ANSWER_DAYS, working_days: false }
     }
 
     pub fn validate(self) -> Result<OfficeSettings> {
@@ -179,7 +180,7 @@ mod tests {
         assert!(day("2026-02-30", false).validate().is_err());
         assert!(day("2026/10/01", false).validate().is_err());
         assert!(CalendarDay { name: "节".repeat(33), ..day("2026-10-01", false) }.validate().is_err());
-        assert!(OfficeSettings { answer_days: 4, ..OfficeSettings::default_for("410000") }.validate().is_err());
+        assert!(OfficeSettings { answer_days: 14, ..OfficeSettings::default_for("410000") }.validate().is_err());
         assert!(OfficeSettings { answer_days: 91, ..OfficeSettings::default_for("410000") }.validate().is_err());
         assert!(OfficeSettings { answer_days: 30, ..OfficeSettings::default_for("410000") }.validate().is_ok());
     }
@@ -202,7 +203,7 @@ mod tests {
             }
         }
         let city = OfficeSettings { region_id: "410100".into(), answer_days: 30, working_days: true };
-        let county = OfficeSettings { region_id: "410102".into(), answer_days: 10, working_days: false };
+        let county = OfficeSettings { region_id: "410102".into(), answer_days: 20, working_days: false };
         let dir = Dir(vec![city.clone(), county.clone()]);
         assert_eq!(OfficeSettings::in_force(&dir, "410000/410100/410102"), county);
         assert_eq!(OfficeSettings::in_force(&dir, "410000/410100/410103"), city);

@@ -39,6 +39,8 @@ pub enum Invalid {
     Duplicate,
     /// A correction after its time (`days` after the record) has run out.
     CorrectionTooLate { days: u32 },
+    /// A file larger than `max_bytes`.
+    TooLarge { max_bytes: u64 },
 }
 
 /// The kinds of record an id can point at.
@@ -136,13 +138,14 @@ impl DomainError {
                     Invalid::DeadlineBeforeReport => format!("{label}不能早于问题上报时间"),
                     Invalid::DeadlinePassed => format!("{label}不能早于当前时间"),
                     Invalid::AnswerPending { days } => format!("企业确认期限（{days}天）未到，不能按超时未确认销号"),
-                    Invalid::AnswerWindowShort { days } => format!("{label}不能短于本地设置的{days}天"),
+                    Invalid::AnswerWindowShort { days } => format!("{label}不能短于活动办设置的{days}天"),
                     Invalid::LevelNotHigher { current } => {
                         format!("{label}必须高于当前的第{current}级")
                     }
                     Invalid::InFuture => format!("{label}不能晚于今天"),
                     Invalid::Duplicate => format!("{label}有重复"),
                     Invalid::CorrectionTooLate { days } => format!("{label}记录满{days}天后不能再更正"),
+                    Invalid::TooLarge { max_bytes } => format!("{label}不能超过{}MB", max_bytes / (1024 * 1024)),
                 }
             }
             DomainError::NotAllowed { reason, .. } => match reason {
@@ -207,6 +210,7 @@ pub fn field_label(field: &str) -> &'static str {
         "visit.policies" => "宣讲政策",
         "visit.photos" => "照片",
         "photo.sha256" => "照片校验值",
+        "photo" => "照片",
         "title" => "标题",
         "description" => "问题描述",
         "category" => "问题类别",

@@ -148,9 +148,9 @@ const DAY_MS: i64 = 86_400_000;
 /// 受理时限: a reported problem is accepted and routed within this time of its report, or it is overdue.
 pub const ACCEPTANCE_LIMIT_MS: i64 = 3 * DAY_MS;
 /// The enterprise's time to answer a resolution (confirm or reject) before the campaign office may
-/// close the problem as unanswered (超时未确认), when the closing event names none: the default of
-/// the office's settings ([`super::calendar::OfficeSettings`]).
-pub const ANSWER_DAYS: u32 = super::calendar::DEFAULT_ANSWER_DAYS;
+/// close the problem as unanswered (超时未确认), where no office set a longer one
+/// ([`super::calendar::OfficeSettings`]), and when a closing event names none.
+pub const ANSWER_DAYS: u32 = 15;
 
 /// Whether a problem in `status`, reported at `reported_at`, with `deadline`, is overdue at `now`:
 /// routed and past its deadline, or reported (or accepted) and not routed within the acceptance limit.

@@ -112,8 +112,8 @@ impl TaskNoticeAction {
         use TaskNoticeAction::*;
         Ok(match self {
             Issued { region_id, title, body, deadline, recipients } => {
-                // Notices are only issued through here (no import writes old ones), so a deadline
-                // that has passed is always a mistake.
+                // `now` is the issue's own time (an imported notice's is historical): a deadline
+                // not after it would be overdue from the start.
                 if deadline <= now {
                     return Err(DomainError::invalid("deadline", Invalid::DeadlinePassed));
                 }

@@ -2,6 +2,7 @@
 //! the directory and the index tables. Every function takes a connection or transaction; the caller
 //! (`store`) decides the transaction boundaries.
 
+pub mod blobs;
 pub mod schema;
 
 use crate::document::Document;
@@ -340,6 +341,7 @@ pub fn index_enterprise(
     for v in new_visits {
         ins.execute(params![v.record.id, id, v.cadre_id, v.record.date, v.recorded_at])?;
     }
+    blobs::queue_referenced(conn, s.visits.iter().map(|v| &v.record))?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! index rows in one SQLite transaction. If anything fails, nothing is written and the in-memory copy
 //! of the document is dropped, so memory never runs ahead of disk.
 
+mod photos;
 mod query;
 mod sync_state;
 pub mod views;
@@ -109,6 +110,8 @@ const CACHE_DOCS: usize = 256;
 
 struct Inner {
     conn: Connection,
+    /// The photo files beside the database.
+    blobs: crate::storage::blobs::BlobFiles,
     identity: Identity,
     actor_id: ActorId,
     clock: Arc<dyn Clock>,
@@ -275,7 +278,10 @@ impl Store {
             }
         };
         tx.commit()?;
-        Ok(Store { inner: Mutex::new(Inner { conn, identity, actor_id, clock, cache: HashMap::new(), tick: 0 }) })
+        let blobs = crate::storage::blobs::BlobFiles::beside(path);
+        Ok(Store {
+            inner: Mutex::new(Inner { conn, blobs, identity, actor_id, clock, cache: HashMap::new(), tick: 0 }),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -301,9 +307,7 @@ impl Store {
     /// its own) that chose any, else the defaults.
     pub fn office_settings(&self, region_id: &str) -> Result<OfficeSettings> {
         let inner = self.lock();
-        let path = inner.region_path(region_id)?;
-        let dir = SqlDirectory::new(&inner.conn);
-        dir.check(Ok(OfficeSettings::in_force(&dir, &path)))
+        inner.settings_at(&inner.region_path(region_id)?)
     }
 
     /// The deadline `days` days from now, as the signed-in user's office counts them: working days
@@ -320,8 +324,7 @@ impl Store {
             },
             (None, None) => String::new(),
         };
-        let dir = SqlDirectory::new(&inner.conn);
-        let working = dir.check(Ok(OfficeSettings::in_force(&dir, &path)))?.working_days;
+        let working = inner.settings_at(&path)?.working_days;
         Ok(storage::calendar(&inner.conn)?.deadline(inner.now(), days, working)?)
     }
 
@@ -408,6 +411,7 @@ impl Store {
             photos: visit.photos,
         }
         .validate(today)?;
+        photos::check_held(&inner.conn, &record, &[])?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitRecorded { visit: record })?;
         Ok(id)
     }
@@ -429,6 +433,15 @@ impl Store {
         }
         .validate(today)?;
         let reason = text::required("reason", reason, text::MEDIUM)?;
+        // Photos the visit had may be another device's; a new one must have been attached here.
+        let had = inner
+            .enterprise(enterprise_id)?
+            .visits
+            .iter()
+            .find(|v| v.record.id == visit_id)
+            .map(|v| v.record.photos.clone())
+            .unwrap_or_default();
+        photos::check_held(&inner.conn, &record, &had)?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitCorrected { visit: record, reason }).map(drop)
     }
 
@@ -694,6 +707,12 @@ impl Inner {
         storage::region_path(&self.conn, region_id)?.ok_or_else(|| Error::not_found(Entity::Region, region_id))
     }
 
+    /// The office settings in force at the region whose path is `region_path`.
+    fn settings_at(&self, region_path: &str) -> Result<OfficeSettings> {
+        let dir = SqlDirectory::new(&self.conn);
+        dir.check(Ok(OfficeSettings::in_force(&dir, region_path)))
+    }
+
     fn actor(&self) -> Result<Actor> {
         let id = &self.identity;
         let region_path = match &id.region_id {
@@ -874,9 +893,7 @@ impl Inner {
         // Closing as unanswered names the window in force at the problem's region.
         let action = match action {
             ProblemAction::ClosedUnanswered { note, answer_days: None } => {
-                let dir = SqlDirectory::new(&self.conn);
-                let days = dir.check(Ok(OfficeSettings::in_force(&dir, &path)))?.answer_days;
-                ProblemAction::ClosedUnanswered { note, answer_days: Some(days) }
+                ProblemAction::ClosedUnanswered { note, answer_days: Some(self.settings_at(&path)?.answer_days) }
             }
             action => action,
         };

@@ -260,7 +260,7 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes everything in the store file (sign-out with wipe, revoked device). The store stays
+    /// Deletes everything in the store file and every photo file (sign-out with wipe, revoked device). The store stays
     /// usable but empty; the caller normally deletes the file afterwards.
     pub fn wipe(&self) -> Result<()> {
         let mut inner = self.lock();
@@ -276,6 +276,7 @@ impl Store {
             "users",
             "office_settings",
             "calendar_days",
+            "blobs",
             "enterprises",
             "assignments",
             "visits",
@@ -287,7 +288,7 @@ impl Store {
         }
         tx.execute("DELETE FROM meta WHERE key IN ('token', 'cursor', 'directory_version')", [])?;
         tx.commit()?;
-        Ok(())
+        inner.blobs.remove_all()
     }
 }
 

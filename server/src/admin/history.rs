@@ -303,15 +303,11 @@ impl Planner {
         let routed_at = time("routed_at", "交办时间", false)?;
         if let Some(at) = routed_at {
             let department = get(r, "department");
-            let department_id = if dir.departments.contains_key(department) {
-                department.to_owned()
-            } else {
-                dir.departments
-                    .values()
-                    .find(|d| d.name == department)
-                    .map(|d| d.id.clone())
-                    .ok_or_else(|| bad(format!("责任单位 {department} 不存在")))?
-            };
+            // A name is looked for among the departments of the enterprise's region and above it.
+            let region_path = dir.paths.get(&region).cloned().unwrap_or_default();
+            let department_id = department_named(dir, department, |p| path_covers(p, &region_path))
+                .map_err(bad)?
+                .ok_or_else(|| bad(format!("责任单位 {department} 不存在")))?;
             let level: u8 = get(r, "level")
                 .parse()
                 .ok()
@@ -509,9 +505,10 @@ const NOTICE_SHARED: &[(&str, &str)] = &[
     ("deadline", "办理时限"),
 ];
 
-/// The document id of the task notice numbered `number` on the previous platform.
+/// The document id of the task notice numbered `number` on the previous platform: `hist-notice-`
+/// and the hash, never a problem's id (those are `hist-` and hex digits only).
 pub fn notice_id(number: &str) -> String {
-    problem_id(&format!("notice:{number}"))
+    problem_id(number).replacen(ID_PREFIX, &format!("{ID_PREFIX}notice-"), 1)
 }
 
 /// One notice, checked: its rows' first line, region and events with their origins.
@@ -571,6 +568,25 @@ pub fn notices(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
     }
     after_import(state);
     Ok(done)
+}
+
+/// The department a ledger names: by id, or else by name among those whose region's path `fits`
+/// (several departments share a name, 财政局 in every county). A name more than one of them bears is
+/// refused, not guessed.
+fn department_named(dir: &Snapshot, key: &str, fits: impl Fn(&str) -> bool) -> Result<Option<String>, String> {
+    if dir.departments.contains_key(key) {
+        return Ok(Some(key.to_owned()));
+    }
+    let mut named = dir
+        .departments
+        .values()
+        .filter(|d| d.name == key && dir.paths.get(&d.region_id).is_some_and(|p| fits(p)))
+        .map(|d| d.id.clone());
+    match (named.next(), named.next()) {
+        (Some(_), Some(_)) => Err(format!("责任单位名称 {key} 对应多个单位，请写单位编号")),
+        (one, None) => Ok(one),
+        (None, Some(_)) => unreachable!("an iterator yields in order"),
+    }
 }
 
 fn zh_notice_step(action: &TaskNoticeAction) -> &'static str {
@@ -735,8 +751,10 @@ impl Planner {
         let key = key.trim();
         let bad = |m: String| row_err(line, m);
         let within = |region_id: &str| self.dir.paths.get(region_id).is_some_and(|p| path_covers(region_path, p));
-        let department =
-            self.dir.departments.get(key).or_else(|| self.dir.departments.values().find(|d| d.name == key));
+        let department = match department_named(&self.dir, key, |p| path_covers(region_path, p)).map_err(bad)? {
+            Some(id) => self.dir.departments.get(&id),
+            None => None,
+        };
         if let Some(d) = department {
             return if within(&d.region_id) {
                 Ok((Recipient::Department(d.id.clone()), d.name.clone(), None))

@@ -9,7 +9,7 @@ use crate::storage::Account;
 use crate::sync::author::Author;
 use std::collections::HashMap;
 use zhuqi_core::domain::{
-    CalendarDay, Contact, Department, Directory, DocKind, EnterpriseAction, OfficeSettings, Profile, Region,
+    Calendar, CalendarDay, Contact, Department, Directory, DocKind, EnterpriseAction, OfficeSettings, Profile, Region,
     RegionLevel, Role, User, uscc,
 };
 
@@ -267,11 +267,11 @@ pub fn office_settings(state: &AppState, data: &[u8]) -> Result<usize, ImportErr
         let answer_days = get(r, "answer_days")
             .trim_end_matches('天')
             .parse()
-            .map_err(|_| row_err(*line, format!("确认期限“{}”应为天数", get(r, "answer_days"))))?;
+            .map_err(|_| row_err(*line, format!("企业确认期限“{}”应为天数", get(r, "answer_days"))))?;
         let working_days = match get(r, "working_days") {
             "" | "否" | "no" | "false" | "0" => false,
             "是" | "yes" | "true" | "1" => true,
-            other => return Err(row_err(*line, format!("工作日“{other}”应为 是 或 否"))),
+            other => return Err(row_err(*line, format!("按工作日计“{other}”应为 是 或 否"))),
         };
         let settings = OfficeSettings { region_id: region_id.to_owned(), answer_days, working_days }
             .validate()
@@ -298,7 +298,16 @@ pub fn calendar(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             "班" | "上班" | "调休上班" | "workday" => true,
             other => return Err(row_err(*line, format!("类型“{other}”应为 休 或 班"))),
         };
-        let day = CalendarDay { date: get(r, "date").to_owned(), working, name: get(r, "name").to_owned() }
+        // Dates as spreadsheets write them (2026-10-01, 2026/10/1), kept as YYYY-MM-DD.
+        let written = get(r, "date");
+        let at = super::history::parse_time(written, false)
+            .filter(|_| written.trim().len() <= 10)
+            .ok_or_else(|| row_err(*line, format!("日期“{written}”不是日期（如 2026-10-01）")))?;
+        let date = zhuqi_core::domain::text::date_of(at);
+        if working && Calendar::default().is_working(Calendar::day_of(at)) {
+            return Err(row_err(*line, format!("{date} 本是工作日：“班”只用于周末调休上班")));
+        }
+        let day = CalendarDay { date, working, name: get(r, "name").to_owned() }
             .validate()
             .map_err(|e| row_err(*line, e.user_message()))?;
         if out.iter().any(|d| d.date == day.date) {

@@ -217,8 +217,8 @@ pub struct ActionForm {
     deadline: String,
     /// Or a number of days from today, counted as the manager's office counts them (working days
     /// where its settings say so).
-    #[serde(default, deserialize_with = "blank_as_none")]
-    days: Option<u32>,
+    #[serde(default)]
+    days: String,
     /// A call-back: whom the office spoke to, whether the enterprise accepts the resolution
     /// (`yes`/`no`) and its rating.
     #[serde(default)]
@@ -256,16 +256,20 @@ pub async fn problem_action(
         let doc = problem_in_scope(&st, &session, &pid)?;
         let dir = st.directory.get(st.storage.as_ref())?;
         let now = now_ms();
-        let deadline = match f.days {
-            Some(days) => {
+        let invalid = |m: &str, zh: &'static str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m, zh);
+        let deadline = match f.days.trim() {
+            "" => parse_date("deadline", &f.deadline).ok().map(|d| day_start(d + 1) - 1),
+            days => {
                 let office = root_path(&dir, &session);
                 let working = OfficeSettings::in_force(dir.as_ref(), &office).working_days;
-                let deadline = dir.calendar.deadline(now, days, working).map_err(|e| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string(), "办理时限应为1到366天")
-                })?;
+                let days: u32 =
+                    days.parse().map_err(|_| invalid("days is not a number", "办理时限天数应为1到366的整数"))?;
+                let deadline = dir
+                    .calendar
+                    .deadline(now, days, working)
+                    .map_err(|e| invalid(&e.to_string(), "办理时限天数应为1到366的整数"))?;
                 Some(deadline)
             }
-            None => parse_date("deadline", &f.deadline).ok().map(|d| day_start(d + 1) - 1),
         };
         let note = f.note.trim().to_owned();
         let action = match action.as_str() {
@@ -274,7 +278,7 @@ pub async fn problem_action(
                 (Some(deadline), Some(level)) => {
                     ProblemAction::Routed { department_id: f.department.clone(), level, deadline, note }
                 }
-                _ => return Err(ApiError::bad_request("routing needs a level and a deadline")),
+                _ => return Err(invalid("routing needs a level and a deadline", "请填写办理时限（日期或天数）")),
             },
             "escalate" => match f.level {
                 Some(level) => ProblemAction::Escalated {
@@ -283,7 +287,7 @@ pub async fn problem_action(
                     department_id: Some(f.department.clone()).filter(|d| !d.is_empty()),
                     deadline,
                 },
-                None => return Err(ApiError::bad_request("escalation needs a level")),
+                None => return Err(invalid("escalation needs a level", "请选择办理层级")),
             },
             "call-back" => {
                 let accepted = f.accepted == "yes";
@@ -306,13 +310,4 @@ pub async fn problem_action(
     })
     .await;
     after_action(result, &format!("/problems/{id}"))
-}
-
-/// A form number left blank reads as none (a browser sends every field of a form, empty or not).
-fn blank_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let s: Option<String> = serde::Deserialize::deserialize(d)?;
-    match s.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
-    }
 }

@@ -19,7 +19,7 @@ pub const OFFICE_SETTINGS: &[&str] = &[
         answer_days BIGINT NOT NULL,
         working_days BOOLEAN NOT NULL
     ) WITHOUT ROWID;",
-    "CREATE TABLE calendar_days (day TEXT PRIMARY KEY, working BOOLEAN NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;",
+    "CREATE TABLE calendar_days (date TEXT PRIMARY KEY, working BOOLEAN NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
 /// Every table of a fresh database but those of [`SIGN_IN_TABLES`] and [`OFFICE_SETTINGS`].

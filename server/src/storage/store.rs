@@ -67,7 +67,7 @@ impl<B: Backend> RelayStorage for B {
                 ("SELECT id, name, region_id FROM departments ORDER BY id", vec![]),
                 (users.as_str(), vec![]),
                 ("SELECT region_id, answer_days, working_days FROM office_settings ORDER BY region_id", vec![]),
-                ("SELECT day, working, name FROM calendar_days ORDER BY day", vec![]),
+                ("SELECT date, working, name FROM calendar_days ORDER BY date", vec![]),
                 (db::COUNTER, args!["directory"]),
             ])?;
             let regions = regions
@@ -128,8 +128,8 @@ impl<B: Backend> RelayStorage for B {
                 let days = d.calendar.iter().map(|c| args![&c.date, c.working, &c.name]).collect();
                 steps.push(plan::rows(
                     "calendar_days",
-                    &["day", "working", "name"],
-                    OnConflict::Update(&["day"]),
+                    &["date", "working", "name"],
+                    OnConflict::Update(&["date"]),
                     days,
                 ));
             }

@@ -488,6 +488,12 @@ fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> R
     Ok(())
 }
 
+/// The furthest from 1970 a change's time (seconds) may be: a document's change carries its first
+/// event's time (milliseconds in an `i64`) in seconds, so no honest change is further. Automerge keeps
+/// its changes' times delta-encoded: two times further apart than an `i64` holds overflowed its
+/// apply (a panic, found by fuzzing).
+pub const MAX_CHANGE_TIME: u64 = (i64::MAX / 1000) as u64;
+
 /// Reads one pushed chunk as an Automerge change. Only an uncompressed change chunk (type 1, as
 /// `Change::raw_bytes` gives) is read — other chunk types (a document, a bundle) are refused before
 /// Automerge's decoder sees them, since some declare counts it would allocate for — and its
@@ -495,12 +501,6 @@ fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> R
 /// skip a change the relay kept). A panic of the decoder is answered as a refusal, and so is a change
 /// whose ops do not expand (`Change::decode`, which the shape check reads them with, panics on an op
 /// naming an actor the change does not list; Automerge's reader lets such a change through).
-/// The furthest from 1970 a change's time (seconds) may be: a document's change carries its first
-/// event's time (milliseconds in an `i64`) in seconds, so no honest change is further. Automerge keeps
-/// its changes' times delta-encoded: two times further apart than an `i64` holds overflowed its
-/// apply (a panic, found by fuzzing).
-pub const MAX_CHANGE_TIME: u64 = (i64::MAX / 1000) as u64;
-
 pub fn parse_change(bytes: &[u8]) -> Result<Change, String> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     if bytes.len() < 9 || bytes[..4] != MAGIC || bytes[8] != 1 {

@@ -1,0 +1,86 @@
+//! Photos on the device: copied into the store's photo folder when the app attaches them (named by
+//! their SHA-256, fsynced before anything refers to them), queued for upload by the same transaction
+//! as the event that first refers to them, and kept until the relay has them. The `blobs` table holds
+//! each one's state: `attached` (copied in, no event refers to it yet), `waiting`, `uploading`,
+//! `done`, or `failed` with a reason.
+
+use super::{Store, new_id};
+use crate::domain::{PhotoRef, VisitRecord};
+use crate::error::{Error, Invalid, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A photo's way to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhotoUpload {
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+    /// `waiting`, `uploading`, `done` or `failed`.
+    pub state: String,
+    /// Bytes the relay has acknowledged.
+    pub uploaded: u64,
+    /// Why the last attempt failed.
+    pub reason: Option<String>,
+}
+
+impl Store {
+    /// Copies the photo file at `path` (JPEG, PNG, WebP or HEIC; at most 20 MB) into the store and
+    /// returns the reference a visit carries. The copy is durable when this returns; it is queued for
+    /// upload once a visit that names it is recorded. The same bytes attached twice are stored once.
+    pub fn attach_photo(&self, path: &Path) -> Result<PhotoRef> {
+        // The copy is made without holding the store: a large photo must not stall other calls.
+        let files = self.lock().blobs.clone();
+        let blob = files.put(path)?;
+        let inner = self.lock();
+        inner.conn.execute(
+            "INSERT INTO blobs (sha256, size, content_type, state, added_at) VALUES (?1, ?2, ?3, 'attached', ?4)
+             ON CONFLICT (sha256) DO NOTHING",
+            params![blob.sha256, blob.size, blob.content_type, inner.now()],
+        )?;
+        Ok(PhotoRef { id: new_id(), sha256: blob.sha256, size_bytes: blob.size })
+    }
+
+    /// The photos an event has referred to, with how far each has reached the relay, oldest first.
+    pub fn photo_uploads(&self) -> Result<Vec<PhotoUpload>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare(
+            "SELECT sha256, size, content_type, state, uploaded, reason FROM blobs
+             WHERE state <> 'attached' ORDER BY added_at, sha256",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PhotoUpload {
+                sha256: r.get(0)?,
+                size: r.get(1)?,
+                content_type: r.get(2)?,
+                state: r.get(3)?,
+                uploaded: r.get(4)?,
+                reason: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The file of a photo this device holds, to show it.
+    pub fn photo_file(&self, sha256: &str) -> Result<Option<PathBuf>> {
+        let inner = self.lock();
+        let held: Option<String> =
+            inner.conn.query_row("SELECT sha256 FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0)).optional()?;
+        Ok(held.map(|h| inner.blobs.path(&h)))
+    }
+}
+
+/// Checks that every photo of `visit` not in `already` (the photos the visit had) was attached on
+/// this device, with the size it was attached with: a reference to bytes nobody holds would be
+/// evidence that can never arrive.
+pub(super) fn check_held(conn: &Connection, visit: &VisitRecord, already: &[PhotoRef]) -> Result<()> {
+    for p in visit.photos.iter().filter(|p| !already.iter().any(|a| a.sha256 == p.sha256)) {
+        let size: Option<u64> =
+            conn.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [&p.sha256], |r| r.get(0)).optional()?;
+        if size != Some(p.size_bytes) {
+            return Err(Error::invalid("photo", Invalid::Format { expected: "a photo attached on this device" }));
+        }
+    }
+    Ok(())
+}
