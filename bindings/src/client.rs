@@ -159,6 +159,23 @@ impl ZhuqiClient {
 
     // ---- actions (all work offline) ----
 
+    /// Copies a photo file (JPEG, PNG, WebP or HEIC, at most 20 MB; from the path the camera or the
+    /// picker gave) into the phone's store, durably, and returns the photo to put in a visit. It is
+    /// uploaded once a visit that names it is recorded. The app may delete its own file afterwards.
+    pub fn attach_photo(&self, path: String) -> Result<Photo> {
+        Ok(self.store()?.attach_photo(std::path::Path::new(&path))?.into())
+    }
+
+    /// The photos visits named, with how far each has reached the relay.
+    pub fn photo_uploads(&self) -> Result<Vec<PhotoUploadInfo>> {
+        Ok(self.store()?.photo_uploads()?.into_iter().map(Into::into).collect())
+    }
+
+    /// The file of a photo this phone holds (to show it), if it holds it.
+    pub fn photo_file(&self, sha256: String) -> Result<Option<String>> {
+        Ok(self.store()?.photo_file(&sha256)?.map(|p| p.to_string_lossy().into_owned()))
+    }
+
     /// Records a visit to an assigned enterprise; returns its id.
     pub fn record_visit(&self, enterprise_id: String, visit: VisitInput) -> Result<String> {
         let v = NewVisit {
@@ -167,7 +184,7 @@ impl ZhuqiClient {
             notes: visit.notes,
             policies: visit.policies,
             location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
-            photos: vec![],
+            photos: visit.photos.into_iter().map(Into::into).collect(),
         };
         Ok(self.store()?.record_visit(&enterprise_id, v)?)
     }
@@ -186,7 +203,7 @@ impl ZhuqiClient {
             notes: visit.notes,
             policies: visit.policies,
             location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
-            photos: vec![],
+            photos: visit.photos.into_iter().map(Into::into).collect(),
         };
         Ok(self.store()?.correct_visit(&enterprise_id, &visit_id, v, &reason)?)
     }
@@ -380,7 +397,7 @@ impl ZhuqiClient {
                     notes: v.notes,
                     policies: v.policies,
                     location: v.location.map(|l| GeoLocation { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
-                    photo_ids: v.photos.into_iter().map(|p| p.id).collect(),
+                    photos: v.photos.into_iter().map(Into::into).collect(),
                     correction_reasons: v.corrections.into_iter().map(|c| c.reason).collect(),
                 })
                 .collect(),

@@ -243,8 +243,8 @@ pub struct VisitInfo {
     pub notes: String,
     pub policies: Vec<String>,
     pub location: Option<GeoLocation>,
-    /// Ids of the photos taken.
-    pub photo_ids: Vec<String>,
+    /// The photos taken.
+    pub photos: Vec<Photo>,
     /// Corrections (更正): why each was made, oldest first; the fields above are the corrected ones.
     pub correction_reasons: Vec<String>,
 }
@@ -472,6 +472,55 @@ pub struct VisitInput {
     pub notes: String,
     pub policies: Vec<String>,
     pub location: Option<GeoLocation>,
+    /// Photos attached on this phone (`attach_photo`); a correction passes the visit's photos on.
+    pub photos: Vec<Photo>,
+}
+
+/// A photo a visit carries: the bytes are named by their SHA-256 (lower-case hex).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Photo {
+    pub id: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+impl From<domain::PhotoRef> for Photo {
+    fn from(p: domain::PhotoRef) -> Self {
+        Photo { id: p.id, sha256: p.sha256, size_bytes: p.size_bytes }
+    }
+}
+
+impl From<Photo> for domain::PhotoRef {
+    fn from(p: Photo) -> Self {
+        domain::PhotoRef { id: p.id, sha256: p.sha256, size_bytes: p.size_bytes }
+    }
+}
+
+/// A photo on its way to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PhotoUploadInfo {
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub content_type: String,
+    /// `waiting`, `uploading`, `done` or `failed`.
+    pub state: String,
+    /// Bytes the relay has acknowledged.
+    pub uploaded_bytes: u64,
+    /// Why the last attempt failed.
+    pub reason: Option<String>,
+}
+
+impl From<core_store::PhotoUpload> for PhotoUploadInfo {
+    fn from(u: core_store::PhotoUpload) -> Self {
+        PhotoUploadInfo {
+            sha256: u.sha256,
+            size_bytes: u.size,
+            content_type: u.content_type,
+            state: u.state,
+            uploaded_bytes: u.uploaded,
+            reason: u.reason,
+        }
+    }
 }
 
 /// A new problem.

@@ -29,6 +29,7 @@ fn many_threads_share_one_client() {
                                 notes: "走访".into(),
                                 policies: vec![],
                                 location: None,
+                                photos: vec![],
                             };
                             client.record_visit(ENT_A.into(), visit).unwrap();
                         }

@@ -58,10 +58,19 @@ fun main() {
 
     scenario("offline in the factory: a visit and a problem are recorded, and pushed on reconnecting") {
         cadre.setRelayUrl("http://127.0.0.1:9") // nothing listens there: no signal
+        // A photo of the workshop, as the camera left it: copied into the store, kept under its hash.
+        val shot = dir.resolve("workshop.jpg").toFile()
+        shot.writeBytes(byteArrayOf(0xFF.toByte(), 0xD8.toByte(), 0xFF.toByte(), 0xE0.toByte()) + ByteArray(50_000) { it.toByte() })
+        val photo = cadre.attachPhoto(shot.path)
+        check(photo.sizeBytes == 50_004uL && photo.sha256.length == 64, "$photo")
+        check(java.io.File(cadre.photoFile(photo.sha256)!!).readBytes().contentEquals(shot.readBytes()), "the photo's copy")
+        check(cadre.photoUploads().isEmpty(), "nothing to upload before a visit names it")
         val visit = cadre.recordVisit(
             enterpriseId,
-            VisitInput(today, listOf("总经理", "人事经理"), "企业反映技术工人招工难", listOf("稳岗补贴"), GeoLocation(34.75, 113.62, 12.0)),
+            VisitInput(today, listOf("总经理", "人事经理"), "企业反映技术工人招工难", listOf("稳岗补贴"), GeoLocation(34.75, 113.62, 12.0), listOf(photo)),
         )
+        check(cadre.photoUploads().map { it.sha256 to it.state } == listOf(photo.sha256 to "waiting"), "${cadre.photoUploads()}")
+        check(cadre.enterprise(enterpriseId).visits.first { it.id == visit }.photos == listOf(photo), "the visit's photo")
         problemId = cadre.reportProblem(ProblemInput(enterpriseId, Category.LABOUR, "技术工人招工难", "数控操作工缺口30人", visit))
         check(cadre.syncStatus(problemId) == DocSyncStatus.WAITING, "waiting to be pushed")
         check(cadre.homeCounts().unsyncedChanges == 2u, "two unsynced changes")
@@ -149,14 +158,14 @@ fun main() {
 
     scenario("a validation error arrives as a typed exception with the field and the Chinese message") {
         try {
-            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "   ", listOf(), null))
+            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "   ", listOf(), null, listOf()))
             throw AssertionError("empty notes must be refused")
         } catch (e: ZhuqiException.Validation) {
             check(e.field == "visit.notes", e.field)
             check(e.messageZh == "走访记录不能为空", e.messageZh)
         }
         try {
-            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "走访", listOf(), GeoLocation(95.0, 113.0, 5.0)))
+            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "走访", listOf(), GeoLocation(95.0, 113.0, 5.0), listOf()))
             throw AssertionError("a latitude of 95 must be refused")
         } catch (e: ZhuqiException.Validation) {
             check(e.field == "location.lat", e.field)
