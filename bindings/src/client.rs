@@ -53,12 +53,20 @@ impl ZhuqiClient {
         Ok(identity.into())
     }
 
-    /// Runs a sync; on a revoked device wipes everything first, as the relay asks.
+    /// Runs a sync, then uploads the photos its visits name; on a revoked device wipes everything
+    /// first, as the relay asks. A photo upload cut off stays queued for the next sync.
     pub(crate) fn sync_inner(&self) -> Result<SyncSummary> {
         let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
         let store = self.store()?;
         match self.relay().sync_now(&store) {
-            Ok(r) => Ok(r.into()),
+            Ok(r) => {
+                let mut summary: SyncSummary = r.into();
+                match self.relay().upload_photos(&store) {
+                    Ok(photos) => summary.photos_uploaded = photos.uploaded,
+                    Err(e) => tracing::info!("photo uploads left for the next sync: {e}"),
+                }
+                Ok(summary)
+            }
             Err(zhuqi_core::Error::DeviceRevoked) => {
                 self.sign_out_inner(true)?;
                 Err(zhuqi_core::Error::DeviceRevoked.into())

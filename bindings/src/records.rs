@@ -600,6 +600,9 @@ pub struct SyncSummary {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub round_trips: u32,
+    /// Photos the relay now holds whole after this sync's uploads; photos left (no network, or
+    /// refused: see `photo_uploads`) stay queued.
+    pub photos_uploaded: u32,
 }
 
 impl From<zhuqi_core::sync::SyncReport> for SyncSummary {
@@ -612,6 +615,7 @@ impl From<zhuqi_core::sync::SyncReport> for SyncSummary {
             bytes_sent: r.bytes_sent,
             bytes_received: r.bytes_received,
             round_trips: r.round_trips,
+            photos_uploaded: 0,
         }
     }
 }

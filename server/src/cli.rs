@@ -104,6 +104,9 @@ enum Command {
         /// Cap of the document cache, in MiB of estimated memory.
         #[arg(long, default_value_t = 64)]
         doc_cache_mib: usize,
+        /// Folder of the photos devices upload (default: `blobs` in the data directory).
+        #[arg(long)]
+        blob_dir: Option<PathBuf>,
         /// Days an event may take to reach the relay and still count at its own time in the
         /// figures; later ones count at their arrival and show as 补录.
         #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=365))]
@@ -206,9 +209,13 @@ pub fn main() {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { data, listen, demo, doc_cache_mib, offline_window_days, edge } => {
+        Command::Serve { data, listen, demo, doc_cache_mib, blob_dir, offline_window_days, edge } => {
+            let blob_dir = blob_dir.unwrap_or_else(|| data.data_dir.join("blobs"));
+            std::fs::create_dir_all(&blob_dir)
+                .map_err(|e| format!("cannot create the photo folder {}: {e}", blob_dir.display()))?;
             let config = Config {
                 doc_cache_bytes: doc_cache_mib << 20,
+                blob_dir: Some(blob_dir),
                 trusted_proxies: edge.trusted_proxies.clone(),
                 metrics: edge.metrics(),
                 offline_window_ms: i64::from(offline_window_days) * 86_400_000,

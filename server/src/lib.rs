@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod cli;
 pub mod dashboard;
 pub mod http;

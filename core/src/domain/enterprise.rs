@@ -41,6 +41,9 @@ impl Contact {
     }
 }
 
+/// The largest photo: what a device takes in and the relay stores.
+pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+
 /// A reference to a photo taken during a visit. The bytes travel separately.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhotoRef {
@@ -55,6 +58,9 @@ impl PhotoRef {
         let sha = self.sha256.trim().to_ascii_lowercase();
         if sha.len() != 64 || !sha.bytes().all(|c| c.is_ascii_hexdigit()) {
             return Err(DomainError::invalid("photo.sha256", Invalid::Format { expected: "64 hex digits" }));
+        }
+        if self.size_bytes == 0 || self.size_bytes > MAX_PHOTO_BYTES {
+            return Err(DomainError::invalid("photo", Invalid::TooLarge { max_bytes: MAX_PHOTO_BYTES }));
         }
         Ok(PhotoRef { id: text::required("visit.photos", &self.id, SHORT)?, sha256: sha, size_bytes: self.size_bytes })
     }

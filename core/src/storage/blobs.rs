@@ -8,8 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// The largest photo a device takes in.
-pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+pub use crate::domain::enterprise::MAX_PHOTO_BYTES;
 
 /// What a photo file holds, from its first bytes: JPEG, PNG, WebP or HEIC (HEIF) — what phone
 /// cameras write. Anything else is not a photo.

@@ -62,6 +62,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Records how far a photo's upload has come: `state` (`uploading`, `done`, `failed`, or back to
+    /// `waiting`), the bytes the relay acknowledged, and why it failed.
+    pub fn set_photo_upload(&self, sha256: &str, state: &str, uploaded: u64, reason: Option<&str>) -> Result<()> {
+        self.lock().conn.execute(
+            "UPDATE blobs SET state = ?2, uploaded = ?3, reason = ?4 WHERE sha256 = ?1 AND state <> 'attached'",
+            params![sha256, state, uploaded, reason],
+        )?;
+        Ok(())
+    }
+
     /// The file of a photo this device holds, to show it.
     pub fn photo_file(&self, sha256: &str) -> Result<Option<PathBuf>> {
         let inner = self.lock();

@@ -9,6 +9,17 @@ use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// What [`SyncClient::upload_photos`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhotoReport {
+    /// Photos the relay now holds whole.
+    pub uploaded: u32,
+    /// Photos the relay refused (marked failed, with the reason).
+    pub failed: u32,
+    /// Photo bytes sent.
+    pub bytes_sent: u64,
+}
+
 /// What one `sync_now` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -158,6 +169,79 @@ impl SyncClient {
             }
         }
         Err(last)
+    }
+
+    /// Uploads the photos that committed visits name and the relay does not hold yet, each from where
+    /// the relay stands (a photo cut off midway resumes at its last acknowledged chunk, never from
+    /// zero), a chunk of [`BLOB_CHUNK_BYTES`] per request. A photo whose visit has not reached the
+    /// relay yet waits for a later call (sync first); one the relay refuses is marked failed with
+    /// its reason. Stops at the first network failure: what is left stays queued.
+    pub fn upload_photos(&self, store: &Store) -> Result<PhotoReport> {
+        let token = store.session_token()?.ok_or(Error::SignedOut)?;
+        let mut report = PhotoReport::default();
+        for photo in store.photo_uploads()?.into_iter().filter(|p| p.state != "done") {
+            let url = format!("{}/v1/blobs/{}", self.base, photo.sha256);
+            let status = |url: &str| -> Result<BlobProgress> {
+                let body = self.with_retry(|| self.http.get(format!("{url}/status")).bearer_auth(&token).send())?;
+                serde_json::from_slice(&body).map_err(|e| Error::Network(format!("unexpected response: {e}")))
+            };
+            let mut at = match status(&url) {
+                Ok(p) => p,
+                // Not named by anything on the relay yet: its visit has not been pushed.
+                Err(Error::Relay { status: 404, .. }) => continue,
+                Err(Error::Relay { message, .. }) => {
+                    store.set_photo_upload(&photo.sha256, "failed", photo.uploaded, Some(&message))?;
+                    report.failed += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let path =
+                store.photo_file(&photo.sha256)?.ok_or_else(|| Error::Corrupt("a queued photo has no file".into()))?;
+            let mut file = std::fs::File::open(&path).map_err(|e| Error::File(format!("photo file: {e}")))?;
+            while !at.complete {
+                store.set_photo_upload(&photo.sha256, "uploading", at.received, None)?;
+                let mut chunk = Vec::with_capacity(BLOB_CHUNK_BYTES);
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(at.received))
+                    .and_then(|_| {
+                        std::io::Read::read_to_end(
+                            &mut std::io::Read::take(&mut file, BLOB_CHUNK_BYTES as u64),
+                            &mut chunk,
+                        )
+                    })
+                    .map_err(|e| Error::File(format!("photo file: {e}")))?;
+                let sent = self.with_retry(|| {
+                    self.http
+                        .put(&url)
+                        .bearer_auth(&token)
+                        .header(BLOB_OFFSET_HEADER, at.received.to_string())
+                        .header(BLOB_SIZE_HEADER, photo.size.to_string())
+                        .header("content-type", "application/octet-stream")
+                        .body(chunk.clone())
+                        .send()
+                });
+                at = match sent {
+                    Ok(body) => {
+                        report.bytes_sent += chunk.len() as u64;
+                        serde_json::from_slice(&body)
+                            .map_err(|e| Error::Network(format!("unexpected response: {e}")))?
+                    }
+                    // Another upload moved it on (another device, or a retry that did arrive).
+                    Err(Error::Relay { status: 409, .. }) => status(&url)?,
+                    Err(Error::Relay { message, .. }) => {
+                        store.set_photo_upload(&photo.sha256, "failed", at.received, Some(&message))?;
+                        report.failed += 1;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+            }
+            if at.complete {
+                store.set_photo_upload(&photo.sha256, "done", at.size, None)?;
+                report.uploaded += 1;
+            }
+        }
+        Ok(report)
     }
 
     /// Pushes local changes and pulls remote ones until the device is up to date.

@@ -6,4 +6,4 @@ pub mod client;
 pub mod protocol;
 
 #[cfg(feature = "http-client")]
-pub use client::{SyncClient, SyncReport};
+pub use client::{PhotoReport, SyncClient, SyncReport};

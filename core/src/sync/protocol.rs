@@ -473,3 +473,19 @@ mod tests {
         assert!(matches!(decode::<SyncRequest>(&body[..body.len() - 4], 1 << 20), Err(DecodeError::Gzip(_))));
     }
 }
+
+/// Bytes one photo upload request carries at most (`PUT /v1/blobs/{sha256}`): a cut connection loses
+/// at most this much.
+pub const BLOB_CHUNK_BYTES: usize = 1 << 20;
+/// The offset of an uploaded chunk in its photo, and the photo's whole size (request headers).
+pub const BLOB_OFFSET_HEADER: &str = "zhuqi-blob-offset";
+pub const BLOB_SIZE_HEADER: &str = "zhuqi-blob-size";
+
+/// How far the upload of a photo has come (the answer of `PUT /v1/blobs/{sha256}` and of
+/// `GET /v1/blobs/{sha256}/status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobProgress {
+    pub size: u64,
+    pub received: u64,
+    pub complete: bool,
+}

@@ -38,6 +38,9 @@ pub struct Config {
     pub offline_window_ms: i64,
     /// Event readings the validation of one push may cost (see `sync::validate::Budget`).
     pub push_budget: usize,
+    /// The folder photos are kept in (see `blobs::FsBlobStore`); none: the relay keeps no photos
+    /// and its photo endpoints answer 503.
+    pub blob_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             metrics: MetricsAccess::Closed,
             offline_window_ms: zhuqi_core::domain::event::OFFLINE_WINDOW_MS,
             push_budget: sync::VALIDATION_BUDGET,
+            blob_dir: None,
         }
     }
 }
@@ -97,6 +101,12 @@ pub struct AppState {
     pub offline_window_ms: i64,
     /// See `Config::push_budget`.
     pub push_budget: usize,
+    /// Where photos are kept (see `Config::blob_dir`).
+    pub blobs: Option<Arc<dyn crate::blobs::BlobStore>>,
+    /// Photos being uploaded right now (one request per photo at a time).
+    pub blob_uploads: Mutex<std::collections::HashSet<String>>,
+    /// Photo bytes each user has uploaded today: user → (day, bytes).
+    pub blob_quota: Mutex<HashMap<String, (i64, u64)>>,
 }
 
 impl AppState {
@@ -133,6 +143,12 @@ impl AppState {
             metrics_access: config.metrics,
             offline_window_ms: config.offline_window_ms,
             push_budget: config.push_budget,
+            blobs: config
+                .blob_dir
+                .as_deref()
+                .map(|dir| Arc::new(crate::blobs::FsBlobStore::new(dir)) as Arc<dyn crate::blobs::BlobStore>),
+            blob_uploads: Mutex::default(),
+            blob_quota: Mutex::default(),
         })
     }
 }

@@ -47,6 +47,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         ServiceBuilder::new().layer(HandleErrorLayer::new(on_timeout)).timeout(d).into_inner()
     };
     let sync = Router::new().route("/v1/sync", post(sync::route::sync)).layer(deadline(SYNC_TIMEOUT));
+    // Photos: a chunk of at most 1 MiB per request (read by `read_body`), downloads streamed.
+    let blobs = Router::new()
+        .route(
+            "/v1/blobs/{sha256}",
+            axum::routing::put(crate::blobs::routes::upload).get(crate::blobs::routes::download),
+        )
+        .route("/v1/blobs/{sha256}/status", get(crate::blobs::routes::status))
+        .layer(deadline(SYNC_TIMEOUT));
     // Server-sent events last as long as the device listens: no deadline.
     let events = Router::new().route("/v1/events", get(sync::events::events));
     let notices = Router::new()
@@ -82,6 +90,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     };
     Router::new()
         .merge(sync)
+        .merge(blobs)
         .merge(events)
         .merge(notices)
         .merge(rest)

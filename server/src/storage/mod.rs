@@ -558,6 +558,8 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn assignments(&self) -> Result<Vec<(String, String, bool)>>;
     /// Every enterprise: (id, name, region id).
     fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>>;
+    /// The documents that name a photo, each with the size it gives: (document id, size).
+    fn blob_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>>;
     /// Every task notice: (id, region id, title, issued by, issued at, deadline, status).
     fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>>;
     /// A notice's recipients: (recipient key, acknowledged at, completed at).

@@ -153,6 +153,16 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 })
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
+            // The photos the visits name (a corrected visit's earlier ones stay named: its history shows them).
+            let photos: Vec<Vec<Value>> = s
+                .visits
+                .iter()
+                .flat_map(|v| &v.record.photos)
+                .map(|p| vec![(&p.sha256).into(), id.into(), p.size_bytes.into()])
+                .collect();
+            if !photos.is_empty() {
+                steps.push(rows("blob_refs", &["sha256", "doc_id", "size"], OnConflict::Ignore, photos));
+            }
             if !visits.is_empty() {
                 // A visit's row stays, with its receipt (ids are the clients': a row of another
                 // enterprise under the same id is left alone).

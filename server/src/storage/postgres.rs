@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -41,6 +41,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::USER_DETAILS,
     // 7: see `schema::OFFICE_SETTINGS`.
     schema::OFFICE_SETTINGS,
+    // 8: see `schema::BLOB_REFS`.
+    schema::BLOB_REFS,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
@@ -134,7 +136,7 @@ impl PostgresStorage {
             None => {
                 tx.batch_execute(&schema::create(TABLES, Dialect::Postgres)).await?;
                 tx.batch_execute(&schema::create(SIGN_IN_TABLES, Dialect::Postgres)).await?;
-                for sql in schema::OFFICE_SETTINGS {
+                for sql in schema::OFFICE_SETTINGS.iter().chain(schema::BLOB_REFS) {
                     tx.batch_execute(&schema::create(sql, Dialect::Postgres)).await?;
                 }
                 tx.execute("INSERT INTO zhuqi_meta (name, value) VALUES ('schema_version', $1)", &[&VERSION]).await?;

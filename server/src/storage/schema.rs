@@ -22,7 +22,16 @@ pub const OFFICE_SETTINGS: &[&str] = &[
     "CREATE TABLE calendar_days (date TEXT PRIMARY KEY, working BOOLEAN NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
-/// Every table of a fresh database but those of [`SIGN_IN_TABLES`] and [`OFFICE_SETTINGS`].
+/// Which documents name each photo, and at what size (version 8): who may upload and read it.
+pub const BLOB_REFS: &[&str] = &["CREATE TABLE blob_refs (
+        sha256 TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        PRIMARY KEY (sha256, doc_id)
+    ) WITHOUT ROWID;"];
+
+/// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`] and
+/// [`BLOB_REFS`].
 pub const TABLES: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -32,6 +32,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::USER_DETAILS,
     // 7: see `schema::OFFICE_SETTINGS`.
     schema::OFFICE_SETTINGS,
+    // 8: see `schema::BLOB_REFS`.
+    schema::BLOB_REFS,
 ];
 
 pub struct SqliteStorage {
@@ -75,7 +77,11 @@ impl SqliteStorage {
         if version < VERSION {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let steps: Vec<&str> = match version {
-                0 => [TABLES, SIGN_IN_TABLES].into_iter().chain(schema::OFFICE_SETTINGS.iter().copied()).collect(),
+                0 => [TABLES, SIGN_IN_TABLES]
+                    .into_iter()
+                    .chain(schema::OFFICE_SETTINGS.iter().copied())
+                    .chain(schema::BLOB_REFS.iter().copied())
+                    .collect(),
                 v => MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter().copied()).collect(),
             };
             for sql in steps {

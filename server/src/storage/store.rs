@@ -509,6 +509,13 @@ impl<B: Backend> RelayStorage for B {
         })
     }
 
+    fn blob_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>> {
+        self.read(|db| {
+            let sql = "SELECT doc_id, size FROM blob_refs WHERE sha256 = $1 ORDER BY doc_id";
+            rows_of(db, sql, args![sha256], |mut r| Ok((r.get(0)?, r.get(1)?)))
+        })
+    }
+
     fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>> {
         self.read(|db| {
             let sql = "SELECT id, region_id, title, issued_by, issued_at, deadline, status FROM task_notices

@@ -1,0 +1,193 @@
+//! Photos on the relay: the bytes of the photos documents name, uploaded in chunks a device can
+//! resume, checked against their SHA-256 before they count, and read back by those who may read a
+//! document that names them (`routes`). They are kept behind [`BlobStore`]; [`FsBlobStore`] keeps
+//! them in a folder (by default `<data-dir>/blobs`).
+
+pub mod routes;
+
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// How far a photo has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStatus {
+    /// Nothing received.
+    Absent,
+    /// `received` bytes of an upload in progress.
+    Partial { received: u64 },
+    /// Every byte, checked against the hash.
+    Complete { size: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// A chunk not starting where the upload stands.
+    #[error("the upload stands at {received} bytes")]
+    Offset { received: u64 },
+    /// The bytes received do not hash to the name (the upload is dropped).
+    #[error("the bytes do not match their SHA-256")]
+    HashMismatch,
+    /// The bytes are not a photo (the upload is dropped).
+    #[error("the bytes are not a JPEG, PNG, WebP or HEIC photo")]
+    NotAPhoto,
+    #[error("blob storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where photos are kept. An upload appends chunks to a partial copy, then `finish` checks it and
+/// makes it the photo; a photo once complete never changes (its name is its hash).
+pub trait BlobStore: Send + Sync {
+    fn status(&self, sha256: &str) -> Result<BlobStatus, BlobError>;
+    /// Appends `bytes` to the partial copy, which must hold exactly `offset` bytes; returns how many
+    /// it holds then.
+    fn append(&self, sha256: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError>;
+    /// Checks the partial copy against its hash and its content and makes it the photo; returns its
+    /// content type. A copy that fails the checks is dropped.
+    fn finish(&self, sha256: &str) -> Result<&'static str, BlobError>;
+    /// Up to `len` bytes of a complete photo from `offset`.
+    fn read(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>, BlobError>;
+}
+
+/// Photos as files: `<dir>/<first 2 hex digits>/<sha256>` when complete, `<dir>/partial/<sha256>`
+/// while uploading. Every write is fsynced before it is acknowledged.
+pub struct FsBlobStore {
+    dir: PathBuf,
+}
+
+impl FsBlobStore {
+    /// The store in `dir`, created as photos arrive.
+    pub fn new(dir: &Path) -> FsBlobStore {
+        FsBlobStore { dir: dir.to_owned() }
+    }
+
+    fn complete(&self, sha256: &str) -> PathBuf {
+        self.dir.join(&sha256[..2]).join(sha256)
+    }
+
+    fn partial(&self, sha256: &str) -> PathBuf {
+        self.dir.join("partial").join(sha256)
+    }
+}
+
+fn len_of(path: &Path) -> std::io::Result<Option<u64>> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(m.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl BlobStore for FsBlobStore {
+    fn status(&self, sha256: &str) -> Result<BlobStatus, BlobError> {
+        if let Some(size) = len_of(&self.complete(sha256))? {
+            return Ok(BlobStatus::Complete { size });
+        }
+        Ok(match len_of(&self.partial(sha256))? {
+            Some(received) => BlobStatus::Partial { received },
+            None => BlobStatus::Absent,
+        })
+    }
+
+    fn append(&self, sha256: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError> {
+        let path = self.partial(sha256);
+        std::fs::create_dir_all(path.parent().expect("in the partial folder"))?;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        let received = file.metadata()?.len();
+        if received != offset {
+            return Err(BlobError::Offset { received });
+        }
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        if received == 0 {
+            sync_dir(path.parent().expect("in the partial folder"))?;
+        }
+        Ok(received + bytes.len() as u64)
+    }
+
+    fn finish(&self, sha256: &str) -> Result<&'static str, BlobError> {
+        let path = self.partial(sha256);
+        let mut file = std::fs::File::open(&path)?;
+        let (mut hash, mut head, mut buf) = (Sha256::new(), Vec::with_capacity(16), vec![0u8; 256 * 1024]);
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if head.len() < 16 {
+                head.extend_from_slice(&buf[..(16 - head.len()).min(n)]);
+            }
+            hash.update(&buf[..n]);
+        }
+        let verdict = if format!("{:x}", hash.finalize()) != sha256 {
+            Err(BlobError::HashMismatch)
+        } else {
+            zhuqi_core::storage::blobs::sniff(&head).ok_or(BlobError::NotAPhoto)
+        };
+        match verdict {
+            Ok(content_type) => {
+                let dest = self.complete(sha256);
+                let folder = dest.parent().expect("in a folder of its own");
+                std::fs::create_dir_all(folder)?;
+                std::fs::rename(&path, &dest)?;
+                sync_dir(folder)?;
+                Ok(content_type)
+            }
+            Err(e) => {
+                std::fs::remove_file(&path)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn read(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>, BlobError> {
+        let mut file = std::fs::File::open(self.complete(sha256))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut out = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Whether `s` names a photo: 64 lower-case hex digits.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_photo_is_appended_where_it_stands_checked_and_then_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::new(tmp.path());
+        let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        photo.extend((0..100_000u32).map(|i| (i % 251) as u8));
+        let sha = format!("{:x}", Sha256::digest(&photo));
+        assert_eq!(store.status(&sha).unwrap(), BlobStatus::Absent);
+        assert_eq!(store.append(&sha, 0, &photo[..60_000]).unwrap(), 60_000);
+        assert!(matches!(store.append(&sha, 0, &photo[..10]), Err(BlobError::Offset { received: 60_000 })));
+        assert_eq!(store.status(&sha).unwrap(), BlobStatus::Partial { received: 60_000 });
+        assert_eq!(store.append(&sha, 60_000, &photo[60_000..]).unwrap(), photo.len() as u64);
+        assert_eq!(store.finish(&sha).unwrap(), "image/jpeg");
+        assert_eq!(store.status(&sha).unwrap(), BlobStatus::Complete { size: photo.len() as u64 });
+        assert_eq!(store.read(&sha, 99_000, 10_000).unwrap(), photo[99_000..]);
+
+        // Bytes that do not hash to their name, or that are no photo, are dropped.
+        let wrong = "0".repeat(64);
+        store.append(&wrong, 0, &photo).unwrap();
+        assert!(matches!(store.finish(&wrong), Err(BlobError::HashMismatch)));
+        assert_eq!(store.status(&wrong).unwrap(), BlobStatus::Absent);
+        let text = b"not a photo at all".to_vec();
+        let text_sha = format!("{:x}", Sha256::digest(&text));
+        store.append(&text_sha, 0, &text).unwrap();
+        assert!(matches!(store.finish(&text_sha), Err(BlobError::NotAPhoto)));
+        assert_eq!(store.status(&text_sha).unwrap(), BlobStatus::Absent);
+        assert!(is_sha256(&sha) && !is_sha256(&sha.to_uppercase()) && !is_sha256("../etc/passwd"));
+    }
+}

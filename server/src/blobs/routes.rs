@@ -1,0 +1,282 @@
+//! The photo endpoints of the device API: `PUT /v1/blobs/{sha256}` (a chunk at an offset),
+//! `GET /v1/blobs/{sha256}/status` and `GET /v1/blobs/{sha256}` (the bytes). A device may upload or
+//! read a photo only when a document it may read names it, and upload it only at the size that
+//! document gives; whoever holds the bytes of a hash may send them, since they are checked against
+//! it before they count. Everything about a request is checked before its body is read.
+
+use super::{BlobError, BlobStatus, BlobStore, is_sha256};
+use crate::app::{AppState, blocking};
+use crate::auth::Authed;
+use crate::http::body::read_body;
+use crate::http::error::ApiError;
+use crate::http::metrics::Route;
+use crate::storage::Session;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use zhuqi_core::sync::protocol::{BLOB_CHUNK_BYTES, BLOB_OFFSET_HEADER, BLOB_SIZE_HEADER, BlobProgress as Progress};
+
+/// Bytes of photos one user may upload in a day (China time), all devices together.
+pub const DAILY_BYTES: u64 = 1 << 30;
+const CHUNK_BYTES: usize = BLOB_CHUNK_BYTES;
+
+fn store(state: &AppState) -> Result<Arc<dyn BlobStore>, ApiError> {
+    state.blobs.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_blob_store",
+            "this relay keeps no photos",
+            "服务器未配置照片存储",
+        )
+    })
+}
+
+fn storage_error(e: BlobError) -> ApiError {
+    match e {
+        BlobError::Offset { received } => ApiError::new(
+            StatusCode::CONFLICT,
+            "offset",
+            format!("the upload stands at {received} bytes"),
+            "照片上传进度已变化，请重试",
+        ),
+        BlobError::HashMismatch => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hash_mismatch",
+            "the bytes do not match their SHA-256",
+            "照片内容校验失败，请重新上传",
+        ),
+        BlobError::NotAPhoto => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_a_photo",
+            "the bytes are not a JPEG, PNG, WebP or HEIC photo",
+            "照片格式不正确",
+        ),
+        BlobError::Io(e) => ApiError::internal(e.to_string()),
+    }
+}
+
+/// The sizes the documents the user may read give the photo; refused (as unknown) when none may be
+/// read, so that nobody learns which photos exist elsewhere.
+fn sizes_for(state: &AppState, session: &Session, sha256: &str) -> Result<Vec<u64>, ApiError> {
+    if !is_sha256(sha256) {
+        return Err(ApiError::bad_request("a photo is named by its SHA-256: 64 lower-case hex digits"));
+    }
+    let storage = state.storage.as_ref();
+    let refs = storage.blob_refs(sha256)?;
+    let ids: Vec<&str> = refs.iter().map(|(d, _)| d.as_str()).collect();
+    let readable =
+        if ids.is_empty() { Vec::new() } else { storage.docs_in_scope(&ids, &storage.user_keys(&session.user)?)? };
+    let mut sizes: Vec<u64> = refs.iter().filter(|(d, _)| readable.contains(d)).map(|(_, s)| *s).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    if sizes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no document you may read names this photo",
+            "找不到该照片",
+        ));
+    }
+    Ok(sizes)
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok()?.trim().parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("header {name} must give a number of bytes")))
+}
+
+fn progress(size: u64, status: BlobStatus) -> Progress {
+    match status {
+        BlobStatus::Absent => Progress { size, received: 0, complete: false },
+        BlobStatus::Partial { received } => Progress { size, received, complete: false },
+        BlobStatus::Complete { size } => Progress { size, received: size, complete: true },
+    }
+}
+
+/// Marks a photo's upload as in progress for as long as it lives: one request per photo at a time.
+struct Busy {
+    state: Arc<AppState>,
+    sha256: String,
+}
+
+impl Busy {
+    fn take(state: &Arc<AppState>, sha256: &str) -> Result<Busy, ApiError> {
+        if !state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_owned()) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "busy",
+                "another upload of this photo is in progress",
+                "该照片正在上传，请稍后重试",
+            ));
+        }
+        Ok(Busy { state: state.clone(), sha256: sha256.to_owned() })
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.sha256);
+    }
+}
+
+/// Counts `bytes` against the user's daily allowance; refused past it.
+fn spend(state: &AppState, user: &str, bytes: u64) -> Result<(), ApiError> {
+    let today = (crate::now_ms() + 8 * 3_600_000).div_euclid(86_400_000);
+    let mut spent = state.blob_quota.lock().unwrap_or_else(|p| p.into_inner());
+    spent.retain(|_, (day, _)| *day == today);
+    let used = spent.entry(user.to_owned()).or_insert((today, 0));
+    if used.1 + bytes > DAILY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "daily_limit",
+            "today's photo uploads of this user are used up",
+            "今日上传照片已达上限，请明天再传",
+        ));
+    }
+    used.1 += bytes;
+    Ok(())
+}
+
+/// `PUT /v1/blobs/{sha256}`: a chunk of at most [`BLOB_CHUNK_BYTES`] at the offset `zhuqi-blob-offset`
+/// of a photo of `zhuqi-blob-size` bytes. Answers the progress; the last chunk completes the photo
+/// once its bytes hash to its name.
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    Authed(session): Authed,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    state.metrics.request(Route::Blobs);
+    let r = async {
+        let blobs = store(&state)?;
+        let (offset, size) = (header_u64(&headers, BLOB_OFFSET_HEADER)?, header_u64(&headers, BLOB_SIZE_HEADER)?);
+        let (st, s, sha) = (state.clone(), session.clone(), sha256.clone());
+        let sizes = blocking(move || sizes_for(&st, &s, &sha)).await?;
+        if !sizes.contains(&size) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "size",
+                "the size differs from the one the photo's document gives",
+                "照片大小与记录不符",
+            ));
+        }
+        let busy = Busy::take(&state, &sha256)?;
+        let (b, sha) = (blobs.clone(), sha256.clone());
+        let status = blocking(move || b.status(&sha).map_err(storage_error)).await?;
+        if let BlobStatus::Complete { .. } = status {
+            return Ok(axum::Json(progress(size, status)).into_response());
+        }
+        let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        spend(&state, &session.user.id, declared.unwrap_or(CHUNK_BYTES as u64).min(CHUNK_BYTES as u64))?;
+        let chunk = read_body(&headers, body, CHUNK_BYTES).await?;
+        if offset.checked_add(chunk.len() as u64).is_none_or(|end| end > size) {
+            return Err(ApiError::bad_request("the chunk runs past the photo's size"));
+        }
+        let sha = sha256.clone();
+        let out = blocking(move || {
+            let received = blobs.append(&sha, offset, &chunk).map_err(storage_error)?;
+            if received == size {
+                blobs.finish(&sha).map_err(storage_error)?;
+                return Ok(Progress { size, received, complete: true });
+            }
+            Ok(Progress { size, received, complete: false })
+        })
+        .await?;
+        drop(busy);
+        Ok(axum::Json(out).into_response())
+    }
+    .await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /v1/blobs/{sha256}/status`: how much of the photo the relay holds.
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    Authed(session): Authed,
+    Path(sha256): Path<String>,
+) -> Response {
+    state.metrics.request(Route::Blobs);
+    let st = state.clone();
+    blocking(move || {
+        let blobs = store(&st)?;
+        let sizes = sizes_for(&st, &session, &sha256)?;
+        Ok(axum::Json(progress(sizes[0], blobs.status(&sha256).map_err(storage_error)?)).into_response())
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Bytes read from storage at a time while a photo is sent.
+const READ_BYTES: usize = 256 * 1024;
+
+/// `GET /v1/blobs/{sha256}`: the photo's bytes, streamed, with its content type.
+pub async fn download(
+    State(state): State<Arc<AppState>>,
+    Authed(session): Authed,
+    Path(sha256): Path<String>,
+) -> Response {
+    state.metrics.request(Route::Blobs);
+    let st = state.clone();
+    let sha = sha256.clone();
+    let first = blocking(move || {
+        let blobs = store(&st)?;
+        sizes_for(&st, &session, &sha)?;
+        match blobs.status(&sha).map_err(storage_error)? {
+            BlobStatus::Complete { size } => {
+                let head = blobs.read(&sha, 0, READ_BYTES).map_err(storage_error)?;
+                Ok((blobs, size, head))
+            }
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_uploaded",
+                "the photo is not uploaded yet",
+                "照片尚未上传",
+            )),
+        }
+    })
+    .await;
+    let (blobs, size, head) = match first {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let content_type = zhuqi_core::storage::blobs::sniff(&head).unwrap_or("application/octet-stream");
+    let start = head.len() as u64;
+    let rest = futures_util::stream::unfold((blobs, start), move |(blobs, offset)| {
+        let sha = sha256.clone();
+        async move { next_chunk(blobs, sha, offset, size).await }
+    });
+    let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(head)) });
+    let body = Body::from_stream(futures_util::StreamExt::chain(body, rest));
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_LENGTH, size.to_string()),
+            (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+type Chunk = (Result<bytes::Bytes, std::io::Error>, (Arc<dyn BlobStore>, u64));
+
+/// The next piece of a photo being sent, from `offset` of its `size` bytes.
+async fn next_chunk(blobs: Arc<dyn BlobStore>, sha: String, offset: u64, size: u64) -> Option<Chunk> {
+    if offset >= size {
+        return None;
+    }
+    let b = blobs.clone();
+    match tokio::task::spawn_blocking(move || b.read(&sha, offset, READ_BYTES)).await {
+        Ok(Ok(bytes)) if !bytes.is_empty() => {
+            let next = offset + bytes.len() as u64;
+            Some((Ok(bytes::Bytes::from(bytes)), (blobs, next)))
+        }
+        // A photo that cannot be read to its end cuts the response short: the client sees it.
+        _ => Some((Err(std::io::Error::other("photo read failed")), (blobs, size))),
+    }
+}

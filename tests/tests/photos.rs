@@ -1,0 +1,178 @@
+//! Photos from a visit to the relay and back, through a real relay and real device stores: recorded
+//! offline, uploaded after the sync in chunks, resumed where an upload was cut, read by those who
+//! may read the visit and by nobody else; and the relay's refusals of hand-built uploads.
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use zhuqi_core::store::NewVisit;
+use zhuqi_core::sync::protocol::{BLOB_CHUNK_BYTES, BLOB_OFFSET_HEADER, BLOB_SIZE_HEADER, BlobProgress};
+use zhuqi_tests::*;
+
+/// A JPEG-looking file of `size` bytes, different for each `seed`.
+fn jpeg(dir: &Path, size: usize, seed: u8) -> PathBuf {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..size - 4).map(|i| ((i * 7 + i / 251) as u8).wrapping_add(seed)));
+    let path = dir.join(format!("photo-{seed}.jpg"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn visit(photos: Vec<zhuqi_core::domain::PhotoRef>) -> NewVisit {
+    NewVisit {
+        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+        people_met: vec!["刘总".into()],
+        notes: "车间走访，拍照留痕".into(),
+        policies: vec![],
+        location: None,
+        photos,
+    }
+}
+
+/// A hand-built HTTP client of the photo endpoints.
+struct Http {
+    url: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Http {
+    fn of(relay: &Relay, login: &str) -> Http {
+        Http {
+            url: relay.url.clone(),
+            token: RawClient::sign_in(&relay.url, login).token,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn get(&self, sha: &str) -> (u16, Vec<u8>) {
+        let r = self.http.get(format!("{}/v1/blobs/{sha}", self.url)).bearer_auth(&self.token).send().unwrap();
+        (r.status().as_u16(), r.bytes().unwrap().to_vec())
+    }
+
+    fn put(&self, sha: &str, offset: u64, size: u64, bytes: &[u8]) -> (u16, String) {
+        let r = self
+            .http
+            .put(format!("{}/v1/blobs/{sha}", self.url))
+            .bearer_auth(&self.token)
+            .header(BLOB_OFFSET_HEADER, offset.to_string())
+            .header(BLOB_SIZE_HEADER, size.to_string())
+            .body(bytes.to_vec())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    }
+}
+
+fn code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_visits_photos_reach_the_relay_resume_where_cut_and_are_read_only_within_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, tmp.path());
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    cadre.sync();
+
+    // Three photos, one of them 2.5 chunks long, recorded with a visit before any sync.
+    let sizes = [BLOB_CHUNK_BYTES * 5 / 2, 300_000, 4_000];
+    let files: Vec<PathBuf> = sizes.iter().zip(1u8..).map(|(s, seed)| jpeg(tmp.path(), *s, seed)).collect();
+    let photos: Vec<_> = files.iter().map(|f| cadre.store.attach_photo(f).unwrap()).collect();
+    cadre.store.record_visit(ENT_A, visit(photos.clone())).unwrap();
+    // Before the visit reaches the relay, no photo can be uploaded: nothing it knows names them.
+    let early = cadre.client.upload_photos(&cadre.store).unwrap();
+    assert_eq!((early.uploaded, early.bytes_sent), (0, 0));
+    cadre.sync();
+    let done = cadre.client.upload_photos(&cadre.store).unwrap();
+    assert_eq!((done.uploaded, done.failed), (3, 0));
+    assert_eq!(done.bytes_sent, sizes.iter().sum::<usize>() as u64, "every byte sent once");
+    assert!(cadre.store.photo_uploads().unwrap().iter().all(|p| p.state == "done" && p.uploaded == p.size));
+    assert_eq!(cadre.client.upload_photos(&cadre.store).unwrap(), Default::default(), "nothing left");
+
+    // Who may read the visit reads the photos, byte for byte; nobody else learns they exist.
+    for login in ["manager", "city", "contact"] {
+        let h = Http::of(&relay, login);
+        for (photo, file) in photos.iter().zip(&files) {
+            let (status, bytes) = h.get(&photo.sha256);
+            assert_eq!(status, 200, "{login}");
+            assert!(bytes == std::fs::read(file).unwrap(), "{login}: the photo's bytes");
+        }
+    }
+    for login in ["manager-b", "contact-b", "cadre-b", "handler"] {
+        let (status, body) = Http::of(&relay, login).get(&photos[0].sha256);
+        assert_eq!((status, code(&String::from_utf8_lossy(&body))), (404, "not_found".into()), "{login}");
+    }
+
+    // An upload cut after its first chunk resumes there: the rest is sent, not the whole.
+    let big = jpeg(tmp.path(), BLOB_CHUNK_BYTES * 2 + 10, 9);
+    let photo = cadre.store.attach_photo(&big).unwrap();
+    cadre.store.record_visit(ENT_A, visit(vec![photo.clone()])).unwrap();
+    cadre.sync();
+    let bytes = std::fs::read(&big).unwrap();
+    let h = Http::of(&relay, "cadre");
+    let (status, body) = h.put(&photo.sha256, 0, photo.size_bytes, &bytes[..BLOB_CHUNK_BYTES]);
+    assert_eq!(status, 200, "{body}");
+    let progress: BlobProgress = serde_json::from_str(&body).unwrap();
+    assert_eq!((progress.received, progress.complete), (BLOB_CHUNK_BYTES as u64, false));
+    let resumed = cadre.client.upload_photos(&cadre.store).unwrap();
+    assert_eq!((resumed.uploaded, resumed.bytes_sent), (1, (bytes.len() - BLOB_CHUNK_BYTES) as u64));
+    assert_eq!(Http::of(&relay, "manager").get(&photo.sha256).1, bytes);
+}
+
+#[test]
+fn hand_built_uploads_are_refused_before_anything_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, tmp.path());
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    cadre.sync();
+    let file = jpeg(tmp.path(), 200_000, 1);
+    let bytes = std::fs::read(&file).unwrap();
+    let photo = cadre.store.attach_photo(&file).unwrap();
+    cadre.store.record_visit(ENT_A, visit(vec![photo.clone()])).unwrap();
+    cadre.sync();
+    let (sha, size) = (photo.sha256.clone(), photo.size_bytes);
+    let h = Http::of(&relay, "cadre");
+
+    // A photo nothing names, a name that is no hash, a size other than the visit's.
+    let stranger = format!("{:x}", Sha256::digest(b"a photo nobody took"));
+    let (status, body) = h.put(&stranger, 0, 10, b"0123456789");
+    assert_eq!((status, code(&body)), (404, "not_found".into()));
+    assert_eq!(h.put("../../etc/passwd", 0, 10, b"x").0, 404, "not a route");
+    assert_eq!(h.put(&sha.to_uppercase(), 0, size, &bytes).0, 400);
+    let (status, body) = h.put(&sha, 0, size + 1, &bytes);
+    assert_eq!((status, code(&body)), (400, "size".into()));
+    // A chunk past the photo's end, or larger than a chunk may be.
+    assert_eq!(h.put(&sha, 10, size, &bytes[..100]).0, 409, "the upload stands at 0");
+    let (status, _) = h.put(&sha, 0, size, &vec![0u8; BLOB_CHUNK_BYTES + 1]);
+    assert!(status == 413 || status == 400, "{status}");
+    // Without a session: 401.
+    let anonymous = reqwest::blocking::Client::new()
+        .put(format!("{}/v1/blobs/{sha}", relay.url))
+        .body(bytes.clone())
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    // Bytes of the right size that do not hash to the name: refused at the end, and dropped.
+    let mut forged = bytes.clone();
+    forged[1000] ^= 0xFF;
+    let (status, body) = h.put(&sha, 0, size, &forged);
+    assert_eq!((status, code(&body)), (422, "hash_mismatch".into()));
+    assert_eq!(Http::of(&relay, "manager").get(&sha).0, 404, "not uploaded");
+    // The device's own upload then goes through whole.
+    let done = cadre.client.upload_photos(&cadre.store).unwrap();
+    assert_eq!((done.uploaded, done.bytes_sent), (1, size));
+    assert_eq!(Http::of(&relay, "manager").get(&sha).1, bytes);
+    // Sending it again changes nothing and reads no body.
+    let (status, body) = h.put(&sha, 0, size, &forged);
+    assert_eq!(status, 200);
+    assert!(serde_json::from_str::<BlobProgress>(&body).unwrap().complete);
+    assert_eq!(Http::of(&relay, "manager").get(&sha).1, bytes);
+}
