@@ -83,6 +83,8 @@ fun main() {
         cadre.setRelayUrl(relay)
         val sync = cadre.syncNow()
         check(sync.pushed == 2u && sync.roundTrips == 1u, "$sync")
+        check(sync.photosUploaded == 1u, "the visit's photo uploaded after the sync: $sync")
+        check(cadre.photoUploads().single().state == "done", "${cadre.photoUploads()}")
         check(cadre.syncStatus(problemId) == DocSyncStatus.SYNCED, "synced")
     }
 
