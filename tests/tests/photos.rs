@@ -1,6 +1,7 @@
 //! Photos from a visit to the relay and back, through a real relay and real device stores: recorded
 //! offline, uploaded after the sync in chunks, resumed where an upload was cut, read by those who
-//! may read the visit and by nobody else; and the relay's refusals of hand-built uploads.
+//! may read the visit and by nobody else; and the relay's refusals of hand-built uploads, none of
+//! which spoils the honest upload.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -166,6 +167,9 @@ fn hand_built_uploads_are_refused_before_anything_counts() {
     let (status, body) = h.put(&sha, 0, size, &forged);
     assert_eq!((status, code(&body)), (422, "hash_mismatch".into()));
     assert_eq!(Http::of(&relay, "manager").get(&sha).0, 404, "not uploaded");
+    // Another reader of the visit sending junk fills a copy of its own and spoils nothing.
+    let (status, body) = Http::of(&relay, "manager").put(&sha, 0, size, &forged[..1000]);
+    assert_eq!(status, 200, "{body}");
     // The device's own upload then goes through whole.
     let done = cadre.client.upload_photos(&cadre.store).unwrap();
     assert_eq!((done.uploaded, done.bytes_sent), (1, size));

@@ -196,9 +196,16 @@ impl SyncClient {
                 }
                 Err(e) => return Err(e),
             };
-            let path =
-                store.photo_file(&photo.sha256)?.ok_or_else(|| Error::Corrupt("a queued photo has no file".into()))?;
-            let mut file = std::fs::File::open(&path).map_err(|e| Error::File(format!("photo file: {e}")))?;
+            let file = store.photo_file(&photo.sha256)?.map(std::fs::File::open);
+            let Some(Ok(mut file)) = file else {
+                // Its file is gone (removed outside the app): nothing can bring it back.
+                store.set_photo_upload(&photo.sha256, "failed", at.received, Some("the photo's file is missing"))?;
+                report.failed += 1;
+                continue;
+            };
+            // Another upload moving the relay's copy on is answered by asking where it stands;
+            // a few times in a row, and the photo waits for the next call.
+            let mut moved = 0;
             while !at.complete {
                 store.set_photo_upload(&photo.sha256, "uploading", at.received, None)?;
                 let mut chunk = Vec::with_capacity(BLOB_CHUNK_BYTES);
@@ -222,12 +229,18 @@ impl SyncClient {
                 });
                 at = match sent {
                     Ok(body) => {
+                        moved = 0;
                         report.bytes_sent += chunk.len() as u64;
                         serde_json::from_slice(&body)
                             .map_err(|e| Error::Network(format!("unexpected response: {e}")))?
                     }
-                    // Another upload moved it on (another device, or a retry that did arrive).
-                    Err(Error::Relay { status: 409, .. }) => status(&url)?,
+                    // The upload stands elsewhere (a retry that did arrive): go on from there.
+                    Err(Error::Relay { status: 409, code, .. }) if code == "offset" && moved < 3 => {
+                        moved += 1;
+                        status(&url)?
+                    }
+                    // Busy with another request of this device's, or too many at once: later.
+                    Err(Error::Relay { status: 409 | 429, .. } | Error::Throttled { .. }) => break,
                     Err(Error::Relay { message, .. }) => {
                         store.set_photo_upload(&photo.sha256, "failed", at.received, Some(&message))?;
                         report.failed += 1;

@@ -103,8 +103,10 @@ pub struct AppState {
     pub push_budget: usize,
     /// Where photos are kept (see `Config::blob_dir`).
     pub blobs: Option<Arc<dyn crate::blobs::BlobStore>>,
-    /// Photos being uploaded right now (one request per photo at a time).
-    pub blob_uploads: Mutex<std::collections::HashSet<String>>,
+    /// Photo uploads in progress: (user, photo).
+    pub blob_uploads: Mutex<std::collections::HashSet<(String, String)>>,
+    /// When abandoned partial uploads were last collected (ms).
+    pub blob_sweep: std::sync::atomic::AtomicI64,
     /// Photo bytes each user has uploaded today: user → (day, bytes).
     pub blob_quota: Mutex<HashMap<String, (i64, u64)>>,
 }
@@ -148,6 +150,7 @@ impl AppState {
                 .as_deref()
                 .map(|dir| Arc::new(crate::blobs::FsBlobStore::new(dir)) as Arc<dyn crate::blobs::BlobStore>),
             blob_uploads: Mutex::default(),
+            blob_sweep: Default::default(),
             blob_quota: Mutex::default(),
         })
     }

@@ -35,22 +35,28 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
 }
 
-/// Where photos are kept. An upload appends chunks to a partial copy, then `finish` checks it and
-/// makes it the photo; a photo once complete never changes (its name is its hash).
+/// Where photos are kept. Each uploader (a user) appends chunks to a partial copy of its own, so
+/// nobody else's bytes can spoil it; `finish` checks the copy and makes it the photo. A photo once
+/// complete never changes (its name is its hash).
 pub trait BlobStore: Send + Sync {
-    fn status(&self, sha256: &str) -> Result<BlobStatus, BlobError>;
-    /// Appends `bytes` to the partial copy, which must hold exactly `offset` bytes; returns how many
-    /// it holds then.
-    fn append(&self, sha256: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError>;
-    /// Checks the partial copy against its hash and its content and makes it the photo; returns its
-    /// content type. A copy that fails the checks is dropped.
-    fn finish(&self, sha256: &str) -> Result<&'static str, BlobError>;
+    /// The photo's state, as `uploader` sees it: complete, or its own partial copy.
+    fn status(&self, sha256: &str, uploader: &str) -> Result<BlobStatus, BlobError>;
+    /// Appends `bytes` to the uploader's partial copy, which must hold exactly `offset` bytes;
+    /// returns how many it holds then.
+    fn append(&self, sha256: &str, uploader: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError>;
+    /// Checks the uploader's partial copy against its hash and its content and makes it the photo
+    /// (or drops it, when another upload completed the photo first); returns its content type. A
+    /// copy that fails the checks is dropped.
+    fn finish(&self, sha256: &str, uploader: &str) -> Result<&'static str, BlobError>;
     /// Up to `len` bytes of a complete photo from `offset`.
     fn read(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>, BlobError>;
+    /// Drops partial copies nobody has added to for `max_age`; returns how many.
+    fn collect_partials(&self, max_age: std::time::Duration) -> Result<usize, BlobError>;
 }
 
-/// Photos as files: `<dir>/<first 2 hex digits>/<sha256>` when complete, `<dir>/partial/<sha256>`
-/// while uploading. Every write is fsynced before it is acknowledged.
+/// Photos as files: `<dir>/<first 2 hex digits>/<sha256>` when complete,
+/// `<dir>/partial/<sha256>.<uploader's digest>` while uploading. Every write is fsynced before it is
+/// acknowledged.
 pub struct FsBlobStore {
     dir: PathBuf,
 }
@@ -65,8 +71,10 @@ impl FsBlobStore {
         self.dir.join(&sha256[..2]).join(sha256)
     }
 
-    fn partial(&self, sha256: &str) -> PathBuf {
-        self.dir.join("partial").join(sha256)
+    fn partial(&self, sha256: &str, uploader: &str) -> PathBuf {
+        let who = Sha256::digest(uploader.as_bytes());
+        let who: String = who[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join("partial").join(format!("{sha256}.{who}"))
     }
 }
 
@@ -83,18 +91,18 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl BlobStore for FsBlobStore {
-    fn status(&self, sha256: &str) -> Result<BlobStatus, BlobError> {
+    fn status(&self, sha256: &str, uploader: &str) -> Result<BlobStatus, BlobError> {
         if let Some(size) = len_of(&self.complete(sha256))? {
             return Ok(BlobStatus::Complete { size });
         }
-        Ok(match len_of(&self.partial(sha256))? {
+        Ok(match len_of(&self.partial(sha256, uploader))? {
             Some(received) => BlobStatus::Partial { received },
             None => BlobStatus::Absent,
         })
     }
 
-    fn append(&self, sha256: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError> {
-        let path = self.partial(sha256);
+    fn append(&self, sha256: &str, uploader: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError> {
+        let path = self.partial(sha256, uploader);
         std::fs::create_dir_all(path.parent().expect("in the partial folder"))?;
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
         let received = file.metadata()?.len();
@@ -109,8 +117,8 @@ impl BlobStore for FsBlobStore {
         Ok(received + bytes.len() as u64)
     }
 
-    fn finish(&self, sha256: &str) -> Result<&'static str, BlobError> {
-        let path = self.partial(sha256);
+    fn finish(&self, sha256: &str, uploader: &str) -> Result<&'static str, BlobError> {
+        let path = self.partial(sha256, uploader);
         let mut file = std::fs::File::open(&path)?;
         let (mut hash, mut head, mut buf) = (Sha256::new(), Vec::with_capacity(16), vec![0u8; 256 * 1024]);
         loop {
@@ -131,6 +139,11 @@ impl BlobStore for FsBlobStore {
         match verdict {
             Ok(content_type) => {
                 let dest = self.complete(sha256);
+                if dest.exists() {
+                    // Another upload of the same bytes got there first.
+                    std::fs::remove_file(&path)?;
+                    return Ok(content_type);
+                }
                 let folder = dest.parent().expect("in a folder of its own");
                 std::fs::create_dir_all(folder)?;
                 std::fs::rename(&path, &dest)?;
@@ -151,6 +164,24 @@ impl BlobStore for FsBlobStore {
         file.take(len as u64).read_to_end(&mut out)?;
         Ok(out)
     }
+
+    fn collect_partials(&self, max_age: std::time::Duration) -> Result<usize, BlobError> {
+        let entries = match std::fs::read_dir(self.dir.join("partial")) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let mut dropped = 0;
+        for entry in entries {
+            let entry = entry?;
+            let idle = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+            if idle > max_age {
+                std::fs::remove_file(entry.path())?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
 }
 
 /// Whether `s` names a photo: 64 lower-case hex digits.
@@ -169,25 +200,35 @@ mod tests {
         let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0];
         photo.extend((0..100_000u32).map(|i| (i % 251) as u8));
         let sha = format!("{:x}", Sha256::digest(&photo));
-        assert_eq!(store.status(&sha).unwrap(), BlobStatus::Absent);
-        assert_eq!(store.append(&sha, 0, &photo[..60_000]).unwrap(), 60_000);
-        assert!(matches!(store.append(&sha, 0, &photo[..10]), Err(BlobError::Offset { received: 60_000 })));
-        assert_eq!(store.status(&sha).unwrap(), BlobStatus::Partial { received: 60_000 });
-        assert_eq!(store.append(&sha, 60_000, &photo[60_000..]).unwrap(), photo.len() as u64);
-        assert_eq!(store.finish(&sha).unwrap(), "image/jpeg");
-        assert_eq!(store.status(&sha).unwrap(), BlobStatus::Complete { size: photo.len() as u64 });
+        assert_eq!(store.status(&sha, "u1").unwrap(), BlobStatus::Absent);
+        assert_eq!(store.append(&sha, "u1", 0, &photo[..60_000]).unwrap(), 60_000);
+        assert!(matches!(store.append(&sha, "u1", 0, &photo[..10]), Err(BlobError::Offset { received: 60_000 })));
+        assert_eq!(store.status(&sha, "u1").unwrap(), BlobStatus::Partial { received: 60_000 });
+        // Another uploader's junk lands in a copy of its own and spoils nothing.
+        assert_eq!(store.status(&sha, "u2").unwrap(), BlobStatus::Absent);
+        store.append(&sha, "u2", 0, b"junk").unwrap();
+        assert_eq!(store.append(&sha, "u1", 60_000, &photo[60_000..]).unwrap(), photo.len() as u64);
+        assert_eq!(store.finish(&sha, "u1").unwrap(), "image/jpeg");
+        assert_eq!(store.status(&sha, "u2").unwrap(), BlobStatus::Complete { size: photo.len() as u64 });
         assert_eq!(store.read(&sha, 99_000, 10_000).unwrap(), photo[99_000..]);
+        assert!(matches!(store.finish(&sha, "u2"), Err(BlobError::HashMismatch)), "its copy is checked alone");
 
         // Bytes that do not hash to their name, or that are no photo, are dropped.
         let wrong = "0".repeat(64);
-        store.append(&wrong, 0, &photo).unwrap();
-        assert!(matches!(store.finish(&wrong), Err(BlobError::HashMismatch)));
-        assert_eq!(store.status(&wrong).unwrap(), BlobStatus::Absent);
+        store.append(&wrong, "u1", 0, &photo).unwrap();
+        assert!(matches!(store.finish(&wrong, "u1"), Err(BlobError::HashMismatch)));
+        assert_eq!(store.status(&wrong, "u1").unwrap(), BlobStatus::Absent);
         let text = b"not a photo at all".to_vec();
         let text_sha = format!("{:x}", Sha256::digest(&text));
-        store.append(&text_sha, 0, &text).unwrap();
-        assert!(matches!(store.finish(&text_sha), Err(BlobError::NotAPhoto)));
-        assert_eq!(store.status(&text_sha).unwrap(), BlobStatus::Absent);
+        store.append(&text_sha, "u1", 0, &text).unwrap();
+        assert!(matches!(store.finish(&text_sha, "u1"), Err(BlobError::NotAPhoto)));
+        assert_eq!(store.status(&text_sha, "u1").unwrap(), BlobStatus::Absent);
+        // Copies left unfinished are collected.
+        store.append(&wrong, "u3", 0, b"abandoned").unwrap();
+        assert_eq!(store.collect_partials(std::time::Duration::from_secs(3600)).unwrap(), 0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(store.collect_partials(std::time::Duration::from_millis(10)).unwrap(), 1);
+        assert_eq!(store.status(&wrong, "u3").unwrap(), BlobStatus::Absent);
         assert!(is_sha256(&sha) && !is_sha256(&sha.to_uppercase()) && !is_sha256("../etc/passwd"));
     }
 }

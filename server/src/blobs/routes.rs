@@ -20,7 +20,6 @@ use zhuqi_core::sync::protocol::{BLOB_CHUNK_BYTES, BLOB_OFFSET_HEADER, BLOB_SIZE
 
 /// Bytes of photos one user may upload in a day (China time), all devices together.
 pub const DAILY_BYTES: u64 = 1 << 30;
-const CHUNK_BYTES: usize = BLOB_CHUNK_BYTES;
 
 fn store(state: &AppState) -> Result<Arc<dyn BlobStore>, ApiError> {
     state.blobs.clone().ok_or_else(|| {
@@ -97,29 +96,47 @@ fn progress(size: u64, status: BlobStatus) -> Progress {
     }
 }
 
-/// Marks a photo's upload as in progress for as long as it lives: one request per photo at a time.
+/// Photo uploads one user may have in progress at once (each holds up to a chunk in memory and a
+/// thread while it is written).
+pub const UPLOADS_PER_USER: usize = 4;
+/// Partial copies nobody has added to for this long are dropped.
+pub const PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
+
+/// A user's upload of a photo in progress, for as long as it lives: one request per user and photo
+/// at a time, [`UPLOADS_PER_USER`] per user.
 struct Busy {
     state: Arc<AppState>,
-    sha256: String,
+    key: (String, String),
 }
 
 impl Busy {
-    fn take(state: &Arc<AppState>, sha256: &str) -> Result<Busy, ApiError> {
-        if !state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_owned()) {
+    fn take(state: &Arc<AppState>, user: &str, sha256: &str) -> Result<Busy, ApiError> {
+        let mut busy = state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (user.to_owned(), sha256.to_owned());
+        if busy.contains(&key) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "busy",
-                "another upload of this photo is in progress",
+                "another upload of this photo by this user is in progress",
                 "该照片正在上传，请稍后重试",
             ));
         }
-        Ok(Busy { state: state.clone(), sha256: sha256.to_owned() })
+        if busy.iter().filter(|(u, _)| u == user).count() >= UPLOADS_PER_USER {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_uploads",
+                "too many photo uploads of this user at once",
+                "同时上传的照片过多，请稍后重试",
+            ));
+        }
+        busy.insert(key.clone());
+        Ok(Busy { state: state.clone(), key })
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.sha256);
+        self.state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
     }
 }
 
@@ -141,9 +158,31 @@ fn spend(state: &AppState, user: &str, bytes: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Drops abandoned partial copies, at most once an hour (in the background).
+fn sweep(state: &AppState, blobs: &Arc<dyn BlobStore>) {
+    let now = crate::now_ms();
+    let last = state.blob_sweep.load(std::sync::atomic::Ordering::Relaxed);
+    if now - last < 3_600_000
+        || state
+            .blob_sweep
+            .compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let blobs = blobs.clone();
+    tokio::task::spawn_blocking(move || match blobs.collect_partials(PARTIAL_MAX_AGE) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("dropped {n} abandoned photo uploads"),
+        Err(e) => tracing::warn!("collecting abandoned photo uploads: {e}"),
+    });
+}
+
 /// `PUT /v1/blobs/{sha256}`: a chunk of at most [`BLOB_CHUNK_BYTES`] at the offset `zhuqi-blob-offset`
-/// of a photo of `zhuqi-blob-size` bytes. Answers the progress; the last chunk completes the photo
-/// once its bytes hash to its name.
+/// of a photo of `zhuqi-blob-size` bytes, appended to the user's own partial copy. Answers the
+/// progress; the last chunk completes the photo once its bytes hash to its name. Everything but the
+/// body is checked before the body is read, and the daily allowance is charged only for a chunk
+/// that is written.
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     Authed(session): Authed,
@@ -154,6 +193,7 @@ pub async fn upload(
     state.metrics.request(Route::Blobs);
     let r = async {
         let blobs = store(&state)?;
+        sweep(&state, &blobs);
         let (offset, size) = (header_u64(&headers, BLOB_OFFSET_HEADER)?, header_u64(&headers, BLOB_SIZE_HEADER)?);
         let (st, s, sha) = (state.clone(), session.clone(), sha256.clone());
         let sizes = blocking(move || sizes_for(&st, &s, &sha)).await?;
@@ -165,30 +205,40 @@ pub async fn upload(
                 "照片大小与记录不符",
             ));
         }
-        let busy = Busy::take(&state, &sha256)?;
-        let (b, sha) = (blobs.clone(), sha256.clone());
-        let status = blocking(move || b.status(&sha).map_err(storage_error)).await?;
-        if let BlobStatus::Complete { .. } = status {
-            return Ok(axum::Json(progress(size, status)).into_response());
+        let user = session.user.id.clone();
+        let busy = Busy::take(&state, &user, &sha256)?;
+        let (b, sha, u) = (blobs.clone(), sha256.clone(), user.clone());
+        let status = blocking(move || b.status(&sha, &u).map_err(storage_error)).await?;
+        let received = match status {
+            BlobStatus::Complete { .. } => return Ok(axum::Json(progress(size, status)).into_response()),
+            BlobStatus::Partial { received } => received,
+            BlobStatus::Absent => 0,
+        };
+        if offset != received {
+            return Err(storage_error(BlobError::Offset { received }));
         }
         let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        spend(&state, &session.user.id, declared.unwrap_or(CHUNK_BYTES as u64).min(CHUNK_BYTES as u64))?;
-        let chunk = read_body(&headers, body, CHUNK_BYTES).await?;
-        if offset.checked_add(chunk.len() as u64).is_none_or(|end| end > size) {
+        let past_end = |len: u64| offset.checked_add(len).is_none_or(|end| end > size);
+        if declared.is_some_and(past_end) {
             return Err(ApiError::bad_request("the chunk runs past the photo's size"));
         }
-        let sha = sha256.clone();
-        let out = blocking(move || {
-            let received = blobs.append(&sha, offset, &chunk).map_err(storage_error)?;
+        let chunk = read_body(&headers, body, BLOB_CHUNK_BYTES).await?;
+        if past_end(chunk.len() as u64) {
+            return Err(ApiError::bad_request("the chunk runs past the photo's size"));
+        }
+        spend(&state, &user, chunk.len() as u64)?;
+        // The upload stays marked in progress until its writing ends, even if the request is
+        // dropped meanwhile (a retry must not append the same chunk twice).
+        blocking(move || {
+            let _busy = busy;
+            let received = blobs.append(&sha256, &user, offset, &chunk).map_err(storage_error)?;
             if received == size {
-                blobs.finish(&sha).map_err(storage_error)?;
-                return Ok(Progress { size, received, complete: true });
+                blobs.finish(&sha256, &user).map_err(storage_error)?;
+                return Ok(axum::Json(Progress { size, received, complete: true }).into_response());
             }
-            Ok(Progress { size, received, complete: false })
+            Ok(axum::Json(Progress { size, received, complete: false }).into_response())
         })
-        .await?;
-        drop(busy);
-        Ok(axum::Json(out).into_response())
+        .await
     }
     .await;
     r.unwrap_or_else(IntoResponse::into_response)
@@ -205,7 +255,8 @@ pub async fn status(
     blocking(move || {
         let blobs = store(&st)?;
         let sizes = sizes_for(&st, &session, &sha256)?;
-        Ok(axum::Json(progress(sizes[0], blobs.status(&sha256).map_err(storage_error)?)).into_response())
+        let status = blobs.status(&sha256, &session.user.id).map_err(storage_error)?;
+        Ok(axum::Json(progress(sizes[0], status)).into_response())
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -226,7 +277,7 @@ pub async fn download(
     let first = blocking(move || {
         let blobs = store(&st)?;
         sizes_for(&st, &session, &sha)?;
-        match blobs.status(&sha).map_err(storage_error)? {
+        match blobs.status(&sha, &session.user.id).map_err(storage_error)? {
             BlobStatus::Complete { size } => {
                 let head = blobs.read(&sha, 0, READ_BYTES).map_err(storage_error)?;
                 Ok((blobs, size, head))
