@@ -128,6 +128,38 @@ fn a_visits_photos_reach_the_relay_resume_where_cut_and_are_read_only_within_sco
     let resumed = cadre.client.upload_photos(&cadre.store).unwrap();
     assert_eq!((resumed.uploaded, resumed.bytes_sent), (1, (bytes.len() - BLOB_CHUNK_BYTES) as u64));
     assert_eq!(Http::of(&relay, "manager").get(&photo.sha256).1, bytes);
+
+    // The office's pages: the visits' photos as thumbnails opening the original, and a photo a
+    // synced visit names that never arrived, listed for its cadre.
+    let lost = cadre.store.attach_photo(&jpeg(tmp.path(), 9_000, 10)).unwrap();
+    cadre.store.record_visit(ENT_A, visit(vec![lost.clone()])).unwrap();
+    cadre.sync();
+    let mut office = zhuqi_tests::browser::Browser::new(&relay.url);
+    assert_eq!(office.sign_in("manager", PASSWORD).0, 303);
+    let (status, page, _) = office.get(&format!("/enterprises/{ENT_A}"));
+    assert_eq!(status, 200);
+    for p in &photos {
+        assert!(page.contains(&format!(r#"<img class="thumb" src="/photos/{}""#, p.sha256)), "{page}");
+    }
+    assert!(!page.contains(&format!("/photos/{}", lost.sha256)) && page.contains("未上传"));
+    let original = office
+        .http
+        .get(format!("{}/photos/{}", relay.url, photos[1].sha256))
+        .header("cookie", office.cookie_header())
+        .send()
+        .unwrap();
+    assert_eq!(original.headers()["content-type"], "image/jpeg");
+    assert!(original.bytes().unwrap() == std::fs::read(&files[1]).unwrap());
+    let (_, missing, _) = office.get("/photos/missing?days=0");
+    assert!(missing.contains("王干部") && missing.contains("郑州精工机械有限公司"), "{missing}");
+    assert_eq!(missing.matches(r#"<span class="missing">"#).count(), 1, "only the photo that never arrived");
+    let (_, later, _) = office.get("/photos/missing");
+    assert!(later.contains(r#"id="none""#), "recorded minutes ago: not missing yet after 3 days");
+    // Another county's office neither sees nor opens them.
+    let mut other = zhuqi_tests::browser::Browser::new(&relay.url);
+    assert_eq!(other.sign_in("manager-b", PASSWORD).0, 303);
+    assert_eq!(other.get(&format!("/photos/{}", photos[1].sha256)).0, 404);
+    assert!(other.get("/photos/missing?days=0").1.contains(r#"id="none""#));
 }
 
 #[test]

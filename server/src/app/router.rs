@@ -79,6 +79,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/enterprises/{id}", get(dashboard::enterprise_page))
         .route("/cadres/{id}", get(dashboard::cadre_page))
         .route("/notices/{id}", get(dashboard::notice_page))
+        .route("/photos/missing", get(dashboard::missing_photos))
+        .route("/photos/{sha256}", get(dashboard::photo))
         .route("/export/{format}", get(dashboard::export))
         .layer(DefaultBodyLimit::max(FORM_BODY_BYTES))
         .layer(deadline(REQUEST_TIMEOUT));

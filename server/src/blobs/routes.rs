@@ -273,37 +273,46 @@ pub async fn download(
 ) -> Response {
     state.metrics.request(Route::Blobs);
     let st = state.clone();
-    let sha = sha256.clone();
-    let first = blocking(move || {
+    blocking(move || {
         let blobs = store(&st)?;
-        sizes_for(&st, &session, &sha)?;
-        match blobs.status(&sha, &session.user.id).map_err(storage_error)? {
-            BlobStatus::Complete { size } => {
-                let head = blobs.read(&sha, 0, READ_BYTES).map_err(storage_error)?;
-                Ok((blobs, size, head))
-            }
-            _ => Err(ApiError::new(
+        sizes_for(&st, &session, &sha256)?;
+        photo_response(blobs, &sha256)
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Whether the relay holds the whole photo.
+pub fn is_uploaded(state: &AppState, sha256: &str) -> bool {
+    state.blobs.as_ref().is_some_and(|b| matches!(b.status(sha256, ""), Ok(BlobStatus::Complete { .. })))
+}
+
+/// A complete photo as a response: its first piece read now, the rest streamed as it is sent, with
+/// its content type from its first bytes; 404 while it is incomplete. Whoever calls it has checked
+/// the reader's right to it.
+pub fn photo_response(blobs: Arc<dyn BlobStore>, sha256: &str) -> Result<Response, ApiError> {
+    let size = match blobs.status(sha256, "").map_err(storage_error)? {
+        BlobStatus::Complete { size } => size,
+        _ => {
+            return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_uploaded",
                 "the photo is not uploaded yet",
                 "照片尚未上传",
-            )),
+            ));
         }
-    })
-    .await;
-    let (blobs, size, head) = match first {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
     };
+    let head = blobs.read(sha256, 0, READ_BYTES).map_err(storage_error)?;
     let content_type = zhuqi_core::storage::blobs::sniff(&head).unwrap_or("application/octet-stream");
     let start = head.len() as u64;
+    let sha = sha256.to_owned();
     let rest = futures_util::stream::unfold((blobs, start), move |(blobs, offset)| {
-        let sha = sha256.clone();
+        let sha = sha.clone();
         async move { next_chunk(blobs, sha, offset, size).await }
     });
     let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(head)) });
     let body = Body::from_stream(futures_util::StreamExt::chain(body, rest));
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
             (header::CONTENT_LENGTH, size.to_string()),
@@ -311,7 +320,7 @@ pub async fn download(
         ],
         body,
     )
-        .into_response()
+        .into_response())
 }
 
 type Chunk = (Result<bytes::Bytes, std::io::Error>, (Arc<dyn BlobStore>, u64));

@@ -15,6 +15,7 @@ pub mod exports;
 pub mod kpi;
 pub mod notices;
 pub mod pages;
+pub mod photos;
 pub mod problems;
 pub mod reports;
 pub mod session;
@@ -22,6 +23,7 @@ pub mod session;
 pub use assets::static_file;
 pub use exports::export;
 pub use notices::{issue_notice, notice_page, notices_page};
+pub use photos::{missing_photos, photo};
 pub use problems::{problem_action, problem_page, problems_page};
 pub use session::{WEB_IDLE_MS, WEB_SESSION_MS, login, login_page, logout};
 
@@ -255,7 +257,19 @@ pub async fn enterprise_page(
                 .iter()
                 .map(|a| AssignedCadre { id: &a.cadre_id, name: name(&a.cadre_id), chief: a.chief })
                 .collect(),
-            visits: visits.into_iter().map(|v| VisitLine { cadre: name(&v.cadre_id), record: &v.record }).collect(),
+            visits: visits
+                .into_iter()
+                .map(|v| VisitLine {
+                    cadre: name(&v.cadre_id),
+                    record: &v.record,
+                    uploaded: v
+                        .record
+                        .photos
+                        .iter()
+                        .map(|p| crate::blobs::routes::is_uploaded(st, &p.sha256))
+                        .collect(),
+                })
+                .collect(),
             problems: st.storage.problem_rows()?.into_iter().filter(|r| r.enterprise_id == id).collect(),
         };
         Ok(show(&page, viewer))

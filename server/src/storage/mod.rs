@@ -466,6 +466,18 @@ pub(crate) mod pull_plan {
     }
 }
 
+/// A photo a visit names, with where and by whom (see `RelayStorage::photos_recorded_before`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoRow {
+    pub sha256: String,
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub region_id: String,
+    pub visit_id: String,
+    pub cadre_id: String,
+    pub recorded_at: i64,
+}
+
 /// The relay's storage. Implementations must make `commit` atomic and must hand out sequence numbers
 /// such that every change with a sequence number ≤ a returned cursor is visible to later pulls, also
 /// when several relays share the store.
@@ -560,6 +572,8 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>>;
     /// The documents that name a photo, each with the size it gives: (document id, size).
     fn blob_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>>;
+    /// The photos named by visits recorded before `before`, oldest first.
+    fn photos_recorded_before(&self, before: i64) -> Result<Vec<PhotoRow>>;
     /// Every task notice: (id, region id, title, issued by, issued at, deadline, status).
     fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>>;
     /// A notice's recipients: (recipient key, acknowledged at, completed at).

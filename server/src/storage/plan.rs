@@ -157,11 +157,21 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
             let photos: Vec<Vec<Value>> = s
                 .visits
                 .iter()
-                .flat_map(|v| &v.record.photos)
-                .map(|p| vec![(&p.sha256).into(), id.into(), p.size_bytes.into()])
+                .flat_map(|v| v.record.photos.iter().map(move |p| (v, p)))
+                .map(|(v, p)| {
+                    vec![
+                        (&p.sha256).into(),
+                        id.into(),
+                        p.size_bytes.into(),
+                        (&v.record.id).into(),
+                        (&v.cadre_id).into(),
+                        v.recorded_at.into(),
+                    ]
+                })
                 .collect();
             if !photos.is_empty() {
-                steps.push(rows("blob_refs", &["sha256", "doc_id", "size"], OnConflict::Ignore, photos));
+                let columns = &["sha256", "doc_id", "size", "visit_id", "cadre_id", "recorded_at"];
+                steps.push(rows("blob_refs", columns, OnConflict::Ignore, photos));
             }
             if !visits.is_empty() {
                 // A visit's row stays, with its receipt (ids are the clients': a row of another

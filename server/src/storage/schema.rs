@@ -22,13 +22,20 @@ pub const OFFICE_SETTINGS: &[&str] = &[
     "CREATE TABLE calendar_days (date TEXT PRIMARY KEY, working BOOLEAN NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
-/// Which documents name each photo, and at what size (version 8): who may upload and read it.
-pub const BLOB_REFS: &[&str] = &["CREATE TABLE blob_refs (
+/// Which documents name each photo, at what size, in which visit by which cadre (version 8): who
+/// may upload and read it, and whose photos are still missing.
+pub const BLOB_REFS: &[&str] = &[
+    "CREATE TABLE blob_refs (
         sha256 TEXT NOT NULL,
         doc_id TEXT NOT NULL,
         size BIGINT NOT NULL,
+        visit_id TEXT NOT NULL,
+        cadre_id TEXT NOT NULL,
+        recorded_at BIGINT NOT NULL,
         PRIMARY KEY (sha256, doc_id)
-    ) WITHOUT ROWID;"];
+    ) WITHOUT ROWID;",
+    "CREATE INDEX blob_refs_recorded ON blob_refs (recorded_at);",
+];
 
 /// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`] and
 /// [`BLOB_REFS`].

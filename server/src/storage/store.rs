@@ -516,6 +516,25 @@ impl<B: Backend> RelayStorage for B {
         })
     }
 
+    fn photos_recorded_before(&self, before: i64) -> Result<Vec<PhotoRow>> {
+        self.read(|db| {
+            let sql = "SELECT b.sha256, b.doc_id, e.name, e.region_id, b.visit_id, b.cadre_id, b.recorded_at
+                       FROM blob_refs b JOIN enterprises e ON e.id = b.doc_id
+                       WHERE b.recorded_at < $1 ORDER BY b.recorded_at, b.sha256";
+            rows_of(db, sql, args![before], |mut r| {
+                Ok(PhotoRow {
+                    sha256: r.get(0)?,
+                    enterprise_id: r.get(1)?,
+                    enterprise_name: r.get(2)?,
+                    region_id: r.get(3)?,
+                    visit_id: r.get(4)?,
+                    cadre_id: r.get(5)?,
+                    recorded_at: r.get(6)?,
+                })
+            })
+        })
+    }
+
     fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>> {
         self.read(|db| {
             let sql = "SELECT id, region_id, title, issued_by, issued_at, deadline, status FROM task_notices

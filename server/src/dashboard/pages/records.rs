@@ -21,6 +21,54 @@ pub struct AssignedCadre<'a> {
 pub struct VisitLine<'a> {
     pub cadre: String,
     pub record: &'a VisitRecord,
+    /// Whether the relay holds each of the visit's photos (in the record's order).
+    pub uploaded: Vec<bool>,
+}
+
+/// A photo a visit named that has not arrived.
+pub struct MissingPhoto {
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub recorded_at: i64,
+}
+
+/// `/photos/missing`.
+pub struct MissingPhotosPage {
+    pub days: u32,
+    /// Per cadre (by name), their missing photos, oldest first.
+    pub cadres: Vec<(String, Vec<MissingPhoto>)>,
+}
+
+impl Page for MissingPhotosPage {
+    const TITLE: &'static str = "照片未上传";
+    fn body(&self) -> Markup {
+        html! {
+            h2 { "走访照片未上传（记录满" (self.days) "天）" }
+            @if self.cadres.is_empty() {
+                p id="none" { "没有未上传的照片。" }
+            }
+            table id="missing" {
+                thead { tr { th { "干部" } th { "张数" } th { "走访（记录时间 · 企业）" } } }
+                tbody {
+                    @for (cadre, photos) in &self.cadres {
+                        tr {
+                            td { (cadre) }
+                            td { (photos.len()) }
+                            td {
+                                @for p in photos {
+                                    span.missing {
+                                        (crate::dashboard::clock::time_of(p.recorded_at)) " · "
+                                        a href={ "/enterprises/" (p.enterprise_id) } { (p.enterprise_name) }
+                                    }
+                                    br;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `/enterprises/{id}`.
@@ -52,7 +100,7 @@ impl Page for EnterprisePage<'_> {
             }
             h3 { "走访记录" }
             table id="visits" {
-                thead { tr { th { "日期" } th { "干部" } th { "走访对象" } th { "记录" } th { "宣讲政策" } } }
+                thead { tr { th { "日期" } th { "干部" } th { "走访对象" } th { "记录" } th { "宣讲政策" } th { "照片" } } }
                 tbody {
                     @for v in &self.visits {
                         tr {
@@ -61,6 +109,17 @@ impl Page for EnterprisePage<'_> {
                             td { (v.record.people_met.join("、")) }
                             td { (v.record.notes) }
                             td { (v.record.policies.join("、")) }
+                            td {
+                                @for (p, uploaded) in v.record.photos.iter().zip(&v.uploaded) {
+                                    @if *uploaded {
+                                        a href={ "/photos/" (p.sha256) } {
+                                            img.thumb src={ "/photos/" (p.sha256) } alt="走访照片";
+                                        }
+                                    } @else {
+                                        span.missing { "未上传" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
