@@ -179,6 +179,22 @@ impl ZhuqiClient {
         Ok(self.store()?.photo_uploads()?.into_iter().map(Into::into).collect())
     }
 
+    /// Tells the core which network the phone is on (call at start and on every change): metered
+    /// (mobile data) or not (Wi-Fi, unmetered).
+    pub fn set_network_metered(&self, metered: bool) -> Result<()> {
+        self.store()?.set_network_metered(metered);
+        Ok(())
+    }
+
+    /// The user's setting: whether photos may be uploaded over a metered network (yes until set).
+    pub fn set_photos_on_metered(&self, allowed: bool) -> Result<()> {
+        Ok(self.store()?.set_photos_on_metered(allowed)?)
+    }
+
+    pub fn photos_on_metered(&self) -> Result<bool> {
+        Ok(self.store()?.photos_on_metered()?)
+    }
+
     /// The file of a photo this phone holds (to show it), if it holds it.
     pub fn photo_file(&self, sha256: String) -> Result<Option<String>> {
         Ok(self.store()?.photo_file(&sha256)?.map(|p| p.to_string_lossy().into_owned()))

@@ -219,3 +219,30 @@ fn hand_built_uploads_are_refused_before_anything_counts() {
     assert!(serde_json::from_str::<BlobProgress>(&body).unwrap().complete);
     assert_eq!(Http::of(&relay, "manager").get(&sha).1, bytes);
 }
+
+#[test]
+fn photos_wait_for_an_unmetered_network_when_the_user_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, tmp.path());
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    cadre.sync();
+    let photo = cadre.store.attach_photo(&jpeg(tmp.path(), 30_000, 1)).unwrap();
+    cadre.store.record_visit(ENT_A, visit(vec![photo.clone()])).unwrap();
+    cadre.sync();
+    assert!(cadre.store.photos_on_metered().unwrap(), "allowed until the user says otherwise");
+    cadre.store.set_photos_on_metered(false).unwrap();
+    cadre.store.set_network_metered(true);
+    let held = cadre.client.upload_photos(&cadre.store).unwrap();
+    assert_eq!((held.held, held.uploaded, held.bytes_sent), (1, 0, 0));
+    assert_eq!(cadre.store.photo_uploads().unwrap()[0].state, "waiting");
+    // On Wi-Fi it goes.
+    cadre.store.set_network_metered(false);
+    let sent = cadre.client.upload_photos(&cadre.store).unwrap();
+    assert_eq!((sent.held, sent.uploaded, sent.bytes_sent), (0, 1, 30_000));
+    // The setting is the user's, kept across restarts.
+    let (me, path) = (cadre.store.identity(), cadre.path.clone());
+    drop(cadre);
+    assert!(!zhuqi_core::Store::open(&path, me).unwrap().photos_on_metered().unwrap());
+}

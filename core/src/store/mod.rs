@@ -113,6 +113,8 @@ struct Inner {
     conn: Connection,
     /// The photo files beside the database.
     blobs: crate::storage::blobs::BlobFiles,
+    /// Whether the phone is on a metered network (mobile data), as the app last said.
+    metered: bool,
     identity: Identity,
     actor_id: ActorId,
     clock: Arc<dyn Clock>,
@@ -281,7 +283,16 @@ impl Store {
         tx.commit()?;
         let blobs = crate::storage::blobs::BlobFiles::beside(path);
         Ok(Store {
-            inner: Mutex::new(Inner { conn, blobs, identity, actor_id, clock, cache: HashMap::new(), tick: 0 }),
+            inner: Mutex::new(Inner {
+                conn,
+                blobs,
+                metered: false,
+                identity,
+                actor_id,
+                clock,
+                cache: HashMap::new(),
+                tick: 0,
+            }),
         })
     }
 

@@ -72,6 +72,27 @@ impl Store {
         Ok(())
     }
 
+    /// The app tells which network the phone is on: metered (mobile data) or not (Wi-Fi). Not kept
+    /// across restarts: the app says it again when it starts and whenever it changes.
+    pub fn set_network_metered(&self, metered: bool) {
+        self.lock().metered = metered;
+    }
+
+    /// Whether photos may be uploaded over a metered network (the user's setting; yes until set).
+    pub fn set_photos_on_metered(&self, allowed: bool) -> Result<()> {
+        crate::storage::meta_set(&self.lock().conn, "photos_on_metered", if allowed { "yes" } else { "no" })
+    }
+
+    pub fn photos_on_metered(&self) -> Result<bool> {
+        Ok(crate::storage::meta_get(&self.lock().conn, "photos_on_metered")?.as_deref() != Some("no"))
+    }
+
+    /// Whether photos may be uploaded now: not while on a metered network the user keeps them off.
+    pub fn photos_may_upload(&self) -> Result<bool> {
+        let metered = self.lock().metered;
+        Ok(!metered || self.photos_on_metered()?)
+    }
+
     /// The file of a photo this device holds, to show it.
     pub fn photo_file(&self, sha256: &str) -> Result<Option<PathBuf>> {
         let inner = self.lock();

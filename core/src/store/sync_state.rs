@@ -286,7 +286,7 @@ impl Store {
         ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
-        tx.execute("DELETE FROM meta WHERE key IN ('token', 'cursor', 'directory_version')", [])?;
+        tx.execute("DELETE FROM meta WHERE key IN ('token', 'cursor', 'directory_version', 'photos_on_metered')", [])?;
         tx.commit()?;
         inner.blobs.remove_all()
     }

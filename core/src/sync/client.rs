@@ -18,6 +18,8 @@ pub struct PhotoReport {
     pub failed: u32,
     /// Photo bytes sent.
     pub bytes_sent: u64,
+    /// Photos held back: the phone is on a metered network and the user keeps photos off it.
+    pub held: u32,
 }
 
 /// What one `sync_now` did.
@@ -171,7 +173,8 @@ impl SyncClient {
         Err(last)
     }
 
-    /// Uploads the photos that committed visits name and the relay does not hold yet, each from where
+    /// Uploads (unless the phone is on a metered network the user keeps photos off, see
+    /// `Store::photos_may_upload`) the photos that committed visits name and the relay does not hold yet, each from where
     /// the relay stands (a photo cut off midway resumes at its last acknowledged chunk, never from
     /// zero), a chunk of [`BLOB_CHUNK_BYTES`] per request. A photo whose visit has not reached the
     /// relay yet waits for a later call (sync first); one the relay refuses is marked failed with
@@ -179,7 +182,12 @@ impl SyncClient {
     pub fn upload_photos(&self, store: &Store) -> Result<PhotoReport> {
         let token = store.session_token()?.ok_or(Error::SignedOut)?;
         let mut report = PhotoReport::default();
-        for photo in store.photo_uploads()?.into_iter().filter(|p| p.state != "done") {
+        let queued = store.photo_uploads()?.into_iter().filter(|p| p.state != "done");
+        if !store.photos_may_upload()? {
+            report.held = queued.count() as u32;
+            return Ok(report);
+        }
+        for photo in queued {
             let url = format!("{}/v1/blobs/{}", self.base, photo.sha256);
             let status = |url: &str| -> Result<BlobProgress> {
                 let body = self.with_retry(|| self.http.get(format!("{url}/status")).bearer_auth(&token).send())?;
