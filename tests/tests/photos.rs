@@ -69,6 +69,17 @@ impl Http {
     }
 }
 
+/// A relay with the test province and its two enterprises, and the cadre of enterprise A signed in
+/// on a phone that holds it.
+fn start(dir: &Path) -> (Relay, Device) {
+    let relay = Relay::start(&dir.join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, dir);
+    let cadre = Device::sign_in(&relay.url, dir, "cadre");
+    cadre.sync();
+    (relay, cadre)
+}
+
 fn code(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
@@ -79,11 +90,7 @@ fn code(body: &str) -> String {
 #[test]
 fn a_visits_photos_reach_the_relay_resume_where_cut_and_are_read_only_within_scope() {
     let tmp = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&tmp.path().join("relay"));
-    seed_directory(relay.state.storage.as_ref());
-    seed_enterprises(&relay.url, tmp.path());
-    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
-    cadre.sync();
+    let (relay, cadre) = start(tmp.path());
 
     // Three photos, one of them 2.5 chunks long, recorded with a visit before any sync.
     let sizes = [BLOB_CHUNK_BYTES * 5 / 2, 300_000, 4_000];
@@ -165,11 +172,7 @@ fn a_visits_photos_reach_the_relay_resume_where_cut_and_are_read_only_within_sco
 #[test]
 fn hand_built_uploads_are_refused_before_anything_counts() {
     let tmp = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&tmp.path().join("relay"));
-    seed_directory(relay.state.storage.as_ref());
-    seed_enterprises(&relay.url, tmp.path());
-    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
-    cadre.sync();
+    let (relay, cadre) = start(tmp.path());
     let file = jpeg(tmp.path(), 200_000, 1);
     let bytes = std::fs::read(&file).unwrap();
     let photo = cadre.store.attach_photo(&file).unwrap();
@@ -223,11 +226,7 @@ fn hand_built_uploads_are_refused_before_anything_counts() {
 #[test]
 fn photos_wait_for_an_unmetered_network_when_the_user_says_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&tmp.path().join("relay"));
-    seed_directory(relay.state.storage.as_ref());
-    seed_enterprises(&relay.url, tmp.path());
-    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
-    cadre.sync();
+    let (_relay, cadre) = start(tmp.path());
     let photo = cadre.store.attach_photo(&jpeg(tmp.path(), 30_000, 1)).unwrap();
     cadre.store.record_visit(ENT_A, visit(vec![photo.clone()])).unwrap();
     cadre.sync();

@@ -44,11 +44,16 @@ impl Contact {
 /// The largest photo: what a device takes in and the relay stores.
 pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
 
+/// Whether `s` names a photo as references write it: 64 lower-case hex digits (its SHA-256).
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A reference to a photo taken during a visit. The bytes travel separately.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhotoRef {
     pub id: String,
-    /// SHA-256 of the JPEG bytes, lower-case hex.
+    /// SHA-256 of the photo's bytes, lower-case hex.
     pub sha256: String,
     pub size_bytes: u64,
 }
@@ -56,7 +61,7 @@ pub struct PhotoRef {
 impl PhotoRef {
     fn validate(self) -> Result<Self> {
         let sha = self.sha256.trim().to_ascii_lowercase();
-        if sha.len() != 64 || !sha.bytes().all(|c| c.is_ascii_hexdigit()) {
+        if !is_sha256(&sha) {
             return Err(DomainError::invalid("photo.sha256", Invalid::Format { expected: "64 hex digits" }));
         }
         if self.size_bytes == 0 || self.size_bytes > MAX_PHOTO_BYTES {

@@ -277,14 +277,7 @@ impl Planner {
         let dir = &self.dir;
         let category = parse_category(get(r, "category"))
             .ok_or_else(|| bad(format!("问题类别 {} 无法识别", get(r, "category"))))?;
-        let time = |k: &str, name: &str, end_of_day: bool| -> Result<Option<i64>, ImportError> {
-            match opt(r, k) {
-                None => Ok(None),
-                Some(v) => parse_time(&v, end_of_day)
-                    .map(Some)
-                    .ok_or_else(|| row_err(line, format!("{name} {v} 不是日期时间（如 2022-03-01 09:30）"))),
-            }
-        };
+        let time = |k: &str, name: &str, end_of_day: bool| row_time(line, r, k, name, end_of_day);
         let reported_at = time("reported_at", "上报时间", false)?.ok_or_else(|| bad("缺少上报时间".into()))?;
         let mut steps = vec![(
             ProblemAction::Reported {
@@ -353,6 +346,26 @@ impl Planner {
             steps: checked,
         })
     }
+}
+
+/// The time a row gives in column `k` (named `name` in messages), if any; `end_of_day` as for
+/// [`parse_time`].
+fn row_time(line: usize, r: &Row, k: &str, name: &str, end_of_day: bool) -> Result<Option<i64>, ImportError> {
+    match opt(r, k) {
+        None => Ok(None),
+        Some(v) => parse_time(&v, end_of_day)
+            .map(Some)
+            .ok_or_else(|| row_err(line, format!("{name} {v} 不是日期时间（如 2022-03-01 09:30）"))),
+    }
+}
+
+/// A row's record number: not empty, at most 64 characters.
+fn record_number(line: usize, r: &Row) -> Result<&str, ImportError> {
+    let number = get(r, "number");
+    if number.is_empty() || number.chars().count() > 64 {
+        return Err(row_err(line, "编号不能为空，最多64字"));
+    }
+    Ok(number)
 }
 
 /// Folds a record's events as the relay will: every one must apply, in the order of its times.
@@ -533,10 +546,7 @@ pub fn notices(state: &AppState, data: &[u8]) -> Result<Imported, ImportError> {
     let mut groups: Vec<(String, Vec<(usize, &Row)>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (line, r) in &t.rows {
-        let number = get(r, "number");
-        if number.is_empty() || number.chars().count() > 64 {
-            return Err(row_err(*line, "编号不能为空，最多64字"));
-        }
+        let number = record_number(*line, r)?;
         let i = *index.entry(number).or_insert_with(|| {
             groups.push((number.to_owned(), Vec::new()));
             groups.len() - 1
@@ -600,11 +610,8 @@ fn zh_notice_step(action: &TaskNoticeAction) -> &'static str {
 
 impl Planner {
     /// A row's record number: not empty, at most 64 characters, and not another row's.
-    fn number(&mut self, line: usize, r: &HashMap<&'static str, String>) -> Result<String, ImportError> {
-        let number = get(r, "number").to_owned();
-        if number.is_empty() || number.chars().count() > 64 {
-            return Err(row_err(line, "编号不能为空，最多64字"));
-        }
+    fn number(&mut self, line: usize, r: &Row) -> Result<String, ImportError> {
+        let number = record_number(line, r)?.to_owned();
         if !self.numbers.insert(number.clone()) {
             return Err(row_err(line, format!("编号 {number} 重复")));
         }
@@ -670,14 +677,6 @@ impl Planner {
             }
         }
         let bad = |m: String| row_err(first_line, m);
-        let time = |line: usize, r: &Row, k: &str, name: &str, end_of_day: bool| -> Result<Option<i64>, ImportError> {
-            match opt(r, k) {
-                None => Ok(None),
-                Some(v) => parse_time(&v, end_of_day)
-                    .map(Some)
-                    .ok_or_else(|| row_err(line, format!("{name} {v} 不是日期时间（如 2022-03-01 09:30）"))),
-            }
-        };
         let region_id = get(first, "region").to_owned();
         let region_path = self
             .dir
@@ -686,9 +685,9 @@ impl Planner {
             .filter(|p| path_covers(&self.scope, p))
             .ok_or_else(|| bad(format!("地区 {region_id} 不存在或不在导入账号的地区内")))?;
         let issued_at =
-            time(first_line, first, "issued_at", "下发时间", false)?.ok_or_else(|| bad("缺少下发时间".into()))?;
+            row_time(first_line, first, "issued_at", "下发时间", false)?.ok_or_else(|| bad("缺少下发时间".into()))?;
         let deadline =
-            time(first_line, first, "deadline", "办理时限", true)?.ok_or_else(|| bad("缺少办理时限".into()))?;
+            row_time(first_line, first, "deadline", "办理时限", true)?.ok_or_else(|| bad("缺少办理时限".into()))?;
         let origin = |person: Option<String>, user: Option<String>| Origin { record: number.to_owned(), person, user };
         let mut recipients = Vec::with_capacity(rows.len());
         let mut later: Vec<(TaskNoticeAction, i64, Origin)> = Vec::new();
@@ -698,8 +697,8 @@ impl Planner {
                 return Err(row_err(*line, format!("编号 {number} 的接收对象 {name} 重复")));
             }
             recipients.push(recipient.clone());
-            let acknowledged = time(*line, r, "acknowledged_at", "签收时间", false)?;
-            let completed = time(*line, r, "completed_at", "完成时间", false)?;
+            let acknowledged = row_time(*line, r, "acknowledged_at", "签收时间", false)?;
+            let completed = row_time(*line, r, "completed_at", "完成时间", false)?;
             let in_order = match (acknowledged, completed) {
                 (Some(a), Some(c)) => issued_at <= a && a <= c,
                 (Some(t), None) | (None, Some(t)) => issued_at <= t,

@@ -184,10 +184,7 @@ impl BlobStore for FsBlobStore {
     }
 }
 
-/// Whether `s` names a photo: 64 lower-case hex digits.
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
+pub use zhuqi_core::domain::enterprise::is_sha256;
 
 #[cfg(test)]
 mod tests {

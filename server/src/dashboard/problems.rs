@@ -264,8 +264,7 @@ pub async fn problem_action(
                 let working = OfficeSettings::in_force(dir.as_ref(), &office).working_days;
                 let days: u32 =
                     days.parse().map_err(|_| invalid("days is not a number", "办理时限天数应为1到366的整数"))?;
-                let deadline = dir
-                    .calendar
+                let deadline = zhuqi_core::domain::Calendar::new(&dir.calendar_days)
                     .deadline(now, days, working)
                     .map_err(|e| invalid(&e.to_string(), "办理时限天数应为1到366的整数"))?;
                 Some(deadline)

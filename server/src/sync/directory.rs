@@ -8,9 +8,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use zhuqi_core::domain::directory::path_covers;
-use zhuqi_core::domain::{
-    Calendar, CalendarDay, Department, Directory, DirectoryLookup, OfficeSettings, Region, Role, User,
-};
+use zhuqi_core::domain::{CalendarDay, Department, Directory, DirectoryLookup, OfficeSettings, Region, Role, User};
 
 /// What, besides the directory itself, decides which users a device receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +62,8 @@ pub struct Snapshot {
     pub users: HashMap<String, User>,
     /// The campaign offices' settings, by region.
     pub settings: HashMap<String, OfficeSettings>,
-    /// The holiday calendar, as listed (sent to every device) and ready to count working days.
+    /// The holiday calendar (sent to every device; `Calendar::new` counts working days with it).
     pub calendar_days: Vec<CalendarDay>,
-    pub calendar: Calendar,
     /// The path of each user's home region, found on first need (an enterprise contact's comes from
     /// the enterprise's projection, a storage lookup); kept until the directory's version moves.
     homes: RwLock<HashMap<String, String>>,
@@ -96,7 +93,6 @@ impl Snapshot {
             departments: d.departments.into_iter().map(|x| (x.id.clone(), x)).collect(),
             users: d.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
             settings: d.settings.into_iter().map(|s| (s.region_id.clone(), s)).collect(),
-            calendar: Calendar::new(&d.calendar),
             calendar_days: d.calendar,
             homes: RwLock::default(),
         }
