@@ -6,7 +6,7 @@ use crate::error::{Result, ZhuqiError};
 use crate::records::*;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use zhuqi_core::domain::Location;
+use zhuqi_core::domain::{Location, ProblemAction};
 use zhuqi_core::store::{Identity, NewProblem, NewVisit, Store};
 use zhuqi_core::sync::SyncClient;
 
@@ -207,7 +207,7 @@ impl ZhuqiClient {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
-            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
+            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, mock: l.mock }),
             photos: visit.photos.into_iter().map(Into::into).collect(),
         };
         Ok(self.store()?.record_visit(&enterprise_id, v)?)
@@ -226,7 +226,7 @@ impl ZhuqiClient {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
-            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
+            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, mock: l.mock }),
             photos: visit.photos.into_iter().map(Into::into).collect(),
         };
         Ok(self.store()?.correct_visit(&enterprise_id, &visit_id, v, &reason)?)
@@ -240,6 +240,7 @@ impl ZhuqiClient {
             title: problem.title,
             description: problem.description,
             visit_id: problem.visit_id,
+            photos: problem.photos.into_iter().map(Into::into).collect(),
         })?)
     }
 
@@ -273,8 +274,10 @@ impl ZhuqiClient {
         Ok(self.store()?.route_problem(&problem_id, &department_id, level, deadline, &note)?)
     }
 
-    pub fn add_progress(&self, problem_id: String, note: String) -> Result<()> {
-        Ok(self.store()?.add_progress(&problem_id, &note)?)
+    /// Adds a progress note, with photos attached on this phone (`attach_photo`) if any.
+    pub fn add_progress(&self, problem_id: String, note: String, photos: Vec<Photo>) -> Result<()> {
+        let photos = photos.into_iter().map(Into::into).collect();
+        Ok(self.store()?.act_on_problem(&problem_id, ProblemAction::Progress { note, photos })?)
     }
 
     /// Escalates (提级督办) to a higher level; a manager may also move it and set a new deadline.
@@ -294,9 +297,11 @@ impl ZhuqiClient {
         Ok(self.store()?.urge_problem(&problem_id, &note)?)
     }
 
-    /// Records the resolution (办结), by the department handling it.
-    pub fn resolve_problem(&self, problem_id: String, resolution: String) -> Result<()> {
-        Ok(self.store()?.resolve_problem(&problem_id, &resolution)?)
+    /// Records the resolution (办结), by the department handling it, with photos of the evidence
+    /// attached on this phone (`attach_photo`) if any.
+    pub fn resolve_problem(&self, problem_id: String, resolution: String, photos: Vec<Photo>) -> Result<()> {
+        let photos = photos.into_iter().map(Into::into).collect();
+        Ok(self.store()?.act_on_problem(&problem_id, ProblemAction::Resolved { resolution, photos })?)
     }
 
     /// The enterprise confirms the resolution with a satisfaction rating, 1 to 5.
@@ -420,7 +425,7 @@ impl ZhuqiClient {
                     people_met: v.people_met,
                     notes: v.notes,
                     policies: v.policies,
-                    location: v.location.map(|l| GeoLocation { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m }),
+                    location: v.location.map(|l| GeoLocation { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, mock: l.mock }),
                     photos: v.photos.into_iter().map(Into::into).collect(),
                     correction_reasons: v.corrections.into_iter().map(|c| c.reason).collect(),
                 })

@@ -188,6 +188,10 @@ pub struct GeoLocation {
     pub lon: f64,
     /// Accuracy radius, metres.
     pub accuracy_m: f64,
+    /// The platform says a mock-location provider gave it (Android `Location.isMock`, iOS
+    /// `CLLocationSourceInformation.isSimulatedBySoftware`); managers see such visits flagged.
+    #[uniffi(default = false)]
+    pub mock: bool,
 }
 
 /// An enterprise on the "my enterprises" list.
@@ -357,6 +361,8 @@ pub struct TimelineEntry {
     pub imported_record: Option<String>,
     /// For a step imported from a previous platform: the person its record names, as written.
     pub imported_person: Option<String>,
+    /// The photos of a report, progress note or resolution (`photo_file` for one this phone holds).
+    pub photos: Vec<Photo>,
 }
 
 /// A problem with its whole timeline.
@@ -381,10 +387,10 @@ fn event_text(a: &domain::ProblemAction) -> Option<String> {
         A::Reported { description, .. } => description,
         A::Accepted { note } | A::Routed { note, .. } | A::Urged { note } | A::Closed { note } => note,
         A::ClosedUnanswered { note, .. } | A::CalledBack { note, .. } => note,
-        A::Progress { note } | A::FollowedUp { note, .. } => note,
+        A::Progress { note, .. } | A::FollowedUp { note, .. } => note,
         A::Escalated { reason, .. } | A::Rejected { reason } | A::Withdrawn { reason } => reason,
         A::Merged { reason, .. } => reason,
-        A::Resolved { resolution } => resolution,
+        A::Resolved { resolution, .. } => resolution,
         A::Confirmed { comment, .. } => comment,
         A::Unknown => return None,
     };
@@ -415,6 +421,7 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
                     TimelineEntry {
                         kind: e.action.kind().into(),
                         text: event_text(&e.action),
+                        photos: e.action.photos().iter().cloned().map(Into::into).collect(),
                         event_id: e.event_id,
                         by: e.by,
                         by_name: e.by_name,
@@ -532,6 +539,8 @@ pub struct ProblemInput {
     pub description: String,
     /// The visit during which it was found.
     pub visit_id: Option<String>,
+    /// Photos attached on this phone (`attach_photo`).
+    pub photos: Vec<Photo>,
 }
 
 /// A task notice as listed.

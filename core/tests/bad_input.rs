@@ -94,7 +94,7 @@ fn dates_and_locations_out_of_range() {
         (34.0, 113.0, -1.0, "location.accuracy"),
     ] {
         let mut v = visit("2026-03-01");
-        v.location = Some(Location { lat, lon, accuracy_m: acc });
+        v.location = Some(Location { lat, lon, accuracy_m: acc, mock: false });
         let e = refused(&w.cadre, |s| s.record_visit(&ent, v).map(drop));
         assert_eq!(field_of(&e), field);
     }

@@ -517,10 +517,10 @@ fn user_id(r: &mut Reader<'_>) -> String {
 
 fn location(r: &mut Reader<'_>) -> Location {
     match r.below(4) {
-        0 => Location { lat: 34.75, lon: 113.62, accuracy_m: 10.0 },
-        1 => Location { lat: 91.0, lon: 181.0, accuracy_m: -1.0 },
-        2 => Location { lat: f64::NAN, lon: f64::INFINITY, accuracy_m: 0.0 },
-        _ => Location { lat: f64::from_bits(r.u64()), lon: f64::from_bits(r.u64()), accuracy_m: 5.0 },
+        0 => Location { lat: 34.75, lon: 113.62, accuracy_m: 10.0, mock: false },
+        1 => Location { lat: 91.0, lon: 181.0, accuracy_m: -1.0, mock: false },
+        2 => Location { lat: f64::NAN, lon: f64::INFINITY, accuracy_m: 0.0, mock: false },
+        _ => Location { lat: f64::from_bits(r.u64()), lon: f64::from_bits(r.u64()), accuracy_m: 5.0, mock: false },
     }
 }
 

@@ -19,6 +19,7 @@ fn problem() -> NewProblem {
         title: "用地指标".into(),
         description: "扩建需要用地".into(),
         visit_id: None,
+        photos: vec![],
     }
 }
 

@@ -26,6 +26,7 @@ fn report(d: &Device) -> String {
             title: "招工难".into(),
             description: "缺技术工人".into(),
             visit_id: None,
+            photos: vec![],
         })
         .unwrap()
 }

@@ -30,6 +30,7 @@ fn problem() -> NewProblem {
         title: "贷款到期".into(),
         description: "续贷需要担保".into(),
         visit_id: None,
+        photos: vec![],
     }
 }
 

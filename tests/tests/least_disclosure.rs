@@ -180,6 +180,7 @@ fn the_contacts_app_still_names_who_handles_its_problems() {
             title: "流动资金贷款".into(),
             description: "需要贷款".into(),
             visit_id: Some(visit),
+            photos: vec![],
         })
         .unwrap();
     assert_eq!(cadre.sync().rejected, 0);

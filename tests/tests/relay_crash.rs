@@ -94,6 +94,7 @@ fn acknowledged_changes_survive_sigkill_and_the_rest_arrive_on_retry() {
                                     title: format!("问题{n}"),
                                     description: "描述".into(),
                                     visit_id: None,
+                                    photos: vec![],
                                 })
                                 .unwrap(),
                         ),

@@ -59,6 +59,7 @@ fn a_change_pushed_to_one_relay_reaches_devices_of_the_other() {
             title: "流动资金贷款".into(),
             description: "需要500万元".into(),
             visit_id: Some(v),
+            photos: vec![],
         })
         .unwrap();
     assert_eq!(cadre.sync().pushed, 2);

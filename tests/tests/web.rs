@@ -266,6 +266,7 @@ fn figures_count_concurrent_and_late_data_by_the_device_times() {
             title: "用地".into(),
             description: "扩建".into(),
             visit_id: None,
+            photos: vec![],
         })
         .unwrap();
     cadre.sync();

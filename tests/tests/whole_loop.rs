@@ -42,6 +42,7 @@ fn from_the_factory_floor_to_the_enterprises_rating() {
             title: "流动资金贷款".into(),
             description: "需要500万元贷款".into(),
             visit_id: Some(visit),
+            photos: vec![],
         })
         .unwrap();
     assert_eq!(cadre.store.sync_status(&pid).unwrap(), zhuqi_core::store::DocSyncStatus::Waiting);

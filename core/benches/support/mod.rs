@@ -98,7 +98,7 @@ pub fn new_visit() -> NewVisit {
         people_met: vec!["总经理".into()],
         notes: "了解企业生产经营情况，企业反映用工紧张".into(),
         policies: vec!["稳岗补贴".into()],
-        location: Some(zhuqi_core::domain::Location { lat: 34.75, lon: 113.62, accuracy_m: 10.0 }),
+        location: Some(zhuqi_core::domain::Location { lat: 34.75, lon: 113.62, accuracy_m: 10.0, mock: false }),
         photos: vec![],
     }
 }
@@ -110,6 +110,7 @@ pub fn new_problem(enterprise_id: &str, i: usize) -> NewProblem {
         title: format!("问题{i}"),
         description: "企业需要协调解决的困难".into(),
         visit_id: None,
+        photos: vec![],
     }
 }
 

@@ -2,6 +2,7 @@
 //! One document per enterprise holds all three.
 
 use super::event::{Event, Fold};
+use super::photo::{self, PhotoRef};
 use super::text::{self, LONG, Location, MEDIUM, SHORT};
 use super::uscc;
 use crate::domain::error::{DomainError, Invalid, Result};
@@ -41,36 +42,6 @@ impl Contact {
     }
 }
 
-/// The largest photo: what a device takes in and the relay stores.
-pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
-
-/// Whether `s` names a photo as references write it: 64 lower-case hex digits (its SHA-256).
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A reference to a photo taken during a visit. The bytes travel separately.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PhotoRef {
-    pub id: String,
-    /// SHA-256 of the photo's bytes, lower-case hex.
-    pub sha256: String,
-    pub size_bytes: u64,
-}
-
-impl PhotoRef {
-    fn validate(self) -> Result<Self> {
-        let sha = self.sha256.trim().to_ascii_lowercase();
-        if !is_sha256(&sha) {
-            return Err(DomainError::invalid("photo.sha256", Invalid::Format { expected: "64 hex digits" }));
-        }
-        if self.size_bytes == 0 || self.size_bytes > MAX_PHOTO_BYTES {
-            return Err(DomainError::invalid("photo", Invalid::TooLarge { max_bytes: MAX_PHOTO_BYTES }));
-        }
-        Ok(PhotoRef { id: text::required("visit.photos", &self.id, SHORT)?, sha256: sha, size_bytes: self.size_bytes })
-    }
-}
-
 /// A visit as the cadre records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitRecord {
@@ -98,9 +69,6 @@ impl VisitRecord {
         if people_met.is_empty() {
             return Err(DomainError::invalid("visit.people_met", Invalid::Empty));
         }
-        if self.photos.len() > 20 {
-            return Err(DomainError::invalid("visit.photos", Invalid::TooMany { max: 20 }));
-        }
         Ok(VisitRecord {
             id: self.id,
             date: self.date.trim().to_owned(),
@@ -108,7 +76,7 @@ impl VisitRecord {
             notes: text::required("visit.notes", &self.notes, LONG)?,
             policies: text::list("visit.policies", &self.policies, 30, SHORT)?,
             location: self.location.map(Location::validate).transpose()?,
-            photos: self.photos.into_iter().map(PhotoRef::validate).collect::<Result<_>>()?,
+            photos: photo::validate_all(self.photos)?,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod enterprise;
 pub mod error;
 pub mod event;
 pub mod open_enum;
+pub mod photo;
 pub mod problem;
 pub mod task_notice;
 pub mod text;
@@ -15,10 +16,11 @@ pub mod uscc;
 pub use calendar::{Calendar, CalendarDay, OfficeSettings};
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
-    Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, PhotoRef, Profile,
+    Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, Profile,
     ProfileUpdate, VISIT_CORRECTION_DAYS, Visit, VisitCorrection, VisitRecord,
 };
 pub use error::DomainError;
+pub use photo::PhotoRef;
 pub use event::{Event, Fold, Folded, Origin, Outcome};
 pub use problem::{Category, ProblemAction, ProblemState, ProblemStatus};
 pub use task_notice::{Recipient, RecipientState, TaskNoticeAction, TaskNoticeState};

@@ -3,6 +3,7 @@
 //! rejected, which reopens it) → closed → follow-up review.
 
 use super::event::{Event, Fold};
+use super::photo::{self, PhotoRef};
 use super::text::{self, LONG, MEDIUM, SHORT};
 use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
@@ -224,6 +225,9 @@ pub enum ProblemAction {
         description: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         visit_id: Option<String>,
+        /// Photos of the problem as the reporter saw it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        photos: Vec<PhotoRef>,
     },
     Accepted {
         #[serde(default)]
@@ -239,6 +243,9 @@ pub enum ProblemAction {
     },
     Progress {
         note: String,
+        /// Photos of the work in progress.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        photos: Vec<PhotoRef>,
     },
     /// Escalated (提级督办) to a higher level; the campaign office may also move it to another
     /// department and set a new deadline.
@@ -256,6 +263,9 @@ pub enum ProblemAction {
     },
     Resolved {
         resolution: String,
+        /// Evidence of the resolution (the repaired road, the signed approval).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        photos: Vec<PhotoRef>,
     },
     Confirmed {
         rating: u8,
@@ -333,6 +343,16 @@ impl ProblemAction {
         }
     }
 
+    /// The photos the action carries (a report, a progress note or a resolution may).
+    pub fn photos(&self) -> &[PhotoRef] {
+        match self {
+            ProblemAction::Reported { photos, .. }
+            | ProblemAction::Progress { photos, .. }
+            | ProblemAction::Resolved { photos, .. } => photos,
+            _ => &[],
+        }
+    }
+
     /// The event type as stored (`type` field).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -359,25 +379,31 @@ impl ProblemAction {
     pub fn validate(self) -> Result<Self> {
         use ProblemAction::*;
         Ok(match self {
-            Reported { enterprise_id, category, title, description, visit_id } => Reported {
+            Reported { enterprise_id, category, title, description, visit_id, photos } => Reported {
                 enterprise_id,
                 category,
                 title: text::required("title", &title, SHORT)?,
                 description: text::required("description", &description, LONG)?,
                 visit_id,
+                photos: photo::validate_all(photos)?,
             },
             Accepted { note } => Accepted { note: text::optional("note", &note, MEDIUM)? },
             Routed { department_id, level, deadline, note } => {
                 text::range("level", level.into(), MIN_LEVEL.into(), MAX_LEVEL.into())?;
                 Routed { department_id, level, deadline, note: text::optional("note", &note, MEDIUM)? }
             }
-            Progress { note } => Progress { note: text::required("note", &note, LONG)? },
+            Progress { note, photos } => {
+                Progress { note: text::required("note", &note, LONG)?, photos: photo::validate_all(photos)? }
+            }
             Escalated { level, reason, department_id, deadline } => {
                 text::range("level", level.into(), MIN_LEVEL.into(), MAX_LEVEL.into())?;
                 Escalated { level, reason: text::required("reason", &reason, MEDIUM)?, department_id, deadline }
             }
             Urged { note } => Urged { note: text::optional("note", &note, MEDIUM)? },
-            Resolved { resolution } => Resolved { resolution: text::required("resolution", &resolution, LONG)? },
+            Resolved { resolution, photos } => Resolved {
+                resolution: text::required("resolution", &resolution, LONG)?,
+                photos: photo::validate_all(photos)?,
+            },
             Confirmed { rating, comment } => {
                 text::range("rating", rating.into(), 1, 5)?;
                 Confirmed { rating, comment: text::optional("comment", &comment, MEDIUM)? }
@@ -456,6 +482,8 @@ pub struct ProblemState {
     pub escalation_count: u32,
     pub reopen_count: u32,
     pub follow_up_count: u32,
+    /// The photos of every applied event (report, progress notes, resolutions), in order.
+    pub photos: Vec<PhotoRef>,
     /// Device time of the latest applied event.
     pub updated_at: i64,
 }
@@ -584,8 +612,9 @@ impl Fold for ProblemState {
         use ProblemAction::*;
         use ProblemStatus as S;
         let at = event.at;
+        self.photos.extend(event.action.photos().iter().cloned());
         match &event.action {
-            Reported { enterprise_id, category, title, description, visit_id } => {
+            Reported { enterprise_id, category, title, description, visit_id, .. } => {
                 self.enterprise_id = enterprise_id.clone();
                 self.category = *category;
                 self.title = title.clone();
@@ -621,7 +650,7 @@ impl Fold for ProblemState {
                 }
             }
             Urged { .. } => self.urge_count += 1,
-            Resolved { resolution } => {
+            Resolved { resolution, .. } => {
                 self.status = S::Resolved;
                 self.resolved_at = Some(at);
                 self.resolution = Some(resolution.clone());
@@ -695,6 +724,7 @@ mod tests {
                     title: "t".into(),
                     description: "d".into(),
                     visit_id: None,
+                    photos: vec![],
                 },
             ),
             ev(
@@ -703,7 +733,7 @@ mod tests {
                 "p-1",
                 Routed { department_id: "x".into(), level: 1, deadline: 1_000, note: String::new() },
             ),
-            ev("p-3", 2_000, "p-2", Resolved { resolution: "r".into() }),
+            ev("p-3", 2_000, "p-2", Resolved { resolution: "r".into(), photos: vec![] }),
             ev("p-4", 3_000, "p-3", Rejected { reason: "no".into() }),
         ];
         let (state, folded) = fold::<ProblemState>(events);

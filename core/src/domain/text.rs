@@ -54,6 +54,22 @@ pub struct Location {
     pub lat: f64,
     pub lon: f64,
     pub accuracy_m: f64,
+    /// The phone said the position came from a mock-location provider (Android's
+    /// `Location.isMock`, iOS's `sourceInformation.isSimulatedBySoftware`): kept, and shown to
+    /// managers as such.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mock: bool,
+}
+
+impl Location {
+    /// Distance to `other` in metres along the earth's surface (haversine, mean radius).
+    pub fn distance_m(&self, other: &Location) -> f64 {
+        const R: f64 = 6_371_008.8;
+        let (p1, p2) = (self.lat.to_radians(), other.lat.to_radians());
+        let (dp, dl) = (p2 - p1, (other.lon - self.lon).to_radians());
+        let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+        2.0 * R * a.sqrt().atan2((1.0 - a).sqrt())
+    }
 }
 
 impl Location {
@@ -160,10 +176,15 @@ mod tests {
 
     #[test]
     fn locations_are_bounded() {
-        assert!(Location { lat: 34.7, lon: 113.6, accuracy_m: 10.0 }.validate().is_ok());
-        assert!(Location { lat: 91.0, lon: 113.6, accuracy_m: 10.0 }.validate().is_err());
-        assert!(Location { lat: 34.0, lon: -181.0, accuracy_m: 10.0 }.validate().is_err());
-        assert!(Location { lat: f64::NAN, lon: 1.0, accuracy_m: 1.0 }.validate().is_err());
-        assert!(Location { lat: 1.0, lon: 1.0, accuracy_m: -1.0 }.validate().is_err());
+        assert!(Location { lat: 34.7, lon: 113.6, accuracy_m: 10.0, mock: false }.validate().is_ok());
+        assert!(Location { lat: 91.0, lon: 113.6, accuracy_m: 10.0, mock: false }.validate().is_err());
+        assert!(Location { lat: 34.0, lon: -181.0, accuracy_m: 10.0, mock: false }.validate().is_err());
+        assert!(Location { lat: f64::NAN, lon: 1.0, accuracy_m: 1.0, mock: false }.validate().is_err());
+        assert!(Location { lat: 1.0, lon: 1.0, accuracy_m: -1.0, mock: false }.validate().is_err());
+        // Zhengzhou to Kaifeng: about 64 km.
+        let zhengzhou = Location { lat: 34.7466, lon: 113.6253, accuracy_m: 0.0, mock: false };
+        let kaifeng = Location { lat: 34.7971, lon: 114.3076, accuracy_m: 0.0, mock: false };
+        assert!((62_000.0..64_000.0).contains(&zhengzhou.distance_m(&kaifeng)), "{}", zhengzhou.distance_m(&kaifeng));
+        assert_eq!(zhengzhou.distance_m(&zhengzhou), 0.0);
     }
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-pub use crate::domain::enterprise::MAX_PHOTO_BYTES;
+pub use crate::domain::photo::MAX_PHOTO_BYTES;
 
 /// What a photo file holds, from its first bytes: JPEG, PNG, WebP or HEIC (HEIF) — what phone
 /// cameras write. Anything else is not a photo.
@@ -122,16 +122,16 @@ impl BlobFiles {
     }
 }
 
-/// Queues for upload the photos of these visits that were only attached. Called by the transaction
-/// that indexes the event referring to them, so a photo is queued exactly when a committed event
-/// names it (photos of other devices' visits have no row here, and stay so).
+/// Queues for upload those of `photos` that were only attached. Called by the transaction that
+/// indexes the event referring to them, so a photo is queued exactly when a committed event names it
+/// (photos of other devices' events have no row here, and stay so).
 pub fn queue_referenced<'a>(
     conn: &rusqlite::Connection,
-    visits: impl IntoIterator<Item = &'a crate::domain::VisitRecord>,
+    photos: impl IntoIterator<Item = &'a crate::domain::PhotoRef>,
 ) -> rusqlite::Result<()> {
     let mut stmt =
         conn.prepare_cached("UPDATE blobs SET state = 'waiting' WHERE sha256 = ?1 AND state = 'attached'")?;
-    for p in visits.into_iter().flat_map(|v| &v.photos) {
+    for p in photos {
         stmt.execute([&p.sha256])?;
     }
     Ok(())

@@ -341,7 +341,7 @@ pub fn index_enterprise(
     for v in new_visits {
         ins.execute(params![v.record.id, id, v.cadre_id, v.record.date, v.recorded_at])?;
     }
-    blobs::queue_referenced(conn, s.visits.iter().map(|v| &v.record))?;
+    blobs::queue_referenced(conn, s.visits.iter().flat_map(|v| &v.record.photos))?;
     Ok(())
 }
 

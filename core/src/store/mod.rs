@@ -14,7 +14,7 @@ pub mod views;
 use crate::document::Document;
 use crate::domain::event::{Causality, Fold, fold};
 use crate::domain::{
-    Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, OfficeSettings, Outcome,
+    Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, OfficeSettings, Outcome, PhotoRef,
     ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState,
     VisitRecord, text,
 };
@@ -80,6 +80,8 @@ pub struct NewProblem {
     pub description: String,
     /// The visit during which it was found, if any.
     pub visit_id: Option<String>,
+    /// Photos attached on this device ([`Store::attach_photo`]).
+    pub photos: Vec<PhotoRef>,
 }
 
 /// A new task notice as a campaign office enters it.
@@ -192,7 +194,8 @@ impl DocType for ProblemState {
         let name = doc.header("enterprise_name").unwrap_or_default();
         let region = doc.header("region_id").unwrap_or_default();
         let header = storage::ProblemHeader { enterprise_name: &name, region_id: &region };
-        storage::index_problem(conn, id, &header, self, conflicts)
+        storage::index_problem(conn, id, &header, self, conflicts)?;
+        Ok(storage::blobs::queue_referenced(conn, &self.photos)?)
     }
 }
 
@@ -423,7 +426,7 @@ impl Store {
             photos: visit.photos,
         }
         .validate(today)?;
-        photos::check_held(&inner.conn, &record, &[])?;
+        photos::check_held(&inner.conn, &record.photos, &[])?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitRecorded { visit: record })?;
         Ok(id)
     }
@@ -453,7 +456,7 @@ impl Store {
             .find(|v| v.record.id == visit_id)
             .map(|v| v.record.photos.clone())
             .unwrap_or_default();
-        photos::check_held(&inner.conn, &record, &had)?;
+        photos::check_held(&inner.conn, &record.photos, &had)?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitCorrected { visit: record, reason }).map(drop)
     }
 
@@ -471,9 +474,11 @@ impl Store {
             title: p.title,
             description: p.description,
             visit_id: p.visit_id.clone(),
+            photos: p.photos,
         }
         .validate()?;
         let mut inner = self.lock();
+        photos::check_held(&inner.conn, action.photos(), &[])?;
         let (name, region_id) = {
             let ent = inner.enterprise(&p.enterprise_id)?;
             if let Some(v) = &p.visit_id
@@ -501,13 +506,16 @@ impl Store {
         Ok(id)
     }
 
-    /// Takes any action on an existing problem; the named methods below are shorthands.
+    /// Takes any action on an existing problem; the named methods below are shorthands (a progress
+    /// note or a resolution with photos is taken here). Photos must have been attached on this device.
     pub fn act_on_problem(&self, problem_id: &str, action: ProblemAction) -> Result<()> {
         let action = action.validate()?;
         if matches!(action, ProblemAction::Reported { .. } | ProblemAction::Unknown) {
             return Err(DomainError::InvalidTransition { action: action.verb(), status: "reported" }.into());
         }
-        self.lock().act_on_problem(problem_id, action)
+        let mut inner = self.lock();
+        photos::check_held(&inner.conn, action.photos(), &[])?;
+        inner.act_on_problem(problem_id, action)
     }
 
     pub fn accept_problem(&self, problem_id: &str, note: &str) -> Result<()> {
@@ -528,7 +536,7 @@ impl Store {
     }
 
     pub fn add_progress(&self, problem_id: &str, note: &str) -> Result<()> {
-        self.act_on_problem(problem_id, ProblemAction::Progress { note: note.into() })
+        self.act_on_problem(problem_id, ProblemAction::Progress { note: note.into(), photos: vec![] })
     }
 
     pub fn escalate_problem(
@@ -553,7 +561,7 @@ impl Store {
     }
 
     pub fn resolve_problem(&self, problem_id: &str, resolution: &str) -> Result<()> {
-        self.act_on_problem(problem_id, ProblemAction::Resolved { resolution: resolution.into() })
+        self.act_on_problem(problem_id, ProblemAction::Resolved { resolution: resolution.into(), photos: vec![] })
     }
 
     /// The enterprise confirms the resolution and rates its satisfaction, 1 to 5.

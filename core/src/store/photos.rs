@@ -1,11 +1,11 @@
 //! Photos on the device: copied into the store's photo folder when the app attaches them (named by
 //! their SHA-256, fsynced before anything refers to them), queued for upload by the same transaction
-//! as the event that first refers to them, and kept until the relay has them. The `blobs` table holds
+//! as the event (a visit, a problem report, a progress note, a resolution) that first refers to them, and kept until the relay has them. The `blobs` table holds
 //! each one's state: `attached` (copied in, no event refers to it yet), `waiting`, `uploading`,
 //! `done`, or `failed` with a reason.
 
 use super::{Store, new_id};
-use crate::domain::{PhotoRef, VisitRecord};
+use crate::domain::PhotoRef;
 use crate::error::{Error, Invalid, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -102,11 +102,11 @@ impl Store {
     }
 }
 
-/// Checks that every photo of `visit` not in `already` (the photos the visit had) was attached on
-/// this device, with the size it was attached with: a reference to bytes nobody holds would be
-/// evidence that can never arrive.
-pub(super) fn check_held(conn: &Connection, visit: &VisitRecord, already: &[PhotoRef]) -> Result<()> {
-    for p in visit.photos.iter().filter(|p| !already.iter().any(|a| a.sha256 == p.sha256)) {
+/// Checks that every one of `photos` not in `already` (the photos a corrected visit had) was
+/// attached on this device, with the size it was attached with: a reference to bytes nobody holds
+/// would be evidence that can never arrive.
+pub(super) fn check_held(conn: &Connection, photos: &[PhotoRef], already: &[PhotoRef]) -> Result<()> {
+    for p in photos.iter().filter(|p| !already.iter().any(|a| a.sha256 == p.sha256)) {
         let size: Option<u64> =
             conn.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [&p.sha256], |r| r.get(0)).optional()?;
         if size != Some(p.size_bytes) {

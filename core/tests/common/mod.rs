@@ -140,7 +140,7 @@ pub fn visit(date: &str) -> NewVisit {
         people_met: vec!["刘总".into(), "财务总监".into()],
         notes: "企业反映流动资金紧张，需要贷款贴息政策支持".into(),
         policies: vec!["稳企贷".into()],
-        location: Some(zhuqi_core::domain::Location { lat: 34.75, lon: 113.62, accuracy_m: 12.0 }),
+        location: Some(zhuqi_core::domain::Location { lat: 34.75, lon: 113.62, accuracy_m: 12.0, mock: false }),
         photos: vec![],
     }
 }
@@ -152,6 +152,7 @@ pub fn problem(enterprise_id: &str, visit_id: Option<String>) -> NewProblem {
         title: "流动资金贷款".into(),
         description: "需要500万元流动资金贷款，银行要求担保".into(),
         visit_id,
+        photos: vec![],
     }
 }
 

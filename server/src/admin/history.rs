@@ -286,6 +286,7 @@ impl Planner {
                 title: get(r, "title").into(),
                 description: get(r, "description").into(),
                 visit_id: None,
+                photos: vec![],
             },
             reported_at,
             person("reporter")?,
@@ -313,7 +314,7 @@ impl Planner {
             if routed_at.is_none() {
                 return Err(bad("已办结的问题须有交办时间".into()));
             }
-            steps.push((ProblemAction::Resolved { resolution: get(r, "resolution").into() }, at, person("handler")?));
+            steps.push((ProblemAction::Resolved { resolution: get(r, "resolution").into(), photos: vec![] }, at, person("handler")?));
         }
         let confirmed_at = time("confirmed_at", "确认时间", false)?;
         match (opt(r, "rating"), confirmed_at) {

@@ -109,6 +109,8 @@ pub struct AppState {
     pub blob_sweep: std::sync::atomic::AtomicI64,
     /// Photo bytes each user has uploaded today: user → (day, bytes).
     pub blob_quota: Mutex<HashMap<String, (i64, u64)>>,
+    /// Photos being decoded for copies (thumbnails and the like), bounded.
+    pub decodes: crate::blobs::routes::DecodeGate,
 }
 
 impl AppState {
@@ -152,6 +154,7 @@ impl AppState {
             blob_uploads: Mutex::default(),
             blob_sweep: Default::default(),
             blob_quota: Mutex::default(),
+            decodes: Default::default(),
         })
     }
 }

@@ -54,6 +54,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             axum::routing::put(crate::blobs::routes::upload).get(crate::blobs::routes::download),
         )
         .route("/v1/blobs/{sha256}/status", get(crate::blobs::routes::status))
+        .route("/v1/blobs/{sha256}/thumbnail", get(crate::blobs::routes::thumbnail))
         .layer(deadline(SYNC_TIMEOUT));
     // Server-sent events last as long as the device listens: no deadline.
     let events = Router::new().route("/v1/events", get(sync::events::events));
@@ -81,6 +82,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/notices/{id}", get(dashboard::notice_page))
         .route("/photos/missing", get(dashboard::missing_photos))
         .route("/photos/{sha256}", get(dashboard::photo))
+        .route("/photos/{sha256}/thumbnail", get(dashboard::photo_thumbnail))
         .route("/export/{format}", get(dashboard::export))
         .layer(DefaultBodyLimit::max(FORM_BODY_BYTES))
         .layer(deadline(REQUEST_TIMEOUT));

@@ -3,6 +3,7 @@
 //! document that names them (`routes`). They are kept behind [`BlobStore`]; [`FsBlobStore`] keeps
 //! them in a folder (by default `<data-dir>/blobs`).
 
+pub mod evidence;
 pub mod routes;
 
 use sha2::{Digest, Sha256};
@@ -52,11 +53,16 @@ pub trait BlobStore: Send + Sync {
     fn read(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>, BlobError>;
     /// Drops partial copies nobody has added to for `max_age`; returns how many.
     fn collect_partials(&self, max_age: std::time::Duration) -> Result<usize, BlobError>;
+    /// A copy made from a complete photo (`evidence::copy`) under `name`, if it was kept.
+    fn derived(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError>;
+    /// Keeps a copy made from a complete photo under `name` (names are the relay's own, made from
+    /// a photo's hash).
+    fn put_derived(&self, name: &str, bytes: &[u8]) -> Result<(), BlobError>;
 }
 
 /// Photos as files: `<dir>/<first 2 hex digits>/<sha256>` when complete,
-/// `<dir>/partial/<sha256>.<uploader's digest>` while uploading. Every write is fsynced before it is
-/// acknowledged.
+/// `<dir>/partial/<sha256>.<uploader's digest>` while uploading, copies made from them in
+/// `<dir>/derived/`. Every write is fsynced before it is acknowledged.
 pub struct FsBlobStore {
     dir: PathBuf,
 }
@@ -182,9 +188,29 @@ impl BlobStore for FsBlobStore {
         }
         Ok(dropped)
     }
+
+    fn derived(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        match std::fs::read(self.dir.join("derived").join(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn put_derived(&self, name: &str, bytes: &[u8]) -> Result<(), BlobError> {
+        let folder = self.dir.join("derived");
+        std::fs::create_dir_all(&folder)?;
+        // Written aside and renamed, so that a reader never sees half a copy.
+        let tmp = folder.join(format!(".{name}.{}", uuid::Uuid::now_v7()));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&tmp, folder.join(name))?;
+        Ok(())
+    }
 }
 
-pub use zhuqi_core::domain::enterprise::is_sha256;
+pub use zhuqi_core::domain::photo::is_sha256;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 //! document gives; whoever holds the bytes of a hash may send them, since they are checked against
 //! it before they count. Everything about a request is checked before its body is read.
 
-use super::{BlobError, BlobStatus, BlobStore, is_sha256};
+use super::{BlobError, BlobStatus, BlobStore, evidence, is_sha256};
 use crate::app::{AppState, blocking};
 use crate::auth::Authed;
 use crate::http::body::read_body;
@@ -15,7 +15,10 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use zhuqi_core::domain::Role;
+use zhuqi_core::domain::photo::Taken;
 use zhuqi_core::sync::protocol::{BLOB_CHUNK_BYTES, BLOB_OFFSET_HEADER, BLOB_SIZE_HEADER, BlobProgress as Progress};
 
 /// Bytes of photos one user may upload in a day (China time), all devices together.
@@ -63,7 +66,7 @@ fn sizes_for(state: &AppState, session: &Session, sha256: &str) -> Result<Vec<u6
         return Err(ApiError::bad_request("a photo is named by its SHA-256: 64 lower-case hex digits"));
     }
     let storage = state.storage.as_ref();
-    let refs = storage.blob_refs(sha256)?;
+    let refs = storage.photo_refs(sha256)?;
     let ids: Vec<&str> = refs.iter().map(|(d, _)| d.as_str()).collect();
     let readable =
         if ids.is_empty() { Vec::new() } else { storage.docs_in_scope(&ids, &storage.user_keys(&session.user)?)? };
@@ -234,6 +237,10 @@ pub async fn upload(
             let received = blobs.append(&sha256, &user, offset, &chunk).map_err(storage_error)?;
             if received == size {
                 blobs.finish(&sha256, &user).map_err(storage_error)?;
+                // What the photo says of itself is read now, while its start is in the cache.
+                if let Err(e) = photo_taken(&state, &sha256) {
+                    tracing::warn!("reading photo {sha256}'s metadata: {}", e.message);
+                }
                 return Ok(axum::Json(Progress { size, received, complete: true }).into_response());
             }
             Ok(axum::Json(Progress { size, received, complete: false }).into_response())
@@ -265,7 +272,8 @@ pub async fn status(
 /// Bytes read from storage at a time while a photo is sent.
 const READ_BYTES: usize = 256 * 1024;
 
-/// `GET /v1/blobs/{sha256}`: the photo's bytes, streamed, with its content type.
+/// `GET /v1/blobs/{sha256}`: the photo's bytes, streamed, with its content type. An enterprise
+/// contact gets a copy without metadata instead (see [`Copy::Public`]).
 pub async fn download(
     State(state): State<Arc<AppState>>,
     Authed(session): Authed,
@@ -276,10 +284,152 @@ pub async fn download(
     blocking(move || {
         let blobs = store(&st)?;
         sizes_for(&st, &session, &sha256)?;
+        if session.user.role == Role::EnterpriseContact {
+            return copy_response(&st, blobs, &sha256, Copy::Public);
+        }
         photo_response(blobs, &sha256)
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /v1/blobs/{sha256}/thumbnail`: the photo's thumbnail (see [`Copy::Thumbnail`]).
+pub async fn thumbnail(
+    State(state): State<Arc<AppState>>,
+    Authed(session): Authed,
+    Path(sha256): Path<String>,
+) -> Response {
+    state.metrics.request(Route::Blobs);
+    let st = state.clone();
+    blocking(move || {
+        let blobs = store(&st)?;
+        sizes_for(&st, &session, &sha256)?;
+        copy_response(&st, blobs, &sha256, Copy::Thumbnail)
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The copies the relay makes of a photo: JPEGs without any metadata, turned upright, kept once made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copy {
+    /// At most [`evidence::THUMBNAIL_SIDE`] pixels a side, for lists and timelines.
+    Thumbnail,
+    /// At most [`evidence::PUBLIC_SIDE`] pixels a side, for enterprise contacts: no position or
+    /// time of anyone's phone leaves with it.
+    Public,
+}
+
+impl Copy {
+    fn name(self, sha256: &str) -> String {
+        match self {
+            Copy::Thumbnail => format!("{sha256}.thumb.jpg"),
+            Copy::Public => format!("{sha256}.public.jpg"),
+        }
+    }
+
+    fn make(self, photo: &[u8]) -> Result<Vec<u8>, evidence::CopyError> {
+        match self {
+            Copy::Thumbnail => evidence::copy(photo, evidence::THUMBNAIL_SIDE, 80),
+            Copy::Public => evidence::copy(photo, evidence::PUBLIC_SIDE, 85),
+        }
+    }
+}
+
+/// Photos decoded at once: each may take up to 256 MB while it is decoded.
+const DECODES_AT_ONCE: usize = 2;
+/// How long a request waits for its turn to decode.
+const DECODE_WAIT: Duration = Duration::from_secs(20);
+
+/// Counts the photos being decoded (for [`DECODES_AT_ONCE`]).
+#[derive(Default)]
+pub struct DecodeGate {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl DecodeGate {
+    fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, ApiError> {
+        let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut busy, timeout) = self
+            .freed
+            .wait_timeout_while(busy, DECODE_WAIT, |n| *n >= DECODES_AT_ONCE)
+            .unwrap_or_else(|p| p.into_inner());
+        if timeout.timed_out() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many photos are being prepared; try again",
+                "照片处理繁忙，请稍后重试",
+            ));
+        }
+        *busy += 1;
+        drop(busy);
+        let out = f();
+        *self.busy.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.freed.notify_one();
+        Ok(out)
+    }
+}
+
+/// The copy `kind` of a complete photo, made (and kept) when first asked for. Whoever calls it has
+/// checked the reader's right to the photo.
+pub fn copy_response(st: &AppState, blobs: Arc<dyn BlobStore>, sha256: &str, kind: Copy) -> Result<Response, ApiError> {
+    let size = match blobs.status(sha256, "").map_err(storage_error)? {
+        BlobStatus::Complete { size } => size,
+        _ => return Err(not_uploaded()),
+    };
+    let name = kind.name(sha256);
+    let bytes = match blobs.derived(&name).map_err(storage_error)? {
+        Some(bytes) => bytes,
+        None => {
+            let photo = blobs.read(sha256, 0, size as usize).map_err(storage_error)?;
+            let bytes = st.decodes.run(|| kind.make(&photo))?.map_err(|e| match e {
+                evidence::CopyError::Unsupported => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_format",
+                    "the relay cannot make a copy of a photo in this format (HEIC)",
+                    "该照片格式暂不支持预览",
+                ),
+                evidence::CopyError::Undecodable(why) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "undecodable",
+                    format!("the photo cannot be decoded: {why}"),
+                    "照片无法解码",
+                ),
+            })?;
+            blobs.put_derived(&name, &bytes).map_err(storage_error)?;
+            bytes
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_owned()),
+            (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// What a photo says of when and where it was taken, if the relay holds it whole: read from its
+/// first bytes and recorded the first time it is asked for.
+pub fn photo_taken(st: &AppState, sha256: &str) -> Result<Option<Taken>, ApiError> {
+    if let Some(taken) = st.storage.photo_taken(sha256)? {
+        return Ok(Some(taken));
+    }
+    let Some(blobs) = st.blobs.as_ref() else { return Ok(None) };
+    if !matches!(blobs.status(sha256, "").map_err(storage_error)?, BlobStatus::Complete { .. }) {
+        return Ok(None);
+    }
+    let head = blobs.read(sha256, 0, evidence::METADATA_BYTES).map_err(storage_error)?;
+    let taken = evidence::taken(&head);
+    st.storage.record_photo(sha256, &taken)?;
+    Ok(Some(taken))
+}
+
+fn not_uploaded() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_uploaded", "the photo is not uploaded yet", "照片尚未上传")
 }
 
 /// Whether the relay holds the whole photo.
@@ -293,14 +443,7 @@ pub fn is_uploaded(state: &AppState, sha256: &str) -> bool {
 pub fn photo_response(blobs: Arc<dyn BlobStore>, sha256: &str) -> Result<Response, ApiError> {
     let size = match blobs.status(sha256, "").map_err(storage_error)? {
         BlobStatus::Complete { size } => size,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_uploaded",
-                "the photo is not uploaded yet",
-                "照片尚未上传",
-            ));
-        }
+        _ => return Err(not_uploaded()),
     };
     let head = blobs.read(sha256, 0, READ_BYTES).map_err(storage_error)?;
     let content_type = zhuqi_core::storage::blobs::sniff(&head).unwrap_or("application/octet-stream");

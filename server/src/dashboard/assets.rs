@@ -17,7 +17,7 @@ th:first-child,td:first-child{text-align:left}#timeline td,#timeline th,#visits 
 form.period{display:flex;gap:.5rem;flex-wrap:wrap;align-items:end}.login{max-width:360px;margin:3rem auto;background:#fff;padding:1.5rem;border-radius:8px}\
 .login input{width:100%;padding:.5rem;margin:.25rem 0 .75rem;box-sizing:border-box}.error{color:#b71c1c}button.primary{background:#b71c1c;color:#fff;border:0;padding:.5rem 1rem;border-radius:4px}\
 svg.chart{width:100%;max-width:720px;background:#fff}\
-img.thumb{max-width:96px;max-height:96px;margin-right:4px;vertical-align:middle}.missing{color:#b71c1c}";
+img.thumb{max-width:96px;max-height:96px;margin-right:4px;vertical-align:middle}.missing{color:#b71c1c}.flag{color:#e65100;background:#fff3e0;border-radius:3px;padding:0 4px;margin-right:4px;font-size:90%}";
 
 /// Sorts a table by the clicked column (numbers numerically).
 const JS: &str = "document.querySelectorAll('table.sortable th').forEach((th,i)=>th.addEventListener('click',()=>{\

@@ -23,7 +23,7 @@ pub mod session;
 pub use assets::static_file;
 pub use exports::export;
 pub use notices::{issue_notice, notice_page, notices_page};
-pub use photos::{missing_photos, photo};
+pub use photos::{missing_photos, photo, thumbnail as photo_thumbnail};
 pub use problems::{problem_action, problem_page, problems_page};
 pub use session::{WEB_IDLE_MS, WEB_SESSION_MS, login, login_page, logout};
 
@@ -231,6 +231,19 @@ pub async fn ranking_page(
 
 // ---- enterprises and cadres ----
 
+/// Where an enterprise is, as its profile says (none when the relay does not hold it).
+fn enterprise_location(st: &AppState, id: &str) -> Result<Option<zhuqi_core::domain::Location>, ApiError> {
+    use zhuqi_core::domain::{EnterpriseAction, EnterpriseState};
+    let Some(bytes) = st.document_bytes(id)? else { return Ok(None) };
+    let doc = zhuqi_core::document::Document::load(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(zhuqi_core::domain::event::fold::<EnterpriseState>(doc.events::<EnterpriseAction>()).0.profile.location)
+}
+
+/// The first moment of a visit's day (China time), in ms.
+fn visit_day_start(date: &str) -> i64 {
+    zhuqi_core::domain::text::parse_date("date", date).map_or(0, |day| day * 86_400_000 - 8 * 3_600_000)
+}
+
 pub async fn enterprise_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -246,6 +259,9 @@ pub async fn enterprise_page(
             return Err(ApiError::not_found("no such enterprise in your region"));
         }
         let name = |u: &str| dir.users.get(u).map_or(u.to_owned(), |x| x.name.clone());
+        let event_ids: Vec<String> = e.visits.iter().map(|v| v.event_id.clone()).collect();
+        let receipts: std::collections::HashMap<String, i64> =
+            st.storage.receipts(&[id.clone()], &event_ids)?.into_iter().map(|(_, e, at)| (e, at)).collect();
         let mut visits: Vec<_> = e.visits.iter().collect();
         visits.sort_by(|a, b| b.record.date.cmp(&a.record.date));
         let region_id = e.profile.region_id.as_str();
@@ -259,17 +275,20 @@ pub async fn enterprise_page(
                 .collect(),
             visits: visits
                 .into_iter()
-                .map(|v| VisitLine {
-                    cadre: name(&v.cadre_id),
-                    record: &v.record,
-                    uploaded: v
-                        .record
-                        .photos
-                        .iter()
-                        .map(|p| crate::blobs::routes::is_uploaded(st, &p.sha256))
-                        .collect(),
+                .map(|v| {
+                    Ok(VisitLine {
+                        cadre: name(&v.cadre_id),
+                        record: &v.record,
+                        photos: photos::thumbs(
+                            st,
+                            &v.record.photos,
+                            visit_day_start(&v.record.date),
+                            receipts.get(&v.event_id).copied(),
+                            v.record.location.as_ref().or(e.profile.location.as_ref()),
+                        )?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ApiError>>()?,
             problems: st.storage.problem_rows()?.into_iter().filter(|r| r.enterprise_id == id).collect(),
         };
         Ok(show(&page, viewer))

@@ -118,6 +118,8 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
         let receipts: std::collections::HashMap<String, i64> = st.storage.event_receipts(&id)?.into_iter().collect();
         let (s, folded) = zhuqi_core::domain::event::fold::<ProblemState>(doc.events::<ProblemAction>());
         let name = |u: &str| dir.users.get(u).map_or(u.to_owned(), |x| x.name.clone());
+        // Where the enterprise is: photos of the problem taken far from it are flagged.
+        let place = super::enterprise_location(st, &s.enterprise_id)?;
         let department_name = |d: &String| dir.departments.get(d).map_or(d.clone(), |d| d.name.clone());
         let timeline = folded
             .iter()
@@ -130,12 +132,12 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                         "交办",
                         format!("{}，第{level}级，时限 {} {note}", department_name(department_id), date_of(*deadline)),
                     ),
-                    ProblemAction::Progress { note } => ("进展", note.clone()),
+                    ProblemAction::Progress { note, .. } => ("进展", note.clone()),
                     ProblemAction::Escalated { level, reason, .. } => {
                         ("提级督办", format!("提至第{level}级：{reason}"))
                     }
                     ProblemAction::Urged { note } => ("催办", note.clone()),
-                    ProblemAction::Resolved { resolution } => ("办结", resolution.clone()),
+                    ProblemAction::Resolved { resolution, .. } => ("办结", resolution.clone()),
                     ProblemAction::Confirmed { rating, comment } => {
                         ("企业确认", format!("满意度 {rating}/5 {comment}"))
                     }
@@ -167,7 +169,7 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                     Outcome::Rejected { .. } => EventOutcome::Rejected,
                     Outcome::Unknown => EventOutcome::Newer,
                 };
-                TimelineEvent {
+                Ok(TimelineEvent {
                     verb,
                     by: name(&e.by),
                     device: &e.device,
@@ -181,9 +183,16 @@ pub async fn problem_page(State(state): State<Arc<AppState>>, headers: HeaderMap
                     origin: e.origin.as_ref(),
                     text,
                     outcome,
-                }
+                    photos: super::photos::thumbs(
+                        st,
+                        e.action.photos(),
+                        e.at,
+                        receipts.get(&e.id).copied(),
+                        place.as_ref(),
+                    )?,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, ApiError>>()?;
         let enterprise_name = doc.header("enterprise_name").unwrap_or_default();
         let region = dir.paths.get(&doc.header("region_id").unwrap_or_default()).cloned().unwrap_or_default();
         let office = root_path(&dir, session);

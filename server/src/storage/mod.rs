@@ -466,16 +466,20 @@ pub(crate) mod pull_plan {
     }
 }
 
-/// A photo a visit names, with where and by whom (see `RelayStorage::photos_recorded_before`).
+/// A photo an event names, with where and by whom (see `RelayStorage::photos_received_before`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoRow {
     pub sha256: String,
     pub enterprise_id: String,
     pub enterprise_name: String,
+    /// The region of the document naming it (the enterprise's, or the problem's).
     pub region_id: String,
-    pub visit_id: String,
-    pub cadre_id: String,
-    pub recorded_at: i64,
+    /// The problem, when a problem's event names it (else a visit does).
+    pub problem_id: Option<String>,
+    pub event_id: String,
+    pub author_id: String,
+    /// When the relay received the event (none for one imported without a receipt).
+    pub received_at: Option<i64>,
 }
 
 /// The relay's storage. Implementations must make `commit` atomic and must hand out sequence numbers
@@ -571,9 +575,15 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// Every enterprise: (id, name, region id).
     fn enterprise_rows(&self) -> Result<Vec<(String, String, String)>>;
     /// The documents that name a photo, each with the size it gives: (document id, size).
-    fn blob_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>>;
-    /// The photos named by visits recorded before `before`, oldest first.
-    fn photos_recorded_before(&self, before: i64) -> Result<Vec<PhotoRow>>;
+    fn photo_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>>;
+    /// The regions of the documents (enterprises and problems) that name a photo.
+    fn photo_regions(&self, sha256: &str) -> Result<Vec<String>>;
+    /// The photos named by events the relay received before `before`, oldest first.
+    fn photos_received_before(&self, before: i64) -> Result<Vec<PhotoRow>>;
+    /// What a photo held whole says of itself, once recorded ([`RelayStorage::record_photo`]).
+    fn photo_taken(&self, sha256: &str) -> Result<Option<zhuqi_core::domain::photo::Taken>>;
+    /// Records what a photo held whole says of itself (the first record stays).
+    fn record_photo(&self, sha256: &str, taken: &zhuqi_core::domain::photo::Taken) -> Result<()>;
     /// Every task notice: (id, region id, title, issued by, issued at, deadline, status).
     fn task_notice_rows(&self) -> Result<Vec<(String, String, String, String, i64, i64, String)>>;
     /// A notice's recipients: (recipient key, acknowledged at, completed at).

@@ -74,6 +74,18 @@ fn event_rows(
     Step::Rows(Rows { table, columns, on_conflict, rows, receipt_of: Some(doc_and_event) })
 }
 
+/// A row of `photo_refs`: the photo `p` named by event `event_id` of document `doc_id`.
+fn photo_row(p: &zhuqi_core::domain::PhotoRef, doc_id: &str, event_id: &str, author: &str) -> Vec<Value> {
+    vec![(&p.sha256).into(), doc_id.into(), event_id.into(), p.size_bytes.into(), author.into()]
+}
+
+/// The step writing `photo_refs` rows, each with its event's receipt (none without rows). A photo
+/// stays named once named: its event's history shows it.
+fn photo_rows(photos: Vec<Vec<Value>>) -> Option<Step> {
+    const COLUMNS: &[&str] = &["sha256", "doc_id", "event_id", "size", "author_id"];
+    (!photos.is_empty()).then(|| event_rows("photo_refs", COLUMNS, OnConflict::Ignore, photos, (1, 2)))
+}
+
 /// Rows of `table`.
 pub fn rows(
     table: &'static str,
@@ -154,25 +166,11 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
             // The photos the visits name (a corrected visit's earlier ones stay named: its history shows them).
-            let photos: Vec<Vec<Value>> = s
-                .visits
-                .iter()
-                .flat_map(|v| v.record.photos.iter().map(move |p| (v, p)))
-                .map(|(v, p)| {
-                    vec![
-                        (&p.sha256).into(),
-                        id.into(),
-                        p.size_bytes.into(),
-                        (&v.record.id).into(),
-                        (&v.cadre_id).into(),
-                        v.recorded_at.into(),
-                    ]
-                })
-                .collect();
-            if !photos.is_empty() {
-                let columns = &["sha256", "doc_id", "size", "visit_id", "cadre_id", "recorded_at"];
-                steps.push(rows("blob_refs", columns, OnConflict::Ignore, photos));
-            }
+            let photos = s.visits.iter().flat_map(|v| {
+                let event = v.event_id.as_str();
+                v.record.photos.iter().map(move |p| photo_row(p, id, event, &v.cadre_id))
+            });
+            steps.extend(photo_rows(photos.collect()));
             if !visits.is_empty() {
                 // A visit's row stays, with its receipt (ids are the clients': a row of another
                 // enterprise under the same id is left alone).
@@ -188,7 +186,7 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
             }
             steps
         }
-        Projection::Problem { region_id, enterprise_name, state: s, conflicts, events }
+        Projection::Problem { region_id, enterprise_name, state: s, conflicts, events: timeline }
             if s.status != ProblemStatus::New =>
         {
             let row = vec![
@@ -221,7 +219,7 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 s.confirmation.map(|c| c.as_str()).into(),
                 s.missed_deadline.into(),
             ];
-            let events: Vec<Vec<Value>> = events
+            let events: Vec<Vec<Value>> = timeline
                 .iter()
                 .enumerate()
                 .map(|(i, e)| {
@@ -246,6 +244,8 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
             if !events.is_empty() {
                 steps.push(event_rows("problem_events", EVENT_COLUMNS, OnConflict::Insert, events, (0, 2)));
             }
+            let photos = timeline.iter().flat_map(|e| e.photos.iter().map(|p| photo_row(p, id, &e.event_id, &e.by)));
+            steps.extend(photo_rows(photos.collect()));
             steps
         }
         Projection::TaskNotice(s) if s.issued => {

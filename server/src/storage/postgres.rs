@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -43,6 +43,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::OFFICE_SETTINGS,
     // 8: see `schema::BLOB_REFS`.
     schema::BLOB_REFS,
+    // 9: see `schema::PHOTO_REFS`.
+    schema::PHOTO_REFS_FROM_BLOB_REFS,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
@@ -136,7 +138,7 @@ impl PostgresStorage {
             None => {
                 tx.batch_execute(&schema::create(TABLES, Dialect::Postgres)).await?;
                 tx.batch_execute(&schema::create(SIGN_IN_TABLES, Dialect::Postgres)).await?;
-                for sql in schema::OFFICE_SETTINGS.iter().chain(schema::BLOB_REFS) {
+                for sql in schema::OFFICE_SETTINGS.iter().chain(schema::PHOTO_REFS) {
                     tx.batch_execute(&schema::create(sql, Dialect::Postgres)).await?;
                 }
                 tx.execute("INSERT INTO zhuqi_meta (name, value) VALUES ('schema_version', $1)", &[&VERSION]).await?;

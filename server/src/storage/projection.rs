@@ -4,7 +4,7 @@
 use zhuqi_core::document::Document;
 use zhuqi_core::domain::event::fold;
 use zhuqi_core::domain::{
-    DocKind, EnterpriseState, Event, Outcome, ProblemAction, ProblemState, Role, TaskNoticeState,
+    DocKind, EnterpriseState, Event, Outcome, PhotoRef, ProblemAction, ProblemState, Role, TaskNoticeState,
 };
 
 /// One event of a problem's timeline, as projected.
@@ -18,6 +18,8 @@ pub struct EventRow {
     pub at: i64,
     /// `applied`, `conflict`, `rejected` or `unknown`.
     pub outcome: &'static str,
+    /// The photos it names (a report, a progress note, a resolution).
+    pub photos: Vec<PhotoRef>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,7 @@ pub fn project(kind: DocKind, doc: &Document) -> Projection {
                     device: f.event.device.clone(),
                     at: f.event.at,
                     outcome: outcome(&f.outcome),
+                    photos: f.event.action.photos().to_vec(),
                 })
                 .collect();
             Projection::Problem {

@@ -22,8 +22,8 @@ pub const OFFICE_SETTINGS: &[&str] = &[
     "CREATE TABLE calendar_days (date TEXT PRIMARY KEY, working BOOLEAN NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
-/// Which documents name each photo, at what size, in which visit by which cadre (version 8): who
-/// may upload and read it, and whose photos are still missing.
+/// Which documents named each photo, at what size, in which visit by which cadre (version 8;
+/// replaced by [`PHOTO_REFS`] in version 9).
 pub const BLOB_REFS: &[&str] = &[
     "CREATE TABLE blob_refs (
         sha256 TEXT NOT NULL,
@@ -37,8 +37,46 @@ pub const BLOB_REFS: &[&str] = &[
     "CREATE INDEX blob_refs_recorded ON blob_refs (recorded_at);",
 ];
 
+const PHOTO_REFS_TABLE: &str = "CREATE TABLE photo_refs (
+        sha256 TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        author_id TEXT NOT NULL,
+        received_at BIGINT,
+        PRIMARY KEY (sha256, doc_id, event_id)
+    ) WITHOUT ROWID;";
+const PHOTO_REFS_INDEXES: &str = "CREATE INDEX photo_refs_received ON photo_refs (received_at);";
+/// What each photo the relay holds whole says of itself (see `blobs::evidence::taken`): when, and
+/// where in 10⁻⁷ degrees. Written when it first is needed after the photo is complete.
+const PHOTOS_TABLE: &str = "CREATE TABLE photos (
+        sha256 TEXT PRIMARY KEY,
+        taken_at BIGINT,
+        taken_lat_e7 BIGINT,
+        taken_lon_e7 BIGINT
+    ) WITHOUT ROWID;";
+
+/// Every event that names a photo (version 9): a visit, a problem report, a progress note or a
+/// resolution, with the document it is in, the size it gives, its author and when the relay received
+/// it. Who may upload and read a photo, and whose photos are still missing, follow from it.
+/// And what the photos themselves say (see `PHOTOS_TABLE`).
+pub const PHOTO_REFS: &[&str] = &[PHOTO_REFS_TABLE, PHOTO_REFS_INDEXES, PHOTOS_TABLE];
+
+/// Version 9 from version 8: the visits' photo references carried over, each under its visit's event
+/// and that event's receipt (its recording time where it has none).
+pub const PHOTO_REFS_FROM_BLOB_REFS: &[&str] = &[
+    PHOTO_REFS_TABLE,
+    "INSERT INTO photo_refs (sha256, doc_id, event_id, size, author_id, received_at)
+        SELECT b.sha256, b.doc_id, COALESCE(v.event_id, b.visit_id), b.size, b.cadre_id,
+               COALESCE(v.received_at, b.recorded_at)
+        FROM blob_refs b LEFT JOIN visits v ON v.id = b.visit_id AND v.enterprise_id = b.doc_id;",
+    "DROP TABLE blob_refs;",
+    PHOTO_REFS_INDEXES,
+    PHOTOS_TABLE,
+];
+
 /// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`] and
-/// [`BLOB_REFS`].
+/// [`PHOTO_REFS`].
 pub const TABLES: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);

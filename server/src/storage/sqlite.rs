@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -34,6 +34,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::OFFICE_SETTINGS,
     // 8: see `schema::BLOB_REFS`.
     schema::BLOB_REFS,
+    // 9: see `schema::PHOTO_REFS`.
+    schema::PHOTO_REFS_FROM_BLOB_REFS,
 ];
 
 pub struct SqliteStorage {
@@ -80,7 +82,7 @@ impl SqliteStorage {
                 0 => [TABLES, SIGN_IN_TABLES]
                     .into_iter()
                     .chain(schema::OFFICE_SETTINGS.iter().copied())
-                    .chain(schema::BLOB_REFS.iter().copied())
+                    .chain(schema::PHOTO_REFS.iter().copied())
                     .collect(),
                 v => MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter().copied()).collect(),
             };

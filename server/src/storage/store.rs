@@ -6,6 +6,7 @@ use super::db::{Backend, Db, Dialect, Query, Row, Value, args, select};
 use super::plan::{self, OnConflict, Step};
 use super::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use zhuqi_core::domain::photo::Taken;
 use zhuqi_core::domain::{CalendarDay, Department, OfficeSettings, Region, RegionLevel, Role};
 
 const USER_COLS: &str =
@@ -509,29 +510,64 @@ impl<B: Backend> RelayStorage for B {
         })
     }
 
-    fn blob_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>> {
+    fn photo_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>> {
         self.read(|db| {
-            let sql = "SELECT doc_id, size FROM blob_refs WHERE sha256 = $1 ORDER BY doc_id";
+            let sql = "SELECT DISTINCT doc_id, size FROM photo_refs WHERE sha256 = $1 ORDER BY doc_id, size";
             rows_of(db, sql, args![sha256], |mut r| Ok((r.get(0)?, r.get(1)?)))
         })
     }
 
-    fn photos_recorded_before(&self, before: i64) -> Result<Vec<PhotoRow>> {
+    fn photo_regions(&self, sha256: &str) -> Result<Vec<String>> {
         self.read(|db| {
-            let sql = "SELECT b.sha256, b.doc_id, e.name, e.region_id, b.visit_id, b.cadre_id, b.recorded_at
-                       FROM blob_refs b JOIN enterprises e ON e.id = b.doc_id
-                       WHERE b.recorded_at < $1 ORDER BY b.recorded_at, b.sha256";
+            let sql = "SELECT e.region_id FROM photo_refs r JOIN enterprises e ON e.id = r.doc_id WHERE r.sha256 = $1
+                       UNION SELECT p.region_id FROM photo_refs r JOIN problems p ON p.id = r.doc_id WHERE r.sha256 = $1";
+            db.column(sql, args![sha256])
+        })
+    }
+
+    fn photos_received_before(&self, before: i64) -> Result<Vec<PhotoRow>> {
+        self.read(|db| {
+            let sql = "SELECT r.sha256, COALESCE(e.id, p.enterprise_id), COALESCE(e.name, p.enterprise_name),
+                              COALESCE(e.region_id, p.region_id), p.id, r.event_id, r.author_id, r.received_at
+                       FROM photo_refs r
+                       LEFT JOIN enterprises e ON e.id = r.doc_id
+                       LEFT JOIN problems p ON p.id = r.doc_id
+                       WHERE r.received_at < $1 AND (e.id IS NOT NULL OR p.id IS NOT NULL)
+                       ORDER BY r.received_at, r.sha256";
             rows_of(db, sql, args![before], |mut r| {
                 Ok(PhotoRow {
                     sha256: r.get(0)?,
                     enterprise_id: r.get(1)?,
                     enterprise_name: r.get(2)?,
                     region_id: r.get(3)?,
-                    visit_id: r.get(4)?,
-                    cadre_id: r.get(5)?,
-                    recorded_at: r.get(6)?,
+                    problem_id: r.get(4)?,
+                    event_id: r.get(5)?,
+                    author_id: r.get(6)?,
+                    received_at: r.get(7)?,
                 })
             })
+        })
+    }
+
+    fn photo_taken(&self, sha256: &str) -> Result<Option<Taken>> {
+        self.read(|db| {
+            let sql = "SELECT taken_at, taken_lat_e7, taken_lon_e7 FROM photos WHERE sha256 = $1";
+            let mut rows = rows_of(db, sql, args![sha256], |mut r| {
+                let (at, lat, lon): (Option<i64>, Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let lat_lon = lat.zip(lon).map(|(lat, lon)| (lat as f64 / 1e7, lon as f64 / 1e7));
+                Ok(Taken { at, lat_lon })
+            })?;
+            Ok(rows.pop())
+        })
+    }
+
+    fn record_photo(&self, sha256: &str, taken: &Taken) -> Result<()> {
+        let e7 = |v: f64| (v * 1e7).round() as i64;
+        let (lat, lon) = (taken.lat_lon.map(|l| e7(l.0)), taken.lat_lon.map(|l| e7(l.1)));
+        self.write(|db| {
+            let sql = "INSERT INTO photos (sha256, taken_at, taken_lat_e7, taken_lon_e7) VALUES ($1, $2, $3, $4)
+                       ON CONFLICT DO NOTHING";
+            db.execute(sql, args![sha256, taken.at, lat, lon]).map(drop)
         })
     }
 

@@ -941,6 +941,7 @@ mod tests {
             title: "贷款到期".into(),
             description: "续贷需要担保".into(),
             visit_id: None,
+            photos: vec![],
         }
     }
 
@@ -1084,7 +1085,7 @@ mod tests {
             note: String::new(),
         };
         doc.append(&office.event("p-2", NOW - 39 * day, &["p-1"], routed)).unwrap();
-        let resolved = ProblemAction::Resolved { resolution: "已放款".into() };
+        let resolved = ProblemAction::Resolved { resolution: "已放款".into(), photos: vec![] };
         doc.append(&office.event("p-3", NOW - 31 * day, &["p-2"], resolved)).unwrap();
         let close = |answer_days: Option<u32>| {
             let mut d = doc.clone();

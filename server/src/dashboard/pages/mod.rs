@@ -101,6 +101,32 @@ pub fn time_or_dash(t: Option<i64>) -> String {
     t.map_or("—".into(), time_of)
 }
 
+/// A photo an event names, as a page shows it.
+pub struct PhotoThumb {
+    pub sha256: String,
+    /// Whether the relay holds it whole.
+    pub uploaded: bool,
+    /// Why its evidence is doubtful, in Chinese (see `zhuqi_core::domain::photo::flags`).
+    pub flags: Vec<String>,
+}
+
+/// Photos as thumbnails opening the original, each followed by its flags, or 未上传 for those not
+/// uploaded yet.
+pub fn photo_thumbs(photos: &[PhotoThumb], alt: &str) -> Markup {
+    html! {
+        @for p in photos {
+            @if p.uploaded {
+                a.photo href={ "/photos/" (p.sha256) } {
+                    img.thumb src={ "/photos/" (p.sha256) "/thumbnail" } alt=(alt) loading="lazy";
+                }
+                @for f in &p.flags { span.flag { (f) } }
+            } @else {
+                span.missing { "未上传" }
+            }
+        }
+    }
+}
+
 /// A sortable table of the reports (`id` for tests and styling): numbers carry their value in
 /// `data-v` for the sorting script; an empty cell sorts below every number.
 pub fn table(t: &Table, id: &str) -> Markup {
@@ -206,6 +232,7 @@ mod tests {
             origin: None,
             text: "</td>".into(),
             outcome,
+            photos: vec![],
         };
         let page = ProblemPage {
             id: "p\"1",
@@ -215,7 +242,14 @@ mod tests {
             timeline: vec![
                 event(EventOutcome::Applied),
                 event(EventOutcome::Conflict { with: "李<四>".into() }),
-                TimelineEvent { origin: Some(&origin), ..event(EventOutcome::Applied) },
+                TimelineEvent {
+                    origin: Some(&origin),
+                    photos: vec![
+                        PhotoThumb { sha256: "\"><script>".into(), uploaded: true, flags: vec!["<b>".into()] },
+                        PhotoThumb { sha256: "x".into(), uploaded: false, flags: vec![] },
+                    ],
+                    ..event(EventOutcome::Applied)
+                },
             ],
             departments: vec![],
             answer_days: 15,
@@ -229,6 +263,9 @@ mod tests {
                 && html.contains("<td>&lt;/td&gt;</td>")
         );
         assert!(html.contains(r#"action="/problems/p&quot;1/urge""#));
+        assert!(html.contains(
+            r#"<a class="photo" href="/photos/&quot;&gt;&lt;script&gt;"><img class="thumb" src="/photos/&quot;&gt;&lt;script&gt;/thumbnail" alt="问题照片" loading="lazy"></a><span class="flag">&lt;b&gt;</span><span class="missing">未上传</span>"#
+        ), "{html}");
         assert!(html.contains(r#"<tr class="event conflict">"#) && html.contains(r#"<tr class="event">"#));
         assert!(html.contains(r#"<td><b class="error">冲突</b>：与 李&lt;四&gt; 的操作冲突，未生效但已保留</td>"#));
         assert!(html.contains(r#"<span class="who">王&amp;五</span>"#));

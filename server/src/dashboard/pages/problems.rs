@@ -2,7 +2,7 @@
 //! timeline and the desk's forms to urge (催办), route (交办) and escalate (提级督办) it, and, once
 //! resolved, to record a call-back (回访代确认) or close it unanswered (超时未确认).
 
-use super::{Choice, Page, csrf_field, option, time_or_dash};
+use super::{Choice, Page, PhotoThumb, csrf_field, option, photo_thumbs, time_or_dash};
 use crate::dashboard::clock::time_of;
 use crate::storage::ProblemRow;
 use maud::{Markup, html};
@@ -196,6 +196,8 @@ pub struct TimelineEvent<'a> {
     pub received_at: Option<i64>,
     /// Entered late (补录): received after the offline window; the figures count it at its arrival.
     pub late_entry: bool,
+    /// The photos it names (a report, a progress note, a resolution).
+    pub photos: Vec<PhotoThumb>,
     /// Imported from a previous platform's history (导入): its record there and the person it names.
     pub origin: Option<&'a zhuqi_core::domain::Origin>,
     /// What the action says (a note, a resolution, a department and deadline…).
@@ -268,7 +270,7 @@ impl Page for ProblemPage<'_> {
                                 (time_or_dash(e.received_at))
                                 @if e.late_entry { " " span.late-entry title="超过离线期限才同步，考核按到达时间计" { "补录" } }
                             }
-                            td { (e.text) }
+                            td { (e.text) (photo_thumbs(&e.photos, "问题照片")) }
                             td {
                                 @match &e.outcome {
                                     EventOutcome::Applied => "生效",

@@ -3,7 +3,7 @@
 //! the form to issue one, and one notice's recipients).
 
 use super::problems::status_zh;
-use super::{Choice, Page, csrf_field, time_or_dash};
+use super::{Choice, Page, PhotoThumb, csrf_field, photo_thumbs, time_or_dash};
 use crate::storage::ProblemRow;
 use maud::{Markup, html};
 use zhuqi_core::domain::text::date_of;
@@ -21,15 +21,18 @@ pub struct AssignedCadre<'a> {
 pub struct VisitLine<'a> {
     pub cadre: String,
     pub record: &'a VisitRecord,
-    /// Whether the relay holds each of the visit's photos (in the record's order).
-    pub uploaded: Vec<bool>,
+    /// The visit's photos (in the record's order).
+    pub photos: Vec<PhotoThumb>,
 }
 
-/// A photo a visit named that has not arrived.
+/// A photo an event named that has not arrived.
 pub struct MissingPhoto {
     pub enterprise_id: String,
     pub enterprise_name: String,
-    pub recorded_at: i64,
+    /// The problem whose event named it; none for a visit.
+    pub problem_id: Option<String>,
+    /// When the relay received the event.
+    pub received_at: i64,
 }
 
 /// `/photos/missing`.
@@ -43,12 +46,12 @@ impl Page for MissingPhotosPage {
     const TITLE: &'static str = "照片未上传";
     fn body(&self) -> Markup {
         html! {
-            h2 { "走访照片未上传（记录满" (self.days) "天）" }
+            h2 { "照片未上传（记录同步满" (self.days) "天）" }
             @if self.cadres.is_empty() {
                 p id="none" { "没有未上传的照片。" }
             }
             table id="missing" {
-                thead { tr { th { "干部" } th { "张数" } th { "走访（记录时间 · 企业）" } } }
+                thead { tr { th { "上传人" } th { "张数" } th { "记录（同步时间 · 走访或问题 · 企业）" } } }
                 tbody {
                     @for (cadre, photos) in &self.cadres {
                         tr {
@@ -57,7 +60,12 @@ impl Page for MissingPhotosPage {
                             td {
                                 @for p in photos {
                                     span.missing {
-                                        (crate::dashboard::clock::time_of(p.recorded_at)) " · "
+                                        (crate::dashboard::clock::time_of(p.received_at)) " · "
+                                        @match &p.problem_id {
+                                            Some(id) => a href={ "/problems/" (id) } { "问题" },
+                                            None => "走访",
+                                        }
+                                        " · "
                                         a href={ "/enterprises/" (p.enterprise_id) } { (p.enterprise_name) }
                                     }
                                     br;
@@ -104,22 +112,17 @@ impl Page for EnterprisePage<'_> {
                 tbody {
                     @for v in &self.visits {
                         tr {
-                            td { (v.record.date) }
+                            td {
+                                (v.record.date)
+                                @if v.record.location.is_some_and(|l| l.mock) {
+                                    " " span.flag title="手机报告该位置来自模拟定位" { "模拟定位" }
+                                }
+                            }
                             td { (v.cadre) }
                             td { (v.record.people_met.join("、")) }
                             td { (v.record.notes) }
                             td { (v.record.policies.join("、")) }
-                            td {
-                                @for (p, uploaded) in v.record.photos.iter().zip(&v.uploaded) {
-                                    @if *uploaded {
-                                        a href={ "/photos/" (p.sha256) } {
-                                            img.thumb src={ "/photos/" (p.sha256) } alt="走访照片";
-                                        }
-                                    } @else {
-                                        span.missing { "未上传" }
-                                    }
-                                }
-                            }
+                            td { (photo_thumbs(&v.photos, "走访照片")) }
                         }
                     }
                 }

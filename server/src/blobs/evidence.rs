@@ -1,0 +1,200 @@
+//! What the relay makes of a photo's bytes: when and where its metadata says it was taken (EXIF,
+//! weighed by `zhuqi_core::domain::photo::flags`), a small copy for pages (thumbnail), and a copy
+//! without any metadata for enterprise contacts (no GPS position of anyone leaves with it). Copies
+//! are re-encoded as JPEG, so they carry nothing of the original but its pixels.
+
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+use std::io::Cursor;
+use zhuqi_core::domain::photo::Taken;
+
+/// The longest side of a thumbnail, in pixels.
+pub const THUMBNAIL_SIDE: u32 = 320;
+/// The longest side of the copy shown to an enterprise contact.
+pub const PUBLIC_SIDE: u32 = 2048;
+/// Bytes of a photo's start read for its metadata: a JPEG's EXIF block (APP1) is at most 64 KiB
+/// and comes first; a HEIC's metadata box comes before its image data.
+pub const METADATA_BYTES: usize = 1 << 20;
+/// The largest image decoded, in pixels per side (a 200-megapixel camera's is 16,320 × 12,240).
+const MAX_SIDE: u32 = 16_384;
+/// Memory a decoder may take: a 12-megapixel photo needs 36 MB; a 200-megapixel one is refused.
+const MAX_DECODE_BYTES: u64 = 256 << 20;
+
+/// Why no copy could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// HEIC (or anything else) this relay cannot decode.
+    #[error("the relay cannot decode this photo's format")]
+    Unsupported,
+    /// Dimensions or memory past the limits, or bytes that are no image after all.
+    #[error("the photo cannot be decoded: {0}")]
+    Undecodable(String),
+}
+
+/// Reads the photo's time and position from its EXIF metadata (in `head`, its first
+/// [`METADATA_BYTES`]). Nothing is known when there is no EXIF, or it cannot be read.
+pub fn taken(head: &[u8]) -> Taken {
+    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(head)) else {
+        return Taken::default();
+    };
+    Taken { at: taken_at(&exif), lat_lon: lat_lon(&exif) }
+}
+
+fn ascii(exif: &exif::Exif, tag: exif::Tag) -> Option<&[u8]> {
+    match &exif.get_field(tag, exif::In::PRIMARY)?.value {
+        exif::Value::Ascii(v) => v.first().map(Vec::as_slice),
+        _ => None,
+    }
+}
+
+/// `DateTimeOriginal` with `OffsetTimeOriginal` (China time when it has none), in ms.
+fn taken_at(exif: &exif::Exif) -> Option<i64> {
+    let mut t = exif::DateTime::from_ascii(ascii(exif, exif::Tag::DateTimeOriginal)?).ok()?;
+    if let Some(offset) = ascii(exif, exif::Tag::OffsetTimeOriginal) {
+        t.parse_offset(offset).ok()?;
+    }
+    if !(1..=12).contains(&t.month) || !(1..=31).contains(&t.day) || t.hour > 23 || t.minute > 59 || t.second > 60 {
+        return None;
+    }
+    let day = zhuqi_core::domain::text::days_from_civil(t.year.into(), t.month.into(), t.day.into());
+    let seconds = day * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second);
+    let offset_minutes = i64::from(t.offset.unwrap_or(8 * 60));
+    Some((seconds - offset_minutes * 60) * 1000)
+}
+
+/// The GPS block's latitude and longitude, in degrees.
+fn lat_lon(exif: &exif::Exif) -> Option<(f64, f64)> {
+    let degrees = |tag, reference, negative: u8| {
+        let exif::Value::Rational(dms) = &exif.get_field(tag, exif::In::PRIMARY)?.value else { return None };
+        let [d, m, s] = dms.as_slice() else { return None };
+        let v = d.to_f64() + m.to_f64() / 60.0 + s.to_f64() / 3600.0;
+        let sign = if ascii(exif, reference)?.first() == Some(&negative) { -1.0 } else { 1.0 };
+        v.is_finite().then_some(sign * v)
+    };
+    let lat = degrees(exif::Tag::GPSLatitude, exif::Tag::GPSLatitudeRef, b'S')?;
+    let lon = degrees(exif::Tag::GPSLongitude, exif::Tag::GPSLongitudeRef, b'W')?;
+    ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)).then_some((lat, lon))
+}
+
+/// The photo as a JPEG of at most `side` pixels on its longer side, turned upright as its metadata
+/// says, without any metadata.
+pub fn copy(photo: &[u8], side: u32, quality: u8) -> Result<Vec<u8>, CopyError> {
+    let undecodable = |e: image::ImageError| CopyError::Undecodable(e.to_string());
+    let mut reader = ImageReader::new(Cursor::new(photo)).with_guessed_format().map_err(|e| CopyError::Undecodable(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(CopyError::Unsupported);
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(undecodable)?;
+    let orientation = decoder.orientation().map_err(undecodable)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    img.apply_orientation(orientation);
+    let img = if img.width().max(img.height()) > side { img.thumbnail(side, side) } else { img };
+    let mut out = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+    DynamicImage::ImageRgb8(img.to_rgb8()).write_with_encoder(encoder).map_err(undecodable)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// A JPEG of `w` × `h` pixels carrying an EXIF block with `DateTimeOriginal` `when` and, if given,
+    /// a GPS position (degrees north, east): what a phone's camera writes.
+    pub fn photo_with_exif(w: u32, h: u32, when: &str, gps: Option<(f64, f64)>) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let mut jpeg = Vec::new();
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85);
+        DynamicImage::ImageRgb8(img).write_with_encoder(encoder).unwrap();
+        let mut fields = vec![exif::Field {
+            tag: exif::Tag::DateTimeOriginal,
+            ifd_num: exif::In::PRIMARY,
+            value: exif::Value::Ascii(vec![when.as_bytes().to_vec()]),
+        }];
+        let dms = |v: f64| {
+            let d = v.trunc();
+            let m = ((v - d) * 60.0).trunc();
+            let s = ((v - d) * 60.0 - m) * 60.0;
+            exif::Value::Rational(vec![
+                exif::Rational::from((d as u32, 1)),
+                exif::Rational::from((m as u32, 1)),
+                exif::Rational::from(((s * 1000.0).round() as u32, 1000)),
+            ])
+        };
+        if let Some((lat, lon)) = gps {
+            let field = |tag, value| exif::Field { tag, ifd_num: exif::In::PRIMARY, value };
+            fields.push(field(exif::Tag::GPSLatitudeRef, exif::Value::Ascii(vec![b"N".to_vec()])));
+            fields.push(field(exif::Tag::GPSLatitude, dms(lat)));
+            fields.push(field(exif::Tag::GPSLongitudeRef, exif::Value::Ascii(vec![b"E".to_vec()])));
+            fields.push(field(exif::Tag::GPSLongitude, dms(lon)));
+        }
+        let mut writer = exif::experimental::Writer::new();
+        for f in &fields {
+            writer.push_field(f);
+        }
+        let mut tiff = Cursor::new(Vec::new());
+        writer.write(&mut tiff, false).unwrap();
+        let tiff = tiff.into_inner();
+        // APP1 "Exif\0\0" + TIFF, right after the JPEG's start-of-image marker.
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn a_cameras_time_and_position_are_read_and_copies_carry_neither() {
+        let photo = photo_with_exif(640, 480, "2026:11:30 09:15:00", Some((34.7466, 113.6253)));
+        let t = taken(&photo);
+        // 09:15 China time is 01:15 UTC.
+        let day = zhuqi_core::domain::text::days_from_civil(2026, 11, 30);
+        assert_eq!(t.at, Some((day * 86_400 + 3600 + 15 * 60) * 1000));
+        let (lat, lon) = t.lat_lon.unwrap();
+        assert!((lat - 34.7466).abs() < 1e-5 && (lon - 113.6253).abs() < 1e-5, "{lat} {lon}");
+
+        let thumb = copy(&photo, THUMBNAIL_SIDE, 80).unwrap();
+        let img = image::load_from_memory(&thumb).unwrap();
+        assert_eq!((img.width(), img.height()), (320, 240));
+        assert_eq!(taken(&thumb), Taken::default(), "a copy carries no metadata");
+        // A photo smaller than the side is not enlarged.
+        let small = copy(&photo, PUBLIC_SIDE, 85).unwrap();
+        assert_eq!(image::load_from_memory(&small).unwrap().width(), 640);
+
+        // No EXIF, broken bytes, or a format the relay cannot decode.
+        assert_eq!(taken(b"\xFF\xD8\xFF\xE0not really"), Taken::default());
+        assert_eq!(taken(&[]), Taken::default());
+        assert!(matches!(copy(b"\0\0\0\x18ftypheic\0\0\0\0", 320, 80), Err(CopyError::Unsupported)));
+        assert!(matches!(copy(&photo[..600], 320, 80), Err(CopyError::Undecodable(_))));
+    }
+
+    #[test]
+    fn an_image_claiming_enormous_dimensions_is_refused_before_it_is_decoded() {
+        // A PNG header claiming 100,000 × 100,000 pixels (40 GB decoded), and nothing else.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        png.extend_from_slice(&100_000u32.to_be_bytes());
+        png.extend_from_slice(&100_000u32.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let crc = crc32(&png[12..]);
+        png.extend_from_slice(&crc.to_be_bytes());
+        assert!(matches!(copy(&png, 320, 80), Err(CopyError::Undecodable(_))));
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+}
