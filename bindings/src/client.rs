@@ -20,6 +20,8 @@ pub struct ZhuqiClient {
     store: RwLock<Option<Arc<Store>>>,
     /// Serialises syncs: two at once would push the same changes twice.
     sync_lock: Mutex<()>,
+    /// Hears how photo uploads progress (`set_photo_listener`).
+    photo_listener: RwLock<Option<Arc<dyn crate::listener::PhotoListener>>>,
 }
 
 fn store_path(dir: &std::path::Path, user_id: &str) -> PathBuf {
@@ -53,15 +55,22 @@ impl ZhuqiClient {
         Ok(identity.into())
     }
 
-    /// Runs a sync, then uploads the photos its visits name; on a revoked device wipes everything
-    /// first, as the relay asks. A photo upload cut off stays queued for the next sync.
+    /// Runs a sync, then uploads the photos its events name (telling the photo listener how each
+    /// goes); on a revoked device wipes everything first, as the relay asks. A photo upload cut off
+    /// stays queued for the next sync.
     pub(crate) fn sync_inner(&self) -> Result<SyncSummary> {
         let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
         let store = self.store()?;
         match self.relay().sync_now(&store) {
             Ok(r) => {
                 let mut summary: SyncSummary = r.into();
-                match self.relay().upload_photos(&store) {
+                let listener = self.photo_listener.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut tell = |u: &zhuqi_core::store::PhotoUpload| {
+                    if let Some(l) = &listener {
+                        l.on_photo_progress(u.clone().into());
+                    }
+                };
+                match self.relay().upload_photos_reporting(&store, &mut tell) {
                     Ok(photos) => summary.photos_uploaded = photos.uploaded,
                     Err(e) => tracing::info!("photo uploads left for the next sync: {e}"),
                 }
@@ -122,6 +131,7 @@ impl ZhuqiClient {
             data_dir,
             store: RwLock::new(None),
             sync_lock: Mutex::new(()),
+            photo_listener: RwLock::new(None),
         };
         if let Ok(json) = std::fs::read_to_string(client.data_dir.join(SESSION_FILE))
             && let Ok(identity) = serde_json::from_str::<Identity>(&json)
@@ -174,9 +184,22 @@ impl ZhuqiClient {
         Ok(self.store()?.attach_photo(std::path::Path::new(&path))?.into())
     }
 
-    /// The photos visits named, with how far each has reached the relay.
+    /// The photos events named (visits, problem reports, progress notes, resolutions), with how far
+    /// each has reached the relay.
     pub fn photo_uploads(&self) -> Result<Vec<PhotoUploadInfo>> {
         Ok(self.store()?.photo_uploads()?.into_iter().map(Into::into).collect())
+    }
+
+    /// Sets who hears how photo uploads progress during syncs (replacing any earlier one). It is
+    /// called on the thread running the sync, never the main thread: hop to it to update a view
+    /// (Android: `Handler(Looper.getMainLooper()).post { … }`; iOS: `DispatchQueue.main.async { … }`).
+    pub fn set_photo_listener(&self, listener: Box<dyn crate::listener::PhotoListener>) {
+        *self.photo_listener.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::from(listener));
+    }
+
+    /// Stops telling the photo listener anything.
+    pub fn clear_photo_listener(&self) {
+        *self.photo_listener.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Tells the core which network the phone is on (call at start and on every change): metered
@@ -207,7 +230,12 @@ impl ZhuqiClient {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
-            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, mock: l.mock }),
+            location: visit.location.map(|l| Location {
+                lat: l.lat,
+                lon: l.lon,
+                accuracy_m: l.accuracy_m,
+                mock: l.mock,
+            }),
             photos: visit.photos.into_iter().map(Into::into).collect(),
         };
         Ok(self.store()?.record_visit(&enterprise_id, v)?)
@@ -226,7 +254,12 @@ impl ZhuqiClient {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
-            location: visit.location.map(|l| Location { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, mock: l.mock }),
+            location: visit.location.map(|l| Location {
+                lat: l.lat,
+                lon: l.lon,
+                accuracy_m: l.accuracy_m,
+                mock: l.mock,
+            }),
             photos: visit.photos.into_iter().map(Into::into).collect(),
         };
         Ok(self.store()?.correct_visit(&enterprise_id, &visit_id, v, &reason)?)
@@ -425,7 +458,12 @@ impl ZhuqiClient {
                     people_met: v.people_met,
                     notes: v.notes,
                     policies: v.policies,
-                    location: v.location.map(|l| GeoLocation { lat: l.lat, lon: l.lon, accuracy_m: l.accuracy_m, mock: l.mock }),
+                    location: v.location.map(|l| GeoLocation {
+                        lat: l.lat,
+                        lon: l.lon,
+                        accuracy_m: l.accuracy_m,
+                        mock: l.mock,
+                    }),
                     photos: v.photos.into_iter().map(Into::into).collect(),
                     correction_reasons: v.corrections.into_iter().map(|c| c.reason).collect(),
                 })

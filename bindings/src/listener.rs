@@ -4,7 +4,7 @@
 
 use crate::client::ZhuqiClient;
 use crate::error::ZhuqiError;
-use crate::records::SyncSummary;
+use crate::records::{PhotoUploadInfo, SyncSummary};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,6 +16,15 @@ pub trait SyncListener: Send + Sync {
     fn on_changes(&self, summary: SyncSummary);
     /// A background sync failed (offline, signed out…); `error` says why.
     fn on_error(&self, error: ZhuqiError);
+}
+
+/// Implemented by the app to show photo uploads progressing (`ZhuqiClient::set_photo_listener`).
+/// Called on the thread running the sync, not the main thread.
+#[uniffi::export(callback_interface)]
+pub trait PhotoListener: Send + Sync {
+    /// Where a photo's upload stands: `uploading` after each chunk the relay acknowledged (with
+    /// the bytes it holds), then `done`, or `failed` with the reason.
+    fn on_photo_progress(&self, upload: PhotoUploadInfo);
 }
 
 /// Stops the observation it came from; dropping it stops it too.

@@ -40,6 +40,7 @@ fn many_threads_share_one_client() {
                                 title: format!("问题{t}-{i}"),
                                 description: "描述".into(),
                                 visit_id: None,
+                                photos: vec![],
                             };
                             client.report_problem(p).unwrap();
                         }

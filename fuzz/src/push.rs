@@ -524,10 +524,19 @@ fn location(r: &mut Reader<'_>) -> Location {
     }
 }
 
+/// Photo references: none, a well-formed one, or anything.
+fn photos(r: &mut Reader<'_>) -> Vec<PhotoRef> {
+    match r.below(3) {
+        0 => vec![],
+        1 => vec![PhotoRef { id: "ph-1".into(), sha256: "ab".repeat(32), size_bytes: 1024 }],
+        _ => vec![PhotoRef { id: text(r), sha256: text(r), size_bytes: r.u64() }],
+    }
+}
+
 fn problem_action(r: &mut Reader<'_>) -> ProblemAction {
     use ProblemAction::*;
     match r.below(14) {
-        0 => Progress { note: text(r) },
+        0 => Progress { note: text(r), photos: photos(r) },
         1 => Reported {
             enterprise_id: (*r.pick(&[ENT_A, "ent-b", ""])).into(),
             category: match r.below(Category::ALL.len() + 1) {
@@ -537,6 +546,7 @@ fn problem_action(r: &mut Reader<'_>) -> ProblemAction {
             title: text(r),
             description: text(r),
             visit_id: r.pick(&[None, Some("visit-1"), Some("visit-9")]).map(Into::into),
+            photos: photos(r),
         },
         2 => Accepted { note: text(r) },
         3 => Routed { department_id: department(r), level: level(r), deadline: deadline(r), note: text(r) },
@@ -547,7 +557,7 @@ fn problem_action(r: &mut Reader<'_>) -> ProblemAction {
             deadline: opt(r, deadline),
         },
         5 => Urged { note: text(r) },
-        6 => Resolved { resolution: text(r) },
+        6 => Resolved { resolution: text(r), photos: photos(r) },
         7 => Confirmed { rating: level(r), comment: text(r) },
         8 => Rejected { reason: text(r) },
         9 => CalledBack { contact: text(r), accepted: r.bool(), rating: opt(r, level), note: text(r) },
@@ -585,11 +595,7 @@ fn enterprise_action(r: &mut Reader<'_>) -> EnterpriseAction {
                 notes: text(r),
                 policies: if r.bool() { vec![text(r)] } else { vec![] },
                 location: opt(r, location),
-                photos: match r.below(3) {
-                    0 => vec![],
-                    1 => vec![PhotoRef { id: "ph-1".into(), sha256: "ab".repeat(32), size_bytes: 1024 }],
-                    _ => vec![PhotoRef { id: text(r), sha256: text(r), size_bytes: r.u64() }],
-                },
+                photos: photos(r),
             },
         },
         1 => Registered {

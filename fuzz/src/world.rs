@@ -374,6 +374,7 @@ fn problem_document(d: &[Device]) -> (Document, Vec<(usize, Change)>) {
         title: "贷款到期".into(),
         description: "续贷需要担保".into(),
         visit_id: Some("visit-1".into()),
+        photos: vec![],
     };
     let header = [("enterprise_id", ENT_A), ("enterprise_name", NAME), ("region_id", COUNTY)];
     let first = d[CADRE].event("p-1", t, &[], reported);
@@ -385,11 +386,22 @@ fn problem_document(d: &[Device]) -> (Document, Vec<(usize, Change)>) {
     let c3 = doc.append(&d[MANAGER].event("p-3", t + 3 * HOUR, &["p-2"], routed)).unwrap();
     let mut fork = Document::from_automerge(doc.automerge().fork());
     fork.set_actor(d[HANDLER].actor.clone());
-    let c4 =
-        fork.append(&d[HANDLER].event("p-4", NOW - 2 * DAY, &["p-3"], Progress { note: "已联系银行".into() })).unwrap();
+    let c4 = fork
+        .append(&d[HANDLER].event(
+            "p-4",
+            NOW - 2 * DAY,
+            &["p-3"],
+            Progress { note: "已联系银行".into(), photos: vec![] },
+        ))
+        .unwrap();
     doc.set_actor(d[CADRE].actor.clone());
     let c5 = doc
-        .append(&d[CADRE].event("p-5", NOW - 2 * DAY + HOUR, &["p-3"], Progress { note: "企业补充了材料".into() }))
+        .append(&d[CADRE].event(
+            "p-5",
+            NOW - 2 * DAY + HOUR,
+            &["p-3"],
+            Progress { note: "企业补充了材料".into(), photos: vec![] },
+        ))
         .unwrap();
     doc.automerge_mut().merge(fork.automerge_mut()).unwrap();
     (doc, vec![(CADRE, c1), (MANAGER, c2), (MANAGER, c3), (HANDLER, c4), (CADRE, c5)])
@@ -500,6 +512,7 @@ fn seeds(w: &World) -> Vec<Seed> {
         title: "用地审批慢".into(),
         description: "厂房扩建用地手续未批".into(),
         visit_id: visit.map(Into::into),
+        photos: vec![],
     };
     let mut seeds = Vec::new();
     let (_, c) = Document::create(
@@ -519,11 +532,11 @@ fn seeds(w: &World) -> Vec<Seed> {
         changes: vec![c.raw_bytes().to_vec()],
     });
     let p = Base::Problem;
-    let progress = ev(CADRE, "n-1", seen(p), Progress { note: "银行已受理".into() });
+    let progress = ev(CADRE, "n-1", seen(p), Progress { note: "银行已受理".into(), photos: vec![] });
     seeds.push(seed("cadre adds progress", CADRE, p, vec![on(p, CADRE, &[progress])]));
     let urged = ev(MANAGER, "n-2", seen(p), Urged { note: "请加快办理".into() });
     seeds.push(seed("office urges", MANAGER, p, vec![on(p, MANAGER, &[urged.clone()])]));
-    let resolved = ev(HANDLER, "n-3", seen(p), Resolved { resolution: "已协调银行续贷".into() });
+    let resolved = ev(HANDLER, "n-3", seen(p), Resolved { resolution: "已协调银行续贷".into(), photos: vec![] });
     seeds.push(seed("handler resolves", HANDLER, p, vec![on(p, HANDLER, &[resolved])]));
     let escalated = ev(
         MANAGER,
@@ -537,11 +550,11 @@ fn seeds(w: &World) -> Vec<Seed> {
     let urged_earlier = ev(MANAGER, "n-5", vec!["p-3".into()], Urged { note: "请尽快联系企业".into() });
     let c = append(&w.problem.doc, Some(&[older]), &d[MANAGER].actor, &[urged_earlier], at);
     seeds.push(seed("office writes on an older view", MANAGER, p, vec![c]));
-    let first = ev(CADRE, "n-6", seen(p), Progress { note: "第一次".into() });
+    let first = ev(CADRE, "n-6", seen(p), Progress { note: "第一次".into(), photos: vec![] });
     let c1 = on(p, CADRE, &[first]);
     let mut after = w.problem.doc.clone();
     after.apply_changes([c1.clone()]).unwrap();
-    let second = ev(CADRE, "n-7", vec!["n-6".into()], Progress { note: "第二次".into() });
+    let second = ev(CADRE, "n-7", vec!["n-6".into()], Progress { note: "第二次".into(), photos: vec![] });
     let c2 = append(&after, None, &d[CADRE].actor, &[second], at);
     seeds.push(seed("cadre pushes two changes", CADRE, p, vec![c1, c2]));
     // Dated before the events it saw: the relay's own records keep their dates.

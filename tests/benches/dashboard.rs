@@ -88,6 +88,7 @@ fn seed(relay: &Relay) {
                 title: format!("问题{i}"),
                 description: "描述".into(),
                 visit_id: None,
+                photos: vec![],
             };
             a.create(DocKind::Problem, &id, &header, report, t).unwrap();
             if i % 4 != 0 {

@@ -94,6 +94,7 @@ fn seed(relay: &Relay) -> Vec<String> {
             title: format!("问题{i}"),
             description: "企业需要协调解决的困难".into(),
             visit_id: None,
+            photos: vec![],
         };
         a.create(DocKind::Problem, &id, &header, report, t).unwrap();
         a.append(
@@ -198,7 +199,12 @@ fn main() {
     }
     for p in &problems[..80] {
         for v in 0..5 {
-            a.append(p, ProblemAction::Progress { note: format!("办理进展{v}") }, zhuqi_server::now_ms()).unwrap();
+            a.append(
+                p,
+                ProblemAction::Progress { note: format!("办理进展{v}"), photos: vec![] },
+                zhuqi_server::now_ms(),
+            )
+            .unwrap();
         }
     }
     a.submit_all().unwrap();

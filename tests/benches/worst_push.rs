@@ -30,7 +30,7 @@ const UNSEEN: usize = 256;
 const HONEST: usize = 8;
 
 fn progress(n: usize) -> Vec<ProblemAction> {
-    (0..n).map(|i| ProblemAction::Progress { note: format!("办理进展{i}") }).collect()
+    (0..n).map(|i| ProblemAction::Progress { note: format!("办理进展{i}"), photos: vec![] }).collect()
 }
 
 /// An action the handler may not take: the push is refused once it reaches it.
@@ -69,6 +69,7 @@ fn main() {
             title: "贷款到期".into(),
             description: "续贷需要担保".into(),
             visit_id: None,
+            photos: vec![],
         };
         a.create(DocKind::Problem, id, &header, report, now - 2 * DAY).unwrap();
     }

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod ledger;
 pub mod load;
 pub mod pg;
+pub mod photo;
 pub mod province;
 
 use std::net::SocketAddr;

@@ -228,7 +228,7 @@ impl SimDevice {
         let push = match scenario {
             Scenario::UpToDate => Vec::new(),
             Scenario::OneChange => {
-                vec![self.append(i, ProblemAction::Progress { note: format!("进展 {}", self.next) })?]
+                vec![self.append(i, ProblemAction::Progress { note: format!("进展 {}", self.next), photos: vec![] })?]
             }
             Scenario::Visits(n) => {
                 let mut changes = Vec::new();

@@ -200,6 +200,7 @@ pub fn generate(state: &AppState, shape: &Shape, password_hash: &str) -> Provinc
                     title: "流动资金贷款".into(),
                     description: "企业需要流动资金贷款，希望协调银行".into(),
                     visit_id: None,
+                    photos: vec![],
                 },
             );
             let (doc, change) = Document::create(DocKind::Problem, &pid, &header, actor.clone(), &reported).unwrap();

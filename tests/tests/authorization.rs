@@ -106,7 +106,7 @@ fn every_role_and_action_is_checked_by_the_relay() {
         (
             "progress",
             &w.routed,
-            problem_action(ProblemAction::Progress { note: "进展".into() }),
+            problem_action(ProblemAction::Progress { note: "进展".into(), photos: vec![] }),
             &["cadre", "manager", "city", "handler"],
         ),
         (
@@ -121,7 +121,12 @@ fn every_role_and_action_is_checked_by_the_relay() {
             &["cadre", "manager", "city", "handler"],
         ),
         ("urge", &w.routed, problem_action(ProblemAction::Urged { note: String::new() }), &["manager", "city"]),
-        ("resolve", &w.routed, problem_action(ProblemAction::Resolved { resolution: "办结".into() }), &["handler"]),
+        (
+            "resolve",
+            &w.routed,
+            problem_action(ProblemAction::Resolved { resolution: "办结".into(), photos: vec![] }),
+            &["handler"],
+        ),
         (
             "confirm",
             &w.resolved,
@@ -247,6 +252,7 @@ fn every_role_and_action_is_checked_by_the_relay() {
             title: "市场".into(),
             description: "拓展市场".into(),
             visit_id: None,
+            photos: vec![],
         };
         let header = [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", COUNTY)];
         let (_, change) = zhuqi_core::document::Document::create(
@@ -305,7 +311,8 @@ fn forged_authors_foreign_actors_and_rewritten_history_are_refused() {
     doc.set_actor(cadre.actor.clone());
     let events: Vec<Event<ProblemAction>> = doc.events();
     let seen = event::Causality::new(&events).heads(&events);
-    let mut forged = handler.event(ProblemAction::Resolved { resolution: "已办结".into() }, seen.clone());
+    let mut forged =
+        handler.event(ProblemAction::Resolved { resolution: "已办结".into(), photos: vec![] }, seen.clone());
     forged.device = cadre.device_id.clone();
     let change = doc.append(&forged).unwrap().raw_bytes().to_vec();
     let r = cadre.push(&w.routed, DocKind::Problem, vec![change]);
@@ -314,7 +321,7 @@ fn forged_authors_foreign_actors_and_rewritten_history_are_refused() {
     // Right author, but another device's name.
     let mut doc = zhuqi_core::document::Document::load(&snapshot).unwrap();
     doc.set_actor(cadre.actor.clone());
-    let mut e = cadre.event(ProblemAction::Progress { note: "进展".into() }, seen.clone());
+    let mut e = cadre.event(ProblemAction::Progress { note: "进展".into(), photos: vec![] }, seen.clone());
     e.device = "someone-elses-phone".into();
     let r = cadre.push(&w.routed, DocKind::Problem, vec![doc.append(&e).unwrap().raw_bytes().to_vec()]);
     assert_eq!(r.rejected[0].code, RejectCode::ForgedAuthor);
@@ -323,11 +330,11 @@ fn forged_authors_foreign_actors_and_rewritten_history_are_refused() {
     handler.push(
         &w.routed,
         DocKind::Problem,
-        vec![handler.append(&snapshot, ProblemAction::Progress { note: "登记 actor".into() })],
+        vec![handler.append(&snapshot, ProblemAction::Progress { note: "登记 actor".into(), photos: vec![] })],
     );
     let mut doc = zhuqi_core::document::Document::load(&snapshot).unwrap();
     doc.set_actor(handler.actor.clone());
-    let e = cadre.event(ProblemAction::Progress { note: "冒用".into() }, seen.clone());
+    let e = cadre.event(ProblemAction::Progress { note: "冒用".into(), photos: vec![] }, seen.clone());
     let r = cadre.push(&w.routed, DocKind::Problem, vec![doc.append(&e).unwrap().raw_bytes().to_vec()]);
     assert_eq!(r.rejected[0].code, RejectCode::ForeignActor);
 
@@ -371,10 +378,12 @@ fn forged_authors_foreign_actors_and_rewritten_history_are_refused() {
     // A change that depends on one the relay never accepted.
     let mut doc = zhuqi_core::document::Document::load(&snapshot).unwrap();
     doc.set_actor(cadre.actor.clone());
-    let first = doc.append(&cadre.event(ProblemAction::Progress { note: "一".into() }, seen.clone())).unwrap();
+    let first =
+        doc.append(&cadre.event(ProblemAction::Progress { note: "一".into(), photos: vec![] }, seen.clone())).unwrap();
     let events: Vec<Event<ProblemAction>> = doc.events();
     let seen2 = event::Causality::new(&events).heads(&events);
-    let second = doc.append(&cadre.event(ProblemAction::Progress { note: "二".into() }, seen2)).unwrap();
+    let second =
+        doc.append(&cadre.event(ProblemAction::Progress { note: "二".into(), photos: vec![] }, seen2)).unwrap();
     let r = cadre.push(&w.routed, DocKind::Problem, vec![second.raw_bytes().to_vec()]);
     assert_eq!(r.rejected[0].code, RejectCode::MissingDependencies);
     // Both together are fine, and pushing them again changes nothing (idempotent).

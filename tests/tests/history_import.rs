@@ -179,6 +179,7 @@ fn no_device_but_the_import_may_write_an_origin_or_take_an_imported_id() {
                 title: "用地指标".into(),
                 description: "新厂房用地".into(),
                 visit_id: None,
+                photos: vec![],
             },
             vec![],
         );

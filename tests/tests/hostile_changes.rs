@@ -43,6 +43,7 @@ fn reported() -> ProblemAction {
         title: p.title,
         description: p.description,
         visit_id: p.visit_id,
+        photos: vec![],
     }
 }
 
@@ -139,7 +140,8 @@ fn an_event_inserted_before_a_later_one_or_reusing_an_id_is_refused_and_nothing_
         // The attack: a progress note reusing the enterprise's answer's id, inserted just
         // before it, as if the handler had written it before the answer (its `seen` says so).
         let before_last = &events[..events.len() - 1];
-        let mut forged = handler.event(ProblemAction::Progress { note: "继续办理".into() }, heads(before_last));
+        let mut forged =
+            handler.event(ProblemAction::Progress { note: "继续办理".into(), photos: vec![] }, heads(before_last));
         forged.id = last.id.clone();
         let json = event_json(&forged).unwrap();
         let change = change_at(&snapshot, &handler.actor, events.len() - 1, &[json], |_, _| {});
@@ -152,7 +154,8 @@ fn an_event_inserted_before_a_later_one_or_reusing_an_id_is_refused_and_nothing_
             assert_eq!(refused(&handler.push(target, DocKind::Problem, vec![change])), RejectCode::NotAppendOnly);
         }
         // At the end, but reusing the answer's id.
-        let mut reused = handler.event(ProblemAction::Progress { note: "继续办理".into() }, heads(&events));
+        let mut reused =
+            handler.event(ProblemAction::Progress { note: "继续办理".into(), photos: vec![] }, heads(&events));
         reused.id = last.id.clone();
         let change = change_at(&snapshot, &handler.actor, events.len(), &[event_json(&reused).unwrap()], |_, _| {});
         assert_eq!(refused(&handler.push(target, DocKind::Problem, vec![change])), RejectCode::Malformed);
@@ -214,7 +217,9 @@ fn hidden_ops_fields_and_floods_of_events_are_refused() {
     let snapshot = relay_snapshot(&w.relay, target);
     let (_, _, events) = opened(&snapshot, &handler.actor);
     let n = events.len();
-    let honest = event_json(&handler.event(ProblemAction::Progress { note: "进展".into() }, heads(&events))).unwrap();
+    let honest =
+        event_json(&handler.event(ProblemAction::Progress { note: "进展".into(), photos: vec![] }, heads(&events)))
+            .unwrap();
     let push = |change: Vec<u8>| handler.push(target, DocKind::Problem, vec![change]);
 
     // An element inserted and deleted in the same change: nothing to see, but carried to everyone.
@@ -246,7 +251,7 @@ fn hidden_ops_fields_and_floods_of_events_are_refused() {
     let mut chain = Vec::new();
     let mut seen = heads(&events);
     for i in 0..17 {
-        let e = handler.event(ProblemAction::Progress { note: format!("第{i}条") }, seen.clone());
+        let e = handler.event(ProblemAction::Progress { note: format!("第{i}条"), photos: vec![] }, seen.clone());
         seen = vec![e.id.clone()];
         chain.push(event_json(&e).unwrap());
     }
@@ -265,7 +270,7 @@ fn a_change_whose_op_ids_name_another_actor_is_refused_without_a_panic() {
     let target = &w.rejected;
     let before = record(&w, target);
     let snapshot = relay_snapshot(&w.relay, target);
-    let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into() });
+    let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into(), photos: vec![] });
     let expanded = automerge::Change::from_bytes(change).unwrap().decode();
     let mut json = serde_json::to_value(&expanded).unwrap();
     // The list's creator (and the element inserted after) replaced by an actor the document never saw.
@@ -289,7 +294,7 @@ fn a_change_whose_op_ids_name_another_actor_is_refused_without_a_panic() {
     let r = handler.push(
         target,
         DocKind::Problem,
-        vec![handler.append(&snapshot, ProblemAction::Progress { note: "真实进展".into() })],
+        vec![handler.append(&snapshot, ProblemAction::Progress { note: "真实进展".into(), photos: vec![] })],
     );
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
 }
@@ -306,7 +311,7 @@ fn events_dated_after_their_arrival_or_before_what_their_author_saw_are_refused(
     let snapshot = relay_snapshot(&w.relay, target);
     let (_, _, events) = opened(&snapshot, &handler.actor);
     let dated = |client: &RawClient, at: i64| {
-        let mut e = client.event(ProblemAction::Progress { note: "进展".into() }, heads(&events));
+        let mut e = client.event(ProblemAction::Progress { note: "进展".into(), photos: vec![] }, heads(&events));
         e.at = at;
         change_at(&snapshot, &client.actor, events.len(), &[event_json(&e).unwrap()], |_, _| {})
     };
@@ -352,7 +357,7 @@ fn an_event_id_used_in_another_document_keeps_its_own_arrival() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let snapshot = relay_snapshot(&w.relay, &w.rejected);
     let (_, _, events) = opened(&snapshot, &handler.actor);
-    let mut e = handler.event(ProblemAction::Progress { note: "进展".into() }, heads(&events));
+    let mut e = handler.event(ProblemAction::Progress { note: "进展".into(), photos: vec![] }, heads(&events));
     e.id = borrowed.clone();
     let change = change_at(&snapshot, &handler.actor, events.len(), &[event_json(&e).unwrap()], |_, _| {});
     let r = handler.push(&w.rejected, DocKind::Problem, vec![change]);
@@ -391,7 +396,7 @@ fn a_change_whose_checksum_lies_or_that_is_not_a_change_chunk_is_refused() {
     let target = &w.rejected;
     let before = record(&w, target);
     let snapshot = relay_snapshot(&w.relay, target);
-    let mut change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into() });
+    let mut change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into(), photos: vec![] });
     // One bit of the content flipped: devices would refuse to load it, so the relay must too.
     let last = change.len() - 1;
     change[last] ^= 1;
@@ -408,7 +413,7 @@ fn a_change_with_an_inflated_op_counter_is_refused() {
     let target = &w.rejected;
     let before = record(&w, target);
     let snapshot = relay_snapshot(&w.relay, target);
-    let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into() });
+    let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into(), photos: vec![] });
     // A counter far above its history would sort its insert ahead of concurrent ones.
     let mut json = serde_json::to_value(automerge::Change::from_bytes(change).unwrap().decode()).unwrap();
     json["startOp"] = (json["startOp"].as_u64().unwrap() + 1_000).into();
@@ -430,7 +435,7 @@ fn a_change_dated_2_pow_63_seconds_from_the_others_is_refused_without_a_panic() 
     // A change's own time (seconds), set to the far ends of an i64: Automerge's delta-encoded column
     // of change times overflowed as it applied it. Every event inside is honest.
     for time in [i64::MIN + 1, i64::MAX] {
-        let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into() });
+        let change = handler.append(&snapshot, ProblemAction::Progress { note: "进展".into(), photos: vec![] });
         let mut expanded = automerge::Change::from_bytes(change).unwrap().decode();
         expanded.time = time;
         let r = handler.push(target, DocKind::Problem, vec![automerge::Change::from(expanded).raw_bytes().to_vec()]);
@@ -438,12 +443,12 @@ fn a_change_dated_2_pow_63_seconds_from_the_others_is_refused_without_a_panic() 
         assert_eq!(r.rejected[0].message, "change time out of range");
         assert_eq!(record(&w, target), before);
     }
-    let honest = handler.append(&snapshot, ProblemAction::Progress { note: "真实进展".into() });
+    let honest = handler.append(&snapshot, ProblemAction::Progress { note: "真实进展".into(), photos: vec![] });
     assert!(handler.push(target, DocKind::Problem, vec![honest]).rejected.is_empty());
 }
 
 fn progress(n: usize) -> Vec<ProblemAction> {
-    (0..n).map(|i| ProblemAction::Progress { note: format!("办理进展{i}") }).collect()
+    (0..n).map(|i| ProblemAction::Progress { note: format!("办理进展{i}"), photos: vec![] }).collect()
 }
 
 #[test]
@@ -593,6 +598,7 @@ fn a_problem_is_merged_only_into_another_of_its_enterprise() {
         title: "招工难".into(),
         description: "缺技术工人".into(),
         visit_id: None,
+        photos: vec![],
     };
     let header = [("enterprise_id", ENT_B), ("enterprise_name", "二七纺织有限公司"), ("region_id", OTHER_COUNTY)];
     a.create(DocKind::Problem, other, &header, report, zhuqi_server::now_ms() - DAY).unwrap();

@@ -351,6 +351,7 @@ impl<'a> World<'a> {
                     title: "流动资金贷款".into(),
                     description: "企业需要流动资金贷款，希望协调银行".into(),
                     visit_id: None,
+                    photos: vec![],
                 };
                 let cadre = self.cadre.clone();
                 let first = self.event(&id, &cadre, Role::Cadre, reported);
@@ -375,7 +376,7 @@ impl<'a> World<'a> {
                 for i in 0..events {
                     let text = format!("第{i}次跟进：{}", "协调进展".repeat(note % 40));
                     changes.push(match self.docs[&id].kind {
-                        DocKind::Problem => self.append(&id, ProblemAction::Progress { note: text })?,
+                        DocKind::Problem => self.append(&id, ProblemAction::Progress { note: text, photos: vec![] })?,
                         _ => {
                             let update = ProfileUpdate { address: Some(text), ..ProfileUpdate::default() };
                             self.append(&id, EnterpriseAction::ProfileUpdated { update })?

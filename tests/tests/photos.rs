@@ -9,14 +9,7 @@ use zhuqi_core::store::NewVisit;
 use zhuqi_core::sync::protocol::{BLOB_CHUNK_BYTES, BLOB_OFFSET_HEADER, BLOB_SIZE_HEADER, BlobProgress};
 use zhuqi_tests::*;
 
-/// A JPEG-looking file of `size` bytes, different for each `seed`.
-fn jpeg(dir: &Path, size: usize, seed: u8) -> PathBuf {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend((0..size - 4).map(|i| ((i * 7 + i / 251) as u8).wrapping_add(seed)));
-    let path = dir.join(format!("photo-{seed}.jpg"));
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
+use zhuqi_tests::photo::jpeg_file as jpeg;
 
 fn visit(photos: Vec<zhuqi_core::domain::PhotoRef>) -> NewVisit {
     NewVisit {
@@ -46,7 +39,11 @@ impl Http {
     }
 
     fn get(&self, sha: &str) -> (u16, Vec<u8>) {
-        let r = self.http.get(format!("{}/v1/blobs/{sha}", self.url)).bearer_auth(&self.token).send().unwrap();
+        self.get_path(&format!("/v1/blobs/{sha}"))
+    }
+
+    fn get_path(&self, path: &str) -> (u16, Vec<u8>) {
+        let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().unwrap();
         (r.status().as_u16(), r.bytes().unwrap().to_vec())
     }
 
@@ -107,8 +104,9 @@ fn a_visits_photos_reach_the_relay_resume_where_cut_and_are_read_only_within_sco
     assert!(cadre.store.photo_uploads().unwrap().iter().all(|p| p.state == "done" && p.uploaded == p.size));
     assert_eq!(cadre.client.upload_photos(&cadre.store).unwrap(), Default::default(), "nothing left");
 
-    // Who may read the visit reads the photos, byte for byte; nobody else learns they exist.
-    for login in ["manager", "city", "contact"] {
+    // Who may read the visit reads the photos, byte for byte (the enterprise's contact a copy
+    // without metadata, see the problem photos' test); nobody else learns they exist.
+    for login in ["manager", "city"] {
         let h = Http::of(&relay, login);
         for (photo, file) in photos.iter().zip(&files) {
             let (status, bytes) = h.get(&photo.sha256);
@@ -116,6 +114,9 @@ fn a_visits_photos_reach_the_relay_resume_where_cut_and_are_read_only_within_sco
             assert!(bytes == std::fs::read(file).unwrap(), "{login}: the photo's bytes");
         }
     }
+    let (status, copy) = Http::of(&relay, "contact").get(&photos[0].sha256);
+    assert_eq!(status, 200);
+    assert!(copy != std::fs::read(&files[0]).unwrap() && image::load_from_memory(&copy).is_ok(), "a copy");
     for login in ["manager-b", "contact-b", "cadre-b", "handler"] {
         let (status, body) = Http::of(&relay, login).get(&photos[0].sha256);
         assert_eq!((status, code(&String::from_utf8_lossy(&body))), (404, "not_found".into()), "{login}");
@@ -146,7 +147,7 @@ fn a_visits_photos_reach_the_relay_resume_where_cut_and_are_read_only_within_sco
     let (status, page, _) = office.get(&format!("/enterprises/{ENT_A}"));
     assert_eq!(status, 200);
     for p in &photos {
-        assert!(page.contains(&format!(r#"<img class="thumb" src="/photos/{}""#, p.sha256)), "{page}");
+        assert!(page.contains(&format!(r#"<img class="thumb" src="/photos/{}/thumbnail""#, p.sha256)), "{page}");
     }
     assert!(!page.contains(&format!("/photos/{}", lost.sha256)) && page.contains("未上传"));
     let original = office
@@ -244,4 +245,136 @@ fn photos_wait_for_an_unmetered_network_when_the_user_says_so() {
     let (me, path) = (cadre.store.identity(), cadre.path.clone());
     drop(cadre);
     assert!(!zhuqi_core::Store::open(&path, me).unwrap().photos_on_metered().unwrap());
+}
+
+/// China time as a camera writes it into EXIF (`2026:11:30 09:15:00`), `ms` after the epoch.
+fn exif_time(ms: i64) -> String {
+    let china = ms + 8 * 3_600_000;
+    let (date, secs) = (zhuqi_core::domain::text::date_of(ms), china.rem_euclid(86_400_000) / 1000);
+    format!("{} {:02}:{:02}:{:02}", date.replace('-', ":"), secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[test]
+fn a_problems_photos_travel_with_its_events_are_weighed_and_reach_its_enterprise_without_positions() {
+    use zhuqi_core::domain::{Category, Location, ProblemAction, ProfileUpdate};
+    use zhuqi_tests::photo::{Exif, jpeg as jpeg_bytes};
+    let tmp = tempfile::tempdir().unwrap();
+    let (relay, cadre) = start(tmp.path());
+    let now = zhuqi_server::now_ms();
+    let factory = (34.7466, 113.6253);
+    let manager = Device::sign_in(&relay.url, tmp.path(), "manager");
+    manager.sync();
+    let place = Location { lat: factory.0, lon: factory.1, accuracy_m: 20.0, mock: false };
+    manager.store.update_enterprise(ENT_A, ProfileUpdate { location: Some(place), ..Default::default() }).unwrap();
+    manager.sync();
+    cadre.sync();
+
+    // The cadre reports a problem with a photo the phone took five days ago in Kaifeng (63 km away).
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let old = write(
+        "old.jpg",
+        jpeg_bytes(800, 600, 1, Some(Exif { when: &exif_time(now - 5 * DAY), gps: Some((34.7971, 114.3076)) })),
+    );
+    let report_photo = cadre.store.attach_photo(&old).unwrap();
+    let pid = cadre
+        .store
+        .report_problem(zhuqi_core::store::NewProblem {
+            enterprise_id: ENT_A.into(),
+            category: Category::Land,
+            title: "厂区道路损坏".into(),
+            description: "进出厂区道路塌陷，货车无法通行".into(),
+            visit_id: None,
+            photos: vec![report_photo.clone()],
+        })
+        .unwrap();
+    assert_eq!(cadre.store.photo_uploads().unwrap()[0].state, "waiting", "queued with the report");
+    cadre.sync();
+    assert_eq!(cadre.client.upload_photos(&cadre.store).unwrap().uploaded, 1);
+
+    // Routed to the finance department, whose handler resolves it with a photo of the repaired
+    // road taken at the factory an hour ago (the phone's camera wrote where and when).
+    manager.sync();
+    manager.store.route_problem(&pid, FINANCE, 1, now + 7 * DAY, "请财政局协调").unwrap();
+    manager.sync();
+    // On one of the handler's phones, a progress note with a photo that phone never uploads (it
+    // refuses a photo attached on another phone).
+    let progress = |photos| ProblemAction::Progress { note: "已联系施工单位".into(), photos };
+    let first_phone = Device::sign_in(&relay.url, tmp.path(), "handler");
+    first_phone.sync();
+    let lost = first_phone.store.attach_photo(&jpeg(tmp.path(), 5_000, 7)).unwrap();
+    let elsewhere = cadre.store.attach_photo(&jpeg(tmp.path(), 6_000, 8)).unwrap();
+    let err = first_phone.store.act_on_problem(&pid, progress(vec![elsewhere])).unwrap_err();
+    assert!(matches!(err, zhuqi_core::Error::Domain(_)), "a photo this phone never attached: {err}");
+    first_phone.store.act_on_problem(&pid, progress(vec![lost.clone()])).unwrap();
+    first_phone.sync();
+    // On the other, the resolution with a photo of the repaired road taken at the factory an hour
+    // ago (the phone's camera wrote where and when), uploaded with its progress heard.
+    let handler = Device::sign_in(&relay.url, tmp.path(), "handler");
+    handler.sync();
+    let road = write(
+        "road.jpg",
+        jpeg_bytes(1200, 900, 2, Some(Exif { when: &exif_time(now - 3_600_000), gps: Some(factory) })),
+    );
+    let evidence = handler.store.attach_photo(&road).unwrap();
+    let resolved = ProblemAction::Resolved { resolution: "道路已修复".into(), photos: vec![evidence.clone()] };
+    handler.store.act_on_problem(&pid, resolved).unwrap();
+    handler.sync();
+    let mut heard = Vec::new();
+    let report = handler.client.upload_photos_reporting(&handler.store, &mut |u| heard.push(u.clone())).unwrap();
+    assert_eq!(report.uploaded, 1, "only this phone's photo");
+    let states: Vec<_> = heard.iter().map(|u| (u.sha256.as_str(), u.state.as_str(), u.uploaded)).collect();
+    let size = evidence.size_bytes;
+    assert_eq!(states, [(evidence.sha256.as_str(), "uploading", 0), (evidence.sha256.as_str(), "done", size)]);
+
+    // The enterprise's contact reads the resolution's photo as a copy without metadata, and its
+    // thumbnail; the other enterprise's contact learns nothing of either.
+    let contact = Http::of(&relay, "contact");
+    let (status, copy) = contact.get(&evidence.sha256);
+    assert_eq!(status, 200);
+    let img = image::load_from_memory(&copy).unwrap();
+    assert_eq!((img.width(), img.height()), (1200, 900));
+    let taken = zhuqi_server::blobs::evidence::taken(&copy);
+    assert_eq!((taken.at, taken.lat_lon), (None, None), "no time or position of the handler's phone");
+    let original = zhuqi_server::blobs::evidence::taken(&std::fs::read(&road).unwrap());
+    assert!(original.lat_lon.is_some() && original.at.is_some(), "the original carries both");
+    let (status, thumb) = contact.get_path(&format!("/v1/blobs/{}/thumbnail", evidence.sha256));
+    assert_eq!(status, 200);
+    assert_eq!(image::load_from_memory(&thumb).unwrap().width(), 320);
+    for path in [format!("/v1/blobs/{}", evidence.sha256), format!("/v1/blobs/{}/thumbnail", report_photo.sha256)] {
+        assert_eq!(Http::of(&relay, "contact-b").get_path(&path).0, 404, "{path}");
+    }
+    // The handler (who reads the problem) gets the original, byte for byte.
+    assert_eq!(Http::of(&relay, "handler").get(&evidence.sha256).1, std::fs::read(&road).unwrap());
+
+    // The office's problem page: each event's photos as thumbnails; the report's photo flagged as
+    // taken five days early and 63 km away, the resolution's not.
+    let mut office = zhuqi_tests::browser::Browser::new(&relay.url);
+    assert_eq!(office.sign_in("manager", PASSWORD).0, 303);
+    let (status, page, _) = office.get(&format!("/problems/{pid}"));
+    assert_eq!(status, 200);
+    for p in [&report_photo, &evidence] {
+        assert!(page.contains(&format!(r#"src="/photos/{}/thumbnail""#, p.sha256)), "{page}");
+    }
+    assert!(page.contains("拍摄时间早于记录5天") && page.contains("拍摄地点距企业63公里"), "{page}");
+    assert_eq!(page.matches(r#"<span class="flag">"#).count(), 2, "only the report's photo is doubtful");
+    assert!(page.contains("未上传"), "the progress photo");
+    let thumb = office
+        .http
+        .get(format!("{}/photos/{}/thumbnail", relay.url, evidence.sha256))
+        .header("cookie", office.cookie_header())
+        .send()
+        .unwrap();
+    assert_eq!(thumb.headers()["content-type"], "image/jpeg");
+    assert_eq!(image::load_from_memory(&thumb.bytes().unwrap()).unwrap().width(), 320);
+    // The missing list names the handler's progress photo, with its problem.
+    let (_, missing, _) = office.get("/photos/missing?days=0");
+    assert!(missing.contains("财政局经办人") && missing.contains(&format!(r#"href="/problems/{pid}""#)), "{missing}");
+    // Another county's office opens none of it.
+    let mut other = zhuqi_tests::browser::Browser::new(&relay.url);
+    assert_eq!(other.sign_in("manager-b", PASSWORD).0, 303);
+    assert_eq!(other.get(&format!("/photos/{}/thumbnail", evidence.sha256)).0, 404);
 }

@@ -5,9 +5,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zhuqi_core::domain::photo::Taken;
 use zhuqi_core::domain::{
-    Assignment, Directory, DocKind, EnterpriseState, ProblemState, ProblemStatus, Profile, Recipient, RecipientState,
-    Region, RegionLevel, Role, TaskNoticeState, User, Visit, VisitRecord,
+    Assignment, Directory, DocKind, EnterpriseState, PhotoRef, ProblemState, ProblemStatus, Profile, Recipient,
+    RecipientState, Region, RegionLevel, Role, TaskNoticeState, User, Visit, VisitRecord,
 };
 use zhuqi_server::storage::projection::{EventRow, Projection};
 use zhuqi_server::storage::sqlite::SqliteStorage;
@@ -557,7 +558,8 @@ fn projections_feed_the_dashboard(b: &Backend) {
     if let Projection::Enterprise(state) = &mut ent.projection {
         state.visits.push(Visit {
             record: serde_json::from_value::<VisitRecord>(
-                serde_json::json!({"id": "v1", "date": "2026-11-02", "people_met": [], "notes": ""}),
+                serde_json::json!({"id": "v1", "date": "2026-11-02", "people_met": [], "notes": "",
+                    "photos": [{"id": "ph-1", "sha256": "aa".repeat(32), "size_bytes": 5}]}),
             )
             .unwrap(),
             cadre_id: "c1".into(),
@@ -597,6 +599,10 @@ fn projections_feed_the_dashboard(b: &Backend) {
                 device: "dev-1".into(),
                 at: 1_000,
                 outcome: "applied",
+                photos: vec![
+                    PhotoRef { id: "ph-2".into(), sha256: "aa".repeat(32), size_bytes: 5 },
+                    PhotoRef { id: "ph-3".into(), sha256: "bb".repeat(32), size_bytes: 7 },
+                ],
             }],
         },
         base_seq: 0,
@@ -647,6 +653,25 @@ fn projections_feed_the_dashboard(b: &Backend) {
         [("n1".into(), COUNTY.into(), "走访通知".into(), "m1".into(), 700, 9_999, "issued".into())]
     );
     assert_eq!(s.task_recipient_rows("n1").unwrap(), [("cadre:c1".into(), Some(800), None)]);
+    // The photos the visit and the problem's event name: who may read them, and since when.
+    let (aa, bb) = ("aa".repeat(32), "bb".repeat(32));
+    assert_eq!(s.photo_refs(&aa).unwrap(), [("e1".into(), 5), ("p1".into(), 5)]);
+    assert_eq!(s.photo_refs(&bb).unwrap(), [("p1".into(), 7)]);
+    assert!(s.photo_refs(&"cc".repeat(32)).unwrap().is_empty());
+    assert_eq!(s.photo_regions(&bb).unwrap(), [COUNTY]);
+    let named = s.photos_received_before(1_001).unwrap();
+    let named: Vec<_> =
+        named.iter().map(|r| (r.sha256.as_str(), r.problem_id.as_deref(), r.author_id.as_str())).collect();
+    assert_eq!(named, [(aa.as_str(), None, "c1"), (aa.as_str(), Some("p1"), "c1"), (bb.as_str(), Some("p1"), "c1")]);
+    assert!(s.photos_received_before(1_000).unwrap().is_empty(), "received at 1,000");
+    // What a photo says of itself: recorded once, read back as written.
+    assert_eq!(s.photo_taken(&aa).unwrap(), None);
+    let taken = Taken { at: Some(-5_000), lat_lon: Some((34.7466123, 113.6253456)) };
+    s.record_photo(&aa, &taken).unwrap();
+    s.record_photo(&aa, &Taken::default()).unwrap();
+    assert_eq!(s.photo_taken(&aa).unwrap(), Some(taken));
+    s.record_photo(&bb, &Taken::default()).unwrap();
+    assert_eq!(s.photo_taken(&bb).unwrap(), Some(Taken::default()));
 }
 
 /// Two relays, each with writer threads, commit to their own documents while a reader pulls: every

@@ -42,6 +42,7 @@ fn report(raw: &RawClient) -> (String, Vec<u8>) {
         title: "市场".into(),
         description: "拓展市场".into(),
         visit_id: None,
+        photos: vec![],
     };
     let header = [("enterprise_id", ENT_A), ("enterprise_name", "郑州精工机械有限公司"), ("region_id", COUNTY)];
     let (_, change) =

@@ -71,7 +71,7 @@ fun main() {
         )
         check(cadre.photoUploads().map { it.sha256 to it.state } == listOf(photo.sha256 to "waiting"), "${cadre.photoUploads()}")
         check(cadre.enterprise(enterpriseId).visits.first { it.id == visit }.photos == listOf(photo), "the visit's photo")
-        problemId = cadre.reportProblem(ProblemInput(enterpriseId, Category.LABOUR, "技术工人招工难", "数控操作工缺口30人", visit))
+        problemId = cadre.reportProblem(ProblemInput(enterpriseId, Category.LABOUR, "技术工人招工难", "数控操作工缺口30人", visit, listOf()))
         check(cadre.syncStatus(problemId) == DocSyncStatus.WAITING, "waiting to be pushed")
         check(cadre.homeCounts().unsyncedChanges == 2u, "two unsynced changes")
         try {
@@ -81,9 +81,17 @@ fun main() {
             check(e.messageZh.contains("无法连接服务器"), e.messageZh)
         }
         cadre.setRelayUrl(relay)
+        // The app shows the upload progressing: the listener hears each acknowledged chunk, then done.
+        val heard = java.util.concurrent.CopyOnWriteArrayList<PhotoUploadInfo>()
+        cadre.setPhotoListener(object : PhotoListener {
+            override fun onPhotoProgress(upload: PhotoUploadInfo) { heard.add(upload) }
+        })
         val sync = cadre.syncNow()
         check(sync.pushed == 2u && sync.roundTrips == 1u, "$sync")
         check(sync.photosUploaded == 1u, "the visit's photo uploaded after the sync: $sync")
+        check(heard.map { it.state to it.uploaded } == listOf("uploading" to 0uL, "done" to 50_004uL), "$heard")
+        check(heard.all { it.sha256 == photo.sha256 && it.size == 50_004uL }, "$heard")
+        cadre.clearPhotoListener()
         check(cadre.photoUploads().single().state == "done", "${cadre.photoUploads()}")
         check(cadre.syncStatus(problemId) == DocSyncStatus.SYNCED, "synced")
     }
@@ -108,9 +116,16 @@ fun main() {
         val mine = handler.problems(ProblemQuery(listOf(ProblemStatus.ROUTED), null, "410102-hr", null, null, false, false, null))
         check(mine.any { it.id == problemId }, "routed to the department")
         check(handler.myEnterprises().isEmpty(), "a department never holds the enterprise's file")
-        handler.addProgress(problemId, "已对接郑州职业技术学院")
-        handler.resolveProblem(problemId, "职业院校输送学员30人")
-        check(handler.syncNow().pushed == 2u, "pushed")
+        handler.addProgress(problemId, "已对接郑州职业技术学院", listOf())
+        // The resolution's evidence: a photo of the signed agreement, uploaded after the sync.
+        val agreement = dir.resolve("agreement.png").toFile()
+        agreement.writeBytes(byteArrayOf(0x89.toByte(), 'P'.code.toByte(), 'N'.code.toByte(), 'G'.code.toByte(), 13, 10, 26, 10) + ByteArray(20_000) { (it * 3).toByte() })
+        val evidence = handler.attachPhoto(agreement.path)
+        handler.resolveProblem(problemId, "职业院校输送学员30人", listOf(evidence))
+        val sync = handler.syncNow()
+        check(sync.pushed == 2u && sync.photosUploaded == 1u, "pushed, and the resolution's photo uploaded: $sync")
+        val resolved = handler.problem(problemId).timeline.first { it.kind == "resolved" }
+        check(resolved.photos == listOf(evidence), "the resolution names its photo: $resolved")
     }
 
     scenario("the enterprise activates its phone with a code from its cadre and confirms with a rating") {
@@ -175,9 +190,9 @@ fun main() {
     }
 
     scenario("an enterprise may not resolve its own problem") {
-        val other = enterprise.reportProblem(ProblemInput(enterpriseId, Category.FINANCING, "贷款", "流动资金紧张", null))
+        val other = enterprise.reportProblem(ProblemInput(enterpriseId, Category.FINANCING, "贷款", "流动资金紧张", null, listOf()))
         try {
-            enterprise.resolveProblem(other, "自己解决了")
+            enterprise.resolveProblem(other, "自己解决了", listOf())
             throw AssertionError("must be refused")
         } catch (e: ZhuqiException.NotAllowed) {
             check(e.messageZh.isNotEmpty(), "message")

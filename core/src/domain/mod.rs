@@ -16,12 +16,12 @@ pub mod uscc;
 pub use calendar::{Calendar, CalendarDay, OfficeSettings};
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
-    Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, Profile,
-    ProfileUpdate, VISIT_CORRECTION_DAYS, Visit, VisitCorrection, VisitRecord,
+    Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, Profile, ProfileUpdate,
+    VISIT_CORRECTION_DAYS, Visit, VisitCorrection, VisitRecord,
 };
 pub use error::DomainError;
-pub use photo::PhotoRef;
 pub use event::{Event, Fold, Folded, Origin, Outcome};
+pub use photo::PhotoRef;
 pub use problem::{Category, ProblemAction, ProblemState, ProblemStatus};
 pub use task_notice::{Recipient, RecipientState, TaskNoticeAction, TaskNoticeState};
 pub use text::Location;

@@ -89,7 +89,12 @@ impl PhotoFlag {
 /// The flags of a photo `taken` so, named by an event of time `event_at` (a visit: the start of its
 /// day, China time) that the relay received at `received_at`, about a place at `place` (the visit's
 /// position, else the enterprise's).
-pub fn flags(taken: &Taken, event_at: i64, received_at: Option<i64>, place: Option<&super::Location>) -> Vec<PhotoFlag> {
+pub fn flags(
+    taken: &Taken,
+    event_at: i64,
+    received_at: Option<i64>,
+    place: Option<&super::Location>,
+) -> Vec<PhotoFlag> {
     let mut out = Vec::new();
     if let Some(at) = taken.at {
         let early = event_at.saturating_sub(at);

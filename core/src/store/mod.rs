@@ -14,8 +14,8 @@ pub mod views;
 use crate::document::Document;
 use crate::domain::event::{Causality, Fold, fold};
 use crate::domain::{
-    Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, OfficeSettings, Outcome, PhotoRef,
-    ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState,
+    Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, OfficeSettings, Outcome,
+    PhotoRef, ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState,
     VisitRecord, text,
 };
 use crate::error::DomainError;

@@ -4,7 +4,7 @@
 
 use super::protocol::*;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{PhotoUpload, Store};
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -174,12 +174,23 @@ impl SyncClient {
     }
 
     /// Uploads (unless the phone is on a metered network the user keeps photos off, see
-    /// `Store::photos_may_upload`) the photos that committed visits name and the relay does not hold yet, each from where
-    /// the relay stands (a photo cut off midway resumes at its last acknowledged chunk, never from
-    /// zero), a chunk of [`BLOB_CHUNK_BYTES`] per request. A photo whose visit has not reached the
-    /// relay yet waits for a later call (sync first); one the relay refuses is marked failed with
-    /// its reason. Stops at the first network failure: what is left stays queued.
+    /// `Store::photos_may_upload`) the photos that committed events (visits, problem reports,
+    /// progress notes, resolutions) name and the relay does not hold yet, each from where the relay
+    /// stands (a photo cut off midway resumes at its last acknowledged chunk, never from zero), a
+    /// chunk of [`BLOB_CHUNK_BYTES`] per request. A photo whose event has not reached the relay yet
+    /// waits for a later call (sync first); one the relay refuses is marked failed with its reason.
+    /// Stops at the first network failure: what is left stays queued.
     pub fn upload_photos(&self, store: &Store) -> Result<PhotoReport> {
+        self.upload_photos_reporting(store, &mut |_| {})
+    }
+
+    /// [`SyncClient::upload_photos`], telling `progress` where each photo stands after every
+    /// acknowledged chunk and when it is done or has failed (state, bytes the relay holds).
+    pub fn upload_photos_reporting(
+        &self,
+        store: &Store,
+        progress: &mut dyn FnMut(&PhotoUpload),
+    ) -> Result<PhotoReport> {
         let token = store.session_token()?.ok_or(Error::SignedOut)?;
         let mut report = PhotoReport::default();
         let queued = store.photo_uploads()?.into_iter().filter(|p| p.state != "done");
@@ -209,13 +220,24 @@ impl SyncClient {
                 // Its file is gone (removed outside the app): nothing can bring it back.
                 store.set_photo_upload(&photo.sha256, "failed", at.received, Some("the photo's file is missing"))?;
                 report.failed += 1;
+                progress(&PhotoUpload {
+                    state: "failed".into(),
+                    reason: Some("the photo's file is missing".into()),
+                    ..photo
+                });
                 continue;
             };
             // Another upload moving the relay's copy on is answered by asking where it stands;
             // a few times in a row, and the photo waits for the next call.
             let mut moved = 0;
+            let tell = |progress: &mut dyn FnMut(&PhotoUpload), state: &str, uploaded: u64, reason: Option<&str>| {
+                let now =
+                    PhotoUpload { state: state.into(), uploaded, reason: reason.map(str::to_owned), ..photo.clone() };
+                progress(&now);
+            };
             while !at.complete {
                 store.set_photo_upload(&photo.sha256, "uploading", at.received, None)?;
+                tell(progress, "uploading", at.received, None);
                 let mut chunk = Vec::with_capacity(BLOB_CHUNK_BYTES);
                 std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(at.received))
                     .and_then(|_| {
@@ -252,6 +274,7 @@ impl SyncClient {
                     Err(Error::Relay { message, .. }) => {
                         store.set_photo_upload(&photo.sha256, "failed", at.received, Some(&message))?;
                         report.failed += 1;
+                        tell(progress, "failed", at.received, Some(&message));
                         break;
                     }
                     Err(e) => return Err(e),
@@ -260,6 +283,7 @@ impl SyncClient {
             if at.complete {
                 store.set_photo_upload(&photo.sha256, "done", at.size, None)?;
                 report.uploaded += 1;
+                tell(progress, "done", at.size, None);
             }
         }
         Ok(report)

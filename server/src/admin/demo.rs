@@ -283,7 +283,12 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
                         people_met: vec![format!("企业负责人{i:03}")],
                         notes: "了解企业生产经营情况，宣讲惠企政策，收集企业诉求".into(),
                         policies: vec!["稳岗返还".into(), "研发费用加计扣除".into()],
-                        location: Some(Location { lat: 34.0 + (i as f64) * 0.003, lon: 113.5, accuracy_m: 15.0, mock: false }),
+                        location: Some(Location {
+                            lat: 34.0 + (i as f64) * 0.003,
+                            lon: 113.5,
+                            accuracy_m: 15.0,
+                            mock: false,
+                        }),
                         photos: vec![],
                     };
                     cadre.append(id, EnterpriseAction::VisitRecorded { visit: record }, at)?;
@@ -362,7 +367,14 @@ fn correct_problems(state: &AppState, problems: &[(String, String, String, Strin
         .collect();
     let header: Vec<(&str, &str)> = header.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let copy = format!("{original}-copy");
-    let report = ProblemAction::Reported { enterprise_id: ent.clone(), category, title, description, visit_id: None, photos: vec![] };
+    let report = ProblemAction::Reported {
+        enterprise_id: ent.clone(),
+        category,
+        title,
+        description,
+        visit_id: None,
+        photos: vec![],
+    };
     let mut a = Author::new(state, dup_cadre)?;
     a.create(DocKind::Problem, &copy, &header, report, t2 + 2 * HOUR)?;
     a.submit_all()?;
@@ -418,7 +430,11 @@ fn advance_problems(
             continue;
         }
         let mut handler = Author::new(state, &format!("{dept}-handler"))?;
-        handler.append(pid, ProblemAction::Progress { note: "已与企业对接，正在协调".into(), photos: vec![] }, t + 2 * DAY)?;
+        handler.append(
+            pid,
+            ProblemAction::Progress { note: "已与企业对接，正在协调".into(), photos: vec![] },
+            t + 2 * DAY,
+        )?;
         handler.append(
             pid,
             ProblemAction::Resolved { resolution: "已协调解决，企业诉求已落实".into(), photos: vec![] },

@@ -314,7 +314,11 @@ impl Planner {
             if routed_at.is_none() {
                 return Err(bad("已办结的问题须有交办时间".into()));
             }
-            steps.push((ProblemAction::Resolved { resolution: get(r, "resolution").into(), photos: vec![] }, at, person("handler")?));
+            steps.push((
+                ProblemAction::Resolved { resolution: get(r, "resolution").into(), photos: vec![] },
+                at,
+                person("handler")?,
+            ));
         }
         let confirmed_at = time("confirmed_at", "确认时间", false)?;
         match (opt(r, "rating"), confirmed_at) {

@@ -3,15 +3,15 @@
 //! have not reached the relay days after the events did, per author (`GET /photos/missing?days=N`),
 //! so missing evidence is chased rather than found at inspection.
 
+use super::pages::PhotoThumb;
 use super::pages::records::{MissingPhoto, MissingPhotosPage};
 use super::session::managed;
 use super::{in_subtree, show};
 use crate::AppState;
-use super::pages::PhotoThumb;
 use crate::blobs::BlobStore;
 use crate::blobs::routes::{Copy, copy_response, is_uploaded, photo_response, photo_taken};
-use crate::storage::Session;
 use crate::http::error::ApiError;
+use crate::storage::Session;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -39,8 +39,10 @@ fn blobs_for(st: &AppState, session: &Session, sha256: &str) -> Result<Arc<dyn B
 /// `GET /photos/{sha256}/thumbnail`: the photo's thumbnail (JPEG, at most 320 pixels a side), for
 /// the same managers.
 pub async fn thumbnail(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(sha256): Path<String>) -> Response {
-    managed(state, headers, move |st, session, _| copy_response(st, blobs_for(st, session, &sha256)?, &sha256, Copy::Thumbnail))
-        .await
+    managed(state, headers, move |st, session, _| {
+        copy_response(st, blobs_for(st, session, &sha256)?, &sha256, Copy::Thumbnail)
+    })
+    .await
 }
 
 /// The photos `refs` of an event as pages show them: whether the relay holds each, and what is

@@ -270,6 +270,16 @@ mod tests {
                 let failure = if old < 3 { "login" } else { "key" };
                 conn.execute(&format!("INSERT INTO sign_in_failures ({failure}, at) VALUES ('someone', 5)"), [])
                     .unwrap();
+                if old == 8 {
+                    // A visit's photo, named in version 8 by the visit and its recording time.
+                    conn.execute_batch(
+                        "INSERT INTO visits (id, enterprise_id, cadre_id, date, recorded_at, event_id, received_at)
+                             VALUES ('v1', 'e1', 'c1', '2026-12-01', 7, 'ev1', 9);
+                         INSERT INTO blob_refs (sha256, doc_id, size, visit_id, cadre_id, recorded_at)
+                             VALUES ('ab', 'e1', 3, 'v1', 'c1', 7);",
+                    )
+                    .unwrap();
+                }
             }
             let upgraded = SqliteStorage::open(old_dir.path()).unwrap();
             let conn = Connection::open(old_dir.path().join("relay.db")).unwrap();
@@ -278,6 +288,17 @@ mod tests {
             assert_eq!(shape(&conn), shape(&fresh), "from version {old}");
             // The old change is still there.
             assert_eq!(upgraded.changes_after("e1", 0).unwrap(), [(1, vec![2])]);
+            if old == 8 {
+                // The photo is named by the visit's event, received when the visit was.
+                let row: (String, String, String, i64, String, i64) = conn
+                    .query_row(
+                        "SELECT sha256, doc_id, event_id, size, author_id, received_at FROM photo_refs",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    )
+                    .unwrap();
+                assert_eq!(row, ("ab".into(), "e1".into(), "ev1".into(), 3, "c1".into(), 9));
+            }
         }
     }
 }

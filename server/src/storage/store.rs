@@ -533,7 +533,7 @@ impl<B: Backend> RelayStorage for B {
                        LEFT JOIN enterprises e ON e.id = r.doc_id
                        LEFT JOIN problems p ON p.id = r.doc_id
                        WHERE r.received_at < $1 AND (e.id IS NOT NULL OR p.id IS NOT NULL)
-                       ORDER BY r.received_at, r.sha256";
+                       ORDER BY r.received_at, r.sha256, r.doc_id, r.event_id";
             rows_of(db, sql, args![before], |mut r| {
                 Ok(PhotoRow {
                     sha256: r.get(0)?,
