@@ -5,6 +5,7 @@
 
 pub mod evidence;
 pub mod routes;
+pub mod s3;
 
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -78,10 +79,14 @@ impl FsBlobStore {
     }
 
     fn partial(&self, sha256: &str, uploader: &str) -> PathBuf {
-        let who = Sha256::digest(uploader.as_bytes());
-        let who: String = who[..8].iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join("partial").join(format!("{sha256}.{who}"))
+        self.dir.join("partial").join(format!("{sha256}.{}", uploader_digest(uploader)))
     }
+}
+
+/// A short name of an uploader (a user id) for the names of its partial copies: 16 hex digits of
+/// its SHA-256, whatever characters the id has.
+fn uploader_digest(uploader: &str) -> String {
+    Sha256::digest(uploader.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn len_of(path: &Path) -> std::io::Result<Option<u64>> {
