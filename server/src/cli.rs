@@ -105,8 +105,18 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         doc_cache_mib: usize,
         /// Folder of the photos devices upload (default: `blobs` in the data directory).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "s3_bucket")]
         blob_dir: Option<PathBuf>,
+        /// Keeps photos in this bucket of S3-compatible object storage instead of a folder (several
+        /// relays may share it); credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+        #[arg(long)]
+        s3_bucket: Option<String>,
+        /// The object storage's address (default: AWS S3); plain http:// only to a loopback address.
+        #[arg(long, requires = "s3_bucket")]
+        s3_endpoint: Option<String>,
+        /// The object storage's region.
+        #[arg(long, default_value = "us-east-1", requires = "s3_bucket")]
+        s3_region: String,
         /// Days an event may take to reach the relay and still count at its own time in the
         /// figures; later ones count at their arrival and show as 补录.
         #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=365))]
@@ -209,13 +219,36 @@ pub fn main() {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { data, listen, demo, doc_cache_mib, blob_dir, offline_window_days, edge } => {
-            let blob_dir = blob_dir.unwrap_or_else(|| data.data_dir.join("blobs"));
-            std::fs::create_dir_all(&blob_dir)
-                .map_err(|e| format!("cannot create the photo folder {}: {e}", blob_dir.display()))?;
+        Command::Serve {
+            data,
+            listen,
+            demo,
+            doc_cache_mib,
+            blob_dir,
+            s3_bucket,
+            s3_endpoint,
+            s3_region,
+            offline_window_days,
+            edge,
+        } => {
+            let blobs: Arc<dyn crate::blobs::BlobStore> = match s3_bucket {
+                Some(bucket) => Arc::new(crate::blobs::s3::S3BlobStore::new(&crate::blobs::s3::S3Config {
+                    bucket,
+                    endpoint: s3_endpoint,
+                    region: s3_region,
+                    access_key_id: None,
+                    secret_access_key: None,
+                })?),
+                None => {
+                    let dir = blob_dir.unwrap_or_else(|| data.data_dir.join("blobs"));
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| format!("cannot create the photo folder {}: {e}", dir.display()))?;
+                    Arc::new(crate::blobs::FsBlobStore::new(&dir))
+                }
+            };
             let config = Config {
                 doc_cache_bytes: doc_cache_mib << 20,
-                blob_dir: Some(blob_dir),
+                blobs: Some(blobs),
                 trusted_proxies: edge.trusted_proxies.clone(),
                 metrics: edge.metrics(),
                 offline_window_ms: i64::from(offline_window_days) * 86_400_000,

@@ -9,6 +9,7 @@ pub mod load;
 pub mod pg;
 pub mod photo;
 pub mod province;
+pub mod s3;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,8 @@ impl Relay {
     /// `start`, with the given settings and network edge.
     pub fn start_configured(data_dir: &Path, config: Config, net: zhuqi_server::http::net::NetConfig) -> Relay {
         // Photos in the data directory, whichever database the relay uses.
-        let config = Config { blob_dir: config.blob_dir.or_else(|| Some(data_dir.join("blobs"))), ..config };
+        let fs = || Arc::new(zhuqi_server::blobs::FsBlobStore::new(&data_dir.join("blobs"))) as Arc<_>;
+        let config = Config { blobs: config.blobs.or_else(|| Some(fs())), ..config };
         if std::env::var("ZHUQI_TEST_STORAGE").is_ok_and(|v| v == "postgres") {
             let db = pg::TestDatabase::create();
             let mut relay = Self::start_on(db.open(), config, net);

@@ -38,9 +38,9 @@ pub struct Config {
     pub offline_window_ms: i64,
     /// Event readings the validation of one push may cost (see `sync::validate::Budget`).
     pub push_budget: usize,
-    /// The folder photos are kept in (see `blobs::FsBlobStore`); none: the relay keeps no photos
-    /// and its photo endpoints answer 503.
-    pub blob_dir: Option<std::path::PathBuf>,
+    /// Where photos are kept (`blobs::FsBlobStore`, `blobs::s3::S3BlobStore`); none: the photo
+    /// endpoints answer 503.
+    pub blobs: Option<Arc<dyn crate::blobs::BlobStore>>,
 }
 
 impl Default for Config {
@@ -51,7 +51,7 @@ impl Default for Config {
             metrics: MetricsAccess::Closed,
             offline_window_ms: zhuqi_core::domain::event::OFFLINE_WINDOW_MS,
             push_budget: sync::VALIDATION_BUDGET,
-            blob_dir: None,
+            blobs: None,
         }
     }
 }
@@ -101,7 +101,7 @@ pub struct AppState {
     pub offline_window_ms: i64,
     /// See `Config::push_budget`.
     pub push_budget: usize,
-    /// Where photos are kept (see `Config::blob_dir`).
+    /// Where photos are kept (see `Config::blobs`).
     pub blobs: Option<Arc<dyn crate::blobs::BlobStore>>,
     /// Photo uploads in progress: (user, photo).
     pub blob_uploads: Mutex<std::collections::HashSet<(String, String)>>,
@@ -147,10 +147,7 @@ impl AppState {
             metrics_access: config.metrics,
             offline_window_ms: config.offline_window_ms,
             push_budget: config.push_budget,
-            blobs: config
-                .blob_dir
-                .as_deref()
-                .map(|dir| Arc::new(crate::blobs::FsBlobStore::new(dir)) as Arc<dyn crate::blobs::BlobStore>),
+            blobs: config.blobs,
             blob_uploads: Mutex::default(),
             blob_sweep: Default::default(),
             blob_quota: Mutex::default(),

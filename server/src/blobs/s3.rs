@@ -40,7 +40,18 @@ const PART_BYTES: usize = 5 << 20;
 
 pub struct S3BlobStore {
     store: AmazonS3,
-    runtime: tokio::runtime::Runtime,
+    /// Taken only when the store is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for S3BlobStore {
+    fn drop(&mut self) {
+        // The last holder may be a task of the relay's runtime, where a runtime may not be dropped
+        // by blocking on its threads.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 fn io(e: object_store::Error) -> BlobError {
@@ -74,7 +85,11 @@ impl S3BlobStore {
             .enable_all()
             .build()
             .map_err(|e| format!("S3 photo store: {e}"))?;
-        Ok(S3BlobStore { store, runtime })
+        Ok(S3BlobStore { store, runtime: Some(runtime) })
+    }
+
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.runtime.as_ref().expect("taken only when dropped").block_on(f)
     }
 
     fn complete(sha256: &str) -> Path {
@@ -144,7 +159,7 @@ fn url_host_is_loopback(url: &str) -> bool {
 
 impl BlobStore for S3BlobStore {
     fn status(&self, sha256: &str, uploader: &str) -> Result<BlobStatus, BlobError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             if let Some(size) = self.size_of(&Self::complete(sha256)).await? {
                 return Ok(BlobStatus::Complete { size });
             }
@@ -157,7 +172,7 @@ impl BlobStore for S3BlobStore {
     }
 
     fn append(&self, sha256: &str, uploader: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             let received = self.chunks(sha256, uploader).await?.last().map_or(0, |(_, o, s)| o + s);
             if received != offset {
                 return Err(BlobError::Offset { received });
@@ -169,7 +184,7 @@ impl BlobStore for S3BlobStore {
     }
 
     fn finish(&self, sha256: &str, uploader: &str) -> Result<&'static str, BlobError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             let chunks = self.chunks(sha256, uploader).await?;
             let (mut hash, mut head) = (Sha256::new(), Vec::with_capacity(16));
             for (path, _, _) in &chunks {
@@ -210,7 +225,7 @@ impl BlobStore for S3BlobStore {
     }
 
     fn read(&self, sha256: &str, offset: u64, len: usize) -> Result<Vec<u8>, BlobError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             let path = Self::complete(sha256);
             let size = self
                 .size_of(&path)
@@ -225,7 +240,7 @@ impl BlobStore for S3BlobStore {
     }
 
     fn collect_partials(&self, max_age: Duration) -> Result<usize, BlobError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             let listed: Vec<object_store::ObjectMeta> =
                 self.store.list(Some(&Path::from("partial"))).try_collect().await.map_err(io)?;
             // An upload is dropped whole, when its newest chunk is older than `max_age`.
@@ -254,7 +269,7 @@ impl BlobStore for S3BlobStore {
     }
 
     fn derived(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             match self.store.get(&Path::from(format!("derived/{name}"))).await {
                 Ok(r) => Ok(Some(r.bytes().await.map_err(io)?.to_vec())),
                 Err(e) if not_found(&e) => Ok(None),
@@ -264,7 +279,7 @@ impl BlobStore for S3BlobStore {
     }
 
     fn put_derived(&self, name: &str, bytes: &[u8]) -> Result<(), BlobError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             let path = Path::from(format!("derived/{name}"));
             self.store.put(&path, PutPayload::from(bytes.to_vec())).await.map(drop).map_err(io)
         })
