@@ -9,6 +9,7 @@ pub mod load;
 pub mod pg;
 pub mod photo;
 pub mod province;
+pub mod proxy;
 pub mod s3;
 
 use std::net::SocketAddr;

@@ -5,6 +5,8 @@
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 use zhuqi_core::store::NewVisit;
 use zhuqi_core::sync::protocol::{BLOB_CHUNK_BYTES, BLOB_OFFSET_HEADER, BLOB_SIZE_HEADER, BlobProgress};
 use zhuqi_tests::*;
@@ -377,4 +379,52 @@ fn a_problems_photos_travel_with_its_events_are_weighed_and_reach_its_enterprise
     let mut other = zhuqi_tests::browser::Browser::new(&relay.url);
     assert_eq!(other.sign_in("manager-b", PASSWORD).0, 303);
     assert_eq!(other.get(&format!("/photos/{}/thumbnail", evidence.sha256)).0, 404);
+}
+
+#[test]
+fn an_upload_cut_at_any_byte_resumes_from_its_last_acknowledged_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (relay, cadre) = start(tmp.path());
+    let size = BLOB_CHUNK_BYTES * 7 / 2;
+    // Cut points spread over the whole upload (its requests' heads included), from a fixed seed.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut cuts = Vec::new();
+    for round in 0..4u8 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let cut_at = 1 + seed % (size as u64 + 4_000);
+        let file = jpeg(tmp.path(), size, 20 + round);
+        let photo = cadre.store.attach_photo(&file).unwrap();
+        cadre.store.record_visit(ENT_A, visit(vec![photo.clone()])).unwrap();
+        cadre.sync();
+        // The same phone's store, its uploads going through a link that drops once; no retries, so
+        // the cut ends the first attempt.
+        let proxy = zhuqi_tests::proxy::CuttingProxy::start(relay.addr, cut_at);
+        let flaky = zhuqi_core::sync::SyncClient::new(&proxy.url).unwrap().with_retries(1, Duration::ZERO);
+        let first = flaky.upload_photos(&cadre.store);
+        assert!(proxy.cut.load(Ordering::SeqCst), "cut at byte {cut_at}");
+        let (mut sent, mut total) = first.as_ref().map_or((0, 0), |r| (r.bytes_sent, r.uploaded));
+        // Until the relay has seen the cut request end, it answers 409 `busy` and the photo waits.
+        for _ in 0..100 {
+            if total == 1 {
+                break;
+            }
+            let next = flaky.upload_photos(&cadre.store).unwrap();
+            (sent, total) = (sent + next.bytes_sent, total + next.uploaded);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(total, 1, "cut at byte {cut_at}: {first:?}");
+        // Everything the proxy passed: the photo once, at most one chunk again, and the requests'
+        // heads (a few hundred bytes each).
+        let passed = proxy.upstream.load(Ordering::SeqCst);
+        let again = passed.saturating_sub(size as u64);
+        assert!(again <= BLOB_CHUNK_BYTES as u64 + 16_000, "cut at byte {cut_at}: {again} bytes sent again");
+        assert!(sent <= (size + BLOB_CHUNK_BYTES) as u64, "cut at byte {cut_at}: {sent} bytes acknowledged");
+        assert_eq!(Http::of(&relay, "manager").get(&photo.sha256).1, std::fs::read(&file).unwrap());
+        cuts.push((cut_at, again));
+    }
+    // The cuts fell in different chunks, not all in the first request.
+    let chunks: std::collections::BTreeSet<u64> = cuts.iter().map(|(c, _)| c / BLOB_CHUNK_BYTES as u64).collect();
+    assert!(chunks.len() >= 3, "{cuts:?}");
 }

@@ -103,8 +103,10 @@ pub struct AppState {
     pub push_budget: usize,
     /// Where photos are kept (see `Config::blobs`).
     pub blobs: Option<Arc<dyn crate::blobs::BlobStore>>,
-    /// Photo uploads in progress: (user, photo).
-    pub blob_uploads: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Photo upload requests in progress, per user (see `blobs::routes::InFlight`).
+    pub blob_uploads: Mutex<HashMap<String, usize>>,
+    /// Chunks being written: (user, photo) (see `blobs::routes::Writing`).
+    pub blob_writes: Mutex<std::collections::HashSet<(String, String)>>,
     /// When abandoned partial uploads were last collected (ms).
     pub blob_sweep: std::sync::atomic::AtomicI64,
     /// Photo bytes each user has uploaded today: user → (day, bytes).
@@ -149,6 +151,7 @@ impl AppState {
             push_budget: config.push_budget,
             blobs: config.blobs,
             blob_uploads: Mutex::default(),
+            blob_writes: Mutex::default(),
             blob_sweep: Default::default(),
             blob_quota: Mutex::default(),
             decodes: Default::default(),

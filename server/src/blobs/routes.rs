@@ -105,26 +105,18 @@ pub const UPLOADS_PER_USER: usize = 4;
 /// Partial copies nobody has added to for this long are dropped.
 pub const PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
 
-/// A user's upload of a photo in progress, for as long as it lives: one request per user and photo
-/// at a time, [`UPLOADS_PER_USER`] per user.
-struct Busy {
+/// A user's upload requests in progress, from before their body is read to their end:
+/// [`UPLOADS_PER_USER`] per user.
+struct InFlight {
     state: Arc<AppState>,
-    key: (String, String),
+    user: String,
 }
 
-impl Busy {
-    fn take(state: &Arc<AppState>, user: &str, sha256: &str) -> Result<Busy, ApiError> {
-        let mut busy = state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (user.to_owned(), sha256.to_owned());
-        if busy.contains(&key) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "busy",
-                "another upload of this photo by this user is in progress",
-                "该照片正在上传，请稍后重试",
-            ));
-        }
-        if busy.iter().filter(|(u, _)| u == user).count() >= UPLOADS_PER_USER {
+impl InFlight {
+    fn take(state: &Arc<AppState>, user: &str) -> Result<InFlight, ApiError> {
+        let mut in_flight = state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let n = in_flight.entry(user.to_owned()).or_default();
+        if *n >= UPLOADS_PER_USER {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_uploads",
@@ -132,14 +124,50 @@ impl Busy {
                 "同时上传的照片过多，请稍后重试",
             ));
         }
-        busy.insert(key.clone());
-        Ok(Busy { state: state.clone(), key })
+        *n += 1;
+        Ok(InFlight { state: state.clone(), user: user.to_owned() })
     }
 }
 
-impl Drop for Busy {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        let mut in_flight = self.state.blob_uploads.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = in_flight.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// The writing of a chunk of a user's photo: one at a time per user and photo, so that two requests
+/// (a retry and the request it retries) never both append at the same offset. Taken only once the
+/// chunk is read: a request cut off mid-body, whose connection the relay may not see close for a
+/// while, holds nothing that would refuse the device's next attempt.
+struct Writing {
+    state: Arc<AppState>,
+    key: (String, String),
+}
+
+impl Writing {
+    fn take(state: &Arc<AppState>, user: &str, sha256: &str) -> Result<Writing, ApiError> {
+        let key = (user.to_owned(), sha256.to_owned());
+        if !state.blob_writes.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone()) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "busy",
+                "another chunk of this photo by this user is being written",
+                "该照片正在上传，请稍后重试",
+            ));
+        }
+        Ok(Writing { state: state.clone(), key })
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.state.blob_writes.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
     }
 }
 
@@ -209,7 +237,7 @@ pub async fn upload(
             ));
         }
         let user = session.user.id.clone();
-        let busy = Busy::take(&state, &user, &sha256)?;
+        let in_flight = InFlight::take(&state, &user)?;
         let (b, sha, u) = (blobs.clone(), sha256.clone(), user.clone());
         let status = blocking(move || b.status(&sha, &u).map_err(storage_error)).await?;
         let received = match status {
@@ -229,11 +257,11 @@ pub async fn upload(
         if past_end(chunk.len() as u64) {
             return Err(ApiError::bad_request("the chunk runs past the photo's size"));
         }
+        let writing = Writing::take(&state, &user, &sha256)?;
         spend(&state, &user, chunk.len() as u64)?;
-        // The upload stays marked in progress until its writing ends, even if the request is
-        // dropped meanwhile (a retry must not append the same chunk twice).
+        // Both stay taken until the writing ends, even if the request is dropped meanwhile.
         blocking(move || {
-            let _busy = busy;
+            let _held = (in_flight, writing);
             let received = blobs.append(&sha256, &user, offset, &chunk).map_err(storage_error)?;
             if received == size {
                 blobs.finish(&sha256, &user).map_err(storage_error)?;

@@ -70,7 +70,8 @@ impl S3BlobStore {
             if endpoint.starts_with("http://") && !loopback {
                 return Err(format!("plain HTTP to {endpoint}: only a loopback endpoint may be reached without TLS"));
             }
-            builder = builder.with_endpoint(endpoint).with_allow_http(loopback).with_virtual_hosted_style_request(false);
+            builder =
+                builder.with_endpoint(endpoint).with_allow_http(loopback).with_virtual_hosted_style_request(false);
         }
         if let Some(key) = &config.access_key_id {
             builder = builder.with_access_key_id(key);
@@ -152,7 +153,8 @@ impl S3BlobStore {
 fn url_host_is_loopback(url: &str) -> bool {
     let rest = url.split("://").nth(1).unwrap_or("");
     let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    let host =
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -251,9 +253,8 @@ impl BlobStore for S3BlobStore {
                 let e = newest.entry(upload).or_insert(at);
                 *e = (*e).max(at);
             }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             let mut dropped = 0;
             for m in listed {
                 let upload = m.location.as_ref().rsplit_once('/').map_or("", |(u, _)| u);
