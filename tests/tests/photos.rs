@@ -428,3 +428,54 @@ fn an_upload_cut_at_any_byte_resumes_from_its_last_acknowledged_chunk() {
     let chunks: std::collections::BTreeSet<u64> = cuts.iter().map(|(c, _)| c / BLOB_CHUNK_BYTES as u64).collect();
     assert!(chunks.len() >= 3, "{cuts:?}");
 }
+
+#[test]
+fn a_phone_killed_in_the_middle_of_an_upload_loses_nothing_and_resumes() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let (relay, cadre) = start(tmp.path());
+    let size = BLOB_CHUNK_BYTES * 6 + 123;
+    let file = jpeg(tmp.path(), size, 40);
+    let photo = cadre.store.attach_photo(&file).unwrap();
+    cadre.store.record_visit(ENT_A, visit(vec![photo.clone()])).unwrap();
+    cadre.sync();
+    let (identity, path) = (cadre.store.identity(), cadre.path.clone());
+    drop(cadre);
+
+    // The phone's uploads run in a process of their own, killed (SIGKILL) once the relay has
+    // acknowledged two chunks.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_photo-uploader"))
+        .args([&relay.url, path.to_str().unwrap(), &serde_json::to_string(&identity).unwrap(), "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines {
+        let line = line.unwrap();
+        let uploaded: u64 = line.rsplit(' ').next().unwrap().parse().unwrap_or(0);
+        if uploaded >= 2 * BLOB_CHUNK_BYTES as u64 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The store opens as it was left: the photo still queued, its copy whole, what the relay
+    // acknowledged recorded; the relay holds part of it.
+    let store = zhuqi_core::Store::open(&path, identity).unwrap();
+    let queued = store.photo_uploads().unwrap();
+    assert_eq!((queued.len(), queued[0].state.as_str()), (1, "uploading"), "{queued:?}");
+    assert!(queued[0].uploaded >= 2 * BLOB_CHUNK_BYTES as u64 && queued[0].uploaded < size as u64, "{queued:?}");
+    let copy = store.photo_file(&photo.sha256).unwrap().unwrap();
+    assert!(std::fs::read(copy).unwrap() == std::fs::read(&file).unwrap());
+    assert_eq!(Http::of(&relay, "manager").get(&photo.sha256).0, 404, "not complete yet");
+    // The next upload resumes where the relay stands: only the rest is sent.
+    let client = zhuqi_core::sync::SyncClient::new(&relay.url).unwrap();
+    let h = Http::of(&relay, "cadre");
+    let (_, status) = h.get_path(&format!("/v1/blobs/{}/status", photo.sha256));
+    let held = serde_json::from_slice::<BlobProgress>(&status).unwrap().received;
+    let report = client.upload_photos(&store).unwrap();
+    assert_eq!((report.uploaded, report.bytes_sent), (1, size as u64 - held));
+    assert_eq!(store.photo_uploads().unwrap()[0].state, "done");
+    assert_eq!(Http::of(&relay, "manager").get(&photo.sha256).1, std::fs::read(&file).unwrap());
+}
