@@ -8,14 +8,33 @@ use crate::storage::Account;
 use crate::sync::author::Author;
 use zhuqi_core::domain::enterprise::KNOWN_TAGS;
 use zhuqi_core::domain::{
-    Category, Contact, Department, Directory, DocKind, EnterpriseAction, Location, ProblemAction, Profile, Recipient,
-    Region, RegionLevel, Role, TaskNoticeAction, User, VisitRecord, uscc,
+    Category, Contact, Department, Directory, DocKind, EnterpriseAction, Location, PhotoRef, ProblemAction, Profile,
+    Recipient, Region, RegionLevel, Role, TaskNoticeAction, User, VisitRecord, uscc,
 };
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "zhuqi2026";
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
+
+/// A photo for the demo: a JPEG of its own colours (one per `seed` below 65,536), stored on the relay as if a phone had
+/// uploaded it (unless `uploaded` is false: then it is named but never arrives, 照片未上传).
+fn demo_photo(state: &AppState, seed: u32, uploaded: bool) -> Result<Vec<PhotoRef>, ApiError> {
+    use sha2::Digest;
+    let Some(blobs) = state.blobs.as_ref() else { return Ok(vec![]) };
+    let (r, g) = (seed as u8, (seed >> 8) as u8);
+    let img = image::RgbImage::from_fn(480, 360, |x, y| image::Rgb([r ^ (x / 3) as u8, g ^ (y / 3) as u8, 120]));
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 80))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let sha256 = format!("{:x}", sha2::Sha256::digest(&bytes));
+    if uploaded {
+        let stored = blobs.append(&sha256, "demo", 0, &bytes).and_then(|_| blobs.finish(&sha256, "demo"));
+        stored.map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    Ok(vec![PhotoRef { id: format!("demo-photo-{seed}"), sha256, size_bytes: bytes.len() as u64 }])
+}
 
 /// A small deterministic generator, so that every demo relay holds the same data.
 struct Rng(u64);
@@ -289,7 +308,13 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
                             accuracy_m: 15.0,
                             mock: false,
                         }),
-                        photos: vec![],
+                        // The first enterprise's visits have photos; one of its first visit's
+                        // never arrived.
+                        photos: match (i, v) {
+                            (0, 0) => [demo_photo(state, 0, true)?, demo_photo(state, 1, false)?].concat(),
+                            (0, v) => demo_photo(state, v as u32 * 10, true)?,
+                            _ => vec![],
+                        },
                     };
                     cadre.append(id, EnterpriseAction::VisitRecorded { visit: record }, at)?;
                     if (i + v) % 4 == 0 && problems.len() < 160 {
@@ -437,7 +462,10 @@ fn advance_problems(
         )?;
         handler.append(
             pid,
-            ProblemAction::Resolved { resolution: "已协调解决，企业诉求已落实".into(), photos: vec![] },
+            ProblemAction::Resolved {
+                resolution: "已协调解决，企业诉求已落实".into(),
+                photos: demo_photo(state, 1000 + n as u32, true)?,
+            },
             t + 5 * DAY,
         )?;
         handler.submit_all()?;
