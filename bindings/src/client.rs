@@ -7,7 +7,7 @@ use crate::records::*;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use zhuqi_core::domain::{Location, ProblemAction};
-use zhuqi_core::store::{Identity, NewProblem, NewVisit, Store};
+use zhuqi_core::store::{Identity, NewProblem, NewVisit, PhotoSize, Store};
 use zhuqi_core::sync::SyncClient;
 
 /// The file in the data directory naming the signed-in user's store.
@@ -216,6 +216,27 @@ impl ZhuqiClient {
 
     pub fn photos_on_metered(&self) -> Result<bool> {
         Ok(self.store()?.photos_on_metered()?)
+    }
+
+    /// The file to show a photo from (blocking: it may download): one this phone took, a copy
+    /// fetched before, or else one fetched from the relay now — the thumbnail (at most 320 pixels a
+    /// side) for lists, the original (`thumbnail` false) when the user opens it. Fetched copies are
+    /// kept within the photo cache's budget, the least recently shown dropped first; photos this
+    /// phone took are never dropped. Call it off the main thread.
+    pub fn fetch_photo(&self, sha256: String, thumbnail: bool) -> Result<String> {
+        let size = if thumbnail { PhotoSize::Thumbnail } else { PhotoSize::Original };
+        let path = self.relay().fetch_photo(&*self.store()?, &sha256, size)?;
+        Ok(path.to_string_lossy().into_owned())
+    }
+
+    /// How many bytes photos fetched to show them may take (256 MiB unless set).
+    pub fn set_photo_cache_budget(&self, bytes: u64) -> Result<()> {
+        Ok(self.store()?.set_photo_cache_budget(bytes)?)
+    }
+
+    /// How many bytes photos fetched to show them take now.
+    pub fn photo_cache_bytes(&self) -> Result<u64> {
+        Ok(self.store()?.photo_cache_bytes()?)
     }
 
     /// The file of a photo this phone holds (to show it), if it holds it.

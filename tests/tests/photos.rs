@@ -479,3 +479,59 @@ fn a_phone_killed_in_the_middle_of_an_upload_loses_nothing_and_resumes() {
     assert_eq!(store.photo_uploads().unwrap()[0].state, "done");
     assert_eq!(Http::of(&relay, "manager").get(&photo.sha256).1, std::fs::read(&file).unwrap());
 }
+
+#[test]
+fn other_phones_fetch_thumbnails_then_originals_into_a_cache_that_keeps_to_its_budget() {
+    use zhuqi_core::store::PhotoSize::{Original, Thumbnail};
+    let tmp = tempfile::tempdir().unwrap();
+    let (relay, cadre) = start(tmp.path());
+    let files: Vec<PathBuf> = (0..3).map(|i| jpeg(tmp.path(), 600_000, 50 + i)).collect();
+    let photos: Vec<_> = files.iter().map(|f| cadre.store.attach_photo(f).unwrap()).collect();
+    cadre.store.record_visit(ENT_A, visit(photos.clone())).unwrap();
+    cadre.sync();
+    cadre.client.upload_photos(&cadre.store).unwrap();
+    // A photo named on the relay but never uploaded (its phone recorded it and stayed offline).
+    let other_cadre_phone = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    other_cadre_phone.sync();
+    let unsent = other_cadre_phone.store.attach_photo(&jpeg(tmp.path(), 9_500, 61)).unwrap();
+    other_cadre_phone.store.record_visit(ENT_A, visit(vec![unsent.clone()])).unwrap();
+    other_cadre_phone.sync();
+
+    let manager = Device::sign_in(&relay.url, tmp.path(), "manager");
+    manager.sync();
+    // The thumbnail first, then the original, byte for byte.
+    let thumb = manager.client.fetch_photo(&manager.store, &photos[0].sha256, Thumbnail).unwrap();
+    let decoded = image::load_from_memory(&std::fs::read(&thumb).unwrap()).unwrap();
+    assert_eq!(decoded.width(), 64, "a photo smaller than a thumbnail stays as it is");
+    let original = manager.client.fetch_photo(&manager.store, &photos[0].sha256, Original).unwrap();
+    assert!(std::fs::read(&original).unwrap() == std::fs::read(&files[0]).unwrap());
+    // Shown again, it comes from the cache: no relay needed.
+    let offline = zhuqi_core::sync::SyncClient::new("http://127.0.0.1:9").unwrap();
+    assert_eq!(offline.fetch_photo(&manager.store, &photos[0].sha256, Original).unwrap(), original);
+    assert!(offline.fetch_photo(&manager.store, &photos[1].sha256, Original).is_err(), "not fetched yet");
+    // A photo not uploaded yet: the relay says so, and nothing is left behind.
+    let err = manager.client.fetch_photo(&manager.store, &unsent.sha256, Original).unwrap_err();
+    assert!(matches!(&err, zhuqi_core::Error::Relay { status: 404, code, .. } if code == "not_uploaded"), "{err}");
+    assert_eq!(manager.store.photo_cache_bytes().unwrap(), std::fs::metadata(&thumb).unwrap().len() + 600_000);
+
+    // A budget of two originals: fetching a third drops the least recently shown.
+    manager.store.set_photo_cache_budget(1_300_000).unwrap();
+    manager.client.fetch_photo(&manager.store, &photos[1].sha256, Original).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    offline.fetch_photo(&manager.store, &photos[0].sha256, Original).unwrap(); // shown again: recent
+    std::thread::sleep(Duration::from_millis(5));
+    manager.client.fetch_photo(&manager.store, &photos[2].sha256, Original).unwrap();
+    assert!(manager.store.photo_cache_bytes().unwrap() <= 1_300_000);
+    assert!(offline.fetch_photo(&manager.store, &photos[0].sha256, Original).is_ok(), "shown recently: kept");
+    assert!(offline.fetch_photo(&manager.store, &photos[1].sha256, Original).is_err(), "the least recently shown went");
+    // The phone that took the photos shows its own, whatever its cache's budget.
+    cadre.store.set_photo_cache_budget(0).unwrap();
+    let own = offline.fetch_photo(&cadre.store, &photos[2].sha256, Original).unwrap();
+    assert!(std::fs::read(own).unwrap() == std::fs::read(&files[2]).unwrap());
+    // Another county's manager may not fetch it.
+    let stranger = Device::sign_in(&relay.url, tmp.path(), "manager-b");
+    stranger.sync();
+    let err = stranger.client.fetch_photo(&stranger.store, &photos[2].sha256, Thumbnail).unwrap_err();
+    assert!(matches!(err, zhuqi_core::Error::Relay { status: 404, .. }), "{err}");
+    assert_eq!(stranger.store.photo_cache_bytes().unwrap(), 0);
+}

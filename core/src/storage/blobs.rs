@@ -56,6 +56,16 @@ impl BlobFiles {
         self.dir.join(sha256)
     }
 
+    /// The folder of photos fetched from the relay to show them (see `store::photos`).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.join("cache")
+    }
+
+    /// Where a fetched copy (`kind`: `original`, `thumbnail`) of the photo with this hash is kept.
+    pub fn cache_path(&self, sha256: &str, kind: &str) -> PathBuf {
+        self.cache_dir().join(format!("{sha256}.{kind}"))
+    }
+
     /// Copies the photo at `src` in under its hash, unless the same bytes are already there. The
     /// copy is written to a temporary file, fsynced, renamed to its hash and the folder fsynced, so
     /// after this returns the photo survives a power cut, and a copy cut off midway is never taken

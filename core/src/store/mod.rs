@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use photos::PhotoUpload;
+pub use photos::{PHOTO_CACHE_BUDGET, PhotoSize, PhotoUpload};
 pub use storage::PendingChange;
 pub use sync_state::{DocSyncStatus, QuarantinedChange};
 pub use views::*;

@@ -11,6 +11,26 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// Which copy of a photo to show: a thumbnail (at most 320 pixels a side, for lists and timelines)
+/// or the original (when it is opened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoSize {
+    Thumbnail,
+    Original,
+}
+
+impl PhotoSize {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhotoSize::Thumbnail => "thumbnail",
+            PhotoSize::Original => "original",
+        }
+    }
+}
+
+/// Bytes the photos fetched to show them may take, unless the user sets otherwise.
+pub const PHOTO_CACHE_BUDGET: u64 = 256 << 20;
+
 /// A photo's way to the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PhotoUpload {
@@ -93,7 +113,96 @@ impl Store {
         Ok(!metered || self.photos_on_metered()?)
     }
 
-    /// The file of a photo this device holds, to show it.
+    /// The file to show a photo from, if this device has it: a photo it took (its original, also
+    /// for a thumbnail), or a copy fetched earlier (`SyncClient::fetch_photo`), which counts as just
+    /// used.
+    pub fn shown_photo(&self, sha256: &str, size: PhotoSize) -> Result<Option<PathBuf>> {
+        if let Some(own) = self.photo_file(sha256)? {
+            return Ok(Some(own));
+        }
+        let inner = self.lock();
+        let path = inner.blobs.cache_path(sha256, size.as_str());
+        let touched = inner.conn.execute(
+            "UPDATE photo_cache SET used_at = ?3 WHERE sha256 = ?1 AND kind = ?2",
+            params![sha256, size.as_str(), inner.now()],
+        )?;
+        if touched == 0 {
+            return Ok(None);
+        }
+        if !path.exists() {
+            // Removed outside the app: fetched again next time.
+            inner
+                .conn
+                .execute("DELETE FROM photo_cache WHERE sha256 = ?1 AND kind = ?2", params![sha256, size.as_str()])?;
+            return Ok(None);
+        }
+        Ok(Some(path))
+    }
+
+    /// A new file in the cache folder for a photo being fetched (moved in by
+    /// [`Store::keep_fetched_photo`], or removed by whoever fails to fetch it).
+    pub fn fetch_target(&self) -> Result<PathBuf> {
+        let dir = self.lock().blobs.cache_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::File(format!("photo cache: {e}")))?;
+        Ok(dir.join(format!(".fetch-{}", uuid::Uuid::now_v7())))
+    }
+
+    /// Keeps the copy `size` of a photo fetched into `fetched` (from [`Store::fetch_target`]) and
+    /// returns where it now is. Copies beyond the cache's budget go, the least recently shown first
+    /// (never the one just kept, nor any photo this device took: those are not in the cache).
+    pub fn keep_fetched_photo(&self, sha256: &str, size: PhotoSize, fetched: &Path) -> Result<PathBuf> {
+        let budget = self.photo_cache_budget()?;
+        let inner = self.lock();
+        let dest = inner.blobs.cache_path(sha256, size.as_str());
+        let bytes = std::fs::metadata(fetched).map_err(|e| Error::File(format!("fetched photo: {e}")))?.len();
+        std::fs::rename(fetched, &dest).map_err(|e| Error::File(format!("fetched photo: {e}")))?;
+        inner.conn.execute(
+            "INSERT OR REPLACE INTO photo_cache (sha256, kind, size, used_at) VALUES (?1, ?2, ?3, ?4)",
+            params![sha256, size.as_str(), bytes, inner.now()],
+        )?;
+        let mut total: u64 =
+            inner.conn.query_row("SELECT COALESCE(SUM(size), 0) FROM photo_cache", [], |r| r.get(0))?;
+        if total > budget {
+            let mut stmt = inner.conn.prepare(
+                "SELECT sha256, kind, size FROM photo_cache WHERE NOT (sha256 = ?1 AND kind = ?2)
+                 ORDER BY used_at, sha256, kind",
+            )?;
+            let oldest: Vec<(String, String, u64)> = stmt
+                .query_map(params![sha256, size.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (sha, kind, bytes) in oldest {
+                if total <= budget {
+                    break;
+                }
+                match std::fs::remove_file(inner.blobs.cache_path(&sha, &kind)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::File(format!("photo cache: {e}")));
+                    }
+                    _ => {}
+                }
+                inner.conn.execute("DELETE FROM photo_cache WHERE sha256 = ?1 AND kind = ?2", params![sha, kind])?;
+                total -= bytes;
+            }
+        }
+        Ok(dest)
+    }
+
+    /// How many bytes the photos fetched to show them may take (the user's setting).
+    pub fn set_photo_cache_budget(&self, bytes: u64) -> Result<()> {
+        crate::storage::meta_set(&self.lock().conn, "photo_cache_budget", &bytes.to_string())
+    }
+
+    pub fn photo_cache_budget(&self) -> Result<u64> {
+        let set = crate::storage::meta_get(&self.lock().conn, "photo_cache_budget")?;
+        Ok(set.and_then(|b| b.parse().ok()).unwrap_or(PHOTO_CACHE_BUDGET))
+    }
+
+    /// Bytes the photos fetched to show them take now.
+    pub fn photo_cache_bytes(&self) -> Result<u64> {
+        Ok(self.lock().conn.query_row("SELECT COALESCE(SUM(size), 0) FROM photo_cache", [], |r| r.get(0))?)
+    }
+
+    /// The file of a photo this device took, to show it.
     pub fn photo_file(&self, sha256: &str) -> Result<Option<PathBuf>> {
         let inner = self.lock();
         let held: Option<String> =

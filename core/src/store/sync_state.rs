@@ -277,6 +277,7 @@ impl Store {
             "office_settings",
             "calendar_days",
             "blobs",
+            "photo_cache",
             "enterprises",
             "assignments",
             "visits",
@@ -286,7 +287,7 @@ impl Store {
         ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
-        tx.execute("DELETE FROM meta WHERE key IN ('token', 'cursor', 'directory_version', 'photos_on_metered')", [])?;
+        tx.execute("DELETE FROM meta WHERE key IN ('token', 'cursor', 'directory_version', 'photos_on_metered', 'photo_cache_budget')", [])?;
         tx.commit()?;
         inner.blobs.remove_all()
     }

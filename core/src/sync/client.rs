@@ -4,7 +4,7 @@
 
 use super::protocol::*;
 use crate::error::{Error, Result};
-use crate::store::{PhotoUpload, Store};
+use crate::store::{PhotoSize, PhotoUpload, Store};
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -287,6 +287,65 @@ impl SyncClient {
             }
         }
         Ok(report)
+    }
+
+    /// The file to show a photo from: one this device took, a copy fetched before, or else the copy
+    /// `size` fetched from the relay now (a thumbnail first, the original when the photo is
+    /// opened), kept in the store's photo cache (see `Store::keep_fetched_photo`). The download is
+    /// streamed to a file, never held whole in memory, and stops at the largest photo's size; an
+    /// original is checked against its SHA-256 (an enterprise contact's copy has its metadata
+    /// removed by the relay, so it cannot be). Fails as the relay says while the photo is not
+    /// uploaded yet (404 `not_uploaded`) or when the user may not read it.
+    pub fn fetch_photo(&self, store: &Store, sha256: &str, size: PhotoSize) -> Result<std::path::PathBuf> {
+        use sha2::Digest;
+        if !crate::domain::photo::is_sha256(sha256) {
+            return Err(Error::invalid("photo.sha256", crate::error::Invalid::Format { expected: "64 hex digits" }));
+        }
+        if let Some(path) = store.shown_photo(sha256, size)? {
+            return Ok(path);
+        }
+        let token = store.session_token()?.ok_or(Error::SignedOut)?;
+        let url = match size {
+            PhotoSize::Thumbnail => format!("{}/v1/blobs/{sha256}/thumbnail", self.base),
+            PhotoSize::Original => format!("{}/v1/blobs/{sha256}", self.base),
+        };
+        let mut resp = self.http.get(&url).bearer_auth(&token).send().map_err(|e| Error::Network(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+            let body = resp.bytes().map_err(|e| Error::Network(e.to_string()))?;
+            return Err(relay_error(status, &body, retry_after));
+        }
+        let target = store.fetch_target()?;
+        let fetched = (|| {
+            let mut file = std::fs::File::create(&target).map_err(|e| Error::File(format!("photo cache: {e}")))?;
+            let (mut hash, mut total, mut buf) = (sha2::Sha256::new(), 0u64, vec![0u8; 64 * 1024]);
+            loop {
+                let n = std::io::Read::read(&mut resp, &mut buf).map_err(|e| Error::Network(e.to_string()))?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+                if total > crate::domain::photo::MAX_PHOTO_BYTES {
+                    return Err(Error::Network("the photo is larger than any photo may be".into()));
+                }
+                hash.update(&buf[..n]);
+                std::io::Write::write_all(&mut file, &buf[..n])
+                    .map_err(|e| Error::File(format!("photo cache: {e}")))?;
+            }
+            let own_bytes = store.identity().role != crate::domain::Role::EnterpriseContact;
+            if size == PhotoSize::Original && own_bytes && format!("{:x}", hash.finalize()) != sha256 {
+                return Err(Error::Network("the photo's bytes do not match their SHA-256".into()));
+            }
+            Ok(())
+        })();
+        match fetched {
+            Ok(()) => store.keep_fetched_photo(sha256, size, &target),
+            Err(e) => {
+                let _ = std::fs::remove_file(&target);
+                Err(e)
+            }
+        }
     }
 
     /// Pushes local changes and pulls remote ones until the device is up to date.
