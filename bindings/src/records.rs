@@ -509,7 +509,8 @@ pub struct PhotoUploadInfo {
     pub sha256: String,
     pub size_bytes: u64,
     pub content_type: String,
-    /// `waiting`, `uploading`, `done` or `failed`.
+    /// `waiting`, `done` or `failed` as listed; `uploading` (with the bytes the relay holds) as
+    /// told to a `PhotoListener` while a photo goes.
     pub state: String,
     /// Bytes the relay has acknowledged.
     pub uploaded_bytes: u64,

@@ -183,6 +183,23 @@ pub fn seed_directory(storage: &dyn RelayStorage) {
     storage.upsert_directory(&directory, &accounts).expect("seed directory");
 }
 
+/// Adds `n` cadres of the first county (`cadre-0`, `cadre-1`, …; password [`PASSWORD`]) to a
+/// directory [`seed_directory`] wrote; returns their ids.
+pub fn seed_more_cadres(storage: &dyn RelayStorage, n: usize) -> Vec<String> {
+    let hash = zhuqi_server::auth::hash_password(PASSWORD);
+    let ids: Vec<String> = (0..n).map(|i| format!("cadre-{i}")).collect();
+    let accounts: Vec<Account> = ids
+        .iter()
+        .map(|id| Account {
+            login: id.clone(),
+            user: user(id, &format!("干部{id}"), Role::Cadre, Some(COUNTY), None, None),
+            password_hash: Some(hash.clone()),
+        })
+        .collect();
+    storage.upsert_directory(&Directory::default(), &accounts).expect("more cadres");
+    ids
+}
+
 /// A phone: a device store and a client of one relay.
 pub struct Device {
     pub store: Store,

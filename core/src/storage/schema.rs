@@ -153,7 +153,7 @@ CREATE TABLE calendar_days (date TEXT PRIMARY KEY, working INTEGER NOT NULL, nam
 
 -- Photos this device holds (files in the store's photo folder, named by SHA-256) and how far each
 -- has reached the relay (version 5). `state`: attached (copied in, no event refers to it yet),
--- waiting, uploading, done, failed (`reason`); `uploaded`: bytes the relay acknowledged.
+-- waiting, done, failed (`reason`); `uploaded`: bytes the relay holds (the size once done).
 CREATE TABLE blobs (
     sha256 TEXT PRIMARY KEY,
     size INTEGER NOT NULL,

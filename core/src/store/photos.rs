@@ -1,8 +1,9 @@
 //! Photos on the device: copied into the store's photo folder when the app attaches them (named by
 //! their SHA-256, fsynced before anything refers to them), queued for upload by the same transaction
-//! as the event (a visit, a problem report, a progress note, a resolution) that first refers to them, and kept until the relay has them. The `blobs` table holds
-//! each one's state: `attached` (copied in, no event refers to it yet), `waiting`, `uploading`,
-//! `done`, or `failed` with a reason.
+//! as the event (a visit, a problem report, a progress note, a resolution) that first refers to
+//! them, and kept. The `blobs` table holds each one's state: `attached` (copied in, no event refers
+//! to it yet), `waiting`, `done`, or `failed` with a reason. Photos of other devices fetched to be
+//! shown are kept apart, in a cache with a budget (`photo_cache`).
 
 use super::{Store, new_id};
 use crate::domain::PhotoRef;
@@ -37,9 +38,10 @@ pub struct PhotoUpload {
     pub sha256: String,
     pub size: u64,
     pub content_type: String,
-    /// `waiting`, `uploading`, `done` or `failed`.
+    /// `waiting`, `done` or `failed` as stored; `uploading` as told to an upload's listener.
     pub state: String,
-    /// Bytes the relay has acknowledged.
+    /// Bytes the relay holds: the size once `done`, where it stood when an upload failed; the
+    /// progress of an upload is told to the listener of `SyncClient::upload_photos_reporting`.
     pub uploaded: u64,
     /// Why the last attempt failed.
     pub reason: Option<String>,
@@ -82,13 +84,32 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Records how far a photo's upload has come: `state` (`uploading`, `done`, `failed`, or back to
+    /// Records how far a photo's upload has come: `state` (`done`, `failed`, or back to
     /// `waiting`), the bytes the relay acknowledged, and why it failed.
     pub fn set_photo_upload(&self, sha256: &str, state: &str, uploaded: u64, reason: Option<&str>) -> Result<()> {
         self.lock().conn.execute(
             "UPDATE blobs SET state = ?2, uploaded = ?3, reason = ?4 WHERE sha256 = ?1 AND state <> 'attached'",
             params![sha256, state, uploaded, reason],
         )?;
+        Ok(())
+    }
+
+    /// Records that the relay holds these photos whole (sha256, size), in one commit.
+    pub fn set_photos_uploaded(&self, photos: &[(String, u64)]) -> Result<()> {
+        if photos.is_empty() {
+            return Ok(());
+        }
+        let inner = self.lock();
+        let tx = rusqlite::Transaction::new_unchecked(&inner.conn, rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE blobs SET state = 'done', uploaded = ?2, reason = NULL WHERE sha256 = ?1 AND state <> 'attached'",
+            )?;
+            for (sha256, size) in photos {
+                stmt.execute(params![sha256, size])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

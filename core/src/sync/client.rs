@@ -193,11 +193,29 @@ impl SyncClient {
     ) -> Result<PhotoReport> {
         let token = store.session_token()?.ok_or(Error::SignedOut)?;
         let mut report = PhotoReport::default();
-        let queued = store.photo_uploads()?.into_iter().filter(|p| p.state != "done");
+        let queued: Vec<PhotoUpload> = store.photo_uploads()?.into_iter().filter(|p| p.state != "done").collect();
         if !store.photos_may_upload()? {
-            report.held = queued.count() as u32;
+            report.held = queued.len() as u32;
             return Ok(report);
         }
+        // The photos the relay now holds whole are recorded together at the end, in one commit
+        // (a commit per photo would cost the phone a disk flush each); if this is cut short, the
+        // next call finds them complete on the relay at its first request.
+        let mut done = Vec::new();
+        let result = self.upload_queued(store, &token, queued, progress, &mut report, &mut done);
+        store.set_photos_uploaded(&done)?;
+        result.map(|()| report)
+    }
+
+    fn upload_queued(
+        &self,
+        store: &Store,
+        token: &str,
+        queued: Vec<PhotoUpload>,
+        progress: &mut dyn FnMut(&PhotoUpload),
+        report: &mut PhotoReport,
+        done: &mut Vec<(String, u64)>,
+    ) -> Result<()> {
         for photo in queued {
             let url = format!("{}/v1/blobs/{}", self.base, photo.sha256);
             let status = |url: &str| -> Result<BlobProgress> {
@@ -235,8 +253,9 @@ impl SyncClient {
                     PhotoUpload { state: state.into(), uploaded, reason: reason.map(str::to_owned), ..photo.clone() };
                 progress(&now);
             };
+            // Progress is told, not recorded (a commit per chunk would cost the phone a disk flush
+            // per MiB): an interrupted upload resumes from where the relay says it stands.
             while !at.complete {
-                store.set_photo_upload(&photo.sha256, "uploading", at.received, None)?;
                 tell(progress, "uploading", at.received, None);
                 let mut chunk = Vec::with_capacity(BLOB_CHUNK_BYTES);
                 std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(at.received))
@@ -281,12 +300,12 @@ impl SyncClient {
                 };
             }
             if at.complete {
-                store.set_photo_upload(&photo.sha256, "done", at.size, None)?;
+                done.push((photo.sha256.clone(), at.size));
                 report.uploaded += 1;
                 tell(progress, "done", at.size, None);
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// The file to show a photo from: one this device took, a copy fetched before, or else the copy

@@ -69,15 +69,27 @@ impl std::fmt::Debug for dyn BlobStore {
 
 /// Photos as files: `<dir>/<first 2 hex digits>/<sha256>` when complete,
 /// `<dir>/partial/<sha256>.<uploader's digest>` while uploading, copies made from them in
-/// `<dir>/derived/`. Every write is fsynced before it is acknowledged.
+/// `<dir>/derived/`. Every chunk is fsynced before it is acknowledged, and a complete photo (file and
+/// folder) before it is answered complete.
 pub struct FsBlobStore {
     dir: PathBuf,
+    /// The hash of each partial copy so far, as its chunks were appended, so that the last chunk
+    /// completes the check without reading the copy again: partial copy → (bytes hashed, hash, its
+    /// first bytes). A copy without an entry (the relay restarted) is read again at the end.
+    hashing: std::sync::Mutex<std::collections::HashMap<PathBuf, (u64, Sha256, Vec<u8>)>>,
 }
+
+/// Partial copies whose hash is kept as they grow; beyond, the oldest are read again at the end.
+const HASHING_MAX: usize = 4_096;
 
 impl FsBlobStore {
     /// The store in `dir`, created as photos arrive.
     pub fn new(dir: &Path) -> FsBlobStore {
-        FsBlobStore { dir: dir.to_owned() }
+        FsBlobStore { dir: dir.to_owned(), hashing: Default::default() }
+    }
+
+    fn hashing(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, (u64, Sha256, Vec<u8>)>> {
+        self.hashing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn complete(&self, sha256: &str) -> PathBuf {
@@ -93,6 +105,13 @@ impl FsBlobStore {
 /// its SHA-256, whatever characters the id has.
 fn uploader_digest(uploader: &str) -> String {
     Sha256::digest(uploader.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds to `head` what it lacks of a file's first 16 bytes from `bytes`, which follow it.
+fn head_of(head: &mut Vec<u8>, bytes: &[u8]) {
+    if head.len() < 16 {
+        head.extend_from_slice(&bytes[..(16 - head.len()).min(bytes.len())]);
+    }
 }
 
 fn len_of(path: &Path) -> std::io::Result<Option<u64>> {
@@ -126,10 +145,37 @@ impl BlobStore for FsBlobStore {
         if received != offset {
             return Err(BlobError::Offset { received });
         }
+        // The chunk is durable when acknowledged; the partial copy's folder entry is not synced (a
+        // crash may lose a copy just begun, and the device then starts it again from the status).
         file.write_all(bytes)?;
-        file.sync_data()?;
-        if received == 0 {
-            sync_dir(path.parent().expect("in the partial folder"))?;
+        // The copy's hash so far, taken out while the chunk is added to it (a fresh one for a copy
+        // begun now; none for a copy this relay did not see begin, which is read again at the end).
+        let taken = {
+            let mut hashing = self.hashing();
+            if received == 0 && hashing.len() >= HASHING_MAX {
+                hashing.clear();
+            }
+            match hashing.remove(&path) {
+                Some(h) if h.0 == received => Some(h),
+                _ if received == 0 => Some((0, Sha256::new(), Vec::with_capacity(16))),
+                _ => None,
+            }
+        };
+        // The chunk is hashed while the disk flushes it.
+        let hashed = std::thread::scope(|s| {
+            let hashing = taken.map(|(hashed, mut hash, mut head)| {
+                s.spawn(move || {
+                    hash.update(bytes);
+                    head_of(&mut head, bytes);
+                    (hashed + bytes.len() as u64, hash, head)
+                })
+            });
+            let flushed = file.sync_data();
+            (flushed, hashing.map(|h| h.join().expect("hashing does not panic")))
+        });
+        hashed.0?;
+        if let Some(h) = hashed.1 {
+            self.hashing().insert(path, h);
         }
         Ok(received + bytes.len() as u64)
     }
@@ -137,17 +183,22 @@ impl BlobStore for FsBlobStore {
     fn finish(&self, sha256: &str, uploader: &str) -> Result<&'static str, BlobError> {
         let path = self.partial(sha256, uploader);
         let mut file = std::fs::File::open(&path)?;
-        let (mut hash, mut head, mut buf) = (Sha256::new(), Vec::with_capacity(16), vec![0u8; 256 * 1024]);
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
+        let size = file.metadata()?.len();
+        let (hash, head) = match self.hashing().remove(&path) {
+            Some((hashed, hash, head)) if hashed == size => (hash, head),
+            _ => {
+                let (mut hash, mut head, mut buf) = (Sha256::new(), Vec::with_capacity(16), vec![0u8; 256 * 1024]);
+                loop {
+                    let n = file.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    head_of(&mut head, &buf[..n]);
+                    hash.update(&buf[..n]);
+                }
+                (hash, head)
             }
-            if head.len() < 16 {
-                head.extend_from_slice(&buf[..(16 - head.len()).min(n)]);
-            }
-            hash.update(&buf[..n]);
-        }
+        };
         let verdict = if format!("{:x}", hash.finalize()) != sha256 {
             Err(BlobError::HashMismatch)
         } else {
@@ -194,6 +245,7 @@ impl BlobStore for FsBlobStore {
             let idle = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
             if idle > max_age {
                 std::fs::remove_file(entry.path())?;
+                self.hashing().remove(&entry.path());
                 dropped += 1;
             }
         }

@@ -264,11 +264,8 @@ pub async fn upload(
             let _held = (in_flight, writing);
             let received = blobs.append(&sha256, &user, offset, &chunk).map_err(storage_error)?;
             if received == size {
+                // What the photo says of itself is read when a page first needs it (`photo_taken`).
                 blobs.finish(&sha256, &user).map_err(storage_error)?;
-                // What the photo says of itself is read now, while its start is in the cache.
-                if let Err(e) = photo_taken(&state, &sha256) {
-                    tracing::warn!("reading photo {sha256}'s metadata: {}", e.message);
-                }
                 return Ok(axum::Json(Progress { size, received, complete: true }).into_response());
             }
             Ok(axum::Json(Progress { size, received, complete: false }).into_response())
