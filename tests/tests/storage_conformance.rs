@@ -659,11 +659,13 @@ fn projections_feed_the_dashboard(b: &Backend) {
     assert_eq!(s.photo_refs(&bb).unwrap(), [("p1".into(), 7)]);
     assert!(s.photo_refs(&"cc".repeat(32)).unwrap().is_empty());
     assert_eq!(s.photo_regions(&bb).unwrap(), [COUNTY]);
-    let named = s.photos_received_before(1_001).unwrap();
+    let named = s.photos_received(0, 1_001, 100).unwrap();
     let named: Vec<_> =
         named.iter().map(|r| (r.sha256.as_str(), r.problem_id.as_deref(), r.author_id.as_str())).collect();
     assert_eq!(named, [(aa.as_str(), None, "c1"), (aa.as_str(), Some("p1"), "c1"), (bb.as_str(), Some("p1"), "c1")]);
-    assert!(s.photos_received_before(1_000).unwrap().is_empty(), "received at 1,000");
+    assert!(s.photos_received(0, 1_000, 100).unwrap().is_empty(), "received at 1,000");
+    assert!(s.photos_received(1_001, 2_000, 100).unwrap().is_empty(), "received before 1,001");
+    assert_eq!(s.photos_received(0, 1_001, 2).unwrap().len(), 2, "at most the limit");
     // What a photo says of itself: recorded once, read back as written.
     assert_eq!(s.photo_taken(&aa).unwrap(), None);
     let taken = Taken { at: Some(-5_000), lat_lon: Some((34.7466123, 113.6253456)) };

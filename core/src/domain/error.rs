@@ -212,6 +212,7 @@ pub fn field_label(field: &str) -> &'static str {
         "photo.sha256" => "照片校验值",
         "photo" => "照片",
         "title" => "标题",
+        "query" => "搜索内容",
         "description" => "问题描述",
         "category" => "问题类别",
         "note" => "说明",

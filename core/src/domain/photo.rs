@@ -48,8 +48,8 @@ pub fn validate_all(photos: Vec<PhotoRef>) -> Result<Vec<PhotoRef>> {
 }
 
 /// What a photo's own metadata (EXIF) says of when and where it was taken, as far as it says.
-/// Read on the relay when the photo arrives; the phone that took it could have written anything, so
-/// it is evidence to weigh, never a reason to refuse.
+/// Read on the relay when a page first shows the photo; the phone that took it could have written
+/// anything, so it is evidence to weigh, never a reason to refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Taken {
     /// When, in ms since the epoch (an EXIF time without an offset is read as China time).

@@ -123,6 +123,25 @@ impl BlobFiles {
         }
     }
 
+    /// Removes the files a copy or a download cut off midway left behind (`.in-…`, `.fetch-…`, an
+    /// hour old or more: one younger may be another open store's, copying still).
+    pub fn remove_leftovers(&self) {
+        for dir in [self.dir.clone(), self.cache_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 3600));
+                if (name.starts_with(".in-") || name.starts_with(".fetch-")) && old {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
     /// Removes every photo file and copy left over (a wipe).
     pub fn remove_all(&self) -> Result<()> {
         match std::fs::remove_dir_all(&self.dir) {

@@ -4,6 +4,7 @@
 
 pub mod blobs;
 pub mod schema;
+pub mod search;
 
 use crate::document::Document;
 use crate::domain::{
@@ -342,7 +343,7 @@ pub fn index_enterprise(
         ins.execute(params![v.record.id, id, v.cadre_id, v.record.date, v.recorded_at])?;
     }
     blobs::queue_referenced(conn, s.visits.iter().flat_map(|v| &v.record.photos))?;
-    Ok(())
+    search::index_enterprise(conn, id, s)
 }
 
 pub struct ProblemHeader<'a> {

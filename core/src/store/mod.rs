@@ -8,6 +8,7 @@
 
 mod photos;
 mod query;
+mod search;
 mod sync_state;
 pub mod views;
 
@@ -30,6 +31,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use photos::{PHOTO_CACHE_BUDGET, PhotoSize, PhotoUpload};
+pub use search::{SearchHit, SearchScope};
 pub use storage::PendingChange;
 pub use sync_state::{DocSyncStatus, QuarantinedChange};
 pub use views::*;
@@ -195,6 +197,7 @@ impl DocType for ProblemState {
         let region = doc.header("region_id").unwrap_or_default();
         let header = storage::ProblemHeader { enterprise_name: &name, region_id: &region };
         storage::index_problem(conn, id, &header, self, conflicts)?;
+        storage::search::index_problem(conn, id, &name, self)?;
         Ok(storage::blobs::queue_referenced(conn, &self.photos)?)
     }
 }
@@ -285,7 +288,8 @@ impl Store {
         };
         tx.commit()?;
         let blobs = crate::storage::blobs::BlobFiles::beside(path);
-        Ok(Store {
+        blobs.remove_leftovers();
+        let store = Store {
             inner: Mutex::new(Inner {
                 conn,
                 blobs,
@@ -296,7 +300,31 @@ impl Store {
                 cache: HashMap::new(),
                 tick: 0,
             }),
-        })
+        };
+        store.reindex_if_asked()?;
+        Ok(store)
+    }
+
+    /// Writes every document's index rows again when a schema upgrade asked for it (a new index
+    /// table to fill), in one transaction.
+    fn reindex_if_asked(&self) -> Result<()> {
+        let inner = self.lock();
+        if storage::meta_get(&inner.conn, "reindex")?.is_none() {
+            return Ok(());
+        }
+        let tx = Transaction::new_unchecked(&inner.conn, TransactionBehavior::Immediate)?;
+        let ids: Vec<String> = tx
+            .prepare("SELECT id FROM documents ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in ids {
+            let Some((kind, doc)) = storage::load_document(&tx, &id)? else { continue };
+            let (state, _, conflicts) = derive(kind, &doc);
+            index_state(&tx, &id, &doc, &state, conflicts)?;
+        }
+        tx.execute("DELETE FROM meta WHERE key = 'reindex'", [])?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -184,7 +184,8 @@ impl Store {
         let mut total: u64 =
             inner.conn.query_row("SELECT COALESCE(SUM(size), 0) FROM photo_cache", [], |r| r.get(0))?;
         if total > budget {
-            let mut stmt = inner.conn.prepare(
+            let tx = rusqlite::Transaction::new_unchecked(&inner.conn, rusqlite::TransactionBehavior::Immediate)?;
+            let mut stmt = tx.prepare(
                 "SELECT sha256, kind, size FROM photo_cache WHERE NOT (sha256 = ?1 AND kind = ?2)
                  ORDER BY used_at, sha256, kind",
             )?;
@@ -201,9 +202,11 @@ impl Store {
                     }
                     _ => {}
                 }
-                inner.conn.execute("DELETE FROM photo_cache WHERE sha256 = ?1 AND kind = ?2", params![sha, kind])?;
+                tx.execute("DELETE FROM photo_cache WHERE sha256 = ?1 AND kind = ?2", params![sha, kind])?;
                 total -= bytes;
             }
+            drop(stmt);
+            tx.commit()?;
         }
         Ok(dest)
     }

@@ -278,6 +278,8 @@ impl Store {
             "calendar_days",
             "blobs",
             "photo_cache",
+            "search_text",
+            "search_docs",
             "enterprises",
             "assignments",
             "visits",
@@ -311,5 +313,5 @@ fn remove_document(tx: &rusqlite::Connection, id: &str) -> Result<()> {
     ] {
         tx.execute(sql, [id])?;
     }
-    Ok(())
+    crate::storage::search::remove(tx, id)
 }

@@ -22,6 +22,22 @@ pub struct PhotoReport {
     pub held: u32,
 }
 
+/// Marks a photo failed with `reason` (the relay holding `received` bytes), counts it and tells the
+/// listener.
+fn failed(
+    store: &Store,
+    photo: &PhotoUpload,
+    received: u64,
+    reason: &str,
+    report: &mut PhotoReport,
+    progress: &mut dyn FnMut(&PhotoUpload),
+) -> Result<()> {
+    store.set_photo_upload(&photo.sha256, "failed", received, Some(reason))?;
+    report.failed += 1;
+    progress(&PhotoUpload { state: "failed".into(), uploaded: received, reason: Some(reason.into()), ..photo.clone() });
+    Ok(())
+}
+
 /// What one `sync_now` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -203,8 +219,10 @@ impl SyncClient {
         // next call finds them complete on the relay at its first request.
         let mut done = Vec::new();
         let result = self.upload_queued(store, &token, queued, progress, &mut report, &mut done);
-        store.set_photos_uploaded(&done)?;
-        result.map(|()| report)
+        let marked = store.set_photos_uploaded(&done);
+        result?;
+        marked?;
+        Ok(report)
     }
 
     fn upload_queued(
@@ -227,8 +245,7 @@ impl SyncClient {
                 // Not named by anything on the relay yet: its visit has not been pushed.
                 Err(Error::Relay { status: 404, .. }) => continue,
                 Err(Error::Relay { message, .. }) => {
-                    store.set_photo_upload(&photo.sha256, "failed", photo.uploaded, Some(&message))?;
-                    report.failed += 1;
+                    failed(store, &photo, photo.uploaded, &message, report, progress)?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -236,27 +253,19 @@ impl SyncClient {
             let file = store.photo_file(&photo.sha256)?.map(std::fs::File::open);
             let Some(Ok(mut file)) = file else {
                 // Its file is gone (removed outside the app): nothing can bring it back.
-                store.set_photo_upload(&photo.sha256, "failed", at.received, Some("the photo's file is missing"))?;
-                report.failed += 1;
-                progress(&PhotoUpload {
-                    state: "failed".into(),
-                    reason: Some("the photo's file is missing".into()),
-                    ..photo
-                });
+                failed(store, &photo, at.received, "the photo's file is missing", report, progress)?;
                 continue;
             };
             // Another upload moving the relay's copy on is answered by asking where it stands;
             // a few times in a row, and the photo waits for the next call.
             let mut moved = 0;
-            let tell = |progress: &mut dyn FnMut(&PhotoUpload), state: &str, uploaded: u64, reason: Option<&str>| {
-                let now =
-                    PhotoUpload { state: state.into(), uploaded, reason: reason.map(str::to_owned), ..photo.clone() };
-                progress(&now);
+            let tell = |progress: &mut dyn FnMut(&PhotoUpload), state: &str, uploaded: u64| {
+                progress(&PhotoUpload { state: state.into(), uploaded, reason: None, ..photo.clone() });
             };
             // Progress is told, not recorded (a commit per chunk would cost the phone a disk flush
             // per MiB): an interrupted upload resumes from where the relay says it stands.
             while !at.complete {
-                tell(progress, "uploading", at.received, None);
+                tell(progress, "uploading", at.received);
                 let mut chunk = Vec::with_capacity(BLOB_CHUNK_BYTES);
                 std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(at.received))
                     .and_then(|_| {
@@ -291,9 +300,7 @@ impl SyncClient {
                     // Busy with another request of this device's, or too many at once: later.
                     Err(Error::Relay { status: 409 | 429, .. } | Error::Throttled { .. }) => break,
                     Err(Error::Relay { message, .. }) => {
-                        store.set_photo_upload(&photo.sha256, "failed", at.received, Some(&message))?;
-                        report.failed += 1;
-                        tell(progress, "failed", at.received, Some(&message));
+                        failed(store, &photo, at.received, &message, report, progress)?;
                         break;
                     }
                     Err(e) => return Err(e),
@@ -302,7 +309,7 @@ impl SyncClient {
             if at.complete {
                 done.push((photo.sha256.clone(), at.size));
                 report.uploaded += 1;
-                tell(progress, "done", at.size, None);
+                tell(progress, "done", at.size);
             }
         }
         Ok(())

@@ -91,10 +91,16 @@ pub fn copy(photo: &[u8], side: u32, quality: u8) -> Result<Vec<u8>, CopyError> 
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(undecodable)?;
+    // Decoding into a decoder of one's own skips the reader's check of the whole image's size
+    // against the limits: a small file can claim gigabytes of pixels.
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(CopyError::Undecodable(format!("{} bytes of pixels", decoder.total_bytes())));
+    }
     let orientation = decoder.orientation().map_err(undecodable)?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    // Made small first, then turned upright: the copy turned is the small one.
+    let mut img = if img.width().max(img.height()) > side { img.thumbnail(side, side) } else { img };
     img.apply_orientation(orientation);
-    let img = if img.width().max(img.height()) > side { img.thumbnail(side, side) } else { img };
     let mut out = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
     DynamicImage::ImageRgb8(img.to_rgb8()).write_with_encoder(encoder).map_err(undecodable)?;
@@ -115,14 +121,27 @@ mod tests {
 
     #[test]
     fn an_image_claiming_enormous_dimensions_is_refused_before_it_is_decoded() {
-        // A PNG header claiming 100,000 × 100,000 pixels (40 GB decoded), and nothing else.
-        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-        png.extend_from_slice(&100_000u32.to_be_bytes());
-        png.extend_from_slice(&100_000u32.to_be_bytes());
-        png.extend_from_slice(&[8, 2, 0, 0, 0]);
-        let crc = crc32(&png[12..]);
-        png.extend_from_slice(&crc.to_be_bytes());
-        assert!(matches!(copy(&png, 320, 80), Err(CopyError::Undecodable(_))));
+        // PNG headers claiming 100,000 × 100,000 pixels (past the side limit), and 16,000 × 16,000
+        // pixels of 16-bit RGBA (within it, but 2 GB decoded), and nothing else.
+        for (side, depth, colour) in [(100_000u32, 8u8, 2u8), (16_000, 16, 6)] {
+            let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+            png.extend_from_slice(&side.to_be_bytes());
+            png.extend_from_slice(&side.to_be_bytes());
+            png.extend_from_slice(&[depth, colour, 0, 0, 0]);
+            let crc = crc32(&png[12..]);
+            png.extend_from_slice(&crc.to_be_bytes());
+            // The start of its pixel data (a zlib header), so that its decoder gets that far.
+            let idat = [&b"IDAT"[..], &[0x78, 0x9c, 0x63, 0x60]].concat();
+            png.extend_from_slice(&4u32.to_be_bytes());
+            png.extend_from_slice(&idat);
+            png.extend_from_slice(&crc32(&idat).to_be_bytes());
+            let refused = copy(&png, 320, 80);
+            assert!(matches!(&refused, Err(CopyError::Undecodable(_))), "{side}: {refused:?}");
+            if depth == 16 {
+                // Refused by its size, before a buffer for it is allocated.
+                assert!(matches!(&refused, Err(CopyError::Undecodable(why)) if why.contains("bytes of pixels")));
+            }
+        }
     }
 
     fn crc32(bytes: &[u8]) -> u32 {

@@ -43,6 +43,8 @@ pub enum BlobError {
 pub trait BlobStore: Send + Sync {
     /// The photo's state, as `uploader` sees it: complete, or its own partial copy.
     fn status(&self, sha256: &str, uploader: &str) -> Result<BlobStatus, BlobError>;
+    /// The size of the photo if it is complete.
+    fn complete_size(&self, sha256: &str) -> Result<Option<u64>, BlobError>;
     /// Appends `bytes` to the uploader's partial copy, which must hold exactly `offset` bytes;
     /// returns how many it holds then.
     fn append(&self, sha256: &str, uploader: &str, offset: u64, bytes: &[u8]) -> Result<u64, BlobError>;
@@ -107,6 +109,15 @@ fn uploader_digest(uploader: &str) -> String {
     Sha256::digest(uploader.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether bytes that hashed to `hash` and began with `head` are the photo `sha256`: its content
+/// type if so.
+fn verdict(sha256: &str, hash: Sha256, head: &[u8]) -> Result<&'static str, BlobError> {
+    if format!("{:x}", hash.finalize()) != sha256 {
+        return Err(BlobError::HashMismatch);
+    }
+    zhuqi_core::storage::blobs::sniff(head).ok_or(BlobError::NotAPhoto)
+}
+
 /// Adds to `head` what it lacks of a file's first 16 bytes from `bytes`, which follow it.
 fn head_of(head: &mut Vec<u8>, bytes: &[u8]) {
     if head.len() < 16 {
@@ -127,6 +138,10 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl BlobStore for FsBlobStore {
+    fn complete_size(&self, sha256: &str) -> Result<Option<u64>, BlobError> {
+        Ok(len_of(&self.complete(sha256))?)
+    }
+
     fn status(&self, sha256: &str, uploader: &str) -> Result<BlobStatus, BlobError> {
         if let Some(size) = len_of(&self.complete(sha256))? {
             return Ok(BlobStatus::Complete { size });
@@ -147,7 +162,11 @@ impl BlobStore for FsBlobStore {
         }
         // The chunk is durable when acknowledged; the partial copy's folder entry is not synced (a
         // crash may lose a copy just begun, and the device then starts it again from the status).
-        file.write_all(bytes)?;
+        // A chunk that cannot be written whole and flushed is taken back out of the copy.
+        if let Err(e) = file.write_all(bytes) {
+            let _ = file.set_len(received);
+            return Err(e.into());
+        }
         // The copy's hash so far, taken out while the chunk is added to it (a fresh one for a copy
         // begun now; none for a copy this relay did not see begin, which is read again at the end).
         let taken = {
@@ -173,7 +192,10 @@ impl BlobStore for FsBlobStore {
             let flushed = file.sync_data();
             (flushed, hashing.map(|h| h.join().expect("hashing does not panic")))
         });
-        hashed.0?;
+        if let Err(e) = hashed.0 {
+            let _ = file.set_len(received);
+            return Err(e.into());
+        }
         if let Some(h) = hashed.1 {
             self.hashing().insert(path, h);
         }
@@ -199,11 +221,7 @@ impl BlobStore for FsBlobStore {
                 (hash, head)
             }
         };
-        let verdict = if format!("{:x}", hash.finalize()) != sha256 {
-            Err(BlobError::HashMismatch)
-        } else {
-            zhuqi_core::storage::blobs::sniff(&head).ok_or(BlobError::NotAPhoto)
-        };
+        let verdict = verdict(sha256, hash, &head);
         match verdict {
             Ok(content_type) => {
                 let dest = self.complete(sha256);

@@ -248,14 +248,19 @@ pub async fn upload(
         if offset != received {
             return Err(storage_error(BlobError::Offset { received }));
         }
+        // Every chunk is whole: 1 MiB, or what is left of the photo (so an upload costs the relay
+        // one write per MiB, whatever the client would like).
+        let expected = (BLOB_CHUNK_BYTES as u64).min(size.saturating_sub(offset));
+        let wrong_length = || {
+            ApiError::bad_request(format!("a chunk at offset {offset} of a photo of {size} bytes has {expected} bytes"))
+        };
         let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let past_end = |len: u64| offset.checked_add(len).is_none_or(|end| end > size);
-        if declared.is_some_and(past_end) {
-            return Err(ApiError::bad_request("the chunk runs past the photo's size"));
+        if expected == 0 || declared.is_some_and(|d| d != expected) {
+            return Err(wrong_length());
         }
         let chunk = read_body(&headers, body, BLOB_CHUNK_BYTES).await?;
-        if past_end(chunk.len() as u64) {
-            return Err(ApiError::bad_request("the chunk runs past the photo's size"));
+        if chunk.len() as u64 != expected {
+            return Err(wrong_length());
         }
         let writing = Writing::take(&state, &user, &sha256)?;
         spend(&state, &user, chunk.len() as u64)?;
@@ -363,68 +368,118 @@ impl Copy {
 
 /// Photos decoded at once: each may take up to 256 MB while it is decoded.
 const DECODES_AT_ONCE: usize = 2;
+/// Requests that may wait for their turn to decode; more are answered 503 at once, so waiting
+/// never holds more than a few of the relay's blocking threads.
+const DECODE_WAITERS: usize = 8;
 /// How long a request waits for its turn to decode.
-const DECODE_WAIT: Duration = Duration::from_secs(20);
+const DECODE_WAIT: Duration = Duration::from_secs(10);
 
-/// Counts the photos being decoded (for [`DECODES_AT_ONCE`]).
+/// Counts the photos being decoded (for [`DECODES_AT_ONCE`]) and the requests waiting to.
 #[derive(Default)]
 pub struct DecodeGate {
-    busy: Mutex<usize>,
+    counts: Mutex<(usize, usize)>,
     freed: Condvar,
 }
 
+/// A turn to decode, given back when dropped (also when the decoding panics).
+struct DecodeTurn<'a>(&'a DecodeGate);
+
+impl Drop for DecodeTurn<'_> {
+    fn drop(&mut self) {
+        self.0.counts.lock().unwrap_or_else(|p| p.into_inner()).0 -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
 impl DecodeGate {
-    fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, ApiError> {
-        let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut busy, timeout) = self
-            .freed
-            .wait_timeout_while(busy, DECODE_WAIT, |n| *n >= DECODES_AT_ONCE)
-            .unwrap_or_else(|p| p.into_inner());
-        if timeout.timed_out() {
-            return Err(ApiError::new(
+    fn turn(&self) -> Result<DecodeTurn<'_>, ApiError> {
+        let busy = || {
+            ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "too many photos are being prepared; try again",
                 "照片处理繁忙，请稍后重试",
-            ));
+            )
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.0 >= DECODES_AT_ONCE && counts.1 >= DECODE_WAITERS {
+            return Err(busy());
         }
-        *busy += 1;
-        drop(busy);
-        let out = f();
-        *self.busy.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        self.freed.notify_one();
-        Ok(out)
+        counts.1 += 1;
+        let (mut counts, timeout) = self
+            .freed
+            .wait_timeout_while(counts, DECODE_WAIT, |c| c.0 >= DECODES_AT_ONCE)
+            .unwrap_or_else(|p| p.into_inner());
+        counts.1 -= 1;
+        if timeout.timed_out() {
+            return Err(busy());
+        }
+        counts.0 += 1;
+        Ok(DecodeTurn(self))
     }
 }
 
-/// The copy `kind` of a complete photo, made (and kept) when first asked for. Whoever calls it has
-/// checked the reader's right to the photo.
+fn copy_error(e: evidence::CopyError) -> ApiError {
+    match e {
+        evidence::CopyError::Unsupported => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_format",
+            "the relay cannot make a copy of a photo in this format (HEIC)",
+            "该照片格式暂不支持预览",
+        ),
+        evidence::CopyError::Undecodable(why) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "undecodable",
+            format!("the photo cannot be decoded: {why}"),
+            "照片无法解码",
+        ),
+    }
+}
+
+/// The copy `kind` of a complete photo, made (and kept) when first asked for; a photo that cannot
+/// be made into one is remembered as such and not decoded again. Whoever calls it has checked the
+/// reader's right to the photo.
 pub fn copy_response(st: &AppState, blobs: Arc<dyn BlobStore>, sha256: &str, kind: Copy) -> Result<Response, ApiError> {
-    let size = match blobs.status(sha256, "").map_err(storage_error)? {
-        BlobStatus::Complete { size } => size,
-        _ => return Err(not_uploaded()),
-    };
     let name = kind.name(sha256);
-    let bytes = match blobs.derived(&name).map_err(storage_error)? {
+    let failed = format!("{name}.failed");
+    let kept = |blobs: &dyn BlobStore| -> Result<Option<Vec<u8>>, ApiError> {
+        if let Some(why) = blobs.derived(&failed).map_err(storage_error)? {
+            let why = String::from_utf8_lossy(&why).into_owned();
+            return Err(copy_error(if why == "unsupported" {
+                evidence::CopyError::Unsupported
+            } else {
+                evidence::CopyError::Undecodable(why)
+            }));
+        }
+        blobs.derived(&name).map_err(storage_error)
+    };
+    let bytes = match kept(blobs.as_ref())? {
         Some(bytes) => bytes,
         None => {
-            let photo = blobs.read(sha256, 0, size as usize).map_err(storage_error)?;
-            let bytes = st.decodes.run(|| kind.make(&photo))?.map_err(|e| match e {
-                evidence::CopyError::Unsupported => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_format",
-                    "the relay cannot make a copy of a photo in this format (HEIC)",
-                    "该照片格式暂不支持预览",
-                ),
-                evidence::CopyError::Undecodable(why) => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "undecodable",
-                    format!("the photo cannot be decoded: {why}"),
-                    "照片无法解码",
-                ),
-            })?;
-            blobs.put_derived(&name, &bytes).map_err(storage_error)?;
-            bytes
+            // The photo is read only once it is this request's turn: requests waiting hold no
+            // photo in memory.
+            let _turn = st.decodes.turn()?;
+            match kept(blobs.as_ref())? {
+                Some(bytes) => bytes,
+                None => {
+                    let size = blobs.complete_size(sha256).map_err(storage_error)?.ok_or_else(not_uploaded)?;
+                    let photo = blobs.read(sha256, 0, size as usize).map_err(storage_error)?;
+                    match kind.make(&photo) {
+                        Ok(bytes) => {
+                            blobs.put_derived(&name, &bytes).map_err(storage_error)?;
+                            bytes
+                        }
+                        Err(e) => {
+                            let why = match &e {
+                                evidence::CopyError::Unsupported => "unsupported".to_owned(),
+                                evidence::CopyError::Undecodable(why) => why.clone(),
+                            };
+                            blobs.put_derived(&failed, why.as_bytes()).map_err(storage_error)?;
+                            return Err(copy_error(e));
+                        }
+                    }
+                }
+            }
         }
     };
     Ok((
@@ -444,7 +499,7 @@ pub fn photo_taken(st: &AppState, sha256: &str) -> Result<Option<Taken>, ApiErro
         return Ok(Some(taken));
     }
     let Some(blobs) = st.blobs.as_ref() else { return Ok(None) };
-    if !matches!(blobs.status(sha256, "").map_err(storage_error)?, BlobStatus::Complete { .. }) {
+    if blobs.complete_size(sha256).map_err(storage_error)?.is_none() {
         return Ok(None);
     }
     let head = blobs.read(sha256, 0, evidence::METADATA_BYTES).map_err(storage_error)?;
@@ -459,17 +514,14 @@ fn not_uploaded() -> ApiError {
 
 /// Whether the relay holds the whole photo.
 pub fn is_uploaded(state: &AppState, sha256: &str) -> bool {
-    state.blobs.as_ref().is_some_and(|b| matches!(b.status(sha256, ""), Ok(BlobStatus::Complete { .. })))
+    state.blobs.as_ref().is_some_and(|b| matches!(b.complete_size(sha256), Ok(Some(_))))
 }
 
 /// A complete photo as a response: its first piece read now, the rest streamed as it is sent, with
 /// its content type from its first bytes; 404 while it is incomplete. Whoever calls it has checked
 /// the reader's right to it.
 pub fn photo_response(blobs: Arc<dyn BlobStore>, sha256: &str) -> Result<Response, ApiError> {
-    let size = match blobs.status(sha256, "").map_err(storage_error)? {
-        BlobStatus::Complete { size } => size,
-        _ => return Err(not_uploaded()),
-    };
+    let size = blobs.complete_size(sha256).map_err(storage_error)?.ok_or_else(not_uploaded)?;
     let head = blobs.read(sha256, 0, READ_BYTES).map_err(storage_error)?;
     let content_type = zhuqi_core::storage::blobs::sniff(&head).unwrap_or("application/octet-stream");
     let start = head.len() as u64;

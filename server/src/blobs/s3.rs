@@ -5,7 +5,7 @@
 //! calls are blocking (the relay makes them on blocking threads): each runs on this store's own
 //! small runtime.
 
-use super::{BlobError, BlobStatus, BlobStore, uploader_digest};
+use super::{BlobError, BlobStatus, BlobStore, head_of, uploader_digest, verdict};
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -160,6 +160,10 @@ fn url_host_is_loopback(url: &str) -> bool {
 }
 
 impl BlobStore for S3BlobStore {
+    fn complete_size(&self, sha256: &str) -> Result<Option<u64>, BlobError> {
+        self.block_on(self.size_of(&Self::complete(sha256)))
+    }
+
     fn status(&self, sha256: &str, uploader: &str) -> Result<BlobStatus, BlobError> {
         self.block_on(async {
             if let Some(size) = self.size_of(&Self::complete(sha256)).await? {
@@ -188,41 +192,63 @@ impl BlobStore for S3BlobStore {
     fn finish(&self, sha256: &str, uploader: &str) -> Result<&'static str, BlobError> {
         self.block_on(async {
             let chunks = self.chunks(sha256, uploader).await?;
-            let (mut hash, mut head) = (Sha256::new(), Vec::with_capacity(16));
-            for (path, _, _) in &chunks {
-                let bytes = self.store.get(path).await.map_err(io)?.bytes().await.map_err(io)?;
-                if head.len() < 16 {
-                    head.extend_from_slice(&bytes[..(16 - head.len()).min(bytes.len())]);
-                }
-                hash.update(&bytes);
-            }
-            let verdict = if format!("{:x}", hash.finalize()) != sha256 {
-                Err(BlobError::HashMismatch)
-            } else {
-                zhuqi_core::storage::blobs::sniff(&head).ok_or(BlobError::NotAPhoto)
-            };
-            let content_type = match verdict {
-                Ok(t) => t,
-                Err(e) => {
-                    self.drop_partial(sha256, uploader).await?;
-                    return Err(e);
-                }
-            };
             let dest = Self::complete(sha256);
-            if self.size_of(&dest).await?.is_none() {
-                // The chunks are read again as they are written out: the photo is never whole in
-                // memory, only a part of it at a time.
-                let upload = self.store.put_multipart(&dest).await.map_err(io)?;
-                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-                for (path, _, _) in &chunks {
-                    let bytes = self.store.get(path).await.map_err(io)?.bytes().await.map_err(io)?;
-                    writer.wait_for_capacity(2).await.map_err(io)?;
-                    writer.write(&bytes);
+            // One pass: each chunk is hashed as it is written out (a part of the photo in memory
+            // at a time), so what becomes the photo is exactly what was hashed, whatever another
+            // relay does to the chunks meanwhile; a photo that fails the checks is never completed.
+            let mut writer = match self.size_of(&dest).await? {
+                None => Some(WriteMultipart::new_with_chunk_size(
+                    self.store.put_multipart(&dest).await.map_err(io)?,
+                    PART_BYTES,
+                )),
+                // Another upload completed it first: this copy is checked, then dropped.
+                Some(_) => None,
+            };
+            let (mut hash, mut head) = (Sha256::new(), Vec::with_capacity(16));
+            let mut passed: Result<(), BlobError> = Ok(());
+            for (path, _, _) in &chunks {
+                let bytes = match self.store.get(path).await {
+                    Ok(got) => got.bytes().await.map_err(io),
+                    Err(e) => Err(io(e)),
+                };
+                let bytes = match bytes {
+                    Ok(b) => b,
+                    Err(e) => {
+                        passed = Err(e);
+                        break;
+                    }
+                };
+                head_of(&mut head, &bytes);
+                hash.update(&bytes);
+                if let Some(w) = writer.as_mut() {
+                    if let Err(e) = w.wait_for_capacity(2).await {
+                        passed = Err(io(e));
+                        break;
+                    }
+                    w.write(&bytes);
                 }
-                writer.finish().await.map_err(io)?;
             }
-            self.drop_partial(sha256, uploader).await?;
-            Ok(content_type)
+            let verdict = passed.and_then(|()| verdict(sha256, hash, &head));
+            match (verdict, writer) {
+                (Ok(content_type), Some(w)) => {
+                    w.finish().await.map_err(io)?;
+                    self.drop_partial(sha256, uploader).await?;
+                    Ok(content_type)
+                }
+                (Ok(content_type), None) => {
+                    self.drop_partial(sha256, uploader).await?;
+                    Ok(content_type)
+                }
+                (Err(e), w) => {
+                    if let Some(w) = w {
+                        let _ = w.abort().await;
+                    }
+                    if matches!(e, BlobError::HashMismatch | BlobError::NotAPhoto) {
+                        self.drop_partial(sha256, uploader).await?;
+                    }
+                    Err(e)
+                }
+            }
         })
     }
 

@@ -68,6 +68,9 @@ pub fn thumbs(
         .collect()
 }
 
+/// Photos the missing-photo page looks at, at most.
+const MISSING_ROWS: u32 = 5_000;
+
 #[derive(serde::Deserialize)]
 pub struct MissingQuery {
     /// Days a photo may take to arrive before it is listed (3 unless given).
@@ -88,7 +91,9 @@ pub async fn missing_photos(
         let dir = st.directory.get(st.storage.as_ref())?;
         let before = crate::now_ms() - i64::from(days) * 86_400_000;
         let mut by_author: BTreeMap<String, Vec<MissingPhoto>> = BTreeMap::new();
-        for row in st.storage.photos_received_before(before)? {
+        // A year back at most, and the oldest 5,000 photos of the province: the page stays bounded
+        // however many photos were ever named.
+        for row in st.storage.photos_received(before - 365 * 86_400_000, before, MISSING_ROWS)? {
             if in_subtree(&dir, session, &row.region_id) && !is_uploaded(st, &row.sha256) {
                 let author = dir.users.get(&row.author_id).map_or(row.author_id.clone(), |u| u.name.clone());
                 by_author.entry(author).or_default().push(MissingPhoto {

@@ -466,7 +466,7 @@ pub(crate) mod pull_plan {
     }
 }
 
-/// A photo an event names, with where and by whom (see `RelayStorage::photos_received_before`).
+/// A photo an event names, with where and by whom (see `RelayStorage::photos_received`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoRow {
     pub sha256: String,
@@ -578,8 +578,9 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn photo_refs(&self, sha256: &str) -> Result<Vec<(String, u64)>>;
     /// The regions of the documents (enterprises and problems) that name a photo.
     fn photo_regions(&self, sha256: &str) -> Result<Vec<String>>;
-    /// The photos named by events the relay received before `before`, oldest first.
-    fn photos_received_before(&self, before: i64) -> Result<Vec<PhotoRow>>;
+    /// The photos named by events the relay received from `since` to before `before`, each once per
+    /// document, oldest first, at most `limit`.
+    fn photos_received(&self, since: i64, before: i64, limit: u32) -> Result<Vec<PhotoRow>>;
     /// What a photo held whole says of itself, once recorded ([`RelayStorage::record_photo`]).
     fn photo_taken(&self, sha256: &str) -> Result<Option<zhuqi_core::domain::photo::Taken>>;
     /// Records what a photo held whole says of itself (the first record stays).

@@ -525,16 +525,21 @@ impl<B: Backend> RelayStorage for B {
         })
     }
 
-    fn photos_received_before(&self, before: i64) -> Result<Vec<PhotoRow>> {
+    fn photos_received(&self, since: i64, before: i64, limit: u32) -> Result<Vec<PhotoRow>> {
         self.read(|db| {
-            let sql = "SELECT r.sha256, COALESCE(e.id, p.enterprise_id), COALESCE(e.name, p.enterprise_name),
-                              COALESCE(e.region_id, p.region_id), p.id, r.event_id, r.author_id, r.received_at
+            // One row per photo and document (a visit's photo named again by its correction, or
+            // carried over from version 8, counts once), at its first receipt.
+            let sql = "SELECT r.sha256, MIN(COALESCE(e.id, p.enterprise_id)), MIN(COALESCE(e.name, p.enterprise_name)),
+                              MIN(COALESCE(e.region_id, p.region_id)), MIN(p.id), MIN(r.event_id), MIN(r.author_id),
+                              MIN(r.received_at)
                        FROM photo_refs r
                        LEFT JOIN enterprises e ON e.id = r.doc_id
                        LEFT JOIN problems p ON p.id = r.doc_id
-                       WHERE r.received_at < $1 AND (e.id IS NOT NULL OR p.id IS NOT NULL)
-                       ORDER BY r.received_at, r.sha256, r.doc_id, r.event_id";
-            rows_of(db, sql, args![before], |mut r| {
+                       WHERE r.received_at >= $1 AND r.received_at < $2 AND (e.id IS NOT NULL OR p.id IS NOT NULL)
+                       GROUP BY r.sha256, r.doc_id
+                       ORDER BY MIN(r.received_at), r.sha256, r.doc_id
+                       LIMIT $3";
+            rows_of(db, sql, args![since, before, i64::from(limit)], |mut r| {
                 Ok(PhotoRow {
                     sha256: r.get(0)?,
                     enterprise_id: r.get(1)?,
