@@ -8,6 +8,23 @@ use crate::domain::{EnterpriseState, ProblemState};
 use crate::error::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// The search table, as created (and created again by a wipe: deleting its rows would leave their
+/// words in its index until it is merged).
+pub const CREATE_TABLE: &str =
+    "CREATE VIRTUAL TABLE search_text USING fts5(kind UNINDEXED, doc_id UNINDEXED, title, body, tokenize = 'trigram');";
+
+/// Empties the search index, leaving nothing of its text.
+pub fn clear(conn: &Connection) -> Result<()> {
+    conn.execute_batch(&format!("DROP TABLE search_text; {CREATE_TABLE} DELETE FROM search_docs;"))?;
+    Ok(())
+}
+
+/// Merges the index, which drops what deleted rows left in it.
+pub fn optimize(conn: &Connection) -> Result<()> {
+    conn.execute("INSERT INTO search_text (search_text) VALUES ('optimize')", [])?;
+    Ok(())
+}
+
 /// What a search row is about.
 pub const ENTERPRISE: &str = "enterprise";
 pub const PROBLEM: &str = "problem";

@@ -145,6 +145,10 @@ impl Store {
             tx.execute("DELETE FROM pending_changes WHERE doc_id = ?1", [id])?;
             remove_document(&tx, id)?;
         }
+        if !doc_ids.is_empty() {
+            // Merged, so that the purged documents' words leave the index's pages too.
+            crate::storage::search::optimize(&tx)?;
+        }
         let new_actor = (kept > 0).then(ActorId::random);
         if let Some(a) = &new_actor {
             storage::meta_set(&tx, "actor_id", &a.to_hex_string())?;
@@ -278,8 +282,6 @@ impl Store {
             "calendar_days",
             "blobs",
             "photo_cache",
-            "search_text",
-            "search_docs",
             "enterprises",
             "assignments",
             "visits",
@@ -289,6 +291,7 @@ impl Store {
         ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
+        crate::storage::search::clear(&tx)?;
         tx.execute("DELETE FROM meta WHERE key IN ('token', 'cursor', 'directory_version', 'photos_on_metered', 'photo_cache_budget')", [])?;
         tx.commit()?;
         inner.blobs.remove_all()
