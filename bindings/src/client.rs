@@ -493,6 +493,15 @@ impl ZhuqiClient {
         })
     }
 
+    /// Searches what this phone holds, offline: enterprises by name, credit code, address or
+    /// contact, problems by title, description or enterprise; every space-separated term must
+    /// appear (any part of a Chinese name will do); best matches first, `limit` (at most 200)
+    /// from `offset`.
+    pub fn search(&self, query: String, scope: SearchScope, offset: u32, limit: u32) -> Result<Vec<SearchResult>> {
+        let hits = self.store()?.search(&query, scope.into(), offset, limit)?;
+        Ok(hits.into_iter().map(Into::into).collect())
+    }
+
     /// Problems matching a query.
     pub fn problems(&self, query: ProblemQuery) -> Result<Vec<ProblemCard>> {
         Ok(self.store()?.problems(&query.into())?.into_iter().map(Into::into).collect())

@@ -440,6 +440,42 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
     }
 }
 
+/// What a search looks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SearchScope {
+    All,
+    Enterprises,
+    Problems,
+}
+
+impl From<SearchScope> for core_store::SearchScope {
+    fn from(s: SearchScope) -> Self {
+        match s {
+            SearchScope::All => core_store::SearchScope::All,
+            SearchScope::Enterprises => core_store::SearchScope::Enterprises,
+            SearchScope::Problems => core_store::SearchScope::Problems,
+        }
+    }
+}
+
+/// Something a search found: open it with `enterprise(id)` or `problem(id)` as `kind` says.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SearchResult {
+    /// `enterprise` or `problem`.
+    pub kind: String,
+    pub id: String,
+    /// The enterprise's name, or the problem's title.
+    pub title: String,
+    /// What else it was found by: credit code, address, contacts; description and enterprise.
+    pub detail: String,
+}
+
+impl From<core_store::SearchHit> for SearchResult {
+    fn from(h: core_store::SearchHit) -> Self {
+        SearchResult { kind: h.kind, id: h.id, title: h.title, detail: h.detail }
+    }
+}
+
 /// Selects problems; empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
 pub struct ProblemQuery {

@@ -140,6 +140,18 @@ fun main() {
         check(enterprise.syncNow().pushed == 1u, "pushed")
     }
 
+    scenario("the cadre searches the phone, offline: enterprises by part of a name, problems by a word") {
+        cadre.setRelayUrl("http://127.0.0.1:9") // no signal: the search needs none
+        val name = cadre.enterprise(enterpriseId).card.name
+        val part = name.substring(2, 5)
+        val found = cadre.search(part, SearchScope.ENTERPRISES, 0u, 20u)
+        check(found.any { it.kind == "enterprise" && it.id == enterpriseId }, "$part: $found")
+        val problems = cadre.search("招工", SearchScope.PROBLEMS, 0u, 20u)
+        check(problems.any { it.id == problemId && it.title == "技术工人招工难" }, "$problems")
+        check(cadre.search("没有这样的企业名称", SearchScope.ALL, 0u, 20u).isEmpty(), "nothing")
+        cadre.setRelayUrl(relay)
+    }
+
     scenario("a listener fires when a sync brings changes") {
         val fired = CountDownLatch(1)
         val errors = AtomicInteger()

@@ -85,11 +85,12 @@ pub(super) fn filtered_problems(
         .filter(|p| q.department.as_deref().is_none_or(|d| d.is_empty() || p.department_id.as_deref() == Some(d)))
         .filter(|p| !overdue_only || p.is_overdue(now))
         .filter(|p| from.is_none_or(|f| p.reported_at >= f) && to.is_none_or(|t| p.reported_at < t))
+        // Every space-separated term, somewhere in the title, description or enterprise (as the
+        // phone's search takes them).
         .filter(|p| {
-            text.is_empty()
-                || p.title.contains(text)
-                || p.description.contains(text)
-                || p.enterprise_name.contains(text)
+            text.split_whitespace().all(|t| {
+                p.title.contains(t) || p.description.contains(t) || p.enterprise_name.contains(t)
+            })
         })
         .collect())
 }
