@@ -1,5 +1,5 @@
 //! Benchmarks of the device store: the actions a cadre takes in a factory, opening a manager's store
-//! of 7,000 documents, and the overdue query among 5,000 problems.
+//! of 7,000 documents, the overdue query among 5,000 problems, and search over all of them.
 
 mod support;
 
@@ -77,6 +77,18 @@ fn manager_store(c: &mut Criterion) {
         })
     });
     c.bench_function("home_counts", |b| b.iter(|| store.home_counts().unwrap()));
+    // Search over all 7,000 documents: a term many match (first page), one that names one
+    // enterprise, and a two-character term (matched as a substring of every row).
+    use zhuqi_core::store::SearchScope::All;
+    assert_eq!(store.search("精密制造", All, 0, 20).unwrap().len(), 20);
+    assert!(!store.search("第1234精密", All, 0, 20).unwrap().is_empty());
+    c.bench_function("search_7000_docs_common_term_page_of_20", |b| {
+        b.iter(|| store.search("精密制造", All, 0, 20).unwrap().len())
+    });
+    c.bench_function("search_7000_docs_one_enterprise", |b| {
+        b.iter(|| store.search("第1234精密", All, 0, 20).unwrap().len())
+    });
+    c.bench_function("search_7000_docs_two_characters", |b| b.iter(|| store.search("困难", All, 0, 20).unwrap().len()));
     let some = overdue[0].id.clone();
     c.bench_function("problem_with_timeline", |b| b.iter(|| store.problem(&some).unwrap()));
 }

@@ -120,7 +120,7 @@ fn now() -> i64 {
 
 /// Path of a ready-made fixture store (built on first use, then reused).
 pub fn fixture() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-fixture-v1");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-fixture-v2");
     let path = dir.join("manager.db");
     if path.exists() {
         return path;
