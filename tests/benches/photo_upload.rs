@@ -13,7 +13,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
-use zhuqi_core::store::NewVisit;
 use zhuqi_core::sync::protocol::BLOB_CHUNK_BYTES;
 use zhuqi_tests::attack::RelayProcess;
 use zhuqi_tests::photo::jpeg_file;
@@ -21,16 +20,7 @@ use zhuqi_tests::*;
 
 const PHOTO: usize = 3_000_000;
 
-fn visit(photos: Vec<zhuqi_core::domain::PhotoRef>) -> NewVisit {
-    NewVisit {
-        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
-        people_met: vec!["刘总".into()],
-        notes: "车间走访".into(),
-        policies: vec![],
-        location: None,
-        photos,
-    }
-}
+use zhuqi_tests::photo::visit_with as visit;
 
 /// A bare HTTP sink on loopback: appends each PUT's body to one file, fsyncing it (`sync`) as the
 /// relay does, and answers 200.

@@ -6,6 +6,18 @@ use image::{DynamicImage, RgbImage};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+/// A visit today with these photos (attached on the phone that records it).
+pub fn visit_with(photos: Vec<zhuqi_core::domain::PhotoRef>) -> zhuqi_core::store::NewVisit {
+    zhuqi_core::store::NewVisit {
+        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
+        people_met: vec!["刘总".into()],
+        notes: "车间走访，拍照留痕".into(),
+        policies: vec![],
+        location: None,
+        photos,
+    }
+}
+
 /// What a camera wrote into a photo's EXIF block.
 #[derive(Debug, Clone, Copy)]
 pub struct Exif<'a> {

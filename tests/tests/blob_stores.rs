@@ -102,14 +102,7 @@ fn a_relay_keeping_photos_in_s3_takes_and_serves_them_whole() {
     cadre.sync();
     let file = zhuqi_tests::photo::jpeg_file(tmp.path(), 2_500_000, 3);
     let photo = cadre.store.attach_photo(&file).unwrap();
-    let visit = zhuqi_core::store::NewVisit {
-        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
-        people_met: vec!["刘总".into()],
-        notes: "车间走访".into(),
-        policies: vec![],
-        location: None,
-        photos: vec![photo.clone()],
-    };
+    let visit = zhuqi_tests::photo::visit_with(vec![photo.clone()]);
     cadre.store.record_visit(ENT_A, visit).unwrap();
     cadre.sync();
     let report = cadre.client.upload_photos(&cadre.store).unwrap();

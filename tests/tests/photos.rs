@@ -7,22 +7,12 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use zhuqi_core::store::NewVisit;
 use zhuqi_core::sync::protocol::{BLOB_CHUNK_BYTES, BLOB_OFFSET_HEADER, BLOB_SIZE_HEADER, BlobProgress};
 use zhuqi_tests::*;
 
 use zhuqi_tests::photo::jpeg_file as jpeg;
 
-fn visit(photos: Vec<zhuqi_core::domain::PhotoRef>) -> NewVisit {
-    NewVisit {
-        date: zhuqi_core::domain::text::date_of(zhuqi_server::now_ms()),
-        people_met: vec!["刘总".into()],
-        notes: "车间走访，拍照留痕".into(),
-        policies: vec![],
-        location: None,
-        photos,
-    }
-}
+use zhuqi_tests::photo::visit_with as visit;
 
 /// A hand-built HTTP client of the photo endpoints.
 struct Http {

@@ -304,37 +304,35 @@ const READ_BYTES: usize = 256 * 1024;
 
 /// `GET /v1/blobs/{sha256}`: the photo's bytes, streamed, with its content type. An enterprise
 /// contact gets a copy without metadata instead (see [`Copy::Public`]).
-pub async fn download(
-    State(state): State<Arc<AppState>>,
-    Authed(session): Authed,
-    Path(sha256): Path<String>,
-) -> Response {
-    state.metrics.request(Route::Blobs);
-    let st = state.clone();
-    blocking(move || {
-        let blobs = store(&st)?;
-        sizes_for(&st, &session, &sha256)?;
+pub async fn download(state: State<Arc<AppState>>, authed: Authed, sha256: Path<String>) -> Response {
+    readable(state, authed, sha256, |st, session, blobs, sha256| {
         if session.user.role == Role::EnterpriseContact {
-            return copy_response(&st, blobs, &sha256, Copy::Public);
+            return copy_response(st, blobs, sha256, Copy::Public);
         }
-        photo_response(blobs, &sha256)
+        photo_response(blobs, sha256)
     })
     .await
-    .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /v1/blobs/{sha256}/thumbnail`: the photo's thumbnail (see [`Copy::Thumbnail`]).
-pub async fn thumbnail(
+pub async fn thumbnail(state: State<Arc<AppState>>, authed: Authed, sha256: Path<String>) -> Response {
+    readable(state, authed, sha256, |st, _, blobs, sha256| copy_response(st, blobs, sha256, Copy::Thumbnail)).await
+}
+
+/// Answers with `f` a read of a photo a document the user may read names (else 404), on a
+/// blocking thread.
+async fn readable(
     State(state): State<Arc<AppState>>,
     Authed(session): Authed,
     Path(sha256): Path<String>,
+    f: impl FnOnce(&AppState, &Session, Arc<dyn BlobStore>, &str) -> Result<Response, ApiError> + Send + 'static,
 ) -> Response {
     state.metrics.request(Route::Blobs);
     let st = state.clone();
     blocking(move || {
         let blobs = store(&st)?;
         sizes_for(&st, &session, &sha256)?;
-        copy_response(&st, blobs, &sha256, Copy::Thumbnail)
+        f(&st, &session, blobs, &sha256)
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)

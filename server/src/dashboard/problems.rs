@@ -88,9 +88,8 @@ pub(super) fn filtered_problems(
         // Every space-separated term, somewhere in the title, description or enterprise (as the
         // phone's search takes them).
         .filter(|p| {
-            text.split_whitespace().all(|t| {
-                p.title.contains(t) || p.description.contains(t) || p.enterprise_name.contains(t)
-            })
+            text.split_whitespace()
+                .all(|t| p.title.contains(t) || p.description.contains(t) || p.enterprise_name.contains(t))
         })
         .collect())
 }
