@@ -197,6 +197,40 @@ pub fn authorize_enterprise(
     if allowed { Ok(()) } else { Err(actor.reason(ent, verb)) }
 }
 
+/// May `actor` take `action` on a policy in `state`? A campaign office issues policies for its own
+/// region (or a region within it); the offices over that region revise and withdraw them.
+pub fn authorize_policy(
+    actor: &Actor,
+    action: &crate::domain::PolicyAction,
+    state: &crate::domain::PolicyState,
+    dir: &dyn DirectoryLookup,
+) -> Result<()> {
+    use crate::domain::PolicyAction::*;
+    let verb = action.verb();
+    if actor.role != Role::Manager {
+        return Err(deny(verb, Denied::Role { role: actor.role, action: verb }));
+    }
+    let region = match action {
+        Issued { region_id, .. } => region_id,
+        Revised { .. } | Withdrawn { .. } => &state.region_id,
+        // A type of a newer version: nobody here may write it.
+        Unknown => return Err(deny(verb, Denied::Role { role: actor.role, action: verb })),
+    };
+    let path = dir.region_path(region).ok_or_else(|| DomainError::not_found(Entity::Region, region.clone()))?;
+    if !actor.manages(&path) {
+        return Err(deny(verb, Denied::OutOfRegion));
+    }
+    if let Issued { policy, .. } | Revised { policy, .. } = action {
+        for r in &policy.criteria.regions {
+            let inner = dir.region_path(r).ok_or_else(|| DomainError::not_found(Entity::Region, r.clone()))?;
+            if !crate::domain::directory::path_covers(&path, &inner) {
+                return Err(deny(verb, Denied::OutOfRegion));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// May `actor` take `action` on a task notice in `state`?
 pub fn authorize_task_notice(
     actor: &Actor,

@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::LazyLock;
 use zhuqi_core::document::encode;
+use zhuqi_core::domain::policy::{Criteria, PolicyText};
 use zhuqi_core::domain::*;
 use zhuqi_core::sync::protocol::DocChanges;
 use zhuqi_server::sync::validate::Verdict;
@@ -115,10 +116,11 @@ fn setting(r: &mut Reader<'_>) -> (usize, Base, DocKind, String) {
     let device = r.below(5);
     let base = Base::ALL[r.below(3)];
     let named = World::names(base);
-    let kind = match r.below(4) {
+    let kind = match r.below(5) {
         0 => named.map_or(DocKind::Problem, |n| n.0),
         1 => DocKind::Enterprise,
         2 => DocKind::Problem,
+        3 => DocKind::Policy,
         _ => DocKind::TaskNotice,
     };
     let doc = match r.below(4) {
@@ -659,6 +661,42 @@ fn notice_action(r: &mut Reader<'_>) -> TaskNoticeAction {
     }
 }
 
+fn policy_action(r: &mut Reader<'_>) -> PolicyAction {
+    let text_of = |r: &mut Reader<'_>| PolicyText {
+        title: text(r),
+        issuer: text(r),
+        doc_number: text(r),
+        summary: text(r),
+        text: text(r),
+        valid_from: (*r.pick(&["2026-01-01", "2026-13-01", ""])).into(),
+        valid_until: (*r.pick(&["2026-12-31", "2025-01-01", "x"])).into(),
+        contact_department: opt(r, department),
+        criteria: Criteria {
+            regions: match r.below(3) {
+                0 => vec![],
+                1 => vec![COUNTY.into()],
+                _ => vec![text(r)],
+            },
+            industries: if r.bool() { vec![text(r)] } else { vec![] },
+            tags: if r.bool() { vec!["srdi".into()] } else { vec![text(r)] },
+        },
+        excludes: match r.below(3) {
+            0 => vec![],
+            1 => vec!["policy-1".into()],
+            _ => vec![text(r)],
+        },
+    };
+    match r.below(4) {
+        0 => PolicyAction::Issued {
+            region_id: (*r.pick(&[COUNTY, OTHER_COUNTY, PROVINCE, "999999"])).into(),
+            policy: text_of(r),
+        },
+        1 => PolicyAction::Revised { policy: text_of(r), reason: text(r) },
+        2 => PolicyAction::Withdrawn { reason: text(r) },
+        _ => PolicyAction::Unknown,
+    }
+}
+
 /// One event string (and its id), `prev` the `seen` a well-formed one lists.
 fn event(
     w: &World,
@@ -725,6 +763,7 @@ fn event(
         DocKind::Problem => encode(&with(meta, problem_action(r), r)),
         DocKind::Enterprise => encode(&with(meta, enterprise_action(r), r)),
         DocKind::TaskNotice => encode(&with(meta, notice_action(r), r)),
+        DocKind::Policy => encode(&with(meta, policy_action(r), r)),
     }
     .ok()?;
     Some((json, id))
@@ -795,10 +834,11 @@ fn events(w: &World, r: &mut Reader<'_>) -> Option<Case> {
     let device = r.below(5);
     let base = Base::ALL[r.below(3)];
     let named = World::names(base);
-    let kind = match r.below(4) {
+    let kind = match r.below(5) {
         0 => named.map_or(DocKind::Problem, |n| n.0),
         1 => DocKind::Enterprise,
         2 => DocKind::Problem,
+        3 => DocKind::Policy,
         _ => DocKind::TaskNotice,
     };
     let doc_id = match r.below(4) {
@@ -918,6 +958,7 @@ fn id_default(kind: DocKind) -> &'static str {
         DocKind::Problem => "prob-new",
         DocKind::Enterprise => "ent-new",
         DocKind::TaskNotice => "notice-new",
+        DocKind::Policy => "policy-new",
     }
 }
 
@@ -930,7 +971,7 @@ fn header(r: &mut Reader<'_>, kind: DocKind, flags: u8) -> Vec<(&'static str, &'
             ("enterprise_name", *r.pick(&[NAME, OLD_NAME, "别的企业", ""])),
             ("region_id", if wrong { *r.pick(&[OTHER_COUNTY, PROVINCE]) } else { COUNTY }),
         ],
-        DocKind::TaskNotice => vec![("region_id", if wrong { OTHER_COUNTY } else { COUNTY })],
+        DocKind::TaskNotice | DocKind::Policy => vec![("region_id", if wrong { OTHER_COUNTY } else { COUNTY })],
         DocKind::Enterprise => vec![],
     };
     if flags & 0x40 != 0 {

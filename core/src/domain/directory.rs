@@ -174,6 +174,10 @@ pub trait DirectoryLookup {
     fn office_settings(&self, _region_id: &str) -> Option<OfficeSettings> {
         None
     }
+    /// The region's name (中原区), where the lookup knows it.
+    fn region_name(&self, _region_id: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Whether the region at `path` lies in the subtree rooted at `root` (a region covers itself).

@@ -8,6 +8,7 @@ pub mod error;
 pub mod event;
 pub mod open_enum;
 pub mod photo;
+pub mod policy;
 pub mod problem;
 pub mod task_notice;
 pub mod text;
@@ -22,6 +23,7 @@ pub use enterprise::{
 pub use error::DomainError;
 pub use event::{Event, Fold, Folded, Origin, Outcome};
 pub use photo::PhotoRef;
+pub use policy::{PolicyAction, PolicyState};
 pub use problem::{Category, ProblemAction, ProblemState, ProblemStatus};
 pub use task_notice::{Recipient, RecipientState, TaskNoticeAction, TaskNoticeState};
 pub use text::Location;
@@ -44,6 +46,7 @@ pub enum DocKind {
     Enterprise,
     Problem,
     TaskNotice,
+    Policy,
 }
 
 impl DocKind {
@@ -52,6 +55,7 @@ impl DocKind {
             DocKind::Enterprise => "enterprise",
             DocKind::Problem => "problem",
             DocKind::TaskNotice => "task_notice",
+            DocKind::Policy => "policy",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -59,6 +63,7 @@ impl DocKind {
             "enterprise" => DocKind::Enterprise,
             "problem" => DocKind::Problem,
             "task_notice" => DocKind::TaskNotice,
+            "policy" => DocKind::Policy,
             _ => return None,
         })
     }

@@ -269,6 +269,10 @@ impl DirectoryLookup for SqlDirectory<'_> {
     fn office_settings(&self, region_id: &str) -> Option<OfficeSettings> {
         self.read(office_settings(self.conn, region_id))
     }
+    fn region_name(&self, region_id: &str) -> Option<String> {
+        let name = self.conn.query_row("SELECT name FROM regions WHERE id = ?1", [region_id], |r| r.get(0)).optional();
+        self.read(name)
+    }
 }
 
 /// The columns [`user_from_row`] reads, in its order.
@@ -385,6 +389,36 @@ pub fn index_problem(
         s.updated_at
     ])?;
     Ok(())
+}
+
+/// Writes a policy's row (and its search row).
+pub fn index_policy(conn: &Connection, id: &str, s: &crate::domain::PolicyState) -> Result<()> {
+    let p = &s.policy;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO policies (id, region_id, title, issuer, doc_number, summary, valid_from, valid_until,
+             withdrawn, criteria, excludes, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        id,
+        s.region_id,
+        p.title,
+        p.issuer,
+        p.doc_number,
+        p.summary,
+        p.valid_from,
+        p.valid_until,
+        s.withdrawn_at.is_some(),
+        to_json(&p.criteria),
+        to_json(&p.excludes),
+        s.updated_at
+    ])?;
+    search::index_policy(conn, id, s)
+}
+
+/// A value written into an index row as JSON.
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serializes")
 }
 
 pub fn index_task_notice(conn: &Connection, id: &str, s: &TaskNoticeState) -> Result<()> {

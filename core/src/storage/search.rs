@@ -1,5 +1,6 @@
 //! The search index of the device: one row per enterprise (its name; its credit code, address and
-//! contacts) and per problem (its title; its description and enterprise), in an SQLite FTS5 table
+//! contacts), per problem (its title; its description and enterprise) and per policy (its title;
+//! its summary, issuer and document number), in an SQLite FTS5 table
 //! with the trigram tokenizer, which finds any run of three characters in Chinese text without a
 //! dictionary (a word segmenter would need one, and would miss names it does not know). Rows are
 //! written by the transactions that index the documents, so the search never disagrees with them.
@@ -28,6 +29,7 @@ pub fn optimize(conn: &Connection) -> Result<()> {
 /// What a search row is about.
 pub const ENTERPRISE: &str = "enterprise";
 pub const PROBLEM: &str = "problem";
+pub const POLICY: &str = "policy";
 
 /// Writes (or rewrites) the search row of document `doc_id`.
 fn write(conn: &Connection, kind: &str, doc_id: &str, title: &str, body: &str) -> Result<()> {
@@ -65,6 +67,12 @@ pub fn index_enterprise(conn: &Connection, id: &str, s: &EnterpriseState) -> Res
 /// The search row of a problem: found by its title, description and enterprise's name.
 pub fn index_problem(conn: &Connection, id: &str, enterprise_name: &str, s: &ProblemState) -> Result<()> {
     write(conn, PROBLEM, id, &s.title, &format!("{} {}", s.description, enterprise_name))
+}
+
+/// The search row of a policy: found by its title, summary, issuer and document number.
+pub fn index_policy(conn: &Connection, id: &str, s: &crate::domain::PolicyState) -> Result<()> {
+    let p = &s.policy;
+    write(conn, POLICY, id, &p.title, &format!("{} {} {}", p.summary, p.issuer, p.doc_number))
 }
 
 /// Removes a document's search row (a purged document).

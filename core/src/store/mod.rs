@@ -7,6 +7,7 @@
 //! of the document is dropped, so memory never runs ahead of disk.
 
 mod photos;
+mod policies;
 mod query;
 mod search;
 mod sync_state;
@@ -16,8 +17,8 @@ use crate::document::Document;
 use crate::domain::event::{Causality, Fold, fold};
 use crate::domain::{
     Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, OfficeSettings, Outcome,
-    PhotoRef, ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role, TaskNoticeAction, TaskNoticeState,
-    VisitRecord, text,
+    PhotoRef, PolicyAction, PolicyState, ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role,
+    TaskNoticeAction, TaskNoticeState, VisitRecord, text,
 };
 use crate::error::DomainError;
 use crate::error::{Entity, Error, Invalid, Result};
@@ -31,6 +32,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use photos::{PHOTO_CACHE_BUDGET, PhotoSize, PhotoUpload};
+pub use policies::{PolicyMatch, PolicySummary};
 pub use search::{SearchHit, SearchScope};
 pub use storage::PendingChange;
 pub use sync_state::{DocSyncStatus, QuarantinedChange};
@@ -142,6 +144,7 @@ enum DocState {
     Enterprise(EnterpriseState),
     Problem(ProblemState),
     TaskNotice(TaskNoticeState),
+    Policy(PolicyState),
 }
 
 /// Ties a state type to its document kind and index tables.
@@ -218,6 +221,22 @@ impl DocType for TaskNoticeState {
     }
 }
 
+impl DocType for PolicyState {
+    const KIND: DocKind = DocKind::Policy;
+    fn of(s: &DocState) -> Option<&Self> {
+        if let DocState::Policy(s) = s { Some(s) } else { None }
+    }
+    fn of_mut(s: &mut DocState) -> Option<&mut Self> {
+        if let DocState::Policy(s) = s { Some(s) } else { None }
+    }
+    fn wrap(self) -> DocState {
+        DocState::Policy(self)
+    }
+    fn index(&self, conn: &Connection, id: &str, _: &Document, _: usize, _: bool) -> Result<()> {
+        if self.issued { storage::index_policy(conn, id, self) } else { Ok(()) }
+    }
+}
+
 /// Folds a document's events into its state, with the heads and the number of conflicts.
 fn derive_typed<S: DocType>(doc: &Document) -> (S, Vec<String>, usize)
 where
@@ -244,6 +263,10 @@ fn derive(kind: DocKind, doc: &Document) -> (DocState, Vec<String>, usize) {
             let (s, h, c) = derive_typed::<TaskNoticeState>(doc);
             (s.wrap(), h, c)
         }
+        DocKind::Policy => {
+            let (s, h, c) = derive_typed::<PolicyState>(doc);
+            (s.wrap(), h, c)
+        }
     }
 }
 
@@ -252,6 +275,7 @@ fn index_state(conn: &Connection, id: &str, doc: &Document, state: &DocState, co
         DocState::Enterprise(s) => s.index(conn, id, doc, conflicts, true),
         DocState::Problem(s) => s.index(conn, id, doc, conflicts, true),
         DocState::TaskNotice(s) => s.index(conn, id, doc, conflicts, true),
+        DocState::Policy(s) => s.index(conn, id, doc, conflicts, true),
     }
 }
 
@@ -677,6 +701,38 @@ impl Store {
         Ok(id)
     }
 
+    // ---- policies ----
+
+    /// Issues a policy for the enterprises of `region_id` (the campaign office's region, or one
+    /// within it). Returns its id.
+    pub fn issue_policy(&self, region_id: &str, policy: crate::domain::policy::PolicyText) -> Result<String> {
+        let mut inner = self.lock();
+        let action = PolicyAction::Issued { region_id: region_id.to_owned(), policy }.validate()?;
+        let actor = inner.actor()?;
+        let dir = SqlDirectory::new(&inner.conn);
+        dir.check(rules::authorize_policy(&actor, &action, &PolicyState::default(), &dir))?;
+        let id = new_id();
+        inner.create::<PolicyState>(&id, &[("region_id", region_id)], action)?;
+        Ok(id)
+    }
+
+    /// Replaces a policy's text with a revision (修订), saying why.
+    pub fn revise_policy(
+        &self,
+        policy_id: &str,
+        policy: crate::domain::policy::PolicyText,
+        reason: &str,
+    ) -> Result<()> {
+        let action = PolicyAction::Revised { policy, reason: reason.to_owned() }.validate()?;
+        self.lock().act_on_policy(policy_id, action)
+    }
+
+    /// Withdraws a policy (废止): it is offered to nobody any more.
+    pub fn withdraw_policy(&self, policy_id: &str, reason: &str) -> Result<()> {
+        let action = PolicyAction::Withdrawn { reason: reason.to_owned() }.validate()?;
+        self.lock().act_on_policy(policy_id, action)
+    }
+
     pub fn acknowledge_task_notice(&self, notice_id: &str) -> Result<()> {
         self.lock().act_on_task_notice(notice_id, |recipient| TaskNoticeAction::Acknowledged { recipient })
     }
@@ -952,6 +1008,14 @@ impl Inner {
             let facts = EnterpriseFacts { id: &enterprise_id, region_path: &path, state: ent };
             let dir = SqlDirectory::new(&inner.conn);
             dir.check(rules::authorize_problem(&actor, &action, state, &facts, &dir))
+        })
+    }
+
+    fn act_on_policy(&mut self, id: &str, action: PolicyAction) -> Result<()> {
+        let actor = self.actor()?;
+        self.append::<PolicyState>(id, Entity::Policy, action.clone(), |inner, state| {
+            let dir = SqlDirectory::new(&inner.conn);
+            dir.check(rules::authorize_policy(&actor, &action, state, &dir))
         })
     }
 

@@ -5,7 +5,7 @@
 
 use super::Store;
 use crate::error::{Error, Invalid, Result};
-use crate::storage::search::{ENTERPRISE, PROBLEM};
+use crate::storage::search::{ENTERPRISE, POLICY, PROBLEM};
 use rusqlite::types::Value;
 use serde::Serialize;
 
@@ -15,15 +15,16 @@ pub enum SearchScope {
     All,
     Enterprises,
     Problems,
+    Policies,
 }
 
 /// One thing found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SearchHit {
-    /// `enterprise` or `problem`: open it with `Store::enterprise` or `Store::problem`.
+    /// `enterprise`, `problem` or `policy`.
     pub kind: String,
     pub id: String,
-    /// The enterprise's name, or the problem's title.
+    /// The enterprise's name, or the problem's or policy's title.
     pub title: String,
     /// What else was indexed for it (credit code, address and contacts; description and enterprise).
     pub detail: String,
@@ -65,6 +66,7 @@ impl Store {
             SearchScope::All => {}
             SearchScope::Enterprises => conditions.push(format!("kind = '{ENTERPRISE}'")),
             SearchScope::Problems => conditions.push(format!("kind = '{PROBLEM}'")),
+            SearchScope::Policies => conditions.push(format!("kind = '{POLICY}'")),
         }
         let order = if long.is_empty() { "title, doc_id" } else { "rank, doc_id" };
         let sql = format!(

@@ -288,6 +288,7 @@ impl Store {
             "problems",
             "task_notices",
             "task_recipients",
+            "policies",
         ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
@@ -313,6 +314,7 @@ fn remove_document(tx: &rusqlite::Connection, id: &str) -> Result<()> {
         "DELETE FROM problems WHERE id = ?1",
         "DELETE FROM task_notices WHERE id = ?1",
         "DELETE FROM task_recipients WHERE notice_id = ?1",
+        "DELETE FROM policies WHERE id = ?1",
     ] {
         tx.execute(sql, [id])?;
     }

@@ -48,7 +48,8 @@ fn main() {
         let kind = match seed.kind {
             zhuqi_core::domain::DocKind::Enterprise => 1,
             zhuqi_core::domain::DocKind::Problem => 2,
-            zhuqi_core::domain::DocKind::TaskNotice => 3,
+            zhuqi_core::domain::DocKind::Policy => 3,
+            zhuqi_core::domain::DocKind::TaskNotice => 4,
         };
         let base = Base::ALL.iter().position(|b| *b == seed.base).unwrap() as u8;
         let mut raw = vec![0, seed.device as u8, base, kind, 3, seed.doc.len() as u8];

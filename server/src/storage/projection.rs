@@ -4,7 +4,7 @@
 use zhuqi_core::document::Document;
 use zhuqi_core::domain::event::fold;
 use zhuqi_core::domain::{
-    DocKind, EnterpriseState, Event, Outcome, PhotoRef, ProblemAction, ProblemState, Role, TaskNoticeState,
+    DocKind, EnterpriseState, Event, Outcome, PhotoRef, PolicyState, ProblemAction, ProblemState, Role, TaskNoticeState,
 };
 
 /// One event of a problem's timeline, as projected.
@@ -27,6 +27,7 @@ pub enum Projection {
     Enterprise(EnterpriseState),
     Problem { region_id: String, enterprise_name: String, state: ProblemState, conflicts: u32, events: Vec<EventRow> },
     TaskNotice(TaskNoticeState),
+    Policy(PolicyState),
 }
 
 fn outcome(o: &Outcome) -> &'static str {
@@ -43,6 +44,7 @@ pub fn project(kind: DocKind, doc: &Document) -> Projection {
     match kind {
         DocKind::Enterprise => Projection::Enterprise(fold::<EnterpriseState>(doc.events()).0),
         DocKind::TaskNotice => Projection::TaskNotice(fold::<TaskNoticeState>(doc.events()).0),
+        DocKind::Policy => Projection::Policy(fold::<PolicyState>(doc.events()).0),
         DocKind::Problem => {
             let events: Vec<Event<ProblemAction>> = doc.events();
             let (state, folded) = fold::<ProblemState>(events);

@@ -6,6 +6,7 @@
 //! | enterprise | `ent:<id>`, `region:<r>` for each region from the province down to the enterprise's |
 //! | problem | the enterprise's keys, plus `dept:<d>` while routed to department `d` |
 //! | task notice | `region:<r>` for each region down to the issuing office's, `dept:<d>` and `user:<c>` per recipient |
+//! | policy | `region:<r>` for each region down to the issuing office's, and `policy:<the issuing office's region>` |
 //!
 //! | user | keys |
 //! | --- | --- |
@@ -13,6 +14,7 @@
 //! | cadre | `user:<id>`, and `ent:<e>` for each enterprise currently assigned to them |
 //! | department handler | `dept:<their department>` |
 //! | enterprise contact | `ent:<their enterprise>` |
+//! | everyone | `policy:<r>` for their region (a handler's department's, a contact's enterprise's) and each region above it: the policies issued over them |
 //!
 //! A device's cursor is a position in the relay's global sequence of writes; keys are stored with
 //! the sequence number at which they were added to a document, and removals are recorded, so that a
@@ -42,6 +44,10 @@ pub fn doc_keys(doc_id: &str, projection: &Projection, dir: &dyn DirectoryLookup
             if let Some(d) = &state.department_id {
                 keys.push(format!("dept:{d}"));
             }
+        }
+        Projection::Policy(s) => {
+            region_keys(dir, &s.region_id, &mut keys);
+            keys.push(format!("policy:{}", s.region_id));
         }
         Projection::TaskNotice(s) => {
             region_keys(dir, &s.region_id, &mut keys);

@@ -37,11 +37,30 @@ fn assignments_query(user: &User) -> Option<Query<'static>> {
     (user.role == Role::Cadre).then(|| ("SELECT enterprise_id FROM assignments WHERE cadre_id = $1", args![&user.id]))
 }
 
-/// A user's scope keys, from the answer of `assignments_query`.
-fn keys_of(user: &User, assigned: Option<Vec<Row>>) -> Result<Vec<String>> {
+/// The regions whose policies reach the user (see `scope`): their own region (a cadre's or
+/// manager's, a department's, an enterprise contact's enterprise's) and every region above it.
+fn policy_regions_query(user: &User) -> Query<'static> {
+    let sql = "WITH RECURSIVE up(id, parent_id, depth) AS (
+                   SELECT id, parent_id, 0 FROM regions WHERE id = COALESCE(
+                       CAST($1 AS TEXT),
+                       (SELECT region_id FROM departments WHERE id = $2),
+                       (SELECT region_id FROM enterprises WHERE id = $3))
+                   UNION ALL
+                   SELECT r.id, r.parent_id, up.depth + 1 FROM regions r JOIN up ON r.id = up.parent_id WHERE up.depth < 16)
+               SELECT id FROM up";
+    (sql, args![&user.region_id, &user.department_id, &user.enterprise_id])
+}
+
+/// A user's scope keys, from the answers of `assignments_query` and `policy_regions_query`.
+fn keys_of(user: &User, assigned: Option<Vec<Row>>, policy_regions: Vec<Row>) -> Result<Vec<String>> {
     let mut keys = crate::storage::scope::static_user_keys(user);
     for mut r in assigned.unwrap_or_default() {
         keys.push(format!("ent:{}", r.get::<String>(0)?));
+    }
+    if !matches!(user.role, Role::Unknown(_)) {
+        for mut r in policy_regions {
+            keys.push(format!("policy:{}", r.get::<String>(0)?));
+        }
     }
     Ok(keys)
 }
@@ -387,23 +406,27 @@ impl<B: Backend> RelayStorage for B {
     }
 
     fn user_keys(&self, user: &User) -> Result<Vec<String>> {
-        let assigned = match assignments_query(user) {
-            Some((sql, params)) => Some(self.read(|db| db.query(sql, params))?),
-            None => None,
-        };
-        keys_of(user, assigned)
+        self.read(|db| {
+            let mut queries = vec![policy_regions_query(user)];
+            queries.extend(assignments_query(user));
+            let mut answers = db.query_many(queries)?.into_iter();
+            let policy_regions = answers.next().unwrap_or_default();
+            keys_of(user, answers.next(), policy_regions)
+        })
     }
 
     fn sync_context(&self, user: &User, device_id: &str) -> Result<SyncContext> {
         self.read(|db| {
-            let mut queries = vec![(db::COUNTER, args!["directory"]), (DEVICE_ACTORS, args![device_id])];
+            let mut queries =
+                vec![(db::COUNTER, args!["directory"]), (DEVICE_ACTORS, args![device_id]), policy_regions_query(user)];
             queries.extend(assignments_query(user));
             let mut answers = db.query_many(queries)?.into_iter();
             let mut next = || answers.next().unwrap_or_default();
             let directory_version = next().pop().map(|mut r| r.get(0)).transpose()?.unwrap_or(0);
             let actors = next().into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
+            let policy_regions = next();
             let assigned = (user.role == Role::Cadre).then(next);
-            Ok(SyncContext { keys: keys_of(user, assigned)?, directory_version, actors })
+            Ok(SyncContext { keys: keys_of(user, assigned, policy_regions)?, directory_version, actors })
         })
     }
 

@@ -215,6 +215,9 @@ impl DirectoryLookup for Snapshot {
     fn office_settings(&self, region_id: &str) -> Option<OfficeSettings> {
         self.settings.get(region_id).cloned()
     }
+    fn region_name(&self, region_id: &str) -> Option<String> {
+        self.regions.get(region_id).map(|r| r.name.clone())
+    }
 }
 
 /// The cached directory.

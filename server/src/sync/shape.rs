@@ -36,7 +36,7 @@ pub fn extra_header(kind: DocKind) -> &'static [&'static str] {
     match kind {
         DocKind::Enterprise => &[],
         DocKind::Problem => &["enterprise_id", "enterprise_name", "region_id"],
-        DocKind::TaskNotice => &["region_id"],
+        DocKind::TaskNotice | DocKind::Policy => &["region_id"],
     }
 }
 

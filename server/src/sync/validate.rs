@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 use zhuqi_core::document::{Document, encode, header_of, parse_events, raw_events_of};
 use zhuqi_core::domain::event::{CLOCK_SKEW_MS, Causality, Fold, fold};
 use zhuqi_core::domain::{
-    DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, ProblemAction, ProblemState, TaskNoticeAction,
-    TaskNoticeState, User, is_plain_id, text,
+    DirectoryLookup, DocKind, EnterpriseAction, EnterpriseState, Event, PolicyAction, PolicyState, ProblemAction,
+    ProblemState, TaskNoticeAction, TaskNoticeState, User, is_plain_id, text,
 };
 use zhuqi_core::error::{Denied, DomainError};
 use zhuqi_core::rules::{self, Actor, EnterpriseFacts};
@@ -445,6 +445,28 @@ impl Judged for TaskNoticeState {
     }
 }
 
+impl Judged for PolicyState {
+    fn verb(action: &PolicyAction) -> &'static str {
+        action.verb()
+    }
+
+    fn authorize(
+        p: &Pusher<'_>,
+        ctx: &Context<'_>,
+        _doc: &DocFacts<'_>,
+        event: &Event<PolicyAction>,
+        state: &PolicyState,
+    ) -> Result<(), (RejectCode, String)> {
+        if event.action.clone().validate().map_err(fail)? != event.action {
+            return Err(unnormalised());
+        }
+        if p.imports_history() {
+            return Ok(());
+        }
+        rules::authorize_policy(&p.actor, &event.action, state, ctx.dir).map_err(fail)
+    }
+}
+
 /// Cross-checks the header of a newly created document against its first event.
 fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> Result<(), (RejectCode, String)> {
     let header = |k: &str| header_of(doc, k);
@@ -478,6 +500,15 @@ fn check_creation_header(kind: DocKind, doc: &Automerge, ctx: &Context<'_>) -> R
             let events: Vec<Event<TaskNoticeAction>> = parse_events(&raw);
             let Some(TaskNoticeAction::Issued { region_id, .. }) = events.first().map(|e| &e.action) else {
                 return bad("a task notice starts with its issue");
+            };
+            if header("region_id").as_ref() != Some(region_id) {
+                return bad("header names another region");
+            }
+        }
+        DocKind::Policy => {
+            let events: Vec<Event<PolicyAction>> = parse_events(&raw);
+            let Some(PolicyAction::Issued { region_id, .. }) = events.first().map(|e| &e.action) else {
+                return bad("a policy starts with its issue");
             };
             if header("region_id").as_ref() != Some(region_id) {
                 return bad("header names another region");
@@ -542,6 +573,7 @@ pub fn validate_within(
         DocKind::Problem => validate_inner::<ProblemState>(p, ctx, &mut slot, push, budget),
         DocKind::Enterprise => validate_inner::<EnterpriseState>(p, ctx, &mut slot, push, budget),
         DocKind::TaskNotice => validate_inner::<TaskNoticeState>(p, ctx, &mut slot, push, budget),
+        DocKind::Policy => validate_inner::<PolicyState>(p, ctx, &mut slot, push, budget),
     };
     match result {
         Ok(Outcome::Write(write, deferred)) => Verdict::Accept(write, slot.unwrap_or_default(), deferred),

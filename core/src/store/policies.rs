@@ -1,0 +1,164 @@
+//! Policies on the phone: the office's list, "policies for this enterprise" during a visit (each
+//! with why it matched and what is missing) and "enterprises for this policy", computed offline from
+//! the index rows (no document is read).
+
+use super::Store;
+use crate::domain::Profile;
+use crate::domain::policy::{Criteria, Match, PolicyState, PolicyText, match_enterprise};
+use crate::error::{Entity, Error, Result};
+use crate::storage::SqlDirectory;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+/// A policy as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySummary {
+    pub id: String,
+    /// The issuing office's region.
+    pub region_id: String,
+    pub title: String,
+    pub issuer: String,
+    pub doc_number: String,
+    pub summary: String,
+    pub valid_from: String,
+    pub valid_until: String,
+    pub withdrawn: bool,
+    pub criteria: Criteria,
+    pub excludes: Vec<String>,
+}
+
+/// A policy as it stands for one enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyMatch {
+    pub policy: PolicySummary,
+    /// Whether the enterprise qualifies, why, and what keeps it out.
+    pub matched: Match,
+}
+
+const COLUMNS: &str =
+    "id, region_id, title, issuer, doc_number, summary, valid_from, valid_until, withdrawn, criteria, excludes";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PolicySummary> {
+    let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let bad = |i: usize, e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    Ok(PolicySummary {
+        id: r.get(0)?,
+        region_id: r.get(1)?,
+        title: r.get(2)?,
+        issuer: r.get(3)?,
+        doc_number: r.get(4)?,
+        summary: r.get(5)?,
+        valid_from: r.get(6)?,
+        valid_until: r.get(7)?,
+        withdrawn: r.get(8)?,
+        criteria: serde_json::from_str(&json(9)?).map_err(|e| bad(9, e))?,
+        excludes: serde_json::from_str(&json(10)?).map_err(|e| bad(10, e))?,
+    })
+}
+
+impl PolicySummary {
+    /// As much of the policy's state as matching needs.
+    fn state(&self) -> PolicyState {
+        PolicyState {
+            issued: true,
+            region_id: self.region_id.clone(),
+            policy: PolicyText {
+                valid_from: self.valid_from.clone(),
+                valid_until: self.valid_until.clone(),
+                criteria: self.criteria.clone(),
+                ..Default::default()
+            },
+            withdrawn_at: self.withdrawn.then_some(0),
+            ..Default::default()
+        }
+    }
+}
+
+impl Store {
+    /// The policies this device holds, in force first, newest issued first.
+    pub fn policies(&self) -> Result<Vec<PolicySummary>> {
+        let inner = self.lock();
+        let sql = format!("SELECT {COLUMNS} FROM policies ORDER BY withdrawn, valid_from DESC, id");
+        let mut stmt = inner.conn.prepare_cached(&sql)?;
+        Ok(stmt.query_map([], from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The policies held for the enterprise: those it qualifies for first, then those it misses by
+    /// the fewest criteria (withdrawn ones left out), each with its reasons and what is missing.
+    pub fn policies_for(&self, enterprise_id: &str) -> Result<Vec<PolicyMatch>> {
+        let profile = self.enterprise_profile(enterprise_id)?;
+        let policies = self.policies()?;
+        let inner = self.lock();
+        let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
+        let dir = SqlDirectory::new(&inner.conn);
+        let mut out: Vec<PolicyMatch> = policies
+            .into_iter()
+            .filter(|p| !p.withdrawn)
+            .map(|p| {
+                let matched = match_enterprise(&p.state(), &profile, today, &dir);
+                PolicyMatch { policy: p, matched }
+            })
+            .collect();
+        dir.check(Ok(()))?;
+        out.sort_by_key(|m| (m.matched.missing.len(), std::cmp::Reverse(m.matched.reasons.len())));
+        Ok(out)
+    }
+
+    /// The enterprises held that qualify for the policy, by name.
+    pub fn enterprises_for(&self, policy_id: &str) -> Result<Vec<(String, String)>> {
+        let inner = self.lock();
+        let sql = format!("SELECT {COLUMNS} FROM policies WHERE id = ?1");
+        let policy = inner
+            .conn
+            .query_row(&sql, [policy_id], from_row)
+            .optional()?
+            .ok_or_else(|| Error::not_found(Entity::Policy, policy_id))?
+            .state();
+        let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
+        let dir = SqlDirectory::new(&inner.conn);
+        let mut stmt = inner
+            .conn
+            .prepare_cached("SELECT id, name, region_id, industry, tags FROM enterprises ORDER BY name, id")?;
+        let rows = stmt.query_map([], |r| {
+            let tags: String = r.get(4)?;
+            let profile = Profile {
+                name: r.get(1)?,
+                region_id: r.get(2)?,
+                industry: r.get(3)?,
+                tags: tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+                ..Default::default()
+            };
+            Ok((r.get::<_, String>(0)?, profile))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, profile) = row?;
+            if match_enterprise(&policy, &profile, today, &dir).qualifies {
+                out.push((id, profile.name));
+            }
+        }
+        dir.check(Ok(()))?;
+        Ok(out)
+    }
+
+    /// An enterprise's profile as its index row holds it (what matching needs).
+    fn enterprise_profile(&self, enterprise_id: &str) -> Result<Profile> {
+        let inner = self.lock();
+        let row = inner
+            .conn
+            .query_row("SELECT name, region_id, industry, tags FROM enterprises WHERE id = ?1", [enterprise_id], |r| {
+                let tags: String = r.get(3)?;
+                Ok(Profile {
+                    name: r.get(0)?,
+                    region_id: r.get(1)?,
+                    industry: r.get(2)?,
+                    tags: tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+                    ..Default::default()
+                })
+            })
+            .optional()?;
+        row.ok_or_else(|| Error::not_found(Entity::Enterprise, enterprise_id))
+    }
+}
