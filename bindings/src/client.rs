@@ -502,6 +502,38 @@ impl ZhuqiClient {
         Ok(hits.into_iter().map(Into::into).collect())
     }
 
+    /// Issues a policy (惠企政策) for the enterprises of `region_id` (the office's region or one
+    /// within it); returns its id.
+    pub fn issue_policy(&self, region_id: String, policy: PolicyInput) -> Result<String> {
+        Ok(self.store()?.issue_policy(&region_id, policy.into())?)
+    }
+
+    /// Replaces a policy's text with a revision (修订), saying why.
+    pub fn revise_policy(&self, policy_id: String, policy: PolicyInput, reason: String) -> Result<()> {
+        Ok(self.store()?.revise_policy(&policy_id, policy.into(), &reason)?)
+    }
+
+    /// Withdraws a policy (废止).
+    pub fn withdraw_policy(&self, policy_id: String, reason: String) -> Result<()> {
+        Ok(self.store()?.withdraw_policy(&policy_id, &reason)?)
+    }
+
+    /// The policies this phone holds (those for the user's region and the regions above it).
+    pub fn policies(&self) -> Result<Vec<PolicyInfo>> {
+        Ok(self.store()?.policies()?.into_iter().map(Into::into).collect())
+    }
+
+    /// The policies for an enterprise, offline: those it qualifies for first, each with why and
+    /// what it lacks (withdrawn ones left out).
+    pub fn policies_for(&self, enterprise_id: String) -> Result<Vec<PolicyForEnterprise>> {
+        Ok(self.store()?.policies_for(&enterprise_id)?.into_iter().map(Into::into).collect())
+    }
+
+    /// The ids of the enterprises this phone holds that qualify for a policy.
+    pub fn enterprises_for(&self, policy_id: String) -> Result<Vec<String>> {
+        Ok(self.store()?.enterprises_for(&policy_id)?.into_iter().map(|(id, _)| id).collect())
+    }
+
     /// Problems matching a query.
     pub fn problems(&self, query: ProblemQuery) -> Result<Vec<ProblemCard>> {
         Ok(self.store()?.problems(&query.into())?.into_iter().map(Into::into).collect())

@@ -440,12 +440,127 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
     }
 }
 
+/// Which enterprises a policy is for; an empty list does not narrow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct PolicyCriteria {
+    /// Regions (within the issuing office's) whose enterprises qualify, subtrees included.
+    pub regions: Vec<String>,
+    /// Industries, any of which qualifies.
+    pub industries: Vec<String>,
+    /// Enterprise tags (`above_scale`, `srdi`, `little_giant`, …), any of which qualifies.
+    pub tags: Vec<String>,
+}
+
+/// A policy as an office enters it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PolicyInput {
+    pub title: String,
+    /// The issuing unit as the document names it.
+    pub issuer: String,
+    /// The document number (文号), may be empty.
+    pub doc_number: String,
+    pub summary: String,
+    /// The full text or a link, may be empty.
+    pub text: String,
+    /// `YYYY-MM-DD`, both included.
+    pub valid_from: String,
+    pub valid_until: String,
+    pub contact_department: Option<String>,
+    pub criteria: PolicyCriteria,
+    /// Ids of policies for the same support that may not be combined with this one.
+    pub excludes: Vec<String>,
+}
+
+impl From<PolicyInput> for domain::policy::PolicyText {
+    fn from(p: PolicyInput) -> Self {
+        domain::policy::PolicyText {
+            title: p.title,
+            issuer: p.issuer,
+            doc_number: p.doc_number,
+            summary: p.summary,
+            text: p.text,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            contact_department: p.contact_department,
+            criteria: domain::policy::Criteria {
+                regions: p.criteria.regions,
+                industries: p.criteria.industries,
+                tags: p.criteria.tags,
+            },
+            excludes: p.excludes,
+        }
+    }
+}
+
+/// A policy as listed.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PolicyInfo {
+    pub id: String,
+    /// The region it is for (the issuing office's).
+    pub region_id: String,
+    pub title: String,
+    pub issuer: String,
+    pub doc_number: String,
+    pub summary: String,
+    pub valid_from: String,
+    pub valid_until: String,
+    pub withdrawn: bool,
+    pub criteria: PolicyCriteria,
+    pub excludes: Vec<String>,
+}
+
+impl From<core_store::PolicySummary> for PolicyInfo {
+    fn from(p: core_store::PolicySummary) -> Self {
+        PolicyInfo {
+            id: p.id,
+            region_id: p.region_id,
+            title: p.title,
+            issuer: p.issuer,
+            doc_number: p.doc_number,
+            summary: p.summary,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            withdrawn: p.withdrawn,
+            criteria: PolicyCriteria {
+                regions: p.criteria.regions,
+                industries: p.criteria.industries,
+                tags: p.criteria.tags,
+            },
+            excludes: p.excludes,
+        }
+    }
+}
+
+/// A policy as it stands for one enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PolicyForEnterprise {
+    pub policy: PolicyInfo,
+    /// Every criterion met, and in force today.
+    pub qualifies: bool,
+    /// The criteria met, in Chinese (地区：中原区, 标签：专精特新, …).
+    pub reasons: Vec<String>,
+    /// What keeps it out, in Chinese (标签：需为小巨人之一, 有效期：…).
+    pub missing: Vec<String>,
+}
+
+impl From<core_store::PolicyMatch> for PolicyForEnterprise {
+    fn from(m: core_store::PolicyMatch) -> Self {
+        PolicyForEnterprise {
+            policy: m.policy.into(),
+            qualifies: m.matched.qualifies,
+            reasons: m.matched.reasons,
+            missing: m.matched.missing,
+        }
+    }
+}
+
 /// What a search looks through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum SearchScope {
     All,
     Enterprises,
     Problems,
+    Policies,
 }
 
 impl From<SearchScope> for core_store::SearchScope {
@@ -454,14 +569,16 @@ impl From<SearchScope> for core_store::SearchScope {
             SearchScope::All => core_store::SearchScope::All,
             SearchScope::Enterprises => core_store::SearchScope::Enterprises,
             SearchScope::Problems => core_store::SearchScope::Problems,
+            SearchScope::Policies => core_store::SearchScope::Policies,
         }
     }
 }
 
-/// Something a search found: open it with `enterprise(id)` or `problem(id)` as `kind` says.
+/// Something a search found: open it with `enterprise(id)` or `problem(id)` as `kind` says (or find
+/// it among `policies()`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SearchResult {
-    /// `enterprise` or `problem`.
+    /// `enterprise`, `problem` or `policy`.
     pub kind: String,
     pub id: String,
     /// The enterprise's name, or the problem's title.

@@ -110,6 +110,31 @@ fun main() {
         check(manager.syncNow().pushed == 1u, "pushed")
     }
 
+    scenario("the county office issues a policy; the cadre's phone lists it for the enterprise, offline") {
+        val today = java.time.LocalDate.now(java.time.ZoneId.of("Asia/Shanghai"))
+        val input = PolicyInput(
+            "中原区稳岗补贴", "中原区人力资源和社会保障局", "中人社〔2026〕3号", "不裁员少裁员的企业按参保人数给予补贴", "",
+            today.minusDays(10).toString(), today.plusDays(200).toString(), null,
+            PolicyCriteria(listOf(), listOf(), listOf()), listOf(),
+        )
+        val policyId = manager.issuePolicy("410102", input)
+        check(manager.syncNow().pushed == 1u, "pushed")
+        cadre.syncNow()
+        cadre.setRelayUrl("http://127.0.0.1:9") // offline from here
+        check(cadre.policies().any { it.id == policyId }, "the county's policy reaches the cadre's phone")
+        val mine = cadre.policiesFor(enterpriseId).first { it.policy.id == policyId }
+        check(mine.qualifies && mine.reasons.isNotEmpty() && mine.missing.isEmpty(), "$mine")
+        check(cadre.enterprisesFor(policyId).contains(enterpriseId), "the enterprise qualifies")
+        check(cadre.search("稳岗", SearchScope.POLICIES, 0u, 10u).any { it.id == policyId }, "found by search")
+        try {
+            cadre.issuePolicy("410102", input)
+            throw AssertionError("a cadre may not issue policies")
+        } catch (e: ZhuqiException.NotAllowed) {
+            check(e.messageZh.isNotEmpty(), "message")
+        }
+        cadre.setRelayUrl(relay)
+    }
+
     scenario("the department handler resolves it") {
         handler.signIn("410102-hr-handler", PASSWORD, "人社局手机")
         handler.syncNow()
