@@ -1,5 +1,6 @@
 //! Benchmarks of the device store: the actions a cadre takes in a factory, opening a manager's store
-//! of 7,000 documents, the overdue query among 5,000 problems, and search over all of them.
+//! of 7,000 documents, the overdue query among 5,000 problems, search over all of them, and
+//! matching 3,000 policies.
 
 mod support;
 
@@ -93,5 +94,55 @@ fn manager_store(c: &mut Criterion) {
     c.bench_function("problem_with_timeline", |b| b.iter(|| store.problem(&some).unwrap()));
 }
 
-criterion_group!(benches, cadre_actions, manager_store);
+/// 3,000 policies on the 7,000-document store: policies for one enterprise, enterprises for one
+/// policy (among 2,000), and the store's size with them.
+fn policies(c: &mut Criterion) {
+    use zhuqi_core::domain::policy::{Criteria, PolicyText};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = copy_fixture(tmp.path());
+    let before = std::fs::metadata(&path).unwrap().len();
+    let store = Store::open(&path, identity("mgr", Role::Manager)).unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..3_000usize {
+        let criteria = Criteria {
+            regions: if i % 3 == 0 { vec![format!("{COUNTY}{:03}", i % 10)] } else { vec![] },
+            industries: if i % 2 == 0 { vec!["装备制造".into()] } else { vec!["纺织".into(), "食品".into()] },
+            tags: if i % 5 == 0 { vec!["above_scale".into(), "srdi".into()] } else { vec![] },
+        };
+        let text = PolicyText {
+            title: format!("第{i}号惠企政策"),
+            issuer: "中原区人民政府".into(),
+            doc_number: format!("中政〔2026〕{i}号"),
+            summary: "对符合条件的企业给予资金奖励和政策扶持，申报材料包括营业执照、财务报表等".into(),
+            text: String::new(),
+            valid_from: "2026-01-01".into(),
+            valid_until: "2030-12-31".into(),
+            contact_department: None,
+            criteria,
+            excludes: vec![],
+        };
+        store.issue_policy(COUNTY, text).unwrap();
+    }
+    eprintln!("3,000 policies issued in {:.1} s", started.elapsed().as_secs_f64());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    drop(conn);
+    let after = std::fs::metadata(&path).unwrap().len();
+    eprintln!("store: {:.1} MB before, {:.1} MB with 3,000 policies", before as f64 / 1e6, after as f64 / 1e6);
+    let store = Store::open(&path, identity("mgr", Role::Manager)).unwrap();
+    let enterprise = store.my_enterprises().unwrap()[0].id.clone();
+    let policy = store.policies().unwrap()[0].id.clone();
+    let matched = store.policies_for(&enterprise).unwrap();
+    assert_eq!(matched.len(), 3_000);
+    assert!(matched.iter().any(|m| m.matched.qualifies));
+    c.bench_function("policies_for_one_enterprise_among_3000", |b| {
+        b.iter(|| store.policies_for(&enterprise).unwrap().len())
+    });
+    c.bench_function("enterprises_for_one_policy_among_2000", |b| {
+        b.iter(|| store.enterprises_for(&policy).unwrap().len())
+    });
+}
+
+criterion_group!(benches, cadre_actions, manager_store, policies);
 criterion_main!(benches);

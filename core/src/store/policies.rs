@@ -3,12 +3,14 @@
 //! the index rows (no document is read).
 
 use super::Store;
-use crate::domain::Profile;
 use crate::domain::policy::{Criteria, Match, PolicyState, PolicyText, match_enterprise};
+use crate::domain::{DirectoryLookup, Profile};
 use crate::error::{Entity, Error, Result};
 use crate::storage::SqlDirectory;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// A policy as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +60,35 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PolicySummary> {
     })
 }
 
+/// The directory as matching reads it: each region's path and name read once, however many policies
+/// ask (thousands do, for a handful of regions).
+struct Remembered<'a> {
+    dir: &'a dyn DirectoryLookup,
+    paths: RefCell<HashMap<String, Option<String>>>,
+    names: RefCell<HashMap<String, Option<String>>>,
+}
+
+impl<'a> Remembered<'a> {
+    fn new(dir: &'a dyn DirectoryLookup) -> Self {
+        Remembered { dir, paths: RefCell::default(), names: RefCell::default() }
+    }
+}
+
+impl DirectoryLookup for Remembered<'_> {
+    fn region_path(&self, region_id: &str) -> Option<String> {
+        self.paths.borrow_mut().entry(region_id.to_owned()).or_insert_with(|| self.dir.region_path(region_id)).clone()
+    }
+    fn region_name(&self, region_id: &str) -> Option<String> {
+        self.names.borrow_mut().entry(region_id.to_owned()).or_insert_with(|| self.dir.region_name(region_id)).clone()
+    }
+    fn department(&self, id: &str) -> Option<crate::domain::Department> {
+        self.dir.department(id)
+    }
+    fn user(&self, id: &str) -> Option<crate::domain::User> {
+        self.dir.user(id)
+    }
+}
+
 impl PolicySummary {
     /// As much of the policy's state as matching needs.
     fn state(&self) -> PolicyState {
@@ -93,11 +124,12 @@ impl Store {
         let inner = self.lock();
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
         let dir = SqlDirectory::new(&inner.conn);
+        let remembered = Remembered::new(&dir);
         let mut out: Vec<PolicyMatch> = policies
             .into_iter()
             .filter(|p| !p.withdrawn)
             .map(|p| {
-                let matched = match_enterprise(&p.state(), &profile, today, &dir);
+                let matched = match_enterprise(&p.state(), &profile, today, &remembered);
                 PolicyMatch { policy: p, matched }
             })
             .collect();
@@ -117,7 +149,8 @@ impl Store {
             .ok_or_else(|| Error::not_found(Entity::Policy, policy_id))?
             .state();
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
-        let dir = SqlDirectory::new(&inner.conn);
+        let sql_dir = SqlDirectory::new(&inner.conn);
+        let dir = Remembered::new(&sql_dir);
         let mut stmt = inner
             .conn
             .prepare_cached("SELECT id, name, region_id, industry, tags FROM enterprises ORDER BY name, id")?;
@@ -139,7 +172,7 @@ impl Store {
                 out.push((id, profile.name));
             }
         }
-        dir.check(Ok(()))?;
+        sql_dir.check(Ok(()))?;
         Ok(out)
     }
 
