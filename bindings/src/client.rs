@@ -251,6 +251,7 @@ impl ZhuqiClient {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
+            policy_ids: visit.policy_ids,
             location: visit.location.map(|l| Location {
                 lat: l.lat,
                 lon: l.lon,
@@ -275,6 +276,7 @@ impl ZhuqiClient {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
+            policy_ids: visit.policy_ids,
             location: visit.location.map(|l| Location {
                 lat: l.lat,
                 lon: l.lon,
@@ -479,6 +481,7 @@ impl ZhuqiClient {
                     people_met: v.people_met,
                     notes: v.notes,
                     policies: v.policies,
+                    policy_ids: v.policy_ids,
                     location: v.location.map(|l| GeoLocation {
                         lat: l.lat,
                         lon: l.lon,

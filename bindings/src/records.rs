@@ -246,6 +246,8 @@ pub struct VisitInfo {
     pub people_met: Vec<String>,
     pub notes: String,
     pub policies: Vec<String>,
+    /// Policies of the library explained, by id.
+    pub policy_ids: Vec<String>,
     pub location: Option<GeoLocation>,
     /// The photos taken.
     pub photos: Vec<Photo>,
@@ -630,7 +632,11 @@ pub struct VisitInput {
     pub date: String,
     pub people_met: Vec<String>,
     pub notes: String,
+    /// Policies explained, as free text.
     pub policies: Vec<String>,
+    /// Policies of the library explained, by id (from `policies_for`).
+    #[uniffi(default)]
+    pub policy_ids: Vec<String>,
     pub location: Option<GeoLocation>,
     /// Photos attached on this phone (`attach_photo`); a correction passes the visit's photos on.
     pub photos: Vec<Photo>,

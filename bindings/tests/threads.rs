@@ -28,6 +28,7 @@ fn many_threads_share_one_client() {
                                 people_met: vec![format!("线程{t}-{i}")],
                                 notes: "走访".into(),
                                 policies: vec![],
+                                policy_ids: vec![],
                                 location: None,
                                 photos: vec![],
                             };

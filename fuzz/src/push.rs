@@ -596,6 +596,7 @@ fn enterprise_action(r: &mut Reader<'_>) -> EnterpriseAction {
                 },
                 notes: text(r),
                 policies: if r.bool() { vec![text(r)] } else { vec![] },
+                policy_ids: vec![],
                 location: opt(r, location),
                 photos: photos(r),
             },

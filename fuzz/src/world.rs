@@ -333,6 +333,7 @@ pub fn visit(id: &str, date: &str) -> VisitRecord {
         people_met: vec!["刘总".into()],
         notes: "了解融资需求".into(),
         policies: vec![],
+        policy_ids: vec![],
         location: None,
         photos: vec![],
     }

@@ -174,6 +174,7 @@ fn main() {
                         people_met: vec![format!("第{v}位")],
                         notes: "走访记录".into(),
                         policies: vec![],
+                        policy_ids: vec![],
                         location: None,
                         photos: vec![],
                     },

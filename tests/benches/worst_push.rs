@@ -269,6 +269,7 @@ fn new_visit() -> NewVisit {
         people_met: vec!["刘总".into()],
         notes: "走访".into(),
         policies: vec![],
+        policy_ids: vec![],
         location: None,
         photos: vec![],
     }

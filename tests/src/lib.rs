@@ -387,6 +387,7 @@ pub fn visit_recorded(notes: &str) -> zhuqi_core::domain::EnterpriseAction {
         people_met: vec!["刘总".into()],
         notes: notes.into(),
         policies: vec![],
+        policy_ids: vec![],
         location: None,
         photos: vec![],
     };

@@ -13,6 +13,7 @@ pub fn visit_with(photos: Vec<zhuqi_core::domain::PhotoRef>) -> zhuqi_core::stor
         people_met: vec!["刘总".into()],
         notes: "车间走访，拍照留痕".into(),
         policies: vec![],
+        policy_ids: vec![],
         location: None,
         photos,
     }

@@ -162,6 +162,7 @@ fn every_role_and_action_is_checked_by_the_relay() {
                     people_met: vec!["刘总".into()],
                     notes: "走访".into(),
                     policies: vec![],
+                    policy_ids: vec![],
                     location: None,
                     photos: vec![],
                 };

@@ -261,6 +261,7 @@ fn a_corrected_visit_counts_on_its_corrected_day() {
         people_met: vec!["刘总".into()],
         notes: "走访".into(),
         policies: vec![],
+        policy_ids: vec![],
         location: None,
         photos: vec![],
     };

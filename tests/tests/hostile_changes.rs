@@ -573,6 +573,7 @@ fn changes_beyond_a_pushs_validation_budget_wait_for_the_next_push() {
             people_met: vec!["刘总".into()],
             notes: format!("第{i}次走访"),
             policies: vec![],
+            policy_ids: vec![],
             location: None,
             photos: vec![],
         };

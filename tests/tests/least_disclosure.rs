@@ -167,6 +167,7 @@ fn the_contacts_app_still_names_who_handles_its_problems() {
                 people_met: vec!["刘总".into()],
                 notes: "了解用工需求".into(),
                 policies: vec![],
+                policy_ids: vec![],
                 location: None,
                 photos: vec![],
             },

@@ -89,6 +89,16 @@ fn a_city_policy_finds_its_enterprises_on_every_phone_of_the_city_and_no_other()
     assert_eq!(giant_match.matched.missing, ["标签：需为小巨人之一"]);
     assert_eq!(for_a.last().unwrap().policy.id, giants, "what qualifies comes first");
     assert_eq!(cadre.store.enterprises_for(&reward).unwrap(), [(ENT_A.to_owned(), "郑州精工机械有限公司".to_owned())]);
+    // The visit records the policy explained, by id; an id of no policy the phone holds is refused.
+    let mut explained = zhuqi_tests::photo::visit_with(vec![]);
+    explained.policy_ids = vec![reward.clone()];
+    let visit = cadre.store.record_visit(ENT_A, explained).unwrap();
+    let mut unknown = zhuqi_tests::photo::visit_with(vec![]);
+    unknown.policy_ids = vec!["no-such-policy".into()];
+    assert!(cadre.store.record_visit(ENT_A, unknown).is_err());
+    assert_eq!(cadre.sync().rejected, 0);
+    let recorded = cadre.store.enterprise(ENT_A).unwrap();
+    assert_eq!(recorded.visits.iter().find(|v| v.id == visit).unwrap().policy_ids, [reward.clone()]);
     let found = cadre.store.search("研发补助", SearchScope::Policies, 0, 10).unwrap();
     assert_eq!(found.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), [giants.as_str()]);
     assert_eq!(cadre.store.search("郑工信", SearchScope::Policies, 0, 10).unwrap().len(), 3, "by document number");

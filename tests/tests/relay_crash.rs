@@ -73,6 +73,7 @@ fn acknowledged_changes_survive_sigkill_and_the_rest_arrive_on_retry() {
                                         people_met: vec![format!("第{n}次")],
                                         notes: "走访".into(),
                                         policies: vec![],
+                                        policy_ids: vec![],
                                         location: None,
                                         photos: vec![],
                                     },

@@ -16,6 +16,7 @@ fn visit(notes: &str) -> NewVisit {
         people_met: vec!["刘总".into()],
         notes: notes.into(),
         policies: vec![],
+        policy_ids: vec![],
         location: None,
         photos: vec![],
     }

@@ -29,6 +29,7 @@ fn from_the_factory_floor_to_the_enterprises_rating() {
                 people_met: vec!["刘总".into()],
                 notes: "企业反映流动资金紧张".into(),
                 policies: vec!["稳企贷".into()],
+                policy_ids: vec![],
                 location: None,
                 photos: vec![],
             },

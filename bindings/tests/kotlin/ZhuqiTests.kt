@@ -67,7 +67,7 @@ fun main() {
         check(cadre.photoUploads().isEmpty(), "nothing to upload before a visit names it")
         val visit = cadre.recordVisit(
             enterpriseId,
-            VisitInput(today, listOf("总经理", "人事经理"), "企业反映技术工人招工难", listOf("稳岗补贴"), GeoLocation(34.75, 113.62, 12.0), listOf(photo)),
+            VisitInput(today, listOf("总经理", "人事经理"), "企业反映技术工人招工难", listOf("稳岗补贴"), listOf(), GeoLocation(34.75, 113.62, 12.0), listOf(photo)),
         )
         check(cadre.photoUploads().map { it.sha256 to it.state } == listOf(photo.sha256 to "waiting"), "${cadre.photoUploads()}")
         check(cadre.enterprise(enterpriseId).visits.first { it.id == visit }.photos == listOf(photo), "the visit's photo")
@@ -126,6 +126,9 @@ fun main() {
         check(mine.qualifies && mine.reasons.isNotEmpty() && mine.missing.isEmpty(), "$mine")
         check(cadre.enterprisesFor(policyId).contains(enterpriseId), "the enterprise qualifies")
         check(cadre.search("稳岗", SearchScope.POLICIES, 0u, 10u).any { it.id == policyId }, "found by search")
+        // The visit records the policy explained, by id.
+        val explained = cadre.recordVisit(enterpriseId, VisitInput(today.toString(), listOf("总经理"), "宣讲稳岗补贴政策", listOf(), listOf(policyId), null, listOf()))
+        check(cadre.enterprise(enterpriseId).visits.first { it.id == explained }.policyIds == listOf(policyId), "recorded")
         try {
             cadre.issuePolicy("410102", input)
             throw AssertionError("a cadre may not issue policies")
@@ -212,14 +215,14 @@ fun main() {
 
     scenario("a validation error arrives as a typed exception with the field and the Chinese message") {
         try {
-            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "   ", listOf(), null, listOf()))
+            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "   ", listOf(), listOf(), null, listOf()))
             throw AssertionError("empty notes must be refused")
         } catch (e: ZhuqiException.Validation) {
             check(e.field == "visit.notes", e.field)
             check(e.messageZh == "走访记录不能为空", e.messageZh)
         }
         try {
-            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "走访", listOf(), GeoLocation(95.0, 113.0, 5.0), listOf()))
+            cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "走访", listOf(), listOf(), GeoLocation(95.0, 113.0, 5.0), listOf()))
             throw AssertionError("a latitude of 95 must be refused")
         } catch (e: ZhuqiException.Validation) {
             check(e.field == "location.lat", e.field)

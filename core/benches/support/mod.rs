@@ -98,6 +98,7 @@ pub fn new_visit() -> NewVisit {
         people_met: vec!["总经理".into()],
         notes: "了解企业生产经营情况，企业反映用工紧张".into(),
         policies: vec!["稳岗补贴".into()],
+        policy_ids: vec![],
         location: Some(zhuqi_core::domain::Location { lat: 34.75, lon: 113.62, accuracy_m: 10.0, mock: false }),
         photos: vec![],
     }

@@ -50,8 +50,12 @@ pub struct VisitRecord {
     pub date: String,
     pub people_met: Vec<String>,
     pub notes: String,
+    /// Policies explained, as free text (visits recorded before the policy library, and imports).
     #[serde(default)]
     pub policies: Vec<String>,
+    /// Policies of the library explained (宣讲), by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     #[serde(default)]
@@ -75,6 +79,15 @@ impl VisitRecord {
             people_met,
             notes: text::required("visit.notes", &self.notes, LONG)?,
             policies: text::list("visit.policies", &self.policies, 30, SHORT)?,
+            policy_ids: {
+                if self.policy_ids.len() > 30 || !self.policy_ids.iter().all(|id| super::is_plain_id(id)) {
+                    return Err(DomainError::invalid(
+                        "visit.policy_ids",
+                        Invalid::Format { expected: "up to 30 policy ids" },
+                    ));
+                }
+                self.policy_ids
+            },
             location: self.location.map(Location::validate).transpose()?,
             photos: photo::validate_all(self.photos)?,
         })

@@ -211,6 +211,7 @@ pub fn field_label(field: &str) -> &'static str {
         "visit.people_met" => "走访对象",
         "visit.notes" => "走访记录",
         "visit.policies" => "宣讲政策",
+        "visit.policy_ids" => "宣讲政策",
         "photos" => "照片",
         "photo.sha256" => "照片校验值",
         "photo" => "照片",

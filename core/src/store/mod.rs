@@ -71,6 +71,8 @@ pub struct NewVisit {
     pub people_met: Vec<String>,
     pub notes: String,
     pub policies: Vec<String>,
+    /// Policies of the library explained, by id (policies this device holds).
+    pub policy_ids: Vec<String>,
     pub location: Option<crate::domain::Location>,
     pub photos: Vec<crate::domain::PhotoRef>,
 }
@@ -279,6 +281,18 @@ fn index_state(conn: &Connection, id: &str, doc: &Document, state: &DocState, co
     }
 }
 
+/// Checks that every one of `ids` not in `already` (those a corrected visit had) names a policy this
+/// device holds: a visit explains policies the cadre can see.
+fn check_policies_held(conn: &Connection, ids: &[String], already: &[String]) -> Result<()> {
+    for id in ids.iter().filter(|id| !already.contains(id)) {
+        let held: i64 = conn.query_row("SELECT COUNT(*) FROM policies WHERE id = ?1", [id], |r| r.get(0))?;
+        if held == 0 {
+            return Err(Error::not_found(Entity::Policy, id.clone()));
+        }
+    }
+    Ok(())
+}
+
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -474,11 +488,13 @@ impl Store {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
+            policy_ids: visit.policy_ids,
             location: visit.location,
             photos: visit.photos,
         }
         .validate(today)?;
         photos::check_held(&inner.conn, &record.photos, &[])?;
+        check_policies_held(&inner.conn, &record.policy_ids, &[])?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitRecorded { visit: record })?;
         Ok(id)
     }
@@ -495,6 +511,7 @@ impl Store {
             people_met: visit.people_met,
             notes: visit.notes,
             policies: visit.policies,
+            policy_ids: visit.policy_ids,
             location: visit.location,
             photos: visit.photos,
         }
@@ -509,6 +526,14 @@ impl Store {
             .map(|v| v.record.photos.clone())
             .unwrap_or_default();
         photos::check_held(&inner.conn, &record.photos, &had)?;
+        let had_policies = inner
+            .enterprise(enterprise_id)?
+            .visits
+            .iter()
+            .find(|v| v.record.id == visit_id)
+            .map(|v| v.record.policy_ids.clone())
+            .unwrap_or_default();
+        check_policies_held(&inner.conn, &record.policy_ids, &had_policies)?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitCorrected { visit: record, reason }).map(drop)
     }
 

@@ -189,6 +189,7 @@ impl Store {
                     people_met: v.record.people_met.clone(),
                     notes: v.record.notes.clone(),
                     policies: v.record.policies.clone(),
+                    policy_ids: v.record.policy_ids.clone(),
                     location: v.record.location,
                     photos: v.record.photos.clone(),
                     recorded_at: v.recorded_at,

@@ -39,6 +39,7 @@ pub struct VisitView {
     pub people_met: Vec<String>,
     pub notes: String,
     pub policies: Vec<String>,
+    pub policy_ids: Vec<String>,
     pub location: Option<Location>,
     pub photos: Vec<PhotoRef>,
     pub recorded_at: i64,

@@ -140,6 +140,7 @@ pub fn visit(date: &str) -> NewVisit {
         people_met: vec!["刘总".into(), "财务总监".into()],
         notes: "企业反映流动资金紧张，需要贷款贴息政策支持".into(),
         policies: vec!["稳企贷".into()],
+        policy_ids: vec![],
         location: Some(zhuqi_core::domain::Location { lat: 34.75, lon: 113.62, accuracy_m: 12.0, mock: false }),
         photos: vec![],
     }

@@ -302,6 +302,7 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
                         people_met: vec![format!("企业负责人{i:03}")],
                         notes: "了解企业生产经营情况，宣讲惠企政策，收集企业诉求".into(),
                         policies: vec!["稳岗返还".into(), "研发费用加计扣除".into()],
+                        policy_ids: vec![],
                         location: Some(Location {
                             lat: 34.0 + (i as f64) * 0.003,
                             lon: 113.5,

@@ -662,6 +662,7 @@ impl Planner {
             people_met: list("people"),
             notes: get(r, "notes").into(),
             policies: list("policies"),
+            policy_ids: vec![],
             location: None,
             photos: vec![],
         }

@@ -925,6 +925,7 @@ mod tests {
                 people_met: vec!["刘总".into()],
                 notes: "了解生产经营情况".into(),
                 policies: vec![],
+                policy_ids: vec![],
                 location: None,
                 photos: vec![],
             },
