@@ -532,6 +532,13 @@ impl ZhuqiClient {
         Ok(self.store()?.policies_for(&enterprise_id)?.into_iter().map(Into::into).collect())
     }
 
+    /// The enterprise (its contact, or its cadre) marks a policy `interested` (有意向) or `applied`
+    /// (已申报); returns the warnings to show (applying twice, or for policies that may not be
+    /// combined), in Chinese. The mark is recorded either way.
+    pub fn mark_policy(&self, enterprise_id: String, policy_id: String, mark: String) -> Result<Vec<String>> {
+        Ok(self.store()?.mark_policy(&enterprise_id, &policy_id, &mark)?)
+    }
+
     /// The ids of the enterprises this phone holds that qualify for a policy.
     pub fn enterprises_for(&self, policy_id: String) -> Result<Vec<String>> {
         Ok(self.store()?.enterprises_for(&policy_id)?.into_iter().map(|(id, _)| id).collect())

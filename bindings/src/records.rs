@@ -543,6 +543,8 @@ pub struct PolicyForEnterprise {
     pub reasons: Vec<String>,
     /// What keeps it out, in Chinese (标签：需为小巨人之一, 有效期：…).
     pub missing: Vec<String>,
+    /// The enterprise's mark on it: `interested` (有意向) or `applied` (已申报).
+    pub mark: Option<String>,
 }
 
 impl From<core_store::PolicyMatch> for PolicyForEnterprise {
@@ -552,6 +554,7 @@ impl From<core_store::PolicyMatch> for PolicyForEnterprise {
             qualifies: m.matched.qualifies,
             reasons: m.matched.reasons,
             missing: m.matched.missing,
+            mark: m.mark,
         }
     }
 }

@@ -192,6 +192,11 @@ pub fn authorize_enterprise(
         VisitRecorded { .. } => actor.is_assigned_cadre(ent),
         // Only its recorder (checked with the visit, in the fold), while still assigned.
         VisitCorrected { .. } => actor.is_assigned_cadre(ent),
+        // The enterprise speaks for itself, or its cadre for it.
+        PolicyMarked { .. } => {
+            (actor.role == Role::EnterpriseContact && actor.enterprise_id.as_deref() == Some(ent.id))
+                || actor.is_assigned_cadre(ent)
+        }
         Unknown => false,
     };
     if allowed { Ok(()) } else { Err(actor.reason(ent, verb)) }

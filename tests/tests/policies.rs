@@ -173,3 +173,56 @@ fn hand_built_policies_out_of_region_or_by_anyone_but_an_office_are_refused() {
         assert!(!c.push(&id, DocKind::Policy, vec![change.raw_bytes().to_vec()]).rejected.is_empty());
     }
 }
+
+#[test]
+fn an_enterprise_marks_a_policy_applied_and_is_warned_of_a_second_or_exclusive_application() {
+    use zhuqi_core::domain::EnterpriseAction;
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, tmp.path());
+    let city = Device::sign_in(&relay.url, tmp.path(), "city");
+    city.sync();
+    let reward = city.store.issue_policy(CITY, policy("专精特新企业奖励", Criteria::default())).unwrap();
+    let mut other = policy("企业研发费用补助", Criteria::default());
+    other.excludes = vec![reward.clone()];
+    let exclusive = city.store.issue_policy(CITY, other).unwrap();
+    city.sync();
+
+    // The enterprise's own phone: it applies, is warned when it applies again, and when it applies
+    // for a policy that may not be combined with the first.
+    let contact = Device::sign_in(&relay.url, tmp.path(), "contact");
+    contact.sync();
+    assert!(contact.store.policies_for(ENT_A).unwrap().iter().all(|m| m.mark.is_none()));
+    assert!(contact.store.mark_policy(ENT_A, &reward, "applied").unwrap().is_empty());
+    assert_eq!(
+        contact.store.mark_policy(ENT_A, &reward, "applied").unwrap(),
+        ["已申报过《专精特新企业奖励》，请勿重复申报"]
+    );
+    assert!(contact.store.mark_policy(ENT_A, &exclusive, "interested").unwrap().is_empty(), "interest is free");
+    assert_eq!(
+        contact.store.mark_policy(ENT_A, &exclusive, "applied").unwrap(),
+        ["与已申报的《专精特新企业奖励》不可叠加享受"]
+    );
+    assert!(contact.store.mark_policy(ENT_A, &reward, "finished").is_err(), "an unknown mark");
+    assert!(contact.store.mark_policy(ENT_A, "no-such-policy", "applied").is_err());
+    assert_eq!(contact.sync().rejected, 0);
+    // Its cadre sees where the enterprise stands.
+    let cadre = Device::sign_in(&relay.url, tmp.path(), "cadre");
+    cadre.sync();
+    let marks: Vec<_> = cadre.store.policies_for(ENT_A).unwrap().into_iter().map(|m| (m.policy.id, m.mark)).collect();
+    assert!(
+        marks.contains(&(reward.clone(), Some("applied".into())))
+            && marks.contains(&(exclusive, Some("applied".into())))
+    );
+
+    // Nobody else marks for it: a handler's or another enterprise's hand-built mark is refused.
+    for login in ["handler", "contact-b", "manager-b"] {
+        let raw = RawClient::sign_in(&relay.url, login);
+        let change = raw.append(
+            &relay_snapshot(&relay, ENT_A),
+            EnterpriseAction::PolicyMarked { policy_id: reward.clone(), mark: "applied".into() },
+        );
+        assert!(!raw.push(ENT_A, DocKind::Enterprise, vec![change]).rejected.is_empty(), "{login}");
+    }
+}

@@ -165,6 +165,7 @@ fn enterprise_state(id: &str, cadres: &[&str]) -> EnterpriseState {
         assignments: cadres.iter().map(|c| Assignment { cadre_id: (*c).into(), chief: true, since: 1 }).collect(),
         visits: Vec::new(),
         corrections: Vec::new(),
+        policy_marks: Vec::new(),
         updated_at: 10,
     }
 }

@@ -224,8 +224,27 @@ pub enum EnterpriseAction {
         visit: VisitRecord,
         reason: String,
     },
+    /// The enterprise (its contact, or its cadre on its behalf) says where it stands with a
+    /// policy: `interested` (有意向) or `applied` (已申报).
+    PolicyMarked {
+        policy_id: String,
+        mark: String,
+    },
     #[serde(other)]
     Unknown,
+}
+
+/// The marks an enterprise puts on a policy.
+pub const POLICY_MARKS: &[(&str, &str)] = &[("interested", "有意向"), ("applied", "已申报")];
+
+/// An enterprise's latest mark on a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyMark {
+    pub policy_id: String,
+    /// `interested` or `applied`.
+    pub mark: String,
+    pub by: String,
+    pub at: i64,
 }
 
 impl EnterpriseAction {
@@ -238,6 +257,7 @@ impl EnterpriseAction {
             EnterpriseAction::AssignmentEnded { .. } => "end an assignment",
             EnterpriseAction::VisitRecorded { .. } => "record a visit",
             EnterpriseAction::VisitCorrected { .. } => "correct a visit",
+            EnterpriseAction::PolicyMarked { .. } => "mark a policy",
             EnterpriseAction::Unknown => "unknown",
         }
     }
@@ -292,6 +312,8 @@ pub struct EnterpriseState {
     pub visits: Vec<Visit>,
     /// Corrections of the registered facts, oldest first (the profile holds the corrected values).
     pub corrections: Vec<CorrectionRecord>,
+    /// The enterprise's latest mark on each policy it marked.
+    pub policy_marks: Vec<PolicyMark>,
     pub updated_at: i64,
 }
 
@@ -319,6 +341,14 @@ impl Fold for EnterpriseState {
             AssignmentEnded { cadre_id, .. } if !self.is_assigned(cadre_id) => return wrong("unassigned"),
             VisitRecorded { visit } if self.visits.iter().any(|v| v.record.id == visit.id) => {
                 return Err(DomainError::invalid("visit", Invalid::Duplicate));
+            }
+            PolicyMarked { policy_id, mark } => {
+                if !super::is_plain_id(policy_id) {
+                    return Err(DomainError::invalid("policy", Invalid::Format { expected: "a policy id" }));
+                }
+                if !POLICY_MARKS.iter().any(|(m, _)| m == mark) {
+                    return Err(DomainError::invalid("mark", Invalid::Format { expected: "interested or applied" }));
+                }
             }
             VisitCorrected { visit, .. } => {
                 let Some(v) = self.visits.iter().find(|v| v.record.id == visit.id) else {
@@ -404,6 +434,14 @@ impl Fold for EnterpriseState {
                 if let Some(v) = self.visits.iter_mut().find(|v| v.record.id == visit.id) {
                     let previous = std::mem::replace(&mut v.record, visit.clone());
                     v.corrections.push(VisitCorrection { previous, reason: reason.clone(), at: event.at });
+                }
+            }
+            PolicyMarked { policy_id, mark } => {
+                let record =
+                    PolicyMark { policy_id: policy_id.clone(), mark: mark.clone(), by: event.by.clone(), at: event.at };
+                match self.policy_marks.iter_mut().find(|m| &m.policy_id == policy_id) {
+                    Some(m) => *m = record,
+                    None => self.policy_marks.push(record),
                 }
             }
             Unknown => {}

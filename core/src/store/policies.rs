@@ -4,7 +4,7 @@
 
 use super::Store;
 use crate::domain::policy::{Criteria, Match, PolicyState, PolicyText, match_enterprise};
-use crate::domain::{DirectoryLookup, Profile};
+use crate::domain::{DirectoryLookup, EnterpriseAction, Profile};
 use crate::error::{Entity, Error, Result};
 use crate::storage::SqlDirectory;
 use rusqlite::OptionalExtension;
@@ -35,6 +35,8 @@ pub struct PolicyMatch {
     pub policy: PolicySummary,
     /// Whether the enterprise qualifies, why, and what keeps it out.
     pub matched: Match,
+    /// The enterprise's mark on it: `interested` or `applied`.
+    pub mark: Option<String>,
 }
 
 const COLUMNS: &str =
@@ -121,7 +123,13 @@ impl Store {
     pub fn policies_for(&self, enterprise_id: &str) -> Result<Vec<PolicyMatch>> {
         let profile = self.enterprise_profile(enterprise_id)?;
         let policies = self.policies()?;
-        let inner = self.lock();
+        let mut inner = self.lock();
+        let marks: HashMap<String, String> = inner
+            .enterprise(enterprise_id)?
+            .policy_marks
+            .iter()
+            .map(|m| (m.policy_id.clone(), m.mark.clone()))
+            .collect();
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
         let dir = SqlDirectory::new(&inner.conn);
         let remembered = Remembered::new(&dir);
@@ -130,7 +138,8 @@ impl Store {
             .filter(|p| !p.withdrawn)
             .map(|p| {
                 let matched = match_enterprise(&p.state(), &profile, today, &remembered);
-                PolicyMatch { policy: p, matched }
+                let mark = marks.get(&p.id).cloned();
+                PolicyMatch { policy: p, matched, mark }
             })
             .collect();
         dir.check(Ok(()))?;
@@ -174,6 +183,40 @@ impl Store {
         }
         sql_dir.check(Ok(()))?;
         Ok(out)
+    }
+
+    /// The enterprise (its contact, or its cadre) marks a policy `interested` (有意向) or `applied`
+    /// (已申报). Returns the warnings an application deserves, in Chinese: applying twice for the
+    /// same policy, or for one that may not be combined with a policy already applied for. They do
+    /// not stop the mark: the office weighs them.
+    pub fn mark_policy(&self, enterprise_id: &str, policy_id: &str, mark: &str) -> Result<Vec<String>> {
+        let policies = self.policies()?;
+        let target = policies
+            .iter()
+            .find(|p| p.id == policy_id && !p.withdrawn)
+            .ok_or_else(|| Error::not_found(Entity::Policy, policy_id))?;
+        let mut inner = self.lock();
+        let marks = inner.enterprise(enterprise_id)?.policy_marks.clone();
+        let mut warnings = Vec::new();
+        if mark == "applied" {
+            if marks.iter().any(|m| m.policy_id == policy_id && m.mark == "applied") {
+                warnings.push(format!("已申报过《{}》，请勿重复申报", target.title));
+            }
+            for m in marks.iter().filter(|m| m.mark == "applied" && m.policy_id != policy_id) {
+                let other = policies.iter().find(|p| p.id == m.policy_id);
+                let exclusive = target.excludes.contains(&m.policy_id)
+                    || other.is_some_and(|o| o.excludes.iter().any(|x| x == policy_id));
+                if exclusive {
+                    warnings.push(format!(
+                        "与已申报的《{}》不可叠加享受",
+                        other.map_or(m.policy_id.as_str(), |o| &o.title)
+                    ));
+                }
+            }
+        }
+        let action = EnterpriseAction::PolicyMarked { policy_id: policy_id.to_owned(), mark: mark.to_owned() };
+        inner.act_on_enterprise(enterprise_id, action)?;
+        Ok(warnings)
     }
 
     /// An enterprise's profile as its index row holds it (what matching needs).

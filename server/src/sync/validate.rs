@@ -405,7 +405,10 @@ impl Judged for EnterpriseState {
             EnterpriseAction::AssignmentEnded { reason, .. } => {
                 text::optional("reason", reason, text::MEDIUM).map(|r| r == *reason)
             }
-            EnterpriseAction::CadreAssigned { .. } | EnterpriseAction::Unknown => Ok(true),
+            // Its values are checked by the fold (a plain id, a known mark).
+            EnterpriseAction::CadreAssigned { .. }
+            | EnterpriseAction::PolicyMarked { .. }
+            | EnterpriseAction::Unknown => Ok(true),
         };
         if !normalised.map_err(fail)? {
             return Err(unnormalised());
