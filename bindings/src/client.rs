@@ -6,8 +6,8 @@ use crate::error::{Result, ZhuqiError};
 use crate::records::*;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use zhuqi_core::domain::{Location, ProblemAction};
-use zhuqi_core::store::{Identity, NewProblem, NewVisit, PhotoSize, Store};
+use zhuqi_core::domain::ProblemAction;
+use zhuqi_core::store::{Identity, NewProblem, PhotoSize, Store};
 use zhuqi_core::sync::SyncClient;
 
 /// The file in the data directory naming the signed-in user's store.
@@ -246,21 +246,7 @@ impl ZhuqiClient {
 
     /// Records a visit to an assigned enterprise; returns its id.
     pub fn record_visit(&self, enterprise_id: String, visit: VisitInput) -> Result<String> {
-        let v = NewVisit {
-            date: visit.date,
-            people_met: visit.people_met,
-            notes: visit.notes,
-            policies: visit.policies,
-            policy_ids: visit.policy_ids,
-            location: visit.location.map(|l| Location {
-                lat: l.lat,
-                lon: l.lon,
-                accuracy_m: l.accuracy_m,
-                mock: l.mock,
-            }),
-            photos: visit.photos.into_iter().map(Into::into).collect(),
-        };
-        Ok(self.store()?.record_visit(&enterprise_id, v)?)
+        Ok(self.store()?.record_visit(&enterprise_id, visit.into())?)
     }
 
     /// Corrects a visit one recorded, within 7 days of recording it (更正), giving why.
@@ -271,21 +257,7 @@ impl ZhuqiClient {
         visit: VisitInput,
         reason: String,
     ) -> Result<()> {
-        let v = NewVisit {
-            date: visit.date,
-            people_met: visit.people_met,
-            notes: visit.notes,
-            policies: visit.policies,
-            policy_ids: visit.policy_ids,
-            location: visit.location.map(|l| Location {
-                lat: l.lat,
-                lon: l.lon,
-                accuracy_m: l.accuracy_m,
-                mock: l.mock,
-            }),
-            photos: visit.photos.into_iter().map(Into::into).collect(),
-        };
-        Ok(self.store()?.correct_visit(&enterprise_id, &visit_id, v, &reason)?)
+        Ok(self.store()?.correct_visit(&enterprise_id, &visit_id, visit.into(), &reason)?)
     }
 
     /// Reports a problem; returns its id.

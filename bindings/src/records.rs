@@ -442,6 +442,25 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
     }
 }
 
+impl From<VisitInput> for core_store::NewVisit {
+    fn from(v: VisitInput) -> Self {
+        core_store::NewVisit {
+            date: v.date,
+            people_met: v.people_met,
+            notes: v.notes,
+            policies: v.policies,
+            policy_ids: v.policy_ids,
+            location: v.location.map(|l| domain::Location {
+                lat: l.lat,
+                lon: l.lon,
+                accuracy_m: l.accuracy_m,
+                mock: l.mock,
+            }),
+            photos: v.photos.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 /// Which enterprises a policy is for; an empty list does not narrow.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct PolicyCriteria {

@@ -90,6 +90,22 @@ pub struct NewProblem {
     pub photos: Vec<PhotoRef>,
 }
 
+impl NewVisit {
+    /// The visit as recorded under `id` (values not yet checked).
+    fn record(self, id: String) -> VisitRecord {
+        VisitRecord {
+            id,
+            date: self.date,
+            people_met: self.people_met,
+            notes: self.notes,
+            policies: self.policies,
+            policy_ids: self.policy_ids,
+            location: self.location,
+            photos: self.photos,
+        }
+    }
+}
+
 /// A new task notice as a campaign office enters it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTaskNotice {
@@ -482,17 +498,7 @@ impl Store {
         let mut inner = self.lock();
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
         let id = new_id();
-        let record = VisitRecord {
-            id: id.clone(),
-            date: visit.date,
-            people_met: visit.people_met,
-            notes: visit.notes,
-            policies: visit.policies,
-            policy_ids: visit.policy_ids,
-            location: visit.location,
-            photos: visit.photos,
-        }
-        .validate(today)?;
+        let record = visit.record(id.clone()).validate(today)?;
         photos::check_held(&inner.conn, &record.photos, &[])?;
         check_policies_held(&inner.conn, &record.policy_ids, &[])?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitRecorded { visit: record })?;
@@ -505,34 +511,13 @@ impl Store {
     pub fn correct_visit(&self, enterprise_id: &str, visit_id: &str, visit: NewVisit, reason: &str) -> Result<()> {
         let mut inner = self.lock();
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
-        let record = VisitRecord {
-            id: visit_id.to_owned(),
-            date: visit.date,
-            people_met: visit.people_met,
-            notes: visit.notes,
-            policies: visit.policies,
-            policy_ids: visit.policy_ids,
-            location: visit.location,
-            photos: visit.photos,
-        }
-        .validate(today)?;
+        let record = visit.record(visit_id.to_owned()).validate(today)?;
         let reason = text::required("reason", reason, text::MEDIUM)?;
-        // Photos the visit had may be another device's; a new one must have been attached here.
-        let had = inner
-            .enterprise(enterprise_id)?
-            .visits
-            .iter()
-            .find(|v| v.record.id == visit_id)
-            .map(|v| v.record.photos.clone())
-            .unwrap_or_default();
-        photos::check_held(&inner.conn, &record.photos, &had)?;
-        let had_policies = inner
-            .enterprise(enterprise_id)?
-            .visits
-            .iter()
-            .find(|v| v.record.id == visit_id)
-            .map(|v| v.record.policy_ids.clone())
-            .unwrap_or_default();
+        // Photos and policies the visit had may be another device's; a new one must be this one's.
+        let had =
+            inner.enterprise(enterprise_id)?.visits.iter().find(|v| v.record.id == visit_id).map(|v| v.record.clone());
+        let (had_photos, had_policies) = had.map(|r| (r.photos, r.policy_ids)).unwrap_or_default();
+        photos::check_held(&inner.conn, &record.photos, &had_photos)?;
         check_policies_held(&inner.conn, &record.policy_ids, &had_policies)?;
         inner.act_on_enterprise(enterprise_id, EnterpriseAction::VisitCorrected { visit: record, reason }).map(drop)
     }

@@ -91,6 +91,21 @@ impl DirectoryLookup for Remembered<'_> {
     }
 }
 
+/// The columns of an enterprise's index row that matching needs, as `profile_from_row` reads them.
+const PROFILE_COLUMNS: &str = "name, region_id, industry, tags";
+
+/// The profile, as far as matching needs it, from [`PROFILE_COLUMNS`] starting at column `at`.
+fn profile_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Profile> {
+    let tags: String = r.get(at + 3)?;
+    Ok(Profile {
+        name: r.get(at)?,
+        region_id: r.get(at + 1)?,
+        industry: r.get(at + 2)?,
+        tags: tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        ..Default::default()
+    })
+}
+
 impl PolicySummary {
     /// As much of the policy's state as matching needs.
     fn state(&self) -> PolicyState {
@@ -160,20 +175,9 @@ impl Store {
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
         let sql_dir = SqlDirectory::new(&inner.conn);
         let dir = Remembered::new(&sql_dir);
-        let mut stmt = inner
-            .conn
-            .prepare_cached("SELECT id, name, region_id, industry, tags FROM enterprises ORDER BY name, id")?;
-        let rows = stmt.query_map([], |r| {
-            let tags: String = r.get(4)?;
-            let profile = Profile {
-                name: r.get(1)?,
-                region_id: r.get(2)?,
-                industry: r.get(3)?,
-                tags: tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
-                ..Default::default()
-            };
-            Ok((r.get::<_, String>(0)?, profile))
-        })?;
+        let sql = format!("SELECT id, {PROFILE_COLUMNS} FROM enterprises ORDER BY name, id");
+        let mut stmt = inner.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, profile_from_row(r, 1)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (id, profile) = row?;
@@ -222,19 +226,8 @@ impl Store {
     /// An enterprise's profile as its index row holds it (what matching needs).
     fn enterprise_profile(&self, enterprise_id: &str) -> Result<Profile> {
         let inner = self.lock();
-        let row = inner
-            .conn
-            .query_row("SELECT name, region_id, industry, tags FROM enterprises WHERE id = ?1", [enterprise_id], |r| {
-                let tags: String = r.get(3)?;
-                Ok(Profile {
-                    name: r.get(0)?,
-                    region_id: r.get(1)?,
-                    industry: r.get(2)?,
-                    tags: tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
-                    ..Default::default()
-                })
-            })
-            .optional()?;
+        let sql = format!("SELECT {PROFILE_COLUMNS} FROM enterprises WHERE id = ?1");
+        let row = inner.conn.query_row(&sql, [enterprise_id], |r| profile_from_row(r, 0)).optional()?;
         row.ok_or_else(|| Error::not_found(Entity::Enterprise, enterprise_id))
     }
 }
