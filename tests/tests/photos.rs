@@ -529,3 +529,45 @@ fn other_phones_fetch_thumbnails_then_originals_into_a_cache_that_keeps_to_its_b
     assert!(matches!(err, zhuqi_core::Error::Relay { status: 404, .. }), "{err}");
     assert_eq!(stranger.store.photo_cache_bytes().unwrap(), 0);
 }
+
+#[test]
+fn hand_built_problem_events_with_too_many_or_malformed_photos_are_refused_and_change_nothing() {
+    use zhuqi_core::domain::{PhotoRef, ProblemAction};
+    let tmp = tempfile::tempdir().unwrap();
+    let (relay, cadre) = start(tmp.path());
+    let pid = cadre
+        .store
+        .report_problem(zhuqi_core::store::NewProblem {
+            enterprise_id: ENT_A.into(),
+            category: zhuqi_core::domain::Category::Land,
+            title: "厂区道路损坏".into(),
+            description: "货车无法通行".into(),
+            visit_id: None,
+            photos: vec![],
+        })
+        .unwrap();
+    cadre.sync();
+    let raw = RawClient::sign_in(&relay.url, "cadre");
+    let photo = |sha256: String, size_bytes: u64| PhotoRef { id: uuid::Uuid::now_v7().to_string(), sha256, size_bytes };
+    let good = || photo("ab".repeat(32), 1024);
+    let before = relay_snapshot(&relay, &pid);
+    for photos in [
+        (0..21).map(|_| good()).collect::<Vec<_>>(),
+        vec![photo("AB".repeat(32) + "x", 1024)],
+        vec![photo("../../etc/passwd".into(), 1024)],
+        vec![photo("ab".repeat(32), 0)],
+        vec![photo("ab".repeat(32), 20 * 1024 * 1024 + 1)],
+    ] {
+        let change = raw.append(&before, ProblemAction::Progress { note: "进展".into(), photos: photos.clone() });
+        let r = raw.push(&pid, zhuqi_core::domain::DocKind::Problem, vec![change]);
+        assert!(!r.rejected.is_empty(), "{} photos, the first {:?}", photos.len(), photos.first());
+        assert_eq!(relay_snapshot(&relay, &pid), before, "nothing stored");
+        // Nobody may upload what a refused event named.
+        let (status, _) = Http::of(&relay, "cadre").put(&photos[0].sha256, 0, 1, b"x");
+        assert!(status == 404 || status == 400, "{status}");
+    }
+    // Twenty well-formed photos pass.
+    let change =
+        raw.append(&before, ProblemAction::Progress { note: "进展".into(), photos: (0..20).map(|_| good()).collect() });
+    assert!(raw.push(&pid, zhuqi_core::domain::DocKind::Problem, vec![change]).rejected.is_empty());
+}

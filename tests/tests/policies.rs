@@ -27,6 +27,14 @@ fn policy(title: &str, criteria: Criteria) -> PolicyText {
     }
 }
 
+/// A relay with the test province and its two enterprises.
+fn start(dir: &std::path::Path) -> Relay {
+    let relay = Relay::start(&dir.join("relay"));
+    seed_directory(relay.state.storage.as_ref());
+    seed_enterprises(&relay.url, dir);
+    relay
+}
+
 fn titles(m: &[zhuqi_core::store::PolicyMatch]) -> Vec<(&str, bool)> {
     m.iter().map(|m| (m.policy.title.as_str(), m.matched.qualifies)).collect()
 }
@@ -34,9 +42,7 @@ fn titles(m: &[zhuqi_core::store::PolicyMatch]) -> Vec<(&str, bool)> {
 #[test]
 fn a_city_policy_finds_its_enterprises_on_every_phone_of_the_city_and_no_other() {
     let tmp = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&tmp.path().join("relay"));
-    seed_directory(relay.state.storage.as_ref());
-    seed_enterprises(&relay.url, tmp.path());
+    let relay = start(tmp.path());
 
     // The city office issues two policies: one for 专精特新 manufacturers of 中原区, one for 小巨人.
     let city = Device::sign_in(&relay.url, tmp.path(), "city");
@@ -178,9 +184,7 @@ fn hand_built_policies_out_of_region_or_by_anyone_but_an_office_are_refused() {
 fn an_enterprise_marks_a_policy_applied_and_is_warned_of_a_second_or_exclusive_application() {
     use zhuqi_core::domain::EnterpriseAction;
     let tmp = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&tmp.path().join("relay"));
-    seed_directory(relay.state.storage.as_ref());
-    seed_enterprises(&relay.url, tmp.path());
+    let relay = start(tmp.path());
     let city = Device::sign_in(&relay.url, tmp.path(), "city");
     city.sync();
     let reward = city.store.issue_policy(CITY, policy("专精特新企业奖励", Criteria::default())).unwrap();
@@ -225,4 +229,33 @@ fn an_enterprise_marks_a_policy_applied_and_is_warned_of_a_second_or_exclusive_a
         );
         assert!(!raw.push(ENT_A, DocKind::Enterprise, vec![change]).rejected.is_empty(), "{login}");
     }
+}
+
+#[test]
+fn hand_built_visits_naming_too_many_or_malformed_policy_ids_are_refused_and_change_nothing() {
+    use zhuqi_core::domain::{EnterpriseAction, VisitRecord};
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = start(tmp.path());
+    let cadre = RawClient::sign_in(&relay.url, "cadre");
+    let visit = |policy_ids: Vec<String>| VisitRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        date: date_of(zhuqi_server::now_ms()),
+        people_met: vec!["刘总".into()],
+        notes: "宣讲政策".into(),
+        policies: vec![],
+        policy_ids,
+        location: None,
+        photos: vec![],
+    };
+    let before = relay_snapshot(&relay, ENT_A);
+    for ids in [(0..31).map(|i| format!("policy-{i}")).collect::<Vec<_>>(), vec!["../etc".into()], vec![String::new()]]
+    {
+        let change = cadre.append(&before, EnterpriseAction::VisitRecorded { visit: visit(ids.clone()) });
+        assert!(!cadre.push(ENT_A, DocKind::Enterprise, vec![change]).rejected.is_empty(), "{ids:?}");
+        assert_eq!(relay_snapshot(&relay, ENT_A), before, "nothing stored");
+    }
+    // Thirty well-formed ids pass the relay's checks (whether they name policies is the phone's).
+    let ids: Vec<String> = (0..30).map(|i| format!("policy-{i}")).collect();
+    let change = cadre.append(&before, EnterpriseAction::VisitRecorded { visit: visit(ids) });
+    assert!(cadre.push(ENT_A, DocKind::Enterprise, vec![change]).rejected.is_empty());
 }
