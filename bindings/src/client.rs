@@ -465,6 +465,7 @@ impl ZhuqiClient {
                 })
                 .collect(),
             problems: d.problems.into_iter().map(Into::into).collect(),
+            scale: d.profile.scale.into(),
         })
     }
 
@@ -511,9 +512,16 @@ impl ZhuqiClient {
         Ok(self.store()?.mark_policy(&enterprise_id, &policy_id, &mark)?)
     }
 
-    /// The ids of the enterprises this phone holds that qualify for a policy.
-    pub fn enterprises_for(&self, policy_id: String) -> Result<Vec<String>> {
-        Ok(self.store()?.enterprises_for(&policy_id)?.into_iter().map(|(id, _)| id).collect())
+    /// The enterprises this phone holds that qualify for a policy, by name, each with whether a
+    /// visit told it of the policy and its mark.
+    pub fn enterprises_for(&self, policy_id: String) -> Result<Vec<PolicyCandidate>> {
+        Ok(self.store()?.enterprises_for(&policy_id)?.into_iter().map(Into::into).collect())
+    }
+
+    /// The campaign office sets an enterprise's employees, revenue (万元) and founding day, which
+    /// policies' size and age criteria are matched on; a figure left out becomes unknown.
+    pub fn set_enterprise_scale(&self, enterprise_id: String, scale: EnterpriseScale) -> Result<()> {
+        Ok(self.store()?.set_enterprise_scale(&enterprise_id, scale.into())?)
     }
 
     /// Problems matching a query.

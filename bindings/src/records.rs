@@ -279,6 +279,38 @@ pub struct EnterpriseDetail {
     /// Newest first.
     pub visits: Vec<VisitInfo>,
     pub problems: Vec<ProblemCard>,
+    pub scale: EnterpriseScale,
+}
+
+/// The figures an enterprise's size and age are judged by; `None` where not known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct EnterpriseScale {
+    /// Employees (从业人员).
+    #[uniffi(default)]
+    pub employees: Option<u32>,
+    /// Last year's operating revenue (营业收入), in 万元.
+    #[uniffi(default)]
+    pub revenue: Option<u64>,
+    /// Founding day (成立日期), `YYYY-MM-DD`.
+    #[uniffi(default)]
+    pub founded: Option<String>,
+    /// The size band these give (`large`, `medium`, `small`, `micro`), when both employees and
+    /// revenue are known; ignored when setting.
+    #[uniffi(default)]
+    pub size_band: Option<String>,
+}
+
+impl From<domain::Scale> for EnterpriseScale {
+    fn from(s: domain::Scale) -> Self {
+        let size_band = s.band().map(|b| b.as_str().to_owned());
+        EnterpriseScale { employees: s.employees, revenue: s.revenue, founded: s.founded, size_band }
+    }
+}
+
+impl From<EnterpriseScale> for domain::Scale {
+    fn from(s: EnterpriseScale) -> Self {
+        domain::Scale { employees: s.employees, revenue: s.revenue, founded: s.founded }
+    }
 }
 
 /// A problem on a list.
@@ -470,6 +502,41 @@ pub struct PolicyCriteria {
     pub industries: Vec<String>,
     /// Enterprise tags (`above_scale`, `srdi`, `little_giant`, …), any of which qualifies.
     pub tags: Vec<String>,
+    /// Size bands (`large`, `medium`, `small`, `micro`), any of which qualifies.
+    #[uniffi(default)]
+    pub sizes: Vec<String>,
+    /// Founded at least this many full years ago (成立满 N 年).
+    #[uniffi(default)]
+    pub min_age_years: Option<u32>,
+    /// Founded fewer than this many full years ago (成立不满 N 年).
+    #[uniffi(default)]
+    pub under_age_years: Option<u32>,
+}
+
+impl From<PolicyCriteria> for domain::policy::Criteria {
+    fn from(c: PolicyCriteria) -> Self {
+        domain::policy::Criteria {
+            regions: c.regions,
+            industries: c.industries,
+            tags: c.tags,
+            sizes: c.sizes,
+            min_age_years: c.min_age_years,
+            under_age_years: c.under_age_years,
+        }
+    }
+}
+
+impl From<domain::policy::Criteria> for PolicyCriteria {
+    fn from(c: domain::policy::Criteria) -> Self {
+        PolicyCriteria {
+            regions: c.regions,
+            industries: c.industries,
+            tags: c.tags,
+            sizes: c.sizes,
+            min_age_years: c.min_age_years,
+            under_age_years: c.under_age_years,
+        }
+    }
 }
 
 /// A policy as an office enters it.
@@ -503,11 +570,7 @@ impl From<PolicyInput> for domain::policy::PolicyText {
             valid_from: p.valid_from,
             valid_until: p.valid_until,
             contact_department: p.contact_department,
-            criteria: domain::policy::Criteria {
-                regions: p.criteria.regions,
-                industries: p.criteria.industries,
-                tags: p.criteria.tags,
-            },
+            criteria: p.criteria.into(),
             excludes: p.excludes,
         }
     }
@@ -542,11 +605,7 @@ impl From<core_store::PolicySummary> for PolicyInfo {
             valid_from: p.valid_from,
             valid_until: p.valid_until,
             withdrawn: p.withdrawn,
-            criteria: PolicyCriteria {
-                regions: p.criteria.regions,
-                industries: p.criteria.industries,
-                tags: p.criteria.tags,
-            },
+            criteria: p.criteria.into(),
             excludes: p.excludes,
         }
     }
@@ -564,6 +623,23 @@ pub struct PolicyForEnterprise {
     pub missing: Vec<String>,
     /// The enterprise's mark on it: `interested` (有意向) or `applied` (已申报).
     pub mark: Option<String>,
+}
+
+/// An enterprise that qualifies for a policy, and what it has heard of it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PolicyCandidate {
+    pub enterprise_id: String,
+    pub name: String,
+    /// A visit explained the policy to it.
+    pub told: bool,
+    /// Its mark on the policy: `interested` or `applied`.
+    pub mark: Option<String>,
+}
+
+impl From<core_store::PolicyCandidate> for PolicyCandidate {
+    fn from(c: core_store::PolicyCandidate) -> Self {
+        PolicyCandidate { enterprise_id: c.enterprise_id, name: c.name, told: c.told, mark: c.mark }
+    }
 }
 
 impl From<core_store::PolicyMatch> for PolicyForEnterprise {

@@ -108,6 +108,9 @@ fn policies(c: &mut Criterion) {
             regions: if i % 3 == 0 { vec![format!("{COUNTY}{:03}", i % 10)] } else { vec![] },
             industries: if i % 2 == 0 { vec!["装备制造".into()] } else { vec!["纺织".into(), "食品".into()] },
             tags: if i % 5 == 0 { vec!["above_scale".into(), "srdi".into()] } else { vec![] },
+            sizes: if i % 4 == 0 { vec!["small".into(), "micro".into()] } else { vec![] },
+            min_age_years: (i % 7 == 0).then_some(3),
+            under_age_years: (i % 11 == 0).then_some(10),
         };
         let text = PolicyText {
             title: format!("第{i}号惠企政策"),

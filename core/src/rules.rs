@@ -188,7 +188,8 @@ pub fn authorize_enterprise(
             manager
         }
         ProfileUpdated { .. } => manager || actor.is_assigned_cadre(ent),
-        Corrected { .. } => manager,
+        // The figures policies are matched on: the office's, as the registered facts are.
+        Corrected { .. } | ScaleSet { .. } => manager,
         VisitRecorded { .. } => actor.is_assigned_cadre(ent),
         // Only its recorder (checked with the visit, in the fold), while still assigned.
         VisitCorrected { .. } => actor.is_assigned_cadre(ent),

@@ -627,6 +627,13 @@ fn enterprise_action(r: &mut Reader<'_>) -> EnterpriseAction {
         },
         4 => CadreAssigned { cadre_id: user_id(r), chief: r.bool() },
         5 => AssignmentEnded { cadre_id: user_id(r), reason: text(r) },
+        6 if r.bool() => ScaleSet {
+            scale: Scale {
+                employees: opt(r, |r| *r.pick(&[0, 50, 5_000_001, u32::MAX])),
+                revenue: opt(r, |r| *r.pick(&[0, 1_000, 1_000_000_001, u64::MAX])),
+                founded: opt(r, |r| (*r.pick(&["1958-10-01", "2026-02-30", "1700-01-01", ""])).into()),
+            },
+        },
         _ => Unknown,
     }
 }
@@ -680,6 +687,13 @@ fn policy_action(r: &mut Reader<'_>) -> PolicyAction {
             },
             industries: if r.bool() { vec![text(r)] } else { vec![] },
             tags: if r.bool() { vec!["srdi".into()] } else { vec![text(r)] },
+            sizes: match r.below(3) {
+                0 => vec![],
+                1 => vec!["small".into()],
+                _ => vec![text(r)],
+            },
+            min_age_years: r.bool().then(|| r.below(300) as u32),
+            under_age_years: r.bool().then(|| r.below(300) as u32),
         },
         excludes: match r.below(3) {
             0 => vec![],

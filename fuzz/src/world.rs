@@ -323,6 +323,7 @@ pub fn profile() -> Profile {
         address: "郑州市中原区".into(),
         location: None,
         contacts: vec![Contact { name: "刘总".into(), title: "总经理".into(), phone: "13800000000".into() }],
+        scale: Default::default(),
     }
 }
 

@@ -82,10 +82,15 @@ impl Edge {
 
 impl Data {
     fn open(&self) -> Result<Arc<dyn RelayStorage>, String> {
-        Ok(match &self.database_url {
+        let storage: Arc<dyn RelayStorage> = match &self.database_url {
             Some(url) => Arc::new(PostgresStorage::open(url, self.database_pool).map_err(|e| e.to_string())?),
             None => Arc::new(SqliteStorage::open(&self.data_dir).map_err(|e| e.to_string())?),
-        })
+        };
+        let reprojected = storage.reproject().map_err(|e| e.to_string())?;
+        if reprojected > 0 {
+            tracing::info!("wrote the projections of {reprojected} documents after the upgrade");
+        }
+        Ok(storage)
     }
 }
 
@@ -191,6 +196,8 @@ enum ImportKind {
     Problems,
     Visits,
     Notices,
+    /// Policies (惠企政策) with their criteria.
+    Policies,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -300,6 +307,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 ImportKind::Assignments => import::assignments(&state, &bytes),
                 ImportKind::Settings => import::office_settings(&state, &bytes),
                 ImportKind::Calendar => import::calendar(&state, &bytes),
+                ImportKind::Policies => import::policies(&state, &bytes),
                 ImportKind::Problems | ImportKind::Visits | ImportKind::Notices => {
                     let done = match what {
                         ImportKind::Problems => history::problems(&state, &bytes),

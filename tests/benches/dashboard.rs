@@ -1,5 +1,5 @@
-//! Dashboard benchmark: server time of the managers' pages for a county with 5,000 enterprises and
-//! 20,000 problems. Run: `cargo bench -p zhuqi-tests --bench dashboard`.
+//! Dashboard benchmark: server time of the managers' pages for a county with 5,000 enterprises,
+//! 20,000 problems and 500 policies. Run: `cargo bench -p zhuqi-tests --bench dashboard`.
 
 use std::time::{Duration, Instant};
 use zhuqi_core::domain::*;
@@ -55,11 +55,16 @@ fn seed(relay: &Relay) {
                 name: format!("企业{i}"),
                 uscc: uscc::complete(&format!("914101027{i:08}")).unwrap(),
                 region_id: format!("{COUNTY}{:03}", i % 10),
-                industry: "制造".into(),
-                tags: vec![],
+                industry: ["制造", "食品", "纺织"][i % 3].into(),
+                tags: if i % 4 == 0 { vec!["srdi".into()] } else { vec![] },
                 address: String::new(),
                 location: None,
                 contacts: vec![],
+                scale: Scale {
+                    employees: Some((i * 37 % 2_000) as u32),
+                    revenue: Some((i * 131 % 60_000) as u64),
+                    founded: Some(format!("{}-{:02}-01", 1990 + i % 36, 1 + i % 12)),
+                },
             };
             a.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, t0).unwrap();
             a.append(
@@ -71,6 +76,31 @@ fn seed(relay: &Relay) {
         }
         a.submit_all().unwrap();
     }
+    // 500 policies of the county, each narrowed by a township, an industry, a tag, a size or an age.
+    let mut a = Author::new(&relay.state, "manager").unwrap();
+    for i in 0..500usize {
+        let criteria = policy::Criteria {
+            regions: if i % 3 == 0 { vec![format!("{COUNTY}{:03}", i % 10)] } else { vec![] },
+            industries: if i % 2 == 0 { vec!["制造".into()] } else { vec![] },
+            tags: if i % 5 == 0 { vec!["srdi".into()] } else { vec![] },
+            sizes: if i % 4 == 0 { vec!["small".into(), "micro".into()] } else { vec![] },
+            min_age_years: (i % 7 == 0).then_some(3),
+            under_age_years: None,
+        };
+        let text = policy::PolicyText {
+            title: format!("第{i}号惠企政策"),
+            issuer: "中原区人民政府".into(),
+            doc_number: format!("中政〔2026〕{i}号"),
+            summary: "对符合条件的企业给予奖励".into(),
+            valid_from: "2020-01-01".into(),
+            valid_until: "2099-12-31".into(),
+            criteria,
+            ..Default::default()
+        };
+        let issue = PolicyAction::Issued { region_id: COUNTY.into(), policy: text };
+        a.create(DocKind::Policy, &format!("policy-{i:03}"), &[("region_id", COUNTY)], issue, t0).unwrap();
+    }
+    a.submit_all().unwrap();
     for batch in 0..20 {
         let mut a = Author::new(&relay.state, "manager").unwrap();
         for i in batch * 1000..(batch + 1) * 1000 {
@@ -129,6 +159,7 @@ fn main() {
         ("monthly ranking", format!("/ranking?month={month}")),
         ("cadre page", "/cadres/cadre-1".to_owned()),
         ("problem list export, XLSX", "/export/problems.xlsx".to_owned()),
+        ("policy reach, 500 × 5,000", "/policies".to_owned()),
     ] {
         let mut times: Vec<Duration> = (0..15)
             .map(|_| {

@@ -71,6 +71,7 @@ fn seed(relay: &Relay) -> Vec<String> {
             address: format!("中原区建设路{i}号"),
             location: None,
             contacts: vec![Contact { name: "刘总".into(), title: "总经理".into(), phone: "13800000000".into() }],
+            scale: Default::default(),
         };
         a.create(DocKind::Enterprise, &id, &[], EnterpriseAction::Registered { profile }, now - 30 * 86_400_000)
             .unwrap();

@@ -100,6 +100,7 @@ fn main() {
             address: "郑州市".into(),
             location: None,
             contacts: vec![],
+            scale: Default::default(),
         };
         a.create(DocKind::Enterprise, id, &[], EnterpriseAction::Registered { profile }, now - DAY).unwrap();
         a.append(id, EnterpriseAction::CadreAssigned { cadre_id: "cadre".into(), chief: false }, now - DAY).unwrap();

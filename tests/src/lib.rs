@@ -249,6 +249,7 @@ pub fn seed_enterprises(relay_url: &str, dir: &Path) {
         address: "郑州市".into(),
         location: None,
         contacts: vec![],
+        scale: Default::default(),
     };
     for (login, id, name, region, code, cadre) in [
         ("manager", ENT_A, "郑州精工机械有限公司", COUNTY, "91410102MA44XY8K1", "cadre"),

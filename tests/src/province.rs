@@ -160,6 +160,12 @@ pub fn generate(state: &AppState, shape: &Shape, password_hash: &str) -> Provinc
             address: format!("建设路{e}号"),
             location: None,
             contacts: vec![Contact { name: "刘总".into(), title: "总经理".into(), phone: "13800000000".into() }],
+            // Sizes from micro to large and ages from 1 to 36 years, spread over the enterprises.
+            scale: Scale {
+                employees: Some((e * 37 % 2_000) as u32),
+                revenue: Some((e * 131 % 60_000) as u64),
+                founded: Some(format!("{}-{:02}-01", 1990 + e % 36, 1 + e % 12)),
+            },
         };
         let at = now - 60 * DAY;
         let first =

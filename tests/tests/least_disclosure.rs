@@ -56,6 +56,7 @@ fn province(tmp: &std::path::Path) -> Relay {
         address: "郑州市中原区".into(),
         location: None,
         contacts: vec![],
+        scale: Default::default(),
     };
     manager.store.register_enterprise_with_id(ENT_C, profile).unwrap();
     manager.store.assign_cadre(ENT_C, "cadre-d", true).unwrap();

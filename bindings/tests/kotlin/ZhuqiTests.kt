@@ -115,20 +115,31 @@ fun main() {
         val input = PolicyInput(
             "中原区稳岗补贴", "中原区人力资源和社会保障局", "中人社〔2026〕3号", "不裁员少裁员的企业按参保人数给予补贴", "",
             today.minusDays(10).toString(), today.plusDays(200).toString(), null,
-            PolicyCriteria(listOf(), listOf(), listOf()), listOf(),
+            PolicyCriteria(listOf(), listOf(), listOf(), sizes = listOf("small", "micro"), underAgeYears = 30u), listOf(),
         )
+        // The office gives the enterprise the figures the policy's size and age criteria read.
+        manager.setEnterpriseScale(enterpriseId, EnterpriseScale(employees = 50u, revenue = 1_000uL, founded = "2020-03-01"))
         val policyId = manager.issuePolicy("410102", input)
-        check(manager.syncNow().pushed == 1u, "pushed")
+        check(manager.syncNow().pushed == 2u, "pushed")
         cadre.syncNow()
         cadre.setRelayUrl("http://127.0.0.1:9") // offline from here
         check(cadre.policies().any { it.id == policyId }, "the county's policy reaches the cadre's phone")
         val mine = cadre.policiesFor(enterpriseId).first { it.policy.id == policyId }
         check(mine.qualifies && mine.reasons.isNotEmpty() && mine.missing.isEmpty(), "$mine")
-        check(cadre.enterprisesFor(policyId).contains(enterpriseId), "the enterprise qualifies")
+        check(mine.reasons.contains("规模：小型企业"), "${mine.reasons}")
+        check(cadre.enterprise(enterpriseId).scale.sizeBand == "small", "the band from its figures")
+        check(cadre.enterprisesFor(policyId).any { it.enterpriseId == enterpriseId && !it.told }, "the enterprise qualifies, not told yet")
+        try {
+            cadre.setEnterpriseScale(enterpriseId, EnterpriseScale())
+            throw AssertionError("a cadre may not set an enterprise's scale")
+        } catch (e: ZhuqiException.NotAllowed) {
+            check(e.messageZh.isNotEmpty(), "message")
+        }
         check(cadre.search("稳岗", SearchScope.POLICIES, 0u, 10u).any { it.id == policyId }, "found by search")
         // The visit records the policy explained, by id.
         val explained = cadre.recordVisit(enterpriseId, VisitInput(today.toString(), listOf("总经理"), "宣讲稳岗补贴政策", listOf(), listOf(policyId), null, listOf()))
         check(cadre.enterprise(enterpriseId).visits.first { it.id == explained }.policyIds == listOf(policyId), "recorded")
+        check(cadre.enterprisesFor(policyId).single { it.enterpriseId == enterpriseId }.told, "told on the visit")
         try {
             cadre.issuePolicy("410102", input)
             throw AssertionError("a cadre may not issue policies")

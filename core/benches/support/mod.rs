@@ -89,6 +89,11 @@ pub fn profile(i: usize) -> Profile {
         address: format!("中原区建设路{i}号"),
         location: None,
         contacts: vec![],
+        scale: zhuqi_core::domain::Scale {
+            employees: Some((i * 37 % 2_000) as u32),
+            revenue: Some((i * 131 % 60_000) as u64),
+            founded: Some(format!("{}-{:02}-01", 1990 + i % 36, 1 + i % 12)),
+        },
     }
 }
 

@@ -18,6 +18,108 @@ pub const KNOWN_TAGS: &[(&str, &str)] = &[
     ("foreign_funded", "外资企业"),
 ];
 
+/// The size bands the statistics bureau puts enterprises in (统计上大中小微型企业划分办法, its
+/// industrial thresholds): an enterprise is in a band when both its employees and its revenue reach
+/// the band's floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SizeBand {
+    Micro,
+    Small,
+    Medium,
+    Large,
+}
+
+impl SizeBand {
+    pub const ALL: [SizeBand; 4] = [SizeBand::Large, SizeBand::Medium, SizeBand::Small, SizeBand::Micro];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SizeBand::Large => "large",
+            SizeBand::Medium => "medium",
+            SizeBand::Small => "small",
+            SizeBand::Micro => "micro",
+        }
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            SizeBand::Large => "大型",
+            SizeBand::Medium => "中型",
+            SizeBand::Small => "小型",
+            SizeBand::Micro => "微型",
+        }
+    }
+
+    /// From its English or Chinese name (`medium`, `中型`, `中型企业`).
+    pub fn parse(s: &str) -> Option<SizeBand> {
+        let s = s.trim();
+        let s = s.strip_suffix("企业").unwrap_or(s);
+        SizeBand::ALL.into_iter().find(|b| b.as_str() == s || b.zh() == s)
+    }
+
+    /// The band of an enterprise with `employees` and a yearly revenue of `revenue` 万元.
+    pub fn of(employees: u32, revenue: u64) -> SizeBand {
+        let floors = [(SizeBand::Large, 1000, 40_000), (SizeBand::Medium, 300, 2_000), (SizeBand::Small, 20, 300)];
+        floors.into_iter().find(|&(_, e, r)| employees >= e && revenue >= r).map_or(SizeBand::Micro, |(b, _, _)| b)
+    }
+}
+
+/// The figures policies judge an enterprise's size and age by (规模): given at registration or set by
+/// the campaign office ([`EnterpriseAction::ScaleSet`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Scale {
+    /// Employees (从业人员).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employees: Option<u32>,
+    /// Last year's operating revenue (营业收入), in 万元.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<u64>,
+    /// The day it was founded (成立日期), `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub founded: Option<String>,
+}
+
+/// The most employees and revenue (万元) a scale may give: beyond any enterprise's.
+const MAX_EMPLOYEES: u32 = 5_000_000;
+const MAX_REVENUE: u64 = 1_000_000_000;
+
+impl Scale {
+    pub fn is_unknown(&self) -> bool {
+        *self == Scale::default()
+    }
+
+    pub fn validate(self) -> Result<Self> {
+        if let Some(e) = self.employees {
+            text::range("scale.employees", e.into(), 0, MAX_EMPLOYEES.into())?;
+        }
+        if let Some(r) = self.revenue {
+            text::range("scale.revenue", r.min(i64::MAX as u64) as i64, 0, MAX_REVENUE as i64)?;
+        }
+        let founded = match self.founded {
+            Some(d) => {
+                text::parse_date_in("scale.founded", &d, 1800..=2100)?;
+                Some(d.trim().to_owned())
+            }
+            None => None,
+        };
+        Ok(Scale { founded, ..self })
+    }
+
+    /// The size band, when both employees and revenue are known.
+    pub fn band(&self) -> Option<SizeBand> {
+        Some(SizeBand::of(self.employees?, self.revenue?))
+    }
+
+    /// Full years since founding on day `today` (days since 1970), when the founding day is known.
+    pub fn age_years(&self, today: i64) -> Option<u32> {
+        let founded = text::parse_date_in("scale.founded", self.founded.as_deref()?, 1800..=2100).ok()?;
+        let (fy, fm, fd) = text::civil_from_days(founded);
+        let (ty, tm, td) = text::civil_from_days(today);
+        let years = ty - fy - i64::from((tm, td) < (fm, fd));
+        u32::try_from(years).ok()
+    }
+}
+
 /// A person to talk to at the enterprise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
@@ -110,6 +212,8 @@ pub struct Profile {
     pub location: Option<Location>,
     #[serde(default)]
     pub contacts: Vec<Contact>,
+    #[serde(default, skip_serializing_if = "Scale::is_unknown")]
+    pub scale: Scale,
 }
 
 impl Profile {
@@ -129,6 +233,7 @@ impl Profile {
             address: text::optional("address", &self.address, MEDIUM)?,
             location: self.location.map(Location::validate).transpose()?,
             contacts: self.contacts.into_iter().map(Contact::validate).collect::<Result<_>>()?,
+            scale: self.scale.validate()?,
         })
     }
 }
@@ -200,6 +305,11 @@ pub enum EnterpriseAction {
     ProfileUpdated {
         update: ProfileUpdate,
     },
+    /// The campaign office sets the figures of the enterprise's size and age (all of them: a figure
+    /// left out becomes unknown).
+    ScaleSet {
+        scale: Scale,
+    },
     /// The campaign office corrects the registered name, credit code or address (更正).
     Corrected {
         correction: Correction,
@@ -253,6 +363,7 @@ impl EnterpriseAction {
             EnterpriseAction::Registered { .. } => "register an enterprise",
             EnterpriseAction::ProfileUpdated { .. } => "update an enterprise",
             EnterpriseAction::Corrected { .. } => "correct an enterprise",
+            EnterpriseAction::ScaleSet { .. } => "set an enterprise's scale",
             EnterpriseAction::CadreAssigned { .. } => "assign a cadre",
             EnterpriseAction::AssignmentEnded { .. } => "end an assignment",
             EnterpriseAction::VisitRecorded { .. } => "record a visit",
@@ -398,6 +509,7 @@ impl Fold for EnterpriseState {
                     p.contacts = v;
                 }
             }
+            ScaleSet { scale } => self.profile.scale = scale.clone(),
             Corrected { correction: c } => {
                 let p = &mut self.profile;
                 let replace = |field: &mut String, new: &Option<String>| {
@@ -447,5 +559,38 @@ impl Fold for EnterpriseState {
             Unknown => {}
         }
         self.updated_at = self.updated_at.max(event.at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_band_needs_both_floors() {
+        assert_eq!(SizeBand::of(1000, 40_000), SizeBand::Large);
+        // Many people, little revenue: the lower band.
+        assert_eq!(SizeBand::of(5000, 1_999), SizeBand::Small);
+        assert_eq!(SizeBand::of(300, 2_000), SizeBand::Medium);
+        assert_eq!(SizeBand::of(19, 100_000), SizeBand::Micro);
+        assert_eq!(Scale { employees: Some(50), ..Default::default() }.band(), None);
+        assert_eq!(SizeBand::parse("中型企业"), Some(SizeBand::Medium));
+        assert_eq!(SizeBand::parse("small"), Some(SizeBand::Small));
+        assert_eq!(SizeBand::parse("巨型"), None);
+    }
+
+    #[test]
+    fn age_counts_full_years() {
+        let scale = |d: &str| Scale { founded: Some(d.into()), ..Default::default() };
+        let day = |d: &str| text::parse_date("d", d).unwrap();
+        assert_eq!(scale("2020-03-01").age_years(day("2023-02-28")), Some(2));
+        assert_eq!(scale("2020-03-01").age_years(day("2023-03-01")), Some(3));
+        // Founded before 2000: still a day.
+        assert_eq!(scale("1958-10-01").age_years(day("2026-12-07")), Some(68));
+        // Founded after the day asked about: no age.
+        assert_eq!(scale("2027-01-01").age_years(day("2026-12-07")), None);
+        assert!(scale("2020-02-30").validate().is_err());
+        assert!(Scale { employees: Some(MAX_EMPLOYEES + 1), ..Default::default() }.validate().is_err());
+        assert!(Scale { revenue: Some(u64::MAX), ..Default::default() }.validate().is_err());
     }
 }

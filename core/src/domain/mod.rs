@@ -18,7 +18,7 @@ pub use calendar::{Calendar, CalendarDay, OfficeSettings};
 pub use directory::{Department, Directory, DirectoryLookup, Region, RegionLevel, Role, User};
 pub use enterprise::{
     Assignment, Contact, Correction, CorrectionRecord, EnterpriseAction, EnterpriseState, Profile, ProfileUpdate,
-    VISIT_CORRECTION_DAYS, Visit, VisitCorrection, VisitRecord,
+    Scale, SizeBand, VISIT_CORRECTION_DAYS, Visit, VisitCorrection, VisitRecord,
 };
 pub use error::DomainError;
 pub use event::{Event, Fold, Folded, Origin, Outcome};

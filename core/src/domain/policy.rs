@@ -3,13 +3,14 @@
 //! their history. "The policy finds the enterprise": [`match_enterprise`] tells, offline, whether
 //! an enterprise qualifies, why, and what keeps it out.
 
+use super::enterprise::SizeBand;
 use super::event::{Event, Fold};
 use super::text::{self, LONG, MEDIUM, SHORT};
 use super::{DirectoryLookup, Profile};
 use crate::domain::error::{DomainError, Invalid, Result};
 use serde::{Deserialize, Serialize};
 
-/// Which enterprises a policy is for. An empty list does not narrow: a policy with no criteria is
+/// Which enterprises a policy is for. An empty list (or no age) does not narrow: a policy with no criteria is
 /// for every enterprise of the issuing office's region.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Criteria {
@@ -22,6 +23,44 @@ pub struct Criteria {
     /// Enterprise tags (规上 `above_scale`, 专精特新 `srdi`, …), any of which qualifies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Size bands (`large`, `medium`, `small`, `micro`; see [`SizeBand`]), any of which qualifies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<String>,
+    /// Founded at least this many full years ago (成立满 N 年).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age_years: Option<u32>,
+    /// Founded fewer than this many full years ago (成立不满 N 年).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_age_years: Option<u32>,
+}
+
+impl Criteria {
+    fn validate(self) -> Result<Self> {
+        if !self.sizes.iter().all(|s| SizeBand::ALL.iter().any(|b| b.as_str() == s)) {
+            return Err(DomainError::invalid(
+                "criteria.sizes",
+                Invalid::Format { expected: "large, medium, small or micro" },
+            ));
+        }
+        for years in [self.min_age_years, self.under_age_years].into_iter().flatten() {
+            text::range("criteria.age_years", years.into(), 0, 200)?;
+        }
+        if let (Some(min), Some(under)) = (self.min_age_years, self.under_age_years)
+            && under <= min
+        {
+            return Err(DomainError::invalid(
+                "criteria.age_years",
+                Invalid::Format { expected: "fewer years above the least" },
+            ));
+        }
+        Ok(Criteria {
+            regions: text::list("criteria.regions", &self.regions, 50, SHORT)?,
+            industries: text::list("criteria.industries", &self.industries, 50, SHORT)?,
+            tags: text::list("criteria.tags", &self.tags, 20, 30)?,
+            sizes: text::list("criteria.sizes", &self.sizes, 4, 10)?,
+            ..self
+        })
+    }
 }
 
 /// What a policy says, as issued or revised.
@@ -62,7 +101,6 @@ impl PolicyText {
                 return Err(DomainError::invalid("excludes", Invalid::Format { expected: "policy ids" }));
             }
         }
-        let c = self.criteria;
         Ok(PolicyText {
             title: text::required("title", &self.title, SHORT)?,
             issuer: text::required("issuer", &self.issuer, SHORT)?,
@@ -72,11 +110,7 @@ impl PolicyText {
             valid_from: self.valid_from.trim().to_owned(),
             valid_until: self.valid_until.trim().to_owned(),
             contact_department: self.contact_department,
-            criteria: Criteria {
-                regions: text::list("criteria.regions", &c.regions, 50, SHORT)?,
-                industries: text::list("criteria.industries", &c.industries, 50, SHORT)?,
-                tags: text::list("criteria.tags", &c.tags, 20, 30)?,
-            },
+            criteria: self.criteria.validate()?,
             excludes: text::list("excludes", &self.excludes, 20, super::MAX_ID_LEN)?,
         })
     }
@@ -193,52 +227,307 @@ fn tag_zh(tag: &str) -> &str {
     super::enterprise::KNOWN_TAGS.iter().find(|(t, _)| *t == tag).map_or(tag, |(_, zh)| zh)
 }
 
+/// One criterion judged: met (with what met it) or not.
+enum Judged<T> {
+    /// The policy does not narrow by it.
+    Open,
+    Met(T),
+    Unmet,
+}
+
+/// The criteria of a policy, judged one by one; [`match_enterprise`] says why, [`qualifies`] only
+/// whether, and both read these.
+struct Judge<'a> {
+    p: &'a PolicyState,
+    e: &'a Profile,
+    /// The enterprise region's path (`41/4101/410102`).
+    path: &'a str,
+    today: i64,
+}
+
+impl<'a> Judge<'a> {
+    fn within(&self, region: &str) -> bool {
+        self.path.split('/').any(|r| r == region)
+    }
+
+    /// `None` outside the issuing office's region; within it, whether within one of the policy's
+    /// regions (which; the office's own when it names none).
+    fn region(&self) -> Option<Judged<&'a str>> {
+        let regions = &self.p.policy.criteria.regions;
+        if !self.within(&self.p.region_id) {
+            return None;
+        }
+        Some(if regions.is_empty() {
+            Judged::Met(self.p.region_id.as_str())
+        } else {
+            regions.iter().find(|r| self.within(r)).map_or(Judged::Unmet, |r| Judged::Met(r.as_str()))
+        })
+    }
+
+    fn industry(&self) -> Judged<()> {
+        let industries = &self.p.policy.criteria.industries;
+        match industries.is_empty() {
+            true => Judged::Open,
+            false if industries.contains(&self.e.industry) => Judged::Met(()),
+            false => Judged::Unmet,
+        }
+    }
+
+    fn tag(&self) -> Judged<&'a str> {
+        let tags = &self.p.policy.criteria.tags;
+        match tags.iter().find(|t| self.e.tags.contains(t)) {
+            _ if tags.is_empty() => Judged::Open,
+            Some(t) => Judged::Met(t),
+            None => Judged::Unmet,
+        }
+    }
+
+    /// The band, when the enterprise's is known; `Unmet` also when it is not.
+    fn size(&self) -> Judged<SizeBand> {
+        let sizes = &self.p.policy.criteria.sizes;
+        match self.e.scale.band() {
+            _ if sizes.is_empty() => Judged::Open,
+            Some(b) if sizes.iter().any(|s| s == b.as_str()) => Judged::Met(b),
+            _ => Judged::Unmet,
+        }
+    }
+
+    /// The enterprise's age in full years, when it meets the criterion.
+    fn age(&self) -> Judged<u32> {
+        let c = &self.p.policy.criteria;
+        if c.min_age_years.is_none() && c.under_age_years.is_none() {
+            return Judged::Open;
+        }
+        match self.e.scale.age_years(self.today) {
+            Some(age) if c.min_age_years.is_none_or(|m| age >= m) && c.under_age_years.is_none_or(|u| age < u) => {
+                Judged::Met(age)
+            }
+            _ => Judged::Unmet,
+        }
+    }
+
+    fn in_force(&self) -> bool {
+        let day = |d: &str| text::parse_date("date", d).ok();
+        let p = &self.p.policy;
+        self.p.withdrawn_at.is_none()
+            && day(&p.valid_from).is_some_and(|f| f <= self.today)
+            && day(&p.valid_until).is_some_and(|u| self.today <= u)
+    }
+}
+
+/// Whether the enterprise of profile `e`, in the region of path `region_path`, qualifies for the
+/// policy `p` on day `today`: what [`match_enterprise`] says, without saying why (for counting
+/// many enterprises at once).
+pub fn qualifies(p: &PolicyState, e: &Profile, region_path: &str, today: i64) -> bool {
+    let j = Judge { p, e, path: region_path, today };
+    matches!(j.region(), Some(Judged::Met(_)))
+        && !matches!(j.industry(), Judged::Unmet)
+        && !matches!(j.tag(), Judged::Unmet)
+        && !matches!(j.size(), Judged::Unmet)
+        && !matches!(j.age(), Judged::Unmet)
+        && j.in_force()
+}
+
 /// Whether the enterprise of profile `e` qualifies for the policy `p` on day `today` (days since
 /// 1970, China time), and why.
 pub fn match_enterprise(p: &PolicyState, e: &Profile, today: i64, dir: &dyn DirectoryLookup) -> Match {
     let (mut reasons, mut missing) = (Vec::new(), Vec::new());
     let c = &p.policy.criteria;
     let path = dir.region_path(&e.region_id).unwrap_or_default();
-    let within = |region: &str| path.split('/').any(|r| r == region);
+    let j = Judge { p, e, path: &path, today };
     let region_name = |r: &str| dir.region_name(r).unwrap_or_else(|| r.to_owned());
-    if !within(&p.region_id) {
-        missing.push(format!("地区：不在{}", region_name(&p.region_id)));
-    } else if c.regions.is_empty() {
-        reasons.push(format!("地区：{}", region_name(&p.region_id)));
-    } else {
-        match c.regions.iter().find(|r| within(r)) {
-            Some(r) => reasons.push(format!("地区：{}", region_name(r))),
-            None => {
-                let names: Vec<String> = c.regions.iter().map(|r| region_name(r)).collect();
-                missing.push(format!("地区：需在{}", names.join("、")));
-            }
+    match j.region() {
+        None => missing.push(format!("地区：不在{}", region_name(&p.region_id))),
+        Some(Judged::Met(r)) => reasons.push(format!("地区：{}", region_name(r))),
+        Some(_) => {
+            let names: Vec<String> = c.regions.iter().map(|r| region_name(r)).collect();
+            missing.push(format!("地区：需在{}", names.join("、")));
         }
     }
-    if !c.industries.is_empty() {
-        if c.industries.iter().any(|i| *i == e.industry) {
-            reasons.push(format!("行业：{}", e.industry));
-        } else {
-            missing.push(format!("行业：需为{}", c.industries.join("、")));
+    match j.industry() {
+        Judged::Open => {}
+        Judged::Met(()) => reasons.push(format!("行业：{}", e.industry)),
+        Judged::Unmet => missing.push(format!("行业：需为{}", c.industries.join("、"))),
+    }
+    match j.tag() {
+        Judged::Open => {}
+        Judged::Met(t) => reasons.push(format!("标签：{}", tag_zh(t))),
+        Judged::Unmet => {
+            let names: Vec<&str> = c.tags.iter().map(|t| tag_zh(t)).collect();
+            missing.push(format!("标签：需为{}之一", names.join("、")));
         }
     }
-    if !c.tags.is_empty() {
-        match c.tags.iter().find(|t| e.tags.contains(t)) {
-            Some(t) => reasons.push(format!("标签：{}", tag_zh(t))),
-            None => {
-                let names: Vec<&str> = c.tags.iter().map(|t| tag_zh(t)).collect();
-                missing.push(format!("标签：需为{}之一", names.join("、")));
-            }
+    match j.size() {
+        Judged::Open => {}
+        Judged::Met(b) => reasons.push(format!("规模：{}企业", b.zh())),
+        Judged::Unmet => {
+            let wanted: Vec<&str> =
+                SizeBand::ALL.iter().filter(|b| c.sizes.iter().any(|s| s == b.as_str())).map(|b| b.zh()).collect();
+            missing.push(match e.scale.band() {
+                Some(b) => format!("规模：需为{}企业（现为{}）", wanted.join("、"), b.zh()),
+                None => format!("规模：需为{}企业（未登记从业人员或营业收入）", wanted.join("、")),
+            });
+        }
+    }
+    match j.age() {
+        Judged::Open => {}
+        Judged::Met(age) => reasons.push(format!("成立年限：{age}年")),
+        Judged::Unmet => {
+            let wanted = match (c.min_age_years, c.under_age_years) {
+                (Some(min), Some(under)) => format!("成立满{min}年不满{under}年"),
+                (Some(min), None) => format!("成立满{min}年"),
+                (_, under) => format!("成立不满{}年", under.unwrap_or_default()),
+            };
+            missing.push(match e.scale.age_years(today) {
+                Some(age) => format!("成立年限：需{wanted}（现{age}年）"),
+                None => format!("成立年限：需{wanted}（未登记成立日期）"),
+            });
         }
     }
     if p.withdrawn_at.is_some() {
         missing.push("已废止".into());
-    } else {
-        let day = |d: &str| text::parse_date("date", d).ok();
-        let in_force = day(&p.policy.valid_from).is_some_and(|f| f <= today)
-            && day(&p.policy.valid_until).is_some_and(|u| today <= u);
-        if !in_force {
-            missing.push(format!("有效期：{} 至 {}", p.policy.valid_from, p.policy.valid_until));
-        }
+    } else if !j.in_force() {
+        missing.push(format!("有效期：{} 至 {}", p.policy.valid_from, p.policy.valid_until));
     }
     Match { qualifies: missing.is_empty(), reasons, missing }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Scale;
+
+    struct Dir;
+    impl DirectoryLookup for Dir {
+        fn region_path(&self, region_id: &str) -> Option<String> {
+            let path = match region_id {
+                "410102" => "410000/410100/410102",
+                "410103" => "410000/410100/410103",
+                "411100" => "410000/411100",
+                _ => return None,
+            };
+            Some(path.to_owned())
+        }
+        fn department(&self, _: &str) -> Option<crate::domain::Department> {
+            None
+        }
+        fn user(&self, _: &str) -> Option<crate::domain::User> {
+            None
+        }
+    }
+
+    fn policy(region: &str, criteria: Criteria, withdrawn: bool) -> PolicyState {
+        PolicyState {
+            issued: true,
+            region_id: region.into(),
+            policy: PolicyText {
+                valid_from: "2026-01-01".into(),
+                valid_until: "2026-12-31".into(),
+                criteria,
+                ..Default::default()
+            },
+            withdrawn_at: withdrawn.then_some(1),
+            ..Default::default()
+        }
+    }
+
+    /// Every combination of criteria and enterprises: `qualifies` says what `match_enterprise` says,
+    /// and each criterion both let enterprises in and kept some out (the combinations reach both).
+    #[test]
+    fn counting_and_explaining_agree() {
+        let today = text::parse_date("d", "2026-06-01").unwrap();
+        let criteria =
+            |regions: &[&str], industries: &[&str], tags: &[&str], sizes: &[&str], ages: (Option<u32>, Option<u32>)| {
+                let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect();
+                Criteria {
+                    regions: v(regions),
+                    industries: v(industries),
+                    tags: v(tags),
+                    sizes: v(sizes),
+                    min_age_years: ages.0,
+                    under_age_years: ages.1,
+                }
+            };
+        let mut policies = Vec::new();
+        for region in ["410000", "410100", "410102"] {
+            for regions in [&[][..], &["410103"][..]] {
+                for industries in [&[][..], &["装备制造"][..]] {
+                    for tags in [&[][..], &["srdi", "little_giant"][..]] {
+                        for sizes in [&[][..], &["small", "micro"][..]] {
+                            for ages in [(None, None), (Some(3), None), (None, Some(5)), (Some(2), Some(10))] {
+                                for withdrawn in [false, true] {
+                                    let c = criteria(regions, industries, tags, sizes, ages);
+                                    policies.push(policy(region, c, withdrawn));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut enterprises = Vec::new();
+        for region in ["410102", "410103", "411100"] {
+            for industry in ["装备制造", "食品"] {
+                for tags in [vec![], vec!["srdi".to_string()]] {
+                    for (employees, revenue) in [(None, None), (Some(50), Some(1000)), (Some(400), Some(5000))] {
+                        for founded in [None, Some("2024-01-01"), Some("2020-06-01"), Some("2010-01-01")] {
+                            enterprises.push(Profile {
+                                region_id: region.into(),
+                                industry: industry.into(),
+                                tags: tags.clone(),
+                                scale: Scale { employees, revenue, founded: founded.map(Into::into) },
+                                ..Default::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let (mut yes, mut no) = (0, 0);
+        let mut missing_kinds = std::collections::BTreeSet::new();
+        let mut reason_kinds = std::collections::BTreeSet::new();
+        for p in &policies {
+            for e in &enterprises {
+                let m = match_enterprise(p, e, today, &Dir);
+                let path = Dir.region_path(&e.region_id).unwrap();
+                assert_eq!(qualifies(p, e, &path, today), m.qualifies, "{p:?} {e:?} {m:?}");
+                if m.qualifies {
+                    yes += 1
+                } else {
+                    no += 1
+                }
+                missing_kinds.extend(m.missing.iter().map(|r| r.split('：').next().unwrap().to_owned()));
+                reason_kinds.extend(m.reasons.iter().map(|r| r.split('：').next().unwrap().to_owned()));
+            }
+        }
+        assert!(yes > 1000 && no > 1000, "{yes} qualify, {no} do not");
+        for kind in ["地区", "行业", "标签", "规模", "成立年限"] {
+            assert!(
+                reason_kinds.contains(kind) && missing_kinds.contains(kind),
+                "{kind}: {reason_kinds:?} {missing_kinds:?}"
+            );
+        }
+        assert!(missing_kinds.contains("已废止"));
+    }
+
+    #[test]
+    fn criteria_are_checked() {
+        let bad = |c: Criteria| {
+            PolicyText {
+                title: "t".into(),
+                issuer: "i".into(),
+                summary: "s".into(),
+                valid_from: "2026-01-01".into(),
+                valid_until: "2026-12-31".into(),
+                criteria: c,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        };
+        assert!(bad(Criteria { sizes: vec!["huge".into()], ..Default::default() }));
+        assert!(bad(Criteria { min_age_years: Some(5), under_age_years: Some(5), ..Default::default() }));
+        assert!(bad(Criteria { min_age_years: Some(500), ..Default::default() }));
+        assert!(!bad(Criteria { sizes: vec!["micro".into()], under_age_years: Some(3), ..Default::default() }));
+    }
 }

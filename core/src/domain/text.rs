@@ -118,8 +118,14 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Parses `YYYY-MM-DD` into a day number, checking that the day exists.
+/// Parses `YYYY-MM-DD` into a day number, checking that the day exists (years 2000 to 2100: the
+/// days of the campaign's records).
 pub fn parse_date(field: &'static str, s: &str) -> Result<i64> {
+    parse_date_in(field, s, 2000..=2100)
+}
+
+/// Parses `YYYY-MM-DD` of a year in `years` into a day number, checking that the day exists.
+pub fn parse_date_in(field: &'static str, s: &str, years: std::ops::RangeInclusive<i64>) -> Result<i64> {
     let bad = || DomainError::invalid(field, Invalid::Format { expected: "YYYY-MM-DD" });
     let b = s.trim().as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
@@ -133,7 +139,7 @@ pub fn parse_date(field: &'static str, s: &str) -> Result<i64> {
             .ok_or_else(bad)
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) || d < 1 {
+    if !years.contains(&y) || !(1..=12).contains(&m) || d < 1 {
         return Err(bad());
     }
     let days = days_from_civil(y, m as u32, d as u32);

@@ -319,8 +319,9 @@ pub fn index_enterprise(
     let p = &s.profile;
     let last_visit = s.visits.iter().map(|v| v.record.date.as_str()).max();
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO enterprises (id, name, uscc, region_id, industry, tags, address, visit_count, last_visit_date, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT OR REPLACE INTO enterprises (id, name, uscc, region_id, industry, tags, address, visit_count,
+             last_visit_date, updated_at, employees, revenue, founded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -332,8 +333,22 @@ pub fn index_enterprise(
         p.address,
         s.visits.len() as i64,
         last_visit,
-        s.updated_at
+        s.updated_at,
+        p.scale.employees,
+        p.scale.revenue.map(|r| r as i64),
+        p.scale.founded,
     ])?;
+    conn.prepare_cached("DELETE FROM enterprise_policies WHERE enterprise_id = ?1")?.execute([id])?;
+    let mut ins = conn.prepare_cached(
+        "INSERT INTO enterprise_policies (policy_id, enterprise_id, told, mark) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (policy_id, enterprise_id) DO UPDATE SET told = told OR excluded.told, mark = COALESCE(excluded.mark, mark)",
+    )?;
+    for policy_id in s.visits.iter().flat_map(|v| &v.record.policy_ids) {
+        ins.execute(params![policy_id, id, true, None::<String>])?;
+    }
+    for m in &s.policy_marks {
+        ins.execute(params![m.policy_id, id, false, m.mark])?;
+    }
     conn.prepare_cached("DELETE FROM assignments WHERE enterprise_id = ?1")?.execute([id])?;
     let mut ins =
         conn.prepare_cached("INSERT INTO assignments (cadre_id, enterprise_id, chief, since) VALUES (?1, ?2, ?3, ?4)")?;

@@ -17,7 +17,7 @@ use crate::document::Document;
 use crate::domain::event::{Causality, Fold, fold};
 use crate::domain::{
     Category, Correction, Directory, DocKind, EnterpriseAction, EnterpriseState, Event, OfficeSettings, Outcome,
-    PhotoRef, PolicyAction, PolicyState, ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role,
+    PhotoRef, PolicyAction, PolicyState, ProblemAction, ProblemState, Profile, ProfileUpdate, Recipient, Role, Scale,
     TaskNoticeAction, TaskNoticeState, VisitRecord, text,
 };
 use crate::error::DomainError;
@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use photos::{PHOTO_CACHE_BUDGET, PhotoSize, PhotoUpload};
-pub use policies::{PolicyMatch, PolicySummary};
+pub use policies::{PolicyCandidate, PolicyMatch, PolicySummary};
 pub use search::{SearchHit, SearchScope};
 pub use storage::PendingChange;
 pub use sync_state::{DocSyncStatus, QuarantinedChange};
@@ -479,6 +479,13 @@ impl Store {
     pub fn correct_enterprise(&self, enterprise_id: &str, correction: Correction) -> Result<()> {
         let correction = correction.validate()?;
         self.lock().act_on_enterprise(enterprise_id, EnterpriseAction::Corrected { correction }).map(drop)
+    }
+
+    /// The campaign office sets the figures of an enterprise's size and age (规模) that policies
+    /// are matched on; a figure left out becomes unknown.
+    pub fn set_enterprise_scale(&self, enterprise_id: &str, scale: Scale) -> Result<()> {
+        let scale = scale.validate()?;
+        self.lock().act_on_enterprise(enterprise_id, EnterpriseAction::ScaleSet { scale }).map(drop)
     }
 
     /// Assigns a cadre to an enterprise (包联); `chief` makes them its chief service officer.

@@ -4,7 +4,7 @@
 
 use super::Store;
 use crate::domain::policy::{Criteria, Match, PolicyState, PolicyText, match_enterprise};
-use crate::domain::{DirectoryLookup, EnterpriseAction, Profile};
+use crate::domain::{DirectoryLookup, EnterpriseAction, Profile, Scale};
 use crate::error::{Entity, Error, Result};
 use crate::storage::SqlDirectory;
 use rusqlite::OptionalExtension;
@@ -91,8 +91,19 @@ impl DirectoryLookup for Remembered<'_> {
     }
 }
 
+/// An enterprise that qualifies for a policy, and what it has heard of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyCandidate {
+    pub enterprise_id: String,
+    pub name: String,
+    /// A visit explained the policy to it (宣讲).
+    pub told: bool,
+    /// Its mark on the policy: `interested` or `applied`.
+    pub mark: Option<String>,
+}
+
 /// The columns of an enterprise's index row that matching needs, as `profile_from_row` reads them.
-const PROFILE_COLUMNS: &str = "name, region_id, industry, tags";
+const PROFILE_COLUMNS: &str = "name, region_id, industry, tags, employees, revenue, founded";
 
 /// The profile, as far as matching needs it, from [`PROFILE_COLUMNS`] starting at column `at`.
 fn profile_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Profile> {
@@ -102,6 +113,11 @@ fn profile_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Profil
         region_id: r.get(at + 1)?,
         industry: r.get(at + 2)?,
         tags: tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        scale: Scale {
+            employees: r.get(at + 4)?,
+            revenue: r.get::<_, Option<i64>>(at + 5)?.map(|v| v.max(0) as u64),
+            founded: r.get(at + 6)?,
+        },
         ..Default::default()
     })
 }
@@ -162,8 +178,9 @@ impl Store {
         Ok(out)
     }
 
-    /// The enterprises held that qualify for the policy, by name.
-    pub fn enterprises_for(&self, policy_id: &str) -> Result<Vec<(String, String)>> {
+    /// The enterprises held that qualify for the policy, by name, each with whether it was told of
+    /// it and its mark.
+    pub fn enterprises_for(&self, policy_id: &str) -> Result<Vec<PolicyCandidate>> {
         let inner = self.lock();
         let sql = format!("SELECT {COLUMNS} FROM policies WHERE id = ?1");
         let policy = inner
@@ -175,14 +192,19 @@ impl Store {
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
         let sql_dir = SqlDirectory::new(&inner.conn);
         let dir = Remembered::new(&sql_dir);
-        let sql = format!("SELECT id, {PROFILE_COLUMNS} FROM enterprises ORDER BY name, id");
+        let sql = format!(
+            "SELECT e.id, COALESCE(k.told, 0), k.mark, {} FROM enterprises e
+             LEFT JOIN enterprise_policies k ON k.policy_id = ?1 AND k.enterprise_id = e.id
+             ORDER BY e.name, e.id",
+            PROFILE_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
+        );
         let mut stmt = inner.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, profile_from_row(r, 1)?)))?;
+        let rows = stmt.query_map([policy_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, profile_from_row(r, 3)?)))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, profile) = row?;
+            let (enterprise_id, told, mark, profile) = row?;
             if match_enterprise(&policy, &profile, today, &dir).qualifies {
-                out.push((id, profile.name));
+                out.push(PolicyCandidate { enterprise_id, name: profile.name, told, mark });
             }
         }
         sql_dir.check(Ok(()))?;

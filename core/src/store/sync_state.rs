@@ -311,6 +311,7 @@ fn remove_document(tx: &rusqlite::Connection, id: &str) -> Result<()> {
         "DELETE FROM enterprises WHERE id = ?1",
         "DELETE FROM assignments WHERE enterprise_id = ?1",
         "DELETE FROM visits WHERE enterprise_id = ?1",
+        "DELETE FROM enterprise_policies WHERE enterprise_id = ?1",
         "DELETE FROM problems WHERE id = ?1",
         "DELETE FROM task_notices WHERE id = ?1",
         "DELETE FROM task_recipients WHERE notice_id = ?1",

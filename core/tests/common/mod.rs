@@ -124,6 +124,7 @@ pub fn profile(name: &str, region: &str) -> Profile {
         address: "郑州市中原区建设路1号".into(),
         location: None,
         contacts: vec![],
+        scale: Default::default(),
     }
 }
 

@@ -255,6 +255,7 @@ pub fn seed(state: &AppState, now: i64) -> Result<Option<Seeded>, ApiError> {
                 title: "总经理".into(),
                 phone: format!("1380371{i:04}"),
             }],
+            scale: Default::default(),
         };
         plan.push((id.clone(), county, profile));
     }

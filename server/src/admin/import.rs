@@ -8,9 +8,11 @@ use crate::http::error::ApiError;
 use crate::storage::Account;
 use crate::sync::author::Author;
 use std::collections::HashMap;
+use zhuqi_core::domain::enterprise::KNOWN_TAGS;
+use zhuqi_core::domain::policy::{Criteria, PolicyAction, PolicyText};
 use zhuqi_core::domain::{
     Calendar, CalendarDay, Contact, Department, Directory, DocKind, EnterpriseAction, OfficeSettings, Profile, Region,
-    RegionLevel, Role, User, uscc,
+    RegionLevel, Role, Scale, SizeBand, User, uscc,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -480,6 +482,9 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
             ("address", &["地址"]),
             ("contact", &["联系人"]),
             ("phone", &["电话", "联系电话"]),
+            ("employees", &["从业人员", "从业人数", "员工人数", "职工人数"]),
+            ("revenue", &["营业收入", "营业收入（万元）", "营业收入(万元)", "年营业收入"]),
+            ("founded", &["成立日期", "成立时间"]),
         ],
         &["name", "uscc", "region"],
     )?;
@@ -506,6 +511,7 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
             address: get(r, "address").into(),
             location: None,
             contacts,
+            scale: scale(*line, r)?,
         }
         .validate()
         .map_err(|e| row_err(*line, e.user_message()))?;
@@ -522,6 +528,33 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     author.submit_all()?;
     after_import(state);
     Ok(n)
+}
+
+/// An enterprise's scale from its row's `employees`, `revenue` (万元) and `founded` cells, any of
+/// which may be empty.
+fn scale(line: usize, r: &HashMap<&'static str, String>) -> Result<Scale, ImportError> {
+    let number = |k: &str, what: &str| -> Result<Option<u64>, ImportError> {
+        let Some(v) = opt(r, k) else { return Ok(None) };
+        let digits = v.replace([',', '，'], "");
+        // Spreadsheets write whole numbers as `120.0`.
+        let whole = digits.strip_suffix(".0").unwrap_or(&digits);
+        whole.parse().map(Some).map_err(|_| row_err(line, format!("{what}应为整数：{v}")))
+    };
+    let employees = number("employees", "从业人员")?
+        .map(|e| u32::try_from(e).map_err(|_| row_err(line, format!("从业人员过多：{e}"))))
+        .transpose()?;
+    let founded = opt(r, "founded")
+        .map(|v| day(&v).ok_or_else(|| row_err(line, format!("成立日期应为 YYYY-MM-DD：{v}"))))
+        .transpose()?;
+    Ok(Scale { employees, revenue: number("revenue", "营业收入")?, founded })
+}
+
+/// A day written `2020-03-01`, `2020/3/1`, `2020.3.1` or `2020年3月1日`, as `YYYY-MM-DD`.
+fn day(s: &str) -> Option<String> {
+    let parts: Vec<&str> = s.trim().trim_end_matches('日').split(['-', '/', '.', '年', '月']).collect();
+    let [y, m, d] = parts[..] else { return None };
+    let (y, m, d): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    Some(format!("{y:04}-{m:02}-{d:02}"))
 }
 
 pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
@@ -553,6 +586,153 @@ pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     let n = t.rows.len();
     author.submit_all().map_err(|e| ImportError::Api(format!("{}（{}）", e.message_zh, e.message)))?;
     after_import(state);
+    Ok(n)
+}
+
+/// Policies (惠企政策), issued by the campaign office of the row's region (发布地区). Regions and
+/// departments by id or name, tags and size bands by code or Chinese name; 不可叠加 names other
+/// policies by 文号 or title, of this file or already issued. A policy whose 文号 was issued before
+/// is refused, as is one twice in the file.
+pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(
+        data,
+        &[
+            ("region", &["发布地区", "发文地区", "所属地区"]),
+            ("title", &["政策名称", "标题", "名称"]),
+            ("issuer", &["发文单位", "发布单位"]),
+            ("doc_number", &["文号", "发文字号"]),
+            ("summary", &["摘要", "政策摘要", "主要内容"]),
+            ("text", &["原文", "原文链接", "链接"]),
+            ("valid_from", &["生效日期", "起始日期", "开始日期"]),
+            ("valid_until", &["截止日期", "失效日期", "结束日期"]),
+            ("department", &["联系部门", "受理部门"]),
+            ("regions", &["适用地区"]),
+            ("industries", &["适用行业", "行业"]),
+            ("tags", &["企业标签", "标签"]),
+            ("sizes", &["企业规模", "规模"]),
+            ("min_age", &["成立满年数", "成立年限下限"]),
+            ("under_age", &["成立不满年数", "成立年限上限"]),
+            ("excludes", &["不可叠加", "不可叠加政策"]),
+        ],
+        &["region", "title", "issuer", "summary", "valid_from", "valid_until"],
+    )?;
+    let storage = state.storage.as_ref();
+    let dir = state.directory.get(storage)?;
+    let region_id = |line: usize, key: &str| -> Result<String, ImportError> {
+        if dir.regions.contains_key(key) {
+            return Ok(key.to_owned());
+        }
+        let mut named = dir.regions.values().filter(|r| r.name == key);
+        match (named.next(), named.next()) {
+            (Some(r), None) => Ok(r.id.clone()),
+            (Some(_), Some(_)) => Err(row_err(line, format!("地区 {key} 重名，请写地区代码"))),
+            _ => Err(row_err(line, format!("地区 {key} 不存在"))),
+        }
+    };
+    let split = |v: &str| -> Vec<String> {
+        v.split([';', '；', '、', ',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()
+    };
+    let years = |line: usize, r: &HashMap<&'static str, String>, k: &str| -> Result<Option<u32>, ImportError> {
+        opt(r, k)
+            .map(|v| {
+                v.strip_suffix(".0").unwrap_or(&v).parse().map_err(|_| row_err(line, format!("年数应为整数：{v}")))
+            })
+            .transpose()
+    };
+    // Every policy issued before, by 文号 and by title.
+    let stored = storage.policy_rows()?;
+    let mut known: HashMap<String, String> = HashMap::new();
+    for p in &stored {
+        known.insert(p.title.clone(), p.id.clone());
+        if !p.doc_number.is_empty() {
+            known.insert(p.doc_number.clone(), p.id.clone());
+        }
+    }
+    let mut rows = Vec::new();
+    let mut in_file = std::collections::HashSet::new();
+    for (line, r) in &t.rows {
+        let line = *line;
+        let id = uuid::Uuid::now_v7().to_string();
+        let doc_number = get(r, "doc_number").to_owned();
+        if !doc_number.is_empty() {
+            if stored.iter().any(|p| p.doc_number == doc_number) {
+                return Err(row_err(line, format!("文号 {doc_number} 的政策已发布")));
+            }
+            if !in_file.insert(doc_number.clone()) {
+                return Err(row_err(line, format!("文号 {doc_number} 重复")));
+            }
+            known.insert(doc_number.clone(), id.clone());
+        }
+        known.insert(get(r, "title").to_owned(), id.clone());
+        let tags = split(get(r, "tags"))
+            .into_iter()
+            .map(|t| {
+                KNOWN_TAGS
+                    .iter()
+                    .find(|(code, zh)| *code == t || *zh == t || zh.trim_end_matches("企业") == t)
+                    .map(|(code, _)| code.to_string())
+                    .ok_or_else(|| row_err(line, format!("企业标签 {t} 不认识")))
+            })
+            .collect::<Result<_, _>>()?;
+        let sizes = split(get(r, "sizes"))
+            .into_iter()
+            .map(|s| {
+                SizeBand::parse(&s)
+                    .map(|b| b.as_str().to_owned())
+                    .ok_or_else(|| row_err(line, format!("企业规模 {s} 不认识")))
+            })
+            .collect::<Result<_, _>>()?;
+        let contact_department = opt(r, "department")
+            .map(|d| {
+                if dir.departments.contains_key(&d) {
+                    return Ok(d);
+                }
+                let mut named = dir.departments.values().filter(|x| x.name == d);
+                match (named.next(), named.next()) {
+                    (Some(x), None) => Ok(x.id.clone()),
+                    (Some(_), Some(_)) => Err(row_err(line, format!("部门 {d} 重名，请写部门编号"))),
+                    _ => Err(row_err(line, format!("部门 {d} 不存在"))),
+                }
+            })
+            .transpose()?;
+        let policy = PolicyText {
+            title: get(r, "title").into(),
+            issuer: get(r, "issuer").into(),
+            doc_number,
+            summary: get(r, "summary").into(),
+            text: get(r, "text").into(),
+            valid_from: day(get(r, "valid_from")).unwrap_or_else(|| get(r, "valid_from").into()),
+            valid_until: day(get(r, "valid_until")).unwrap_or_else(|| get(r, "valid_until").into()),
+            contact_department,
+            criteria: Criteria {
+                regions: split(get(r, "regions")).iter().map(|x| region_id(line, x)).collect::<Result<_, _>>()?,
+                industries: split(get(r, "industries")),
+                tags,
+                sizes,
+                min_age_years: years(line, r, "min_age")?,
+                under_age_years: years(line, r, "under_age")?,
+            },
+            excludes: split(get(r, "excludes")),
+        };
+        rows.push((line, id, region_id(line, get(r, "region"))?, policy));
+    }
+    let system = system_user(state)?;
+    let mut author = Author::new(state, &system)?;
+    let now = crate::now_ms();
+    let n = rows.len();
+    for (line, id, region, mut policy) in rows {
+        policy.excludes = std::mem::take(&mut policy.excludes)
+            .into_iter()
+            .map(|x| known.get(&x).cloned().ok_or_else(|| row_err(line, format!("不可叠加的政策 {x} 不存在"))))
+            .collect::<Result<_, _>>()?;
+        let action = PolicyAction::Issued { region_id: region.clone(), policy }
+            .validate()
+            .map_err(|e| row_err(line, e.user_message()))?;
+        author
+            .create(DocKind::Policy, &id, &[("region_id", &region)], action, now)
+            .map_err(|e| row_err(line, e.message_zh))?;
+    }
+    author.submit_all()?;
     Ok(n)
 }
 

@@ -77,6 +77,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/problems/{id}", get(dashboard::problem_page))
         .route("/problems/{id}/{action}", post(dashboard::problem_action))
         .route("/ranking", get(dashboard::ranking_page))
+        .route("/policies", get(dashboard::policies_page))
         .route("/enterprises/{id}", get(dashboard::enterprise_page))
         .route("/cadres/{id}", get(dashboard::cadre_page))
         .route("/notices/{id}", get(dashboard::notice_page))

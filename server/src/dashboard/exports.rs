@@ -1,7 +1,8 @@
-//! `GET /export/{ranking,problems}.{csv,xlsx}`: the ranking and the filtered problem list as files,
-//! with the query of the page they are exported from.
+//! `GET /export/{ranking,problems,policies}.{csv,xlsx}`: the ranking, the filtered problem list and
+//! the policies' reach as files, with the query of the page they are exported from.
 
 use super::pages::problems::ProblemFilters;
+use super::policies::{policy_table, reach, region_table, today, unmatched_table};
 use super::problems::filtered_problems;
 use super::reports::{csv_bytes, problems_table, ranking_table, xlsx_bytes};
 use super::session::managed;
@@ -22,9 +23,11 @@ fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Respo
         .into_response()
 }
 
-/// `GET /export/{ranking,problems}.{csv,xlsx}` with the page's own query.
+/// `GET /export/{ranking,problems,policies}.{csv,xlsx}` with the page's own query.
 pub async fn export(state: State<Arc<AppState>>, headers: HeaderMap, path: Path<String>, uri: Uri) -> Response {
-    if path.0.starts_with("ranking.") {
+    if path.0.starts_with("policies.") {
+        policies_export(state, headers, path).await
+    } else if path.0.starts_with("ranking.") {
         match Query::<MonthQuery>::try_from_uri(&uri) {
             Ok(q) => ranking_export(state, headers, path, q).await,
             Err(e) => ApiError::bad_request(e.to_string()).into_response(),
@@ -81,6 +84,32 @@ async fn problems_export(
             "problems.xlsx" => {
                 let bytes = xlsx_bytes(&[("问题", &table)]).map_err(|e| ApiError::internal(e.to_string()))?;
                 Ok(download(bytes, XLSX, "problems.xlsx"))
+            }
+            _ => Err(ApiError::not_found("no such export")),
+        }
+    })
+    .await
+}
+
+/// The policies' table as CSV; as Excel, with the regions' and the unmatched enterprises' (all of
+/// those listed) on sheets of their own.
+async fn policies_export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(format): Path<String>,
+) -> Response {
+    managed(state, headers, move |st, session, _| {
+        let r = reach(st, session, today())?;
+        match format.as_str() {
+            "policies.csv" => Ok(download(csv_bytes(&policy_table(&r)), CSV, "policies.csv")),
+            "policies.xlsx" => {
+                let sheets = [
+                    ("政策", &policy_table(&r)),
+                    ("地区", &region_table(&r)),
+                    ("无匹配政策企业", &unmatched_table(&r)),
+                ];
+                let bytes = xlsx_bytes(&sheets).map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(download(bytes, XLSX, "policies.xlsx"))
             }
             _ => Err(ApiError::not_found("no such export")),
         }

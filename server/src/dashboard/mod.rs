@@ -16,6 +16,7 @@ pub mod kpi;
 pub mod notices;
 pub mod pages;
 pub mod photos;
+pub mod policies;
 pub mod problems;
 pub mod reports;
 pub mod session;
@@ -24,6 +25,7 @@ pub use assets::static_file;
 pub use exports::export;
 pub use notices::{issue_notice, notice_page, notices_page};
 pub use photos::{missing_photos, photo, thumbnail as photo_thumbnail};
+pub use policies::policies_page;
 pub use problems::{problem_action, problem_page, problems_page};
 pub use session::{WEB_IDLE_MS, WEB_SESSION_MS, login, login_page, logout};
 

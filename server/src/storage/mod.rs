@@ -482,6 +482,24 @@ pub struct PhotoRow {
     pub received_at: Option<i64>,
 }
 
+/// A policy as projected (see `schema::POLICY_REACH`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRow {
+    pub id: String,
+    /// The issuing office's region.
+    pub region_id: String,
+    pub title: String,
+    pub issuer: String,
+    pub doc_number: String,
+    pub valid_from: String,
+    pub valid_until: String,
+    pub criteria: zhuqi_core::domain::policy::Criteria,
+    pub withdrawn_at: Option<i64>,
+}
+
+/// What an enterprise knows of a policy: (enterprise id, policy id, told on a visit, its mark).
+pub type EnterprisePolicyRow = (String, String, bool, Option<String>);
+
 /// The relay's storage. Implementations must make `commit` atomic and must hand out sequence numbers
 /// such that every change with a sequence number ≤ a returned cursor is visible to later pulls, also
 /// when several relays share the store.
@@ -491,6 +509,9 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// Called after loading many rows at once (an import, a generated province): refreshes what the
     /// database plans its queries with.
     fn after_bulk_load(&self) -> Result<()>;
+    /// Writes the projection rows of every enterprise and policy again when an upgrade asked for it
+    /// (new projection tables to fill; see `schema::POLICY_REACH`); returns how many documents.
+    fn reproject(&self) -> Result<u64>;
 
     // ---- directory and accounts ----
     fn directory(&self) -> Result<(Directory, u64)>;
@@ -591,6 +612,13 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn task_recipient_rows(&self, notice_id: &str) -> Result<Vec<(String, Option<i64>, Option<i64>)>>;
     /// Enterprise counts per region.
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>>;
+    /// Every policy, by issue.
+    fn policy_rows(&self) -> Result<Vec<PolicyRow>>;
+    /// Every enterprise's id and profile as far as policies are matched on it (no contacts, address
+    /// or location), by name.
+    fn enterprise_profiles(&self) -> Result<Vec<(String, zhuqi_core::domain::Profile)>>;
+    /// What each enterprise knows of each policy it was told of or marked.
+    fn enterprise_policy_rows(&self) -> Result<Vec<EnterprisePolicyRow>>;
 }
 
 /// What the figures need of one problem.

@@ -4,7 +4,7 @@
 //! projection rows of a document; `store` adds the change log, the document's row and its keys.
 
 use super::projection::Projection;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use zhuqi_core::domain::{EnterpriseState, ProblemStatus};
 
 pub use super::db::Value;
@@ -96,7 +96,33 @@ pub fn rows(
     Step::Rows(Rows { table, columns, on_conflict, rows, receipt_of: None })
 }
 
-const ENTERPRISE_COLUMNS: &[&str] = &["id", "name", "uscc", "region_id", "industry", "tags", "address", "updated_at"];
+const ENTERPRISE_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "uscc",
+    "region_id",
+    "industry",
+    "tags",
+    "address",
+    "updated_at",
+    "employees",
+    "revenue",
+    "founded",
+];
+const ENTERPRISE_POLICY_COLUMNS: &[&str] = &["enterprise_id", "policy_id", "told", "mark"];
+const POLICY_COLUMNS: &[&str] = &[
+    "id",
+    "region_id",
+    "title",
+    "issuer",
+    "doc_number",
+    "valid_from",
+    "valid_until",
+    "criteria",
+    "issued_at",
+    "withdrawn_at",
+    "updated_at",
+];
 const VISIT_COLUMNS: &[&str] = &["id", "enterprise_id", "cadre_id", "date", "recorded_at", "event_id"];
 const PROBLEM_COLUMNS: &[&str] = &[
     "id",
@@ -149,6 +175,9 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 pr.tags.join(",").into(),
                 (&pr.address).into(),
                 s.updated_at.into(),
+                pr.scale.employees.map(i64::from).into(),
+                pr.scale.revenue.map(|r| r.min(i64::MAX as u64) as i64).into(),
+                (&pr.scale.founded).into(),
             ];
             let visits = s
                 .visits
@@ -165,6 +194,20 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 })
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
+            // What it knows of each policy: rewritten whole (a corrected visit may drop one).
+            let mut known: BTreeMap<&str, (bool, Option<&str>)> = BTreeMap::new();
+            for policy_id in s.visits.iter().flat_map(|v| &v.record.policy_ids) {
+                known.entry(policy_id).or_default().0 = true;
+            }
+            for m in &s.policy_marks {
+                known.entry(&m.policy_id).or_default().1 = Some(&m.mark);
+            }
+            steps.push(Step::delete("enterprise_policies", "enterprise_id", id));
+            if !known.is_empty() {
+                let known =
+                    known.into_iter().map(|(p, (told, mark))| vec![id.into(), p.into(), told.into(), mark.into()]);
+                steps.push(rows("enterprise_policies", ENTERPRISE_POLICY_COLUMNS, OnConflict::Insert, known.collect()));
+            }
             // The photos the visits name (a corrected visit's earlier ones stay named: its history shows them).
             let photos = s.visits.iter().flat_map(|v| {
                 let event = v.event_id.as_str();
@@ -281,6 +324,24 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 ));
             }
             steps
+        }
+        Projection::Policy(s) if s.issued => {
+            let p = &s.policy;
+            let criteria = serde_json::to_string(&p.criteria).unwrap_or_default();
+            let row = vec![
+                id.into(),
+                (&s.region_id).into(),
+                (&p.title).into(),
+                (&p.issuer).into(),
+                (&p.doc_number).into(),
+                (&p.valid_from).into(),
+                (&p.valid_until).into(),
+                criteria.into(),
+                s.issued_at.into(),
+                s.withdrawn_at.into(),
+                s.updated_at.into(),
+            ];
+            vec![rows("policies", POLICY_COLUMNS, OnConflict::Update(ID), vec![row])]
         }
         _ => Vec::new(),
     }

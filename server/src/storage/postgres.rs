@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -45,6 +45,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::BLOB_REFS,
     // 9: see `schema::PHOTO_REFS`.
     schema::PHOTO_REFS_FROM_BLOB_REFS,
+    // 10: see `schema::POLICY_REACH`.
+    schema::POLICY_REACH,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
@@ -138,7 +140,7 @@ impl PostgresStorage {
             None => {
                 tx.batch_execute(&schema::create(TABLES, Dialect::Postgres)).await?;
                 tx.batch_execute(&schema::create(SIGN_IN_TABLES, Dialect::Postgres)).await?;
-                for sql in schema::OFFICE_SETTINGS.iter().chain(schema::PHOTO_REFS) {
+                for sql in schema::OFFICE_SETTINGS.iter().chain(schema::PHOTO_REFS).chain(schema::POLICY_REACH) {
                     tx.batch_execute(&schema::create(sql, Dialect::Postgres)).await?;
                 }
                 tx.execute("INSERT INTO zhuqi_meta (name, value) VALUES ('schema_version', $1)", &[&VERSION]).await?;
@@ -147,7 +149,7 @@ impl PostgresStorage {
                 return Err(StorageError::Corrupt(format!("relay database version {v} is newer than {VERSION}")));
             }
             Some(v) if v < VERSION => {
-                for m in MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter()) {
+                for m in MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter()).chain([&schema::ASK_REPROJECT]) {
                     tx.batch_execute(&schema::create(m, Dialect::Postgres)).await?;
                 }
                 tx.execute("UPDATE zhuqi_meta SET value = $1 WHERE name = 'schema_version'", &[&VERSION]).await?;

@@ -75,8 +75,45 @@ pub const PHOTO_REFS_FROM_BLOB_REFS: &[&str] = &[
     PHOTOS_TABLE,
 ];
 
-/// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`] and
-/// [`PHOTO_REFS`].
+/// Policy reach (version 10): enterprises' scale, the policies (their criteria as JSON, for the
+/// matching) and what each enterprise knows of each policy (told on a visit, its latest mark). The
+/// rows of the documents stored before are written after the upgrade (see [`ASK_REPROJECT`]).
+pub const POLICY_REACH: &[&str] = &[
+    "ALTER TABLE enterprises ADD COLUMN employees BIGINT;",
+    "ALTER TABLE enterprises ADD COLUMN revenue BIGINT;",
+    "ALTER TABLE enterprises ADD COLUMN founded TEXT;",
+    "CREATE TABLE policies (
+        id TEXT PRIMARY KEY,
+        region_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        doc_number TEXT NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_until TEXT NOT NULL,
+        criteria TEXT NOT NULL,
+        issued_at BIGINT NOT NULL,
+        withdrawn_at BIGINT,
+        updated_at BIGINT NOT NULL
+    ) WITHOUT ROWID;",
+    "CREATE INDEX policies_region ON policies (region_id);",
+    "CREATE TABLE enterprise_policies (
+        enterprise_id TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        told BOOLEAN NOT NULL,
+        mark TEXT,
+        PRIMARY KEY (enterprise_id, policy_id)
+    ) WITHOUT ROWID;",
+    "CREATE INDEX enterprise_policies_policy ON enterprise_policies (policy_id);",
+];
+
+/// Run after every upgrade: the projections of the documents stored are written again by the new
+/// code (`RelayStorage::reproject`), filling the tables and columns the upgrade added. A counter,
+/// so that an upgrade cut off before the relay wrote them all still asks for them.
+pub const ASK_REPROJECT: &str =
+    "INSERT INTO counters (name, value) VALUES ('reproject', 1) ON CONFLICT (name) DO NOTHING;";
+
+/// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`],
+/// [`PHOTO_REFS`] and [`POLICY_REACH`].
 pub const TABLES: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -36,6 +36,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::BLOB_REFS,
     // 9: see `schema::PHOTO_REFS`.
     schema::PHOTO_REFS_FROM_BLOB_REFS,
+    // 10: see `schema::POLICY_REACH`.
+    schema::POLICY_REACH,
 ];
 
 pub struct SqliteStorage {
@@ -83,8 +85,13 @@ impl SqliteStorage {
                     .into_iter()
                     .chain(schema::OFFICE_SETTINGS.iter().copied())
                     .chain(schema::PHOTO_REFS.iter().copied())
+                    .chain(schema::POLICY_REACH.iter().copied())
                     .collect(),
-                v => MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter().copied()).collect(),
+                v => MIGRATIONS[v as usize - 1..]
+                    .iter()
+                    .flat_map(|m| m.iter().copied())
+                    .chain([schema::ASK_REPROJECT])
+                    .collect(),
             };
             for sql in steps {
                 tx.execute_batch(&schema::create(sql, Dialect::Sqlite))?;

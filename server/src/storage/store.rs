@@ -79,6 +79,51 @@ impl<B: Backend> RelayStorage for B {
         Backend::after_bulk_load(self)
     }
 
+    fn reproject(&self) -> Result<u64> {
+        let asked = self.read(|db| db.opt("SELECT value FROM counters WHERE name = 'reproject'", vec![]))?;
+        if asked.is_none() {
+            return Ok(0);
+        }
+        let kinds = vec![DocKind::Enterprise.as_str().to_owned(), DocKind::Policy.as_str().to_owned()];
+        let ids: Vec<String> = self.read(|db| {
+            rows_of(db, "SELECT id FROM docs WHERE kind = ANY($1) ORDER BY id", args![kinds], |mut r| r.get(0))
+        })?;
+        // A chunk is read and written in one transaction that, like a push, holds the counter: a
+        // push of another relay meanwhile can't be overwritten by an older projection.
+        for chunk in ids.chunks(200) {
+            self.write(|db| {
+                let lock = if db.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
+                db.query(&format!("SELECT value FROM counters WHERE name = 'seq'{lock}"), vec![])?;
+                let mut steps = Vec::new();
+                for id in chunk {
+                    let mut rows = db
+                        .query(
+                            "SELECT d.kind, d.snapshot, c.bytes FROM docs d
+                             LEFT JOIN changes c ON c.doc_id = d.id AND c.seq > d.snapshot_seq
+                             WHERE d.id = $1 ORDER BY c.seq",
+                            args![id],
+                        )?
+                        .into_iter();
+                    let Some(mut first) = rows.next() else { continue };
+                    let kind = kind_of(first.get(0)?)?;
+                    let corrupt = |e: automerge::AutomergeError| StorageError::Corrupt(format!("document {id}: {e}"));
+                    let mut doc = automerge::Automerge::load(&first.get::<Vec<u8>>(1)?).map_err(corrupt)?;
+                    for bytes in std::iter::once(first.get::<Option<Vec<u8>>>(2)?)
+                        .chain(rows.map(|mut r| r.get(2)).collect::<Result<Vec<_>>>()?)
+                        .flatten()
+                    {
+                        doc.load_incremental(&bytes).map_err(corrupt)?;
+                    }
+                    let document = zhuqi_core::document::Document::from_automerge(doc);
+                    steps.extend(plan::projection(id, &super::projection::project(kind, &document)));
+                }
+                db.run(&steps)
+            })?;
+        }
+        self.write(|db| db.execute("DELETE FROM counters WHERE name = 'reproject'", vec![]).map(drop))?;
+        Ok(ids.len() as u64)
+    }
+
     fn directory(&self) -> Result<(Directory, u64)> {
         self.snapshot(|db| {
             let users = format!("SELECT {USER_COLS} FROM users u ORDER BY u.id");
@@ -621,6 +666,58 @@ impl<B: Backend> RelayStorage for B {
         self.read(|db| {
             let sql = "SELECT region_id, COUNT(*) FROM enterprises GROUP BY region_id";
             rows_of(db, sql, vec![], |mut r| Ok((r.get(0)?, r.get(1)?)))
+        })
+    }
+
+    fn policy_rows(&self) -> Result<Vec<PolicyRow>> {
+        self.read(|db| {
+            let sql = "SELECT id, region_id, title, issuer, doc_number, valid_from, valid_until, criteria, withdrawn_at
+                       FROM policies ORDER BY issued_at, id";
+            rows_of(db, sql, vec![], |mut r| {
+                let id: String = r.get(0)?;
+                let criteria: String = r.get(7)?;
+                let criteria = serde_json::from_str(&criteria)
+                    .map_err(|e| StorageError::Corrupt(format!("criteria of policy {id}: {e}")))?;
+                Ok(PolicyRow {
+                    region_id: r.get(1)?,
+                    title: r.get(2)?,
+                    issuer: r.get(3)?,
+                    doc_number: r.get(4)?,
+                    valid_from: r.get(5)?,
+                    valid_until: r.get(6)?,
+                    criteria,
+                    withdrawn_at: r.get(8)?,
+                    id,
+                })
+            })
+        })
+    }
+
+    fn enterprise_profiles(&self) -> Result<Vec<(String, zhuqi_core::domain::Profile)>> {
+        self.read(|db| {
+            let sql = "SELECT id, name, uscc, region_id, industry, tags, employees, revenue, founded
+                       FROM enterprises ORDER BY name, id";
+            rows_of(db, sql, vec![], |mut r| {
+                let id = r.get(0)?;
+                let tags: String = r.get(5)?;
+                let profile = zhuqi_core::domain::Profile {
+                    name: r.get(1)?,
+                    uscc: r.get(2)?,
+                    region_id: r.get(3)?,
+                    industry: r.get(4)?,
+                    tags: tags.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+                    scale: zhuqi_core::domain::Scale { employees: r.get(6)?, revenue: r.get(7)?, founded: r.get(8)? },
+                    ..Default::default()
+                };
+                Ok((id, profile))
+            })
+        })
+    }
+
+    fn enterprise_policy_rows(&self) -> Result<Vec<EnterprisePolicyRow>> {
+        self.read(|db| {
+            let sql = "SELECT enterprise_id, policy_id, told, mark FROM enterprise_policies";
+            rows_of(db, sql, vec![], |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         })
     }
 }

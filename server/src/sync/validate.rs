@@ -397,6 +397,7 @@ impl Judged for EnterpriseState {
             EnterpriseAction::Registered { profile } => profile.clone().validate().map(|p| p == *profile),
             EnterpriseAction::ProfileUpdated { update } => update.clone().validate().map(|u| u == *update),
             EnterpriseAction::Corrected { correction } => correction.clone().validate().map(|c| c == *correction),
+            EnterpriseAction::ScaleSet { scale } => scale.clone().validate().map(|s| s == *scale),
             EnterpriseAction::VisitRecorded { visit } => visit.clone().validate(today).map(|v| v == *visit),
             EnterpriseAction::VisitCorrected { visit, reason } => visit
                 .clone()

@@ -149,3 +149,37 @@ impl Page for RankingPage {
         }
     }
 }
+
+/// `/policies`: how far the policies reached the enterprises of the manager's region.
+pub struct PolicyReachPage {
+    pub policies: Table,
+    pub regions: Table,
+    pub unmatched: Table,
+    pub unmatched_total: u32,
+}
+
+impl Page for PolicyReachPage {
+    const TITLE: &'static str = "政策触达";
+    fn body(&self) -> Markup {
+        html! {
+            p.actions {
+                a href="/export/policies.csv" { "导出 CSV" }
+                " "
+                a href="/export/policies.xlsx" { "导出 Excel" }
+            }
+            p.muted {
+                "符合条件：企业符合政策的全部条件且政策在有效期内；已宣讲：走访记录中宣讲过该政策；"
+                "有意向、已申报：企业（或其包联干部代为）标记。"
+            }
+            h2 { "政策" }
+            (table(&self.policies, "policy-reach"))
+            h2 { "地区" }
+            (table(&self.regions, "region-reach"))
+            h2 { "无匹配政策的企业（" (self.unmatched_total) "家）" }
+            @if (self.unmatched.rows.len() as u32) < self.unmatched_total {
+                p.muted { "仅列出前 " (self.unmatched.rows.len()) " 家，完整名单请导出。" }
+            }
+            (table(&self.unmatched, "unmatched-enterprises"))
+        }
+    }
+}

@@ -60,6 +60,7 @@ pub fn render<P: Page>(page: &P, viewer: Option<Viewer<'_>>) -> Markup {
                             a href="/problems" { "问题" }
                             a href="/notices" { "任务通知" }
                             a href="/ranking" { "考核" }
+                            a href="/policies" { "政策" }
                             a href="/photos/missing" { "照片未上传" }
                             span.who { (v.name) }
                             form method="post" action="/logout" {
