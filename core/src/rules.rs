@@ -188,7 +188,8 @@ pub fn authorize_enterprise(
             manager
         }
         ProfileUpdated { .. } => manager || actor.is_assigned_cadre(ent),
-        // The figures policies are matched on: the office's, as the registered facts are.
+        // The size and age figures policies' criteria read: the office's, as the registered facts
+        // are (industry and tags stay with the details an assigned cadre keeps up).
         Corrected { .. } | ScaleSet { .. } => manager,
         VisitRecorded { .. } => actor.is_assigned_cadre(ent),
         // Only its recorder (checked with the visit, in the fold), while still assigned.

@@ -198,6 +198,8 @@ enum ImportKind {
     Notices,
     /// Policies (惠企政策) with their criteria.
     Policies,
+    /// Registered enterprises' employees, revenue and founding day.
+    Scales,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -308,6 +310,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 ImportKind::Settings => import::office_settings(&state, &bytes),
                 ImportKind::Calendar => import::calendar(&state, &bytes),
                 ImportKind::Policies => import::policies(&state, &bytes),
+                ImportKind::Scales => import::scales(&state, &bytes),
                 ImportKind::Problems | ImportKind::Visits | ImportKind::Notices => {
                     let done = match what {
                         ImportKind::Problems => history::problems(&state, &bytes),

@@ -359,8 +359,12 @@ fn an_office_sets_scale_imports_policies_and_sees_their_reach_on_the_dashboard()
 
     // The cadre explains it on a visit; the enterprise applies.
     let mut visit = zhuqi_tests::photo::visit_with(vec![]);
+    visit.policy_ids = vec![small_id.clone(), old_id.clone()];
+    let visit_id = cadre.store.record_visit(ENT_A, visit.clone()).unwrap();
+    assert_eq!(cadre.sync().rejected, 0);
+    // A correction: the old-brand policy was not explained after all.
     visit.policy_ids = vec![small_id.clone()];
-    cadre.store.record_visit(ENT_A, visit).unwrap();
+    cadre.store.correct_visit(ENT_A, &visit_id, visit, "误选政策").unwrap();
     assert_eq!(cadre.sync().rejected, 0);
     let contact = Device::sign_in(&relay.url, tmp.path(), "contact");
     contact.sync();
@@ -404,4 +408,19 @@ fn an_office_sets_scale_imports_policies_and_sees_their_reach_on_the_dashboard()
     assert_eq!(relay.state.storage.reproject().unwrap(), 4, "two enterprises, two policies");
     assert_eq!(export("city").1, rows);
     assert_eq!(relay.state.storage.reproject().unwrap(), 0, "once");
+
+    // A year's figures for enterprises registered before: B, now known to be small and young,
+    // qualifies and no enterprise is left unmatched. An unknown enterprise is refused by line.
+    let scales = |rows: &str| format!("统一社会信用代码,从业人员,营业收入,成立日期\n{rows}").into_bytes();
+    let founded = date_of(now - 700 * DAY);
+    let err = zhuqi_server::admin::import::scales(&relay.state, &scales("91410105MA00000000,1,1,\n")).unwrap_err();
+    assert!(err.to_string().starts_with("第2行"), "{err}");
+    let rows = format!("{ENT_B},\"1,200\",800.4,{founded}\n");
+    assert_eq!(zhuqi_server::admin::import::scales(&relay.state, &scales(&rows)).unwrap(), 1);
+    cadre_b.sync();
+    let b = cadre_b.store.enterprise(ENT_B).unwrap().profile.scale;
+    assert_eq!(b, Scale { employees: Some(1_200), revenue: Some(800), founded: Some(founded) }, "800.4 万元 rounded");
+    let (page, rows) = export("city");
+    assert_eq!(row(&rows, "小微企业稳岗补贴"), ["在效", "2", "1", "0", "1"]);
+    assert!(page.contains("无匹配政策的企业（0家）"), "{page}");
 }

@@ -115,6 +115,10 @@ impl Scale {
         let founded = text::parse_date_in("scale.founded", self.founded.as_deref()?, 1800..=2100).ok()?;
         let (fy, fm, fd) = text::civil_from_days(founded);
         let (ty, tm, td) = text::civil_from_days(today);
+        // An anniversary that a year lacks (29 February) falls on the month's last day (民法典
+        // 第二百零二条).
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let fd = if (fm, fd) == (2, 29) && !leap(ty) { 28 } else { fd };
         let years = ty - fy - i64::from((tm, td) < (fm, fd));
         u32::try_from(years).ok()
     }
@@ -432,6 +436,19 @@ impl EnterpriseState {
     pub fn is_assigned(&self, cadre_id: &str) -> bool {
         self.assignments.iter().any(|a| a.cadre_id == cadre_id)
     }
+
+    /// What the enterprise knows of each policy it heard of: (policy id, a visit explained it — as
+    /// visits now read, corrections applied —, its latest mark), by policy id.
+    pub fn policy_knowledge(&self) -> Vec<(&str, bool, Option<&str>)> {
+        let mut known: std::collections::BTreeMap<&str, (bool, Option<&str>)> = Default::default();
+        for policy_id in self.visits.iter().flat_map(|v| &v.record.policy_ids) {
+            known.entry(policy_id).or_default().0 = true;
+        }
+        for m in &self.policy_marks {
+            known.entry(&m.policy_id).or_default().1 = Some(&m.mark);
+        }
+        known.into_iter().map(|(p, (told, mark))| (p, told, mark)).collect()
+    }
 }
 
 impl Fold for EnterpriseState {
@@ -585,6 +602,11 @@ mod tests {
         let day = |d: &str| text::parse_date("d", d).unwrap();
         assert_eq!(scale("2020-03-01").age_years(day("2023-02-28")), Some(2));
         assert_eq!(scale("2020-03-01").age_years(day("2023-03-01")), Some(3));
+        // Founded on 29 February: a full year on the 28th when the year has no 29th.
+        assert_eq!(scale("2020-02-29").age_years(day("2023-02-27")), Some(2));
+        assert_eq!(scale("2020-02-29").age_years(day("2023-02-28")), Some(3));
+        assert_eq!(scale("2020-02-29").age_years(day("2024-02-28")), Some(3));
+        assert_eq!(scale("2020-02-29").age_years(day("2024-02-29")), Some(4));
         // Founded before 2000: still a day.
         assert_eq!(scale("1958-10-01").age_years(day("2026-12-07")), Some(68));
         // Founded after the day asked about: no age.

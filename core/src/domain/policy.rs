@@ -235,32 +235,56 @@ enum Judged<T> {
     Unmet,
 }
 
-/// The criteria of a policy, judged one by one; [`match_enterprise`] says why, [`qualifies`] only
-/// whether, and both read these.
-struct Judge<'a> {
-    p: &'a PolicyState,
-    e: &'a Profile,
-    /// The enterprise region's path (`41/4101/410102`).
-    path: &'a str,
-    today: i64,
+/// An enterprise as policies judge it, what it takes working out done once: its region's path,
+/// size band and age on the day asked about.
+pub struct Applicant<'a> {
+    pub profile: &'a Profile,
+    /// Its region's path (`410000/410100/410102`).
+    pub path: &'a str,
+    band: Option<SizeBand>,
+    age: Option<u32>,
 }
 
-impl<'a> Judge<'a> {
+impl<'a> Applicant<'a> {
+    pub fn new(profile: &'a Profile, path: &'a str, today: i64) -> Self {
+        Applicant { profile, path, band: profile.scale.band(), age: profile.scale.age_years(today) }
+    }
+
     fn within(&self, region: &str) -> bool {
         self.path.split('/').any(|r| r == region)
     }
+}
 
+impl PolicyState {
+    /// Issued, not withdrawn, and `today` within its validity.
+    pub fn in_force(&self, today: i64) -> bool {
+        let day = |d: &str| text::parse_date("date", d).ok();
+        self.issued
+            && self.withdrawn_at.is_none()
+            && day(&self.policy.valid_from).is_some_and(|f| f <= today)
+            && day(&self.policy.valid_until).is_some_and(|u| today <= u)
+    }
+}
+
+/// The criteria of a policy, judged one by one for one applicant; [`match_enterprise`] says why,
+/// [`meets_criteria`] only whether, and both read these.
+struct Judge<'a> {
+    p: &'a PolicyState,
+    a: &'a Applicant<'a>,
+}
+
+impl<'a> Judge<'a> {
     /// `None` outside the issuing office's region; within it, whether within one of the policy's
     /// regions (which; the office's own when it names none).
     fn region(&self) -> Option<Judged<&'a str>> {
         let regions = &self.p.policy.criteria.regions;
-        if !self.within(&self.p.region_id) {
+        if !self.a.within(&self.p.region_id) {
             return None;
         }
         Some(if regions.is_empty() {
             Judged::Met(self.p.region_id.as_str())
         } else {
-            regions.iter().find(|r| self.within(r)).map_or(Judged::Unmet, |r| Judged::Met(r.as_str()))
+            regions.iter().find(|r| self.a.within(r)).map_or(Judged::Unmet, |r| Judged::Met(r.as_str()))
         })
     }
 
@@ -268,24 +292,24 @@ impl<'a> Judge<'a> {
         let industries = &self.p.policy.criteria.industries;
         match industries.is_empty() {
             true => Judged::Open,
-            false if industries.contains(&self.e.industry) => Judged::Met(()),
+            false if industries.contains(&self.a.profile.industry) => Judged::Met(()),
             false => Judged::Unmet,
         }
     }
 
     fn tag(&self) -> Judged<&'a str> {
         let tags = &self.p.policy.criteria.tags;
-        match tags.iter().find(|t| self.e.tags.contains(t)) {
+        match tags.iter().find(|t| self.a.profile.tags.contains(t)) {
             _ if tags.is_empty() => Judged::Open,
             Some(t) => Judged::Met(t),
             None => Judged::Unmet,
         }
     }
 
-    /// The band, when the enterprise's is known; `Unmet` also when it is not.
+    /// `Unmet` also when the enterprise's band is not known.
     fn size(&self) -> Judged<SizeBand> {
         let sizes = &self.p.policy.criteria.sizes;
-        match self.e.scale.band() {
+        match self.a.band {
             _ if sizes.is_empty() => Judged::Open,
             Some(b) if sizes.iter().any(|s| s == b.as_str()) => Judged::Met(b),
             _ => Judged::Unmet,
@@ -298,34 +322,25 @@ impl<'a> Judge<'a> {
         if c.min_age_years.is_none() && c.under_age_years.is_none() {
             return Judged::Open;
         }
-        match self.e.scale.age_years(self.today) {
+        match self.a.age {
             Some(age) if c.min_age_years.is_none_or(|m| age >= m) && c.under_age_years.is_none_or(|u| age < u) => {
                 Judged::Met(age)
             }
             _ => Judged::Unmet,
         }
     }
-
-    fn in_force(&self) -> bool {
-        let day = |d: &str| text::parse_date("date", d).ok();
-        let p = &self.p.policy;
-        self.p.withdrawn_at.is_none()
-            && day(&p.valid_from).is_some_and(|f| f <= self.today)
-            && day(&p.valid_until).is_some_and(|u| self.today <= u)
-    }
 }
 
-/// Whether the enterprise of profile `e`, in the region of path `region_path`, qualifies for the
-/// policy `p` on day `today`: what [`match_enterprise`] says, without saying why (for counting
-/// many enterprises at once).
-pub fn qualifies(p: &PolicyState, e: &Profile, region_path: &str, today: i64) -> bool {
-    let j = Judge { p, e, path: region_path, today };
+/// Whether the applicant meets every criterion of the policy `p` (its validity aside): what
+/// [`match_enterprise`] says of a policy in force, without saying why, for counting many
+/// enterprises at once.
+pub fn meets_criteria(p: &PolicyState, a: &Applicant<'_>) -> bool {
+    let j = Judge { p, a };
     matches!(j.region(), Some(Judged::Met(_)))
         && !matches!(j.industry(), Judged::Unmet)
         && !matches!(j.tag(), Judged::Unmet)
         && !matches!(j.size(), Judged::Unmet)
         && !matches!(j.age(), Judged::Unmet)
-        && j.in_force()
 }
 
 /// Whether the enterprise of profile `e` qualifies for the policy `p` on day `today` (days since
@@ -334,7 +349,8 @@ pub fn match_enterprise(p: &PolicyState, e: &Profile, today: i64, dir: &dyn Dire
     let (mut reasons, mut missing) = (Vec::new(), Vec::new());
     let c = &p.policy.criteria;
     let path = dir.region_path(&e.region_id).unwrap_or_default();
-    let j = Judge { p, e, path: &path, today };
+    let applicant = Applicant::new(e, &path, today);
+    let j = Judge { p, a: &applicant };
     let region_name = |r: &str| dir.region_name(r).unwrap_or_else(|| r.to_owned());
     match j.region() {
         None => missing.push(format!("地区：不在{}", region_name(&p.region_id))),
@@ -363,7 +379,7 @@ pub fn match_enterprise(p: &PolicyState, e: &Profile, today: i64, dir: &dyn Dire
         Judged::Unmet => {
             let wanted: Vec<&str> =
                 SizeBand::ALL.iter().filter(|b| c.sizes.iter().any(|s| s == b.as_str())).map(|b| b.zh()).collect();
-            missing.push(match e.scale.band() {
+            missing.push(match applicant.band {
                 Some(b) => format!("规模：需为{}企业（现为{}）", wanted.join("、"), b.zh()),
                 None => format!("规模：需为{}企业（未登记从业人员或营业收入）", wanted.join("、")),
             });
@@ -378,7 +394,7 @@ pub fn match_enterprise(p: &PolicyState, e: &Profile, today: i64, dir: &dyn Dire
                 (Some(min), None) => format!("成立满{min}年"),
                 (_, under) => format!("成立不满{}年", under.unwrap_or_default()),
             };
-            missing.push(match e.scale.age_years(today) {
+            missing.push(match applicant.age {
                 Some(age) => format!("成立年限：需{wanted}（现{age}年）"),
                 None => format!("成立年限：需{wanted}（未登记成立日期）"),
             });
@@ -386,7 +402,7 @@ pub fn match_enterprise(p: &PolicyState, e: &Profile, today: i64, dir: &dyn Dire
     }
     if p.withdrawn_at.is_some() {
         missing.push("已废止".into());
-    } else if !j.in_force() {
+    } else if !p.in_force(today) {
         missing.push(format!("有效期：{} 至 {}", p.policy.valid_from, p.policy.valid_until));
     }
     Match { qualifies: missing.is_empty(), reasons, missing }
@@ -490,7 +506,8 @@ mod tests {
             for e in &enterprises {
                 let m = match_enterprise(p, e, today, &Dir);
                 let path = Dir.region_path(&e.region_id).unwrap();
-                assert_eq!(qualifies(p, e, &path, today), m.qualifies, "{p:?} {e:?} {m:?}");
+                let counted = meets_criteria(p, &Applicant::new(e, &path, today)) && p.in_force(today);
+                assert_eq!(counted, m.qualifies, "{p:?} {e:?} {m:?}");
                 if m.qualifies {
                     yes += 1
                 } else {

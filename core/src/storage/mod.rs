@@ -340,14 +340,10 @@ pub fn index_enterprise(
     ])?;
     conn.prepare_cached("DELETE FROM enterprise_policies WHERE enterprise_id = ?1")?.execute([id])?;
     let mut ins = conn.prepare_cached(
-        "INSERT INTO enterprise_policies (policy_id, enterprise_id, told, mark) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (policy_id, enterprise_id) DO UPDATE SET told = told OR excluded.told, mark = COALESCE(excluded.mark, mark)",
+        "INSERT INTO enterprise_policies (policy_id, enterprise_id, told, mark) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for policy_id in s.visits.iter().flat_map(|v| &v.record.policy_ids) {
-        ins.execute(params![policy_id, id, true, None::<String>])?;
-    }
-    for m in &s.policy_marks {
-        ins.execute(params![m.policy_id, id, false, m.mark])?;
+    for (policy_id, told, mark) in s.policy_knowledge() {
+        ins.execute(params![policy_id, id, told, mark])?;
     }
     conn.prepare_cached("DELETE FROM assignments WHERE enterprise_id = ?1")?.execute([id])?;
     let mut ins =

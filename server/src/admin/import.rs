@@ -535,10 +535,12 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
 fn scale(line: usize, r: &HashMap<&'static str, String>) -> Result<Scale, ImportError> {
     let number = |k: &str, what: &str| -> Result<Option<u64>, ImportError> {
         let Some(v) = opt(r, k) else { return Ok(None) };
+        // Thousands separators; decimals (revenue in 万元, a spreadsheet's `120.0`) rounded.
         let digits = v.replace([',', '，'], "");
-        // Spreadsheets write whole numbers as `120.0`.
-        let whole = digits.strip_suffix(".0").unwrap_or(&digits);
-        whole.parse().map(Some).map_err(|_| row_err(line, format!("{what}应为整数：{v}")))
+        match digits.parse::<f64>() {
+            Ok(n) if n.is_finite() && n >= 0.0 && n < 1e15 => Ok(Some(n.round() as u64)),
+            _ => Err(row_err(line, format!("{what}应为非负数：{v}"))),
+        }
     };
     let employees = number("employees", "从业人员")?
         .map(|e| u32::try_from(e).map_err(|_| row_err(line, format!("从业人员过多：{e}"))))
@@ -555,6 +557,39 @@ fn day(s: &str) -> Option<String> {
     let [y, m, d] = parts[..] else { return None };
     let (y, m, d): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
     Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// The scale of enterprises already registered (their figures change every year): each row sets
+/// its enterprise's employees, revenue (万元) and founding day, as the office would; an empty cell
+/// leaves that figure unknown.
+pub fn scales(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
+    let t = read(
+        data,
+        &[
+            ("enterprise", &["企业", "统一社会信用代码", "信用代码"]),
+            ("employees", &["从业人员", "从业人数", "员工人数", "职工人数"]),
+            ("revenue", &["营业收入", "营业收入（万元）", "营业收入(万元)", "年营业收入"]),
+            ("founded", &["成立日期", "成立时间"]),
+        ],
+        &["enterprise"],
+    )?;
+    let system = system_user(state)?;
+    let mut author = Author::new(state, &system)?;
+    let now = crate::now_ms();
+    let mut seen = std::collections::HashSet::new();
+    for (line, r) in &t.rows {
+        let ent = resolve_enterprise(state, get(r, "enterprise"))
+            .ok_or_else(|| row_err(*line, format!("企业 {} 不存在", get(r, "enterprise"))))?;
+        if !seen.insert(ent.clone()) {
+            return Err(row_err(*line, format!("企业 {} 重复", get(r, "enterprise"))));
+        }
+        let scale = scale(*line, r)?.validate().map_err(|e| row_err(*line, e.user_message()))?;
+        author.append(&ent, EnterpriseAction::ScaleSet { scale }, now).map_err(|e| row_err(*line, e.message_zh))?;
+    }
+    let n = t.rows.len();
+    author.submit_all()?;
+    after_import(state);
+    Ok(n)
 }
 
 pub fn assignments(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
@@ -639,31 +674,44 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             })
             .transpose()
     };
-    // Every policy issued before, by 文号 and by title.
-    let stored = storage.policy_rows()?;
-    let mut known: HashMap<String, String> = HashMap::new();
-    for p in &stored {
-        known.insert(p.title.clone(), p.id.clone());
-        if !p.doc_number.is_empty() {
-            known.insert(p.doc_number.clone(), p.id.clone());
+    // A policy is the same as another by its 文号, or by its region and title when it has none. 不可
+    // 叠加 names policies by 文号 or title: `names` maps each to the policy, `None` where two bear it.
+    let same = |region: &str, title: &str, doc_number: &str| {
+        if doc_number.is_empty() { format!("{region} {title}") } else { doc_number.to_owned() }
+    };
+    let issued: std::collections::HashSet<String> =
+        storage.policy_rows()?.iter().map(|p| same(&p.region_id, &p.title, &p.doc_number)).collect();
+    let mut names: HashMap<String, Option<String>> = HashMap::new();
+    let mut name = |key: &str, id: &str| {
+        if key.is_empty() {
+            return;
         }
+        let entry = names.entry(key.to_owned()).or_insert_with(|| Some(id.to_owned()));
+        if entry.as_deref() != Some(id) {
+            *entry = None;
+        }
+    };
+    for p in storage.policy_rows()? {
+        name(&p.title, &p.id);
+        name(&p.doc_number, &p.id);
     }
     let mut rows = Vec::new();
     let mut in_file = std::collections::HashSet::new();
     for (line, r) in &t.rows {
         let line = *line;
         let id = uuid::Uuid::now_v7().to_string();
-        let doc_number = get(r, "doc_number").to_owned();
-        if !doc_number.is_empty() {
-            if stored.iter().any(|p| p.doc_number == doc_number) {
-                return Err(row_err(line, format!("文号 {doc_number} 的政策已发布")));
-            }
-            if !in_file.insert(doc_number.clone()) {
-                return Err(row_err(line, format!("文号 {doc_number} 重复")));
-            }
-            known.insert(doc_number.clone(), id.clone());
+        let region = region_id(line, get(r, "region"))?;
+        let (title, doc_number) = (get(r, "title").to_owned(), get(r, "doc_number").to_owned());
+        let key = same(&region, &title, &doc_number);
+        let shown = if doc_number.is_empty() { format!("《{title}》") } else { format!("文号 {doc_number} ") };
+        if issued.contains(&key) {
+            return Err(row_err(line, format!("{shown}的政策已发布")));
         }
-        known.insert(get(r, "title").to_owned(), id.clone());
+        if !in_file.insert(key) {
+            return Err(row_err(line, format!("{shown}重复")));
+        }
+        name(&title, &id);
+        name(&doc_number, &id);
         let tags = split(get(r, "tags"))
             .into_iter()
             .map(|t| {
@@ -714,7 +762,7 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             },
             excludes: split(get(r, "excludes")),
         };
-        rows.push((line, id, region_id(line, get(r, "region"))?, policy));
+        rows.push((line, id, region, policy));
     }
     let system = system_user(state)?;
     let mut author = Author::new(state, &system)?;
@@ -723,7 +771,12 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
     for (line, id, region, mut policy) in rows {
         policy.excludes = std::mem::take(&mut policy.excludes)
             .into_iter()
-            .map(|x| known.get(&x).cloned().ok_or_else(|| row_err(line, format!("不可叠加的政策 {x} 不存在"))))
+            .map(|x| match names.get(&x) {
+                Some(Some(other)) if *other == id => Err(row_err(line, format!("不可叠加的政策 {x} 是本政策"))),
+                Some(Some(other)) => Ok(other.clone()),
+                Some(None) => Err(row_err(line, format!("不可叠加的政策 {x} 有重名，请写文号"))),
+                None => Err(row_err(line, format!("不可叠加的政策 {x} 不存在"))),
+            })
             .collect::<Result<_, _>>()?;
         let action = PolicyAction::Issued { region_id: region.clone(), policy }
             .validate()
@@ -733,6 +786,7 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             .map_err(|e| row_err(line, e.message_zh))?;
     }
     author.submit_all()?;
+    after_import(state);
     Ok(n)
 }
 

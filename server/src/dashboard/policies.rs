@@ -16,7 +16,7 @@ use axum::response::Response;
 use std::collections::HashMap;
 use std::sync::Arc;
 use zhuqi_core::domain::directory::path_covers;
-use zhuqi_core::domain::policy::{PolicyState, PolicyText, qualifies};
+use zhuqi_core::domain::policy::{Applicant, PolicyState, PolicyText, meets_criteria};
 
 /// How far something reached: enterprises that qualify, were told on a visit, marked interested,
 /// marked applied.
@@ -55,31 +55,32 @@ pub struct RegionReach {
 pub struct Reach {
     pub policies: Vec<PolicyReach>,
     pub regions: Vec<RegionReach>,
-    /// Enterprises no policy in force matches: (name, region name), by region then name, at most
-    /// [`UNMATCHED_SHOWN`].
+    /// Enterprises no policy in force matches: (name, region name), by region then name, as many
+    /// as asked for.
     pub unmatched: Vec<(String, String)>,
     pub unmatched_total: u32,
 }
 
-/// How many unmatched enterprises the page and the export list by name.
+/// How many unmatched enterprises the page lists by name (the export lists them all).
 pub const UNMATCHED_SHOWN: usize = 2_000;
 
 fn status(p: &PolicyState, today: i64) -> &'static str {
     let day = |d: &str| zhuqi_core::domain::text::parse_date("date", d).unwrap_or(i64::MAX);
-    if p.withdrawn_at.is_some() {
+    if p.in_force(today) {
+        "在效"
+    } else if p.withdrawn_at.is_some() {
         "已废止"
     } else if today < day(&p.policy.valid_from) {
         "未生效"
-    } else if day(&p.policy.valid_until) < today {
-        "已过期"
     } else {
-        "在效"
+        "已过期"
     }
 }
 
 /// The reach on day `today` (days since 1970, China time) of the policies a manager's devices hold
-/// (those issued over their region or within it), among the enterprises of their region.
-pub fn reach(st: &AppState, session: &Session, today: i64) -> Result<Reach, ApiError> {
+/// (those issued over their region or within it), among the enterprises of their region; at most
+/// `listed` unmatched enterprises by name.
+pub fn reach(st: &AppState, session: &Session, today: i64, listed: usize) -> Result<Reach, ApiError> {
     let storage = st.storage.as_ref();
     let dir = st.directory.get(storage)?;
     let root = root_path(&dir, session);
@@ -117,7 +118,10 @@ pub fn reach(st: &AppState, session: &Session, today: i64) -> Result<Reach, ApiE
         by_region.entry(p.region_id.as_str()).or_default().push(i);
     }
     let mut known: HashMap<String, Vec<(usize, bool, Option<String>)>> = HashMap::new();
-    for (enterprise, policy, told, mark) in storage.enterprise_policy_rows()? {
+    // The regions of the manager's subtree (all of them for a manager over none).
+    let regions: Option<Vec<String>> = (!root.is_empty())
+        .then(|| dir.paths.iter().filter(|(_, p)| path_covers(&root, p)).map(|(r, _)| r.clone()).collect());
+    for (enterprise, policy, told, mark) in storage.enterprise_policy_rows(regions.as_deref())? {
         if let Some(&i) = position.get(policy.as_str()) {
             known.entry(enterprise).or_default().push((i, told, mark));
         }
@@ -127,7 +131,7 @@ pub fn reach(st: &AppState, session: &Session, today: i64) -> Result<Reach, ApiE
     let mut unmatched = Vec::new();
     let mut unmatched_total = 0;
     let depth = if root.is_empty() { 0 } else { root.split('/').count() };
-    for (id, e) in storage.enterprise_profiles()? {
+    for (id, e) in storage.enterprise_profiles(regions.as_deref())? {
         let Some(path) = path_of(&e.region_id).filter(|p| path_covers(&root, p)) else { continue };
         // The region right below the manager's that it lies in (the manager's own for its enterprises).
         let bucket = path.split('/').nth(depth).or_else(|| path.rsplit('/').next()).unwrap_or_default();
@@ -143,9 +147,10 @@ pub fn reach(st: &AppState, session: &Session, today: i64) -> Result<Reach, ApiE
         let region = &mut per_region[r].1;
         region.enterprises += 1;
         let mut matched_any = false;
+        let applicant = Applicant::new(&e, path, today);
         for issuer in path.split('/') {
             for &i in by_region.get(issuer).into_iter().flatten() {
-                if qualifies(&policies[i], &e, path, today) {
+                if meets_criteria(&policies[i], &applicant) {
                     per_policy[i].matched += 1;
                     matched_any = true;
                 }
@@ -169,12 +174,11 @@ pub fn reach(st: &AppState, session: &Session, today: i64) -> Result<Reach, ApiE
         if !matched_any {
             region.unmatched += 1;
             unmatched_total += 1;
-            if unmatched.len() < UNMATCHED_SHOWN {
-                unmatched.push((region.name.clone(), e.name));
-            }
+            unmatched.push((region.name.clone(), e.name));
         }
     }
     unmatched.sort();
+    unmatched.truncate(listed);
     per_region.sort_by(|a, b| a.0.cmp(&b.0));
     let policies = policies
         .into_iter()
@@ -268,7 +272,7 @@ pub fn unmatched_table(r: &Reach) -> Table {
 
 pub async fn policies_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     managed(state, headers, move |st, session, viewer| {
-        let r = reach(st, session, today())?;
+        let r = reach(st, session, today(), UNMATCHED_SHOWN)?;
         let page = PolicyReachPage {
             policies: policy_table(&r),
             regions: region_table(&r),

@@ -614,11 +614,12 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn enterprises_per_region(&self) -> Result<Vec<(String, u32)>>;
     /// Every policy, by issue.
     fn policy_rows(&self) -> Result<Vec<PolicyRow>>;
-    /// Every enterprise's id and profile as far as policies are matched on it (no contacts, address
-    /// or location), by name.
-    fn enterprise_profiles(&self) -> Result<Vec<(String, zhuqi_core::domain::Profile)>>;
-    /// What each enterprise knows of each policy it was told of or marked.
-    fn enterprise_policy_rows(&self) -> Result<Vec<EnterprisePolicyRow>>;
+    /// The id and profile, as far as policies are matched on it (no contacts, address or location),
+    /// of every enterprise of the given regions (of all, for `None`).
+    fn enterprise_profiles(&self, regions: Option<&[String]>) -> Result<Vec<(String, zhuqi_core::domain::Profile)>>;
+    /// What each enterprise of the given regions (of all, for `None`) knows of each policy it was
+    /// told of or marked.
+    fn enterprise_policy_rows(&self, regions: Option<&[String]>) -> Result<Vec<EnterprisePolicyRow>>;
 }
 
 /// What the figures need of one problem.

@@ -4,7 +4,7 @@
 //! projection rows of a document; `store` adds the change log, the document's row and its keys.
 
 use super::projection::Projection;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use zhuqi_core::domain::{EnterpriseState, ProblemStatus};
 
 pub use super::db::Value;
@@ -195,18 +195,14 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                 .collect::<Vec<_>>();
             let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
             // What it knows of each policy: rewritten whole (a corrected visit may drop one).
-            let mut known: BTreeMap<&str, (bool, Option<&str>)> = BTreeMap::new();
-            for policy_id in s.visits.iter().flat_map(|v| &v.record.policy_ids) {
-                known.entry(policy_id).or_default().0 = true;
-            }
-            for m in &s.policy_marks {
-                known.entry(&m.policy_id).or_default().1 = Some(&m.mark);
-            }
             steps.push(Step::delete("enterprise_policies", "enterprise_id", id));
+            let known: Vec<Vec<Value>> = s
+                .policy_knowledge()
+                .into_iter()
+                .map(|(p, told, mark)| vec![id.into(), p.into(), told.into(), mark.into()])
+                .collect();
             if !known.is_empty() {
-                let known =
-                    known.into_iter().map(|(p, (told, mark))| vec![id.into(), p.into(), told.into(), mark.into()]);
-                steps.push(rows("enterprise_policies", ENTERPRISE_POLICY_COLUMNS, OnConflict::Insert, known.collect()));
+                steps.push(rows("enterprise_policies", ENTERPRISE_POLICY_COLUMNS, OnConflict::Insert, known));
             }
             // The photos the visits name (a corrected visit's earlier ones stay named: its history shows them).
             let photos = s.visits.iter().flat_map(|v| {

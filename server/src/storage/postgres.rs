@@ -149,7 +149,8 @@ impl PostgresStorage {
                 return Err(StorageError::Corrupt(format!("relay database version {v} is newer than {VERSION}")));
             }
             Some(v) if v < VERSION => {
-                for m in MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter()).chain([&schema::ASK_REPROJECT]) {
+                let reproject = (v < schema::REPROJECT_BELOW).then_some(&schema::ASK_REPROJECT);
+                for m in MIGRATIONS[v as usize - 1..].iter().flat_map(|m| m.iter()).chain(reproject) {
                     tx.batch_execute(&schema::create(m, Dialect::Postgres)).await?;
                 }
                 tx.execute("UPDATE zhuqi_meta SET value = $1 WHERE name = 'schema_version'", &[&VERSION]).await?;

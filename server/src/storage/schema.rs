@@ -106,11 +106,15 @@ pub const POLICY_REACH: &[&str] = &[
     "CREATE INDEX enterprise_policies_policy ON enterprise_policies (policy_id);",
 ];
 
-/// Run after every upgrade: the projections of the documents stored are written again by the new
-/// code (`RelayStorage::reproject`), filling the tables and columns the upgrade added. A counter,
-/// so that an upgrade cut off before the relay wrote them all still asks for them.
+/// Run after an upgrade from a version below [`REPROJECT_BELOW`]: the projections of the documents
+/// stored are written again by the new code (`RelayStorage::reproject`), filling the tables and
+/// columns the upgrade added. A counter, so that an upgrade cut off before the relay wrote them all
+/// still asks for them.
 pub const ASK_REPROJECT: &str =
     "INSERT INTO counters (name, value) VALUES ('reproject', 1) ON CONFLICT (name) DO NOTHING;";
+
+/// The version that last added projection tables or columns ([`POLICY_REACH`]).
+pub const REPROJECT_BELOW: i64 = 10;
 
 /// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`],
 /// [`PHOTO_REFS`] and [`POLICY_REACH`].

@@ -90,7 +90,7 @@ impl SqliteStorage {
                 v => MIGRATIONS[v as usize - 1..]
                     .iter()
                     .flat_map(|m| m.iter().copied())
-                    .chain([schema::ASK_REPROJECT])
+                    .chain((v < schema::REPROJECT_BELOW).then_some(schema::ASK_REPROJECT))
                     .collect(),
             };
             for sql in steps {

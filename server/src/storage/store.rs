@@ -693,11 +693,12 @@ impl<B: Backend> RelayStorage for B {
         })
     }
 
-    fn enterprise_profiles(&self) -> Result<Vec<(String, zhuqi_core::domain::Profile)>> {
+    fn enterprise_profiles(&self, regions: Option<&[String]>) -> Result<Vec<(String, zhuqi_core::domain::Profile)>> {
         self.read(|db| {
             let sql = "SELECT id, name, uscc, region_id, industry, tags, employees, revenue, founded
-                       FROM enterprises ORDER BY name, id";
-            rows_of(db, sql, vec![], |mut r| {
+                       FROM enterprises WHERE $1 OR region_id = ANY($2)";
+            let params = args![regions.is_none(), regions.unwrap_or_default()];
+            rows_of(db, sql, params, |mut r| {
                 let id = r.get(0)?;
                 let tags: String = r.get(5)?;
                 let profile = zhuqi_core::domain::Profile {
@@ -714,10 +715,13 @@ impl<B: Backend> RelayStorage for B {
         })
     }
 
-    fn enterprise_policy_rows(&self) -> Result<Vec<EnterprisePolicyRow>> {
+    fn enterprise_policy_rows(&self, regions: Option<&[String]>) -> Result<Vec<EnterprisePolicyRow>> {
         self.read(|db| {
-            let sql = "SELECT enterprise_id, policy_id, told, mark FROM enterprise_policies";
-            rows_of(db, sql, vec![], |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            let sql = "SELECT k.enterprise_id, k.policy_id, k.told, k.mark
+                       FROM enterprise_policies k JOIN enterprises e ON e.id = k.enterprise_id
+                       WHERE $1 OR e.region_id = ANY($2)";
+            let params = args![regions.is_none(), regions.unwrap_or_default()];
+            rows_of(db, sql, params, |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         })
     }
 }
