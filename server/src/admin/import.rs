@@ -515,7 +515,7 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
         }
         .validate()
         .map_err(|e| row_err(*line, e.user_message()))?;
-        if state.directory.get(state.storage.as_ref())?.paths.get(&profile.region_id).is_none() {
+        if !state.directory.get(state.storage.as_ref())?.paths.contains_key(&profile.region_id) {
             return Err(row_err(*line, format!("地区 {} 不存在", profile.region_id)));
         }
         if !seen.insert(profile.uscc.clone()) || state.storage.enterprise_by_uscc(&profile.uscc)?.is_some() {
@@ -538,7 +538,7 @@ fn scale(line: usize, r: &HashMap<&'static str, String>) -> Result<Scale, Import
         // Thousands separators; decimals (revenue in 万元, a spreadsheet's `120.0`) rounded.
         let digits = v.replace([',', '，'], "");
         match digits.parse::<f64>() {
-            Ok(n) if n.is_finite() && n >= 0.0 && n < 1e15 => Ok(Some(n.round() as u64)),
+            Ok(n) if (0.0..1e15).contains(&n) => Ok(Some(n.round() as u64)),
             _ => Err(row_err(line, format!("{what}应为非负数：{v}"))),
         }
     };
