@@ -5,11 +5,13 @@
 use crate::client::ZhuqiClient;
 use crate::error::ZhuqiError;
 use crate::records::{PhotoUploadInfo, SyncSummary};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-/// Implemented by the app to hear about syncs.
+/// Implemented by the app to hear about syncs. Called on the library's background thread, never
+/// the main thread: hop to it before touching the UI (Android:
+/// `Handler(Looper.getMainLooper()).post { … }`; iOS: `DispatchQueue.main.async { … }`).
 #[uniffi::export(callback_interface)]
 pub trait SyncListener: Send + Sync {
     /// A sync brought changes (new or updated documents, refusals, purges): refresh the screens.
@@ -27,69 +29,184 @@ pub trait PhotoListener: Send + Sync {
     fn on_photo_progress(&self, upload: PhotoUploadInfo);
 }
 
+/// Where the watching thread's calls to the listener pass: `stop` closes it, and waits for a call
+/// under way, so that none comes after `stop` returns; a listener that throws is logged, not fatal.
+#[derive(Default)]
+struct Gate {
+    stopped: AtomicBool,
+    calling: Mutex<()>,
+    watcher: OnceLock<std::thread::ThreadId>,
+}
+
+impl Gate {
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn call(&self, f: impl FnOnce()) {
+        let _calling = self.calling.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_stopped() {
+            return;
+        }
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            tracing::warn!("the sync listener failed; watching goes on");
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // From the listener itself (on the watching thread) there is no other call to wait for.
+        if self.watcher.get() != Some(&std::thread::current().id()) {
+            drop(self.calling.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
+    /// Sleeps `d`, or less when stopped meanwhile; whether still watching.
+    fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        while !self.is_stopped() && Instant::now() < until {
+            std::thread::sleep(TICK.min(until.saturating_duration_since(Instant::now())));
+        }
+        !self.is_stopped()
+    }
+}
+
+/// How often the watching thread looks whether it was stopped.
+const TICK: Duration = Duration::from_millis(100);
+
 /// Stops the observation it came from; dropping it stops it too.
 #[derive(uniffi::Object)]
 pub struct WatchHandle {
-    stop: Arc<AtomicBool>,
+    gate: Arc<Gate>,
 }
 
 #[uniffi::export]
 impl WatchHandle {
-    /// Stops watching (takes effect within a few seconds).
+    /// Stops watching: once it returns, the listener is not called again (a call under way is
+    /// waited for; from within the listener, later calls are dropped). A sync under way finishes
+    /// in the background.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.gate.stop();
     }
 }
 
 impl Drop for WatchHandle {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.gate.stopped.store(true, Ordering::SeqCst);
     }
+}
+
+/// Errors after which watching cannot go on: the user must sign in again (the phone was wiped if
+/// revoked) or update the app.
+fn is_final(e: &ZhuqiError) -> bool {
+    matches!(e, ZhuqiError::Revoked { .. } | ZhuqiError::SignedOut { .. })
+        || matches!(e, ZhuqiError::Rejected { code, .. } if code == "upgrade_required")
+}
+
+/// What the thread reading the live events tells the watching thread.
+enum Heard {
+    Change,
+    Ended(zhuqi_core::Result<()>),
 }
 
 #[uniffi::export]
 impl ZhuqiClient {
-    /// Watches the relay's live events on a background thread and syncs when the user's data
-    /// changed, calling `listener` after each sync that brought changes.
+    /// Watches the relay's live events on a background thread: syncs at once, then whenever the
+    /// user's data changed, calling `listener.on_changes` after each sync that brought changes —
+    /// on that background thread, not the main thread (hop to it to update the UI). Errors reach
+    /// `listener.on_error`: going offline once per outage (watching goes on, retrying with a
+    /// growing pause up to a minute), and revoked (the phone is wiped), signed out or too old an
+    /// app, after which watching ends. Stop it with the handle's `stop`.
     pub fn watch(self: Arc<Self>, listener: Box<dyn SyncListener>) -> Arc<WatchHandle> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = Arc::new(WatchHandle { stop: stop.clone() });
-        std::thread::Builder::new()
+        let gate = Arc::new(Gate::default());
+        let handle = Arc::new(WatchHandle { gate: gate.clone() });
+        let thread = std::thread::Builder::new()
             .name("zhuqi-watch".into())
-            .spawn(move || {
-                let client = self;
-                let mut backoff = Duration::from_secs(1);
-                while !stop.load(Ordering::SeqCst) {
-                    let sync = |client: &ZhuqiClient| match client.sync_inner() {
-                        Ok(s) if s.pulled + s.rejected + s.purged > 0 => listener.on_changes(s),
-                        Ok(_) => {}
-                        Err(e) => listener.on_error(e),
-                    };
-                    let (token, cursor) = match (client.token(), client.cursor()) {
-                        (Ok(t), Ok(c)) => (t, c),
-                        (Err(e), _) | (_, Err(e)) => {
-                            listener.on_error(e);
-                            return;
-                        }
-                    };
-                    let relay = match zhuqi_core::sync::SyncClient::new(&client.relay_url()) {
-                        Ok(r) => r,
-                        Err(e) => return listener.on_error(e.into()),
-                    };
-                    let result = relay.watch(&token, cursor, &stop, |_| sync(&client));
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Err(e) = result {
-                        tracing::debug!("live events: {e}");
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
-                    } else {
-                        backoff = Duration::from_secs(1);
-                    }
-                }
-            })
+            .spawn(move || watch_loop(&self, listener.as_ref(), &gate))
             .expect("spawning a thread");
+        let _ = handle.gate.watcher.set(thread.thread().id());
         handle
     }
+}
+
+fn watch_loop(client: &ZhuqiClient, listener: &dyn SyncListener, gate: &Gate) {
+    let mut backoff = Duration::from_secs(1);
+    let mut offline_told = false;
+    // Each round: sync (catching up on what came while not listening), then listen until the
+    // stream ends; a failure pauses the next round.
+    while !gate.is_stopped() {
+        let failed = match sync_and_tell(client, listener, gate) {
+            Err(e) if is_final(&e) => return gate.call(|| listener.on_error(e)),
+            Err(e) => Some(e),
+            Ok(()) => match listen(client, listener, gate) {
+                Ok(()) => None,
+                Err(e) if is_final(&e) => return gate.call(|| listener.on_error(e)),
+                Err(e) => Some(e),
+            },
+        };
+        match failed {
+            None => {
+                backoff = Duration::from_secs(1);
+                offline_told = false;
+            }
+            Some(e) => {
+                if !offline_told {
+                    offline_told = true;
+                    gate.call(|| listener.on_error(e));
+                }
+                if !gate.sleep(backoff) {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+fn sync_and_tell(client: &ZhuqiClient, listener: &dyn SyncListener, gate: &Gate) -> Result<(), ZhuqiError> {
+    let s = client.sync_inner()?;
+    if s.pulled + s.rejected + s.purged > 0 {
+        gate.call(|| listener.on_changes(s));
+    }
+    Ok(())
+}
+
+/// Follows the live events until the stream ends or watching stops, syncing on each change. The
+/// stream is read on a thread of its own, so that stopping needn't wait for the relay's next line.
+fn listen(client: &ZhuqiClient, listener: &dyn SyncListener, gate: &Gate) -> Result<(), ZhuqiError> {
+    let (token, cursor) = (client.token()?, client.cursor()?);
+    let relay = zhuqi_core::sync::SyncClient::new(&client.relay_url())?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let quit = Arc::new(AtomicBool::new(false));
+    let reader_quit = quit.clone();
+    std::thread::Builder::new()
+        .name("zhuqi-events".into())
+        .spawn(move || {
+            let changes = tx.clone();
+            let ended = relay.watch(&token, cursor, &reader_quit, |_| {
+                let _ = changes.send(Heard::Change);
+            });
+            let _ = tx.send(Heard::Ended(ended));
+        })
+        .map_err(|e| ZhuqiError::internal(e.to_string()))?;
+    let result = loop {
+        match rx.recv_timeout(TICK) {
+            _ if gate.is_stopped() => break Ok(()),
+            Ok(Heard::Change) => sync_and_tell(client, listener, gate)?,
+            Ok(Heard::Ended(Ok(()))) => break Ok(()),
+            // Refused (revoked, signed out): a sync says so as well, and wipes a revoked phone.
+            Ok(Heard::Ended(Err(e))) => {
+                let e = ZhuqiError::from(e);
+                if is_final(&e) {
+                    sync_and_tell(client, listener, gate)?;
+                }
+                break Err(e);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
+        }
+    };
+    // The reader ends at the relay's next line (a heartbeat at the latest).
+    quit.store(true, Ordering::SeqCst);
+    result
 }

@@ -7,6 +7,7 @@ import java.time.LocalDate
 import java.time.ZoneId
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.system.exitProcess
 
@@ -209,6 +210,67 @@ fun main() {
         check(fired.await(30, TimeUnit.SECONDS), "the listener heard of the closing")
         handle.stop()
         check(errors.get() == 0, "no background errors")
+    }
+
+    scenario("a listener that throws does not end watching; after stop() returns no call comes") {
+        val today = java.time.LocalDate.now(java.time.ZoneId.of("Asia/Shanghai"))
+        fun issue(title: String) {
+            manager.issuePolicy("410102", PolicyInput(
+                title, "中原区人民政府", "", "对符合条件的企业给予奖励", "",
+                today.minusDays(1).toString(), today.plusDays(30).toString(), null,
+                PolicyCriteria(listOf(), listOf(), listOf()), listOf(),
+            ))
+            manager.syncNow()
+        }
+        val stopped = AtomicBoolean(false)
+        val late = AtomicInteger()
+        val heard = CountDownLatch(2)
+        val handle = cadre.watch(object : SyncListener {
+            override fun onChanges(summary: SyncSummary) {
+                if (stopped.get()) late.incrementAndGet()
+                heard.countDown()
+                throw IllegalStateException("a bug in the app's listener")
+            }
+            override fun onError(error: ZhuqiException) {
+                if (stopped.get()) late.incrementAndGet()
+            }
+        })
+        Thread.sleep(1000)
+        issue("第一项奖励")
+        Thread.sleep(1500)
+        issue("第二项奖励")
+        check(heard.await(30, TimeUnit.SECONDS), "the listener threw and was called again")
+        val started = System.nanoTime()
+        handle.stop()
+        stopped.set(true)
+        val ms = (System.nanoTime() - started) / 1_000_000
+        check(ms < 2_000, "stop() took $ms ms")
+        issue("第三项奖励")
+        Thread.sleep(3_000)
+        check(late.get() == 0, "${late.get()} calls after stop() returned")
+    }
+
+    scenario("a phone revoked while watching is wiped and told so") {
+        val server = System.getenv("ZHUQI_SERVER") ?: error("set ZHUQI_SERVER to the relay binary")
+        val data = System.getenv("ZHUQI_DATA") ?: error("set ZHUQI_DATA to the relay's data directory")
+        val lost = client("lost")
+        val me = lost.signIn("410102-cadre1", PASSWORD, "丢在车间的手机")
+        lost.syncNow()
+        val told = java.util.concurrent.LinkedBlockingQueue<ZhuqiException>()
+        val handle = lost.watch(object : SyncListener {
+            override fun onChanges(summary: SyncSummary) {}
+            override fun onError(error: ZhuqiException) { told.add(error) }
+        })
+        Thread.sleep(1000)
+        val revoke = ProcessBuilder(server, "revoke-device", "--data-dir", data, me.deviceId).inheritIO().start()
+        check(revoke.waitFor() == 0, "revoked")
+        // Something changes for the user: the watching phone syncs and learns it was revoked.
+        cadre.recordVisit(enterpriseId, VisitInput(today, listOf("总经理"), "回访", listOf(), listOf(), null, listOf()))
+        cadre.syncNow()
+        val error = told.poll(30, TimeUnit.SECONDS)
+        check(error is ZhuqiException.Revoked, "told $error")
+        check(lost.currentUser() == null, "signed out and wiped")
+        handle.stop()
     }
 
     scenario("every client sees the same final state") {
