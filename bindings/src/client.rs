@@ -5,7 +5,9 @@
 use crate::error::{Result, ZhuqiError};
 use crate::records::*;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 use zhuqi_core::domain::ProblemAction;
 use zhuqi_core::store::{Identity, NewProblem, PhotoSize, Store};
 use zhuqi_core::sync::SyncClient;
@@ -22,6 +24,12 @@ pub struct ZhuqiClient {
     sync_lock: Mutex<()>,
     /// Hears how photo uploads progress (`set_photo_listener`).
     photo_listener: RwLock<Option<Arc<dyn crate::listener::PhotoListener>>>,
+    /// Set by `cancel_sync` (and signing out): the relay client stops at its next step.
+    cancel: Arc<AtomicBool>,
+    /// How many times a sync was cancelled: a waiting `sync_now` returns when it moves.
+    cancels: AtomicU64,
+    /// The relay client's timeouts (connect, whole request) and attempts per request.
+    limits: Mutex<(Duration, Duration, u32)>,
 }
 
 fn store_path(dir: &std::path::Path, user_id: &str) -> PathBuf {
@@ -42,6 +50,15 @@ impl ZhuqiClient {
         self.relay.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// A relay client with this client's timeouts, attempts and cancel flag.
+    fn relay_client(&self, relay_url: &str) -> Result<SyncClient> {
+        let (connect, request, attempts) = *self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(SyncClient::new(relay_url)?
+            .with_timeouts(connect, request)?
+            .with_retries(attempts, Duration::from_millis(250))
+            .with_cancel(self.cancel.clone()))
+    }
+
     fn open_store(&self, identity: Identity, token: &str) -> Result<UserProfile> {
         let path = store_path(&self.data_dir, &identity.user_id);
         let store = Store::open(&path, identity.clone())?;
@@ -59,7 +76,12 @@ impl ZhuqiClient {
     /// goes); on a revoked device wipes everything first, as the relay asks. A photo upload cut off
     /// stays queued for the next sync.
     pub(crate) fn sync_inner(&self) -> Result<SyncSummary> {
+        let asked_at = self.cancels.load(Ordering::SeqCst);
         let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        // A cancel before this sync was asked for is not meant for it.
+        if self.cancels.load(Ordering::SeqCst) == asked_at {
+            self.cancel.store(false, Ordering::SeqCst);
+        }
         let store = self.store()?;
         match self.relay().sync_now(&store) {
             Ok(r) => {
@@ -85,11 +107,19 @@ impl ZhuqiClient {
     }
 
     fn sign_out_inner(&self, wipe: bool) -> Result<()> {
+        // No new call finds the store from here on; a sync under way stops at its next step.
         let store = self.store.write().unwrap_or_else(|p| p.into_inner()).take();
+        self.cancel_sync();
         let _ = std::fs::remove_file(self.data_dir.join(SESSION_FILE));
         if let Some(store) = store {
-            if let Ok(Some(token)) = store.session_token() {
-                let _ = self.relay().sign_out(&token);
+            // The relay is told in the background, once: signing out never waits for the network.
+            if let Ok(Some(token)) = store.session_token()
+                && let Ok(relay) = self.relay_client(self.relay().base_url())
+            {
+                let relay = relay.with_retries(1, Duration::ZERO).with_cancel(Arc::default());
+                let _ = std::thread::Builder::new().name("zhuqi-sign-out".into()).spawn(move || {
+                    let _ = relay.sign_out(&token);
+                });
             }
             if wipe {
                 store.wipe()?;
@@ -126,12 +156,20 @@ impl ZhuqiClient {
             .map_err(|e| ZhuqiError::Storage {
                 detail: e.to_string(), message_zh: "无法创建数据目录".into()
             })?;
+        let cancel: Arc<AtomicBool> = Arc::default();
         let client = ZhuqiClient {
-            relay: RwLock::new(Arc::new(SyncClient::new(&relay_url)?)),
+            relay: RwLock::new(Arc::new(SyncClient::new(&relay_url)?.with_cancel(cancel.clone()))),
             data_dir,
             store: RwLock::new(None),
             sync_lock: Mutex::new(()),
             photo_listener: RwLock::new(None),
+            cancel,
+            cancels: AtomicU64::new(0),
+            limits: Mutex::new((
+                zhuqi_core::sync::client::CONNECT_TIMEOUT,
+                zhuqi_core::sync::client::REQUEST_TIMEOUT,
+                4,
+            )),
         };
         if let Ok(json) = std::fs::read_to_string(client.data_dir.join(SESSION_FILE))
             && let Ok(identity) = serde_json::from_str::<Identity>(&json)
@@ -144,8 +182,26 @@ impl ZhuqiClient {
 
     /// Points the client at another relay address (the same relay behind another address).
     pub fn set_relay_url(&self, relay_url: String) -> Result<()> {
-        *self.relay.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(SyncClient::new(&relay_url)?);
+        *self.relay.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.relay_client(&relay_url)?);
         Ok(())
+    }
+
+    /// How long talking to the relay may take: connecting, a whole request, and how many times a
+    /// request is tried (network failures and 5xx; at least once). The defaults, 10 s, 60 s and 4,
+    /// suit the foreground; a background task the system ends after 30 s wants e.g. 5 s, 20 s, 1.
+    pub fn set_timeouts(&self, connect_ms: u32, request_ms: u32, attempts: u32) -> Result<()> {
+        let ms = |v: u32| Duration::from_millis(u64::from(v.max(1)));
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = (ms(connect_ms), ms(request_ms), attempts.max(1));
+        let url = self.relay_url();
+        self.set_relay_url(url)
+    }
+
+    /// Cancels the sync under way, if any (from any thread): `sync_now` returns `Cancelled` at
+    /// once, and the sync stops at its next step (a request already sent ends at its timeout, in
+    /// the background); what it stored so far stays. A later sync runs normally.
+    pub fn cancel_sync(&self) {
+        self.cancels.fetch_add(1, Ordering::SeqCst);
+        self.cancel.store(true, Ordering::SeqCst);
     }
 
     /// Signs in with a login and password; the phone becomes one of the user's devices.
@@ -546,9 +602,31 @@ impl ZhuqiClient {
 
     // ---- sync ----
 
-    /// Pushes local changes and pulls remote ones (one round trip when up to date).
-    pub fn sync_now(&self) -> Result<SyncSummary> {
-        self.sync_inner()
+    /// Pushes local changes and pulls remote ones (one round trip when up to date). Returns
+    /// `Cancelled` as soon as `cancel_sync` is called meanwhile.
+    pub fn sync_now(self: Arc<Self>) -> Result<SyncSummary> {
+        let asked_at = self.cancels.load(Ordering::SeqCst);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let client = self.clone();
+        std::thread::Builder::new()
+            .name("zhuqi-sync".into())
+            .spawn(move || {
+                let _ = tx.send(client.sync_inner());
+            })
+            .map_err(|e| ZhuqiError::internal(e.to_string()))?;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.cancels.load(Ordering::SeqCst) != asked_at {
+                        return Err(zhuqi_core::Error::Cancelled.into());
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(ZhuqiError::internal("the sync thread ended without an answer"));
+                }
+            }
+        }
     }
 
     /// Where one document stands with the relay.

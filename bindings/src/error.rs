@@ -23,6 +23,9 @@ pub enum ZhuqiError {
     /// This phone was revoked: its data has been wiped; sign in again.
     #[error("device revoked")]
     Revoked { message_zh: String },
+    /// The app cancelled the sync (`cancel_sync`); everything stays saved on the phone.
+    #[error("cancelled")]
+    Cancelled { message_zh: String },
     /// The relay refused the request (`code` from the protocol, e.g. `throttled`, `upgrade_required`).
     #[error("relay refused ({code}): {detail}")]
     Rejected { code: String, detail: String, message_zh: String },
@@ -58,6 +61,7 @@ impl From<Error> for ZhuqiError {
                 ZhuqiError::Storage { detail, message_zh }
             }
             Error::Document(_) | Error::Corrupt(_) => ZhuqiError::Internal { detail, message_zh },
+            Error::Cancelled => ZhuqiError::Cancelled { message_zh },
         }
     }
 }

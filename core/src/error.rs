@@ -39,6 +39,9 @@ pub enum Error {
     /// A photo file could not be read, copied or removed.
     #[error("file error: {0}")]
     File(String),
+    /// The app cancelled the sync (`SyncClient::cancel_handle`); what it stored so far stays.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -60,6 +63,7 @@ impl Error {
             Error::Relay { message_zh, .. } => message_zh.clone(),
             Error::StoreOfAnotherUser => "本机数据属于其他用户，请先退出并清除数据".into(),
             Error::File(_) => "无法读取或保存照片文件，请重试".into(),
+            Error::Cancelled => "同步已取消，数据已保存在本机".into(),
         }
     }
 

@@ -195,6 +195,17 @@ fn wiping_a_store_leaves_no_row_of_any_table_but_the_devices_own_keys() {
     // with office settings and the calendar, a session.
     let pid = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
     w.cadre.record_visit(&w.enterprise_id, visit("2026-03-02")).unwrap();
+    let policy = zhuqi_core::domain::policy::PolicyText {
+        title: "稳岗补贴".into(),
+        issuer: "人社局".into(),
+        summary: "补贴".into(),
+        valid_from: "2026-01-01".into(),
+        valid_until: "2026-12-31".into(),
+        ..Default::default()
+    };
+    let policy = w.manager.issue_policy(COUNTY, policy).unwrap();
+    send_all(&w.manager, &w.cadre);
+    w.cadre.mark_policy(&w.enterprise_id, &policy, "interested").unwrap();
     let settings = zhuqi_core::domain::OfficeSettings { region_id: CITY.into(), answer_days: 30, working_days: true };
     let day = zhuqi_core::domain::CalendarDay { date: "2026-10-01".into(), working: false, name: "国庆节".into() };
     let extra = zhuqi_core::domain::Directory { settings: vec![settings], calendar: vec![day], ..Default::default() };

@@ -273,6 +273,39 @@ fun main() {
         handle.stop()
     }
 
+    scenario("a sync to a relay that stalls is cancelled at once; short timeouts bound it") {
+        // A "relay" that accepts connections and never answers.
+        val stall = java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())
+        val held = java.util.Collections.synchronizedList(mutableListOf<java.net.Socket>())
+        Thread { try { while (true) held.add(stall.accept()) } catch (e: Exception) {} }.apply { isDaemon = true; start() }
+        cadre.setRelayUrl("http://127.0.0.1:${stall.localPort}")
+        val pending = java.util.concurrent.CompletableFuture.supplyAsync {
+            try { cadre.syncNow(); null } catch (e: ZhuqiException) { e }
+        }
+        Thread.sleep(500)
+        val started = System.nanoTime()
+        cadre.cancelSync()
+        val cancelled = pending.get(5, TimeUnit.SECONDS)
+        val ms = (System.nanoTime() - started) / 1_000_000
+        check(cancelled is ZhuqiException.Cancelled && ms < 2_000, "$cancelled after $ms ms")
+        synchronized(held) { held.forEach { it.close() }; held.clear() } // the request under way ends
+        // A background task's limits: the stalled relay costs one second, not minutes.
+        cadre.setTimeouts(500u, 1_000u, 1u)
+        val t = System.nanoTime()
+        try {
+            cadre.syncNow()
+            throw AssertionError("a relay that never answers")
+        } catch (e: ZhuqiException.Offline) {
+            check(e.messageZh.isNotEmpty(), "message")
+        }
+        val took = (System.nanoTime() - t) / 1_000_000
+        check(took < 10_000, "timed out after $took ms")
+        cadre.setTimeouts(10_000u, 60_000u, 4u)
+        cadre.setRelayUrl(relay)
+        stall.close()
+        cadre.syncNow() // a later sync runs normally
+    }
+
     scenario("every client sees the same final state") {
         val clients = listOf(cadre, manager, handler, enterprise)
         clients.forEach { it.syncNow() }

@@ -289,6 +289,7 @@ impl Store {
             "task_notices",
             "task_recipients",
             "policies",
+            "enterprise_policies",
         ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }

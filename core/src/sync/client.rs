@@ -6,6 +6,7 @@ use super::protocol::*;
 use crate::error::{Error, Result};
 use crate::store::{PhotoSize, PhotoUpload, Store};
 use std::io::{BufRead, BufReader};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -70,22 +71,42 @@ pub struct SyncClient {
     http: reqwest::blocking::Client,
     attempts: u32,
     backoff: Duration,
+    /// Set to stop what this client is doing at its next step (see [`SyncClient::with_cancel`]).
+    cancel: Arc<AtomicBool>,
 }
+
+/// How long a request may take by default: to connect, and whole.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl SyncClient {
     /// A client of the relay at `base_url` (e.g. `https://zhuqi.example.gov.cn`).
     pub fn new(base_url: &str) -> Result<SyncClient> {
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::Network(e.to_string()))?;
         Ok(SyncClient {
             base: base_url.trim_end_matches('/').to_owned(),
-            http,
+            http: http_client(CONNECT_TIMEOUT, REQUEST_TIMEOUT)?,
             attempts: 4,
             backoff: Duration::from_millis(250),
+            cancel: Arc::default(),
         })
+    }
+
+    /// Sets how long connecting and a whole request may take (a background task the system ends
+    /// after 30 s wants shorter than the defaults, 10 s and 60 s).
+    pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> Result<Self> {
+        self.http = http_client(connect, request)?;
+        Ok(self)
+    }
+
+    /// Stops this client's work when `cancel` is set: no request starts and no retry waits after
+    /// that (a request under way ends at its timeout); the call returns [`Error::Cancelled`].
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
 
     /// Sets how many times a request is tried and the first wait between tries (doubled each time).
@@ -159,8 +180,15 @@ impl SyncClient {
         let mut last = Error::Network("no attempt".into());
         for attempt in 0..self.attempts {
             if attempt > 0 {
-                std::thread::sleep(wait);
+                // The pause, a tenth of a second at a time, so that a cancel cuts it short.
+                let until = std::time::Instant::now() + wait;
+                while !self.cancelled() && std::time::Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(100).min(until - std::time::Instant::now()));
+                }
                 wait *= 2;
+            }
+            if self.cancelled() {
+                return Err(Error::Cancelled);
             }
             match send() {
                 Err(e) => last = Error::Network(e.to_string()),
@@ -472,6 +500,14 @@ impl SyncClient {
         }
         Ok(())
     }
+}
+
+fn http_client(connect: Duration, request: Duration) -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .connect_timeout(connect)
+        .timeout(request)
+        .build()
+        .map_err(|e| Error::Network(e.to_string()))
 }
 
 /// The next pending changes to push: those not pushed yet in this sync, up to the budget.
