@@ -13,7 +13,7 @@ fn many_threads_share_one_client() {
     seed_enterprises(&relay.url, tmp.path());
     let client = ZhuqiClient::new(tmp.path().join("phone").display().to_string(), relay.url.clone()).unwrap();
     client.sign_in("cadre".into(), PASSWORD.into(), "手机".into()).unwrap();
-    client.sync_now().unwrap();
+    Arc::clone(&client).sync_now().unwrap();
     let today = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms());
     let threads: Vec<_> = (0..8)
         .map(|t| {
@@ -46,7 +46,7 @@ fn many_threads_share_one_client() {
                             client.report_problem(p).unwrap();
                         }
                         2 => {
-                            client.sync_now().unwrap();
+                            Arc::clone(&client).sync_now().unwrap();
                         }
                         _ => {
                             client.home_counts().unwrap();
@@ -61,7 +61,7 @@ fn many_threads_share_one_client() {
     for t in threads {
         t.join().expect("no panic");
     }
-    client.sync_now().unwrap();
+    Arc::clone(&client).sync_now().unwrap();
     let counts = client.home_counts().unwrap();
     assert_eq!(counts.unsynced_changes, 0);
     let detail = client.enterprise(ENT_A.into()).unwrap();
