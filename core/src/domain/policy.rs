@@ -241,13 +241,21 @@ pub struct Applicant<'a> {
     pub profile: &'a Profile,
     /// Its region's path (`410000/410100/410102`).
     pub path: &'a str,
+    /// The day asked about (days since 1970, China time).
+    pub today: i64,
     band: Option<SizeBand>,
     age: Option<u32>,
 }
 
 impl<'a> Applicant<'a> {
     pub fn new(profile: &'a Profile, path: &'a str, today: i64) -> Self {
-        Applicant { profile, path, band: profile.scale.band(), age: profile.scale.age_years(today) }
+        Applicant { profile, path, today, band: profile.scale.band(), age: profile.scale.age_years(today) }
+    }
+
+    /// Whether it qualifies for the policy on its day: every criterion met, and the policy in
+    /// force (what [`explain`] says, without saying why).
+    pub fn qualifies(&self, p: &PolicyState) -> bool {
+        meets_criteria(p, self) && p.in_force(self.today)
     }
 
     fn within(&self, region: &str) -> bool {
@@ -346,11 +354,16 @@ pub fn meets_criteria(p: &PolicyState, a: &Applicant<'_>) -> bool {
 /// Whether the enterprise of profile `e` qualifies for the policy `p` on day `today` (days since
 /// 1970, China time), and why.
 pub fn match_enterprise(p: &PolicyState, e: &Profile, today: i64, dir: &dyn DirectoryLookup) -> Match {
-    let (mut reasons, mut missing) = (Vec::new(), Vec::new());
-    let c = &p.policy.criteria;
     let path = dir.region_path(&e.region_id).unwrap_or_default();
-    let applicant = Applicant::new(e, &path, today);
-    let j = Judge { p, a: &applicant };
+    explain(p, &Applicant::new(e, &path, today), dir)
+}
+
+/// [`match_enterprise`] for an applicant worked out once (one enterprise against many policies).
+pub fn explain(p: &PolicyState, applicant: &Applicant<'_>, dir: &dyn DirectoryLookup) -> Match {
+    let (mut reasons, mut missing) = (Vec::new(), Vec::new());
+    let (e, today) = (applicant.profile, applicant.today);
+    let c = &p.policy.criteria;
+    let j = Judge { p, a: applicant };
     let region_name = |r: &str| dir.region_name(r).unwrap_or_else(|| r.to_owned());
     match j.region() {
         None => missing.push(format!("地区：不在{}", region_name(&p.region_id))),
@@ -506,7 +519,7 @@ mod tests {
             for e in &enterprises {
                 let m = match_enterprise(p, e, today, &Dir);
                 let path = Dir.region_path(&e.region_id).unwrap();
-                let counted = meets_criteria(p, &Applicant::new(e, &path, today)) && p.in_force(today);
+                let counted = Applicant::new(e, &path, today).qualifies(p);
                 assert_eq!(counted, m.qualifies, "{p:?} {e:?} {m:?}");
                 if m.qualifies {
                     yes += 1

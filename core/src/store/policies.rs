@@ -3,7 +3,7 @@
 //! the index rows (no document is read).
 
 use super::Store;
-use crate::domain::policy::{Criteria, Match, PolicyState, PolicyText, match_enterprise};
+use crate::domain::policy::{Applicant, Criteria, Match, PolicyState, PolicyText, explain};
 use crate::domain::{DirectoryLookup, EnterpriseAction, Profile, Scale};
 use crate::error::{Entity, Error, Result};
 use crate::storage::SqlDirectory;
@@ -154,21 +154,24 @@ impl Store {
     pub fn policies_for(&self, enterprise_id: &str) -> Result<Vec<PolicyMatch>> {
         let profile = self.enterprise_profile(enterprise_id)?;
         let policies = self.policies()?;
-        let mut inner = self.lock();
+        let inner = self.lock();
         let marks: HashMap<String, String> = inner
-            .enterprise(enterprise_id)?
-            .policy_marks
-            .iter()
-            .map(|m| (m.policy_id.clone(), m.mark.clone()))
-            .collect();
+            .conn
+            .prepare_cached(
+                "SELECT policy_id, mark FROM enterprise_policies WHERE enterprise_id = ?1 AND mark IS NOT NULL",
+            )?
+            .query_map([enterprise_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let today = (inner.now() + 8 * 3_600_000).div_euclid(86_400_000);
         let dir = SqlDirectory::new(&inner.conn);
         let remembered = Remembered::new(&dir);
+        let path = remembered.region_path(&profile.region_id).unwrap_or_default();
+        let applicant = Applicant::new(&profile, &path, today);
         let mut out: Vec<PolicyMatch> = policies
             .into_iter()
             .filter(|p| !p.withdrawn)
             .map(|p| {
-                let matched = match_enterprise(&p.state(), &profile, today, &remembered);
+                let matched = explain(&p.state(), &applicant, &remembered);
                 let mark = marks.get(&p.id).cloned();
                 PolicyMatch { policy: p, matched, mark }
             })
@@ -203,7 +206,8 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (enterprise_id, told, mark, profile) = row?;
-            if match_enterprise(&policy, &profile, today, &dir).qualifies {
+            let path = dir.region_path(&profile.region_id).unwrap_or_default();
+            if Applicant::new(&profile, &path, today).qualifies(&policy) {
                 out.push(PolicyCandidate { enterprise_id, name: profile.name, told, mark });
             }
         }
