@@ -153,8 +153,11 @@ impl Store {
     /// the fewest criteria (withdrawn ones left out), each with its reasons and what is missing.
     pub fn policies_for(&self, enterprise_id: &str) -> Result<Vec<PolicyMatch>> {
         let profile = self.enterprise_profile(enterprise_id)?;
-        let policies = self.policies()?;
         let inner = self.lock();
+        // In the table's order (no sort in SQL: the matches are sorted below).
+        let sql = format!("SELECT {COLUMNS} FROM policies WHERE withdrawn = 0");
+        let policies: Vec<PolicySummary> =
+            inner.conn.prepare_cached(&sql)?.query_map([], from_row)?.collect::<rusqlite::Result<_>>()?;
         let marks: HashMap<String, String> = inner
             .conn
             .prepare_cached(
@@ -169,7 +172,6 @@ impl Store {
         let applicant = Applicant::new(&profile, &path, today);
         let mut out: Vec<PolicyMatch> = policies
             .into_iter()
-            .filter(|p| !p.withdrawn)
             .map(|p| {
                 let matched = explain(&p.state(), &applicant, &remembered);
                 let mark = marks.get(&p.id).cloned();
