@@ -144,6 +144,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cache: HashMap<String, Cached>,
     tick: u64,
+    /// The policies in force as last read, with the connection's count of changed rows then: read
+    /// again after any write (see `policies::in_force`).
+    policies: Option<(u64, Arc<Vec<PolicySummary>>)>,
 }
 
 /// A document held in memory with what was derived from it.
@@ -353,6 +356,7 @@ impl Store {
                 clock,
                 cache: HashMap::new(),
                 tick: 0,
+                policies: None,
             }),
         };
         store.reindex_if_asked()?;

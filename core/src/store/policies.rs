@@ -11,6 +11,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A policy as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -140,6 +141,24 @@ impl PolicySummary {
     }
 }
 
+/// The policies not withdrawn, in the table's order (the matches are sorted after), read once and
+/// kept until the store writes anything: a cadre going through an enterprise's policies during a
+/// visit reads them once.
+fn in_force(inner: &mut super::Inner) -> Result<Arc<Vec<PolicySummary>>> {
+    let version = inner.conn.total_changes();
+    if let Some((v, policies)) = &inner.policies
+        && *v == version
+    {
+        return Ok(policies.clone());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM policies WHERE withdrawn = 0");
+    let policies: Vec<PolicySummary> =
+        inner.conn.prepare_cached(&sql)?.query_map([], from_row)?.collect::<rusqlite::Result<_>>()?;
+    let policies = Arc::new(policies);
+    inner.policies = Some((version, policies.clone()));
+    Ok(policies)
+}
+
 impl Store {
     /// The policies this device holds, in force first, newest issued first.
     pub fn policies(&self) -> Result<Vec<PolicySummary>> {
@@ -153,11 +172,8 @@ impl Store {
     /// the fewest criteria (withdrawn ones left out), each with its reasons and what is missing.
     pub fn policies_for(&self, enterprise_id: &str) -> Result<Vec<PolicyMatch>> {
         let profile = self.enterprise_profile(enterprise_id)?;
-        let inner = self.lock();
-        // In the table's order (no sort in SQL: the matches are sorted below).
-        let sql = format!("SELECT {COLUMNS} FROM policies WHERE withdrawn = 0");
-        let policies: Vec<PolicySummary> =
-            inner.conn.prepare_cached(&sql)?.query_map([], from_row)?.collect::<rusqlite::Result<_>>()?;
+        let mut inner = self.lock();
+        let policies = in_force(&mut inner)?;
         let marks: HashMap<String, String> = inner
             .conn
             .prepare_cached(
@@ -171,11 +187,11 @@ impl Store {
         let path = remembered.region_path(&profile.region_id).unwrap_or_default();
         let applicant = Applicant::new(&profile, &path, today);
         let mut out: Vec<PolicyMatch> = policies
-            .into_iter()
+            .iter()
             .map(|p| {
                 let matched = explain(&p.state(), &applicant, &remembered);
                 let mark = marks.get(&p.id).cloned();
-                PolicyMatch { policy: p, matched, mark }
+                PolicyMatch { policy: p.clone(), matched, mark }
             })
             .collect();
         dir.check(Ok(()))?;
