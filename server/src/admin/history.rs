@@ -648,14 +648,7 @@ impl Planner {
         if at > self.now {
             return Err(bad("历史记录的时间不能晚于现在".into()));
         }
-        let list = |k: &str| -> Vec<String> {
-            get(r, k)
-                .split([';', '；', '、', ',', '，'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(Into::into)
-                .collect()
-        };
+        let list = |k: &str| super::import::list(get(r, k));
         let record = VisitRecord {
             id: visit_id(&number),
             date: zhuqi_core::domain::text::date_of(at),

@@ -177,6 +177,11 @@ pub(super) fn opt(row: &HashMap<&'static str, String>, k: &str) -> Option<String
     Some(get(row, k).to_owned()).filter(|s| !s.is_empty())
 }
 
+/// The entries of a cell listing several (`专精特新、小巨人`, `a; b`, `a，b`).
+pub(super) fn list(cell: &str) -> Vec<String> {
+    cell.split([';', '；', '、', ',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()
+}
+
 pub(super) fn row_err(line: usize, message: impl Into<String>) -> ImportError {
     ImportError::Row { line, message: message.into() }
 }
@@ -493,12 +498,7 @@ pub fn enterprises(state: &AppState, data: &[u8]) -> Result<usize, ImportError> 
     let mut seen = std::collections::HashSet::new();
     let now = crate::now_ms();
     for (line, r) in &t.rows {
-        let tags: Vec<String> = get(r, "tags")
-            .split([';', '；', '、', ',', '，'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Into::into)
-            .collect();
+        let tags = list(get(r, "tags"));
         let contacts = opt(r, "contact")
             .map(|name| vec![Contact { name, title: String::new(), phone: get(r, "phone").into() }])
             .unwrap_or_default();
@@ -664,9 +664,6 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             _ => Err(row_err(line, format!("地区 {key} 不存在"))),
         }
     };
-    let split = |v: &str| -> Vec<String> {
-        v.split([';', '；', '、', ',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()
-    };
     let years = |line: usize, r: &HashMap<&'static str, String>, k: &str| -> Result<Option<u32>, ImportError> {
         opt(r, k)
             .map(|v| {
@@ -679,8 +676,9 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
     let same = |region: &str, title: &str, doc_number: &str| {
         if doc_number.is_empty() { format!("{region} {title}") } else { doc_number.to_owned() }
     };
+    let stored = storage.policy_rows()?;
     let issued: std::collections::HashSet<String> =
-        storage.policy_rows()?.iter().map(|p| same(&p.region_id, &p.title, &p.doc_number)).collect();
+        stored.iter().map(|p| same(&p.region_id, &p.title, &p.doc_number)).collect();
     let mut names: HashMap<String, Option<String>> = HashMap::new();
     let mut name = |key: &str, id: &str| {
         if key.is_empty() {
@@ -691,7 +689,7 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             *entry = None;
         }
     };
-    for p in storage.policy_rows()? {
+    for p in &stored {
         name(&p.title, &p.id);
         name(&p.doc_number, &p.id);
     }
@@ -712,7 +710,7 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
         }
         name(&title, &id);
         name(&doc_number, &id);
-        let tags = split(get(r, "tags"))
+        let tags = list(get(r, "tags"))
             .into_iter()
             .map(|t| {
                 KNOWN_TAGS
@@ -722,7 +720,7 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
                     .ok_or_else(|| row_err(line, format!("企业标签 {t} 不认识")))
             })
             .collect::<Result<_, _>>()?;
-        let sizes = split(get(r, "sizes"))
+        let sizes = list(get(r, "sizes"))
             .into_iter()
             .map(|s| {
                 SizeBand::parse(&s)
@@ -753,14 +751,14 @@ pub fn policies(state: &AppState, data: &[u8]) -> Result<usize, ImportError> {
             valid_until: day(get(r, "valid_until")).unwrap_or_else(|| get(r, "valid_until").into()),
             contact_department,
             criteria: Criteria {
-                regions: split(get(r, "regions")).iter().map(|x| region_id(line, x)).collect::<Result<_, _>>()?,
-                industries: split(get(r, "industries")),
+                regions: list(get(r, "regions")).iter().map(|x| region_id(line, x)).collect::<Result<_, _>>()?,
+                industries: list(get(r, "industries")),
                 tags,
                 sizes,
                 min_age_years: years(line, r, "min_age")?,
                 under_age_years: years(line, r, "under_age")?,
             },
-            excludes: split(get(r, "excludes")),
+            excludes: list(get(r, "excludes")),
         };
         rows.push((line, id, region, policy));
     }
