@@ -13,5 +13,5 @@ mod records;
 pub use client::ZhuqiClient;
 pub use error::ZhuqiError;
 pub use listener::{SyncListener, WatchHandle};
-pub use logger::{LogLevel, Logger, set_logger};
+pub use logger::{ZhuqiLogLevel, ZhuqiLogger, set_logger};
 pub use records::*;

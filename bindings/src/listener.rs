@@ -21,7 +21,8 @@ pub trait SyncListener: Send + Sync {
 }
 
 /// Implemented by the app to show photo uploads progressing (`ZhuqiClient::set_photo_listener`).
-/// Called on the thread running the sync, not the main thread.
+/// Called on the thread running the sync (a library thread: `sync_now` and `watch` sync on threads
+/// of their own), never the main thread: hop to it before touching the UI, as for `SyncListener`.
 #[uniffi::export(callback_interface)]
 pub trait PhotoListener: Send + Sync {
     /// Where a photo's upload stands: `uploading` after each chunk the relay acknowledged (with

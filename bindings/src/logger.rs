@@ -7,7 +7,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 
 /// Log levels, most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum LogLevel {
+pub enum ZhuqiLogLevel {
     Error,
     Warn,
     Info,
@@ -15,14 +15,22 @@ pub enum LogLevel {
     Trace,
 }
 
-/// Implemented by the app to receive log lines.
+/// Implemented by the app to receive log lines. Named `ZhuqiLogger` (and its levels
+/// `ZhuqiLogLevel`) so that Swift apps importing `os` (whose `Logger` it would shadow) need no
+/// module prefix.
+///
+/// `log` is called on whichever library thread logged — a call's own thread, the sync thread, the
+/// watch thread —, often not the main thread and possibly several threads at once: write the line
+/// (Logcat, `os_log`) and return; to show anything in the UI, hop to the main thread first
+/// (Android: `Handler(Looper.getMainLooper()).post { … }`; iOS: `DispatchQueue.main.async { … }`).
+/// Never call back into `ZhuqiClient` from it.
 #[uniffi::export(callback_interface)]
-pub trait Logger: Send + Sync {
-    fn log(&self, level: LogLevel, target: String, message: String);
+pub trait ZhuqiLogger: Send + Sync {
+    fn log(&self, level: ZhuqiLogLevel, target: String, message: String);
 }
 
 struct Forward {
-    logger: Box<dyn Logger>,
+    logger: Box<dyn ZhuqiLogger>,
     max: tracing::Level,
 }
 
@@ -48,11 +56,11 @@ impl<S: tracing::Subscriber> Layer<S> for Forward {
         let mut m = Message::default();
         event.record(&mut m);
         let level = match *meta.level() {
-            tracing::Level::ERROR => LogLevel::Error,
-            tracing::Level::WARN => LogLevel::Warn,
-            tracing::Level::INFO => LogLevel::Info,
-            tracing::Level::DEBUG => LogLevel::Debug,
-            tracing::Level::TRACE => LogLevel::Trace,
+            tracing::Level::ERROR => ZhuqiLogLevel::Error,
+            tracing::Level::WARN => ZhuqiLogLevel::Warn,
+            tracing::Level::INFO => ZhuqiLogLevel::Info,
+            tracing::Level::DEBUG => ZhuqiLogLevel::Debug,
+            tracing::Level::TRACE => ZhuqiLogLevel::Trace,
         };
         self.logger.log(level, meta.target().to_owned(), m.0);
     }
@@ -62,14 +70,14 @@ static INSTALLED: OnceLock<()> = OnceLock::new();
 
 /// Sends the library's logs at `max_level` and above to `logger`. Only the first call takes effect.
 #[uniffi::export]
-pub fn set_logger(logger: Box<dyn Logger>, max_level: LogLevel) {
+pub fn set_logger(logger: Box<dyn ZhuqiLogger>, max_level: ZhuqiLogLevel) {
     INSTALLED.get_or_init(|| {
         let max = match max_level {
-            LogLevel::Error => tracing::Level::ERROR,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Debug => tracing::Level::DEBUG,
-            LogLevel::Trace => tracing::Level::TRACE,
+            ZhuqiLogLevel::Error => tracing::Level::ERROR,
+            ZhuqiLogLevel::Warn => tracing::Level::WARN,
+            ZhuqiLogLevel::Info => tracing::Level::INFO,
+            ZhuqiLogLevel::Debug => tracing::Level::DEBUG,
+            ZhuqiLogLevel::Trace => tracing::Level::TRACE,
         };
         let subscriber = tracing_subscriber::registry().with(Forward { logger, max });
         let _ = tracing::subscriber::set_global_default(subscriber);
