@@ -5,7 +5,8 @@ use super::{Inner, Store};
 use crate::domain::event::fold;
 use crate::domain::problem::{ACCEPTANCE_LIMIT_MS, is_overdue};
 use crate::domain::{
-    Category, Event, ProblemAction, ProblemState, ProblemStatus, Recipient, Role, TaskNoticeAction, TaskNoticeState,
+    Category, Department, DocKind, Event, ProblemAction, ProblemState, ProblemStatus, Recipient, Region, RegionLevel,
+    Role, TaskNoticeAction, TaskNoticeState, User,
 };
 use crate::error::{Entity, Error, Result};
 use crate::storage;
@@ -319,7 +320,15 @@ impl Store {
                 && mine.as_ref().map_or(completed < recipients.len() as u32, |m| m.completed_at.is_none()),
         };
         let history = folded.into_iter().map(|f| (f.event.id, f.event.action, f.outcome)).collect();
-        Ok(TaskNoticeDetail { summary, body: state.body, region_id: state.region_id, recipients, history })
+        let issued_by_name = storage::user_name(&inner.conn, &state.issued_by)?;
+        Ok(TaskNoticeDetail {
+            summary,
+            issued_by_name,
+            body: state.body,
+            region_id: state.region_id,
+            recipients,
+            history,
+        })
     }
 
     /// The figures of the home screen.
@@ -371,6 +380,117 @@ impl Store {
             for row in rows {
                 out.push(row?);
             }
+        }
+        Ok(out)
+    }
+}
+
+/// The condition selecting rows whose region (`r`, a row of `regions`) is the one at `?1` (a path),
+/// or, with `subtree`, any region within it. Plain comparisons, not `LIKE`: an id may hold `_`.
+fn region_sql(subtree: bool) -> &'static str {
+    if subtree { "(r.path = ?1 OR substr(r.path, 1, length(?1) + 1) = ?1 || '/')" } else { "r.path = ?1" }
+}
+
+impl Inner {
+    /// The path of `region_id`, or of the signed-in user's own region when `None`: a manager's or
+    /// cadre's region, a handler's department's, an enterprise contact's enterprise's.
+    fn picker_path(&self, region_id: Option<&str>) -> Result<String> {
+        let id = &self.identity;
+        let region = match region_id {
+            Some(r) => Some(r.to_owned()),
+            None => match (&id.region_id, &id.department_id, &id.enterprise_id) {
+                (Some(r), _, _) => Some(r.clone()),
+                (None, Some(d), _) => storage::department(&self.conn, d)?.map(|d| d.region_id),
+                (None, None, Some(e)) => self
+                    .conn
+                    .prepare_cached("SELECT region_id FROM enterprises WHERE id = ?1")?
+                    .query_row([e], |r| r.get(0))
+                    .optional()?,
+                (None, None, None) => None,
+            },
+        };
+        let region = region.unwrap_or_default();
+        storage::region_path(&self.conn, &region)?.ok_or_else(|| Error::not_found(Entity::Region, region))
+    }
+}
+
+impl Store {
+    /// Every region the device's directory holds (all of them: the relay sends every region), each
+    /// after its parent, from the province down: what a region picker shows as a tree.
+    pub fn regions(&self) -> Result<Vec<Region>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare_cached("SELECT id, name, level, parent_id FROM regions ORDER BY path")?;
+        let rows = stmt.query_map([], |r| {
+            let level: String = r.get(2)?;
+            Ok(Region { id: r.get(0)?, name: r.get(1)?, level: RegionLevel::from_stored(&level), parent_id: r.get(3)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The departments (责任单位) of a region — with `subtree`, of the regions within it too — by
+    /// region from the top down, then by name: what a routing picker offers (a campaign office
+    /// routes to departments within its own region). `None` is the signed-in user's own region.
+    pub fn departments(&self, region_id: Option<&str>, subtree: bool) -> Result<Vec<Department>> {
+        let inner = self.lock();
+        let path = inner.picker_path(region_id)?;
+        let sql = format!(
+            "SELECT d.id, d.name, d.region_id FROM departments d JOIN regions r ON r.id = d.region_id
+             WHERE {} ORDER BY r.path, d.name, d.id",
+            region_sql(subtree)
+        );
+        let mut stmt = inner.conn.prepare_cached(&sql)?;
+        let rows =
+            stmt.query_map([&path], |r| Ok(Department { id: r.get(0)?, name: r.get(1)?, region_id: r.get(2)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The cadres of a region — with `subtree`, of the regions within it too — as the device's
+    /// directory holds them (the relay sends a phone the people of its user's county, or of the
+    /// region a campaign office manages, and of the regions above), by region from the top down,
+    /// then by name: what an assignment or task notice picker offers. `None` is the signed-in
+    /// user's own region.
+    pub fn cadres(&self, region_id: Option<&str>, subtree: bool) -> Result<Vec<User>> {
+        let inner = self.lock();
+        let path = inner.picker_path(region_id)?;
+        let sql = format!(
+            "SELECT u.id, u.name, u.role, u.region_id, u.department_id, u.enterprise_id, u.mobile, u.position, u.unit
+             FROM users u JOIN regions r ON r.id = u.region_id
+             WHERE u.role = 'cadre' AND {} ORDER BY r.path, u.name, u.id",
+            region_sql(subtree)
+        );
+        let mut stmt = inner.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([&path], storage::user_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The documents with local changes the relay does not hold: waiting to be pushed, or refused
+    /// (in the quarantine), oldest first, each with what it is.
+    pub fn unsynced(&self) -> Result<Vec<UnsyncedDocument>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare_cached(
+            "WITH c(doc_id, kind, waiting, refused, seq) AS (
+                 SELECT doc_id, kind, 1, 0, seq FROM pending_changes
+                 UNION ALL SELECT doc_id, kind, 0, 1, NULL FROM quarantine)
+             SELECT doc_id, MIN(kind), SUM(waiting), SUM(refused),
+                 COALESCE((SELECT name FROM enterprises WHERE id = doc_id), (SELECT title FROM problems WHERE id = doc_id),
+                          (SELECT title FROM task_notices WHERE id = doc_id), (SELECT title FROM policies WHERE id = doc_id))
+             FROM c GROUP BY doc_id ORDER BY MIN(seq) IS NULL, MIN(seq), doc_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc_id, kind, waiting, refused, title) = row?;
+            let kind = DocKind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("kind {kind}")))?;
+            let status = if refused > 0 { super::DocSyncStatus::Rejected } else { super::DocSyncStatus::Waiting };
+            out.push(UnsyncedDocument { doc_id, kind, status, waiting, refused, title });
         }
         Ok(out)
     }

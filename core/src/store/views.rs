@@ -154,6 +154,8 @@ pub struct RecipientView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskNoticeDetail {
     pub summary: TaskNoticeSummary,
+    /// The issuing office's name, where the directory holds it.
+    pub issued_by_name: Option<String>,
     pub body: String,
     pub region_id: String,
     pub recipients: Vec<RecipientView>,
@@ -175,4 +177,20 @@ pub struct HomeCounts {
     pub task_notices_open: u32,
     /// Local changes not yet acknowledged by the relay.
     pub unsynced_changes: u32,
+}
+
+/// A document with local changes the relay does not hold yet: waiting to be pushed, or refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnsyncedDocument {
+    pub doc_id: String,
+    pub kind: crate::domain::DocKind,
+    /// `Rejected` when the relay refused some of its changes (see the quarantine), else `Waiting`.
+    pub status: super::DocSyncStatus,
+    /// Local changes waiting to be pushed.
+    pub waiting: u32,
+    /// Local changes the relay refused, kept in the quarantine.
+    pub refused: u32,
+    /// What it is, as lists show it: the enterprise's name, the problem's, task notice's or policy's
+    /// title; `None` when the device does not hold it (a refused creation the relay never stored).
+    pub title: Option<String>,
 }
