@@ -3,7 +3,12 @@
 plugins {
     id("com.android.library")
     id("org.jetbrains.kotlin.android")
+    `maven-publish`
 }
+
+// The version published, from ../gradle.properties (`zhuqi.version`; release.sh checks that it is the
+// Rust workspace's version).
+val zhuqiVersion = providers.gradleProperty("zhuqi.version").get()
 
 android {
     namespace = "cn.zhuqi"
@@ -24,9 +29,59 @@ android {
     kotlinOptions {
         jvmTarget = "17"
     }
+
+    // The release variant is what `maven-publish` publishes (below), with its Kotlin sources.
+    publishing {
+        singleVariant("release") {
+            withSourcesJar()
+        }
+    }
 }
 
 dependencies {
-    // uniffi's Kotlin calls the Rust library through JNA; the @aar brings JNA's own native parts.
-    implementation("net.java.dev.jna:jna:5.13.0@aar")
+    // uniffi's Kotlin calls the Rust library through JNA; the @aar brings JNA's own native parts
+    // (libjnidispatch.so). At least 5.17.0: the libjnidispatch.so of earlier versions is aligned for
+    // 4 KB pages and crashes on devices with 16 KB pages (Android 15+). `api`: the generated classes
+    // expose JNA types, and the published POM names it for the apps.
+    api("net.java.dev.jna:jna:5.17.0@aar")
+}
+
+// `./gradlew :zhuqi:publishReleasePublicationToLocalRepository` writes cn.zhuqi:zhuqi:<version> (the
+// release AAR, its sources, the POM naming JNA) into build/repo; with -PzhuqiRepoUrl=URL (and
+// zhuqiRepoUsername / zhuqiRepoPassword as Gradle properties or ORG_GRADLE_PROJECT_… variables),
+// `publishReleasePublicationToZhuqiRepoRepository` publishes it there. android/release.sh runs it.
+publishing {
+    publications {
+        register<MavenPublication>("release") {
+            groupId = "cn.zhuqi"
+            artifactId = "zhuqi"
+            version = zhuqiVersion
+            afterEvaluate {
+                from(components["release"])
+            }
+            pom {
+                name.set("zhuqi")
+                description.set("zhuqi (助企): the offline-first device core for Android, with its Kotlin API")
+                licenses {
+                    license {
+                        name.set("Apache-2.0")
+                        url.set("https://www.apache.org/licenses/LICENSE-2.0")
+                    }
+                }
+            }
+        }
+    }
+    repositories {
+        maven {
+            name = "local"
+            url = uri(layout.buildDirectory.dir("repo"))
+        }
+        providers.gradleProperty("zhuqiRepoUrl").orNull?.let { repoUrl ->
+            maven {
+                name = "zhuqiRepo"
+                url = uri(repoUrl)
+                credentials(PasswordCredentials::class)
+            }
+        }
+    }
 }
