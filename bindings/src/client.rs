@@ -30,6 +30,37 @@ pub struct ZhuqiClient {
     cancels: AtomicU64,
     /// The relay client's timeouts (connect, whole request) and attempts per request.
     limits: Mutex<(Duration, Duration, u32)>,
+    /// The app key the store is encrypted under, the extra CAs, and whether plain http is allowed.
+    options: Options,
+}
+
+/// How a client opens its store and trusts the relay. Every field has a default:
+/// `ClientOptions(storeKey = key)` in Kotlin, `ClientOptions(storeKey: key)` in Swift.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct ClientOptions {
+    /// The key the phone's store is encrypted under: 32 random bytes the app creates once and
+    /// keeps in Android Keystore (e.g. wrapped by a Keystore AES key) or the iOS Keychain
+    /// (`kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly`), and passes on every start. Without
+    /// one the store is not encrypted (development only). A store created without a key is
+    /// encrypted the first time a key is given. Signing out with wipe and a revoked device destroy
+    /// the store's own key file, so the data is unreadable even with this key; the app may delete
+    /// this key then too, and create a new one for the next user.
+    #[uniffi(default)]
+    pub store_key: Option<Vec<u8>>,
+    /// Certificate authorities (PEM, one or more certificates each) trusted besides the public
+    /// ones: a government or enterprise CA the relay's certificate comes from.
+    #[uniffi(default)]
+    pub extra_root_certificates: Vec<String>,
+    /// Allows a plain `http://` relay address: development and tests only.
+    #[uniffi(default)]
+    pub allow_insecure_http: bool,
+}
+
+/// [`ClientOptions`] as the client keeps them: the key zeroed when the client goes.
+struct Options {
+    store_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    extra_root_certificates: Vec<String>,
+    allow_insecure_http: bool,
 }
 
 fn store_path(dir: &std::path::Path, user_id: &str) -> PathBuf {
@@ -38,7 +69,7 @@ fn store_path(dir: &std::path::Path, user_id: &str) -> PathBuf {
 }
 
 impl ZhuqiClient {
-    fn store(&self) -> Result<Arc<Store>> {
+    pub(crate) fn store(&self) -> Result<Arc<Store>> {
         self.store
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -54,6 +85,7 @@ impl ZhuqiClient {
     fn relay_client(&self, relay_url: &str) -> Result<SyncClient> {
         let (connect, request, attempts) = *self.limits.lock().unwrap_or_else(|p| p.into_inner());
         Ok(SyncClient::new(relay_url)?
+            .with_trust(&self.options.extra_root_certificates, self.options.allow_insecure_http)?
             .with_timeouts(connect, request)?
             .with_retries(attempts, Duration::from_millis(250))
             .with_cancel(self.cancel.clone()))
@@ -61,7 +93,7 @@ impl ZhuqiClient {
 
     fn open_store(&self, identity: Identity, token: &str) -> Result<UserProfile> {
         let path = store_path(&self.data_dir, &identity.user_id);
-        let store = Store::open(&path, identity.clone())?;
+        let store = Store::open_encrypted(&path, identity.clone(), self.options.store_key.as_deref().map(|k| &k[..]))?;
         store.set_session_token(token)?;
         let session = serde_json::to_string(&identity).map_err(|e| ZhuqiError::internal(e.to_string()))?;
         std::fs::write(self.data_dir.join(SESSION_FILE), session).map_err(|e| ZhuqiError::Storage {
@@ -122,12 +154,8 @@ impl ZhuqiClient {
                 });
             }
             if wipe {
-                store.wipe()?;
-                let path = store_path(&self.data_dir, &store.identity().user_id);
-                drop(store);
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
+                // The key file goes first: what the flash keeps of the files can no longer be read.
+                store.erase()?;
             }
         }
         Ok(())
@@ -148,17 +176,34 @@ impl ZhuqiClient {
 
 #[uniffi::export]
 impl ZhuqiClient {
-    /// Opens the client on the app's private data directory; reopens the last signed-in user's store.
+    /// Opens the client on the app's private data directory; reopens the last signed-in user's
+    /// store. `options` gives the key the store is encrypted under (see [`ClientOptions`]): pass it
+    /// on every start, the same key each time. Refuses a relay address that is not `https://`
+    /// unless `options.allow_insecure_http` (`Tls`), a key that does not open the store
+    /// (`KeyRejected`).
     #[uniffi::constructor]
-    pub fn new(data_dir: String, relay_url: String) -> Result<Arc<Self>> {
+    pub fn new(data_dir: String, relay_url: String, options: ClientOptions) -> Result<Arc<Self>> {
         let data_dir = PathBuf::from(data_dir);
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| ZhuqiError::Storage {
                 detail: e.to_string(), message_zh: "无法创建数据目录".into()
             })?;
+        if let Some(key) = &options.store_key
+            && key.len() != zhuqi_core::storage::crypto::KEY_BYTES
+        {
+            return Err(zhuqi_core::Error::KeyRejected(format!("the store key is 32 bytes, not {}", key.len())).into());
+        }
+        let options = Options {
+            store_key: options.store_key.map(zeroize::Zeroizing::new),
+            extra_root_certificates: options.extra_root_certificates,
+            allow_insecure_http: options.allow_insecure_http,
+        };
         let cancel: Arc<AtomicBool> = Arc::default();
+        let relay = SyncClient::new(&relay_url)?
+            .with_trust(&options.extra_root_certificates, options.allow_insecure_http)?
+            .with_cancel(cancel.clone());
         let client = ZhuqiClient {
-            relay: RwLock::new(Arc::new(SyncClient::new(&relay_url)?.with_cancel(cancel.clone()))),
+            relay: RwLock::new(Arc::new(relay)),
             data_dir,
             store: RwLock::new(None),
             sync_lock: Mutex::new(()),
@@ -170,11 +215,13 @@ impl ZhuqiClient {
                 zhuqi_core::sync::client::REQUEST_TIMEOUT,
                 4,
             )),
+            options,
         };
         if let Ok(json) = std::fs::read_to_string(client.data_dir.join(SESSION_FILE))
             && let Ok(identity) = serde_json::from_str::<Identity>(&json)
         {
-            let store = Store::open(&store_path(&client.data_dir, &identity.user_id), identity)?;
+            let key = client.options.store_key.as_deref().map(|k| &k[..]);
+            let store = Store::open_encrypted(&store_path(&client.data_dir, &identity.user_id), identity, key)?;
             *client.store.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(store));
         }
         Ok(Arc::new(client))
@@ -274,15 +321,14 @@ impl ZhuqiClient {
         Ok(self.store()?.photos_on_metered()?)
     }
 
-    /// The file to show a photo from (blocking: it may download): one this phone took, a copy
+    /// The bytes to show a photo from (blocking: it may download): one this phone took, a copy
     /// fetched before, or else one fetched from the relay now — the thumbnail (at most 320 pixels a
     /// side) for lists, the original (`thumbnail` false) when the user opens it. Fetched copies are
     /// kept within the photo cache's budget, the least recently shown dropped first; photos this
     /// phone took are never dropped. Call it off the main thread.
-    pub fn fetch_photo(&self, sha256: String, thumbnail: bool) -> Result<String> {
+    pub fn fetch_photo(&self, sha256: String, thumbnail: bool) -> Result<Vec<u8>> {
         let size = if thumbnail { PhotoSize::Thumbnail } else { PhotoSize::Original };
-        let path = self.relay().fetch_photo(&*self.store()?, &sha256, size)?;
-        Ok(path.to_string_lossy().into_owned())
+        Ok(self.relay().fetch_photo(&*self.store()?, &sha256, size)?)
     }
 
     /// How many bytes photos fetched to show them may take (256 MiB unless set).
@@ -295,9 +341,12 @@ impl ZhuqiClient {
         Ok(self.store()?.photo_cache_bytes()?)
     }
 
-    /// The file of a photo this phone holds (to show it), if it holds it.
-    pub fn photo_file(&self, sha256: String) -> Result<Option<String>> {
-        Ok(self.store()?.photo_file(&sha256)?.map(|p| p.to_string_lossy().into_owned()))
+    /// The bytes of a photo this phone holds, to show it, without the network: one it took (its
+    /// original, also when a thumbnail is asked for), or a copy fetched before. Photos are kept
+    /// sealed in an encrypted store: they are unsealed into memory here, never into a file.
+    pub fn photo(&self, sha256: String, thumbnail: bool) -> Result<Option<Vec<u8>>> {
+        let size = if thumbnail { PhotoSize::Thumbnail } else { PhotoSize::Original };
+        Ok(self.store()?.shown_photo(&sha256, size)?)
     }
 
     /// Records a visit to an assigned enterprise; returns its id.

@@ -7,8 +7,8 @@ use zhuqi_core::error::DomainError;
 /// What went wrong. `message_zh` is for the user; `detail` (English) for logs.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum ZhuqiError {
-    /// A value the user entered is invalid (or names something that does not exist); `field`
-    /// names it, e.g. `visit.notes`, `rating`, `location.lat`.
+    /// A value the user entered is invalid; `field` names it, e.g. `visit.notes`, `rating`,
+    /// `location.lat`.
     #[error("invalid {field}: {detail}")]
     Validation { field: String, detail: String, message_zh: String },
     /// The user's role may not do this here, or not in the item's current state.
@@ -26,9 +26,28 @@ pub enum ZhuqiError {
     /// The app cancelled the sync (`cancel_sync`); everything stays saved on the phone.
     #[error("cancelled")]
     Cancelled { message_zh: String },
-    /// The relay refused the request (`code` from the protocol, e.g. `throttled`, `upgrade_required`).
+    /// An id names nothing this phone holds (an enterprise, a problem, a region…): gone from the
+    /// user's scope since the screen was shown, or never synced here. Refresh the list.
+    #[error("{entity:?} not found: {detail}")]
+    NotFound { entity: crate::kinds::EntityKind, id: String, detail: String, message_zh: String },
+    /// Too many attempts (failed sign-ins or activation codes): try again after `retry_after_s`
+    /// seconds, which the relay gave.
+    #[error("throttled for {retry_after_s} s")]
+    Throttled { retry_after_s: u64, detail: String, message_zh: String },
+    /// The relay refused the request (`code` from the protocol, e.g. `bad_credentials`,
+    /// `upgrade_required`).
     #[error("relay refused ({code}): {detail}")]
     Rejected { code: String, detail: String, message_zh: String },
+    /// The phone's store is encrypted and the key given does not open it (no key, another key, a
+    /// damaged key file), or the key is not 32 bytes. The data cannot be read: sign out with wipe and
+    /// sign in again.
+    #[error("store key rejected: {detail}")]
+    KeyRejected { detail: String, message_zh: String },
+    /// The relay's certificate could not be verified (unknown CA, wrong name, expired) or TLS
+    /// failed, or the relay address is plain `http://` without `allow_insecure_http`. Not a network
+    /// outage: retrying does not help; tell the user to contact the administrator.
+    #[error("TLS: {detail}")]
+    Tls { detail: String, message_zh: String },
     /// The phone's storage failed.
     #[error("storage: {detail}")]
     Storage { detail: String, message_zh: String },
@@ -45,8 +64,8 @@ impl From<Error> for ZhuqiError {
             Error::Domain(DomainError::Validation { field, .. }) => {
                 ZhuqiError::Validation { field: field.into(), detail, message_zh }
             }
-            Error::Domain(DomainError::NotFound { .. }) => {
-                ZhuqiError::Validation { field: "id".into(), detail, message_zh }
+            Error::Domain(DomainError::NotFound { what, id }) => {
+                ZhuqiError::NotFound { entity: what.into(), id, detail, message_zh }
             }
             Error::Domain(DomainError::NotAllowed { .. }) | Error::Domain(DomainError::InvalidTransition { .. }) => {
                 ZhuqiError::NotAllowed { detail, message_zh }
@@ -55,13 +74,15 @@ impl From<Error> for ZhuqiError {
             Error::SignedOut | Error::NoIdentity => ZhuqiError::SignedOut { detail, message_zh },
             Error::DeviceRevoked => ZhuqiError::Revoked { message_zh },
             Error::UpgradeRequired => ZhuqiError::Rejected { code: "upgrade_required".into(), detail, message_zh },
-            Error::Throttled { .. } => ZhuqiError::Rejected { code: "throttled".into(), detail, message_zh },
+            Error::Throttled { retry_after_s } => ZhuqiError::Throttled { retry_after_s, detail, message_zh },
             Error::Relay { code, .. } => ZhuqiError::Rejected { code, detail, message_zh },
             Error::Storage(_) | Error::SchemaTooNew { .. } | Error::StoreOfAnotherUser | Error::File(_) => {
                 ZhuqiError::Storage { detail, message_zh }
             }
             Error::Document(_) | Error::Corrupt(_) => ZhuqiError::Internal { detail, message_zh },
             Error::Cancelled => ZhuqiError::Cancelled { message_zh },
+            Error::KeyRejected(_) => ZhuqiError::KeyRejected { detail, message_zh },
+            Error::Tls(_) => ZhuqiError::Tls { detail, message_zh },
         }
     }
 }

@@ -6,12 +6,17 @@ uniffi::setup_scaffolding!();
 
 mod client;
 mod error;
+mod kinds;
 mod listener;
 mod logger;
+mod manage;
 mod records;
+mod records_more;
 
-pub use client::ZhuqiClient;
+pub use client::{ClientOptions, ZhuqiClient};
 pub use error::ZhuqiError;
 pub use listener::{SyncListener, WatchHandle};
 pub use logger::{ZhuqiLogLevel, ZhuqiLogger, set_logger};
+pub use kinds::*;
 pub use records::*;
+pub use records_more::*;

@@ -11,7 +11,8 @@ fn many_threads_share_one_client() {
     let relay = Relay::start(&tmp.path().join("relay"));
     seed_directory(relay.state.storage.as_ref());
     seed_enterprises(&relay.url, tmp.path());
-    let client = ZhuqiClient::new(tmp.path().join("phone").display().to_string(), relay.url.clone()).unwrap();
+    let options = ClientOptions { store_key: Some(vec![7; 32]), allow_insecure_http: true, ..ClientOptions::default() };
+    let client = ZhuqiClient::new(tmp.path().join("phone").display().to_string(), relay.url.clone(), options).unwrap();
     client.sign_in("cadre".into(), PASSWORD.into(), "手机".into()).unwrap();
     Arc::clone(&client).sync_now().unwrap();
     let today = zhuqi_core::domain::text::date_of(zhuqi_server::now_ms());

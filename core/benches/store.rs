@@ -1,6 +1,8 @@
 //! Benchmarks of the device store: the actions a cadre takes in a factory, opening a manager's store
 //! of 7,000 documents, the overdue query among 5,000 problems, search over all of them, and
-//! matching 3,000 policies.
+//! matching 3,000 policies. With `--features encryption`, the same store encrypted (SQLCipher and
+//! sealed photos) beside the plain one: `cargo bench -p zhuqi-core --features encryption --bench
+//! store -- encrypted`.
 
 mod support;
 
@@ -147,5 +149,47 @@ fn policies(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, cadre_actions, manager_store, policies);
+/// The costs encryption adds: a cadre's action, and opening a manager's store of 7,000 documents
+/// (encrypted from the plain fixture once, before measuring), against the same plain.
+#[cfg(feature = "encryption")]
+fn encrypted(c: &mut Criterion) {
+    const KEY: [u8; 32] = [0x42; 32];
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = copy_fixture(tmp.path());
+    let sealed_dir = tmp.path().join("sealed");
+    std::fs::create_dir_all(&sealed_dir).unwrap();
+    let sealed = copy_fixture(&sealed_dir);
+    drop(Store::open_encrypted(&sealed, identity("mgr", Role::Manager), Some(&KEY)).unwrap());
+    let mut g = c.benchmark_group("encrypted");
+    g.sample_size(20);
+    for (name, path, key) in [("plain", &plain, None), ("encrypted", &sealed, Some(&KEY[..]))] {
+        g.bench_function(format!("open_7000_docs/{name}"), |b| {
+            b.iter(|| Store::open_encrypted(path, identity("mgr", Role::Manager), key).unwrap())
+        });
+        g.bench_function(format!("open_and_home_counts/{name}"), |b| {
+            b.iter(|| Store::open_encrypted(path, identity("mgr", Role::Manager), key).unwrap().home_counts().unwrap())
+        });
+        // A cadre's phone holding one of the manager's enterprises, assigned to it.
+        let manager = Store::open_encrypted(path, identity("mgr", Role::Manager), key).unwrap();
+        let cadre_path = path.with_file_name("cadre.db");
+        let cadre = Store::open_encrypted(&cadre_path, identity("cadre-0", Role::Cadre), key).unwrap();
+        cadre.import_directory(&directory()).unwrap();
+        let mine = manager
+            .my_enterprises()
+            .unwrap()
+            .into_iter()
+            .find(|e| manager.enterprise(&e.id).unwrap().assignments.iter().any(|a| a.cadre_id == "cadre-0"))
+            .unwrap()
+            .id;
+        let doc = manager.save_document(&mine).unwrap();
+        cadre.apply_remote(&mine, zhuqi_core::domain::DocKind::Enterprise, &[doc]).unwrap();
+        g.bench_function(format!("record_visit/{name}"), |b| b.iter(|| cadre.record_visit(&mine, new_visit()).unwrap()));
+    }
+    g.finish();
+}
+
+#[cfg(not(feature = "encryption"))]
+fn encrypted(_: &mut Criterion) {}
+
+criterion_group!(benches, cadre_actions, manager_store, policies, encrypted);
 criterion_main!(benches);

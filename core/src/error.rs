@@ -39,6 +39,14 @@ pub enum Error {
     /// A photo file could not be read, copied or removed.
     #[error("file error: {0}")]
     File(String),
+    /// The store is encrypted and the app key given does not open it (none given, another one, or
+    /// a key file damaged or lost), or the key given is not 32 bytes.
+    #[error("store key rejected: {0}")]
+    KeyRejected(String),
+    /// The relay's TLS certificate could not be verified (an unknown CA, a wrong name, expired) or
+    /// the TLS handshake failed: not a network outage, and retrying will not help.
+    #[error("TLS failure: {0}")]
+    Tls(String),
     /// The app cancelled the sync (`SyncClient::cancel_handle`); what it stored so far stays.
     #[error("cancelled")]
     Cancelled,
@@ -64,6 +72,8 @@ impl Error {
             Error::StoreOfAnotherUser => "本机数据属于其他用户，请先退出并清除数据".into(),
             Error::File(_) => "无法读取或保存照片文件，请重试".into(),
             Error::Cancelled => "同步已取消，数据已保存在本机".into(),
+            Error::KeyRejected(_) => "无法打开本机加密数据（密钥不符），请退出后重新登录".into(),
+            Error::Tls(_) => "无法验证服务器的安全证书，请联系管理员（不是网络问题）".into(),
         }
     }
 

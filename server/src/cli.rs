@@ -59,16 +59,28 @@ struct Edge {
     /// Serves GET /metrics, to anybody, on this address of its own (e.g. 127.0.0.1:9090).
     #[arg(long, conflicts_with = "metrics_token")]
     metrics_listen: Option<SocketAddr>,
+    /// Serves HTTPS with this certificate chain (PEM, the relay's own certificate first) instead of
+    /// plain HTTP; without it, TLS is the load balancer's business.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 impl Edge {
-    fn net(&self) -> NetConfig {
-        NetConfig {
+    fn net(&self) -> Result<NetConfig, String> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(net::Tls::from_pem_files(cert, key)?),
+            _ => None,
+        };
+        Ok(NetConfig {
             max_connections: self.max_connections.max(1),
             max_connections_per_address: self.max_connections_per_address.max(1),
             header_read_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
             trusted_proxies: self.trusted_proxies.clone(),
-        }
+            tls,
+        })
     }
 
     fn metrics(&self) -> MetricsAccess {
@@ -278,10 +290,12 @@ fn run(cli: Cli) -> Result<(), String> {
                     None => println!("演示数据已存在 / demo data already present (password {})", demo::DEMO_PASSWORD),
                 }
             }
+            let net_config = edge.net()?;
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(async move {
                 let listener = net::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-                println!("zhuqi relay listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+                let scheme = if net_config.tls.is_some() { "https" } else { "http" };
+                println!("zhuqi relay listening on {scheme}://{}", listener.local_addr().map_err(|e| e.to_string())?);
                 if let Some(at) = edge.metrics_listen {
                     let metrics = net::bind(at).map_err(|e| format!("cannot listen on {at}: {e}"))?;
                     println!("metrics on http://{at}/metrics");
@@ -295,7 +309,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                net::serve(listener, app(state), edge.net(), refused, shutdown).await.map_err(|e| e.to_string())
+                net::serve(listener, app(state), net_config, refused, shutdown).await.map_err(|e| e.to_string())
             })
         }
         Command::Import { data, what, file } => {

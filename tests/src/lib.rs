@@ -77,6 +77,7 @@ impl Relay {
     /// Starts a relay with the given settings and network edge.
     pub fn start_on(storage: Arc<dyn RelayStorage>, config: Config, net: zhuqi_server::http::net::NetConfig) -> Relay {
         let state = AppState::new(storage, config);
+        let tls = net.tls.is_some();
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app_state = state.clone();
@@ -105,7 +106,8 @@ impl Relay {
             let _ = done_tx.send(());
         });
         let addr = rx.recv().unwrap();
-        Relay { url: format!("http://{addr}"), addr, state, shutdown: Some(stop), done, database: None }
+        let scheme = if tls { "https" } else { "http" };
+        Relay { url: format!("{scheme}://{addr}"), addr, state, shutdown: Some(stop), done, database: None }
     }
 }
 
@@ -474,5 +476,36 @@ impl HeldDoc {
     /// Changes held, besides the state the copy was opened at.
     pub fn changes_written(&self) -> usize {
         self.history.len() - 1
+    }
+}
+
+/// A certificate authority made for a test, and a relay certificate it signed.
+pub struct TestCa {
+    /// The CA's certificate (PEM): what a client trusts.
+    pub ca_pem: String,
+    /// The relay's certificate chain (PEM) and key (PEM).
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+impl TestCa {
+    /// A new CA, and a relay certificate from it for `names` (DNS names or IP addresses).
+    pub fn new(names: &[&str]) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "zhuqi test CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let cert = leaf.signed_by(&key, &issuer).unwrap();
+        TestCa { ca_pem: ca_cert.pem(), chain_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
+
+    /// The relay's side, for `NetConfig::tls`.
+    pub fn relay_tls(&self) -> zhuqi_server::http::net::Tls {
+        zhuqi_server::http::net::Tls::from_pem(self.chain_pem.as_bytes(), self.key_pem.as_bytes()).unwrap()
     }
 }

@@ -495,10 +495,10 @@ fn other_phones_fetch_thumbnails_then_originals_into_a_cache_that_keeps_to_its_b
     manager.sync();
     // The thumbnail first, then the original, byte for byte.
     let thumb = manager.client.fetch_photo(&manager.store, &photos[0].sha256, Thumbnail).unwrap();
-    let decoded = image::load_from_memory(&std::fs::read(&thumb).unwrap()).unwrap();
+    let decoded = image::load_from_memory(&thumb).unwrap();
     assert_eq!(decoded.width(), 64, "a photo smaller than a thumbnail stays as it is");
     let original = manager.client.fetch_photo(&manager.store, &photos[0].sha256, Original).unwrap();
-    assert!(std::fs::read(&original).unwrap() == std::fs::read(&files[0]).unwrap());
+    assert!(original == std::fs::read(&files[0]).unwrap());
     // Shown again, it comes from the cache: no relay needed.
     let offline = zhuqi_core::sync::SyncClient::new("http://127.0.0.1:9").unwrap();
     assert_eq!(offline.fetch_photo(&manager.store, &photos[0].sha256, Original).unwrap(), original);
@@ -506,7 +506,7 @@ fn other_phones_fetch_thumbnails_then_originals_into_a_cache_that_keeps_to_its_b
     // A photo not uploaded yet: the relay says so, and nothing is left behind.
     let err = manager.client.fetch_photo(&manager.store, &unsent.sha256, Original).unwrap_err();
     assert!(matches!(&err, zhuqi_core::Error::Relay { status: 404, code, .. } if code == "not_uploaded"), "{err}");
-    assert_eq!(manager.store.photo_cache_bytes().unwrap(), std::fs::metadata(&thumb).unwrap().len() + 600_000);
+    assert_eq!(manager.store.photo_cache_bytes().unwrap(), thumb.len() as u64 + 600_000);
 
     // A budget of two originals: fetching a third drops the least recently shown.
     manager.store.set_photo_cache_budget(1_300_000).unwrap();
@@ -521,7 +521,7 @@ fn other_phones_fetch_thumbnails_then_originals_into_a_cache_that_keeps_to_its_b
     // The phone that took the photos shows its own, whatever its cache's budget.
     cadre.store.set_photo_cache_budget(0).unwrap();
     let own = offline.fetch_photo(&cadre.store, &photos[2].sha256, Original).unwrap();
-    assert!(std::fs::read(own).unwrap() == std::fs::read(&files[2]).unwrap());
+    assert!(own == std::fs::read(&files[2]).unwrap());
     // Another county's manager may not fetch it.
     let stranger = Device::sign_in(&relay.url, tmp.path(), "manager-b");
     stranger.sync();

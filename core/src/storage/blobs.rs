@@ -1,11 +1,14 @@
 //! The device's photo files: content-addressed (a file is named by the SHA-256 of its bytes, so the
 //! same photo is stored once however often it is attached), copied in while hashed, and written and
 //! fsynced — file and folder — before anything refers to it. Which of them the relay has received is
-//! the `blobs` table's business (see `store::photos`).
+//! the `blobs` table's business (see `store::photos`). In an encrypted store every file here is
+//! sealed and named by a keyed hash (see `storage::crypto`); [`BlobFiles::open`] and
+//! [`BlobFiles::create`] read and write either kind alike.
 
+use super::crypto::{SealedReader, SealedWriter, StoreKeys};
 use crate::error::{Error, Invalid, Result};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub use crate::domain::photo::MAX_PHOTO_BYTES;
@@ -39,6 +42,78 @@ pub struct Blob {
 #[derive(Debug, Clone)]
 pub struct BlobFiles {
     dir: PathBuf,
+    /// Set in an encrypted store: files are sealed and named by a keyed hash.
+    keys: Option<StoreKeys>,
+}
+
+/// A photo file opened to read: plain, or sealed and opened a segment at a time.
+pub enum BlobReader {
+    Plain(std::fs::File),
+    Sealed(SealedReader<std::fs::File>),
+}
+
+impl BlobReader {
+    /// The photo's length in bytes.
+    pub fn len(&self) -> std::io::Result<u64> {
+        match self {
+            BlobReader::Plain(f) => Ok(f.metadata()?.len()),
+            BlobReader::Sealed(r) => Ok(r.len()),
+        }
+    }
+
+    pub fn is_empty(&self) -> std::io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            BlobReader::Plain(f) => f.read(buf),
+            BlobReader::Sealed(r) => r.read(buf),
+        }
+    }
+}
+
+impl Seek for BlobReader {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            BlobReader::Plain(f) => f.seek(to),
+            BlobReader::Sealed(r) => r.seek(to),
+        }
+    }
+}
+
+/// A photo file being written: plain, or sealed a segment at a time.
+pub enum BlobWriter {
+    Plain(std::fs::File),
+    Sealed(SealedWriter<std::fs::File>),
+}
+
+impl BlobWriter {
+    /// Seals what is left and flushes the file to disk.
+    pub fn finish(self) -> std::io::Result<()> {
+        match self {
+            BlobWriter::Plain(f) => f.sync_all(),
+            BlobWriter::Sealed(w) => w.finish()?.sync_all(),
+        }
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            BlobWriter::Plain(f) => f.write(data),
+            BlobWriter::Sealed(w) => w.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            BlobWriter::Plain(f) => f.flush(),
+            BlobWriter::Sealed(w) => w.flush(),
+        }
+    }
 }
 
 fn io(what: &str, e: std::io::Error) -> Error {
@@ -46,14 +121,44 @@ fn io(what: &str, e: std::io::Error) -> Error {
 }
 
 impl BlobFiles {
-    /// The photo folder of the store whose database is at `db_path` (`x.db` → `x.blobs/`).
-    pub fn beside(db_path: &Path) -> BlobFiles {
-        BlobFiles { dir: db_path.with_extension("blobs") }
+    /// The photo folder of the store whose database is at `db_path` (`x.db` → `x.blobs/`), its
+    /// files sealed under `keys` when the store is encrypted.
+    pub fn beside(db_path: &Path, keys: Option<StoreKeys>) -> BlobFiles {
+        BlobFiles { dir: db_path.with_extension("blobs"), keys }
     }
 
     /// Where the photo with this hash is (or would be) kept.
     pub fn path(&self, sha256: &str) -> PathBuf {
-        self.dir.join(sha256)
+        match &self.keys {
+            Some(k) => self.dir.join(k.file_name(sha256, "own")),
+            None => self.dir.join(sha256),
+        }
+    }
+
+    /// Opens a photo file of this folder to read it (unsealing it in an encrypted store).
+    pub fn open(&self, path: &Path) -> std::io::Result<BlobReader> {
+        let file = std::fs::File::open(path)?;
+        Ok(match &self.keys {
+            Some(k) => BlobReader::Sealed(SealedReader::new(file, k)?),
+            None => BlobReader::Plain(file),
+        })
+    }
+
+    /// Creates a photo file of this folder to write (sealed in an encrypted store).
+    pub fn create(&self, path: &Path) -> std::io::Result<BlobWriter> {
+        let file = std::fs::File::create(path)?;
+        Ok(match &self.keys {
+            Some(k) => BlobWriter::Sealed(SealedWriter::new(file, k)?),
+            None => BlobWriter::Plain(file),
+        })
+    }
+
+    /// A photo file's bytes, whole.
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        let mut reader = self.open(path).map_err(|e| io("photo file", e))?;
+        let mut out = Vec::with_capacity(reader.len().unwrap_or(0).min(MAX_PHOTO_BYTES) as usize);
+        reader.read_to_end(&mut out).map_err(|e| io("photo file", e))?;
+        Ok(out)
     }
 
     /// The folder of photos fetched from the relay to show them (see `store::photos`).
@@ -63,7 +168,51 @@ impl BlobFiles {
 
     /// Where a fetched copy (`kind`: `original`, `thumbnail`) of the photo with this hash is kept.
     pub fn cache_path(&self, sha256: &str, kind: &str) -> PathBuf {
-        self.cache_dir().join(format!("{sha256}.{kind}"))
+        match &self.keys {
+            Some(k) => self.cache_dir().join(k.file_name(sha256, kind)),
+            None => self.cache_dir().join(format!("{sha256}.{kind}")),
+        }
+    }
+
+    /// Seals the plain files an unencrypted store left here (its photos, `<sha256>`, and fetched
+    /// copies, `<sha256>.<kind>`) under this folder's keys, each written and flushed before its
+    /// plain file is removed: a copy cut off midway is redone at the next open.
+    pub fn seal_plain_files(&self) -> Result<usize> {
+        if self.keys.is_none() {
+            return Ok(0);
+        }
+        let mut sealed = 0;
+        for dir in [self.dir.clone(), self.cache_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let (sha256, kind) = name.split_once('.').unwrap_or((&name, ""));
+                let dest = match kind {
+                    "" if dir == self.dir => self.path(sha256),
+                    "original" | "thumbnail" if dir != self.dir => self.cache_path(sha256, kind),
+                    _ => continue,
+                };
+                if !crate::domain::photo::is_sha256(sha256) {
+                    continue;
+                }
+                let tmp = dir.join(format!(".in-{}", uuid::Uuid::now_v7()));
+                let copied = (|| {
+                    let mut input = std::fs::File::open(entry.path())?;
+                    let mut out = self.create(&tmp)?;
+                    std::io::copy(&mut input, &mut out)?;
+                    out.finish()?;
+                    std::fs::rename(&tmp, &dest)
+                })();
+                if let Err(e) = copied {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(io("sealing a photo", e));
+                }
+                sync_dir(&dir)?;
+                std::fs::remove_file(entry.path()).map_err(|e| io("sealing a photo", e))?;
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     /// Copies the photo at `src` in under its hash, unless the same bytes are already there. The
@@ -75,7 +224,7 @@ impl BlobFiles {
         let mut input = std::fs::File::open(src).map_err(|e| io("photo file", e))?;
         let tmp = self.dir.join(format!(".in-{}", uuid::Uuid::now_v7()));
         let result = (|| {
-            let mut out = std::fs::File::create(&tmp).map_err(|e| io("photo copy", e))?;
+            let mut out = self.create(&tmp).map_err(|e| io("photo copy", e))?;
             let mut hash = Sha256::new();
             let (mut size, mut head) = (0u64, Vec::with_capacity(16));
             let mut buf = vec![0u8; 64 * 1024];
@@ -98,7 +247,7 @@ impl BlobFiles {
             let content_type = sniff(&head).ok_or_else(|| {
                 Error::invalid("photo", Invalid::Format { expected: "a JPEG, PNG, WebP or HEIC photo" })
             })?;
-            out.sync_all().map_err(|e| io("photo copy", e))?;
+            out.finish().map_err(|e| io("photo copy", e))?;
             let sha256 = format!("{:x}", hash.finalize());
             let dest = self.path(&sha256);
             if dest.exists() {

@@ -3,6 +3,7 @@
 //! (`store`) decides the transaction boundaries.
 
 pub mod blobs;
+pub mod crypto;
 pub mod schema;
 pub mod search;
 

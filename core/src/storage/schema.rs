@@ -209,6 +209,66 @@ CREATE INDEX enterprise_policies_enterprise ON enterprise_policies (enterprise_i
 "#;
 
 /// Sets the connection up (WAL before any transaction) and brings the schema to [`VERSION`].
+/// Opens the encrypted database at `path` with its SQLCipher key, and checks that the key opens it.
+#[cfg(feature = "encryption")]
+pub fn open_encrypted(path: &std::path::Path, keys: &super::crypto::StoreKeys) -> Result<Connection> {
+    use rusqlite::OptionalExtension;
+    let conn = Connection::open(path)?;
+    conn.execute_batch(&keys.pragma())?;
+    let cipher: Option<String> = conn.query_row("PRAGMA cipher_version", [], |r| r.get(0)).optional()?;
+    if cipher.is_none() {
+        return Err(Error::KeyRejected("this build's SQLite cannot encrypt".into()));
+    }
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) => Ok(conn),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
+            Err(Error::KeyRejected("the key does not open the database".into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(feature = "encryption"))]
+pub fn open_encrypted(_: &std::path::Path, _: &super::crypto::StoreKeys) -> Result<Connection> {
+    Err(Error::KeyRejected("this build has no encryption (feature `encryption`)".into()))
+}
+
+/// Encrypts the plain database at `path` in place: copied whole into an encrypted file beside it
+/// (`sqlcipher_export`), which is flushed and renamed over it. Cut off midway, the plain file is
+/// still there, and the next open starts again.
+#[cfg(feature = "encryption")]
+pub fn encrypt_plain_database(path: &std::path::Path, keys: &super::crypto::StoreKeys) -> Result<()> {
+    let sealing = path.with_extension("db-sealing");
+    let _ = std::fs::remove_file(&sealing);
+    {
+        let conn = Connection::open(path)?;
+        // Folds the write-ahead log into the file and removes it.
+        conn.pragma_update(None, "journal_mode", "DELETE")?;
+        let raw = keys.raw_key();
+        conn.execute("ATTACH DATABASE ?1 AS sealed KEY ?2", rusqlite::params![sealing.to_string_lossy(), &*raw])?;
+        conn.query_row("SELECT sqlcipher_export('sealed')", [], |_| Ok(()))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        conn.pragma_update(Some("sealed"), "user_version", version)?;
+        conn.execute("DETACH DATABASE sealed", [])?;
+    }
+    let io = |e: std::io::Error| Error::File(format!("encrypting the store: {e}"));
+    std::fs::File::open(&sealing).and_then(|f| f.sync_all()).map_err(io)?;
+    std::fs::rename(&sealing, path).map_err(io)?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "encryption"))]
+pub fn encrypt_plain_database(_: &std::path::Path, _: &super::crypto::StoreKeys) -> Result<()> {
+    Err(Error::KeyRejected("this build has no encryption (feature `encryption`)".into()))
+}
+
 pub fn prepare(conn: &mut Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a committed action survives a power cut too, not only an app crash.

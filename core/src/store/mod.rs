@@ -323,7 +323,40 @@ impl Store {
     }
 
     pub fn open_with_clock(path: &Path, identity: Identity, clock: Arc<dyn Clock>) -> Result<Store> {
-        let mut conn = Connection::open(path)?;
+        Self::open_with(path, identity, None, clock)
+    }
+
+    /// Opens (creating if needed) the store at `path`, encrypted under `app_key` (32 bytes from
+    /// Android Keystore or the iOS Keychain) when one is given: the database by SQLCipher, the photo
+    /// files sealed (see `storage::crypto`). A store left unencrypted by an earlier version is
+    /// encrypted as it opens with a key. An encrypted store opened without its key, or with another
+    /// key, is refused with [`Error::KeyRejected`] and left as it is.
+    pub fn open_encrypted(path: &Path, identity: Identity, app_key: Option<&[u8]>) -> Result<Store> {
+        Self::open_with(path, identity, app_key, Arc::new(SystemClock))
+    }
+
+    pub fn open_with(path: &Path, identity: Identity, app_key: Option<&[u8]>, clock: Arc<dyn Clock>) -> Result<Store> {
+        use storage::crypto::{self, DatabaseFile};
+        let file = crypto::database_file(path)?;
+        let keys = match app_key {
+            None if crypto::is_encrypted(path) || file == DatabaseFile::Encrypted => {
+                return Err(Error::KeyRejected("the store is encrypted and no key was given".into()));
+            }
+            None => None,
+            Some(_) if file == DatabaseFile::Encrypted && !crypto::is_encrypted(path) => {
+                return Err(Error::KeyRejected("the store's key file is missing".into()));
+            }
+            Some(key) => Some(crypto::unlock_or_create(path, key)?),
+        };
+        let mut conn = match &keys {
+            None => Connection::open(path)?,
+            Some(keys) => {
+                if file == DatabaseFile::Plain {
+                    schema::encrypt_plain_database(path, keys)?;
+                }
+                schema::open_encrypted(path, keys)?
+            }
+        };
         schema::prepare(&mut conn)?;
         let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
         if let Some(stored) = storage::meta_get(&tx, "identity")? {
@@ -344,8 +377,9 @@ impl Store {
             }
         };
         tx.commit()?;
-        let blobs = crate::storage::blobs::BlobFiles::beside(path);
+        let blobs = crate::storage::blobs::BlobFiles::beside(path, keys);
         blobs.remove_leftovers();
+        blobs.seal_plain_files()?;
         let store = Store {
             inner: Mutex::new(Inner {
                 conn,

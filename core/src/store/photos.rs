@@ -134,12 +134,13 @@ impl Store {
         Ok(!metered || self.photos_on_metered()?)
     }
 
-    /// The file to show a photo from, if this device has it: a photo it took (its original, also
-    /// for a thumbnail), or a copy fetched earlier (`SyncClient::fetch_photo`), which counts as just
-    /// used.
-    pub fn shown_photo(&self, sha256: &str, size: PhotoSize) -> Result<Option<PathBuf>> {
+    /// The bytes to show a photo from, if this device has them: a photo it took (its original,
+    /// also for a thumbnail), or a copy fetched earlier (`SyncClient::fetch_photo`), which counts as
+    /// just used. Unsealed here in an encrypted store: they are never written anywhere plain.
+    pub fn shown_photo(&self, sha256: &str, size: PhotoSize) -> Result<Option<Vec<u8>>> {
         if let Some(own) = self.photo_file(sha256)? {
-            return Ok(Some(own));
+            let files = self.lock().blobs.clone();
+            return files.read(&own).map(Some);
         }
         let inner = self.lock();
         let path = inner.blobs.cache_path(sha256, size.as_str());
@@ -150,14 +151,42 @@ impl Store {
         if touched == 0 {
             return Ok(None);
         }
-        if !path.exists() {
-            // Removed outside the app: fetched again next time.
-            inner
-                .conn
-                .execute("DELETE FROM photo_cache WHERE sha256 = ?1 AND kind = ?2", params![sha256, size.as_str()])?;
-            return Ok(None);
+        match inner.blobs.read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            // Removed or damaged outside the app: fetched again next time.
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                inner
+                    .conn
+                    .execute("DELETE FROM photo_cache WHERE sha256 = ?1 AND kind = ?2", params![sha256, size.as_str()])?;
+                Ok(None)
+            }
         }
-        Ok(Some(path))
+    }
+
+    /// Opens a photo this device took to read it (an upload reads it from where the relay stands).
+    pub fn open_own_photo(&self, sha256: &str) -> Result<Option<crate::storage::blobs::BlobReader>> {
+        let Some(path) = self.photo_file(sha256)? else { return Ok(None) };
+        let files = self.lock().blobs.clone();
+        match files.open(&path) {
+            Ok(r) => Ok(Some(r)),
+            // Removed, or damaged, outside the app: nothing can bring it back.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData) => {
+                tracing::warn!("photo {sha256} cannot be read: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(Error::File(format!("photo file: {e}"))),
+        }
+    }
+
+    /// A new file in the cache folder for a photo being fetched, open to write (sealed in an
+    /// encrypted store); moved in by [`Store::keep_fetched_photo`] once finished, or removed by
+    /// whoever fails to fetch it.
+    pub fn fetch_writer(&self) -> Result<(PathBuf, crate::storage::blobs::BlobWriter)> {
+        let path = self.fetch_target()?;
+        let files = self.lock().blobs.clone();
+        let writer = files.create(&path).map_err(|e| Error::File(format!("photo cache: {e}")))?;
+        Ok((path, writer))
     }
 
     /// A new file in the cache folder for a photo being fetched (moved in by
@@ -226,7 +255,8 @@ impl Store {
         Ok(self.lock().conn.query_row("SELECT COALESCE(SUM(size), 0) FROM photo_cache", [], |r| r.get(0))?)
     }
 
-    /// The file of a photo this device took, to show it.
+    /// The file of a photo this device took (sealed in an encrypted store: read it through
+    /// [`Store::shown_photo`] or [`Store::open_own_photo`]).
     pub fn photo_file(&self, sha256: &str) -> Result<Option<PathBuf>> {
         let inner = self.lock();
         let held: Option<String> =

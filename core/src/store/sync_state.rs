@@ -298,6 +298,25 @@ impl Store {
         tx.commit()?;
         inner.blobs.remove_all()
     }
+
+    /// Erases the store for good (sign-out with wipe, a revoked device): its key file is destroyed
+    /// first (crypto-shredding: what the flash keeps of an encrypted store can no longer be read),
+    /// then every row and photo is deleted and the files are removed. The store must not be used
+    /// afterwards; each step is tried even when an earlier one failed, and the first failure is told.
+    pub fn erase(&self) -> Result<()> {
+        let path = self.lock().conn.path().map(std::path::PathBuf::from);
+        let shredded = match &path {
+            Some(p) => crate::storage::crypto::shred_key(p),
+            None => Ok(()),
+        };
+        let wiped = self.wipe();
+        if let Some(p) = &path {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+            }
+        }
+        shredded.and(wiped)
+    }
 }
 
 fn serde_plain<T: Serialize>(v: &T) -> String {

@@ -69,6 +69,7 @@ const PUSH_BUDGET: usize = 4 << 20;
 pub struct SyncClient {
     base: String,
     http: reqwest::blocking::Client,
+    settings: HttpSettings,
     attempts: u32,
     backoff: Duration,
     /// Set to stop what this client is doing at its next step (see [`SyncClient::with_cancel`]).
@@ -82,9 +83,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 impl SyncClient {
     /// A client of the relay at `base_url` (e.g. `https://zhuqi.example.gov.cn`).
     pub fn new(base_url: &str) -> Result<SyncClient> {
+        let settings = HttpSettings::default();
         Ok(SyncClient {
             base: base_url.trim_end_matches('/').to_owned(),
-            http: http_client(CONNECT_TIMEOUT, REQUEST_TIMEOUT)?,
+            http: settings.client()?,
+            settings,
             attempts: 4,
             backoff: Duration::from_millis(250),
             cancel: Arc::default(),
@@ -94,7 +97,22 @@ impl SyncClient {
     /// Sets how long connecting and a whole request may take (a background task the system ends
     /// after 30 s wants shorter than the defaults, 10 s and 60 s).
     pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> Result<Self> {
-        self.http = http_client(connect, request)?;
+        (self.settings.connect, self.settings.request) = (connect, request);
+        self.http = self.settings.client()?;
+        Ok(self)
+    }
+
+    /// Sets whom the client trusts: the certificate authorities `extra_roots` (PEM, e.g. a
+    /// government CA the relay's certificate comes from) besides the public ones it knows, and
+    /// whether plain `http://` is allowed (development only: without it a relay address that is
+    /// not `https://`, or a redirect to one, is refused as [`Error::Tls`]).
+    pub fn with_trust(mut self, extra_roots: &[String], allow_http: bool) -> Result<Self> {
+        if !allow_http && !self.base.to_ascii_lowercase().starts_with("https://") {
+            return Err(Error::Tls(format!("the relay address must start with https:// (got {})", self.base)));
+        }
+        self.settings.extra_roots = extra_roots.to_vec();
+        self.settings.https_only = !allow_http;
+        self.http = self.settings.client()?;
         Ok(self)
     }
 
@@ -191,11 +209,15 @@ impl SyncClient {
                 return Err(Error::Cancelled);
             }
             match send() {
-                Err(e) => last = Error::Network(e.to_string()),
+                // A certificate that does not verify will not verify on a retry either.
+                Err(e) => match network_error(e) {
+                    tls @ Error::Tls(_) => return Err(tls),
+                    e => last = e,
+                },
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
-                    let body = resp.bytes().map_err(|e| Error::Network(e.to_string()));
+                    let body = resp.bytes().map_err(network_error);
                     let body = match body {
                         Ok(b) => b.to_vec(),
                         Err(e) => {
@@ -278,8 +300,7 @@ impl SyncClient {
                 }
                 Err(e) => return Err(e),
             };
-            let file = store.photo_file(&photo.sha256)?.map(std::fs::File::open);
-            let Some(Ok(mut file)) = file else {
+            let Some(mut file) = store.open_own_photo(&photo.sha256)? else {
                 // Its file is gone (removed outside the app): nothing can bring it back.
                 failed(store, &photo, at.received, "the photo's file is missing", report, progress)?;
                 continue;
@@ -350,32 +371,31 @@ impl SyncClient {
     /// original is checked against its SHA-256 (an enterprise contact's copy has its metadata
     /// removed by the relay, so it cannot be). Fails as the relay says while the photo is not
     /// uploaded yet (404 `not_uploaded`) or when the user may not read it.
-    pub fn fetch_photo(&self, store: &Store, sha256: &str, size: PhotoSize) -> Result<std::path::PathBuf> {
+    pub fn fetch_photo(&self, store: &Store, sha256: &str, size: PhotoSize) -> Result<Vec<u8>> {
         use sha2::Digest;
         if !crate::domain::photo::is_sha256(sha256) {
             return Err(Error::invalid("photo.sha256", crate::error::Invalid::Format { expected: "64 hex digits" }));
         }
-        if let Some(path) = store.shown_photo(sha256, size)? {
-            return Ok(path);
+        if let Some(bytes) = store.shown_photo(sha256, size)? {
+            return Ok(bytes);
         }
         let token = store.session_token()?.ok_or(Error::SignedOut)?;
         let url = match size {
             PhotoSize::Thumbnail => format!("{}/v1/blobs/{sha256}/thumbnail", self.base),
             PhotoSize::Original => format!("{}/v1/blobs/{sha256}", self.base),
         };
-        let mut resp = self.http.get(&url).bearer_auth(&token).send().map_err(|e| Error::Network(e.to_string()))?;
+        let mut resp = self.http.get(&url).bearer_auth(&token).send().map_err(network_error)?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
-            let body = resp.bytes().map_err(|e| Error::Network(e.to_string()))?;
+            let body = resp.bytes().map_err(network_error)?;
             return Err(relay_error(status, &body, retry_after));
         }
-        let target = store.fetch_target()?;
+        let (target, mut file) = store.fetch_writer()?;
         let fetched = (|| {
-            let mut file = std::fs::File::create(&target).map_err(|e| Error::File(format!("photo cache: {e}")))?;
             let (mut hash, mut total, mut buf) = (sha2::Sha256::new(), 0u64, vec![0u8; 64 * 1024]);
             loop {
-                let n = std::io::Read::read(&mut resp, &mut buf).map_err(|e| Error::Network(e.to_string()))?;
+                let n = std::io::Read::read(&mut resp, &mut buf).map_err(network_error)?;
                 if n == 0 {
                     break;
                 }
@@ -391,10 +411,13 @@ impl SyncClient {
             if size == PhotoSize::Original && own_bytes && format!("{:x}", hash.finalize()) != sha256 {
                 return Err(Error::Network("the photo's bytes do not match their SHA-256".into()));
             }
-            Ok(())
+            file.finish().map_err(|e| Error::File(format!("photo cache: {e}")))
         })();
         match fetched {
-            Ok(()) => store.keep_fetched_photo(sha256, size, &target),
+            Ok(()) => {
+                store.keep_fetched_photo(sha256, size, &target)?;
+                store.shown_photo(sha256, size)?.ok_or_else(|| Error::File("the fetched photo went".into()))
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&target);
                 Err(e)
@@ -473,7 +496,7 @@ impl SyncClient {
             .header("accept", "text/event-stream")
             .timeout(Duration::from_secs(24 * 3600))
             .send()
-            .map_err(|e| Error::Network(e.to_string()))?;
+            .map_err(network_error)?;
         let status = resp.status().as_u16();
         if status != 200 {
             let body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
@@ -502,12 +525,90 @@ impl SyncClient {
     }
 }
 
-fn http_client(connect: Duration, request: Duration) -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .connect_timeout(connect)
-        .timeout(request)
-        .build()
-        .map_err(|e| Error::Network(e.to_string()))
+/// How the HTTP client is built: timeouts and trust.
+#[derive(Debug, Clone)]
+struct HttpSettings {
+    connect: Duration,
+    request: Duration,
+    /// Certificate authorities trusted besides the built-in public ones (PEM).
+    extra_roots: Vec<String>,
+    https_only: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { connect: CONNECT_TIMEOUT, request: REQUEST_TIMEOUT, extra_roots: Vec::new(), https_only: false }
+    }
+}
+
+impl HttpSettings {
+    fn client(&self) -> Result<reqwest::blocking::Client> {
+        let mut builder = reqwest::blocking::Client::builder()
+            .connect_timeout(self.connect)
+            .timeout(self.request)
+            .https_only(self.https_only);
+        for (i, pem) in self.extra_roots.iter().enumerate() {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| Error::Tls(format!("extra root certificate {i}: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::Tls(format!("extra root certificate {i} holds no PEM certificate")));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder.build().map_err(|e| Error::Tls(format!("building the HTTP client: {e}")))
+    }
+}
+
+/// How rustls's errors of a handshake that failed begin (its `Display`).
+const RUSTLS_FAILURES: [&str; 6] = [
+    "invalid peer certificate",
+    "peer is incompatible",
+    "peer misbehaved",
+    "received fatal alert",
+    "received corrupt message",
+    "no server certificate chain resolved",
+];
+
+/// What a failed request means: a TLS failure (the certificate did not verify, the handshake
+/// failed, plain http refused) is [`Error::Tls`], anything else the network's [`Error::Network`].
+fn network_error(e: impl std::error::Error + 'static) -> Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        let tls = c.downcast_ref::<rustls::Error>().is_some()
+            || c.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+        // Wrapped on its way up, the error may only show as rustls's own words.
+        let said = c.to_string();
+        if tls || RUSTLS_FAILURES.iter().any(|w| said.starts_with(w) || said.contains(&format!(": {w}"))) {
+            return Error::Tls(chain(&e));
+        }
+        cause = c.source();
+    }
+    if let Some(r) = (&e as &dyn std::error::Error).downcast_ref::<reqwest::Error>()
+        && (r.is_builder() || r.is_redirect())
+        && r.url().is_some_and(|u| u.scheme() == "http")
+    {
+        return Error::Tls(format!("plain http refused: {}", chain(&e)));
+    }
+    Error::Network(chain(&e))
+}
+
+/// An error and its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// The next pending changes to push: those not pushed yet in this sync, up to the budget.

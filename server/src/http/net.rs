@@ -1,7 +1,9 @@
 //! The relay's network edge: accepts TCP connections under a global and a per-address cap, serves
 //! each with hyper's HTTP/1.1 under a header-read timeout (which also ends idle keep-alive
 //! connections), and tells handlers the client's address — the peer's, or, behind a configured
-//! trusted proxy, the one that proxy reports in `X-Forwarded-For`.
+//! trusted proxy, the one that proxy reports in `X-Forwarded-For`. With a certificate it speaks
+//! TLS itself (the handshake under the same timeout as a request's headers); otherwise it expects a
+//! load balancer in front to terminate TLS.
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -31,6 +33,47 @@ pub struct NetConfig {
     pub header_read_timeout: Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Serves HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<Tls>,
+}
+
+/// The relay's TLS certificate chain and key.
+#[derive(Clone)]
+pub struct Tls(Arc<tokio_rustls::rustls::ServerConfig>);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls(..)")
+    }
+}
+
+impl Tls {
+    /// From PEM: the certificate chain (the relay's own first) and its private key.
+    pub fn from_pem(chain: &[u8], key: &[u8]) -> Result<Tls, String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("certificate chain: {e}"))?;
+        if certs.is_empty() {
+            return Err("the certificate file holds no certificate".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("private key: {e}"))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("certificate and key: {e}"))?;
+        Ok(Tls(Arc::new(config)))
+    }
+
+    /// From PEM files.
+    pub fn from_pem_files(chain: &std::path::Path, key: &std::path::Path) -> Result<Tls, String> {
+        let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        Tls::from_pem(&read(chain)?, &read(key)?)
+    }
 }
 
 impl Default for NetConfig {
@@ -40,6 +83,7 @@ impl Default for NetConfig {
             max_connections_per_address: 256,
             header_read_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -254,11 +298,27 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(admitted);
-        });
+        match &config.tls {
+            None => {
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(admitted);
+                });
+            }
+            Some(Tls(tls)) => {
+                let (acceptor, watcher, http) = (tokio_rustls::TlsAcceptor::from(tls.clone()), graceful.watcher(), http.clone());
+                let handshake_timeout = config.header_read_timeout;
+                tokio::spawn(async move {
+                    // A client that never finishes its handshake holds its slot no longer than one
+                    // that never finishes its headers.
+                    if let Ok(Ok(stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                    }
+                    drop(admitted);
+                });
+            }
+        }
     }
     drop(listener);
     tokio::select! {
