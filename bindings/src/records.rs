@@ -1,6 +1,7 @@
 //! Records and enums the app shows, with `///` docs that become the Kotlin and Swift docs. Each is
 //! converted from the core's own view types.
 
+use crate::kinds::*;
 use zhuqi_core::domain::{self, Outcome};
 use zhuqi_core::store::{self as core_store};
 
@@ -232,7 +233,9 @@ impl From<core_store::EnterpriseSummary> for EnterpriseCard {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ContactPerson {
     pub name: String,
+    #[uniffi(default = "")]
     pub title: String,
+    #[uniffi(default = "")]
     pub phone: String,
 }
 
@@ -294,15 +297,14 @@ pub struct EnterpriseScale {
     /// Founding day (成立日期), `YYYY-MM-DD`.
     #[uniffi(default)]
     pub founded: Option<String>,
-    /// The size band these give (`large`, `medium`, `small`, `micro`), when both employees and
-    /// revenue are known; ignored when setting.
+    /// The size band these give, when both employees and revenue are known; ignored when setting.
     #[uniffi(default)]
-    pub size_band: Option<String>,
+    pub size_band: Option<SizeBand>,
 }
 
 impl From<domain::Scale> for EnterpriseScale {
     fn from(s: domain::Scale) -> Self {
-        let size_band = s.band().map(|b| b.as_str().to_owned());
+        let size_band = s.band().map(Into::into);
         EnterpriseScale { employees: s.employees, revenue: s.revenue, founded: s.founded, size_band }
     }
 }
@@ -375,9 +377,8 @@ pub enum EventOutcome {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct TimelineEntry {
     pub event_id: String,
-    /// `reported`, `accepted`, `routed`, `progress`, `escalated`, `urged`, `resolved`, `confirmed`,
-    /// `rejected`, `called_back` (代确认), `closed`, `closed_unanswered` (超时未确认), `followed_up`.
-    pub kind: String,
+    /// What the step did.
+    pub kind: ProblemEventKind,
     pub by: String,
     pub by_name: Option<String>,
     pub role: Role,
@@ -408,8 +409,9 @@ pub struct ProblemDetail {
     pub escalation_count: u32,
     pub reopen_count: u32,
     pub follow_up_count: u32,
-    /// Who accepted the resolution: `enterprise`, `call_back` (代确认) or `unanswered` (超时未确认).
-    pub confirmation: Option<String>,
+    /// Who accepted the resolution: the enterprise, the office on a call-back (代确认), or nobody in
+    /// time (超时未确认).
+    pub confirmation: Option<Confirmation>,
     /// The first deadline missed while it was being handled; on-time is judged against it.
     pub missed_deadline: Option<i64>,
     pub timeline: Vec<TimelineEntry>,
@@ -439,7 +441,7 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
             escalation_count: p.state.escalation_count,
             reopen_count: p.state.reopen_count,
             follow_up_count: p.state.follow_up_count,
-            confirmation: p.state.confirmation.map(|c| c.as_str().to_owned()),
+            confirmation: p.state.confirmation.map(Into::into),
             missed_deadline: p.state.missed_deadline,
             card: p.summary.into(),
             timeline: p
@@ -453,7 +455,7 @@ impl From<core_store::ProblemDetail> for ProblemDetail {
                         Outcome::Unknown => (EventOutcome::Unknown, None),
                     };
                     TimelineEntry {
-                        kind: e.action.kind().into(),
+                        kind: (&e.action).into(),
                         text: event_text(&e.action),
                         photos: e.action.photos().iter().cloned().map(Into::into).collect(),
                         event_id: e.event_id,
@@ -497,10 +499,13 @@ impl From<VisitInput> for core_store::NewVisit {
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct PolicyCriteria {
     /// Regions (within the issuing office's) whose enterprises qualify, subtrees included.
+    #[uniffi(default)]
     pub regions: Vec<String>,
     /// Industries, any of which qualifies.
+    #[uniffi(default)]
     pub industries: Vec<String>,
     /// Enterprise tags (`above_scale`, `srdi`, `little_giant`, …), any of which qualifies.
+    #[uniffi(default)]
     pub tags: Vec<String>,
     /// Size bands (`large`, `medium`, `small`, `micro`), any of which qualifies.
     #[uniffi(default)]
@@ -546,16 +551,20 @@ pub struct PolicyInput {
     /// The issuing unit as the document names it.
     pub issuer: String,
     /// The document number (文号), may be empty.
+    #[uniffi(default = "")]
     pub doc_number: String,
     pub summary: String,
     /// The full text or a link, may be empty.
+    #[uniffi(default = "")]
     pub text: String,
     /// `YYYY-MM-DD`, both included.
     pub valid_from: String,
     pub valid_until: String,
+    #[uniffi(default = None)]
     pub contact_department: Option<String>,
     pub criteria: PolicyCriteria,
     /// Ids of policies for the same support that may not be combined with this one.
+    #[uniffi(default)]
     pub excludes: Vec<String>,
 }
 
@@ -621,8 +630,8 @@ pub struct PolicyForEnterprise {
     pub reasons: Vec<String>,
     /// What keeps it out, in Chinese (标签：需为小巨人之一, 有效期：…).
     pub missing: Vec<String>,
-    /// The enterprise's mark on it: `interested` (有意向) or `applied` (已申报).
-    pub mark: Option<String>,
+    /// The enterprise's mark on it: interested (有意向) or applied (已申报).
+    pub mark: Option<PolicyMark>,
 }
 
 /// An enterprise that qualifies for a policy, and what it has heard of it.
@@ -632,13 +641,14 @@ pub struct PolicyCandidate {
     pub name: String,
     /// A visit explained the policy to it.
     pub told: bool,
-    /// Its mark on the policy: `interested` or `applied`.
-    pub mark: Option<String>,
+    /// Its mark on the policy.
+    pub mark: Option<PolicyMark>,
 }
 
 impl From<core_store::PolicyCandidate> for PolicyCandidate {
     fn from(c: core_store::PolicyCandidate) -> Self {
-        PolicyCandidate { enterprise_id: c.enterprise_id, name: c.name, told: c.told, mark: c.mark }
+        let mark = c.mark.as_deref().map(PolicyMark::parse);
+        PolicyCandidate { enterprise_id: c.enterprise_id, name: c.name, told: c.told, mark }
     }
 }
 
@@ -649,7 +659,7 @@ impl From<core_store::PolicyMatch> for PolicyForEnterprise {
             qualifies: m.matched.qualifies,
             reasons: m.matched.reasons,
             missing: m.matched.missing,
-            mark: m.mark,
+            mark: m.mark.as_deref().map(PolicyMark::parse),
         }
     }
 }
@@ -678,8 +688,8 @@ impl From<SearchScope> for core_store::SearchScope {
 /// it among `policies()`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SearchResult {
-    /// `enterprise`, `problem` or `policy`.
-    pub kind: String,
+    /// `Enterprise`, `Problem` or `Policy`.
+    pub kind: DocumentKind,
     pub id: String,
     /// The enterprise's name, or the problem's title.
     pub title: String,
@@ -689,22 +699,30 @@ pub struct SearchResult {
 
 impl From<core_store::SearchHit> for SearchResult {
     fn from(h: core_store::SearchHit) -> Self {
-        SearchResult { kind: h.kind, id: h.id, title: h.title, detail: h.detail }
+        SearchResult { kind: DocumentKind::parse(&h.kind), id: h.id, title: h.title, detail: h.detail }
     }
 }
 
 /// Selects problems; empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
 pub struct ProblemQuery {
+    #[uniffi(default)]
     pub statuses: Vec<ProblemStatus>,
+    #[uniffi(default = None)]
     pub level: Option<u8>,
+    #[uniffi(default = None)]
     pub department_id: Option<String>,
+    #[uniffi(default = None)]
     pub enterprise_id: Option<String>,
+    #[uniffi(default = None)]
     pub category: Option<Category>,
     /// Only those past their deadline and not resolved.
+    #[uniffi(default = false)]
     pub overdue: bool,
     /// Only those waiting for the signed-in user's next step.
+    #[uniffi(default = false)]
     pub awaiting_me: bool,
+    #[uniffi(default = None)]
     pub limit: Option<u32>,
 }
 
@@ -728,15 +746,19 @@ impl From<ProblemQuery> for core_store::ProblemFilter {
 pub struct VisitInput {
     /// `YYYY-MM-DD`.
     pub date: String,
+    #[uniffi(default)]
     pub people_met: Vec<String>,
     pub notes: String,
     /// Policies explained, as free text.
+    #[uniffi(default)]
     pub policies: Vec<String>,
     /// Policies of the library explained, by id (from `policies_for`).
     #[uniffi(default)]
     pub policy_ids: Vec<String>,
+    #[uniffi(default = None)]
     pub location: Option<GeoLocation>,
     /// Photos attached on this phone (`attach_photo`); a correction passes the visit's photos on.
+    #[uniffi(default)]
     pub photos: Vec<Photo>,
 }
 
@@ -766,9 +788,9 @@ pub struct PhotoUploadInfo {
     pub sha256: String,
     pub size_bytes: u64,
     pub content_type: String,
-    /// `waiting`, `done` or `failed` as listed; `uploading` (with the bytes the relay holds) as
+    /// `Waiting`, `Done` or `Failed` as listed; `Uploading` (with the bytes the relay holds) as
     /// told to a `PhotoListener` while a photo goes.
-    pub state: String,
+    pub state: PhotoUploadState,
     /// Bytes the relay has acknowledged.
     pub uploaded_bytes: u64,
     /// Why the last attempt failed.
@@ -781,7 +803,7 @@ impl From<core_store::PhotoUpload> for PhotoUploadInfo {
             sha256: u.sha256,
             size_bytes: u.size,
             content_type: u.content_type,
-            state: u.state,
+            state: PhotoUploadState::parse(&u.state),
             uploaded_bytes: u.uploaded,
             reason: u.reason,
         }
@@ -796,8 +818,10 @@ pub struct ProblemInput {
     pub title: String,
     pub description: String,
     /// The visit during which it was found.
+    #[uniffi(default = None)]
     pub visit_id: Option<String>,
     /// Photos attached on this phone (`attach_photo`).
+    #[uniffi(default)]
     pub photos: Vec<Photo>,
 }
 
@@ -807,8 +831,7 @@ pub struct TaskNoticeCard {
     pub id: String,
     pub title: String,
     pub deadline: i64,
-    /// `issued` or `completed`.
-    pub status: String,
+    pub status: TaskNoticeStatus,
     pub recipients: u32,
     pub completed: u32,
     /// For a recipient: whether they acknowledged / completed it.
@@ -823,7 +846,7 @@ impl From<core_store::TaskNoticeSummary> for TaskNoticeCard {
             id: n.id,
             title: n.title,
             deadline: n.deadline,
-            status: n.status,
+            status: TaskNoticeStatus::parse(&n.status),
             recipients: n.recipients,
             completed: n.completed,
             my_acknowledged: n.my_acknowledged,
@@ -912,9 +935,13 @@ impl From<core_store::DocSyncStatus> for DocSyncStatus {
 pub struct QuarantineItem {
     pub id: i64,
     pub doc_id: String,
-    /// Reason code, e.g. `not_allowed`, `out_of_scope`.
-    pub code: String,
+    pub kind: DocumentKind,
+    /// Why the relay refused it.
+    pub code: RefusalCode,
+    /// The relay's explanation, in English (for the export and support).
     pub message: String,
+    /// What to tell the user, in Chinese.
+    pub message_zh: String,
     /// The refused events, as JSON.
     pub events: Vec<String>,
     pub quarantined_at: i64,
@@ -925,7 +952,9 @@ impl From<core_store::QuarantinedChange> for QuarantineItem {
         QuarantineItem {
             id: q.id,
             doc_id: q.doc_id,
-            code: q.code,
+            kind: q.kind.into(),
+            code: RefusalCode::parse(&q.code),
+            message_zh: RefusalCode::parse(&q.code).message_zh(),
             message: q.message,
             events: q.events,
             quarantined_at: q.quarantined_at,
