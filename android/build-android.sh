@@ -15,10 +15,11 @@ if [ -n "${RUSTFLAGS:-}${CARGO_ENCODED_RUSTFLAGS:-}" ]; then
 fi
 : "${ANDROID_NDK_HOME:?set ANDROID_NDK_HOME to the Android NDK (r28 or newer)}"
 rm -rf zhuqi/src/main/jniLibs
-# `rustc --crate-type cdylib`: cargo runs LTO only when it builds a single crate type, and the
+# `--features vendored-openssl`: Android has no libcrypto for SQLCipher (the encrypted store), so
+# OpenSSL is built from source and linked in. `rustc --crate-type cdylib`: cargo runs LTO only when it builds a single crate type, and the
 # package declares three (cdylib, staticlib, lib).
 cargo ndk --manifest-path ../Cargo.toml -t arm64-v8a -t armeabi-v7a -t x86_64 -o zhuqi/src/main/jniLibs \
-    rustc --locked --profile mobile -p zhuqi-ffi --lib --crate-type cdylib
+    rustc --locked --profile mobile -p zhuqi-ffi --features vendored-openssl --lib --crate-type cdylib
 libs=(zhuqi/src/main/jniLibs/arm64-v8a/libzhuqi_ffi.so zhuqi/src/main/jniLibs/armeabi-v7a/libzhuqi_ffi.so
       zhuqi/src/main/jniLibs/x86_64/libzhuqi_ffi.so)
 for lib in "${libs[@]}"; do

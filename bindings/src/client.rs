@@ -82,7 +82,7 @@ impl ZhuqiClient {
     }
 
     /// A relay client with this client's timeouts, attempts and cancel flag.
-    fn relay_client(&self, relay_url: &str) -> Result<SyncClient> {
+    pub(crate) fn relay_client(&self, relay_url: &str) -> Result<SyncClient> {
         let (connect, request, attempts) = *self.limits.lock().unwrap_or_else(|p| p.into_inner());
         Ok(SyncClient::new(relay_url)?
             .with_trust(&self.options.extra_root_certificates, self.options.allow_insecure_http)?

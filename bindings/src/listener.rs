@@ -176,7 +176,8 @@ fn sync_and_tell(client: &ZhuqiClient, listener: &dyn SyncListener, gate: &Gate)
 /// stream is read on a thread of its own, so that stopping needn't wait for the relay's next line.
 fn listen(client: &ZhuqiClient, listener: &dyn SyncListener, gate: &Gate) -> Result<(), ZhuqiError> {
     let (token, cursor) = (client.token()?, client.cursor()?);
-    let relay = zhuqi_core::sync::SyncClient::new(&client.relay_url())?;
+    // The client's own trust and timeouts (the stream's request sets its own); stopped by `stop`.
+    let relay = client.relay_client(&client.relay_url())?.with_cancel(Default::default());
     let (tx, rx) = std::sync::mpsc::channel();
     let quit = Arc::new(AtomicBool::new(false));
     let reader_quit = quit.clone();

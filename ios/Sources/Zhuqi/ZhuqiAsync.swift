@@ -62,7 +62,7 @@ extension ZhuqiClient {
     }
 
     /// `fetchPhoto(sha256:thumbnail:)`, off the caller's thread (it may download the photo).
-    public func fetchPhotoAsync(sha256: String, thumbnail: Bool) async throws -> String {
+    public func fetchPhotoAsync(sha256: String, thumbnail: Bool) async throws -> Data {
         try await inBackground { try $0.fetchPhoto(sha256: sha256, thumbnail: thumbnail) }
     }
 
