@@ -610,11 +610,17 @@ impl ZhuqiClient {
         Ok(self.store()?.policies_for(&enterprise_id)?.into_iter().map(Into::into).collect())
     }
 
-    /// The enterprise (its contact, or its cadre) marks a policy `interested` (有意向) or `applied`
+    /// The enterprise (its contact, or its cadre) marks a policy `Interested` (有意向) or `Applied`
     /// (已申报); returns the warnings to show (applying twice, or for policies that may not be
-    /// combined), in Chinese. The mark is recorded either way.
-    pub fn mark_policy(&self, enterprise_id: String, policy_id: String, mark: String) -> Result<Vec<String>> {
-        Ok(self.store()?.mark_policy(&enterprise_id, &policy_id, &mark)?)
+    /// combined), in Chinese. The mark is recorded either way. `Unknown` is refused.
+    pub fn mark_policy(&self, enterprise_id: String, policy_id: String, mark: crate::kinds::PolicyMark) -> Result<Vec<String>> {
+        let mark = match mark {
+            crate::kinds::PolicyMark::Interested => "interested",
+            crate::kinds::PolicyMark::Applied => "applied",
+            // Refused by the store as not a mark.
+            crate::kinds::PolicyMark::Unknown => "unknown",
+        };
+        Ok(self.store()?.mark_policy(&enterprise_id, &policy_id, mark)?)
     }
 
     /// The enterprises this phone holds that qualify for a policy, by name, each with whether a
