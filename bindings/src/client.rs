@@ -36,7 +36,7 @@ pub struct ZhuqiClient {
 
 /// How a client opens its store and trusts the relay. Every field has a default:
 /// `ClientOptions(storeKey = key)` in Kotlin, `ClientOptions(storeKey: key)` in Swift.
-#[derive(Debug, Clone, Default, uniffi::Record)]
+#[derive(Clone, Default, uniffi::Record)]
 pub struct ClientOptions {
     /// The key the phone's store is encrypted under: 32 random bytes the app creates once and
     /// keeps in Android Keystore (e.g. wrapped by a Keystore AES key) or the iOS Keychain
@@ -56,11 +56,45 @@ pub struct ClientOptions {
     pub allow_insecure_http: bool,
 }
 
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("store_key", &self.store_key.as_ref().map(|_| "…"))
+            .field("extra_root_certificates", &self.extra_root_certificates.len())
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish()
+    }
+}
+
 /// [`ClientOptions`] as the client keeps them: the key zeroed when the client goes.
 struct Options {
     store_key: Option<zeroize::Zeroizing<Vec<u8>>>,
     extra_root_certificates: Vec<String>,
     allow_insecure_http: bool,
+}
+
+/// Erases every store in the app's data directory without opening any (so without their keys):
+/// each store's key file is destroyed first, then its files, then the session. For an app whose
+/// client cannot open (`KeyRejected` from `ZhuqiClient::new`: the key is lost, e.g. after a backup
+/// was restored to another phone): call it, then open the client again and sign in; what was not
+/// synced is lost. The client must not be open on `data_dir` meanwhile.
+#[uniffi::export]
+pub fn erase_local_data(data_dir: String) -> Result<()> {
+    let dir = PathBuf::from(data_dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other.map_err(|e| ZhuqiError::Storage { detail: e.to_string(), message_zh: "无法读取数据目录".into() })?,
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("zhuqi-") && name.ends_with(".db") {
+            let path = entry.path();
+            zhuqi_core::storage::crypto::shred_key(&path)?;
+            zhuqi_core::storage::crypto::remove_store_files(&path);
+        }
+    }
+    let _ = std::fs::remove_file(dir.join(SESSION_FILE));
+    Ok(())
 }
 
 fn store_path(dir: &std::path::Path, user_id: &str) -> PathBuf {

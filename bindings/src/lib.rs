@@ -13,7 +13,7 @@ mod manage;
 mod records;
 mod records_more;
 
-pub use client::{ClientOptions, ZhuqiClient};
+pub use client::{ClientOptions, ZhuqiClient, erase_local_data};
 pub use error::ZhuqiError;
 pub use listener::{SyncListener, WatchHandle};
 pub use logger::{ZhuqiLogLevel, ZhuqiLogger, set_logger};

@@ -117,6 +117,40 @@ fn nothing_on_disk_is_readable_without_the_key_and_a_wrong_key_is_refused() {
     assert_eq!(client.enterprise(ENT_A.into()).unwrap().visits.iter().filter(|v| v.notes == NOTE).count(), 1);
     assert_eq!(client.photo(sha.clone(), true).unwrap().unwrap(), shot_bytes, "its own photo, for a thumbnail too");
     assert_eq!(client.photo("0".repeat(64), false).unwrap(), None);
+    drop(client);
+
+    // The key is lost for good (a backup restored elsewhere): the app erases what it cannot read,
+    // without opening it, and starts again with a new key.
+    erase_local_data(phone.display().to_string()).unwrap();
+    assert!(files(&phone).is_empty(), "left behind: {:?}", files(&phone).iter().map(|f| &f.0).collect::<Vec<_>>());
+    let fresh = ZhuqiClient::new(phone.display().to_string(), w.relay.url.clone(), options(Some(&[0x5B; 32]))).unwrap();
+    assert!(fresh.current_user().is_none());
+    fresh.sign_in("cadre".into(), PASSWORD.into(), "手机".into()).unwrap();
+    Arc::clone(&fresh).sync_now().unwrap();
+    assert_eq!(fresh.enterprise(ENT_A.into()).unwrap().visits.iter().filter(|v| v.notes == NOTE).count(), 1, "synced data comes back");
+}
+
+#[test]
+fn an_encrypted_store_whose_key_file_went_is_removed_and_started_afresh() {
+    // An erase cut off after it destroyed the key file leaves unreadable files: the next open
+    // clears them instead of refusing for ever.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("zhuqi-u.db");
+    let who = zhuqi_core::store::Identity {
+        user_id: "u".into(),
+        name: "王明".into(),
+        role: zhuqi_core::domain::Role::Cadre,
+        region_id: None,
+        department_id: None,
+        enterprise_id: None,
+        device_id: "d".into(),
+    };
+    let store = zhuqi_core::store::Store::open_encrypted(&db, who.clone(), Some(&KEY)).unwrap();
+    store.set_session_token("secret-token").unwrap();
+    drop(store);
+    zhuqi_core::storage::crypto::shred_key(&db).unwrap();
+    let store = zhuqi_core::store::Store::open_encrypted(&db, who, Some(&KEY)).unwrap();
+    assert_eq!(store.session_token().unwrap(), None, "a fresh, empty store");
 }
 
 #[test]

@@ -204,8 +204,10 @@ impl BlobFiles {
                     std::fs::rename(&tmp, &dest)
                 })();
                 if let Err(e) = copied {
+                    // Left plain for the next open to try again; the store opens meanwhile.
                     let _ = std::fs::remove_file(&tmp);
-                    return Err(io("sealing a photo", e));
+                    tracing::warn!("sealing photo {sha256} failed: {e}");
+                    continue;
                 }
                 sync_dir(&dir)?;
                 std::fs::remove_file(entry.path()).map_err(|e| io("sealing a photo", e))?;

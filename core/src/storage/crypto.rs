@@ -166,8 +166,12 @@ pub fn unlock_or_create(db_path: &Path, app_key: &[u8]) -> Result<StoreKeys> {
             file.extend_from_slice(&nonce[..]);
             file.extend_from_slice(&sealed);
             file.extend_from_slice(&tag);
-            write_durably(&path, &file)?;
-            Ok(StoreKeys::from_data_key(&data_key))
+            if write_durably(&path, &file)? {
+                Ok(StoreKeys::from_data_key(&data_key))
+            } else {
+                // Another open of the same store sealed its key first: that one is the key.
+                unseal(&std::fs::read(&path).map_err(|e| Error::File(format!("store key file: {e}")))?, app_key)
+            }
         }
         Err(e) => Err(Error::File(format!("store key file: {e}"))),
     }
@@ -217,26 +221,40 @@ pub fn shred_key(db_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a temporary file, flushes it, renames it to `path` and flushes the folder.
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("key-new");
+/// Writes `bytes` to a temporary file of its own, flushes it, and links it in as `path` unless
+/// `path` exists by then (another open of the same store made its key first): `Ok(false)`.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<bool> {
+    let tmp = path.with_extension(format!("key-{}", uuid::Uuid::now_v7()));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        match std::fs::hard_link(&tmp, path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            linked => linked.map(|()| true),
+        }
     })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::File(format!("store key file: {e}")));
-    }
+    let _ = std::fs::remove_file(&tmp);
+    let made = written.map_err(|e| Error::File(format!("store key file: {e}")))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir);
     }
-    Ok(())
+    Ok(made)
 }
 
-fn sync_dir(dir: &Path) {
+/// Removes every file of the store at `db_path` but its key file: the database and its journals,
+/// a copy being encrypted, the photo folder. Failures are ignored (what stays is unreadable or is
+/// removed again at the next erase).
+pub fn remove_store_files(db_path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
+    }
+    let _ = std::fs::remove_file(db_path.with_extension("db-sealing"));
+    let _ = std::fs::remove_dir_all(db_path.with_extension("blobs"));
+}
+
+/// Makes a rename or removal in `dir` durable (best effort).
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     #[cfg(not(unix))]

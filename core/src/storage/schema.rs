@@ -215,6 +215,8 @@ pub fn open_encrypted(path: &std::path::Path, keys: &super::crypto::StoreKeys) -
     use rusqlite::OptionalExtension;
     let conn = Connection::open(path)?;
     conn.execute_batch(&keys.pragma())?;
+    // The on-disk format pinned to SQLCipher 4's, whatever a later SQLCipher's defaults become.
+    conn.execute_batch("PRAGMA cipher_compatibility = 4;")?;
     let cipher: Option<String> = conn.query_row("PRAGMA cipher_version", [], |r| r.get(0)).optional()?;
     if cipher.is_none() {
         return Err(Error::KeyRejected("this build's SQLite cannot encrypt".into()));
@@ -243,7 +245,11 @@ pub fn encrypt_plain_database(path: &std::path::Path, keys: &super::crypto::Stor
     {
         let conn = Connection::open(path)?;
         // Folds the write-ahead log into the file and removes it.
-        conn.pragma_update(None, "journal_mode", "DELETE")?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("delete") {
+            return Err(Error::File(format!("encrypting the store: journal mode stays {mode}")));
+        }
+        conn.execute_batch("PRAGMA cipher_default_compatibility = 4;")?;
         let raw = keys.raw_key();
         conn.execute("ATTACH DATABASE ?1 AS sealed KEY ?2", rusqlite::params![sealing.to_string_lossy(), &*raw])?;
         conn.query_row("SELECT sqlcipher_export('sealed')", [], |_| Ok(()))?;
@@ -254,12 +260,8 @@ pub fn encrypt_plain_database(path: &std::path::Path, keys: &super::crypto::Stor
     let io = |e: std::io::Error| Error::File(format!("encrypting the store: {e}"));
     std::fs::File::open(&sealing).and_then(|f| f.sync_all()).map_err(io)?;
     std::fs::rename(&sealing, path).map_err(io)?;
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    #[cfg(unix)]
     if let Some(dir) = path.parent() {
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        crate::storage::crypto::sync_dir(dir);
     }
     Ok(())
 }

@@ -337,14 +337,21 @@ impl Store {
 
     pub fn open_with(path: &Path, identity: Identity, app_key: Option<&[u8]>, clock: Arc<dyn Clock>) -> Result<Store> {
         use storage::crypto::{self, DatabaseFile};
-        let file = crypto::database_file(path)?;
+        let mut file = crypto::database_file(path)?;
+        if file == DatabaseFile::Encrypted && !crypto::is_encrypted(path) {
+            // Its key file is gone (an erase cut off after destroying it): nothing here can ever be
+            // read again. What is left goes, and the store starts afresh.
+            tracing::warn!("an encrypted store without its key file: removing what is left of it");
+            crypto::remove_store_files(path);
+            file = DatabaseFile::Absent;
+        }
         let keys = match app_key {
-            None if crypto::is_encrypted(path) || file == DatabaseFile::Encrypted => {
+            None if crypto::is_encrypted(path) => {
                 return Err(Error::KeyRejected("the store is encrypted and no key was given".into()));
             }
             None => None,
-            Some(_) if file == DatabaseFile::Encrypted && !crypto::is_encrypted(path) => {
-                return Err(Error::KeyRejected("the store's key file is missing".into()));
+            Some(_) if !cfg!(feature = "encryption") => {
+                return Err(Error::KeyRejected("this build has no encryption (feature `encryption`)".into()));
             }
             Some(key) => Some(crypto::unlock_or_create(path, key)?),
         };

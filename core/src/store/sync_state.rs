@@ -305,16 +305,13 @@ impl Store {
     /// afterwards; each step is tried even when an earlier one failed, and the first failure is told.
     pub fn erase(&self) -> Result<()> {
         let path = self.lock().conn.path().map(std::path::PathBuf::from);
-        let shredded = match &path {
-            Some(p) => crate::storage::crypto::shred_key(p),
-            None => Ok(()),
-        };
-        let wiped = self.wipe();
-        if let Some(p) = &path {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
-            }
-        }
+        let Some(path) = path else { return self.wipe() };
+        let encrypted = crate::storage::crypto::is_encrypted(&path);
+        let shredded = crate::storage::crypto::shred_key(&path);
+        // Once its key is gone an encrypted store is unreadable: deleting row by row would only
+        // prolong the time an interrupted erase can leave files behind (removed at the next open).
+        let wiped = if encrypted && shredded.is_ok() { Ok(()) } else { self.wipe() };
+        crate::storage::crypto::remove_store_files(&path);
         shredded.and(wiped)
     }
 }

@@ -107,6 +107,7 @@ impl SyncClient {
     /// whether plain `http://` is allowed (development only: without it a relay address that is
     /// not `https://`, or a redirect to one, is refused as [`Error::Tls`]).
     pub fn with_trust(mut self, extra_roots: &[String], allow_http: bool) -> Result<Self> {
+        self.base = self.base.trim().to_owned();
         if !allow_http && !self.base.to_ascii_lowercase().starts_with("https://") {
             return Err(Error::Tls(format!("the relay address must start with https:// (got {})", self.base)));
         }
@@ -316,14 +317,18 @@ impl SyncClient {
             while !at.complete {
                 tell(progress, "uploading", at.received);
                 let mut chunk = Vec::with_capacity(BLOB_CHUNK_BYTES);
-                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(at.received))
-                    .and_then(|_| {
-                        std::io::Read::read_to_end(
-                            &mut std::io::Read::take(&mut file, BLOB_CHUNK_BYTES as u64),
-                            &mut chunk,
-                        )
-                    })
-                    .map_err(|e| Error::File(format!("photo file: {e}")))?;
+                let read = std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(at.received)).and_then(|_| {
+                    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, BLOB_CHUNK_BYTES as u64), &mut chunk)
+                });
+                match read {
+                    // A sealed file damaged midway: this photo can never be sent; the others can.
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        failed(store, &photo, at.received, "the photo's file is damaged", report, progress)?;
+                        break;
+                    }
+                    Err(e) => return Err(Error::File(format!("photo file: {e}"))),
+                    Ok(_) => {}
+                }
                 let sent = self.with_retry(|| {
                     self.http
                         .put(&url)
@@ -546,6 +551,8 @@ impl HttpSettings {
         let mut builder = reqwest::blocking::Client::builder()
             .connect_timeout(self.connect)
             .timeout(self.request)
+            // The protocol has no redirects: one is an error, not a way to another host or to http.
+            .redirect(reqwest::redirect::Policy::none())
             .https_only(self.https_only);
         for (i, pem) in self.extra_roots.iter().enumerate() {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
@@ -574,7 +581,9 @@ const RUSTLS_FAILURES: [&str; 6] = [
 /// What a failed request means: a TLS failure (the certificate did not verify, the handshake
 /// failed, plain http refused) is [`Error::Tls`], anything else the network's [`Error::Network`].
 fn network_error(e: impl std::error::Error + 'static) -> Error {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    // Only while connecting: a TLS error in the middle of a response is a flaky network.
+    let connecting = (&e as &dyn std::error::Error).downcast_ref::<reqwest::Error>().is_some_and(|r| r.is_connect());
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = if connecting { Some(&e) } else { None };
     while let Some(c) = cause {
         let tls = c.downcast_ref::<rustls::Error>().is_some()
             || c.downcast_ref::<std::io::Error>()

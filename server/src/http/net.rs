@@ -60,12 +60,13 @@ impl Tls {
         }
         let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("private key: {e}"))?;
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| format!("certificate and key: {e}"))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls(Arc::new(config)))
     }
 
@@ -312,8 +313,12 @@ pub async fn serve(
                 tokio::spawn(async move {
                     // A client that never finishes its handshake holds its slot no longer than one
                     // that never finishes its headers.
-                    if let Ok(Ok(stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
                     }
                     drop(admitted);
                 });
