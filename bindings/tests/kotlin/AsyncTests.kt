@@ -43,7 +43,7 @@ fun asyncScenarios(client: (String) -> ZhuqiClient, scenario: (String, () -> Uni
         verify(signedOut.result.exceptionOrNull() is ZhuqiException.SignedOut, "${signedOut.result}")
         verify(signedOut.thread !== caller && signedOut.thread.name.startsWith("zhuqi-call-"), "ran on ${signedOut.thread.name}")
 
-        val me = drive { phone.signInAsync("410102-cadre2", "zhuqi2026", "异步测试手机") }
+        val me = drive { phone.signInAsync("410105-cadre1", "zhuqi2026", "异步测试手机") }
         verify(me.thread !== caller && me.thread.name.startsWith("zhuqi-call-"), "ran on ${me.thread.name}")
         verify(me.result.getOrThrow().role == Role.CADRE, "${me.result}")
 

@@ -14,6 +14,7 @@
 // `try await zhuqi.inBackground { try $0.recordVisit(enterpriseId: id, visit: visit) }`.
 
 import Dispatch
+import Foundation
 import ZhuqiFFI
 
 extension ZhuqiClient {

@@ -11,8 +11,8 @@ import Zhuqi
 final class ZhuqiTests: XCTestCase {
     private func client() throws -> ZhuqiClient {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zhuqi-\(UUID().uuidString)")
-        // Nothing listens on port 9: no call here reaches a relay.
-        return try ZhuqiClient(dataDir: dir.path, relayUrl: "http://127.0.0.1:9")
+        // Nothing listens on port 9: no call here reaches a relay. No store key: a test store.
+        return try ZhuqiClient(dataDir: dir.path, relayUrl: "https://127.0.0.1:9", options: ClientOptions())
     }
 
     func testANewClientHasNoUser() throws {
