@@ -614,6 +614,8 @@ fun main() {
         }
     }
 
+    asyncScenarios(::client, ::scenario)
+
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)
 }
