@@ -614,8 +614,6 @@ fun main() {
         }
     }
 
-    asyncScenarios(::client, ::scenario)
-
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)
 }
