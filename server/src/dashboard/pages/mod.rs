@@ -15,6 +15,7 @@
 //! things by them — and write no inline script or `style` attribute: the Content-Security-Policy
 //! forbids both (the stylesheet and script are `/static/app.css` and `/static/app.js`).
 
+pub mod charts;
 pub mod figures;
 pub mod problems;
 pub mod records;
