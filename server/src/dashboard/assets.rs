@@ -16,7 +16,13 @@ table{border-collapse:collapse;width:100%;background:#fff;margin:1rem 0}th,td{pa
 th:first-child,td:first-child{text-align:left}#timeline td,#timeline th,#visits td,#visits th{text-align:left}th{cursor:pointer;background:#fafafa}.muted{color:#777;font-size:.85rem}\
 form.period{display:flex;gap:.5rem;flex-wrap:wrap;align-items:end}.login{max-width:360px;margin:3rem auto;background:#fff;padding:1.5rem;border-radius:8px}\
 .login input{width:100%;padding:.5rem;margin:.25rem 0 .75rem;box-sizing:border-box}.error{color:#b71c1c}button.primary{background:#b71c1c;color:#fff;border:0;padding:.5rem 1rem;border-radius:4px}\
-svg.chart{width:100%;max-width:720px;background:#fff}\
+.chart-box{margin:.5rem 0 1.25rem}.chart-scroll{overflow-x:auto}\
+svg.chart{display:block;width:100%;max-width:720px;height:auto;background:#fff}svg.chart.bars,svg.chart.category-bars{min-width:540px}\
+svg.chart .grid{stroke:#e6e6e6;stroke-width:1}svg.chart .axis{fill:#666}svg.chart .legend,svg.chart .lbl,svg.chart .val{fill:#333}\
+svg.chart .live{fill:#e65100}svg.chart a .lbl{fill:#1565c0;text-decoration:underline}svg.chart a:hover rect,svg.chart a:focus rect{opacity:.75}\
+svg.chart g.bar:hover rect,svg.chart g.column:hover rect,svg.chart g.week:hover rect,svg.chart g.pair:hover rect{opacity:.8}\
+fieldset.picks{margin-bottom:.75rem}fieldset.picks p{margin:.4rem 0;line-height:1.8}label.pick{display:inline-block;margin-right:1rem;white-space:nowrap}\
+details.chart-data{margin:.25rem 0;max-width:720px}details.chart-data summary{cursor:pointer;color:#555;font-size:.85rem}details.chart-data table{margin:.25rem 0}\
 img.thumb{max-width:96px;max-height:96px;margin-right:4px;vertical-align:middle}.missing{color:#b71c1c}.flag{color:#e65100;background:#fff3e0;border-radius:3px;padding:0 4px;margin-right:4px;font-size:90%}";
 
 /// Sorts a table by the clicked column (numbers numerically).
