@@ -165,6 +165,39 @@ await scenario("photos: thumbnails in visits and timelines open the original; mi
   await shot("missing-photos");
 });
 
+await scenario("a task notice goes to cadres found by the form's search, ticked across searches, without script", async () => {
+  // The picker is plain HTML: the same session in a context with JavaScript off.
+  const nojs = await browser.newContext({ javaScriptEnabled: false });
+  await nojs.addCookies(await context.cookies());
+  const p = await nojs.newPage();
+  await p.goto(base + "/notices");
+  check((await p.locator('input[name=to][value^="cadre:"]').count()) === 0, "no cadre listed before a search");
+  await p.fill("input[name=title]", "浏览器下发的通知");
+  await p.fill("textarea[name=body]", "请于月底前完成走访");
+  await p.fill("input[name=deadline]", "2099-01-31");
+  await p.fill("input[name=q]", "410102-cadre2");
+  await p.click("button[name=search]");
+  await p.waitForURL(/q=410102-cadre2/);
+  check(!p.url().includes("csrf"), `no token in the address: ${p.url()}`);
+  check((await p.inputValue("input[name=title]")) === "浏览器下发的通知", "the title filled in again");
+  check((await p.inputValue("textarea[name=body]")) === "请于月底前完成走访", "the body filled in again");
+  await p.check('input[name=to][value="cadre:410102-cadre2"]');
+  // Enter in the search field searches (it does not issue); what was ticked stays ticked.
+  await p.fill("input[name=q]", "410102-cadre3");
+  await p.press("input[name=q]", "Enter");
+  await p.waitForURL(/q=410102-cadre3/);
+  check(await p.isChecked('input[name=to][value="cadre:410102-cadre2"]'), "ticked across searches");
+  await p.check('input[name=to][value="cadre:410102-cadre3"]');
+  await p.check('input[name=to][value="department:410102-finance"]');
+  await p.screenshot({ path: path.join(artifacts, "notices-picker.png"), fullPage: true });
+  await p.click("button.primary");
+  await p.waitForURL(/\/notices\/[0-9a-f-]+$/);
+  const recipients = await p.locator("#recipients tbody tr").allInnerTexts();
+  check(recipients.length === 3, `recipients: ${recipients.join(" | ")}`);
+  check(recipients.some((r) => r.includes("中原区财政局")), "the bureau among them");
+  await nojs.close();
+});
+
 await scenario("tables sort by a clicked column, with the script served under the CSP", async () => {
   const response = await page.goto(base + "/problems?from=2000-01-01&to=2099-12-31");
   const headers = response.headers();

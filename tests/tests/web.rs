@@ -213,7 +213,16 @@ fn a_manager_signs_in_and_sees_figures_equal_to_the_relays_data() {
     assert!(page.contains("包联企业") && page.contains(r#"id="per-month""#) && page.contains("30天未走访"));
     assert_eq!(b.get("/enterprises/demo-ent-001").0, 404, "another county's enterprise");
 
-    // Dispatching a task notice to a department and a cadre, then following it.
+    // Dispatching a task notice to a department and a cadre, the cadre found by a search from the
+    // form and ticked, then following it.
+    let (status, found, _) = b.get("/notices?q=410102-cadre2&search=1");
+    assert_eq!(status, 200);
+    assert!(found.contains(r#"value="department:410102-finance">"#), "the county's own bureaus are listed");
+    assert_eq!(found.matches(r#"value="cadre:"#).count(), 1);
+    assert!(found.contains(r#"value="cadre:410102-cadre2">"#));
+    let (_, ticked, _) = b.get("/notices?to=cadre%3A410102-cadre2&to=department%3A410102-finance&q=&search=1");
+    assert!(ticked.contains(r#"value="cadre:410102-cadre2" checked>"#));
+    assert!(ticked.contains(r#"value="department:410102-finance" checked>"#));
     let form = format!(
         "csrf={csrf}&region=410102&title=%E8%B5%B0%E8%AE%BF&body=%E5%85%A8%E8%A6%86%E7%9B%96&deadline=2099-01-31&to=department%3A410102-finance&to=cadre%3A410102-cadre2"
     );
@@ -316,4 +325,62 @@ fn figures_count_concurrent_and_late_data_by_the_device_times() {
         }
     }
     assert_eq!(phone.store.problem(&pid).unwrap().summary.conflict_count, 1);
+}
+
+#[test]
+fn the_notice_form_finds_cadres_instead_of_listing_every_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relay = Relay::start(&tmp.path().join("relay"));
+    let storage = relay.state.storage.as_ref();
+    seed_directory(storage);
+    let cadres = seed_more_cadres(storage, 4000);
+    let mut b = Browser::new(&relay.url);
+    assert_eq!(b.sign_in("manager", PASSWORD).0, 303);
+    let (status, page, _) = b.get("/notices");
+    assert_eq!(status, 200);
+    eprintln!("/notices for an office over {} cadres: {} bytes", cadres.len() + 1, page.len());
+    let boxes = |html: &str| html.matches(r#"name="to" value="cadre:"#).count();
+    assert!(page.len() < 60_000, "{} bytes", page.len());
+    assert_eq!(boxes(&page), 0, "no cadre is listed before a search");
+
+    // A search sent from the form comes back without the CSRF token in its address, with at most 50
+    // cadres and how many more matched, and the fields filled in.
+    let csrf = csrf_in(&page);
+    let title = zhuqi_tests::browser::url_encode("春节前走访");
+    let form = |rest: &str| {
+        format!("csrf={csrf}&region={COUNTY}&title={title}&body=%E5%85%A8%E8%A6%86%E7%9B%96&deadline=2099-01-31{rest}")
+    };
+    let (status, _, location) = b.get(&format!("/notices?{}", form("&q=cadre-1&search=1")));
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(location.starts_with("/notices?") && !location.contains("csrf") && location.contains("q=cadre-1"));
+    let (status, found, _) = b.get(&location);
+    assert_eq!(status, 200);
+    eprintln!("/notices after a search matching 1,111 cadres: {} bytes", found.len());
+    assert!(found.len() < 60_000, "{} bytes", found.len());
+    assert_eq!(boxes(&found), 50);
+    // cadre-1, cadre-10…19, cadre-100…199, cadre-1000…1999.
+    assert!(found.contains("另有 1061 名干部相符"));
+    assert!(found.contains(r#"value="春节前走访">"#) && found.contains(">全覆盖</textarea>"));
+    assert!(found.contains(r#"value="2099-01-31">"#));
+    // Ticked, then another search: the ticked cadre stays ticked; one of another county is dropped.
+    let (_, again, _) =
+        b.get(&format!("/notices?title={title}&to=cadre%3Acadre-3999&to=cadre%3Acadre-b&q=cadre-2000&search=1"));
+    assert!(again.contains(r#"value="cadre:cadre-3999" checked>"#));
+    assert!(again.contains(r#"value="cadre:cadre-2000">"#));
+    assert_eq!(boxes(&again), 2);
+    assert!(!again.contains("cadre-b") && !again.contains("李干部"), "another county's cadre is not named");
+    // Issuing what was ticked (a recipient sent twice counts once).
+    let to = "&to=cadre%3Acadre-3999&to=cadre%3Acadre-2000&to=cadre%3Acadre-3999&to=department%3Adept-finance";
+    let (status, _) = b.post("/notices", &form(to));
+    assert_eq!(status, 303);
+    let (_, notices, _) = b.get("/notices");
+    let nid = notices.split(r#"<tr data-id=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let (_, notice, _) = b.get(&format!("/notices/{nid}"));
+    assert!(notice.contains("春节前走访") && notice.contains("中原区财政局"));
+    assert!(notice.contains("干部cadre-3999") && notice.contains("干部cadre-2000"));
+    assert_eq!(notice.matches("<tr>").count(), 1 + 3);
+    // A cadre of another county is refused, whatever the form sends.
+    let (status, _) = b.post("/notices", &form("&to=cadre%3Acadre-b"));
+    assert_eq!(status, 422, "another county's cadre is not the office's to task");
 }

@@ -3,7 +3,7 @@
 //! the form to issue one, and one notice's recipients).
 
 use super::problems::status_zh;
-use super::{Choice, Page, PhotoThumb, csrf_field, photo_thumbs, time_or_dash};
+use super::{Page, PhotoThumb, csrf_field, photo_thumbs, time_or_dash};
 use crate::storage::ProblemRow;
 use maud::{Markup, html};
 use zhuqi_core::domain::text::date_of;
@@ -208,20 +208,70 @@ pub struct ListedNotice {
     pub progress: NoticeProgress,
 }
 
+/// A recipient the issue form offers: its `to` value (`department:ID`, `cadre:ID`), its name, what
+/// tells it apart from others of the same name, and whether it is ticked.
+pub struct Pick<'a> {
+    pub key: String,
+    pub name: &'a str,
+    /// A cadre's work unit and account; a department's region.
+    pub detail: String,
+    pub checked: bool,
+}
+
+/// What a search of the issue form found.
+pub struct RecipientSearch<'a> {
+    /// The words searched for, as typed.
+    pub q: &'a str,
+    /// Cadres (at most [`FOUND_MAX`]), then departments below the office's own region, not ticked.
+    pub found: Vec<Pick<'a>>,
+    /// Cadres that matched too but are not listed.
+    pub more: usize,
+}
+
+/// Cadres a search lists at most: the form never lists every cadre of a region (4,000 in a city,
+/// 76,000 in the province).
+pub const FOUND_MAX: usize = 50;
+
+/// The recipients the issue form offers.
+pub struct RecipientPicker<'a> {
+    /// The departments of the office's own region, always offered.
+    pub departments: Vec<Pick<'a>>,
+    /// Recipients ticked before the last search that are not among the others (all ticked).
+    pub ticked: Vec<Pick<'a>>,
+    /// The last search, if one was made.
+    pub search: Option<RecipientSearch<'a>>,
+}
+
 /// `/notices`: the notices of the manager's subtree, and the form to issue one to its departments
-/// and cadres.
+/// and cadres. The form searches (its first button sends it back by GET) instead of listing every
+/// cadre; what was typed and ticked comes back with the search, filled in.
 pub struct NoticesPage<'a> {
     pub notices: Vec<ListedNotice>,
     /// The manager's region, which a new notice belongs to.
     pub region: &'a str,
-    pub departments: Vec<Choice<'a>>,
-    pub cadres: Vec<Choice<'a>>,
+    /// The title, body and deadline as last sent (empty at first).
+    pub title: &'a str,
+    pub body: &'a str,
+    pub deadline: &'a str,
+    pub picker: RecipientPicker<'a>,
     pub csrf: &'a str,
+}
+
+/// A recipient's checkbox.
+fn pick(p: &Pick<'_>) -> Markup {
+    html! {
+        label.pick {
+            input type="checkbox" name="to" value=(p.key) checked[p.checked];
+            (p.name)
+            @if !p.detail.is_empty() { " " span.muted { (p.detail) } }
+        }
+    }
 }
 
 impl Page for NoticesPage<'_> {
     const TITLE: &'static str = "任务通知";
     fn body(&self) -> Markup {
+        let picker = &self.picker;
         html! {
             h2 { "任务通知" }
             table.sortable id="notices" {
@@ -244,21 +294,44 @@ impl Page for NoticesPage<'_> {
                     }
                 }
             }
-            h3 { "下发任务通知" }
-            form method="post" action="/notices" {
+            h3 id="issue" { "下发任务通知" }
+            form id="issue-form" method="post" action="/notices" {
                 (csrf_field(self.csrf))
                 input type="hidden" name="region" value=(self.region);
-                p { input name="title" placeholder="标题" required size="40"; }
-                p { textarea name="body" rows="4" cols="60" placeholder="内容" required {} }
-                p { "时限 " input type="date" name="deadline" required; }
-                fieldset {
+                p { input name="title" placeholder="标题" required size="40" value=(self.title); }
+                p { textarea name="body" rows="4" cols="60" placeholder="内容" required { (self.body) } }
+                p { "时限 " input type="date" name="deadline" required value=(self.deadline); }
+                fieldset.picks {
                     legend { "接收单位与干部" }
-                    @for d in &self.departments {
-                        label { input type="checkbox" name="to" value={ "department:" (d.id) }; (d.name) } " "
+                    @if !picker.departments.is_empty() {
+                        p id="own-departments" { "本级责任单位：" @for d in &picker.departments { (pick(d)) } }
                     }
-                    @for c in &self.cadres {
-                        label { input type="checkbox" name="to" value={ "cadre:" (c.id) }; (c.name) } " "
+                    @if !picker.ticked.is_empty() {
+                        p id="ticked" { "已选（" (picker.ticked.len()) "）：" @for t in &picker.ticked { (pick(t)) } }
                     }
+                    // The first button of the form, so that Enter in a field searches rather than issues.
+                    p.search {
+                        label {
+                            "查找干部或下级责任单位 "
+                            input type="search" name="q" maxlength="100" placeholder="姓名、账号、手机号或工作单位"
+                                value=(picker.search.as_ref().map_or("", |s| s.q));
+                        }
+                        " "
+                        button name="search" value="1" formmethod="get" formaction="/notices#issue" formnovalidate { "搜索" }
+                    }
+                    @if let Some(s) = &picker.search {
+                        @if s.q.trim().is_empty() {
+                            p.muted { "请输入姓名、账号、手机号或工作单位后搜索。" }
+                        } @else if s.found.is_empty() {
+                            p.muted id="found" { "没有找到与“" (s.q) "”相符的未选干部或责任单位。" }
+                        } @else {
+                            p id="found" { "搜索结果：" @for f in &s.found { (pick(f)) } }
+                        }
+                        @if s.more > 0 {
+                            p.muted id="more" { "另有 " (s.more) " 名干部相符，未列出；请输入更多关键词缩小范围。" }
+                        }
+                    }
+                    p.muted { "勾选后可继续搜索，已勾选的接收方和已填写的内容会保留。" }
                 }
                 button.primary { "下发" }
             }
