@@ -302,6 +302,20 @@ fn run(cli: Cli) -> Result<(), String> {
                     let (app, net) = (metrics_app(state.clone()), NetConfig::default());
                     tokio::spawn(net::serve(metrics, app, net, || {}, std::future::pending()));
                 }
+                // Figures are published when their month or year closes, whether or not anyone looks.
+                let st = state.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let s = st.clone();
+                        let run = tokio::task::spawn_blocking(move || {
+                            crate::dashboard::overview::publish_closed(&s, crate::now_ms())
+                        });
+                        if let Ok(Err(e)) = run.await {
+                            tracing::warn!("publishing closed periods: {}", e.message);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                    }
+                });
                 let st = state.clone();
                 let refused = move || {
                     st.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

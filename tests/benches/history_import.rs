@@ -50,7 +50,7 @@ fn run(name: &str, storage: Arc<dyn RelayStorage>, rows: &[zhuqi_tests::ledger::
         expires_at: i64::MAX,
     };
     let started = Instant::now();
-    let f = zhuqi_server::dashboard::overview(&relay.state, &session, year, YEAR_END).unwrap().total;
+    let f = zhuqi_server::dashboard::overview(&relay.state, &session, year, None, YEAR_END).unwrap().total;
     let figures_took = started.elapsed().as_secs_f64();
     let reported = rows.iter().filter(|r| year.contains(r.reported_at)).count();
     let resolved = rows.iter().filter(|r| r.resolved_at.is_some_and(|t| year.contains(t))).count();

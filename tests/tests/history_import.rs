@@ -36,7 +36,7 @@ fn assert_figures_of_the_year(relay: &Relay, rows: &[Row]) {
     assert!(resolved.len() > rows.len() / 5 && on_time > 0 && on_time < resolved.len() && rated.len() > rows.len() / 8);
     assert!(reported.len() < rows.len(), "some rows were reported before the year");
 
-    let page = zhuqi_server::dashboard::overview(&relay.state, &manager_session(relay), year, YEAR_END).unwrap();
+    let page = zhuqi_server::dashboard::overview(&relay.state, &manager_session(relay), year, None, YEAR_END).unwrap();
     let f = &page.total;
     assert_eq!(f.reported as usize, reported.len());
     assert_eq!(f.resolved as usize, resolved.len());
@@ -231,7 +231,7 @@ fn an_imported_visit_log_counts_each_visit_for_its_cadre_once() {
         assert_eq!(days(&counted), days(&expected), "{cadre}");
     }
     let year = Period { from: YEAR_START, to: YEAR_END };
-    let page = zhuqi_server::dashboard::overview(&relay.state, &manager_session(&relay), year, YEAR_END).unwrap();
+    let page = zhuqi_server::dashboard::overview(&relay.state, &manager_session(&relay), year, None, YEAR_END).unwrap();
     assert_eq!(page.total.visits as usize, rows.iter().filter(|(_, d)| year.contains(*d)).count());
     assert_eq!(page.total.enterprises_visited, 2);
 

@@ -117,6 +117,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(storage: Arc<dyn RelayStorage>, config: Config) -> Arc<AppState> {
+        // The days visits count on follow the offline window (see `storage::figures`).
+        match storage.set_offline_window(config.offline_window_ms) {
+            Ok(true) => tracing::info!("visits counted again for an offline window of {} ms", config.offline_window_ms),
+            Ok(false) => {}
+            Err(e) => tracing::error!("cannot set the offline window the figures count with: {e}"),
+        }
         let notices = tokio::sync::broadcast::channel(1024).0;
         let docs = Arc::new(docs::DocCache::new(config.doc_cache_bytes));
         // Other relays' commits (on a shared store): the cached copies of their documents are old

@@ -3,10 +3,15 @@
 
 use super::pages::problems::ProblemFilters;
 use super::policies::{policy_table, reach, region_table, today, unmatched_table};
-use super::problems::filtered_problems;
-use super::reports::{csv_bytes, problems_table, ranking_table, xlsx_bytes};
+use super::problems::selection;
+use super::reports::{csv_bytes, csv_rows, problems_table, ranking_table, write_rows, xlsx_bytes};
 use super::session::managed;
-use super::{MonthQuery, month_of, rankings_for};
+use super::units::Scope;
+use super::{TermQuery, rankings_for, term_of};
+use crate::storage::ProblemRow;
+use crate::storage::figures::{self, ProblemSelection};
+use futures_util::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
 use crate::http::error::ApiError;
 use crate::{AppState, now_ms};
 use axum::extract::{Path, Query, State};
@@ -28,7 +33,7 @@ pub async fn export(state: State<Arc<AppState>>, headers: HeaderMap, path: Path<
     if path.0.starts_with("policies.") {
         policies_export(state, headers, path).await
     } else if path.0.starts_with("ranking.") {
-        match Query::<MonthQuery>::try_from_uri(&uri) {
+        match Query::<TermQuery>::try_from_uri(&uri) {
             Ok(q) => ranking_export(state, headers, path, q).await,
             Err(e) => ApiError::bad_request(e.to_string()).into_response(),
         }
@@ -44,29 +49,54 @@ async fn ranking_export(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(format): Path<String>,
-    Query(q): Query<MonthQuery>,
+    Query(q): Query<TermQuery>,
 ) -> Response {
     managed(state, headers, move |st, session, _| {
-        let (month, m, p) = month_of(&q, now_ms());
-        let (counties, departments) = rankings_for(st, session, m, p)?;
-        let (c, d) = (ranking_table(&counties), ranking_table(&departments));
+        let r = rankings_for(st, session, term_of(&q, now_ms()))?;
+        let name = r.term.name();
+        let (c, d) = (ranking_table(&r.counties), ranking_table(&r.departments));
         match format.as_str() {
             "ranking.csv" => {
                 // One file: the county table, an empty line, the department table.
                 let mut bytes = csv_bytes(&c);
                 bytes.extend_from_slice(b"\n");
                 bytes.extend_from_slice(&csv_bytes(&d)[3..]);
-                Ok(download(bytes, CSV, &format!("ranking-{month}.csv")))
+                Ok(download(bytes, CSV, &format!("ranking-{name}.csv")))
             }
             "ranking.xlsx" => {
                 let bytes =
                     xlsx_bytes(&[("县区", &c), ("责任单位", &d)]).map_err(|e| ApiError::internal(e.to_string()))?;
-                Ok(download(bytes, XLSX, &format!("ranking-{month}.xlsx")))
+                Ok(download(bytes, XLSX, &format!("ranking-{name}.xlsx")))
             }
             _ => Err(ApiError::not_found("no such export")),
         }
     })
     .await
+}
+
+/// Rows read per query while exporting the problem list.
+const EXPORT_PAGE: u32 = 1_000;
+
+/// Hands the problems of `selection` to `f` a page at a time, in the list's order, until `f` says
+/// stop (false) or none are left. Each page is read in its own snapshot, after the last row of the
+/// page before: a problem is written once even when others are reported meanwhile.
+fn each_page(
+    st: &AppState,
+    mut selection: ProblemSelection,
+    mut f: impl FnMut(&[ProblemRow]) -> Result<bool, ApiError>,
+) -> Result<(), ApiError> {
+    loop {
+        let mut rows = Vec::new();
+        st.storage.with_snapshot(&mut |db| {
+            rows = figures::problem_page(db, &selection, EXPORT_PAGE)?;
+            Ok(())
+        })?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        selection.after = Some((last.reported_at, last.id.clone()));
+        if !f(&rows)? || rows.len() < EXPORT_PAGE as usize {
+            return Ok(());
+        }
+    }
 }
 
 async fn problems_export(
@@ -75,15 +105,47 @@ async fn problems_export(
     Path(format): Path<String>,
     Query(q): Query<ProblemFilters>,
 ) -> Response {
+    let shared = state.clone();
     managed(state, headers, move |st, session, _| {
-        let rows = filtered_problems(st, session, &q)?;
         let dir = st.directory.get(st.storage.as_ref())?;
-        let table = problems_table(&rows, &dir, now_ms());
+        let now = now_ms();
+        let selection = selection(&Scope::of(&dir, session), &q, now);
         match format.as_str() {
-            "problems.csv" => Ok(download(csv_bytes(&table), CSV, "problems.csv")),
+            "problems.csv" => {
+                // Written while it is sent, a page at a time: memory stays flat however long the list.
+                let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+                let header = csv_bytes(&problems_table(&[], &dir, now));
+                drop(dir);
+                tokio::task::spawn_blocking(move || {
+                    let st = shared.as_ref();
+                    let sent = each_page(st, selection, |rows| {
+                        let dir = st.directory.get(st.storage.as_ref())?;
+                        Ok(tx.blocking_send(Ok(csv_rows(&problems_table(rows, &dir, now)))).is_ok())
+                    });
+                    if let Err(e) = sent {
+                        tracing::warn!("problem export cut short: {}", e.message);
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e.message)));
+                    }
+                });
+                let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(header) });
+                let body = axum::body::Body::from_stream(first.chain(ReceiverStream::new(rx)));
+                let disposition = "attachment; filename=\"problems.csv\"";
+                Ok(([(header::CONTENT_TYPE, CSV), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+            }
             "problems.xlsx" => {
-                let bytes = xlsx_bytes(&[("问题", &table)]).map_err(|e| ApiError::internal(e.to_string()))?;
-                Ok(download(bytes, XLSX, "problems.xlsx"))
+                // Rows go to a temporary file as they are written (constant memory); the workbook is
+                // assembled at the end.
+                let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal(e.to_string());
+                let mut book = rust_xlsxwriter::Workbook::new();
+                let sheet = book.add_worksheet_with_constant_memory().map_err(xlsx)?;
+                sheet.set_name("问题").map_err(xlsx)?;
+                let mut next_row = write_rows(sheet, 0, &problems_table(&[], &dir, now), true).map_err(xlsx)?;
+                each_page(st, selection, |rows| {
+                    let table = problems_table(rows, &dir, now);
+                    next_row = write_rows(sheet, next_row, &table, false).map_err(xlsx)?;
+                    Ok(true)
+                })?;
+                Ok(download(book.save_to_buffer().map_err(xlsx)?, XLSX, "problems.xlsx"))
             }
             _ => Err(ApiError::not_found("no such export")),
         }

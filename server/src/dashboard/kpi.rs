@@ -35,8 +35,9 @@
 //! visit coverage is the share of the unit's enterprises visited in the month. A rate with nothing to
 //! measure (no problem reported, say) counts as 1: a unit is not punished for having no problems.
 
+pub use crate::storage::figures::Counts;
 pub use crate::storage::{ProblemFact, VisitFact};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use zhuqi_core::domain::ProblemStatus;
 use zhuqi_core::domain::problem::is_overdue;
 
@@ -103,10 +104,91 @@ pub struct Figures {
     pub overdue_now: u32,
     pub visits: u32,
     pub enterprises_visited: u32,
+    /// Problems reported in the period by the enterprise itself, and escalated at least once.
+    pub reported_by_enterprise: u32,
+    pub escalated: u32,
+    /// Share of the unit's enterprises visited in the period (none without enterprises).
+    pub visit_coverage: Option<f64>,
+}
+
+impl Figures {
+    /// The rates and counts of `c`.
+    pub fn of(c: &Counts) -> Figures {
+        let u = |x: u32| x as usize;
+        Figures {
+            reported: c.reported,
+            resolved: c.resolved,
+            resolution_rate: ratio(u(c.reported_resolved), u(c.reported)),
+            on_time_rate: ratio(u(c.on_time), u(c.with_deadline)),
+            satisfaction_rate: ratio(u(c.satisfied), u(c.rated + c.unanswered)),
+            average_rating: (c.rated > 0).then(|| f64::from(c.rating_sum) / f64::from(c.rated)),
+            own_confirmations: c.own_confirmations,
+            call_backs: c.call_backs,
+            unanswered: c.unanswered,
+            overdue_now: c.overdue,
+            visits: c.visits,
+            enterprises_visited: c.enterprises_visited,
+            reported_by_enterprise: c.reported_by_enterprise,
+            escalated: c.escalated,
+            visit_coverage: ratio(u(c.enterprises_visited), u(c.enterprises)),
+        }
+    }
 }
 
 fn ratio(n: usize, d: usize) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// The counts of `problems` and `visits` (already restricted to one unit) for `period`, at `now`,
+/// worked out in Rust from whole rows: the definitions above, which the database's grouped counts
+/// (`storage::figures`) must equal.
+pub fn counts<'a>(
+    problems: impl IntoIterator<Item = &'a ProblemFact>,
+    visits: impl IntoIterator<Item = &'a VisitFact>,
+    period: Period,
+    now: i64,
+) -> Counts {
+    let mut c = Counts::default();
+    for p in problems.into_iter().filter(|p| !p.is_void()) {
+        if period.contains(p.reported_at) {
+            c.reported += 1;
+            c.reported_resolved += u32::from(p.is_resolved());
+            c.reported_by_enterprise += u32::from(p.reporter_role.as_deref() == Some("enterprise_contact"));
+            c.escalated += u32::from(p.escalation_count > 0);
+        }
+        if let Some(r) = p.resolved_at.filter(|r| period.contains(*r) && p.is_resolved()) {
+            c.resolved += 1;
+            if let Some(d) = p.missed_deadline.or(p.deadline) {
+                c.with_deadline += 1;
+                c.on_time += u32::from(r <= d);
+            }
+        }
+        if let (Some(at), Some(rating)) = (p.confirmed_at, p.rating)
+            && period.contains(at)
+        {
+            c.rated += 1;
+            c.satisfied += u32::from(rating >= 4);
+            c.rating_sum += u32::from(rating);
+            match p.confirmation.as_deref() {
+                Some("call_back") => c.call_backs += 1,
+                _ => c.own_confirmations += 1,
+            }
+        }
+        if p.confirmation.as_deref() == Some("unanswered") && p.closed_at.is_some_and(|at| period.contains(at)) {
+            c.unanswered += 1;
+        }
+        let status = ProblemStatus::parse(&p.status).unwrap_or_default();
+        c.overdue += u32::from(is_overdue(status, p.reported_at, p.deadline, now));
+    }
+    let mut visited = HashSet::new();
+    for v in visits {
+        if period.contains(v.day) {
+            c.visits += 1;
+            visited.insert(v.enterprise_id.as_str());
+        }
+    }
+    c.enterprises_visited = visited.len() as u32;
+    c
 }
 
 /// The figures of `problems` and `visits` (already restricted to one unit) for `period`, at `now`.
@@ -116,62 +198,7 @@ pub fn figures<'a>(
     period: Period,
     now: i64,
 ) -> Figures {
-    let (mut reported, mut reported_resolved, mut resolved, mut with_deadline, mut on_time) = (0, 0, 0, 0, 0);
-    let (mut rated, mut satisfied, mut rating_sum, mut overdue) = (0, 0, 0u32, 0);
-    let (mut own, mut call_backs, mut unanswered) = (0, 0, 0);
-    for p in problems.into_iter().filter(|p| !p.is_void()) {
-        if period.contains(p.reported_at) {
-            reported += 1;
-            reported_resolved += usize::from(p.is_resolved());
-        }
-        if let Some(r) = p.resolved_at.filter(|r| period.contains(*r) && p.is_resolved()) {
-            resolved += 1;
-            if let Some(d) = p.missed_deadline.or(p.deadline) {
-                with_deadline += 1;
-                on_time += usize::from(r <= d);
-            }
-        }
-        if let (Some(c), Some(rating)) = (p.confirmed_at, p.rating)
-            && period.contains(c)
-        {
-            rated += 1;
-            satisfied += usize::from(rating >= 4);
-            rating_sum += u32::from(rating);
-            match p.confirmation.as_deref() {
-                Some("call_back") => call_backs += 1,
-                _ => own += 1,
-            }
-        }
-        if p.confirmation.as_deref() == Some("unanswered") && p.closed_at.is_some_and(|c| period.contains(c)) {
-            unanswered += 1;
-        }
-        let status = ProblemStatus::parse(&p.status).unwrap_or_default();
-        if is_overdue(status, p.reported_at, p.deadline, now) {
-            overdue += 1;
-        }
-    }
-    let mut n_visits = 0;
-    let mut visited = HashSet::new();
-    for v in visits {
-        if period.contains(v.day) {
-            n_visits += 1;
-            visited.insert(v.enterprise_id.as_str());
-        }
-    }
-    Figures {
-        reported: reported as u32,
-        resolved: resolved as u32,
-        resolution_rate: ratio(reported_resolved, reported),
-        on_time_rate: ratio(on_time, with_deadline),
-        satisfaction_rate: ratio(satisfied, rated + unanswered),
-        average_rating: (rated > 0).then(|| f64::from(rating_sum) / rated as f64),
-        own_confirmations: own as u32,
-        call_backs: call_backs as u32,
-        unanswered: unanswered as u32,
-        overdue_now: overdue,
-        visits: n_visits,
-        enterprises_visited: visited.len() as u32,
-    }
+    Figures::of(&counts(problems, visits, period, now))
 }
 
 /// Problems opened and resolved per week, from `from` (a Monday 00:00 CST) for `weeks` weeks.
@@ -193,15 +220,14 @@ pub fn weekly(problems: &[ProblemFact], from: i64, weeks: usize) -> Vec<(i64, u3
     out
 }
 
-/// One unit's line of the monthly ranking.
+/// One unit's line of a ranking.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
     pub unit: String,
     pub figures: Figures,
-    pub visit_coverage: Option<f64>,
     pub score: f64,
     pub rank: u32,
-    pub last_month_rank: Option<u32>,
+    pub last_rank: Option<u32>,
 }
 
 /// The score of the documented formula; a rate with nothing to measure counts as 1.
@@ -214,57 +240,29 @@ pub fn score(f: &Figures, visit_coverage: Option<f64>) -> f64 {
             + 0.10 * r(visit_coverage))
 }
 
-/// Ranks units for `month` (and, for comparison, `previous`). `unit_of` maps a problem or visit to
-/// its unit (a county, a department), or `None` to leave it out; `enterprises` counts each unit's
-/// enterprises for visit coverage. Ties share a rank; order is by score, then unit id.
-pub fn ranking(
-    problems: &[ProblemFact],
-    visits: &[VisitFact],
-    units: &[String],
-    unit_of_problem: impl Fn(&ProblemFact) -> Option<String>,
-    unit_of_visit: impl Fn(&VisitFact) -> Option<String>,
-    enterprises: &BTreeMap<String, u32>,
-    month: Period,
-    previous: Period,
-    now: i64,
-) -> Vec<Ranked> {
-    let rank_for = |period: Period| -> Vec<(String, Figures, Option<f64>, f64)> {
-        let mut rows: Vec<(String, Figures, Option<f64>, f64)> = units
-            .iter()
-            .map(|u| {
-                let ps: Vec<&ProblemFact> =
-                    problems.iter().filter(|p| unit_of_problem(p).as_ref() == Some(u)).collect();
-                let vs: Vec<&VisitFact> = visits.iter().filter(|v| unit_of_visit(v).as_ref() == Some(u)).collect();
-                let f = figures(ps, vs, period, now);
-                let coverage =
-                    enterprises.get(u).filter(|n| **n > 0).map(|n| f64::from(f.enterprises_visited) / f64::from(*n));
-                let s = score(&f, coverage);
-                (u.clone(), f, coverage, s)
-            })
-            .collect();
-        rows.sort_by(|a, b| b.3.total_cmp(&a.3).then(a.0.cmp(&b.0)));
-        rows
-    };
-    let ranks = |rows: &[(String, Figures, Option<f64>, f64)]| -> Vec<u32> {
-        let mut out = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let rank = if i > 0 && (rows[i - 1].3 - row.3).abs() < 1e-9 { out[i - 1] } else { i as u32 + 1 };
-            out.push(rank);
-        }
-        out
-    };
-    let last = rank_for(previous);
-    let last_ranks = ranks(&last);
-    let now_rows = rank_for(month);
-    let now_ranks = ranks(&now_rows);
-    now_rows
+/// Ranks units by their counts: by score, then unit id; ties share a rank. `coverage` says whether
+/// visit coverage is part of the score (counties) or counts as 1 (departments, which have no
+/// enterprises of their own). `last` ranks the same units for the period before (its ranks, by unit).
+pub fn ranking(units: Vec<(String, Counts)>, coverage: bool, last: Option<&[Ranked]>) -> Vec<Ranked> {
+    let mut rows: Vec<Ranked> = units
         .into_iter()
-        .zip(now_ranks)
-        .map(|((unit, figures, visit_coverage, score), rank)| {
-            let last_month_rank = last.iter().position(|r| r.0 == unit).map(|i| last_ranks[i]);
-            Ranked { unit, figures, visit_coverage, score, rank, last_month_rank }
+        .map(|(unit, c)| {
+            let figures = Figures::of(&c);
+            let score = score(&figures, if coverage { figures.visit_coverage } else { None });
+            Ranked { unit, figures, score, rank: 0, last_rank: None }
         })
-        .collect()
+        .collect();
+    rows.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.unit.cmp(&b.unit)));
+    for i in 0..rows.len() {
+        rows[i].rank = if i > 0 && (rows[i - 1].score - rows[i].score).abs() < 1e-9 { rows[i - 1].rank } else { i as u32 + 1 };
+    }
+    if let Some(last) = last {
+        let by_unit: std::collections::HashMap<&str, u32> = last.iter().map(|r| (r.unit.as_str(), r.rank)).collect();
+        for r in &mut rows {
+            r.last_rank = by_unit.get(r.unit.as_str()).copied();
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -277,6 +275,8 @@ mod tests {
 
     fn p(id: &str, region: &str, dept: Option<&str>, status: &str, reported: i64) -> ProblemFact {
         ProblemFact {
+            reporter_role: Some("cadre".into()),
+            escalation_count: 0,
             id: id.into(),
             region_id: region.into(),
             department_id: dept.map(Into::into),
@@ -436,21 +436,25 @@ mod tests {
     fn monthly_ranking_by_the_documented_formula() {
         let problems = march();
         let visits = vec![visit("e1", "county-1", MARCH + 3 * DAY), visit("e3", "county-2", MARCH + 3 * DAY)];
-        let units = vec!["county-1".to_owned(), "county-2".to_owned()];
-        let enterprises = BTreeMap::from([("county-1".to_owned(), 2), ("county-2".to_owned(), 1)]);
-        let month = Period { from: MARCH, to: MARCH + 31 * DAY };
-        let feb = Period { from: MARCH - 28 * DAY, to: MARCH };
-        let r = ranking(
-            &problems,
-            &visits,
-            &units,
-            |p| Some(p.region_id.clone()),
-            |v| Some(v.region_id.clone()),
-            &enterprises,
-            month,
-            feb,
-            MARCH + 19 * DAY,
-        );
+        let enterprises = [("county-1", 2), ("county-2", 1)];
+        let now = MARCH + 19 * DAY;
+        let units = |period: Period| -> Vec<(String, Counts)> {
+            enterprises
+                .iter()
+                .map(|(u, n)| {
+                    let mut c = counts(
+                        problems.iter().filter(|p| p.region_id == *u),
+                        visits.iter().filter(|v| v.region_id == *u),
+                        period,
+                        now,
+                    );
+                    c.enterprises = *n;
+                    (u.to_string(), c)
+                })
+                .collect()
+        };
+        let feb = ranking(units(Period { from: MARCH - 28 * DAY, to: MARCH }), true, None);
+        let r = ranking(units(Period { from: MARCH, to: MARCH + 31 * DAY }), true, Some(&feb));
         // county-1: reported A, B both resolved → 1; resolved A (on time), B (late) → 0.5;
         //   confirmed A 5, B 3 → 0.5; coverage 1 of 2 → 0.5.  40 + 12.5 + 12.5 + 5 = 70.
         // county-2: reported C, unresolved → 0; resolved D on time → 1; confirmed D 4 → 1;
@@ -459,8 +463,12 @@ mod tests {
         assert!((r[0].score - 70.0).abs() < 1e-9, "{}", r[0].score);
         assert!((r[1].score - 60.0).abs() < 1e-9, "{}", r[1].score);
         assert_eq!((r[0].rank, r[1].rank), (1, 2));
-        // February: county-2 reported D (resolved in March: counted now) → 1; nothing else measured → 100;
-        // county-1 has nothing → 100 as well: both rank 1.
-        assert_eq!((r[0].last_month_rank, r[1].last_month_rank), (Some(1), Some(1)));
+        // February: county-2 reported D (resolved in March: counted now) → 1, no visit of its one
+        // enterprise → coverage 0: 90; county-1 has nothing measured but its coverage (0 of 2): 90 as
+        // well: both rank 1.
+        assert_eq!((r[0].last_rank, r[1].last_rank), (Some(1), Some(1)));
+        // Without coverage (departments), nothing measured counts as 1: 100.
+        let d = ranking(vec![("d".into(), Counts::default())], false, None);
+        assert!((d[0].score - 100.0).abs() < 1e-9);
     }
 }

@@ -14,12 +14,14 @@ pub mod clock;
 pub mod exports;
 pub mod kpi;
 pub mod notices;
+pub mod overview;
 pub mod pages;
 pub mod photos;
 pub mod policies;
 pub mod problems;
 pub mod reports;
 pub mod session;
+pub mod units;
 
 pub use assets::static_file;
 pub use exports::export;
@@ -37,14 +39,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use clock::{DAY, day_of, day_start};
-use kpi::{Period, ProblemFact, VisitFact};
-use pages::figures::{OverviewPage, RankingPage};
+use kpi::{Figures, Period};
+use overview::Term;
+use pages::figures::{OverviewPage, RankingPage, UnitLine};
 use pages::records::{AssignedCadre, AssignedEnterprise, CadrePage, EnterprisePage, VisitLine};
 use pages::{Choice, Page, RefusalPage, Viewer, render};
 use session::managed;
 use std::sync::Arc;
 use zhuqi_core::domain::Role;
 use zhuqi_core::domain::directory::path_covers;
+use units::Scope;
 use zhuqi_core::domain::text::{civil_from_days, date_of, parse_date};
 
 /// A page for the signed-in manager, as a response.
@@ -94,80 +98,87 @@ fn after_action(result: Result<Result<(), ApiError>, tokio::task::JoinError>, pa
 pub struct PeriodQuery {
     from: Option<String>,
     to: Option<String>,
+    /// A calendar year instead of `from` and `to`.
+    year: Option<String>,
 }
 
-/// The period asked for (inclusive dates), by default the current month.
-fn period_of(q: &PeriodQuery, now: i64) -> Period {
+/// The period asked for (inclusive dates, or a year), by default the current month.
+fn period_of(q: &PeriodQuery, now: i64) -> (Period, Option<i64>) {
+    if let Some(t @ Term::Year(y)) = q.year.as_deref().and_then(Term::parse) {
+        return (t.period(), Some(y));
+    }
     let today = day_of(now);
     let (y, m, _) = civil_from_days(today);
     let first = zhuqi_core::domain::text::days_from_civil(y, m, 1);
     let from = q.from.as_deref().and_then(|d| parse_date("from", d).ok()).unwrap_or(first);
     let to = q.to.as_deref().and_then(|d| parse_date("to", d).ok()).unwrap_or(today).max(from);
-    Period { from: day_start(from), to: day_start(to + 1) }
+    (Period { from: day_start(from), to: day_start(to + 1) }, None)
 }
 
-/// The figures' facts, with the times of events entered late judged by their arrival
-/// (`kpi::judge_times`).
-fn facts(state: &AppState) -> Result<(Vec<ProblemFact>, Vec<VisitFact>), ApiError> {
-    let (mut problems, mut visits) = (state.storage.problem_facts()?, state.storage.visit_facts()?);
-    kpi::judge_times(&mut problems, &mut visits, state.offline_window_ms);
-    Ok((problems, visits))
-}
-
-/// Everything the overview shows, computed from the projections (separate from rendering, so that
-/// the benchmark and tests can call it).
-pub fn overview(state: &AppState, session: &Session, period: Period, now: i64) -> Result<OverviewPage, ApiError> {
-    let storage = state.storage.as_ref();
-    let dir = state.directory.get(storage)?;
-    let root = session.user.region_id.clone().unwrap_or_default();
-    let root_path = dir.paths.get(&root).cloned().unwrap_or_default();
-    let in_scope = |region: &str| dir.paths.get(region).is_some_and(|p| path_covers(&root_path, p));
-    let (problems, visits) = facts(state)?;
-    let problems: Vec<ProblemFact> = problems.into_iter().filter(|p| in_scope(&p.region_id)).collect();
-    let visits: Vec<VisitFact> = visits.into_iter().filter(|v| in_scope(&v.region_id)).collect();
-    let total = kpi::figures(&problems, &visits, period, now);
-    // Direct children of the manager's region, each with its subtree.
-    let mut children: Vec<_> = dir.regions.values().filter(|r| r.parent_id.as_deref() == Some(root.as_str())).collect();
-    children.sort_by(|a, b| a.id.cmp(&b.id));
-    let by_region = children
+/// Everything the overview shows (separate from rendering, so that the benchmark and tests can call it).
+pub fn overview(
+    state: &AppState,
+    session: &Session,
+    period: Period,
+    year: Option<i64>,
+    now: i64,
+) -> Result<OverviewPage, ApiError> {
+    let dir = state.directory.get(state.storage.as_ref())?;
+    let scope = Scope::of(&dir, session);
+    let live = overview::live(state, scope.regions.as_deref(), period, now, true)?;
+    let (notices, notices_by_region, notices_by_department) = overview::notice_progress(&scope, &live.notices);
+    let total = match scope.root {
+        Some(r) => live.units.region(&r.id),
+        None => live.units.everything(&dir),
+    };
+    let by_region = scope
+        .children()
+        .into_iter()
+        .map(|r| UnitLine {
+            name: r.name.clone(),
+            href: None,
+            figures: Figures::of(&live.units.region(&r.id)),
+            notices: notices_by_region.get(&r.id).copied().unwrap_or_default(),
+        })
+        .collect();
+    let by_department = scope
+        .departments()
+        .into_iter()
+        .map(|d| UnitLine {
+            name: d.name.clone(),
+            href: None,
+            figures: Figures::of(&live.units.department(&d.id)),
+            notices: notices_by_department.get(&d.id).copied().unwrap_or_default(),
+        })
+        .collect();
+    let mut overdue_ages = [0u32; 4];
+    for c in &live.categories {
+        for (sum, n) in overdue_ages.iter_mut().zip(c.overdue_for) {
+            *sum += n;
+        }
+    }
+    let categories = live
+        .categories
         .iter()
         .map(|c| {
-            let cp = dir.paths.get(&c.id).cloned().unwrap_or_default();
-            let under = |r: &str| dir.paths.get(r).is_some_and(|p| path_covers(&cp, p));
-            let f = kpi::figures(
-                problems.iter().filter(|p| under(&p.region_id)),
-                visits.iter().filter(|v| under(&v.region_id)),
-                period,
-                now,
-            );
-            (c.name.clone(), f)
+            let label = zhuqi_core::domain::Category::parse(&c.category).map_or("其他", |x| x.zh()).to_owned();
+            (label, c.reported, c.open)
         })
         .collect();
-    let mut departments: Vec<_> = dir
-        .departments
-        .values()
-        .filter(|d| dir.paths.get(&d.region_id).is_some_and(|p| path_covers(&root_path, p)))
-        .collect();
-    departments.sort_by(|a, b| a.id.cmp(&b.id));
-    let by_department = departments
-        .iter()
-        .map(|d| {
-            let f = kpi::figures(
-                problems.iter().filter(|p| p.department_id.as_deref() == Some(d.id.as_str())),
-                [],
-                period,
-                now,
-            );
-            (d.name.clone(), f)
-        })
-        .collect();
-    // Twelve weeks ending with the period (or today, if the period reaches into the future),
-    // starting on a Monday (1970-01-05 was one).
-    let end_day = day_of(period.to.min(now + 1) - 1);
-    let monday = end_day - (end_day - 4).rem_euclid(7);
-    let weeks = kpi::weekly(&problems, day_start(monday - 11 * 7), 12);
-    let region_name = dir.regions.get(&root).map_or(root.clone(), |r| r.name.clone());
-    Ok(OverviewPage { region_name, period, total, by_region, by_department, weeks, computed_at: now })
+    Ok(OverviewPage {
+        region_name: scope.name().to_owned(),
+        period,
+        year,
+        total: Figures::of(&total),
+        by_region,
+        by_department,
+        department_visits: live.department_visits,
+        trend: overview::trend(state, &scope, period, now)?,
+        categories,
+        overdue_ages,
+        notices,
+        computed_at: now,
+    })
 }
 
 pub async fn overview_page(
@@ -177,54 +188,45 @@ pub async fn overview_page(
 ) -> Response {
     managed(state, headers, move |st, session, viewer| {
         let now = now_ms();
-        Ok(show(&overview(st, session, period_of(&q, now), now)?, viewer))
+        let (period, year) = period_of(&q, now);
+        Ok(show(&overview(st, session, period, year, now)?, viewer))
     })
     .await
 }
 
-// ---- ranking ----
+// ---- rankings ----
 
 #[derive(serde::Deserialize, Default)]
-pub struct MonthQuery {
+pub struct TermQuery {
     month: Option<String>,
+    year: Option<String>,
 }
 
-/// The month asked for, by default the previous one (the ranking is of finished months).
-fn month_of(q: &MonthQuery, now: i64) -> (String, Period, Period) {
-    let asked = q.month.as_deref().and_then(|m| reports::month_periods(m).map(|p| (m.to_owned(), p)));
-    let (month, (m, p)) = asked.unwrap_or_else(|| {
-        let (y, mo, _) = civil_from_days(day_of(now));
-        let (y, mo) = if mo == 1 { (y - 1, 12) } else { (y, mo - 1) };
-        let m = format!("{y:04}-{mo:02}");
-        let periods = reports::month_periods(&m).expect("a valid month");
-        (m, periods)
-    });
-    (month, m, p)
+/// The month or year asked for, by default the previous month (rankings are of finished months).
+fn term_of(q: &TermQuery, now: i64) -> Term {
+    let asked = q.year.as_deref().or(q.month.as_deref()).filter(|s| !s.is_empty()).and_then(Term::parse);
+    asked.unwrap_or_else(|| Term::month_of(now).previous())
 }
 
-type Rankings = (Vec<(String, kpi::Ranked)>, Vec<(String, kpi::Ranked)>);
-
-fn rankings_for(state: &AppState, session: &Session, month: Period, previous: Period) -> Result<Rankings, ApiError> {
-    let storage = state.storage.as_ref();
-    let dir = state.directory.get(storage)?;
-    let root_path = root_path(&dir, session);
-    let (problems, visits) = facts(state)?;
-    let enterprises = storage.enterprises_per_region()?;
-    Ok(reports::rankings(&dir, &root_path, &problems, &visits, &enterprises, month, previous, now_ms()))
+fn rankings_for(st: &AppState, session: &Session, term: Term) -> Result<overview::Rankings, ApiError> {
+    let dir = st.directory.get(st.storage.as_ref())?;
+    overview::rankings(st, &Scope::of(&dir, session), term, now_ms())
 }
 
 pub async fn ranking_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<MonthQuery>,
+    Query(q): Query<TermQuery>,
 ) -> Response {
     managed(state, headers, move |st, session, viewer| {
-        let (month, m, p) = month_of(&q, now_ms());
-        let (counties, departments) = rankings_for(st, session, m, p)?;
+        let r = rankings_for(st, session, term_of(&q, now_ms()))?;
         let page = RankingPage {
-            month,
-            counties: reports::ranking_table(&counties),
-            departments: reports::ranking_table(&departments),
+            term: r.term.name(),
+            published_at: r.published_at,
+            counties: reports::ranking_table(&r.counties),
+            departments: reports::ranking_table(&r.departments),
+            county_bars: r.counties.iter().map(|l| (l.name.clone(), l.ranked.score)).collect(),
+            department_bars: r.departments.iter().map(|l| (l.name.clone(), l.ranked.score)).collect(),
         };
         Ok(show(&page, viewer))
     })
@@ -291,7 +293,15 @@ pub async fn enterprise_page(
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
-            problems: st.storage.problem_rows()?.into_iter().filter(|r| r.enterprise_id == id).collect(),
+            problems: {
+                let q = crate::storage::figures::ProblemSelection { enterprise: Some(id.clone()), ..Default::default() };
+                let mut rows = Vec::new();
+                st.storage.with_snapshot(&mut |db| {
+                    rows = crate::storage::figures::problem_page(db, &q, 500)?;
+                    Ok(())
+                })?;
+                rows
+            },
         };
         Ok(show(&page, viewer))
     })
@@ -310,23 +320,26 @@ pub async fn cadre_page(State(state): State<Arc<AppState>>, headers: HeaderMap, 
         if !cadre.region_id.as_deref().is_some_and(|r| in_subtree(&dir, session, r)) {
             return Err(ApiError::not_found("no such cadre in your region"));
         }
-        let names: std::collections::HashMap<String, String> =
-            storage.enterprise_rows()?.into_iter().map(|(id, name, _)| (id, name)).collect();
-        let mine: Vec<String> =
-            storage.assignments()?.into_iter().filter(|(_, c, _)| c == &id).map(|(e, _, _)| e).collect();
-        let visits: Vec<VisitFact> = facts(st)?.1.into_iter().filter(|v| v.cadre_id == id).collect();
+        let (mut mine, mut visits) = (Vec::new(), Vec::new());
+        storage.with_snapshot(&mut |db| {
+            (mine, visits) = crate::storage::figures::cadre_records(db, &id)?;
+            Ok(())
+        })?;
         let now = now_ms();
         let mut per_month: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
-        for v in &visits {
-            *per_month.entry(date_of(v.day)[..7].to_owned()).or_default() += 1;
+        let mut last_visit: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        for (e, day) in &visits {
+            *per_month.entry(date_of(*day)[..7].to_owned()).or_default() += 1;
+            let last = last_visit.entry(e.as_str()).or_insert(*day);
+            *last = (*last).max(*day);
         }
         let enterprises = mine
             .iter()
-            .map(|e| {
-                let last = visits.iter().filter(|v| &v.enterprise_id == e).map(|v| v.day).max();
+            .map(|(e, name)| {
+                let last = last_visit.get(e.as_str()).copied();
                 AssignedEnterprise {
                     id: e,
-                    name: names.get(e).map_or(e.as_str(), |n| n.as_str()),
+                    name,
                     last_visit: last,
                     stale: last.is_none_or(|d| d < now - 30 * DAY),
                 }

@@ -3,11 +3,15 @@
 //! phone's changes.
 
 use super::pages::Choice;
-use super::pages::problems::{EventOutcome, ListedProblem, ProblemFilters, ProblemPage, ProblemsPage, TimelineEvent};
+use super::pages::problems::{
+    EventOutcome, ListedProblem, ProblemFilters, ProblemPage, ProblemsPage, TimelineEvent, enc,
+};
 use super::session::{csrf_ok, managed, manager};
 use super::{after_action, clock::day_start, departments_in, root_path, show};
 use crate::http::error::ApiError;
-use crate::storage::{ProblemRow, Session};
+use super::units::Scope;
+use crate::storage::Session;
+use crate::storage::figures::{self, ProblemSelection};
 use crate::{AppState, now_ms};
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -18,6 +22,9 @@ use zhuqi_core::domain::OfficeSettings;
 use zhuqi_core::domain::directory::path_covers;
 use zhuqi_core::domain::text::{date_of, parse_date};
 
+/// Problems per page of the list.
+const PAGE_SIZE: u32 = 50;
+
 pub async fn problems_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -26,15 +33,29 @@ pub async fn problems_page(
     managed(state, headers, move |st, session, viewer| {
         let dir = st.directory.get(st.storage.as_ref())?;
         let now = now_ms();
-        let root_path = root_path(&dir, session);
-        let rows = filtered_problems(st, session, &q)?;
+        let scope = Scope::of(&dir, session);
+        let selection = selection(&scope, &q, now);
+        let (mut rows, mut total) = (Vec::new(), 0);
+        st.storage.with_snapshot(&mut |db| {
+            rows = figures::problem_page(db, &selection, PAGE_SIZE + 1)?;
+            total = figures::problem_count(db, &selection)?;
+            Ok(())
+        })?;
+        let next = (rows.len() > PAGE_SIZE as usize).then(|| {
+            rows.truncate(PAGE_SIZE as usize);
+            rows.last().map(|p| format!("{}.{}", p.reported_at, enc(&p.id))).unwrap_or_default()
+        });
+        // The regions to filter by: two levels below the manager's (a province's counties, a
+        // county's towns), not every village of a province.
+        let depth = |id: &str| dir.paths.get(id).map_or(0, |p| p.split('/').count());
+        let top = scope.root.map_or(1, |r| depth(&r.id));
         let mut regions: Vec<_> =
-            dir.regions.values().filter(|r| dir.paths.get(&r.id).is_some_and(|p| path_covers(&root_path, p))).collect();
+            dir.regions.values().filter(|r| scope.covers(&r.id) && depth(&r.id) <= top + 2).collect();
         regions.sort_by(|a, b| a.id.cmp(&b.id));
         let page = ProblemsPage {
             filters: &q,
             regions: regions.into_iter().map(|r| Choice { id: &r.id, name: &r.name }).collect(),
-            departments: departments_in(&dir, &root_path),
+            departments: departments_in(&dir, &root_path(&dir, session)),
             problems: rows
                 .iter()
                 .map(|p| ListedProblem {
@@ -47,51 +68,43 @@ pub async fn problems_page(
                     overdue: p.is_overdue(now),
                 })
                 .collect(),
+            total,
+            next,
         };
         Ok(show(&page, viewer))
     })
     .await
 }
 
-/// The manager's problems matching the list's filters (shared by the page and the exports).
-pub(super) fn filtered_problems(
-    state: &AppState,
-    session: &Session,
-    q: &ProblemFilters,
-) -> Result<Vec<ProblemRow>, ApiError> {
-    let storage = state.storage.as_ref();
-    let dir = state.directory.get(storage)?;
-    let now = now_ms();
-    let root_path = root_path(&dir, session);
-    let region_path = q.region.as_deref().filter(|r| !r.is_empty()).and_then(|r| dir.paths.get(r)).cloned();
-    let day = |d: &Option<String>| d.as_deref().filter(|d| !d.is_empty()).and_then(|d| parse_date("date", d).ok());
-    let (from, to) = (day(&q.from).map(day_start), day(&q.to).map(|d| day_start(d + 1)));
-    let text = q.text();
-    let overdue_only = q.overdue_only();
-    Ok(storage
-        .problem_rows()?
-        .into_iter()
-        .filter(|p| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(&root_path, path)))
-        .filter(|p| {
-            region_path.as_ref().is_none_or(|rp| dir.paths.get(&p.region_id).is_some_and(|path| path_covers(rp, path)))
-        })
-        // Withdrawn and merged problems are listed only when their status is asked for.
-        .filter(|p| match q.status.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => p.status == s,
-            None => !zhuqi_core::domain::ProblemStatus::parse(&p.status).is_some_and(|s| s.is_void()),
-        })
-        .filter(|p| q.category.as_deref().is_none_or(|c| c.is_empty() || p.category == c))
-        .filter(|p| q.level.as_deref().and_then(|l| l.parse::<u8>().ok()).is_none_or(|l| p.level == l))
-        .filter(|p| q.department.as_deref().is_none_or(|d| d.is_empty() || p.department_id.as_deref() == Some(d)))
-        .filter(|p| !overdue_only || p.is_overdue(now))
-        .filter(|p| from.is_none_or(|f| p.reported_at >= f) && to.is_none_or(|t| p.reported_at < t))
+/// The problems the list's filters select in the manager's subtree (shared by the page and the
+/// exports).
+pub(super) fn selection(scope: &Scope, q: &ProblemFilters, now: i64) -> ProblemSelection {
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let day = |d: &Option<String>| given(d).and_then(|d| parse_date("date", &d).ok());
+    // A region asked for narrows the manager's subtree to its own (outside it: nothing).
+    let regions = match given(&q.region) {
+        Some(r) if scope.covers(&r) => {
+            let path = &scope.dir.paths[&r];
+            Some(scope.dir.paths.iter().filter(|(_, p)| path_covers(path, p)).map(|(id, _)| id.clone()).collect())
+        }
+        Some(_) => Some(Vec::new()),
+        None => scope.regions.clone(),
+    };
+    ProblemSelection {
+        regions,
+        status: given(&q.status),
+        category: given(&q.category),
+        level: q.level.as_deref().and_then(|l| l.parse::<u8>().ok()),
+        department: given(&q.department),
+        enterprise: None,
+        overdue_at: q.overdue_only().then_some(now),
+        reported_from: day(&q.from).map(day_start),
+        reported_to: day(&q.to).map(|d| day_start(d + 1)),
         // Every space-separated term, somewhere in the title, description or enterprise (as the
         // phone's search takes them).
-        .filter(|p| {
-            text.split_whitespace()
-                .all(|t| p.title.contains(t) || p.description.contains(t) || p.enterprise_name.contains(t))
-        })
-        .collect())
+        terms: q.text().split_whitespace().take(8).map(str::to_owned).collect(),
+        after: q.cursor(),
+    }
 }
 
 /// The problem's document if the manager's region holds it.

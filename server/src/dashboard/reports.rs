@@ -2,12 +2,9 @@
 //! as CSV (UTF-8 with a BOM, so that Excel reads Chinese correctly) or XLSX. Plain data: the pages
 //! render a [`Table`] as HTML (`pages::table`), this module writes no markup.
 
-use super::kpi::{self, Period, Ranked};
+use super::overview::RankLine;
 use crate::storage::ProblemRow;
 use crate::sync::directory::Snapshot;
-use std::collections::BTreeMap;
-use zhuqi_core::domain::RegionLevel;
-use zhuqi_core::domain::directory::path_covers;
 use zhuqi_core::domain::text::date_of;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +37,14 @@ pub fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
 pub fn csv_bytes(t: &Table) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     let _ = w.write_record(t.headers.iter().map(|h| csv_text(h).into_owned()));
+    let mut out = w.into_inner().unwrap_or_default();
+    out.extend(csv_rows(t));
+    out
+}
+
+/// The rows of `t` as CSV, without the header (a page of a longer file).
+pub fn csv_rows(t: &Table) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
     for row in &t.rows {
         let cells: Vec<String> = row
             .iter()
@@ -54,26 +59,42 @@ pub fn csv_bytes(t: &Table) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+/// Writes `t`'s rows (and its header first, with `header`) into `sheet` from row `first`; returns
+/// the row after the last written.
+pub fn write_rows(
+    sheet: &mut rust_xlsxwriter::Worksheet,
+    first: u32,
+    t: &Table,
+    header: bool,
+) -> Result<u32, rust_xlsxwriter::XlsxError> {
+    let mut r = first;
+    if header {
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        for (c, h) in t.headers.iter().enumerate() {
+            sheet.write_string_with_format(r, c as u16, h, &bold)?;
+        }
+        r += 1;
+    }
+    for row in &t.rows {
+        for (c, cell) in row.iter().enumerate() {
+            match cell {
+                Cell::Text(s) => sheet.write_string(r, c as u16, s)?,
+                Cell::Number(n) => sheet.write_number(r, c as u16, *n)?,
+                Cell::Empty => sheet,
+            };
+        }
+        r += 1;
+    }
+    Ok(r)
+}
+
 /// An XLSX workbook with one sheet per table.
 pub fn xlsx_bytes(sheets: &[(&str, &Table)]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut book = rust_xlsxwriter::Workbook::new();
-    let bold = rust_xlsxwriter::Format::new().set_bold();
     for (name, t) in sheets {
         let sheet = book.add_worksheet();
         sheet.set_name(*name)?;
-        for (c, h) in t.headers.iter().enumerate() {
-            sheet.write_string_with_format(0, c as u16, h, &bold)?;
-        }
-        for (r, row) in t.rows.iter().enumerate() {
-            for (c, cell) in row.iter().enumerate() {
-                let (r, c) = (r as u32 + 1, c as u16);
-                match cell {
-                    Cell::Text(s) => sheet.write_string(r, c, s)?,
-                    Cell::Number(n) => sheet.write_number(r, c, *n)?,
-                    Cell::Empty => sheet,
-                };
-            }
-        }
+        write_rows(sheet, 0, t, true)?;
     }
     book.save_to_buffer()
 }
@@ -114,7 +135,7 @@ pub fn problems_table(rows: &[ProblemRow], dir: &Snapshot, now: i64) -> Table {
                     text(&p.id),
                     text(&p.title),
                     text(&p.enterprise_name),
-                    text(dir.regions.get(&p.region_id).map_or(p.region_id.clone(), |r| r.name.clone())),
+                    text(super::units::full_name(dir, &p.region_id)),
                     text(zhuqi_core::domain::Category::parse(&p.category).map_or("其他", |c| c.zh())),
                     text(zhuqi_core::domain::ProblemStatus::parse(&p.status).map_or("未知", |s| s.zh())),
                     Cell::Number(f64::from(p.level)),
@@ -134,104 +155,50 @@ pub fn problems_table(rows: &[ProblemRow], dir: &Snapshot, now: i64) -> Table {
     }
 }
 
-/// `YYYY-MM` → the month and the month before, as periods in China Standard Time.
-pub fn month_periods(month: &str) -> Option<(Period, Period)> {
-    let (y, m) = month.split_once('-')?;
-    let (y, m): (i64, u32) = (y.parse().ok()?, m.parse().ok()?);
-    if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) {
-        return None;
-    }
-    let start = |y: i64, m: u32| zhuqi_core::domain::text::days_from_civil(y, m, 1) * 86_400_000 - 8 * 3_600_000;
-    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-    Some((Period { from: start(y, m), to: start(ny, nm) }, Period { from: start(py, pm), to: start(y, m) }))
-}
-
-/// The monthly ranking of the counties and the departments under `root_path`.
-pub fn rankings(
-    dir: &Snapshot,
-    root_path: &str,
-    problems: &[kpi::ProblemFact],
-    visits: &[kpi::VisitFact],
-    enterprises: &[(String, u32)],
-    month: Period,
-    previous: Period,
-    now: i64,
-) -> (Vec<(String, Ranked)>, Vec<(String, Ranked)>) {
-    let mut counties: Vec<&str> = dir
-        .regions
-        .values()
-        .filter(|r| r.level == RegionLevel::County && dir.paths.get(&r.id).is_some_and(|p| path_covers(root_path, p)))
-        .map(|r| r.id.as_str())
-        .collect();
-    counties.sort_unstable();
-    let county_of = |region: &str| -> Option<String> {
-        let path = dir.paths.get(region)?;
-        counties.iter().find(|c| dir.paths.get(**c).is_some_and(|cp| path_covers(cp, path))).map(|c| c.to_string())
-    };
-    let mut per_county: BTreeMap<String, u32> = BTreeMap::new();
-    for (region, n) in enterprises {
-        if let Some(c) = county_of(region) {
-            *per_county.entry(c).or_default() += n;
-        }
-    }
-    let units: Vec<String> = counties.iter().map(|c| c.to_string()).collect();
-    let by_county = kpi::ranking(
-        problems,
-        visits,
-        &units,
-        |p| county_of(&p.region_id),
-        |v| county_of(&v.region_id),
-        &per_county,
-        month,
-        previous,
-        now,
-    );
-    let mut depts: Vec<String> = dir
-        .departments
-        .values()
-        .filter(|d| dir.paths.get(&d.region_id).is_some_and(|p| path_covers(root_path, p)))
-        .map(|d| d.id.clone())
-        .collect();
-    depts.sort();
-    let by_department = kpi::ranking(
-        problems,
-        &[],
-        &depts,
-        |p| p.department_id.clone(),
-        |_| None,
-        &BTreeMap::new(),
-        month,
-        previous,
-        now,
-    );
-    let named =
-        |rows: Vec<Ranked>, name: &dyn Fn(&str) -> String| rows.into_iter().map(|r| (name(&r.unit), r)).collect();
-    (
-        named(by_county, &|u| dir.regions.get(u).map_or(u.to_owned(), |r| r.name.clone())),
-        named(by_department, &|u| dir.departments.get(u).map_or(u.to_owned(), |d| d.name.clone())),
-    )
-}
-
-/// A ranking as a table.
-pub fn ranking_table(rows: &[(String, Ranked)]) -> Table {
-    let headers = ["排名", "单位", "得分", "上月排名", "上报", "办结", "解决率%", "按期率%", "满意率%", "走访覆盖率%"];
+/// A ranking as a table; a unit whose figures changed after they were published shows the score and
+/// rank counted now beside those published (更正).
+pub fn ranking_table(rows: &[RankLine]) -> Table {
+    let headers = [
+        "排名",
+        "单位",
+        "得分",
+        "上期排名",
+        "更正后得分",
+        "更正后排名",
+        "上报",
+        "企业自报",
+        "办结",
+        "解决率%",
+        "按期率%",
+        "满意率%",
+        "平均评分",
+        "提级督办",
+        "走访次数",
+        "走访覆盖率%",
+    ];
     Table {
         headers: headers.iter().map(|h| h.to_string()).collect(),
         rows: rows
             .iter()
-            .map(|(name, r)| {
+            .map(|RankLine { name, ranked: r, correction }| {
+                let f = &r.figures;
                 vec![
                     Cell::Number(f64::from(r.rank)),
                     text(name),
                     Cell::Number((r.score * 10.0).round() / 10.0),
-                    r.last_month_rank.map_or(Cell::Empty, |x| Cell::Number(f64::from(x))),
-                    Cell::Number(f64::from(r.figures.reported)),
-                    Cell::Number(f64::from(r.figures.resolved)),
-                    rate(r.figures.resolution_rate),
-                    rate(r.figures.on_time_rate),
-                    rate(r.figures.satisfaction_rate),
-                    rate(r.visit_coverage),
+                    r.last_rank.map_or(Cell::Empty, |x| Cell::Number(f64::from(x))),
+                    correction.map_or(Cell::Empty, |(s, _)| Cell::Number((s * 10.0).round() / 10.0)),
+                    correction.map_or(Cell::Empty, |(_, k)| Cell::Number(f64::from(k))),
+                    Cell::Number(f64::from(f.reported)),
+                    Cell::Number(f64::from(f.reported_by_enterprise)),
+                    Cell::Number(f64::from(f.resolved)),
+                    rate(f.resolution_rate),
+                    rate(f.on_time_rate),
+                    rate(f.satisfaction_rate),
+                    f.average_rating.map_or(Cell::Empty, |a| Cell::Number((a * 100.0).round() / 100.0)),
+                    Cell::Number(f64::from(f.escalated)),
+                    Cell::Number(f64::from(f.visits)),
+                    rate(f.visit_coverage),
                 ]
             })
             .collect(),

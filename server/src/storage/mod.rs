@@ -14,6 +14,7 @@
 //! - relational projections of the documents for the dashboard.
 
 pub mod db;
+pub mod figures;
 pub mod plan;
 pub mod projection;
 pub mod schema;
@@ -620,6 +621,13 @@ pub trait RelayStorage: Send + Sync + 'static {
     /// What each enterprise of the given regions (of all, for `None`) knows of each policy it was
     /// told of or marked.
     fn enterprise_policy_rows(&self, regions: Option<&[String]>) -> Result<Vec<EnterprisePolicyRow>>;
+    /// Runs `f` in a read-only snapshot: the queries of `figures` that make one page all see the
+    /// same data.
+    fn with_snapshot(&self, f: &mut dyn FnMut(&mut dyn db::Db) -> Result<()>) -> Result<()>;
+    /// Publishes a period's counts per unit (JSON) once (see `figures::publish`).
+    fn publish_figures(&self, period: &str, units: &[(String, String)], at: i64) -> Result<bool>;
+    /// Sets the offline window visits are counted with (see `figures::set_offline_window`).
+    fn set_offline_window(&self, window_ms: i64) -> Result<bool>;
 }
 
 /// What the figures need of one problem.
@@ -642,6 +650,9 @@ pub struct ProblemFact {
     pub missed_deadline: Option<i64>,
     /// When the relay received the last resolution (none for those stored before receipts were kept).
     pub resolution_received_at: Option<i64>,
+    /// The role of its reporter (`enterprise`, `cadre`…) and how often it was escalated.
+    pub reporter_role: Option<String>,
+    pub escalation_count: u32,
 }
 
 /// What the figures need of one visit.

@@ -20,6 +20,9 @@ pub enum OnConflict {
     Update(&'static [&'static str]),
     /// The row there takes the new values of the second columns only; the key is the first.
     Refresh(&'static [&'static str], &'static [&'static str]),
+    /// As `Refresh`, only when the row there has the same value in the third column (its owner):
+    /// a row another document wrote under the same key is left alone.
+    RefreshOwn(&'static [&'static str], &'static [&'static str], &'static str),
 }
 
 /// Rows of one table.
@@ -123,7 +126,27 @@ const POLICY_COLUMNS: &[&str] = &[
     "withdrawn_at",
     "updated_at",
 ];
-const VISIT_COLUMNS: &[&str] = &["id", "enterprise_id", "cadre_id", "date", "recorded_at", "event_id"];
+const VISIT_COLUMNS: &[&str] =
+    &["id", "enterprise_id", "cadre_id", "date", "recorded_at", "event_id", "region_id", "day"];
+/// What a visit's row takes again at each write of its enterprise: its (corrected) day and its
+/// enterprise's region.
+const VISIT_REFRESHED: &[&str] = &["date", "day", "region_id"];
+/// The day each visit of enterprise `$1` counts on (see `schema::PROVINCE_SCALE`), and the
+/// department of its cadre when it was first stored.
+const VISITS_COUNTED: &str = "UPDATE visits SET
+        counted_day = CASE
+            WHEN received_at IS NOT NULL
+                AND received_at - day > (SELECT value FROM counters WHERE name = 'offline_window_ms')
+            THEN ((received_at + 28800000) / 86400000) * 86400000 - 28800000
+            ELSE day END,
+        cadre_department_id = COALESCE(cadre_department_id,
+            (SELECT department_id FROM users WHERE users.id = visits.cadre_id))
+    WHERE enterprise_id = $1";
+/// Enterprise `$1`'s visits per year of their counted days.
+pub const VISIT_YEARS: &str = "INSERT INTO visit_years (enterprise_id, year, region_id, visits)
+    SELECT v.enterprise_id, m.month / 100, MIN(v.region_id), COUNT(*)
+    FROM visits v JOIN calendar_months m ON v.counted_day >= m.starts AND v.counted_day < m.ends
+    WHERE v.enterprise_id = $1 AND v.region_id IS NOT NULL GROUP BY v.enterprise_id, m.month / 100";
 const PROBLEM_COLUMNS: &[&str] = &[
     "id",
     "enterprise_id",
@@ -190,6 +213,8 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                         (&v.record.date).into(),
                         v.recorded_at.into(),
                         (&v.event_id).into(),
+                        (&pr.region_id).into(),
+                        visit_day(&v.record.date).into(),
                     ]
                 })
                 .collect::<Vec<_>>();
@@ -211,17 +236,14 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
             });
             steps.extend(photo_rows(photos.collect()));
             if !visits.is_empty() {
-                // A visit's row stays, with its receipt (ids are the clients': a row of another
-                // enterprise under the same id is left alone).
-                steps.push(event_rows("visits", VISIT_COLUMNS, OnConflict::Ignore, visits, (1, 5)));
-                // A corrected visit takes its corrected day.
-                for v in s.visits.iter().filter(|v| !v.corrections.is_empty()) {
-                    steps.push(Step::exec(
-                        "visits",
-                        "UPDATE visits SET date = $1 WHERE id = $2 AND enterprise_id = $3",
-                        vec![(&v.record.date).into(), (&v.record.id).into(), id.into()],
-                    ));
-                }
+                // A visit's row stays, with its receipt, and takes its (corrected) day and its
+                // enterprise's region again (ids are the clients': a row of another enterprise under
+                // the same id is left alone).
+                let refresh = OnConflict::RefreshOwn(ID, VISIT_REFRESHED, "enterprise_id");
+                steps.push(event_rows("visits", VISIT_COLUMNS, refresh, visits, (1, 5)));
+                steps.push(Step::exec("visits", VISITS_COUNTED, vec![id.into()]));
+                steps.push(Step::exec("visits", "DELETE FROM visit_years WHERE enterprise_id = $1", vec![id.into()]));
+                steps.push(Step::exec("visits", VISIT_YEARS, vec![id.into()]));
             }
             steps
         }
@@ -275,8 +297,20 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                     ]
                 })
                 .collect();
+            // When the relay received the resolutions in force (the figures judge a late one by it).
+            let resolutions: Vec<String> = timeline
+                .iter()
+                .filter(|e| e.kind == "resolved" && e.outcome == "applied")
+                .map(|e| e.event_id.clone())
+                .collect();
             let mut steps = vec![
                 rows("problems", PROBLEM_COLUMNS, OnConflict::Update(ID), vec![row]),
+                Step::exec(
+                    "problems",
+                    "UPDATE problems SET resolution_received_at = (SELECT MAX(received_at) FROM event_receipts
+                         WHERE doc_id = $1 AND event_id = ANY($2)) WHERE id = $1",
+                    vec![id.into(), resolutions.into()],
+                ),
                 // The timeline is rewritten whole: a late event may land in the middle of it.
                 Step::delete("problem_events", "problem_id", id),
             ];
@@ -343,6 +377,12 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
     }
 }
 
+/// The first moment (00:00 China Standard Time) of a visit's day `YYYY-MM-DD`, in ms; none when the
+/// date does not parse (the relay's validation refuses such visits).
+pub fn visit_day(date: &str) -> Option<i64> {
+    zhuqi_core::domain::text::parse_date("date", date).ok().map(|d| d * 86_400_000 - 8 * 3_600_000)
+}
+
 /// An enterprise's assignments as stored: cadre → (chief, since).
 pub type Assignments = HashMap<String, (bool, i64)>;
 
@@ -406,6 +446,9 @@ pub fn insert_sql(r: &Rows, exprs: &[String], from: Option<&str>) -> String {
         OnConflict::Ignore => " ON CONFLICT DO NOTHING".into(),
         OnConflict::Update(key) => update(key, r.columns.iter().filter(|c| !key.contains(c))),
         OnConflict::Refresh(key, set) => update(key, set.iter()),
+        OnConflict::RefreshOwn(key, set, owner) => {
+            format!("{} WHERE {}.{owner} = excluded.{owner}", update(key, set.iter()), r.table)
+        }
     };
     match from {
         None => format!("{head}VALUES ({}){tail}", values.join(", ")),

@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -47,6 +47,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::PHOTO_REFS_FROM_BLOB_REFS,
     // 10: see `schema::POLICY_REACH`.
     schema::POLICY_REACH,
+    // 11: see `schema::PROVINCE_SCALE`.
+    schema::PROVINCE_SCALE,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
@@ -140,7 +142,8 @@ impl PostgresStorage {
             None => {
                 tx.batch_execute(&schema::create(TABLES, Dialect::Postgres)).await?;
                 tx.batch_execute(&schema::create(SIGN_IN_TABLES, Dialect::Postgres)).await?;
-                for sql in schema::OFFICE_SETTINGS.iter().chain(schema::PHOTO_REFS).chain(schema::POLICY_REACH) {
+                let later = schema::PHOTO_REFS.iter().chain(schema::POLICY_REACH).chain(schema::PROVINCE_SCALE);
+                for sql in schema::OFFICE_SETTINGS.iter().chain(later) {
                     tx.batch_execute(&schema::create(sql, Dialect::Postgres)).await?;
                 }
                 tx.execute("INSERT INTO zhuqi_meta (name, value) VALUES ('schema_version', $1)", &[&VERSION]).await?;
@@ -156,6 +159,9 @@ impl PostgresStorage {
                 tx.execute("UPDATE zhuqi_meta SET value = $1 WHERE name = 'schema_version'", &[&VERSION]).await?;
             }
             Some(_) => {}
+        }
+        if version.is_none_or(|v| v < VERSION) {
+            tx.batch_execute(&schema::calendar_months()).await?;
         }
         tx.commit().await?;
         Ok(())

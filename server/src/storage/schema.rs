@@ -106,6 +106,60 @@ pub const POLICY_REACH: &[&str] = &[
     "CREATE INDEX enterprise_policies_policy ON enterprise_policies (policy_id);",
 ];
 
+/// Figures at province scale (version 11): each visit's region (its enterprise's), day, the day it
+/// counts on (its own, or its arrival's when entered late: see `zhuqi_core::domain::event::
+/// judged_time`) and the department of the cadre who made it; each enterprise's visits per year; a
+/// problem's last resolution's arrival; indexes by region and period; the months of the calendar
+/// (filled by [`calendar_months`]) and the figures published when a month or a year closed. The
+/// offline window the counted days were worked out with is counter `offline_window_ms`.
+pub const PROVINCE_SCALE: &[&str] = &[
+    "ALTER TABLE visits ADD COLUMN region_id TEXT;",
+    "ALTER TABLE visits ADD COLUMN day BIGINT;",
+    "ALTER TABLE visits ADD COLUMN counted_day BIGINT;",
+    "ALTER TABLE visits ADD COLUMN cadre_department_id TEXT;",
+    "CREATE INDEX visits_counted ON visits (counted_day, region_id, cadre_department_id, enterprise_id);",
+    "CREATE INDEX visits_region ON visits (region_id, counted_day, enterprise_id, cadre_department_id);",
+    "CREATE TABLE visit_years (
+        enterprise_id TEXT NOT NULL,
+        year BIGINT NOT NULL,
+        region_id TEXT NOT NULL,
+        visits BIGINT NOT NULL,
+        PRIMARY KEY (enterprise_id, year)
+    ) WITHOUT ROWID;",
+    "CREATE INDEX visit_years_year ON visit_years (year, region_id, visits);",
+    "ALTER TABLE problems ADD COLUMN resolution_received_at BIGINT;",
+    "CREATE INDEX problems_listed ON problems (reported_at, id);",
+    "CREATE INDEX problems_region_listed ON problems (region_id, reported_at, id);",
+    "CREATE INDEX problems_figures ON problems (region_id, department_id, status, reported_at, resolved_at,
+        resolution_received_at, deadline, missed_deadline, confirmed_at, closed_at, rating, confirmation,
+        reporter_role, escalation_count, category);",
+    "CREATE INDEX task_notices_region ON task_notices (region_id, issued_at);",
+    "CREATE TABLE calendar_months (month BIGINT PRIMARY KEY, starts BIGINT NOT NULL, ends BIGINT NOT NULL) WITHOUT ROWID;",
+    "CREATE TABLE published_figures (
+        period TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        counts TEXT NOT NULL,
+        published_at BIGINT NOT NULL,
+        PRIMARY KEY (period, unit)
+    ) WITHOUT ROWID;",
+    "INSERT INTO counters (name, value) VALUES ('offline_window_ms', 604800000) ON CONFLICT (name) DO NOTHING;",
+];
+
+/// The months 2000-01 to 2100-12 (`month` = year × 100 + month; `[starts, ends)` in ms, China
+/// Standard Time), as one statement that adds those missing.
+pub fn calendar_months() -> String {
+    use zhuqi_core::domain::text::days_from_civil;
+    let start = |y: i64, m: u32| days_from_civil(y, m, 1) * 86_400_000 - 8 * 3_600_000;
+    let rows: Vec<String> = (2000..=2100)
+        .flat_map(|y| (1..=12u32).map(move |m| (y, m)))
+        .map(|(y, m)| {
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            format!("({}, {}, {})", y * 100 + i64::from(m), start(y, m), start(ny, nm))
+        })
+        .collect();
+    format!("INSERT INTO calendar_months (month, starts, ends) VALUES {} ON CONFLICT (month) DO NOTHING;", rows.join(", "))
+}
+
 /// Run after an upgrade from a version below [`REPROJECT_BELOW`]: the projections of the documents
 /// stored are written again by the new code (`RelayStorage::reproject`), filling the tables and
 /// columns the upgrade added. A counter, so that an upgrade cut off before the relay wrote them all
@@ -113,11 +167,11 @@ pub const POLICY_REACH: &[&str] = &[
 pub const ASK_REPROJECT: &str =
     "INSERT INTO counters (name, value) VALUES ('reproject', 1) ON CONFLICT (name) DO NOTHING;";
 
-/// The version that last added projection tables or columns ([`POLICY_REACH`]).
-pub const REPROJECT_BELOW: i64 = 10;
+/// The version that last added projection tables or columns ([`PROVINCE_SCALE`]).
+pub const REPROJECT_BELOW: i64 = 11;
 
 /// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`],
-/// [`PHOTO_REFS`] and [`POLICY_REACH`].
+/// [`PHOTO_REFS`], [`POLICY_REACH`] and [`PROVINCE_SCALE`].
 pub const TABLES: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -38,6 +38,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::PHOTO_REFS_FROM_BLOB_REFS,
     // 10: see `schema::POLICY_REACH`.
     schema::POLICY_REACH,
+    // 11: see `schema::PROVINCE_SCALE`.
+    schema::PROVINCE_SCALE,
 ];
 
 pub struct SqliteStorage {
@@ -86,6 +88,7 @@ impl SqliteStorage {
                     .chain(schema::OFFICE_SETTINGS.iter().copied())
                     .chain(schema::PHOTO_REFS.iter().copied())
                     .chain(schema::POLICY_REACH.iter().copied())
+                    .chain(schema::PROVINCE_SCALE.iter().copied())
                     .collect(),
                 v => MIGRATIONS[v as usize - 1..]
                     .iter()
@@ -96,6 +99,7 @@ impl SqliteStorage {
             for sql in steps {
                 tx.execute_batch(&schema::create(sql, Dialect::Sqlite))?;
             }
+            tx.execute_batch(&schema::calendar_months())?;
             tx.pragma_update(None, "user_version", VERSION)?;
             tx.commit()?;
         }

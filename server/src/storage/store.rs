@@ -511,10 +511,8 @@ impl<B: Backend> RelayStorage for B {
         self.read(|db| {
             select!(db, ProblemFact {
                 id, region_id, department_id, status, reported_at, resolved_at, deadline, confirmed_at, rating,
-                confirmation, closed_at, missed_deadline, resolution_received_at
-            } FROM "(SELECT p.*, (SELECT MAX(e.received_at) FROM problem_events e \
-                     WHERE e.problem_id = p.id AND e.kind = 'resolved' AND e.outcome = 'applied') \
-                     AS resolution_received_at FROM problems p) AS facts", vec![])
+                confirmation, closed_at, missed_deadline, resolution_received_at, reporter_role, escalation_count
+            } FROM "problems", vec![])
         })
     }
 
@@ -723,6 +721,18 @@ impl<B: Backend> RelayStorage for B {
             let params = args![regions.is_none(), regions.unwrap_or_default()];
             rows_of(db, sql, params, |mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         })
+    }
+
+    fn with_snapshot(&self, f: &mut dyn FnMut(&mut dyn Db) -> Result<()>) -> Result<()> {
+        self.snapshot(|db| f(db))
+    }
+
+    fn publish_figures(&self, period: &str, units: &[(String, String)], at: i64) -> Result<bool> {
+        self.write(|db| super::figures::publish(db, period, units, at))
+    }
+
+    fn set_offline_window(&self, window_ms: i64) -> Result<bool> {
+        self.write(|db| super::figures::set_offline_window(db, window_ms))
     }
 }
 

@@ -34,12 +34,21 @@ pub struct ProblemFilters {
     pub from: Option<String>,
     pub to: Option<String>,
     pub q: Option<String>,
+    /// Where the page starts: after the problem reported at this time (ms) with this id, as
+    /// `<ms>.<id>` (the list's `rel="next"` link writes it).
+    pub after: Option<String>,
 }
 
 impl ProblemFilters {
     /// Whether only problems past their deadline are asked for.
     pub fn overdue_only(&self) -> bool {
         self.overdue.as_deref() == Some("1")
+    }
+
+    /// The start of the page asked for (see `after`).
+    pub fn cursor(&self) -> Option<(i64, String)> {
+        let (at, id) = self.after.as_deref()?.split_once('.')?;
+        Some((at.parse().ok()?, id.to_owned()))
     }
 
     /// The text searched for, trimmed.
@@ -49,14 +58,6 @@ impl ProblemFilters {
 
     /// `k=v&…` of the non-empty filters, percent-encoded: the same list, exported.
     pub fn query_string(&self) -> String {
-        let enc = |s: &str| -> String {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect()
-        };
         [
             ("status", &self.status),
             ("category", &self.category),
@@ -75,6 +76,16 @@ impl ProblemFilters {
     }
 }
 
+/// `s` percent-encoded for a URL's query.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// One problem of the list.
 pub struct ListedProblem<'a> {
     pub row: &'a ProblemRow,
@@ -91,6 +102,10 @@ pub struct ProblemsPage<'a> {
     pub regions: Vec<Choice<'a>>,
     pub departments: Vec<Choice<'a>>,
     pub problems: Vec<ListedProblem<'a>>,
+    /// How many problems match the filters, on every page.
+    pub total: u64,
+    /// The cursor of the next page (see `ProblemFilters::after`), when there is one.
+    pub next: Option<String>,
 }
 
 impl Page for ProblemsPage<'_> {
@@ -132,7 +147,11 @@ impl Page for ProblemsPage<'_> {
                 " "
                 a href={ "/export/problems.xlsx?" (qs) } { "导出 Excel" }
             }
-            p { "共 " (self.problems.len()) " 个问题" }
+            p {
+                "共 " (self.total) " 个问题"
+                @if self.problems.len() as u64 != self.total { "，本页 " (self.problems.len()) " 个" }
+                @if f.after.is_some() { " · " a href={ "/problems?" (qs) } { "回到第一页" } }
+            }
             table.sortable id="problems" {
                 thead { tr {
                     th { "问题" } th { "企业" } th { "类别" } th { "状态" } th { "层级" } th { "责任单位" }
@@ -163,6 +182,12 @@ impl Page for ProblemsPage<'_> {
                             td { (p.urge_count) }
                         }
                     }
+                }
+            }
+            @if let Some(next) = &self.next {
+                p.pager {
+                    @let sep = if qs.is_empty() { "" } else { "&" };
+                    a rel="next" href={ "/problems?" (qs) (sep) "after=" (next) } { "下一页" }
                 }
             }
         }

@@ -1,0 +1,333 @@
+//! The figures a manager sees — the overview of a period and the rankings of a month or a year — and
+//! the published figures: when a month or a year closes, the counts of every unit are written once
+//! (`published_figures`) and stay as published; data arriving later shows as a correction beside
+//! them, never folded in silently.
+//!
+//! A period closes when its last offline window has passed (`AppState::offline_window_ms` after its
+//! end): until then, an event made in the period and synced late still counts in it (see `kpi`).
+
+use super::kpi::{self, Counts, Figures, Period, Ranked};
+use super::units::{Scope, UnitCounts};
+use crate::AppState;
+use crate::http::error::ApiError;
+use crate::storage::figures::{self, CategoryCell, NoticeCell, Span, VisitGroups};
+use std::collections::HashMap;
+use zhuqi_core::domain::text::{civil_from_days, days_from_civil};
+
+/// The first moment of month `m` of year `y` (China Standard Time), in ms.
+fn month_start(y: i64, m: u32) -> i64 {
+    days_from_civil(y, m, 1) * 86_400_000 - 8 * 3_600_000
+}
+
+/// A month or a year, as figures are published for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Term {
+    Month(i64, u32),
+    Year(i64),
+}
+
+impl Term {
+    /// `YYYY-MM` or `YYYY`, between 2000 and 2100.
+    pub fn parse(s: &str) -> Option<Term> {
+        let t = match s.split_once('-') {
+            Some((y, m)) => Term::Month(y.parse().ok()?, m.parse().ok().filter(|m| (1..=12).contains(m))?),
+            None => Term::Year(s.parse().ok()?),
+        };
+        let y = match t {
+            Term::Month(y, _) | Term::Year(y) => y,
+        };
+        (2000..=2100).contains(&y).then_some(t)
+    }
+
+    /// The month or year `at` falls in.
+    pub fn month_of(at: i64) -> Term {
+        let (y, m, _) = civil_from_days((at + 8 * 3_600_000).div_euclid(86_400_000));
+        Term::Month(y, m)
+    }
+
+    pub fn year_of(at: i64) -> Term {
+        let (y, _, _) = civil_from_days((at + 8 * 3_600_000).div_euclid(86_400_000));
+        Term::Year(y)
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Term::Month(y, m) => format!("{y:04}-{m:02}"),
+            Term::Year(y) => format!("{y:04}"),
+        }
+    }
+
+    pub fn period(&self) -> Period {
+        match *self {
+            Term::Month(y, m) => {
+                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                Period { from: month_start(y, m), to: month_start(ny, nm) }
+            }
+            Term::Year(y) => Period { from: month_start(y, 1), to: month_start(y + 1, 1) },
+        }
+    }
+
+    pub fn previous(&self) -> Term {
+        match *self {
+            Term::Month(y, 1) => Term::Month(y - 1, 12),
+            Term::Month(y, m) => Term::Month(y, m - 1),
+            Term::Year(y) => Term::Year(y - 1),
+        }
+    }
+
+    /// Whether the term is closed at `now`: ended, and its last offline window passed.
+    pub fn closed(&self, now: i64, window_ms: i64) -> bool {
+        now >= self.period().to.saturating_add(window_ms)
+    }
+}
+
+/// What a period's figures are made of, grouped, beside the counts per unit.
+pub struct Live {
+    pub units: UnitCounts,
+    pub categories: Vec<CategoryCell>,
+    pub notices: Vec<NoticeCell>,
+    /// Whether visits by the visiting cadres' departments were counted (periods up to 62 days, and
+    /// published months: a longer span would read every visit of it).
+    pub department_visits: bool,
+}
+
+/// Longest period whose visits are counted by department from the visits themselves.
+const DEPARTMENT_VISITS_DAYS: i64 = 62;
+
+/// Counts per unit of `regions` (none: all) for `period`, at `now`, read in one snapshot.
+pub fn live(st: &AppState, regions: Option<&[String]>, period: Period, now: i64, extras: bool) -> Result<Live, ApiError> {
+    let dir = st.directory.get(st.storage.as_ref())?;
+    let span = Span { from: period.from, to: period.to, now, window_ms: st.offline_window_ms };
+    // A calendar year's visits come from each enterprise's visits per year.
+    let year = match Term::year_of(period.from) {
+        t @ Term::Year(y) if t.period() == period => Some(y),
+        _ => None,
+    };
+    let department_visits = period.to - period.from <= DEPARTMENT_VISITS_DAYS * 86_400_000;
+    let (mut problems, mut by_region, mut by_department, mut enterprises) = (vec![], vec![], vec![], vec![]);
+    let (mut categories, mut notices) = (vec![], vec![]);
+    st.storage.with_snapshot(&mut |db| {
+        problems = figures::problem_cells(db, regions, span)?;
+        by_region = match year {
+            Some(y) => figures::visit_cells_of_year(db, regions, y)?,
+            None => figures::visit_cells(db, regions, span.from, span.to, VisitGroups::Region)?,
+        };
+        if department_visits {
+            by_department = figures::visit_cells(db, regions, span.from, span.to, VisitGroups::CadreDepartment)?;
+        }
+        enterprises = figures::enterprise_cells(db, regions)?;
+        if extras {
+            categories = figures::category_cells(db, regions, span)?;
+            notices = figures::notice_cells(db, regions, span.from, span.to)?;
+        }
+        Ok(())
+    })?;
+    let units = UnitCounts::roll_up(&dir, &problems, &by_region, &by_department, &enterprises);
+    Ok(Live { units, categories, notices, department_visits })
+}
+
+/// Figures as published for a term: when, and the counts of every unit.
+pub struct Published {
+    pub at: i64,
+    pub units: UnitCounts,
+}
+
+/// The published figures of `term`, publishing them first if the term is closed and nobody has
+/// published them yet.
+pub fn published(st: &AppState, term: &Term, now: i64) -> Result<Option<Published>, ApiError> {
+    let name = term.name();
+    let read = |st: &AppState| -> Result<Option<Published>, ApiError> {
+        let mut rows = Vec::new();
+        st.storage.with_snapshot(&mut |db| {
+            rows = figures::published(db, &name)?;
+            Ok(())
+        })?;
+        let Some(at) = rows.iter().find(|r| r.0.is_empty()).map(|r| r.2) else { return Ok(None) };
+        let units = rows
+            .into_iter()
+            .filter(|r| !r.0.is_empty())
+            .filter_map(|(unit, counts, _)| Some((unit, serde_json::from_str::<Counts>(&counts).ok()?)))
+            .collect::<HashMap<_, _>>();
+        Ok(Some(Published { at, units: UnitCounts(units) }))
+    };
+    if let Some(p) = read(st)? {
+        return Ok(Some(p));
+    }
+    if !term.closed(now, st.offline_window_ms) {
+        return Ok(None);
+    }
+    let l = live(st, None, term.period(), now, false)?;
+    let units: Vec<(String, String)> = l
+        .units
+        .0
+        .iter()
+        .map(|(unit, c)| (unit.clone(), serde_json::to_string(c).unwrap_or_default()))
+        .collect();
+    if st.storage.publish_figures(&name, &units, now)? {
+        tracing::info!("published the figures of {name} ({} units)", units.len());
+    }
+    read(st)
+}
+
+/// Publishes every closed month of the last 13 and the last closed year that are not published yet
+/// (run at start and then periodically). Returns how many were published.
+pub fn publish_closed(st: &AppState, now: i64) -> Result<usize, ApiError> {
+    let mut term = Term::month_of(now);
+    let mut terms = Vec::new();
+    for _ in 0..13 {
+        term = term.previous();
+        terms.push(term.clone());
+    }
+    terms.push(Term::year_of(now).previous());
+    let mut done = 0;
+    for t in terms.into_iter().filter(|t| t.closed(now, st.offline_window_ms)) {
+        let mut had = false;
+        st.storage.with_snapshot(&mut |db| {
+            had = figures::published(db, &t.name())?.iter().any(|r| r.0.is_empty());
+            Ok(())
+        })?;
+        if !had && published(st, &t, now)?.is_some() {
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// One month of the trend: the root's figures, and whether they are the published ones.
+pub struct MonthFigures {
+    pub month: String,
+    pub figures: Figures,
+    pub published: bool,
+}
+
+/// The root's figures for the 12 months ending with the one `period` ends in: the published ones
+/// where a month is published, else counted now.
+pub fn trend(st: &AppState, scope: &Scope, period: Period, now: i64) -> Result<Vec<MonthFigures>, ApiError> {
+    let mut term = Term::month_of(period.to.min(now + 1) - 1);
+    let mut months = Vec::with_capacity(12);
+    for _ in 0..12 {
+        months.push(term.clone());
+        term = term.previous();
+    }
+    months.reverse();
+    let root_counts = |u: &UnitCounts| match scope.root {
+        Some(r) => u.region(&r.id),
+        None => u.everything(scope.dir),
+    };
+    months
+        .into_iter()
+        .map(|m| {
+            let (counts, published) = match published(st, &m, now)? {
+                Some(p) => (root_counts(&p.units), true),
+                None => (root_counts(&live(st, scope.regions.as_deref(), m.period(), now, false)?.units), false),
+            };
+            Ok(MonthFigures { month: m.name(), figures: Figures::of(&counts), published })
+        })
+        .collect()
+}
+
+/// A ranked unit, named, with its correction when data arriving after publication changed it.
+pub struct RankLine {
+    pub name: String,
+    pub ranked: Ranked,
+    /// The score and rank counted now, when they differ from those published.
+    pub correction: Option<(f64, u32)>,
+}
+
+/// The rankings of a term: counties and departments of the manager's subtree.
+pub struct Rankings {
+    pub term: Term,
+    /// When the figures shown were published (none: counted now, the term is still open).
+    pub published_at: Option<i64>,
+    pub counties: Vec<RankLine>,
+    pub departments: Vec<RankLine>,
+}
+
+fn rank_units(scope: &Scope, units: &UnitCounts, last: Option<&(Vec<Ranked>, Vec<Ranked>)>) -> (Vec<Ranked>, Vec<Ranked>) {
+    let counties = scope.counties().into_iter().map(|c| (c.id.clone(), units.region(&c.id))).collect();
+    let departments = scope.departments().into_iter().map(|d| (d.id.clone(), units.department(&d.id))).collect();
+    (
+        kpi::ranking(counties, true, last.map(|l| l.0.as_slice())),
+        kpi::ranking(departments, false, last.map(|l| l.1.as_slice())),
+    )
+}
+
+/// The rankings of `term` as published (or counted now while it is open), the term before's ranks
+/// beside them, and corrections where what is counted now differs from what was published.
+pub fn rankings(st: &AppState, scope: &Scope, term: Term, now: i64) -> Result<Rankings, ApiError> {
+    let counted = |t: &Term| -> Result<(Option<i64>, UnitCounts), ApiError> {
+        Ok(match published(st, t, now)? {
+            Some(p) => (Some(p.at), p.units),
+            None => (None, live(st, scope.regions.as_deref(), t.period(), now, false)?.units),
+        })
+    };
+    let (_, before) = counted(&term.previous())?;
+    let last = rank_units(scope, &before, None);
+    let (published_at, shown) = counted(&term)?;
+    let (counties, departments) = rank_units(scope, &shown, Some(&last));
+    // What would be published now, for the corrections.
+    let now_ranked = match published_at {
+        Some(_) => {
+            let l = live(st, scope.regions.as_deref(), term.period(), now, false)?;
+            Some(rank_units(scope, &l.units, None))
+        }
+        None => None,
+    };
+    let lines = |rows: Vec<Ranked>, now_rows: Option<&Vec<Ranked>>, name: &dyn Fn(&str) -> String| -> Vec<RankLine> {
+        let by_unit: HashMap<&str, &Ranked> = now_rows.into_iter().flatten().map(|r| (r.unit.as_str(), r)).collect();
+        rows.into_iter()
+            .map(|r| {
+                let correction = by_unit
+                    .get(r.unit.as_str())
+                    .filter(|n| (n.score - r.score).abs() >= 0.05 || n.rank != r.rank)
+                    .map(|n| (n.score, n.rank));
+                RankLine { name: name(&r.unit), ranked: r, correction }
+            })
+            .collect()
+    };
+    let dir = scope.dir;
+    let region_name = |u: &str| dir.regions.get(u).map_or(u.to_owned(), |r| r.name.clone());
+    let department_name = |u: &str| dir.departments.get(u).map_or(u.to_owned(), |d| d.name.clone());
+    Ok(Rankings {
+        counties: lines(counties, now_ranked.as_ref().map(|n| &n.0), &region_name),
+        departments: lines(departments, now_ranked.as_ref().map(|n| &n.1), &department_name),
+        term,
+        published_at,
+    })
+}
+
+/// Task notices' progress of a unit: recipients' tasks issued, done, done by the deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoticeCounts {
+    pub issued: u32,
+    pub done: u32,
+    pub on_time: u32,
+}
+
+impl NoticeCounts {
+    fn add(&mut self, c: &NoticeCell) {
+        self.issued += c.issued;
+        self.done += c.done;
+        self.on_time += c.on_time;
+    }
+}
+
+/// The notices' progress per child region of the scope (by the notice's region) and per department
+/// recipient.
+pub fn notice_progress(
+    scope: &Scope,
+    cells: &[NoticeCell],
+) -> (NoticeCounts, HashMap<String, NoticeCounts>, HashMap<String, NoticeCounts>) {
+    let children: std::collections::HashSet<&str> = scope.children().iter().map(|r| r.id.as_str()).collect();
+    let (mut total, mut by_region, mut by_department) = (NoticeCounts::default(), HashMap::new(), HashMap::new());
+    for c in cells {
+        total.add(c);
+        if let Some(child) = super::units::lineage(scope.dir, &c.region_id).find(|id| children.contains(id)) {
+            by_region.entry(child.to_owned()).or_insert_with(NoticeCounts::default).add(c);
+        }
+        if let Some(zhuqi_core::domain::Recipient::Department(d)) = zhuqi_core::domain::Recipient::from_key(&c.recipient) {
+            by_department.entry(d).or_insert_with(NoticeCounts::default).add(c);
+        }
+    }
+    (total, by_region, by_department)
+}
