@@ -201,25 +201,6 @@ pub fn figures<'a>(
     Figures::of(&counts(problems, visits, period, now))
 }
 
-/// Problems opened and resolved per week, from `from` (a Monday 00:00 CST) for `weeks` weeks.
-pub fn weekly(problems: &[ProblemFact], from: i64, weeks: usize) -> Vec<(i64, u32, u32)> {
-    const WEEK: i64 = 7 * 86_400_000;
-    let mut out: Vec<(i64, u32, u32)> = (0..weeks).map(|w| (from + w as i64 * WEEK, 0, 0)).collect();
-    let slot = |t: i64| -> Option<usize> {
-        let w = (t - from).div_euclid(WEEK);
-        (0..weeks as i64).contains(&w).then_some(w as usize)
-    };
-    for p in problems.iter().filter(|p| !p.is_void()) {
-        if let Some(i) = slot(p.reported_at) {
-            out[i].1 += 1;
-        }
-        if let Some(i) = p.resolved_at.filter(|_| p.is_resolved()).and_then(slot) {
-            out[i].2 += 1;
-        }
-    }
-    out
-}
-
 /// One unit's line of a ranking.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
@@ -422,14 +403,6 @@ mod tests {
         assert_eq!(before.on_time_rate, Some(1.0)); // A, D
         assert_eq!(after.on_time_rate, Some(1.0)); // C by its deadline (8th) too
         assert_eq!((before.overdue_now, after.overdue_now), (1, 0));
-    }
-
-    #[test]
-    fn weekly_counts() {
-        let w = weekly(&march(), MARCH - 7 * DAY, 3);
-        // Week of 22 Feb: D reported (20 Feb is the week before: outside); week of 1 March: A, B, C
-        // reported, A and D resolved; week of 8 March: B resolved.
-        assert_eq!(w.iter().map(|x| (x.1, x.2)).collect::<Vec<_>>(), vec![(0, 0), (3, 2), (0, 1)]);
     }
 
     #[test]

@@ -24,6 +24,9 @@ use zhuqi_core::domain::{Department, Recipient, Role, User};
 /// search button sends the form back here by GET (`q`, the ticked `to` values, the title, body and
 /// deadline): the page comes back with the cadres found, what was ticked still ticked, and the
 /// fields filled in.
+/// Notices listed on the page, the latest first (the overview counts them all).
+const LISTED_NOTICES: u32 = 200;
+
 pub async fn notices_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -44,22 +47,27 @@ pub async fn notices_page(
         let storage = st.storage.as_ref();
         let dir = st.directory.get(storage)?;
         let now = now_ms();
-        let mut notices = Vec::new();
-        for (id, region, title, _, issued_at, deadline, status) in storage.task_notice_rows()? {
-            if !in_subtree(&dir, session, &region) {
-                continue;
-            }
-            let rs = storage.task_recipient_rows(&id)?;
-            let progress = if status == "completed" {
-                NoticeProgress::Completed
-            } else if deadline < now {
-                NoticeProgress::Late
-            } else {
-                NoticeProgress::Open
-            };
-            let done = rs.iter().filter(|r| r.2.is_some()).count();
-            notices.push(ListedNotice { id, title, issued_at, deadline, done, recipients: rs.len(), progress });
-        }
+        // The latest notices of the subtree, with their progress, in one grouped query.
+        let scope = super::units::Scope::of(&dir, session);
+        let mut lines = Vec::new();
+        storage.with_snapshot(&mut |db| {
+            lines = crate::storage::figures::notice_lines(db, scope.regions.as_deref(), LISTED_NOTICES)?;
+            Ok(())
+        })?;
+        let notices = lines
+            .into_iter()
+            .map(|n| {
+                let progress = if n.status == "completed" {
+                    NoticeProgress::Completed
+                } else if n.deadline < now {
+                    NoticeProgress::Late
+                } else {
+                    NoticeProgress::Open
+                };
+                let (done, recipients) = (n.done as usize, n.recipients as usize);
+                ListedNotice { id: n.id, title: n.title, issued_at: n.issued_at, deadline: n.deadline, done, recipients, progress }
+            })
+            .collect();
         let get = |k: &str| pairs.iter().find(|(x, _)| x == k).map_or("", |(_, v)| v.as_str());
         let ticked: Vec<&str> = pairs.iter().filter(|(k, _)| k == "to").map(|(_, v)| v.as_str()).collect();
         let searched = pairs.iter().any(|(k, _)| k == "search" || k == "q");

@@ -9,7 +9,6 @@
 
 use super::pct;
 use maud::{Markup, html};
-use zhuqi_core::domain::text::date_of;
 
 /// One month of the trend of the three rates.
 pub struct RatePoint {
@@ -42,8 +41,6 @@ const ON_TIME: &str = "#ef6c00";
 const SATISFACTION: &str = "#2e7d32";
 const REPORTED: &str = "#64b5f6";
 const OPEN: &str = "#e53935";
-const OPENED: &str = "#e57373";
-const RESOLVED: &str = "#43a047";
 const BAR: &str = "#3f51b5";
 /// From the youngest overdue problems to the oldest.
 const AGE_RAMP: [&str; 4] = ["#ffb74d", "#fb8c00", "#e53935", "#b71c1c"];
@@ -414,61 +411,6 @@ pub fn overdue_ages(buckets: &[(String, u32)]) -> Markup {
     figure("overdue-ages", H, &summary, marks, table)
 }
 
-/// Problems opened and resolved per week (each week by its first day): a pair of columns a week.
-pub fn weekly(weeks: &[(i64, u32, u32)]) -> Markup {
-    const H: f64 = 230.0;
-    const LEFT: f64 = 46.0;
-    const RIGHT: f64 = 16.0;
-    const TOP: f64 = 30.0;
-    const BOTTOM: f64 = 28.0;
-    let plot_w = W - LEFT - RIGHT;
-    let y_zero = H - BOTTOM;
-    let (top, step) = count_scale(weeks.iter().map(|w| w.1.max(w.2)).max().unwrap_or(0));
-    let slot = plot_w / weeks.len().max(1) as f64;
-    let bar = (slot * 0.36).min(28.0);
-    let height = |n: u32| f64::from(n) / f64::from(top) * (y_zero - TOP);
-    let every = label_every(slot, 44.0);
-    let opened: u32 = weeks.iter().map(|w| w.1).sum();
-    let resolved: u32 = weeks.iter().map(|w| w.2).sum();
-    let summary = match (weeks.first(), weeks.last()) {
-        (Some(first), Some(last)) => format!(
-            "{} 周每周新增与办结问题（{} 至 {} 当周）：新增合计 {} 个，办结合计 {} 个。",
-            weeks.len(),
-            date_of(first.0),
-            date_of(last.0),
-            count(opened),
-            count(resolved)
-        ),
-        _ => "每周新增与办结问题：暂无数据。".to_owned(),
-    };
-    let marks = html! {
-        (swatch(LEFT, 16.0, OPENED, "新增"))
-        (swatch(LEFT + 64.0, 16.0, RESOLVED, "办结"))
-        (count_axis(LEFT, W - RIGHT, TOP, y_zero, top, step))
-        @for (i, (start, new, done)) in weeks.iter().enumerate() {
-            @let mid = LEFT + (i as f64 + 0.5) * slot;
-            @let day = date_of(*start);
-            g.week {
-                title { (day) " 当周：新增 " (count(*new)) " 个，办结 " (count(*done)) " 个" }
-                rect x=(c(mid - bar)) y=(c(y_zero - height(*new))) width=(c(bar)) height=(c(height(*new))) fill=(OPENED) {}
-                rect x=(c(mid)) y=(c(y_zero - height(*done))) width=(c(bar)) height=(c(height(*done))) fill=(RESOLVED) {}
-                @if i % every == 0 {
-                    text.axis x=(c(mid)) y=(c(y_zero + 16.0)) text-anchor="middle" font-size="11" { (day.get(5..).unwrap_or(&day)) }
-                }
-            }
-        }
-    };
-    let table = html! {
-        table.chart-table {
-            thead { tr { th { "周（起始日）" } th { "新增" } th { "办结" } } }
-            tbody {
-                @for (start, new, done) in weeks { tr { td { (date_of(*start)) } td { (count(*new)) } td { (count(*done)) } } }
-            }
-        }
-    };
-    figure("weekly", H, &summary, marks, table)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,18 +587,6 @@ mod tests {
         }
         assert!(s.contains("共 16 个") && s.contains(AGE_RAMP[0]) && s.contains(AGE_RAMP[3]));
 
-        let monday = 1_767_542_400_000; // 2026-01-05
-        let weeks: Vec<(i64, u32, u32)> =
-            (0..12).map(|i| (monday + i * 7 * 86_400_000, i as u32 * 3, i as u32 * 2)).collect();
-        let s = check(&weekly(&weeks));
-        assert_eq!(s.matches(&format!("fill=\"{OPENED}\"")).count(), 13, "a column a week, and the legend's");
-        assert!(s.contains("新增合计 198 个，办结合计 132 个") && s.contains("2026-01-05 至 2026-03-23"));
-        for (start, new, done) in &weeks {
-            assert!(
-                table_of(&s).contains(&format!("<tr><td>{}</td><td>{new}</td><td>{done}</td></tr>", date_of(*start)))
-            );
-        }
-        check(&weekly(&[]));
         check(&overdue_ages(&[]));
         check(&category_bars(&[]));
     }
