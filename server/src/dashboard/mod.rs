@@ -145,7 +145,10 @@ pub fn overview(
         .departments()
         .into_iter()
         .map(|d| UnitLine {
-            name: d.name.clone(),
+            name: match dir.regions.get(&d.region_id) {
+                Some(r) if Some(r) != scope.root => format!("{} {}", r.name, d.name),
+                _ => d.name.clone(),
+            },
             href: None,
             figures: Figures::of(&live.units.department(&d.id)),
             notices: notices_by_department.get(&d.id).copied().unwrap_or_default(),

@@ -287,7 +287,10 @@ pub fn rankings(st: &AppState, scope: &Scope, term: Term, now: i64) -> Result<Ra
     };
     let dir = scope.dir;
     let region_name = |u: &str| dir.regions.get(u).map_or(u.to_owned(), |r| r.name.clone());
-    let department_name = |u: &str| dir.departments.get(u).map_or(u.to_owned(), |d| d.name.clone());
+    // Departments share names across counties (every county has a 财政局): named with their region.
+    let department_name = |u: &str| {
+        dir.departments.get(u).map_or(u.to_owned(), |d| format!("{} {}", super::units::full_name(dir, &d.region_id), d.name))
+    };
     Ok(Rankings {
         counties: lines(counties, now_ranked.as_ref().map(|n| &n.0), &region_name),
         departments: lines(departments, now_ranked.as_ref().map(|n| &n.1), &department_name),
