@@ -6,6 +6,7 @@ uniffi::setup_scaffolding!();
 
 mod client;
 mod error;
+mod invite;
 mod kinds;
 mod listener;
 mod logger;
@@ -15,6 +16,7 @@ mod records_more;
 
 pub use client::{ClientOptions, ZhuqiClient, erase_local_data};
 pub use error::ZhuqiError;
+pub use invite::{EnterpriseReach, ReachReport, WebLink};
 pub use listener::{SyncListener, WatchHandle};
 pub use logger::{ZhuqiLogLevel, ZhuqiLogger, set_logger};
 pub use kinds::*;

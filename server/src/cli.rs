@@ -138,6 +138,10 @@ enum Command {
         /// figures; later ones count at their arrival and show as 补录.
         #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=365))]
         offline_window_days: u32,
+        /// The address enterprises' phones open the relay's web pages at, for the sign-in links
+        /// it issues (`https://zhuqi.example.gov.cn`); by default, the address each request came to.
+        #[arg(long, env = "ZHUQI_PUBLIC_URL")]
+        public_url: Option<String>,
         #[command(flatten)]
         edge: Edge,
     },
@@ -250,6 +254,7 @@ fn run(cli: Cli) -> Result<(), String> {
             s3_endpoint,
             s3_region,
             offline_window_days,
+            public_url,
             edge,
         } => {
             let blobs: Arc<dyn crate::blobs::BlobStore> = match s3_bucket {
@@ -273,6 +278,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 trusted_proxies: edge.trusted_proxies.clone(),
                 metrics: edge.metrics(),
                 offline_window_ms: i64::from(offline_window_days) * 86_400_000,
+                public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
                 ..Config::default()
             };
             let state = state(&data, config)?;

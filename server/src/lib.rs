@@ -5,8 +5,9 @@
 //! Rooms, each using only those listed before it: `storage` (the trait, its SQLite and PostgreSQL
 //! backends, the projections and scope keys they store), `http` (errors, body limits, metrics, the
 //! network edge), `auth` (passwords, tokens, throttling, activation), `sync` (the sync endpoint,
-//! validation, the document cache, the directory, live events, the relay's own actor), `dashboard`
-//! (pages, figures, exports), `admin` (imports, demo data); `app` holds the shared state and
+//! validation, the document cache, the directory, live events, the relay's own actor), `blobs`
+//! (photos), `portal` (enterprise contacts' web pages and sign-in links), `dashboard` (pages,
+//! figures, exports), `admin` (imports, demo data); `app` holds the shared state and
 //! assembles the router; `cli` is the command line.
 
 pub mod admin;
@@ -16,6 +17,7 @@ pub mod blobs;
 pub mod cli;
 pub mod dashboard;
 pub mod http;
+pub mod portal;
 pub mod storage;
 pub mod sync;
 

@@ -166,6 +166,21 @@ impl SyncClient {
         self.post_json("/v1/activation-codes", Some(token), &body)
     }
 
+    /// Asks the relay for a one-time web sign-in link for a contact of an enterprise the caller
+    /// serves (a cadre assigned to it, or its campaign office): the code, the URL to open or to draw
+    /// as a QR code, and when it expires. `contact_name` (and `contact_mobile`) create the contact
+    /// when the enterprise has none yet.
+    pub fn issue_web_link(&self, token: &str, request: &WebLinkRequest) -> Result<WebLinkResponse> {
+        self.post_json("/v1/web-links", Some(token), request)
+    }
+
+    /// The reach of the caller's enterprises (`GET /v1/reach`): a cadre's assigned ones, or the
+    /// campaign office's never reached.
+    pub fn enterprise_reach(&self, token: &str) -> Result<ReachResponse> {
+        let resp = self.with_retry(|| self.http.get(format!("{}/v1/reach", self.base)).bearer_auth(token).send())?;
+        serde_json::from_slice(&resp).map_err(|e| Error::Network(format!("unexpected response: {e}")))
+    }
+
     /// Revokes this device's session on the relay.
     pub fn sign_out(&self, token: &str) -> Result<()> {
         let _: serde_json::Value = self.post_json("/v1/auth/sign-out", Some(token), &serde_json::json!({}))?;

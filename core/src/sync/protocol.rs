@@ -184,6 +184,67 @@ pub struct ActivationCodeResponse {
     pub expires_at: i64,
 }
 
+/// `POST /v1/web-links`: a one-time web sign-in link for an enterprise contact, issued by a cadre
+/// assigned to the enterprise or a campaign office over it. Names an existing contact of the
+/// enterprise, or — for an enterprise that has no contact account yet — the person the relay is to
+/// create one for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebLinkRequest {
+    pub enterprise_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_user_id: Option<String>,
+    /// The new contact's name (1 to 50 characters), only when the enterprise has no contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_name: Option<String>,
+    /// The new contact's mobile number (11 digits), optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_mobile: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebLinkResponse {
+    /// The code to type (`XXXX-XXXX-XXXX-XXXX`), and the whole link to open (and to draw as a QR code).
+    pub code: String,
+    pub url: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+    /// The contact the link signs in as (the one created, when one was).
+    pub contact_user_id: String,
+}
+
+/// One enterprise's reach (`GET /v1/reach`): whether any of its contacts ever signed in, on the app
+/// or through a web link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnterpriseReach {
+    pub enterprise_id: String,
+    pub name: String,
+    /// Apps its contacts activated or signed in on.
+    pub app_devices: u32,
+    /// Web sign-ins of its contacts.
+    pub web_sign_ins: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sign_in_at: Option<i64>,
+    /// When a web link issued and not used yet expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_expires_at: Option<i64>,
+}
+
+impl EnterpriseReach {
+    /// Never reached: no app and no web sign-in by any of its contacts.
+    pub fn never_reached(&self) -> bool {
+        self.app_devices == 0 && self.web_sign_ins == 0
+    }
+}
+
+/// `GET /v1/reach`: a cadre's assigned enterprises, each with its reach; a campaign office's
+/// enterprises never reached (at most 1,000, by region), and how many there are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReachResponse {
+    pub enterprises: Vec<EnterpriseReach>,
+    /// How many of the caller's enterprises were never reached (all of them, not only those listed).
+    pub never_reached: u64,
+}
+
 /// Encodes a message as gzip-compressed CBOR.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let mut cbor = Vec::new();

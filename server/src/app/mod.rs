@@ -41,6 +41,9 @@ pub struct Config {
     /// Where photos are kept (`blobs::FsBlobStore`, `blobs::s3::S3BlobStore`); none: the photo
     /// endpoints answer 503.
     pub blobs: Option<Arc<dyn crate::blobs::BlobStore>>,
+    /// The address enterprises open the web pages at (no trailing `/`), for the sign-in links;
+    /// none: the address each request came to (see `portal::links::base_url`).
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             offline_window_ms: zhuqi_core::domain::event::OFFLINE_WINDOW_MS,
             push_budget: sync::VALIDATION_BUDGET,
             blobs: None,
+            public_url: None,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct AppState {
     pub blob_quota: Mutex<HashMap<String, (i64, u64)>>,
     /// Photos being decoded for copies (thumbnails and the like), bounded.
     pub decodes: crate::blobs::routes::DecodeGate,
+    /// See `Config::public_url`.
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -161,6 +167,7 @@ impl AppState {
             blob_sweep: Default::default(),
             blob_quota: Mutex::default(),
             decodes: Default::default(),
+            public_url: config.public_url,
         })
     }
 }

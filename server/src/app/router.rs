@@ -58,6 +58,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(deadline(SYNC_TIMEOUT));
     // Server-sent events last as long as the device listens: no deadline.
     let events = Router::new().route("/v1/events", get(sync::events::events));
+    // Enterprise contacts' pages and their links: forms read within FORM_BODY_BYTES, the link
+    // request within AUTH_BODY_BYTES, each before the session or token is looked at.
+    let portal = crate::portal::routes().layer(deadline(REQUEST_TIMEOUT));
     let notices = Router::new()
         .route("/notices", get(dashboard::notices_page).post(dashboard::issue_notice))
         .layer(DefaultBodyLimit::max(NOTICE_BODY_BYTES))
@@ -79,6 +82,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/ranking", get(dashboard::ranking_page))
         .route("/policies", get(dashboard::policies_page))
         .route("/enterprises/{id}", get(dashboard::enterprise_page))
+        .route("/enterprises/{id}/web-link", post(dashboard::web_links::issue_link))
         .route("/cadres/{id}", get(dashboard::cadre_page))
         .route("/notices/{id}", get(dashboard::notice_page))
         .route("/photos/missing", get(dashboard::missing_photos))
@@ -98,6 +102,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(blobs)
         .merge(events)
         .merge(notices)
+        .merge(portal)
         .merge(rest)
         // After the merges: it applies to the routes registered before it.
         .method_not_allowed_fallback(|| async {

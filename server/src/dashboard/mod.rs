@@ -22,6 +22,7 @@ pub mod problems;
 pub mod reports;
 pub mod session;
 pub mod units;
+pub mod web_links;
 
 pub use assets::static_file;
 pub use exports::export;
@@ -305,6 +306,7 @@ pub async fn enterprise_page(
                 })?;
                 rows
             },
+            web_access: web_links::access(st, &id, viewer.csrf)?,
         };
         Ok(show(&page, viewer))
     })
@@ -353,6 +355,7 @@ pub async fn cadre_page(State(state): State<Arc<AppState>>, headers: HeaderMap, 
             enterprises,
             visits: visits.len(),
             per_month: per_month.into_iter().rev().collect(),
+            never_reached: crate::portal::reach::never_reached(st, &mine)?,
         };
         Ok(show(&page, viewer))
     })

@@ -8,7 +8,7 @@ const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 
 #[derive(Default)]
 pub struct Metrics {
-    pub requests: [AtomicU64; 9],
+    pub requests: [AtomicU64; 10],
     pub errors: AtomicU64,
     sync_buckets: [AtomicU64; BUCKETS.len()],
     sync_count: AtomicU64,
@@ -35,10 +35,12 @@ pub enum Route {
     Health = 6,
     Web = 7,
     Blobs = 8,
+    /// Enterprise contacts' web pages and their links (`portal`).
+    Enterprise = 9,
 }
 
-const ROUTE_NAMES: [&str; 9] =
-    ["sync", "sign_in", "activate", "sign_out", "activation_code", "events", "health", "web", "blobs"];
+const ROUTE_NAMES: [&str; 10] =
+    ["sync", "sign_in", "activate", "sign_out", "activation_code", "events", "health", "web", "blobs", "enterprise"];
 
 impl Metrics {
     pub fn request(&self, r: Route) {

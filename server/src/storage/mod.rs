@@ -84,6 +84,68 @@ pub struct WebSession {
     pub expires_at: i64,
 }
 
+/// A one-time web sign-in link of an enterprise contact, as stored: the SHA-256 of its code (see
+/// `portal::links`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebLink {
+    pub code_hash: Vec<u8>,
+    /// The contact it signs in as, and that contact's enterprise.
+    pub user_id: String,
+    pub enterprise_id: String,
+    /// Who issued it (a cadre or a campaign office), and when.
+    pub issued_by: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a web sign-in creates besides the session: its secret's hash, the `web:` device naming the
+/// browser (with a token nobody is given) and the session's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSignIn {
+    pub id_hash: Vec<u8>,
+    pub device_id: String,
+    pub device_name: String,
+    pub device_token_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An enterprise contact's web session: bound to the contact, their enterprise and the device
+/// standing for the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnterpriseSession {
+    pub id_hash: Vec<u8>,
+    pub user_id: String,
+    pub enterprise_id: String,
+    pub device_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Whether an enterprise was ever reached: the devices its contacts signed in on (apps, then
+/// browsers through web links; never the relay's own devices acting for them), and any link still
+/// waiting to be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    /// Apps activated or signed in by any of its contacts (revoked ones included: they were reached).
+    pub app_devices: u32,
+    /// Web sign-ins by any of its contacts.
+    pub web_sign_ins: u32,
+    /// The latest of those sign-ins, of either kind.
+    pub last_sign_in_at: Option<i64>,
+    /// When the latest unused, unexpired web link of its contacts expires.
+    pub link_expires_at: Option<i64>,
+}
+
+impl Reach {
+    /// Never reached: no app and no web sign-in by any contact.
+    pub fn never_reached(&self) -> bool {
+        self.app_devices == 0 && self.web_sign_ins == 0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDevice {
     pub id: String,
@@ -628,6 +690,28 @@ pub trait RelayStorage: Send + Sync + 'static {
     fn publish_figures(&self, period: &str, units: &[(String, String)], at: i64) -> Result<bool>;
     /// Sets the offline window visits are counted with (see `figures::set_offline_window`).
     fn set_offline_window(&self, window_ms: i64) -> Result<bool>;
+
+    // ---- enterprise contacts on the web (`portal`) ----
+    /// Stores a web link, voiding the contact's unused ones and forgetting links expired long ago.
+    fn create_web_link(&self, link: &WebLink) -> Result<()>;
+    /// Whether a link is unused and unexpired at `now` (a preview: nothing changes).
+    fn web_link_live(&self, code_hash: &[u8], now: i64) -> Result<bool>;
+    /// Uses up a live link and, in the same transaction, creates the sign-in's device and session;
+    /// the session, or `None` when the link is unknown, used or expired (nothing is written then).
+    fn sign_in_with_web_link(&self, code_hash: &[u8], now: i64, sign_in: &WebSignIn) -> Result<Option<EnterpriseSession>>;
+    /// A live enterprise session — not expired, used within `idle_ms` — marked used now.
+    fn enterprise_session(&self, id_hash: &[u8], now: i64, idle_ms: i64) -> Result<Option<EnterpriseSession>>;
+    /// Ends an enterprise session and revokes its device.
+    fn end_enterprise_session(&self, id_hash: &[u8], now: i64) -> Result<()>;
+    /// The reach of each of these enterprises the relay holds, by name (links counted live at `now`).
+    fn enterprise_reach(&self, enterprise_ids: &[String], now: i64) -> Result<Vec<Reach>>;
+    /// The enterprises of the given regions (of all, for `None`) never reached, by region then id:
+    /// at most `limit` of them as (id, name, region id), and how many there are.
+    fn unreached_enterprises(&self, regions: Option<&[String]>, limit: u32) -> Result<(Vec<(String, String, String)>, u64)>;
+    /// An enterprise's problems (but withdrawn and merged ones), newest first, at most `limit`.
+    fn enterprise_problems(&self, enterprise_id: &str, limit: u32) -> Result<Vec<ProblemRow>>;
+    /// The policies issued for any of these regions (an enterprise's region and those above it).
+    fn policies_of_regions(&self, regions: &[String]) -> Result<Vec<PolicyRow>>;
 }
 
 /// What the figures need of one problem.

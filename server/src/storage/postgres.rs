@@ -23,7 +23,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -49,6 +49,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::POLICY_REACH,
     // 11: see `schema::PROVINCE_SCALE`.
     schema::PROVINCE_SCALE,
+    // 12: see `schema::ENTERPRISE_WEB`.
+    schema::ENTERPRISE_WEB,
 ];
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
@@ -143,6 +145,7 @@ impl PostgresStorage {
                 tx.batch_execute(&schema::create(TABLES, Dialect::Postgres)).await?;
                 tx.batch_execute(&schema::create(SIGN_IN_TABLES, Dialect::Postgres)).await?;
                 let later = schema::PHOTO_REFS.iter().chain(schema::POLICY_REACH).chain(schema::PROVINCE_SCALE);
+                let later = later.chain(schema::ENTERPRISE_WEB);
                 for sql in schema::OFFICE_SETTINGS.iter().chain(later) {
                     tx.batch_execute(&schema::create(sql, Dialect::Postgres)).await?;
                 }

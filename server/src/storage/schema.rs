@@ -145,6 +145,36 @@ pub const PROVINCE_SCALE: &[&str] = &[
     "INSERT INTO counters (name, value) VALUES ('offline_window_ms', 604800000) ON CONFLICT (name) DO NOTHING;",
 ];
 
+/// Enterprise contacts on the web (version 12, see `portal`): one-time sign-in links (stored as
+/// the SHA-256 of their code; single use, voided when another is issued to the same contact), the
+/// contacts' web sessions (each bound to its contact, its enterprise and the `web:` device that
+/// names the browser in the audit trail), and the index that finds an enterprise's contacts — whose
+/// devices tell whether the enterprise was ever reached (`RelayStorage::enterprise_reach`).
+pub const ENTERPRISE_WEB: &[&str] = &[
+    "CREATE TABLE web_links (
+        code_hash BYTEA PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        enterprise_id TEXT NOT NULL,
+        issued_by TEXT NOT NULL,
+        issued_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+    ) WITHOUT ROWID;",
+    "CREATE INDEX web_links_user ON web_links (user_id);",
+    "CREATE INDEX web_links_enterprise ON web_links (enterprise_id, expires_at);",
+    "CREATE TABLE enterprise_sessions (
+        id_hash BYTEA PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        enterprise_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    ) WITHOUT ROWID;",
+    "CREATE INDEX enterprise_sessions_expires ON enterprise_sessions (expires_at);",
+    "CREATE INDEX users_enterprise ON users (enterprise_id);",
+];
+
 /// The months 2000-01 to 2100-12 (`month` = year × 100 + month; `[starts, ends)` in ms, China
 /// Standard Time), as one statement that adds those missing.
 pub fn calendar_months() -> String {
@@ -171,7 +201,7 @@ pub const ASK_REPROJECT: &str =
 pub const REPROJECT_BELOW: i64 = 11;
 
 /// Every table of a fresh database but those of [`SIGN_IN_TABLES`], [`OFFICE_SETTINGS`],
-/// [`PHOTO_REFS`], [`POLICY_REACH`] and [`PROVINCE_SCALE`].
+/// [`PHOTO_REFS`], [`POLICY_REACH`], [`PROVINCE_SCALE`] and [`ENTERPRISE_WEB`].
 pub const TABLES: &str = r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('seq', 0), ('directory', 0);

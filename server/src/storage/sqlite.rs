@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -40,6 +40,8 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::POLICY_REACH,
     // 11: see `schema::PROVINCE_SCALE`.
     schema::PROVINCE_SCALE,
+    // 12: see `schema::ENTERPRISE_WEB`.
+    schema::ENTERPRISE_WEB,
 ];
 
 pub struct SqliteStorage {
@@ -89,6 +91,7 @@ impl SqliteStorage {
                     .chain(schema::PHOTO_REFS.iter().copied())
                     .chain(schema::POLICY_REACH.iter().copied())
                     .chain(schema::PROVINCE_SCALE.iter().copied())
+                    .chain(schema::ENTERPRISE_WEB.iter().copied())
                     .collect(),
                 v => MIGRATIONS[v as usize - 1..]
                     .iter()

@@ -669,25 +669,7 @@ impl<B: Backend> RelayStorage for B {
 
     fn policy_rows(&self) -> Result<Vec<PolicyRow>> {
         self.read(|db| {
-            let sql = "SELECT id, region_id, title, issuer, doc_number, valid_from, valid_until, criteria, withdrawn_at
-                       FROM policies ORDER BY issued_at, id";
-            rows_of(db, sql, vec![], |mut r| {
-                let id: String = r.get(0)?;
-                let criteria: String = r.get(7)?;
-                let criteria = serde_json::from_str(&criteria)
-                    .map_err(|e| StorageError::Corrupt(format!("criteria of policy {id}: {e}")))?;
-                Ok(PolicyRow {
-                    region_id: r.get(1)?,
-                    title: r.get(2)?,
-                    issuer: r.get(3)?,
-                    doc_number: r.get(4)?,
-                    valid_from: r.get(5)?,
-                    valid_until: r.get(6)?,
-                    criteria,
-                    withdrawn_at: r.get(8)?,
-                    id,
-                })
-            })
+            rows_of(db, &format!("SELECT {POLICY_COLS} FROM policies ORDER BY issued_at, id"), vec![], policy_row)
         })
     }
 
@@ -734,6 +716,184 @@ impl<B: Backend> RelayStorage for B {
     fn set_offline_window(&self, window_ms: i64) -> Result<bool> {
         self.write(|db| super::figures::set_offline_window(db, window_ms))
     }
+
+    fn create_web_link(&self, l: &WebLink) -> Result<()> {
+        self.write(|db| {
+            // One live link per contact: a new one voids any unused one; long-expired links go.
+            db.execute("DELETE FROM web_links WHERE user_id = $1 AND used_at IS NULL", args![&l.user_id])?;
+            db.execute("DELETE FROM web_links WHERE expires_at < $1", args![l.issued_at - CODE_KEPT_MS])?;
+            db.execute(
+                "INSERT INTO web_links (code_hash, user_id, enterprise_id, issued_by, issued_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                args![&l.code_hash, &l.user_id, &l.enterprise_id, &l.issued_by, l.issued_at, l.expires_at],
+            )
+            .map(drop)
+        })
+    }
+
+    fn web_link_live(&self, code_hash: &[u8], now: i64) -> Result<bool> {
+        self.read(|db| {
+            let sql = "SELECT 1 FROM web_links WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2";
+            db.exists(sql, args![code_hash, now])
+        })
+    }
+
+    fn sign_in_with_web_link(&self, code_hash: &[u8], now: i64, w: &WebSignIn) -> Result<Option<EnterpriseSession>> {
+        self.write(|db| {
+            let sql = "UPDATE web_links SET used_at = $2
+                       WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id, enterprise_id";
+            let Some(mut r) = db.opt(sql, args![code_hash, now])? else { return Ok(None) };
+            let (user_id, enterprise_id): (String, String) = (r.get(0)?, r.get(1)?);
+            db.execute(
+                "INSERT INTO devices (id, user_id, name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                args![&w.device_id, &user_id, &w.device_name, &w.device_token_hash, w.created_at, w.expires_at],
+            )?;
+            db.execute(
+                "INSERT INTO enterprise_sessions (id_hash, user_id, enterprise_id, device_id, created_at, last_seen, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                args![&w.id_hash, &user_id, &enterprise_id, &w.device_id, w.created_at, w.expires_at],
+            )?;
+            db.execute("DELETE FROM enterprise_sessions WHERE expires_at < $1", args![w.created_at])?;
+            Ok(Some(EnterpriseSession {
+                id_hash: w.id_hash.clone(),
+                user_id,
+                enterprise_id,
+                device_id: w.device_id.clone(),
+                created_at: w.created_at,
+                expires_at: w.expires_at,
+            }))
+        })
+    }
+
+    fn enterprise_session(&self, id_hash: &[u8], now: i64, idle_ms: i64) -> Result<Option<EnterpriseSession>> {
+        self.write(|db| {
+            let sql = "UPDATE enterprise_sessions SET last_seen = $2
+                       WHERE id_hash = $1 AND expires_at > $2 AND last_seen >= $3
+                       RETURNING user_id, enterprise_id, device_id, created_at, expires_at";
+            db.opt(sql, args![id_hash, now, now - idle_ms])?
+                .map(|mut r| {
+                    Ok(EnterpriseSession {
+                        id_hash: id_hash.to_vec(),
+                        user_id: r.get(0)?,
+                        enterprise_id: r.get(1)?,
+                        device_id: r.get(2)?,
+                        created_at: r.get(3)?,
+                        expires_at: r.get(4)?,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn end_enterprise_session(&self, id_hash: &[u8], now: i64) -> Result<()> {
+        self.write(|db| {
+            let sql = "DELETE FROM enterprise_sessions WHERE id_hash = $1 RETURNING device_id";
+            for device in db.column::<String>(sql, args![id_hash])? {
+                let revoke = "UPDATE devices SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
+                db.execute(revoke, args![&device, now])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn enterprise_reach(&self, enterprise_ids: &[String], now: i64) -> Result<Vec<Reach>> {
+        if enterprise_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT e.id, e.name,
+                (SELECT COUNT(*) FROM {CONTACT_DEVICES} AND {APP_DEVICE}),
+                (SELECT COUNT(*) FROM {CONTACT_DEVICES} AND {WEB_DEVICE}),
+                (SELECT MAX(d.created_at) FROM {CONTACT_DEVICES} AND ({APP_DEVICE} OR {WEB_DEVICE})),
+                (SELECT MAX(w.expires_at) FROM web_links w
+                 WHERE w.enterprise_id = e.id AND w.used_at IS NULL AND w.expires_at > $2)
+             FROM enterprises e WHERE e.id = ANY($1) ORDER BY e.name, e.id"
+        );
+        self.read(|db| {
+            rows_of(db, &sql, args![enterprise_ids, now], |mut r| {
+                Ok(Reach {
+                    enterprise_id: r.get(0)?,
+                    enterprise_name: r.get(1)?,
+                    app_devices: r.get(2)?,
+                    web_sign_ins: r.get(3)?,
+                    last_sign_in_at: r.get(4)?,
+                    link_expires_at: r.get(5)?,
+                })
+            })
+        })
+    }
+
+    fn unreached_enterprises(
+        &self,
+        regions: Option<&[String]>,
+        limit: u32,
+    ) -> Result<(Vec<(String, String, String)>, u64)> {
+        let (filter, params) = match regions {
+            Some(r) => ("e.region_id = ANY($1) AND ", args![r]),
+            None => ("", vec![]),
+        };
+        let unreached = format!(
+            "FROM enterprises e WHERE {filter}NOT EXISTS
+                 (SELECT 1 FROM {CONTACT_DEVICES} AND ({APP_DEVICE} OR {WEB_DEVICE}))"
+        );
+        let count = format!("SELECT COUNT(*) {unreached}");
+        let mut listed = params.clone();
+        listed.push(limit.into());
+        let list = format!("SELECT e.id, e.name, e.region_id {unreached} ORDER BY e.region_id, e.id LIMIT ${}", listed.len());
+        self.snapshot(|db| {
+            let [rows, total] = db.query_all([(list.as_str(), listed), (count.as_str(), params)])?;
+            let rows = rows.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect::<Result<_>>()?;
+            let total = total.into_iter().next().map(|mut r| r.get(0)).transpose()?.unwrap_or(0);
+            Ok((rows, total))
+        })
+    }
+
+    fn enterprise_problems(&self, enterprise_id: &str, limit: u32) -> Result<Vec<ProblemRow>> {
+        self.read(|db| {
+            select!(db, ProblemRow {
+                id, enterprise_id, enterprise_name, region_id, category, title, description, status, level,
+                department_id, deadline, reported_at, resolved_at, rating, urge_count, conflict_count
+            } FROM "problems WHERE enterprise_id = $1 AND status NOT IN ('withdrawn', 'merged')
+                    ORDER BY reported_at DESC, id DESC LIMIT $2", args![enterprise_id, limit])
+        })
+    }
+
+    fn policies_of_regions(&self, regions: &[String]) -> Result<Vec<PolicyRow>> {
+        self.read(|db| {
+            let sql = format!("SELECT {POLICY_COLS} FROM policies WHERE region_id = ANY($1) ORDER BY issued_at, id");
+            rows_of(db, &sql, args![regions], policy_row)
+        })
+    }
+}
+
+/// The devices of an enterprise `e`'s contacts (`d`), for the reach's subqueries.
+const CONTACT_DEVICES: &str =
+    "users u JOIN devices d ON d.user_id = u.id WHERE u.enterprise_id = e.id AND u.role = 'enterprise_contact'";
+/// A device an app registered: not one the relay acts or imports through, not a browser's (the
+/// prefixes of `sync::author`).
+const APP_DEVICE: &str = "d.id NOT LIKE 'relay:%' AND d.id NOT LIKE 'import:%' AND d.id NOT LIKE 'web:%'";
+/// A browser signed in with a web link.
+const WEB_DEVICE: &str = "d.id LIKE 'web:%'";
+
+const POLICY_COLS: &str = "id, region_id, title, issuer, doc_number, valid_from, valid_until, criteria, withdrawn_at";
+
+/// A policy's row, from [`POLICY_COLS`].
+fn policy_row(mut r: Row) -> Result<PolicyRow> {
+    let id: String = r.get(0)?;
+    let criteria: String = r.get(7)?;
+    let criteria =
+        serde_json::from_str(&criteria).map_err(|e| StorageError::Corrupt(format!("criteria of policy {id}: {e}")))?;
+    Ok(PolicyRow {
+        region_id: r.get(1)?,
+        title: r.get(2)?,
+        issuer: r.get(3)?,
+        doc_number: r.get(4)?,
+        valid_from: r.get(5)?,
+        valid_until: r.get(6)?,
+        criteria,
+        withdrawn_at: r.get(8)?,
+        id,
+    })
 }
 
 const DEVICE_ACTORS: &str = "SELECT actor FROM device_actors WHERE device_id = $1";

@@ -33,6 +33,9 @@ pub fn relay_device_id(user_id: &str) -> String {
 
 const RELAY_DEVICE_PREFIX: &str = "relay:";
 const IMPORT_DEVICE_PREFIX: &str = "import:";
+/// The prefix of the device standing for an enterprise contact's browser in a web session (see
+/// `portal`): one per session, named by its user agent.
+pub const WEB_DEVICE_PREFIX: &str = "web:";
 
 /// Whether a device is one the relay acts through (for a user, or importing history). Devices
 /// signed in from outside get random ids without a colon, so no phone can be one.
@@ -51,6 +54,19 @@ impl<'a> Author<'a> {
     /// Acts as `user_id`, through that user's relay-side device (created on first use).
     pub fn new(state: &'a AppState, user_id: &str) -> Result<Author<'a>, ApiError> {
         Self::on_device(state, user_id, relay_device_id(user_id))
+    }
+
+    /// Acts as `user_id` through the `web:` device of one of their web sessions (an enterprise
+    /// contact's browser, created when the session began and not revoked): the change is the
+    /// user's own, judged as a phone's would be (the user's rights, the time checks of any device),
+    /// and the audit trail names the browser.
+    pub fn on_web_device(state: &'a AppState, user_id: &str, device_id: &str) -> Result<Author<'a>, ApiError> {
+        let live = device_id.starts_with(WEB_DEVICE_PREFIX)
+            && state.storage.devices_of(user_id)?.iter().any(|(id, _, _, revoked)| id == device_id && !revoked);
+        if !live {
+            return Err(ApiError::unauthorized());
+        }
+        Self::on_device(state, user_id, device_id.to_owned())
     }
 
     /// Imports history as `user_id`, through that user's import device (created on first use).

@@ -1,6 +1,7 @@
-//! The record pages: an enterprise (profile, cadres, visits, problems), a cadre (assigned
-//! enterprises, visits per month, those not visited for 30 days), and the task notices (the list,
-//! the form to issue one, and one notice's recipients).
+//! The record pages: an enterprise (profile, cadres, visits, problems, whether its contacts were
+//! reached and the form for a web sign-in link, and the link once issued), a cadre (assigned
+//! enterprises, visits per month, those not visited for 30 days, those never reached), and the task
+//! notices (the list, the form to issue one, and one notice's recipients).
 
 use super::problems::status_zh;
 use super::{Page, PhotoThumb, csrf_field, photo_thumbs, time_or_dash};
@@ -87,6 +88,87 @@ pub struct EnterprisePage<'a> {
     /// Newest first.
     pub visits: Vec<VisitLine<'a>>,
     pub problems: Vec<ProblemRow>,
+    /// Whether its contacts were reached, and the form for a web sign-in link.
+    pub web_access: WebAccess,
+}
+
+/// An enterprise's web access, as its page shows it to the campaign office: whether any contact
+/// ever signed in (app or web), and the form that issues a contact's one-time web sign-in link
+/// (picking a contact, or naming one when the enterprise has none).
+pub struct WebAccess {
+    pub enterprise_id: String,
+    /// Its contacts: (user id, name).
+    pub contacts: Vec<(String, String)>,
+    /// None before the relay holds the enterprise's projection.
+    pub reach: Option<crate::storage::Reach>,
+    pub csrf: String,
+}
+
+fn web_access(w: &WebAccess) -> Markup {
+    html! {
+        h3 { "企业联系人触达" }
+        @match &w.reach {
+            Some(r) if r.never_reached() => p id="reach" { b.error { "从未触达" } "：企业联系人既未启用App，也未通过网页登录。" },
+            Some(r) => p id="reach" {
+                "已触达：App " (r.app_devices) " 台，网页登录 " (r.web_sign_ins) " 次"
+                @if let Some(t) = r.last_sign_in_at { "，最近 " (date_of(t)) }
+            },
+            None => p id="reach" { "—" },
+        }
+        @if let Some(until) = w.reach.as_ref().and_then(|r| r.link_expires_at) {
+            p.muted { "已发出的网页登录链接尚未使用，" (crate::dashboard::clock::time_of(until)) " 前有效。" }
+        }
+        form id="web-link" method="post" action={ "/enterprises/" (super::problems::enc(&w.enterprise_id)) "/web-link" } {
+            (csrf_field(&w.csrf))
+            @if w.contacts.is_empty() {
+                p.muted { "该企业尚无联系人账号：填写联系人后生成链接，系统将为其建立账号。" }
+                label { "联系人姓名 " input name="contact_name" maxlength="50" required; }
+                " "
+                label { "手机号（选填） " input name="contact_mobile" maxlength="11" inputmode="numeric"; }
+            } @else {
+                label {
+                    "联系人 "
+                    select name="contact" {
+                        @for (id, name) in &w.contacts { option value=(id) { (name) } }
+                    }
+                }
+            }
+            " "
+            button.primary { "生成网页登录链接" }
+            p.muted { "链接72小时内有效，仅可使用一次；再次生成将使未使用的链接作废。企业无需安装App，用手机浏览器打开即可确认、评价和反映问题。" }
+        }
+    }
+}
+
+/// A web sign-in link just issued, shown once: the address and code to send by SMS.
+pub struct WebLinkPage<'a> {
+    /// The enterprise's page.
+    pub back: &'a str,
+    pub enterprise_name: &'a str,
+    pub contact_name: &'a str,
+    pub url: &'a str,
+    pub code: &'a str,
+    pub expires_at: i64,
+}
+
+impl Page for WebLinkPage<'_> {
+    const TITLE: &'static str = "网页登录链接";
+    fn body(&self) -> Markup {
+        let until = crate::dashboard::clock::time_of(self.expires_at);
+        html! {
+            h2 { (self.enterprise_name) " · " (self.contact_name) }
+            p { "网页登录链接（" (until) " 前有效，仅可使用一次）：" }
+            p { a id="link-url" href=(self.url) { (self.url) } }
+            p { "登录码：" b id="link-code" { (self.code) } }
+            h3 { "短信内容" }
+            p id="sms" {
+                "【万人助万企】" (self.enterprise_name) (self.contact_name) "您好：请用手机打开 " (self.url)
+                " 查看贵企业问题的办理情况，确认办理结果并评价，或反映新问题；无需安装App。链接" (until) "前有效，仅可使用一次。"
+            }
+            p.muted { "本页关闭后不再显示此链接；如需再次发送，请重新生成（原链接随即作废）。" }
+            p { a href=(self.back) { "返回企业" } }
+        }
+    }
 }
 
 impl Page for EnterprisePage<'_> {
@@ -133,6 +215,7 @@ impl Page for EnterprisePage<'_> {
                     li { a href={ "/problems/" (r.id) } { (r.title) } " · " (status_zh(&r.status)) }
                 }
             }
+            (web_access(&self.web_access))
         }
     }
 }
@@ -154,6 +237,9 @@ pub struct CadrePage<'a> {
     pub visits: usize,
     /// Visits per month (`YYYY-MM`), newest first.
     pub per_month: Vec<(String, u32)>,
+    /// Assigned enterprises none of whose contacts ever activated the app or signed in on the web:
+    /// (id, name).
+    pub never_reached: Vec<(String, String)>,
 }
 
 impl Page for CadrePage<'_> {
@@ -183,6 +269,11 @@ impl Page for CadrePage<'_> {
             h3 { "30天未走访的包联企业（" (stale.len()) "家）" }
             ul id="stale" {
                 @for e in stale { li { a href={ "/enterprises/" (e.id) } { (e.name) } } }
+            }
+            h3 { "从未触达的包联企业（" (self.never_reached.len()) "家）" }
+            p.muted { "企业联系人既未启用App，也未通过网页登录：可在企业页面生成网页登录链接发给企业。" }
+            ul id="never-reached" {
+                @for (id, name) in &self.never_reached { li { a href={ "/enterprises/" (id) } { (name) } } }
             }
         }
     }
