@@ -68,6 +68,7 @@ conformance!(
     pulls_page_through_many_documents,
     projections_feed_the_dashboard,
     concurrent_writers_never_let_a_cursor_skip_a_change,
+    enterprise_links_sessions_and_reach,
 );
 
 // The announcement of other relays' commits is a property of shared stores only.
@@ -730,4 +731,164 @@ fn concurrent_writers_never_let_a_cursor_skip_a_change(b: &Backend) {
     // The reader got each document's snapshot (which holds its first change), then every later change.
     let seen = reader.join().unwrap();
     assert_eq!(seen, total);
+}
+
+/// A problem of enterprise `ent` as projected, in `status`, reported at `at`.
+fn problem_write(id: &str, ent: &str, status: ProblemStatus, at: i64) -> DocWrite {
+    DocWrite {
+        doc_id: id.into(),
+        kind: DocKind::Problem,
+        changes: vec![change(&format!("{id}-1"))],
+        snapshot: Some(format!("snapshot of {id}").into_bytes()),
+        keys: vec![format!("ent:{ent}"), format!("region:{COUNTY}")],
+        projection: Projection::Problem {
+            region_id: COUNTY.into(),
+            enterprise_name: format!("企业{ent}"),
+            state: ProblemState {
+                enterprise_id: ent.into(),
+                title: format!("问题{id}"),
+                status,
+                reported_by: "c1".into(),
+                reported_at: at,
+                level: 1,
+                ..ProblemState::default()
+            },
+            conflicts: 0,
+            events: vec![],
+        },
+        base_seq: 0,
+    }
+}
+
+/// A policy issued for `region` as projected.
+fn policy_write(id: &str, region: &str) -> DocWrite {
+    use zhuqi_core::domain::policy::{PolicyState, PolicyText};
+    DocWrite {
+        doc_id: id.into(),
+        kind: DocKind::Policy,
+        changes: vec![change(&format!("{id}-1"))],
+        snapshot: Some(format!("snapshot of {id}").into_bytes()),
+        keys: vec![format!("region:{region}"), format!("policy:{region}")],
+        projection: Projection::Policy(PolicyState {
+            issued: true,
+            region_id: region.into(),
+            issued_by: "m1".into(),
+            issued_at: 10,
+            policy: PolicyText {
+                title: format!("政策{id}"),
+                issuer: "中原区人民政府".into(),
+                valid_from: "2026-01-01".into(),
+                valid_until: "2026-12-31".into(),
+                ..PolicyText::default()
+            },
+            ..PolicyState::default()
+        }),
+        base_seq: 0,
+    }
+}
+
+fn enterprise_links_sessions_and_reach(b: &Backend) {
+    use zhuqi_server::storage::{WebLink, WebSignIn};
+    let s = b.open();
+    let contact = |id: &str, ent: &str| {
+        let mut a = account(id, Role::EnterpriseContact);
+        a.user.enterprise_id = Some(ent.into());
+        a
+    };
+    s.upsert_directory(&Directory::default(), &[contact("contact-a", "e1"), contact("contact-b", "e2")]).unwrap();
+    let mut docs = vec![enterprise_write("e1", &["c1"], 1, 0), enterprise_write("e2", &["c1"], 1, 0)];
+    docs.push(enterprise_write("e3", &[], 1, 0));
+    docs.push(problem_write("p1", "e1", ProblemStatus::Resolved, 1_000));
+    docs.push(problem_write("p2", "e1", ProblemStatus::Withdrawn, 2_000));
+    docs.push(problem_write("p3", "e1", ProblemStatus::Routed, 3_000));
+    docs.push(problem_write("p4", "e2", ProblemStatus::Reported, 1_500));
+    docs.push(policy_write("pol-county", COUNTY));
+    docs.push(policy_write("pol-elsewhere", "410200"));
+    s.commit(&[&commit(docs)]).unwrap();
+    let ids: Vec<String> = ["e1", "e2", "e3"].map(String::from).into();
+    let reach = |now: i64| -> Vec<(String, u32, u32, Option<i64>, Option<i64>)> {
+        let r = s.enterprise_reach(&ids, now).unwrap();
+        r.into_iter()
+            .map(|r| (r.enterprise_id, r.app_devices, r.web_sign_ins, r.last_sign_in_at, r.link_expires_at))
+            .collect()
+    };
+    let nobody = |e: &str| (e.to_string(), 0, 0, None, None);
+    assert_eq!(reach(0), [nobody("e1"), nobody("e2"), nobody("e3")]);
+    let names = |(l, n): (Vec<(String, String, String)>, u64)| (l.into_iter().map(|e| e.0).collect::<Vec<_>>(), n);
+    assert_eq!(names(s.unreached_enterprises(None, 10).unwrap()), (vec!["e1".into(), "e2".into(), "e3".into()], 3));
+
+    // The enterprise's problems, newest first, without withdrawn ones; the policies of its regions.
+    let listed: Vec<String> = s.enterprise_problems("e1", 10).unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(listed, ["p3", "p1"]);
+    assert_eq!(s.enterprise_problems("e1", 1).unwrap().len(), 1);
+    assert!(s.enterprise_problems("e9", 10).unwrap().is_empty());
+    let regions: Vec<String> = ["410000", "410100", COUNTY].map(String::from).into();
+    let policies = s.policies_of_regions(&regions).unwrap();
+    assert_eq!(policies.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["pol-county"]);
+    assert_eq!((policies[0].title.as_str(), policies[0].valid_until.as_str()), ("政策pol-county", "2026-12-31"));
+
+    // A link: live until used or expired; a new one for the same contact voids the unused one.
+    let link = |hash: u8, user: &str, ent: &str, expires_at: i64| WebLink {
+        code_hash: vec![hash; 32],
+        user_id: user.into(),
+        enterprise_id: ent.into(),
+        issued_by: "c1".into(),
+        issued_at: 1_000,
+        expires_at,
+    };
+    s.create_web_link(&link(1, "contact-a", "e1", 5_000)).unwrap();
+    assert!(s.web_link_live(&[1; 32], 2_000).unwrap());
+    assert!(!s.web_link_live(&[1; 32], 5_000).unwrap(), "expired");
+    assert_eq!(reach(2_000)[0], ("e1".into(), 0, 0, None, Some(5_000)), "a link waits");
+    s.create_web_link(&link(2, "contact-a", "e1", 6_000)).unwrap();
+    assert!(!s.web_link_live(&[1; 32], 2_000).unwrap(), "voided by the new one");
+    let sign_in = |hash: u8, device: &str, at: i64| WebSignIn {
+        id_hash: vec![hash; 32],
+        device_id: device.into(),
+        device_name: "网页 Mozilla/5.0".into(),
+        device_token_hash: vec![hash; 32],
+        created_at: at,
+        expires_at: at + 10_000,
+    };
+    assert_eq!(s.sign_in_with_web_link(&[1; 32], 2_000, &sign_in(8, "web:void", 2_000)).unwrap(), None);
+    let session = s.sign_in_with_web_link(&[2; 32], 2_000, &sign_in(9, "web:one", 2_000)).unwrap().unwrap();
+    assert_eq!(
+        (session.user_id.as_str(), session.enterprise_id.as_str(), session.device_id.as_str()),
+        ("contact-a", "e1", "web:one")
+    );
+    assert_eq!(s.sign_in_with_web_link(&[2; 32], 2_001, &sign_in(10, "web:two", 2_001)).unwrap(), None, "used");
+    assert!(!s.web_link_live(&[2; 32], 2_001).unwrap());
+    // An expired link signs nobody in and writes nothing.
+    s.create_web_link(&link(3, "contact-b", "e2", 3_000)).unwrap();
+    assert_eq!(s.sign_in_with_web_link(&[3; 32], 3_000, &sign_in(11, "web:late", 3_000)).unwrap(), None);
+    assert!(s.devices_of("contact-b").unwrap().is_empty());
+    assert_eq!(s.enterprise_session(&[11; 32], 3_000, 10_000).unwrap(), None);
+    let devices = s.devices_of("contact-a").unwrap();
+    assert_eq!(devices.iter().map(|d| (d.0.as_str(), d.1.as_str(), d.3)).collect::<Vec<_>>(), [(
+        "web:one",
+        "网页 Mozilla/5.0",
+        false
+    )]);
+
+    // The session: used within its idle time, until it expires or ends (which revokes its device).
+    assert_eq!(s.enterprise_session(&[9; 32], 2_500, 1_000).unwrap(), Some(session.clone()));
+    assert_eq!(s.enterprise_session(&[9; 32], 3_400, 1_000).unwrap(), Some(session.clone()), "used at 2,500");
+    assert_eq!(s.enterprise_session(&[9; 32], 4_401, 1_000).unwrap(), None, "idle past 1,000 ms");
+    assert_eq!(s.enterprise_session(&[9; 32], 12_000, 100_000).unwrap(), None, "expired");
+    assert_eq!(s.enterprise_session(&[9; 32], 3_000, 100_000).unwrap(), Some(session.clone()));
+    s.end_enterprise_session(&[9; 32], 3_100).unwrap();
+    assert_eq!(s.enterprise_session(&[9; 32], 3_200, 100_000).unwrap(), None, "ended");
+    assert!(s.devices_of("contact-a").unwrap()[0].3, "its device revoked");
+
+    // Reach: a web sign-in, an app; the relay's own devices acting for a contact are no reach.
+    s.create_device(&device("relay:contact-b", "contact-b", 20)).unwrap();
+    s.create_device(&device("import:contact-b", "contact-b", 21)).unwrap();
+    assert_eq!(reach(3_000)[..2], [("e1".into(), 0, 1, Some(2_000), None), nobody("e2")]);
+    assert_eq!(names(s.unreached_enterprises(Some(&[COUNTY.into()]), 10).unwrap()), (vec!["e2".into(), "e3".into()], 2));
+    s.create_device(&device("phone-b", "contact-b", 22)).unwrap();
+    assert_eq!(reach(3_000)[1], ("e2".into(), 1, 0, Some(100), None));
+    assert_eq!(names(s.unreached_enterprises(None, 10).unwrap()), (vec!["e3".into()], 1));
+    assert_eq!(names(s.unreached_enterprises(None, 0).unwrap()), (vec![], 1), "counted beyond the limit");
+    assert_eq!(names(s.unreached_enterprises(Some(&["410200".into()]), 10).unwrap()), (vec![], 0));
+    assert!(s.enterprise_reach(&[], 0).unwrap().is_empty());
 }
