@@ -132,14 +132,14 @@ pub struct Published {
     pub units: UnitCounts,
 }
 
-/// The published figures of `term`, publishing them first if the term is closed and nobody has
-/// published them yet.
-pub fn published(st: &AppState, term: &Term, now: i64) -> Result<Option<Published>, ApiError> {
+/// The published figures of `term` for `units` (`UnitCounts` keys; all for `None`), publishing
+/// them first if the term is closed and nobody has published them yet.
+pub fn published(st: &AppState, term: &Term, now: i64, units: Option<&[String]>) -> Result<Option<Published>, ApiError> {
     let name = term.name();
     let read = |st: &AppState| -> Result<Option<Published>, ApiError> {
         let mut rows = Vec::new();
         st.storage.with_snapshot(&mut |db| {
-            rows = figures::published(db, &name)?;
+            rows = figures::published(db, &name, units)?;
             Ok(())
         })?;
         let Some(at) = rows.iter().find(|r| r.0.is_empty()).map(|r| r.2) else { return Ok(None) };
@@ -183,10 +183,10 @@ pub fn publish_closed(st: &AppState, now: i64) -> Result<usize, ApiError> {
     for t in terms.into_iter().filter(|t| t.closed(now, st.offline_window_ms)) {
         let mut had = false;
         st.storage.with_snapshot(&mut |db| {
-            had = figures::published(db, &t.name())?.iter().any(|r| r.0.is_empty());
+            had = !figures::published(db, &t.name(), Some(&[]))?.is_empty();
             Ok(())
         })?;
-        if !had && published(st, &t, now)?.is_some() {
+        if !had && published(st, &t, now, Some(&[]))?.is_some() {
             done += 1;
         }
     }
@@ -214,10 +214,15 @@ pub fn trend(st: &AppState, scope: &Scope, period: Period, now: i64) -> Result<V
         Some(r) => u.region(&r.id),
         None => u.everything(scope.dir),
     };
+    // Only the root's published counts are read (or the top regions', for the whole directory).
+    let roots: Vec<String> = match scope.root {
+        Some(r) => vec![UnitCounts::region_key(&r.id)],
+        None => scope.dir.regions.values().filter(|r| r.parent_id.is_none()).map(|r| UnitCounts::region_key(&r.id)).collect(),
+    };
     months
         .into_iter()
         .map(|m| {
-            let (counts, published) = match published(st, &m, now)? {
+            let (counts, published) = match published(st, &m, now, Some(&roots))? {
                 Some(p) => (root_counts(&p.units), true),
                 None => (root_counts(&live(st, scope.regions.as_deref(), m.period(), now, false)?.units), false),
             };
@@ -255,8 +260,12 @@ fn rank_units(scope: &Scope, units: &UnitCounts, last: Option<&(Vec<Ranked>, Vec
 /// The rankings of `term` as published (or counted now while it is open), the term before's ranks
 /// beside them, and corrections where what is counted now differs from what was published.
 pub fn rankings(st: &AppState, scope: &Scope, term: Term, now: i64) -> Result<Rankings, ApiError> {
+    // The units ranked: the counties and departments of the subtree.
+    let units: Vec<String> = (scope.counties().iter().map(|c| UnitCounts::region_key(&c.id)))
+        .chain(scope.departments().iter().map(|d| UnitCounts::department_key(&d.id)))
+        .collect();
     let counted = |t: &Term| -> Result<(Option<i64>, UnitCounts), ApiError> {
-        Ok(match published(st, t, now)? {
+        Ok(match published(st, t, now, Some(&units))? {
             Some(p) => (Some(p.at), p.units),
             None => (None, live(st, scope.regions.as_deref(), t.period(), now, false)?.units),
         })

@@ -483,7 +483,8 @@ fn selection_sql(q: &ProblemSelection) -> (String, Vec<Value>) {
     if let Some((at, id)) = &q.after {
         let a = param(at.into(), &mut params);
         let i = param(id.into(), &mut params);
-        conds.push(format!("(reported_at < {a} OR (reported_at = {a} AND id < {i}))"));
+        // A row value, which both databases read as a range of the index `problems_listed`.
+        conds.push(format!("reported_at <= {a} AND (reported_at, id) < ({a}, {i})"));
     }
     (conds.join(" AND "), params)
 }
@@ -506,13 +507,17 @@ pub fn problem_count(db: &mut dyn Db, q: &ProblemSelection) -> Result<u64> {
     db.one(&format!("SELECT COUNT(*) FROM problems WHERE {filter}"), params)
 }
 
-/// A published period's counts: (unit, counts as JSON, published at). Unit `""` marks the period as
-/// published.
-pub fn published(db: &mut dyn Db, period: &str) -> Result<Vec<(String, String, i64)>> {
-    db.query("SELECT unit, counts, published_at FROM published_figures WHERE period = $1", args![period])?
-        .into_iter()
-        .map(|mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .collect()
+/// A published period's counts: (unit, counts as JSON, published at), of the given units (of all
+/// for `None`). Unit `""`, always read, marks the period as published.
+pub fn published(db: &mut dyn Db, period: &str, units: Option<&[String]>) -> Result<Vec<(String, String, i64)>> {
+    let (sql, params) = match units {
+        Some(u) => (
+            "SELECT unit, counts, published_at FROM published_figures WHERE period = $1 AND (unit = '' OR unit = ANY($2))",
+            args![period, u],
+        ),
+        None => ("SELECT unit, counts, published_at FROM published_figures WHERE period = $1", args![period]),
+    };
+    db.query(sql, params)?.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect()
 }
 
 /// Publishes a period's counts once: the first relay to publish it wins, later calls change
