@@ -4,6 +4,7 @@
 
 pub mod attack;
 pub mod browser;
+pub mod campaign;
 pub mod ledger;
 pub mod load;
 pub mod pg;
