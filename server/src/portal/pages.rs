@@ -161,6 +161,7 @@ fn listed(p: &Listed) -> Markup {
         a.card.problem href={ "/e/problems/" (p.id) } data-id=(p.id) {
             b { (p.title) }
             span.badge.wait[p.status == ProblemStatus::Resolved] { (p.status.zh()) }
+            " "
             span.meta {
                 (p.category.zh())
                 " · " (p.department.as_deref().unwrap_or("待交办"))
@@ -251,6 +252,7 @@ impl Page for ProblemPage<'_> {
             h1 { (self.title) }
             p id="status" {
                 span.badge.wait[self.answerable] { (self.status.zh()) }
+                " "
                 span.meta {
                     (self.category.zh()) " · " (self.department.unwrap_or("待交办"))
                     @if let Some(d) = self.deadline {

@@ -38,8 +38,9 @@ pub const COOKIE_PATH: &str = "/e/";
 pub const IDLE_MS: i64 = 20 * 60_000;
 /// ... and this long after sign-in in any case.
 pub const SESSION_MS: i64 = 8 * 3_600_000;
-/// Characters of a browser's user agent kept as its device's name.
-pub const DEVICE_NAME_CHARS: usize = 100;
+/// Characters of a browser's device name kept (网页 and its user agent): enough for a messaging
+/// app's browser, which names itself at the end (`… Mobile Safari/537.36 MicroMessenger/8.0.49`).
+pub const DEVICE_NAME_CHARS: usize = 200;
 
 /// A signed-in contact: their session, themselves and the CSRF token of their forms.
 pub struct Contact {
