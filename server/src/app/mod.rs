@@ -117,6 +117,8 @@ pub struct AppState {
     pub blob_quota: Mutex<HashMap<String, (i64, u64)>>,
     /// Photos being decoded for copies (thumbnails and the like), bounded.
     pub decodes: crate::blobs::routes::DecodeGate,
+    /// Published terms counted again, for the corrections beside their rankings.
+    pub recounts: crate::dashboard::overview::Recounts,
     /// See `Config::public_url`.
     pub public_url: Option<String>,
 }
@@ -167,6 +169,7 @@ impl AppState {
             blob_sweep: Default::default(),
             blob_quota: Mutex::default(),
             decodes: Default::default(),
+            recounts: Default::default(),
             public_url: config.public_url,
         })
     }

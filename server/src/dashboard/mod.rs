@@ -126,7 +126,7 @@ pub fn overview(
 ) -> Result<OverviewPage, ApiError> {
     let dir = state.directory.get(state.storage.as_ref())?;
     let scope = Scope::of(&dir, session);
-    let live = overview::live(state, scope.regions.as_deref(), period, now, true)?;
+    let live = overview::live(state, scope.regions.as_deref(), period, now, overview::Parts::Everything)?;
     let (notices, notices_by_region, notices_by_department) = overview::notice_progress(&scope, &live.notices);
     let total = match scope.root {
         Some(r) => live.units.region(&r.id),
@@ -177,7 +177,7 @@ pub fn overview(
         by_region,
         by_department,
         department_visits: live.department_visits,
-        trend: overview::trend(state, &scope, period, now)?,
+        trend: overview::trend(state, &scope, period, now, Some((period, &live.units)))?,
         categories,
         overdue_ages,
         notices,
@@ -227,6 +227,7 @@ pub async fn ranking_page(
         let page = RankingPage {
             term: r.term.name(),
             published_at: r.published_at,
+            recounted_at: r.recounted_at,
             counties: reports::ranking_table(&r.counties),
             departments: reports::ranking_table(&r.departments),
             county_bars: r.counties.iter().map(|l| (l.name.clone(), l.ranked.score)).collect(),

@@ -94,8 +94,19 @@ pub struct Live {
 /// Longest period whose visits are counted by department from the visits themselves.
 const DEPARTMENT_VISITS_DAYS: i64 = 62;
 
+/// What a computation of live figures reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    /// The problems' counts only (the rates of a trend).
+    Problems,
+    /// Problems, visits and enterprises (a ranking).
+    Units,
+    /// And categories and task notices (the overview).
+    Everything,
+}
+
 /// Counts per unit of `regions` (none: all) for `period`, at `now`, read in one snapshot.
-pub fn live(st: &AppState, regions: Option<&[String]>, period: Period, now: i64, extras: bool) -> Result<Live, ApiError> {
+pub fn live(st: &AppState, regions: Option<&[String]>, period: Period, now: i64, parts: Parts) -> Result<Live, ApiError> {
     let dir = st.directory.get(st.storage.as_ref())?;
     let span = Span { from: period.from, to: period.to, now, window_ms: st.offline_window_ms };
     // A calendar year's visits come from each enterprise's visits per year.
@@ -103,20 +114,23 @@ pub fn live(st: &AppState, regions: Option<&[String]>, period: Period, now: i64,
         t @ Term::Year(y) if t.period() == period => Some(y),
         _ => None,
     };
-    let department_visits = period.to - period.from <= DEPARTMENT_VISITS_DAYS * 86_400_000;
+    let units = parts != Parts::Problems;
+    let department_visits = units && period.to - period.from <= DEPARTMENT_VISITS_DAYS * 86_400_000;
     let (mut problems, mut by_region, mut by_department, mut enterprises) = (vec![], vec![], vec![], vec![]);
     let (mut categories, mut notices) = (vec![], vec![]);
     st.storage.with_snapshot(&mut |db| {
         problems = figures::problem_cells(db, regions, span)?;
-        by_region = match year {
-            Some(y) => figures::visit_cells_of_year(db, regions, y)?,
-            None => figures::visit_cells(db, regions, span.from, span.to, VisitGroups::Region)?,
-        };
+        if units {
+            by_region = match year {
+                Some(y) => figures::visit_cells_of_year(db, regions, y)?,
+                None => figures::visit_cells(db, regions, span.from, span.to, VisitGroups::Region)?,
+            };
+            enterprises = figures::enterprise_cells(db, regions)?;
+        }
         if department_visits {
             by_department = figures::visit_cells(db, regions, span.from, span.to, VisitGroups::CadreDepartment)?;
         }
-        enterprises = figures::enterprise_cells(db, regions)?;
-        if extras {
+        if parts == Parts::Everything {
             categories = figures::category_cells(db, regions, span)?;
             notices = figures::notice_cells(db, regions, span.from, span.to)?;
         }
@@ -124,6 +138,40 @@ pub fn live(st: &AppState, regions: Option<&[String]>, period: Period, now: i64,
     })?;
     let units = UnitCounts::roll_up(&dir, &problems, &by_region, &by_department, &enterprises);
     Ok(Live { units, categories, notices, department_visits })
+}
+
+/// What every unit's figures of a published term are now, counted again at most every
+/// [`RECOUNT_MS`] (by `publish_closed`, or by the first page that needs them): the corrections shown
+/// beside published rankings. Counting a whole province again costs a few hundred milliseconds; a
+/// page showing a ranking does not pay it.
+#[derive(Default)]
+pub struct Recounts(std::sync::Mutex<HashMap<String, (i64, std::sync::Arc<UnitCounts>)>>);
+
+/// How old a recount may be before it is counted again.
+pub const RECOUNT_MS: i64 = 10 * 60_000;
+
+impl Recounts {
+    /// The recount of `term` as of at most [`RECOUNT_MS`] ago (counted now if there is none), and
+    /// when it was counted.
+    pub fn get(&self, st: &AppState, term: &Term, now: i64) -> Result<(i64, std::sync::Arc<UnitCounts>), ApiError> {
+        let name = term.name();
+        if let Some((at, units)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&name)
+            && now - at < RECOUNT_MS
+        {
+            return Ok((*at, units.clone()));
+        }
+        self.count(st, term, now)
+    }
+
+    /// Counts `term` again now.
+    pub fn count(&self, st: &AppState, term: &Term, now: i64) -> Result<(i64, std::sync::Arc<UnitCounts>), ApiError> {
+        let units = std::sync::Arc::new(live(st, None, term.period(), now, Parts::Units)?.units);
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // The terms that can still be asked for are few; older recounts go.
+        map.retain(|_, (at, _)| now - *at < 24 * 3_600_000);
+        map.insert(term.name(), (now, units.clone()));
+        Ok((now, units))
+    }
 }
 
 /// Figures as published for a term: when, and the counts of every unit.
@@ -156,7 +204,7 @@ pub fn published(st: &AppState, term: &Term, now: i64, units: Option<&[String]>)
     if !term.closed(now, st.offline_window_ms) {
         return Ok(None);
     }
-    let l = live(st, None, term.period(), now, false)?;
+    let l = live(st, None, term.period(), now, Parts::Units)?;
     let units: Vec<(String, String)> = l
         .units
         .0
@@ -190,6 +238,13 @@ pub fn publish_closed(st: &AppState, now: i64) -> Result<usize, ApiError> {
             done += 1;
         }
     }
+    // The corrections of the terms whose rankings are looked at most: the last two months, last year.
+    let month = Term::month_of(now);
+    for t in [month.previous(), month.previous().previous(), Term::year_of(now).previous()] {
+        if t.closed(now, st.offline_window_ms) {
+            st.recounts.count(st, &t, now)?;
+        }
+    }
     Ok(done)
 }
 
@@ -201,8 +256,14 @@ pub struct MonthFigures {
 }
 
 /// The root's figures for the 12 months ending with the one `period` ends in: the published ones
-/// where a month is published, else counted now.
-pub fn trend(st: &AppState, scope: &Scope, period: Period, now: i64) -> Result<Vec<MonthFigures>, ApiError> {
+/// where a month is published, else counted now (`counted`: those of one period, counted already).
+pub fn trend(
+    st: &AppState,
+    scope: &Scope,
+    period: Period,
+    now: i64,
+    counted: Option<(Period, &UnitCounts)>,
+) -> Result<Vec<MonthFigures>, ApiError> {
     let mut term = Term::month_of(period.to.min(now + 1) - 1);
     let mut months = Vec::with_capacity(12);
     for _ in 0..12 {
@@ -224,7 +285,10 @@ pub fn trend(st: &AppState, scope: &Scope, period: Period, now: i64) -> Result<V
         .map(|m| {
             let (counts, published) = match published(st, &m, now, Some(&roots))? {
                 Some(p) => (root_counts(&p.units), true),
-                None => (root_counts(&live(st, scope.regions.as_deref(), m.period(), now, false)?.units), false),
+                None => match counted.filter(|(p, _)| *p == m.period()) {
+                    Some((_, units)) => (root_counts(units), false),
+                    None => (root_counts(&live(st, scope.regions.as_deref(), m.period(), now, Parts::Problems)?.units), false),
+                },
             };
             Ok(MonthFigures { month: m.name(), figures: Figures::of(&counts), published })
         })
@@ -244,6 +308,8 @@ pub struct Rankings {
     pub term: Term,
     /// When the figures shown were published (none: counted now, the term is still open).
     pub published_at: Option<i64>,
+    /// When the corrections were counted (see [`Recounts`]).
+    pub recounted_at: Option<i64>,
     pub counties: Vec<RankLine>,
     pub departments: Vec<RankLine>,
 }
@@ -267,7 +333,7 @@ pub fn rankings(st: &AppState, scope: &Scope, term: Term, now: i64) -> Result<Ra
     let counted = |t: &Term| -> Result<(Option<i64>, UnitCounts), ApiError> {
         Ok(match published(st, t, now, Some(&units))? {
             Some(p) => (Some(p.at), p.units),
-            None => (None, live(st, scope.regions.as_deref(), t.period(), now, false)?.units),
+            None => (None, live(st, scope.regions.as_deref(), t.period(), now, Parts::Units)?.units),
         })
     };
     let (_, before) = counted(&term.previous())?;
@@ -275,13 +341,12 @@ pub fn rankings(st: &AppState, scope: &Scope, term: Term, now: i64) -> Result<Ra
     let (published_at, shown) = counted(&term)?;
     let (counties, departments) = rank_units(scope, &shown, Some(&last));
     // What would be published now, for the corrections.
-    let now_ranked = match published_at {
-        Some(_) => {
-            let l = live(st, scope.regions.as_deref(), term.period(), now, false)?;
-            Some(rank_units(scope, &l.units, None))
-        }
-        None => None,
-    };
+    let (mut recounted_at, mut now_ranked) = (None, None);
+    if published_at.is_some() {
+        let (at, units) = st.recounts.get(st, &term, now)?;
+        recounted_at = Some(at);
+        now_ranked = Some(rank_units(scope, &units, None));
+    }
     let lines = |rows: Vec<Ranked>, now_rows: Option<&Vec<Ranked>>, name: &dyn Fn(&str) -> String| -> Vec<RankLine> {
         let by_unit: HashMap<&str, &Ranked> = now_rows.into_iter().flatten().map(|r| (r.unit.as_str(), r)).collect();
         rows.into_iter()
@@ -301,6 +366,7 @@ pub fn rankings(st: &AppState, scope: &Scope, term: Term, now: i64) -> Result<Ra
         dir.departments.get(u).map_or(u.to_owned(), |d| format!("{} {}", super::units::full_name(dir, &d.region_id), d.name))
     };
     Ok(Rankings {
+        recounted_at,
         counties: lines(counties, now_ranked.as_ref().map(|n| &n.0), &region_name),
         departments: lines(departments, now_ranked.as_ref().map(|n| &n.1), &department_name),
         term,

@@ -173,6 +173,8 @@ pub struct RankingPage {
     pub term: String,
     /// When the figures were published (none: the period is still open, counted now).
     pub published_at: Option<i64>,
+    /// When the corrections beside published figures were counted.
+    pub recounted_at: Option<i64>,
     pub counties: Table,
     pub departments: Table,
     /// Scores, for the charts, in rank order.
@@ -205,7 +207,9 @@ impl Page for RankingPage {
             @match self.published_at {
                 Some(at) => p.published {
                     "本期排名已于 " (time_of(at)) "（北京时间）公布，数字保持公布时的样子；"
-                    "公布后到达的数据使结果变化的，在“更正后得分、更正后排名”两列另行列出。"
+                    "公布后到达的数据使结果变化的，在“更正后得分、更正后排名”两列另行列出"
+                    @if let Some(at) = self.recounted_at { "（更正截至 " (time_of(at)) "）" }
+                    "。"
                 },
                 None => p.muted { "本期尚未结束（含 7 天离线补传期），排名为当前计算结果，结束后公布并固定。" },
             }
