@@ -341,7 +341,13 @@ fn the_campaign_office_issues_links_on_the_dashboard_and_an_enterprise_without_a
     assert_eq!(refused(issue(&w.cadre, ENT_B, Some("contact-b"))), (404, "not_found".into()));
     assert_eq!(refused(issue(&w.cadre, ENT_A, Some("contact-b"))), (404, "not_found".into()));
     assert_eq!(refused(issue(&w.cadre, "no-such-enterprise", None)), (404, "not_found".into()));
-    assert!(issue(&w.cadre, ENT_A, None).is_ok(), "A's only contact");
+    let again = issue(&w.cadre, ENT_A, None).expect("A's only contact");
+    // Signing in again from the same browser ends the session it held (and revokes its device).
+    assert_eq!(sign_in_with(&mut b, &again.url), 303);
+    assert_eq!(b.get("/e/").0, 200);
+    let mut devices = w.storage().devices_of("contact").unwrap();
+    devices.sort_by(|a, b| a.0.cmp(&b.0)); // `web:` and a UUID v7: in the order they were made
+    assert_eq!(devices.iter().map(|d| d.3).collect::<Vec<_>>(), [true, false], "{devices:?}");
 
     // An enterprise with no contact account: the office names one, and the relay creates it.
     w.manager.store.register_enterprise_with_id("ent-c", Profile {

@@ -189,8 +189,11 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, ClientAddr(client): Cli
         Err(e) => return sign_in_form(e.status, None, Some(&e)),
     };
     if !cookie(&parts.headers, LOGIN_COOKIE).is_some_and(|secret| csrf_ok(&f.csrf, &secret)) {
-        return sign_in_form(StatusCode::FORBIDDEN, Some(&super::links::compact(&f.code)), Some(&bad_csrf()));
+        let code: String = super::links::compact(&f.code).chars().take(auth::MAX_CODE_CHARS).collect();
+        return sign_in_form(StatusCode::FORBIDDEN, Some(&code), Some(&bad_csrf()));
     }
+    // A session this browser still holds ends when another starts.
+    let previous = cookie(&parts.headers, SESSION_COOKIE).map(|s| token_hash(&s));
     let agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let secret = auth::random_token();
     let st = state.clone();
@@ -208,6 +211,9 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, ClientAddr(client): Cli
         };
         match st.storage.sign_in_with_web_link(&auth::code_hash(&f.code), now, &sign_in)? {
             Some(session) => {
+                if let Some(previous) = previous {
+                    st.storage.end_enterprise_session(&previous, now)?;
+                }
                 tracing::info!(
                     "web sign-in of {} for {} on {}",
                     crate::http::error::log_text(&session.user_id),
