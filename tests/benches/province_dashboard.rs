@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo bench -p zhuqi-tests --bench province_dashboard`; `ZHUQI_BENCH_SCALE=0.1` for a tenth
 //! of the people and records (the regions stay whole); `ZHUQI_BENCH_STORAGE=sqlite` or `postgres` for
-//! one store only.
+//! one store only; `ZHUQI_BENCH_DIR=DIR` keeps the SQLite files there.
 
 use std::io::Read;
 use std::path::Path;
@@ -210,6 +210,10 @@ fn run(backend: &str, relay: &Relay, shape: &CampaignShape, hash: &str, data_dir
     if let Some(dir) = data_dir {
         println!("SQLite files: {}.", mb(dir_size(dir) / 1024));
     }
+    // What a relay's ticker does when it starts: publish the closed months and last year.
+    let t = Instant::now();
+    let published = zhuqi_server::dashboard::overview::publish_closed(&relay.state, zhuqi_server::now_ms()).unwrap();
+    println!("Published {published} closed months and years in {:.1} s.", t.elapsed().as_secs_f64());
     let year = &date_of(c.now)[..4];
     let pages: Vec<(String, Option<String>)> = vec![
         ("overview, current month `/`".into(), Some("/".into())),
@@ -282,8 +286,9 @@ fn main() {
     let hash = zhuqi_server::auth::hash_password(PASSWORD);
     let only = std::env::var("ZHUQI_BENCH_STORAGE").unwrap_or_default();
     if only != "postgres" {
+        // `ZHUQI_BENCH_DIR`: generate into this directory and keep it (to query it afterwards).
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("relay");
+        let dir = std::env::var_os("ZHUQI_BENCH_DIR").map_or_else(|| tmp.path().join("relay"), std::path::PathBuf::from);
         let relay = Relay::start_with(Arc::new(SqliteStorage::open(&dir).expect("open SQLite storage")));
         run("SQLite", &relay, &shape, &hash, Some(&dir));
     }

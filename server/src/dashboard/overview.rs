@@ -180,9 +180,15 @@ pub struct Published {
     pub units: UnitCounts,
 }
 
-/// The published figures of `term` for `units` (`UnitCounts` keys; all for `None`), publishing
-/// them first if the term is closed and nobody has published them yet.
-pub fn published(st: &AppState, term: &Term, now: i64, units: Option<&[String]>) -> Result<Option<Published>, ApiError> {
+/// The published figures of `term` for `units` (`UnitCounts` keys; all for `None`); with `publish`,
+/// publishing them first if the term is closed and nobody has published them yet.
+pub fn published(
+    st: &AppState,
+    term: &Term,
+    now: i64,
+    units: Option<&[String]>,
+    publish: bool,
+) -> Result<Option<Published>, ApiError> {
     let name = term.name();
     let read = |st: &AppState| -> Result<Option<Published>, ApiError> {
         let mut rows = Vec::new();
@@ -201,10 +207,17 @@ pub fn published(st: &AppState, term: &Term, now: i64, units: Option<&[String]>)
     if let Some(p) = read(st)? {
         return Ok(Some(p));
     }
-    if !term.closed(now, st.offline_window_ms) {
+    if !publish || !term.closed(now, st.offline_window_ms) {
         return Ok(None);
     }
     let l = live(st, None, term.period(), now, Parts::Units)?;
+    // A term in which nothing happened is not published (a relay started before its history was
+    // imported would otherwise publish empty months).
+    let dir = st.directory.get(st.storage.as_ref())?;
+    let all = l.units.everything(&dir);
+    if all.reported + all.resolved + all.rated + all.unanswered + all.visits == 0 {
+        return Ok(None);
+    }
     let units: Vec<(String, String)> = l
         .units
         .0
@@ -234,7 +247,7 @@ pub fn publish_closed(st: &AppState, now: i64) -> Result<usize, ApiError> {
             had = !figures::published(db, &t.name(), Some(&[]))?.is_empty();
             Ok(())
         })?;
-        if !had && published(st, &t, now, Some(&[]))?.is_some() {
+        if !had && published(st, &t, now, Some(&[]), true)?.is_some() {
             done += 1;
         }
     }
@@ -283,7 +296,7 @@ pub fn trend(
     months
         .into_iter()
         .map(|m| {
-            let (counts, published) = match published(st, &m, now, Some(&roots))? {
+            let (counts, published) = match published(st, &m, now, Some(&roots), false)? {
                 Some(p) => (root_counts(&p.units), true),
                 None => match counted.filter(|(p, _)| *p == m.period()) {
                     Some((_, units)) => (root_counts(units), false),
@@ -331,7 +344,7 @@ pub fn rankings(st: &AppState, scope: &Scope, term: Term, now: i64) -> Result<Ra
         .chain(scope.departments().iter().map(|d| UnitCounts::department_key(&d.id)))
         .collect();
     let counted = |t: &Term| -> Result<(Option<i64>, UnitCounts), ApiError> {
-        Ok(match published(st, t, now, Some(&units))? {
+        Ok(match published(st, t, now, Some(&units), true)? {
             Some(p) => (Some(p.at), p.units),
             None => (None, live(st, scope.regions.as_deref(), t.period(), now, Parts::Units)?.units),
         })
