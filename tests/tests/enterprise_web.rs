@@ -195,14 +195,20 @@ fn a_cadre_s_link_signs_the_contact_in_and_their_answers_travel_as_the_app_s() {
     assert_eq!(status, 200);
     assert!(page.contains(r#"id="confirm""#) && page.contains(r#"id="reject""#) && page.contains("已协调银行放款"));
     assert!(!page.contains("dev-") && !page.contains(&w.cadre.store.identity().device_id), "no device ids");
-    let (status, _, location) =
-        post(&b, &format!("/e/problems/{p1}/confirm"), &format!("csrf={csrf}&rating=4&comment={}", url_encode("很满意")));
+    let (status, _, location) = post(
+        &b,
+        &format!("/e/problems/{p1}/confirm"),
+        &format!("csrf={csrf}&rating=4&comment={}", url_encode("很满意")),
+    );
     assert_eq!((status, location), (303, Some(format!("/e/problems/{p1}"))));
     let (_, page, _) = b.get(&format!("/e/problems/{p1}"));
     assert!(page.contains("企业已确认") && page.contains("满意度 4 分 很满意") && !page.contains(r#"id="confirm""#));
     // The figures count it as the enterprise's own confirmation.
     let fact = w.storage().problem_facts().unwrap().into_iter().find(|f| f.id == p1).unwrap();
-    assert_eq!((fact.status.as_str(), fact.rating, fact.confirmation.as_deref()), ("confirmed", Some(4), Some("enterprise")));
+    assert_eq!(
+        (fact.status.as_str(), fact.rating, fact.confirmation.as_deref()),
+        ("confirmed", Some(4), Some("enterprise"))
+    );
     // The cadre's phone receives it at its next sync, as the contact's event from a web device.
     w.cadre.sync();
     let seen = w.cadre.store.problem(&p1).unwrap();
@@ -216,14 +222,26 @@ fn a_cadre_s_link_signs_the_contact_in_and_their_answers_travel_as_the_app_s() {
     assert_eq!(browser.1, format!("网页 {PHONE_AGENT}"), "the audit trail names the browser");
 
     // Reject the second: it reopens on the handler's phone at its next sync.
-    let (status, _, _) =
-        post(&b, &format!("/e/problems/{p2}/reject"), &format!("csrf={csrf}&reason={}", url_encode("仍未解决\r\n请再协调")));
+    let (status, _, _) = post(
+        &b,
+        &format!("/e/problems/{p2}/reject"),
+        &format!("csrf={csrf}&reason={}", url_encode("仍未解决\r\n请再协调")),
+    );
     assert_eq!(status, 303);
     w.handler.sync();
     let reopened = w.handler.store.problem(&p2).unwrap();
     assert_eq!(reopened.state.status, ProblemStatus::Routed);
-    assert!(matches!(&reopened.timeline.last().unwrap().action, ProblemAction::Rejected { reason } if reason == "仍未解决\n请再协调"));
-    assert!(w.handler.store.problems(&ProblemFilter { awaiting_me: true, ..Default::default() }).unwrap().iter().any(|p| p.id == p2));
+    assert!(
+        matches!(&reopened.timeline.last().unwrap().action, ProblemAction::Rejected { reason } if reason == "仍未解决\n请再协调")
+    );
+    assert!(
+        w.handler
+            .store
+            .problems(&ProblemFilter { awaiting_me: true, ..Default::default() })
+            .unwrap()
+            .iter()
+            .any(|p| p.id == p2)
+    );
 
     // Report a problem: it reaches the cadre's phone.
     let (status, form, _) = b.get("/e/report");
@@ -245,7 +263,8 @@ fn a_cadre_s_link_signs_the_contact_in_and_their_answers_travel_as_the_app_s() {
     assert_eq!(reported.state.title, "厂区停电频繁");
     assert_eq!(reported.state.description, "本月已停电三次\n影响生产");
     assert_eq!((reported.state.status, reported.state.reported_by.as_str()), (ProblemStatus::Reported, "contact"));
-    let listed = w.cadre.store.problems(&ProblemFilter { enterprise_id: Some(ENT_A.into()), ..Default::default() }).unwrap();
+    let listed =
+        w.cadre.store.problems(&ProblemFilter { enterprise_id: Some(ENT_A.into()), ..Default::default() }).unwrap();
     assert!(listed.iter().any(|p| p.id == new_id));
     let fact = w.storage().problem_facts().unwrap().into_iter().find(|f| f.id == new_id).unwrap();
     assert_eq!(fact.reporter_role.as_deref(), Some("enterprise_contact"));
@@ -297,11 +316,14 @@ fn the_campaign_office_issues_links_on_the_dashboard_and_an_enterprise_without_a
 
     let (status, page, _) = office.get(&format!("/enterprises/{ENT_A}"));
     assert_eq!(status, 200);
-    assert!(page.contains(r#"id="web-link""#) && page.contains("从未触达") && page.contains(r#"<option value="contact">"#));
+    assert!(
+        page.contains(r#"id="web-link""#) && page.contains("从未触达") && page.contains(r#"<option value="contact">"#)
+    );
     let csrf = csrf_in(&page);
     let (status, _) = office.post(&format!("/enterprises/{ENT_A}/web-link"), "csrf=forged&contact=contact");
     assert_eq!(status, 403, "CSRF");
-    let (status, shown) = office.post(&format!("/enterprises/{ENT_A}/web-link"), &format!("csrf={csrf}&contact=contact"));
+    let (status, shown) =
+        office.post(&format!("/enterprises/{ENT_A}/web-link"), &format!("csrf={csrf}&contact=contact"));
     assert_eq!(status, 200);
     let url = shown.split(r#"id="link-url" href=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
     assert!(url.starts_with(&format!("{}/e/l/", w.relay.url)), "{url}");
@@ -350,18 +372,23 @@ fn the_campaign_office_issues_links_on_the_dashboard_and_an_enterprise_without_a
     assert_eq!(devices.iter().map(|d| d.3).collect::<Vec<_>>(), [true, false], "{devices:?}");
 
     // An enterprise with no contact account: the office names one, and the relay creates it.
-    w.manager.store.register_enterprise_with_id("ent-c", Profile {
-        name: "中原食品有限公司".into(),
-        uscc: uscc::complete("91410102MA77QW2P3").unwrap(),
-        region_id: COUNTY.into(),
-        industry: "食品".into(),
-        tags: vec![],
-        address: "郑州市中原区".into(),
-        location: None,
-        contacts: vec![],
-        scale: Default::default(),
-    })
-    .unwrap();
+    w.manager
+        .store
+        .register_enterprise_with_id(
+            "ent-c",
+            Profile {
+                name: "中原食品有限公司".into(),
+                uscc: uscc::complete("91410102MA77QW2P3").unwrap(),
+                region_id: COUNTY.into(),
+                industry: "食品".into(),
+                tags: vec![],
+                address: "郑州市中原区".into(),
+                location: None,
+                contacts: vec![],
+                scale: Default::default(),
+            },
+        )
+        .unwrap();
     w.manager.sync();
     let (_, page, _) = office.get("/enterprises/ent-c");
     assert!(page.contains(r#"name="contact_name""#) && !page.contains(r#"name="contact""#));
@@ -400,7 +427,10 @@ fn the_campaign_office_issues_links_on_the_dashboard_and_an_enterprise_without_a
         contact_mobile: None,
     };
     let err = w.manager.client.issue_web_link(&office_token, &request).unwrap_err();
-    assert!(matches!(err, zhuqi_core::Error::Relay { status: 409, ref code, .. } if code == "contact_exists"), "{err:?}");
+    assert!(
+        matches!(err, zhuqi_core::Error::Relay { status: 409, ref code, .. } if code == "contact_exists"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -489,9 +519,27 @@ fn hostile_forms_get_typed_errors_and_store_nothing() {
         ("unknown action", format!("/e/problems/{p}/close"), format!("csrf={csrf}"), 404, "not_found"),
         ("not a form", confirm.clone(), "%%%=&&rating=5&rating=4".into(), 400, "bad_request"),
         ("no title", "/e/report".into(), format!("csrf={csrf}&category=other&description=x"), 422, "required"),
-        ("long title", "/e/report".into(), format!("csrf={csrf}&category=other&title={}&description=x", long(101)), 422, "too_long"),
-        ("bad category", "/e/report".into(), format!("csrf={csrf}&category=bogus&title=x&description=y"), 422, "invalid_category"),
-        ("long description", "/e/report".into(), format!("csrf={csrf}&category=other&title=x&description={}", "b".repeat(4001)), 422, "too_long"),
+        (
+            "long title",
+            "/e/report".into(),
+            format!("csrf={csrf}&category=other&title={}&description=x", long(101)),
+            422,
+            "too_long",
+        ),
+        (
+            "bad category",
+            "/e/report".into(),
+            format!("csrf={csrf}&category=bogus&title=x&description=y"),
+            422,
+            "invalid_category",
+        ),
+        (
+            "long description",
+            "/e/report".into(),
+            format!("csrf={csrf}&category=other&title=x&description={}", "b".repeat(4001)),
+            422,
+            "too_long",
+        ),
     ];
     for (name, path, form, status, code) in cases {
         let (s, html, _) = post(&b, &path, &form);
@@ -542,7 +590,11 @@ fn hostile_forms_get_typed_errors_and_store_nothing() {
     assert_eq!(w.storage().current_seq().unwrap(), seq);
     w.cadre.sync();
     let confirmed = w.cadre.store.problem(&p).unwrap();
-    assert_eq!((confirmed.state.rating, confirmed.timeline.len()), (Some(5), 4), "reported, routed, resolved, confirmed");
+    assert_eq!(
+        (confirmed.state.rating, confirmed.timeline.len()),
+        (Some(5), 4),
+        "reported, routed, resolved, confirmed"
+    );
 }
 
 #[test]

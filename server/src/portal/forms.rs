@@ -88,7 +88,11 @@ pub fn text(value: &str, field: &Field) -> Result<String, ApiError> {
         return Err(invalid("required", format!("{}: required", field.name), field.empty_zh));
     }
     if v.chars().count() > field.max {
-        return Err(invalid("too_long", format!("{}: at most {} characters", field.name, field.max), field.too_long_zh));
+        return Err(invalid(
+            "too_long",
+            format!("{}: at most {} characters", field.name, field.max),
+            field.too_long_zh,
+        ));
     }
     if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(invalid(
@@ -131,7 +135,10 @@ mod tests {
         assert_eq!(text(" \r\n ", &REASON).unwrap_err().code, "required");
         assert!(text(&"企".repeat(500), &REASON).is_ok());
         let e = text(&"企".repeat(501), &REASON).unwrap_err();
-        assert_eq!((e.status, e.code, e.message_zh), (StatusCode::UNPROCESSABLE_ENTITY, "too_long", "退回理由不能超过500字"));
+        assert_eq!(
+            (e.status, e.code, e.message_zh),
+            (StatusCode::UNPROCESSABLE_ENTITY, "too_long", "退回理由不能超过500字")
+        );
         assert_eq!(text("a\u{0}b", &COMMENT).unwrap_err().code, "invalid_text");
     }
 

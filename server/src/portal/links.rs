@@ -63,11 +63,17 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.len() < 256 && h.bytes().all(|b| b.is_ascii_graphic()) && !h.contains(['/', '@']))
+        .filter(|h| {
+            !h.is_empty() && h.len() < 256 && h.bytes().all(|b| b.is_ascii_graphic()) && !h.contains(['/', '@'])
+        })
         .unwrap_or("localhost");
     let name = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |h| h.0);
     let loopback = name == "localhost"
-        || name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        || name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     format!("{}://{host}", if loopback { "http" } else { "https" })
 }
 
@@ -109,7 +115,13 @@ pub fn serves(state: &AppState, issuer: &User, enterprise_id: &str) -> Result<bo
 /// Refusals: 403 for roles that never issue links; 404, the same whether the enterprise or the
 /// contact does not exist or the issuer does not serve it; 409 when asked to create a contact for
 /// an enterprise that has one; 422 for a name or number that breaks its rules.
-pub fn issue(state: &AppState, issuer: &User, enterprise_id: &str, wanted: &Wanted, base: &str) -> Result<Issued, ApiError> {
+pub fn issue(
+    state: &AppState,
+    issuer: &User,
+    enterprise_id: &str,
+    wanted: &Wanted,
+    base: &str,
+) -> Result<Issued, ApiError> {
     if !matches!(issuer.role, Role::Cadre | Role::Manager) {
         return Err(ApiError::forbidden("only the enterprise's cadres and campaign offices issue its links"));
     }

@@ -40,8 +40,9 @@ fn not_found() -> ApiError {
 /// The relay's current state of the contact's enterprise (none before it is registered).
 pub fn enterprise_of(st: &AppState, enterprise_id: &str) -> Result<Option<EnterpriseState>, ApiError> {
     let events = st.read_doc(enterprise_id, |c| {
-        (c.kind == DocKind::Enterprise)
-            .then(|| zhuqi_core::document::parse_events::<EnterpriseAction>(&zhuqi_core::document::raw_events_of(&c.doc)))
+        (c.kind == DocKind::Enterprise).then(|| {
+            zhuqi_core::document::parse_events::<EnterpriseAction>(&zhuqi_core::document::raw_events_of(&c.doc))
+        })
     })?;
     Ok(events.flatten().map(|e| fold::<EnterpriseState>(e).0).filter(|e| e.registered))
 }
@@ -127,13 +128,17 @@ fn step_text(dir: &Snapshot, action: &ProblemAction) -> (&'static str, String) {
         ProblemAction::Escalated { level, reason, .. } => ("提级督办", format!("提至{}：{reason}", level_zh(*level))),
         ProblemAction::Urged { note } => ("催办", note.clone()),
         ProblemAction::Resolved { resolution, .. } => ("办结", resolution.clone()),
-        ProblemAction::Confirmed { rating, comment } => ("企业确认", format!("满意度 {rating} 分 {comment}").trim_end().to_owned()),
+        ProblemAction::Confirmed { rating, comment } => {
+            ("企业确认", format!("满意度 {rating} 分 {comment}").trim_end().to_owned())
+        }
         ProblemAction::Rejected { reason } => ("企业退回", reason.clone()),
         ProblemAction::CalledBack { contact, accepted: true, rating, note } => (
             "回访确认",
             format!("回访{contact}：满意度 {} 分 {note}", rating.unwrap_or_default()).trim_end().to_owned(),
         ),
-        ProblemAction::CalledBack { contact, note, .. } => ("回访", format!("回访{contact}：企业不认可办理结果：{note}")),
+        ProblemAction::CalledBack { contact, note, .. } => {
+            ("回访", format!("回访{contact}：企业不认可办理结果：{note}"))
+        }
         ProblemAction::Closed { note } => ("销号", note.clone()),
         ProblemAction::ClosedUnanswered { note, answer_days } => (
             "超时未确认销号",
@@ -251,9 +256,10 @@ pub async fn answer(
         }
         let (s, _) = problem_of(st, c, &id)?;
         let action = match action.as_str() {
-            "confirm" => {
-                ProblemAction::Confirmed { rating: forms::rating(&f.rating)?, comment: forms::text(&f.comment, &COMMENT)? }
-            }
+            "confirm" => ProblemAction::Confirmed {
+                rating: forms::rating(&f.rating)?,
+                comment: forms::text(&f.comment, &COMMENT)?,
+            },
             "reject" => ProblemAction::Rejected { reason: forms::text(&f.reason, &REASON)? },
             _ => return Err(ApiError::not_found("no such action")),
         };

@@ -35,7 +35,8 @@ pub fn of_user(st: &AppState, user: &User) -> Result<ReachResponse, ApiError> {
         Role::Cadre => {
             let ids: Vec<String> =
                 storage.user_keys(user)?.iter().filter_map(|k| k.strip_prefix("ent:")).map(str::to_owned).collect();
-            let enterprises: Vec<EnterpriseReach> = storage.enterprise_reach(&ids, now)?.into_iter().map(wire).collect();
+            let enterprises: Vec<EnterpriseReach> =
+                storage.enterprise_reach(&ids, now)?.into_iter().map(wire).collect();
             let never_reached = enterprises.iter().filter(|e| e.never_reached()).count() as u64;
             Ok(ReachResponse { enterprises, never_reached })
         }

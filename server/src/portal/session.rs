@@ -152,7 +152,11 @@ fn failed(state: &AppState, attempt: &throttle::Attempt, now: i64) -> ApiError {
 
 /// `GET /e/l/{code}`: the link. Looks whether it can still sign in, and shows the button that does
 /// it; uses nothing up.
-pub async fn link_page(State(state): State<Arc<AppState>>, ClientAddr(client): ClientAddr, Path(code): Path<String>) -> Response {
+pub async fn link_page(
+    State(state): State<Arc<AppState>>,
+    ClientAddr(client): ClientAddr,
+    Path(code): Path<String>,
+) -> Response {
     state.metrics.request(Route::Enterprise);
     let st = state.clone();
     let c = code.clone();
@@ -265,7 +269,8 @@ pub async fn sign_out(State(state): State<Arc<AppState>>, request: Request) -> R
         return pages::refusal(&bad_csrf(), "/e/");
     }
     let st = state.clone();
-    if let Err(e) = crate::app::blocking(move || Ok(st.storage.end_enterprise_session(&token_hash(&secret), now_ms())?)).await
+    if let Err(e) =
+        crate::app::blocking(move || Ok(st.storage.end_enterprise_session(&token_hash(&secret), now_ms())?)).await
     {
         return e.into_response();
     }
