@@ -143,7 +143,7 @@ pub fn overview(
         })
         .collect();
     let by_department = scope
-        .departments()
+        .departments_near()
         .into_iter()
         .map(|d| UnitLine {
             name: match dir.regions.get(&d.region_id) {

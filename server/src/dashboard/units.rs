@@ -68,9 +68,24 @@ impl<'a> Scope<'a> {
         out
     }
 
-    /// The departments of the subtree, by id.
+    /// The departments of the subtree, by id (the rankings rank them all).
     pub fn departments(&self) -> Vec<&'a Department> {
-        let mut out: Vec<&Department> = self.dir.departments.values().filter(|d| self.covers(&d.region_id)).collect();
+        self.departments_where(|_| true)
+    }
+
+    /// The departments of the manager's region and of the regions directly under it (a province's
+    /// and its cities', a city's and its counties'), by id: those the overview lists. Those further
+    /// down are on their own regions' overviews; their problems count in their regions.
+    pub fn departments_near(&self) -> Vec<&'a Department> {
+        let root = self.root.map(|r| r.id.as_str());
+        self.departments_where(|region| {
+            Some(region) == root || self.dir.regions.get(region).is_some_and(|r| r.parent_id.as_deref() == root)
+        })
+    }
+
+    fn departments_where(&self, keep: impl Fn(&str) -> bool) -> Vec<&'a Department> {
+        let mut out: Vec<&Department> =
+            self.dir.departments.values().filter(|d| self.covers(&d.region_id) && keep(&d.region_id)).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }

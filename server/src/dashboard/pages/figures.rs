@@ -114,7 +114,7 @@ impl Page for OverviewPage {
             (figures_table("by-region", &self.by_region, true))
             h3 { "责任单位解决率" }
             (charts::bars("责任单位解决率", &rate_bars(&self.by_department)))
-            h3 { "责任单位" }
+            h3 { "责任单位（本级及下一级）" }
             (figures_table("by-department", &self.by_department, self.department_visits))
             @if !self.department_visits {
                 p.muted { "责任单位的走访次数按干部所在单位统计，仅在不超过 62 天的时段内计算。" }
