@@ -174,6 +174,32 @@ fn figures_match_the_documents(relay: &Relay) {
                 let n: u32 = enterprises_in.iter().filter(|(r, _)| under(r, &child.id)).map(|(_, n)| n).sum();
                 assert_eq!(line.figures, Figures::of(&count(&ps, &vs, n, period, now, state.offline_window_ms)), "{}", line.name);
             }
+            // Categories: reported in the period, open now; the ages of those overdue now.
+            let mut categories: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+            let mut ages = [0u32; 4];
+            for p in ps.iter().filter(|p| !p.state.status.is_void()) {
+                let s = &p.state;
+                let open = matches!(s.status, ProblemStatus::Reported | ProblemStatus::Accepted | ProblemStatus::Routed);
+                let c = categories.entry(s.category.zh().to_owned()).or_default();
+                c.0 += u32::from(period.contains(s.reported_at));
+                c.1 += u32::from(open);
+                if is_overdue(s.status, s.reported_at, s.deadline, now) {
+                    let since = now
+                        - match s.status {
+                            ProblemStatus::Routed => s.deadline.unwrap(),
+                            _ => s.reported_at + zhuqi_core::domain::problem::ACCEPTANCE_LIMIT_MS,
+                        };
+                    let bucket = [7, 30, 90].iter().position(|d| since <= d * DAY).unwrap_or(3);
+                    ages[bucket] += 1;
+                }
+            }
+            categories.retain(|_, c| *c != (0, 0));
+            let mut shown: Vec<(String, u32, u32)> =
+                page.categories.iter().filter(|c| (c.1, c.2) != (0, 0)).cloned().collect();
+            shown.sort();
+            let expected_categories: Vec<(String, u32, u32)> = categories.into_iter().map(|(k, (a, b))| (k, a, b)).collect();
+            assert_eq!(shown, expected_categories, "{login} {period:?}");
+            assert_eq!(page.overdue_ages, ages, "{login} {period:?}");
             reached.0 += expected.reported;
             reached.1 += expected.with_deadline - expected.on_time;
             reached.2 += expected.call_backs + expected.unanswered;

@@ -233,8 +233,12 @@ pub fn problem_cells(db: &mut dyn Db, regions: Regions, s: Span) -> Result<Vec<P
         count_if(&overdue_sql(3, 5)),
     ];
     let filter = if regions.is_some() { " AND region_id = ANY($6)" } else { "" };
+    // Only the rows that can count: with a time from the period's start on, or open (overdue now).
+    let relevant = "(reported_at >= $1 OR status IN ('reported', 'accepted', 'routed') OR resolved_at >= $1 \
+         OR resolution_received_at >= $1 OR confirmed_at >= $1 OR closed_at >= $1)";
     let sql = format!(
-        "SELECT region_id, department_id, {} FROM problems WHERE {NOT_VOID}{filter} GROUP BY region_id, department_id",
+        "SELECT region_id, department_id, {} FROM problems WHERE {NOT_VOID} AND {relevant}{filter}
+         GROUP BY region_id, department_id",
         columns.join(", ")
     );
     let mut params = args![s.from, s.to, s.now, s.window_ms, ACCEPTANCE_LIMIT_MS];
@@ -311,37 +315,50 @@ pub fn enterprise_cells(db: &mut dyn Db, regions: Regions) -> Result<Vec<(String
 }
 
 /// Per category: reported in `span`, open now, overdue now by age (since the deadline passed, or
-/// the acceptance limit).
+/// the acceptance limit). Two narrow reads: the period's reports (index `problems_reported`) and
+/// the open problems (index `problems_open`).
 pub fn category_cells(db: &mut dyn Db, regions: Regions, s: Span) -> Result<Vec<CategoryCell>> {
-    let overdue = overdue_sql(3, 4);
-    let since = "($3 - CASE WHEN status = 'routed' THEN deadline ELSE reported_at + $4 END)";
+    let overdue = overdue_sql(1, 2);
+    let since = "($1 - CASE WHEN status = 'routed' THEN deadline ELSE reported_at + $2 END)";
     let day = 86_400_000i64;
     let columns = [
-        count_if("reported_at >= $1 AND reported_at < $2"),
-        count_if("status IN ('reported', 'accepted', 'routed')"),
+        "COUNT(*)".to_owned(),
         count_if(&format!("{overdue} AND {since} <= {}", 7 * day)),
         count_if(&format!("{overdue} AND {since} > {} AND {since} <= {}", 7 * day, 30 * day)),
         count_if(&format!("{overdue} AND {since} > {} AND {since} <= {}", 30 * day, 90 * day)),
         count_if(&format!("{overdue} AND {since} > {}", 90 * day)),
     ];
-    let filter = if regions.is_some() { " AND region_id = ANY($5)" } else { "" };
-    let sql = format!(
-        "SELECT category, {} FROM problems WHERE {NOT_VOID}{filter} GROUP BY category ORDER BY category",
+    let (reported_filter, open_filter) =
+        if regions.is_some() { (" AND region_id = ANY($3)", " AND region_id = ANY($3)") } else { ("", "") };
+    let reported_sql = format!(
+        "SELECT category, COUNT(*) FROM problems WHERE reported_at >= $1 AND reported_at < $2 AND {NOT_VOID}{reported_filter}
+         GROUP BY category"
+    );
+    let open_sql = format!(
+        "SELECT category, {} FROM problems WHERE status IN ('reported', 'accepted', 'routed'){open_filter}
+         GROUP BY category",
         columns.join(", ")
     );
-    let mut params = args![s.from, s.to, s.now, ACCEPTANCE_LIMIT_MS];
+    let mut reported_params = args![s.from, s.to];
+    let mut open_params = args![s.now, ACCEPTANCE_LIMIT_MS];
     if let Some(r) = regions {
-        params.push(r.into());
+        reported_params.push(r.into());
+        open_params.push(r.into());
     }
-    db.query(&sql, params)?
-        .into_iter()
-        .map(|mut r| {
-            let mut c = CategoryCell { category: r.get(0)?, ..Default::default() };
-            let [a, b, d, e] = &mut c.overdue_for;
-            counts_of(&mut r, 1, &mut [&mut c.reported, &mut c.open, a, b, d, e])?;
-            Ok(c)
-        })
-        .collect()
+    let [reported, open] = db.query_all([(reported_sql.as_str(), reported_params), (open_sql.as_str(), open_params)])?;
+    let mut cells: std::collections::BTreeMap<String, CategoryCell> = std::collections::BTreeMap::new();
+    for mut r in reported {
+        let category: String = r.get(0)?;
+        cells.entry(category.clone()).or_insert_with(|| CategoryCell { category, ..Default::default() }).reported =
+            r.get(1)?;
+    }
+    for mut r in open {
+        let category: String = r.get(0)?;
+        let c = cells.entry(category.clone()).or_insert_with(|| CategoryCell { category, ..Default::default() });
+        let [a, b, d, e] = &mut c.overdue_for;
+        counts_of(&mut r, 1, &mut [&mut c.open, a, b, d, e])?;
+    }
+    Ok(cells.into_values().collect())
 }
 
 /// The task notices issued in `[from, to)` under `regions`, per notice region and recipient: how
