@@ -7,7 +7,8 @@
 //!
 //! Run: `cargo bench -p zhuqi-tests --bench province_dashboard`; `ZHUQI_BENCH_SCALE=0.1` for a tenth
 //! of the people and records (the regions stay whole); `ZHUQI_BENCH_STORAGE=sqlite` or `postgres` for
-//! one store only; `ZHUQI_BENCH_DIR=DIR` keeps the SQLite files there.
+//! one store only; `ZHUQI_BENCH_DIR=DIR` keeps the SQLite files there, and with `ZHUQI_BENCH_REUSE=1`
+//! measures the campaign generated there before instead of generating one.
 
 use std::io::Read;
 use std::path::Path;
@@ -180,9 +181,45 @@ fn export(relay: &Relay, c: &Campaign) {
     }
 }
 
+/// The ids the pages need, read back from a campaign generated before into `dir` (with
+/// `ZHUQI_BENCH_REUSE=1`): the offices of 410000, 410100 and 410102, the cadre with the most
+/// enterprises there, its enterprise with the most visits, and that enterprise's longest problem.
+fn reused(dir: &Path) -> Campaign {
+    let db = rusqlite::Connection::open(dir.join("relay.db")).unwrap();
+    let one = |sql: &str| -> String { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let busy_cadre = one(
+        "SELECT a.cadre_id FROM assignments a JOIN enterprises e ON e.id = a.enterprise_id
+         WHERE e.region_id LIKE '410102%' GROUP BY a.cadre_id ORDER BY COUNT(*) DESC LIMIT 1",
+    );
+    let big_enterprise = one(&format!(
+        "SELECT v.enterprise_id FROM visits v JOIN assignments a ON a.enterprise_id = v.enterprise_id
+         WHERE a.cadre_id = '{busy_cadre}' GROUP BY v.enterprise_id ORDER BY COUNT(*) DESC LIMIT 1"
+    ));
+    let problem = one(&format!(
+        "SELECT problem_id FROM problem_events e JOIN problems p ON p.id = e.problem_id
+         WHERE p.enterprise_id = '{big_enterprise}' GROUP BY problem_id ORDER BY COUNT(*) DESC LIMIT 1"
+    ));
+    Campaign {
+        now: zhuqi_server::now_ms(),
+        province_office: campaign::office_id("410000"),
+        city: "410100".into(),
+        city_office: campaign::office_id("410100"),
+        county: "410102".into(),
+        county_office: campaign::office_id("410102"),
+        busy_cadre,
+        big_enterprise,
+        problem,
+        ..Campaign::default()
+    }
+}
+
 fn run(backend: &str, relay: &Relay, shape: &CampaignShape, hash: &str, data_dir: Option<&Path>) {
     let t = Instant::now();
-    let c = campaign::generate(&relay.state, shape, hash);
+    let reuse = std::env::var("ZHUQI_BENCH_REUSE").is_ok_and(|v| v == "1");
+    let c = match data_dir.filter(|_| reuse) {
+        Some(dir) => reused(dir),
+        None => campaign::generate(&relay.state, shape, hash),
+    };
     let generated = t.elapsed();
     let n = &c.counts;
     println!();
