@@ -298,6 +298,36 @@ pub struct ReportForm {
     description: String,
 }
 
+/// Problems an enterprise may have reported within a day before the web refuses another: a handful a
+/// year is usual, and a link forwarded or a session left open must not bury its cadres' phones.
+pub const REPORTS_PER_DAY: usize = 10;
+
+/// 429 `throttled` when the enterprise's problems reported in the last 24 hours (by anyone) reach
+/// [`REPORTS_PER_DAY`], with `Retry-After` until the oldest of them is a day old.
+fn reports_left(st: &AppState, enterprise_id: &str) -> Result<(), ApiError> {
+    const DAY_MS: i64 = 86_400_000;
+    let now = now_ms();
+    let recent: Vec<i64> = st
+        .storage
+        .enterprise_problems(enterprise_id, LISTED_MAX)?
+        .iter()
+        .map(|p| p.reported_at)
+        .filter(|at| *at > now - DAY_MS)
+        .collect();
+    if recent.len() < REPORTS_PER_DAY {
+        return Ok(());
+    }
+    let oldest = recent.iter().min().copied().unwrap_or(now);
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        "too many problems reported today; try again later or call your cadre",
+        "今日反映的问题已达上限，请稍后再试或联系包联干部",
+    );
+    e.retry_after = Some(((oldest + DAY_MS - now).max(1000) / 1000) as u64);
+    Err(e)
+}
+
 /// `POST /e/report`: a problem reported by the enterprise itself.
 pub async fn report(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -325,6 +355,7 @@ pub async fn report(State(state): State<Arc<AppState>>, request: Request) -> Res
                 "贵企业尚未登记，请联系包联干部",
             ));
         };
+        reports_left(st, &enterprise_id)?;
         let action = ProblemAction::Reported {
             enterprise_id: enterprise_id.clone(),
             category,
