@@ -316,7 +316,8 @@ pub fn enterprise_cells(db: &mut dyn Db, regions: Regions) -> Result<Vec<(String
 
 /// Per category: reported in `span`, open now, overdue now by age (since the deadline passed, or
 /// the acceptance limit). Two narrow reads: the period's reports (index `problems_reported`) and
-/// the open problems (index `problems_open`).
+/// the open problems (on `problems_figures`; an index led by the status would draw the problem
+/// list's overdue filter away from the list's own order).
 pub fn category_cells(db: &mut dyn Db, regions: Regions, s: Span) -> Result<Vec<CategoryCell>> {
     let overdue = overdue_sql(1, 2);
     let since = "($1 - CASE WHEN status = 'routed' THEN deadline ELSE reported_at + $2 END)";

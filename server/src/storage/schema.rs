@@ -134,7 +134,6 @@ pub const PROVINCE_SCALE: &[&str] = &[
         resolution_received_at, deadline, missed_deadline, confirmed_at, closed_at, rating, confirmation,
         reporter_role, escalation_count, category);",
     "CREATE INDEX problems_reported ON problems (reported_at, category, status, region_id);",
-    "CREATE INDEX problems_open ON problems (status, category, region_id, deadline, reported_at);",
     "CREATE INDEX task_notices_region ON task_notices (region_id, issued_at);",
     "CREATE TABLE calendar_months (month BIGINT PRIMARY KEY, starts BIGINT NOT NULL, ends BIGINT NOT NULL) WITHOUT ROWID;",
     "CREATE TABLE published_figures (
