@@ -166,6 +166,9 @@ fn figures_table(id: &str, rows: &[UnitLine], visits: bool) -> Markup {
     }
 }
 
+/// Bars drawn at each end of a long department ranking.
+const BARS_AT_ENDS: usize = 20;
+
 /// The ranking of a month or a year, of the counties and of the departments, as the exports write
 /// them.
 pub struct RankingPage {
@@ -221,7 +224,16 @@ impl Page for RankingPage {
             (charts::bars("县区得分", &bars(&self.county_bars)))
             (table(&self.counties, "ranking-counties"))
             h3 { "责任单位" }
-            (charts::bars("责任单位得分", &bars(&self.department_bars)))
+            @if self.department_bars.len() > 2 * BARS_AT_ENDS + 10 {
+                // A province's 1,276 bureaus: the first and the last of the ranking drawn, the table lists all.
+                @let n = self.department_bars.len();
+                @let ends: Vec<(String, f64)> = self.department_bars[..BARS_AT_ENDS].iter()
+                    .chain(&self.department_bars[n - BARS_AT_ENDS..]).cloned().collect();
+                p.muted { "图中为得分前 " (BARS_AT_ENDS) " 名和后 " (BARS_AT_ENDS) " 名，全部 " (n) " 个单位见下表。" }
+                (charts::bars("责任单位得分（前后各 20 名）", &bars(&ends)))
+            } @else {
+                (charts::bars("责任单位得分", &bars(&self.department_bars)))
+            }
             (table(&self.departments, "ranking-departments"))
         }
     }
