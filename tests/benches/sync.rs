@@ -1,6 +1,10 @@
 //! Sync benchmark: round trips and wire bytes of an up-to-date device holding 2,000 documents and of
 //! a day offline, and the relay's throughput under a load generator over loopback.
 //! Run: `cargo bench -p zhuqi-tests --bench sync`.
+//!
+//! `cargo bench -p zhuqi-tests --bench sync -- two-relays` measures instead the syncs carrying a
+//! change that one relay and two relays on one PostgreSQL serve (`ZHUQI_TEST_POSTGRES_URL`, see
+//! `zhuqi_tests::pg`), alternating, with the same devices.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -85,10 +89,11 @@ fn seed(relay: &Relay) -> Vec<String> {
     let mut problems = Vec::new();
     for i in 0..1000 {
         // The cadre's 20 enterprises get 4 problems each, the others one each.
-        let ent = if i < 80 { &enterprises[i / 4] } else { &enterprises[i - 60] };
+        let e = if i < 80 { i / 4 } else { i - 60 };
+        let (ent, name) = (&enterprises[e], format!("郑州第{e}精密制造有限公司"));
         let id = format!("problem-{i:04}");
         let t = now - 20 * 86_400_000;
-        let header = [("enterprise_id", ent.as_str()), ("enterprise_name", "企业"), ("region_id", COUNTY)];
+        let header = [("enterprise_id", ent.as_str()), ("enterprise_name", name.as_str()), ("region_id", COUNTY)];
         let report = ProblemAction::Reported {
             enterprise_id: ent.clone(),
             category: Category::Financing,
@@ -124,6 +129,9 @@ fn gzip_len(chunks: &[Vec<u8>]) -> usize {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "two-relays") {
+        return two_relays();
+    }
     let tmp = tempfile::tempdir().unwrap();
     let relay = Relay::start(&tmp.path().join("relay"));
     let started = Instant::now();
@@ -283,5 +291,72 @@ fn main() {
         one.percentile_ms(0.5),
         one.percentile_ms(0.95),
         one.percentile_ms(0.99)
+    );
+}
+
+/// One relay against two on one PostgreSQL database: the same 32 cadres' devices each pushing a
+/// progress note with every sync, all through relay A, then half through A and half through B,
+/// alternating so that both see the same machine.
+fn two_relays() {
+    use zhuqi_server::storage::postgres::PostgresStorage;
+    const ROUNDS: usize = 3;
+    const SECONDS: u64 = 8;
+    let db = zhuqi_tests::pg::TestDatabase::create();
+    let open = || std::sync::Arc::new(PostgresStorage::open(&db.url, 16).expect("PostgreSQL"));
+    let a = Relay::start_with(open());
+    let started = Instant::now();
+    let problems = seed(&a);
+    a.state.storage.after_bulk_load().unwrap();
+    println!("seeded 2,000 documents on PostgreSQL in {:.1} s", started.elapsed().as_secs_f64());
+    let b = Relay::start_with(open());
+    let mut mine: Vec<Vec<String>> = vec![Vec::new(); LOAD_DEVICES];
+    for (i, p) in problems.iter().enumerate().skip(80) {
+        mine[(i - 60) % LOAD_DEVICES].push(p.clone());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // Device i syncs with relay B in the two-relay phases when i is odd.
+    let connect = |relays: usize| {
+        // The devices' copies, read (blocking) before the devices connect.
+        let relay = |i: usize| if relays == 2 && i % 2 == 1 { &b } else { &a };
+        let copies: Vec<Vec<(String, Vec<u8>)>> = (mine.iter().enumerate())
+            .map(|(i, docs)| {
+                docs.iter().map(|id| (id.clone(), relay(i).state.document_bytes(id).unwrap().unwrap())).collect()
+            })
+            .collect();
+        rt.block_on(async {
+            let http = reqwest::Client::builder().pool_max_idle_per_host(LOAD_DEVICES).build().unwrap();
+            let mut sims = Vec::new();
+            for (i, copies) in copies.into_iter().enumerate() {
+                let login = format!("load-{i:02}");
+                let mut d = SimDevice::connect(http.clone(), &relay(i).url, &login, PASSWORD).await.unwrap();
+                d.adopt(copies);
+                sims.push(d);
+            }
+            sims
+        })
+    };
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        for relays in [1, 2] {
+            let sims = connect(relays);
+            let r = rt.block_on(load::run(sims, Scenario::OneChange, Duration::from_secs(SECONDS)));
+            println!(
+                "round {round}, {relays} relay(s): {:.0} syncs/s carrying one change ({} syncs, {} errors), p50 {:.1} ms p99 {:.1} ms",
+                r.per_second(),
+                r.syncs,
+                r.errors,
+                r.percentile_ms(0.5),
+                r.percentile_ms(0.99)
+            );
+            if relays == 1 { one.push(r.per_second()) } else { two.push(r.per_second()) }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "one relay {:.0} syncs/s, two relays {:.0} syncs/s: {:.2}x (rounds: {})",
+        mean(&one),
+        mean(&two),
+        mean(&two) / mean(&one),
+        one.iter().zip(&two).map(|(o, t)| format!("{:.2}x", t / o)).collect::<Vec<_>>().join(", ")
     );
 }
