@@ -210,6 +210,44 @@ pub trait Backend: Send + Sync + 'static {
     fn write<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T>;
     /// This instance's name in `changes.writer`.
     fn writer_id(&self) -> &str;
+
+    // Sequence numbers. A pull's cursor promises that every change numbered up to it is visible;
+    // the defaults below suit a store with one writer whose write transaction holds the whole
+    // database (SQLite): numbers come from counter `seq`, so commits become visible in the order of
+    // their numbers. A store where commits run side by side (PostgreSQL) overrides them.
+
+    /// Runs `f` in a transaction that stores changes of the documents `docs`, numbered with
+    /// [`Backend::take_numbers`]: no other commit writes those documents meanwhile.
+    fn write_changes<T>(&self, _docs: &[&str], f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
+        self.write(f)
+    }
+    /// Takes `n` sequence numbers in a transaction of [`Backend::write_changes`]: the highest number
+    /// handed out before (at least that of every stored change of the transaction's documents, and
+    /// below every number a later commit of them gets), and the `n` numbers, ascending.
+    fn take_numbers(&self, db: &mut dyn Db, n: usize) -> Result<(u64, Vec<u64>)> {
+        let last = db.counter("seq")?;
+        Ok((last, (last + 1..=last + n as u64).collect()))
+    }
+    /// The step that records `last` as the highest number handed out, if the store keeps it so.
+    fn numbered(&self, last: u64) -> Option<Step> {
+        Some(Step::exec("counters", "UPDATE counters SET value = $1 WHERE name = 'seq'", args![last]))
+    }
+    /// Runs `f` in a snapshot (as [`Backend::snapshot`]) with its horizon: every change numbered up
+    /// to the horizon is visible in the snapshot, or never will be (its commit failed). Changes
+    /// numbered above it may be visible too.
+    fn at_horizon<T>(&self, f: impl FnOnce(&mut dyn Db, u64) -> Result<T>) -> Result<T> {
+        self.snapshot(|db| {
+            let horizon = db.counter("seq")?;
+            f(db, horizon)
+        })
+    }
+    /// Keeps other commits from writing the documents `docs` until the transaction of `db` ends.
+    fn lock_docs(&self, _db: &mut dyn Db, _docs: &[&str]) -> Result<()> {
+        Ok(())
+    }
+    /// Called when a commit whose highest number is `last` is stored, before it is announced to this
+    /// relay's listeners: returns once a pull can reach `last`.
+    fn after_commit(&self, _last: u64) {}
     /// The step that tells the other relays sharing the store of a commit (its last sequence number,
     /// the scope keys and documents it touched), if any share it.
     fn announce(&self, _seq: u64, _keys: Vec<String>, _docs: &[&str]) -> Option<Step> {

@@ -299,7 +299,7 @@ pub struct Pull {
 /// whose page reaches them.
 pub(crate) mod pull_plan {
     use std::cmp::Reverse;
-    use std::collections::{BTreeMap, BinaryHeap, HashSet};
+    use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
     use zhuqi_core::sync::protocol::PulledDoc;
 
     /// What a pull sends of a document: whether it goes whole, and from which sequence number the
@@ -322,6 +322,35 @@ pub(crate) mod pull_plan {
             }
         }
         (gained, lost)
+    }
+
+    /// The keys the user held at `top`, from the keys they hold now (read before the pull's snapshot)
+    /// and their key events after the cursor in that snapshot (oldest first): a key with events is
+    /// held as the last of them up to `top` says, or, when all came later, as before the first. Returns
+    /// those keys and the events up to `top`.
+    pub fn keys_at(
+        keys: &[String],
+        events: Vec<(String, bool, u64)>,
+        top: u64,
+    ) -> (Vec<String>, Vec<(String, bool, u64)>) {
+        let mut at_top: HashMap<&str, bool> = HashMap::new();
+        for (k, added, seq) in &events {
+            if *seq <= top {
+                at_top.insert(k, *added);
+            } else {
+                at_top.entry(k).or_insert(!*added);
+            }
+        }
+        let mut held: Vec<String> = keys.iter().filter(|k| at_top.get(k.as_str()) != Some(&false)).cloned().collect();
+        let mut more: Vec<String> = at_top
+            .iter()
+            .filter(|(k, held_)| **held_ && !keys.iter().any(|h| h == *k))
+            .map(|(k, _)| k.to_string())
+            .collect();
+        more.sort();
+        held.extend(more);
+        let events = events.into_iter().filter(|(_, _, seq)| *seq <= top).collect();
+        (held, events)
     }
 
     /// Notes that `doc` is read under a key of the user added to it at `added`, and changed after the
@@ -490,6 +519,21 @@ pub(crate) mod pull_plan {
             let order = page_order(docs);
             let expected = [("routed", true, 5), ("held", false, 6), ("assigned", true, 7)];
             assert_eq!(order, expected.map(|(d, w, f)| (d.to_string(), w, f)));
+        }
+
+        #[test]
+        fn keys_are_read_as_they_were_at_the_top() {
+            let keys: Vec<String> = ["region:1", "ent:a", "ent:b"].map(String::from).into();
+            let events = [("ent:a", true, 5), ("ent:c", true, 6), ("ent:d", false, 7), ("ent:b", true, 12)];
+            let events = events.map(|(k, a, s)| (k.to_string(), a, s)).into();
+            let (held, events) = keys_at(&keys, events, 10);
+            // b was gained after the top; c at 6, after the keys were read; d was lost at 7 and was
+            // held before (the keys were read before): held at the top are a and c.
+            assert_eq!(held, ["region:1", "ent:a", "ent:c"]);
+            assert_eq!(events.len(), 3);
+            // A key lost after the top was still held at it.
+            let (held, _) = keys_at(&keys[..1], vec![("ent:e".into(), false, 11)], 10);
+            assert_eq!(held, ["region:1", "ent:e"]);
         }
 
         #[test]

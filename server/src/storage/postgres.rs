@@ -3,16 +3,27 @@
 //!
 //! The storage logic is `store`'s; this is how to reach PostgreSQL ([`Backend`]) and how to run
 //! statements and plans on it ([`Db`]): queries given together and a plan's chains are pipelined on
-//! one connection, and a plan's rows of a table go as one statement (arrays, `UNNEST`). Sequence numbers come from a counter row that
-//! each commit locks (`SELECT … FOR UPDATE`) for the length of its transaction, so they are handed out
-//! in commit order and a cursor never passes a change that is not yet visible. Each commit also sends
-//! a notice on channel `zhuqi_changes_<schema>` with the scope keys it touched; every relay `LISTEN`s
-//! and tells its own live listeners (`/v1/events`).
+//! one connection, and a plan's rows of a table go as one statement (arrays, `UNNEST`). Each commit
+//! also sends a notice on channel `zhuqi_changes_<schema>` with the scope keys it touched; every relay
+//! `LISTEN`s and tells its own live listeners (`/v1/events`).
+//!
+//! Sequence numbers come from a sequence, `changes_seq`, so commits of several relays run side by
+//! side and may become visible out of the order of their numbers. A commit first *claims* (a row
+//! of `commit_claims`, committed on its own before the commit's transaction begins) the highest
+//! number handed out so far, its floor: every number it takes later is above it. Its transaction
+//! then holds the claim (deletes the row, which other transactions still see until it commits, and
+//! which nothing else may delete meanwhile) and its documents (advisory locks), checks that its
+//! copies are not stale, takes its numbers and commits: the claim goes with its changes. A pull's
+//! horizon is read before its snapshot: the highest number handed out, lowered to the lowest
+//! floor claimed; every change numbered up to it is then visible in the snapshot, or never will
+//! be. A claim left by a relay that died goes after [`ABANDONED`] (its transaction ended, so
+//! nothing holds it: `FOR UPDATE SKIP LOCKED`); a relay that stops talking within a commit has
+//! its transaction ended by PostgreSQL after `idle_in_transaction_session_timeout`.
 //!
 //! The driver is tokio-postgres with a deadpool pool, on a small runtime of this store's own: the
 //! trait's calls are blocking (they run on the relay's blocking threads) and wait on that runtime.
 
-use super::db::{Backend, Db, Dialect, Query, Row, Value};
+use super::db::{Backend, Db, Dialect, Query, Row, Value, args};
 use super::plan::{self, Step};
 use super::schema::{self, SIGN_IN_TABLES, TABLES};
 use super::{ALL_KEYS, ChangeSink, ForeignCommit, Result, StorageError};
@@ -23,7 +34,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema version of a fresh database (row `schema_version` of `zhuqi_meta`).
-pub const VERSION: i64 = 12;
+pub const VERSION: i64 = 13;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -51,7 +62,57 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::PROVINCE_SCALE,
     // 12: see `schema::ENTERPRISE_WEB`.
     schema::ENTERPRISE_WEB,
+    // 13: see `NUMBERING`.
+    NUMBERING,
 ];
+
+/// Sequence numbers from a sequence, and the commits' claims on them (version 13; see the module's
+/// description). `CACHE 1` (each number taken from the shared sequence, none held back by a
+/// connection): the sequence's `last_value` is then the highest number handed out. The claims are
+/// an unlogged table: they are never worth a disk flush, and a crash of the server, which ends every
+/// commit under way, empties it.
+const NUMBERING: &[&str] = &[
+    "CREATE SEQUENCE changes_seq MINVALUE 0 CACHE 1;",
+    "SELECT setval('changes_seq', GREATEST(
+         (SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'seq'), (SELECT COALESCE(MAX(seq), 0) FROM changes)));",
+    "CREATE UNLOGGED TABLE commit_claims (
+        pid INTEGER PRIMARY KEY,
+        floor BIGINT NOT NULL,
+        claimed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );",
+    "DELETE FROM counters WHERE name = 'seq';",
+];
+
+/// A commit's claim, by the connection's server process (one commit at a time on a connection):
+/// the highest number handed out so far. Committed on its own (an unlogged table: no flush).
+const CLAIM: &str = "INSERT INTO commit_claims (pid, floor) SELECT pg_backend_pid(), last_value FROM changes_seq
+     ON CONFLICT (pid) DO UPDATE SET floor = excluded.floor, claimed_at = excluded.claimed_at";
+/// Opens a commit's transaction. PostgreSQL ends it if the relay stops talking within it, so that
+/// its claim does not hold back every cursor.
+const BEGIN_NUMBERED: &str = "BEGIN; SET LOCAL idle_in_transaction_session_timeout = '15s'";
+/// The commit's transaction holds its claim: deleted when it commits, and until then locked.
+const HOLD_CLAIM: &str = "DELETE FROM commit_claims WHERE pid = pg_backend_pid()";
+/// Holds documents (`$2`) against other commits until the transaction ends: an advisory lock of the
+/// store's lock space (`$1`) per document, taken in the order of their keys.
+const LOCK_DOCS: &str = "SELECT pg_advisory_xact_lock(CAST(CAST($1 AS BIGINT) AS INTEGER), h)
+     FROM (SELECT DISTINCT hashtext(d) AS h FROM unnest(CAST($2 AS TEXT[])) AS d) AS k ORDER BY h";
+/// The highest number handed out, then the lowest claimed floor and whether any claim is older than
+/// [`ABANDONED`] (read in this order, before a snapshot begins).
+const HANDED_OUT: &str = "SELECT last_value FROM changes_seq";
+const CLAIMED: &str = "SELECT MIN(floor), COALESCE(BOOL_OR(claimed_at < clock_timestamp() - interval '5 seconds'), false)
+     FROM commit_claims";
+/// Whether a claim with a floor below `$1` remains, and whether one of those is older than
+/// [`ABANDONED`]: `$1` is within reach of a pull once none remains.
+const CLAIMED_BELOW: &str = "SELECT EXISTS (SELECT 1 FROM commit_claims WHERE floor < $1),
+     EXISTS (SELECT 1 FROM commit_claims WHERE floor < $1 AND claimed_at < clock_timestamp() - interval '5 seconds')";
+/// How old a claim is when nothing holding it means that its commit will never hold it: the time
+/// between a claim and its transaction's first statements, sent together.
+pub const ABANDONED: std::time::Duration = std::time::Duration::from_secs(5);
+/// Deletes the claims that are older than [`ABANDONED`] and that no transaction holds.
+const SWEEP_CLAIMS: &str = "DELETE FROM commit_claims WHERE pid IN (SELECT pid FROM commit_claims
+     WHERE claimed_at < clock_timestamp() - interval '5 seconds' FOR UPDATE SKIP LOCKED)";
+/// How long a relay waits for a commit numbered below one it announces (see `reachable`).
+const REACH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
 /// schemas of one database do not hear each other.
@@ -75,6 +136,22 @@ pub struct PostgresStorage {
     writer_id: String,
     /// The NOTIFY channel of this store's commits.
     channel: String,
+    /// The first key of this store's advisory locks on documents (from its schema's name).
+    lock_space: i32,
+    /// When abandoned claims were last swept (ms), so that pulls seeing an old claim sweep at most
+    /// once a second.
+    swept_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// See [`PostgresStorage::before_commit`].
+    before_commit: std::sync::RwLock<Option<CommitHook>>,
+}
+
+/// Run just before a numbered commit's transaction commits, with the highest number it took (0 for
+/// none).
+pub type CommitHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+thread_local! {
+    /// The highest number the commit under way on this thread took, for its [`CommitHook`].
+    static TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 impl From<deadpool_postgres::PoolError> for StorageError {
@@ -108,12 +185,25 @@ impl PostgresStorage {
             config,
             writer_id: uuid::Uuid::now_v7().to_string(),
             channel: String::new(),
+            lock_space: 0,
+            swept_at: Default::default(),
+            before_commit: Default::default(),
         };
         store.block(store.migrate())?;
-        let schema: String = store
-            .block(async { Ok(store.client().await?.query_one("SELECT current_schema()", &[]).await?.try_get(0)?) })?;
+        let (schema, lock_space): (String, i32) = store.block(async {
+            let r = store.client().await?.query_one("SELECT current_schema(), hashtext(current_schema())", &[]).await?;
+            Ok((r.try_get(0)?, r.try_get(1)?))
+        })?;
         store.channel = format!("{CHANNEL_PREFIX}{schema}").chars().take(63).collect();
+        store.lock_space = lock_space;
         Ok(store)
+    }
+
+    /// For tests: `hook` runs on the committing thread just before each numbered commit (a push)
+    /// commits, its numbers taken — a pause there lets commits numbered after it become visible
+    /// first.
+    pub fn before_commit(&self, hook: Option<CommitHook>) {
+        *self.before_commit.write().unwrap_or_else(|p| p.into_inner()) = hook;
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -145,7 +235,7 @@ impl PostgresStorage {
                 tx.batch_execute(&schema::create(TABLES, Dialect::Postgres)).await?;
                 tx.batch_execute(&schema::create(SIGN_IN_TABLES, Dialect::Postgres)).await?;
                 let later = schema::PHOTO_REFS.iter().chain(schema::POLICY_REACH).chain(schema::PROVINCE_SCALE);
-                let later = later.chain(schema::ENTERPRISE_WEB);
+                let later = later.chain(schema::ENTERPRISE_WEB).chain(NUMBERING);
                 for sql in schema::OFFICE_SETTINGS.iter().chain(later) {
                     tx.batch_execute(&schema::create(sql, Dialect::Postgres)).await?;
                 }
@@ -189,13 +279,115 @@ impl Backend for PostgresStorage {
         &self.writer_id
     }
 
+    fn write_changes<T>(&self, docs: &[&str], f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
+        let client = self.block(async {
+            let client = self.client().await?;
+            match self.claim(&client, docs).await {
+                Ok(()) => Ok(client),
+                Err(e) => {
+                    if abandon(&client).await.is_err() {
+                        drop(deadpool_postgres::Object::take(client));
+                    }
+                    Err(e)
+                }
+            }
+        })?;
+        TAKEN.set(0);
+        let out = f(&mut PgDb { runtime: self.runtime(), client: &client });
+        let hook = self.before_commit.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if out.is_ok()
+            && let Some(hook) = hook
+        {
+            hook(TAKEN.get());
+        }
+        let end = async {
+            match &out {
+                Ok(_) => Ok(client.batch_execute("COMMIT").await?),
+                Err(_) => abandon(&client).await,
+            }
+        };
+        if let Err(e) = self.block(end) {
+            // The server process ends with the connection; a claim left behind is swept.
+            drop(deadpool_postgres::Object::take(client));
+            return Err(e);
+        }
+        out
+    }
+
+    fn take_numbers(&self, db: &mut dyn Db, n: usize) -> Result<(u64, Vec<u64>)> {
+        if n == 0 {
+            return Ok((db.one(HANDED_OUT, vec![])?, Vec::new()));
+        }
+        // Other commits may take numbers in between: they need not follow one another. Every change
+        // of this commit's documents stored before has a lower number (it was taken while that
+        // commit held the documents), and every later one a higher number.
+        let sql = "SELECT nextval('changes_seq') FROM generate_series(1, CAST($1 AS BIGINT))";
+        let mut numbers: Vec<u64> = db.column(sql, args![n as i64])?;
+        numbers.sort_unstable();
+        let (Some(&first), Some(&last), true) = (numbers.first(), numbers.last(), numbers.len() == n) else {
+            return Err(StorageError::Corrupt(format!("{} sequence numbers for {n} changes", numbers.len())));
+        };
+        TAKEN.set(last);
+        Ok((first - 1, numbers))
+    }
+
+    fn numbered(&self, _last: u64) -> Option<Step> {
+        None
+    }
+
+    fn at_horizon<T>(&self, f: impl FnOnce(&mut dyn Db, u64) -> Result<T>) -> Result<T> {
+        let (client, horizon, old_claim) = self.block(async {
+            let client = self.client().await?;
+            let (handed, claimed) = (client.prepare_cached(HANDED_OUT).await?, client.prepare_cached(CLAIMED).await?);
+            // In this order (sent together): a number at or below the highest handed out was taken
+            // after its commit's claim was committed, so that claim is read below unless the commit
+            // ended before — and then the snapshot, which begins after, sees it.
+            let (handed, claimed, ()) = futures_util::try_join!(
+                client.query_one(&handed, &[]),
+                client.query_one(&claimed, &[]),
+                client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+            )?;
+            let handed: i64 = handed.try_get(0)?;
+            let floor: Option<i64> = claimed.try_get(0)?;
+            let horizon = floor.map_or(handed, |f| f.min(handed));
+            Ok((client, horizon.max(0) as u64, claimed.try_get::<_, bool>(1)?))
+        })?;
+        if old_claim {
+            self.sweep_soon();
+        }
+        let out = f(&mut PgDb { runtime: self.runtime(), client: &client }, horizon);
+        let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        if let Err(e) = self.block(async { Ok(client.batch_execute(end).await?) }) {
+            drop(deadpool_postgres::Object::take(client));
+            return Err(e);
+        }
+        out
+    }
+
+    fn lock_docs(&self, db: &mut dyn Db, docs: &[&str]) -> Result<()> {
+        let docs: Vec<String> = docs.iter().map(|d| (*d).to_owned()).collect();
+        db.execute(LOCK_DOCS, args![i64::from(self.lock_space), docs]).map(drop)
+    }
+
+    fn after_commit(&self, last: u64) {
+        let swept_at = self.swept_at.clone();
+        let waited = self.block(async {
+            let client = self.client().await?;
+            reachable(&client, last, &swept_at).await
+        });
+        if let Err(e) = waited {
+            tracing::warn!("commit {last} not yet within reach of pulls: {e}");
+        }
+    }
+
     fn announce(&self, seq: u64, keys: Vec<String>, docs: &[&str]) -> Option<Step> {
         let payload = notice_payload(&self.writer_id, seq, keys, docs);
         Some(Step::exec("notify", "SELECT pg_notify($1, $2)", vec![(&self.channel).into(), payload.into()]))
     }
 
     fn listen(&self, sink: ChangeSink) {
-        self.runtime().spawn(listen(self.config.clone(), self.channel.clone(), self.writer_id.clone(), sink));
+        let (config, channel, writer) = (self.config.clone(), self.channel.clone(), self.writer_id.clone());
+        self.runtime().spawn(listen(config, channel, writer, self.swept_at.clone(), sink));
     }
 
     fn after_bulk_load(&self) -> Result<()> {
@@ -205,6 +397,41 @@ impl Backend for PostgresStorage {
 }
 
 impl PostgresStorage {
+    /// Claims sequence numbers for a commit of `docs` and opens its transaction, holding the claim and
+    /// the documents (see the module's description); sent together, in this order.
+    async fn claim(&self, client: &Client, docs: &[&str]) -> Result<()> {
+        let claim = client.prepare_cached(CLAIM).await?;
+        let lock = client.prepare_cached(LOCK_DOCS).await?;
+        let hold = client.prepare_cached(HOLD_CLAIM).await?;
+        let space = i64::from(self.lock_space);
+        let lock_params: [&(dyn ToSql + Sync); 2] = [&space, &docs];
+        let (_, (), _, held) = futures_util::try_join!(
+            client.execute(&claim, &[]),
+            client.batch_execute(BEGIN_NUMBERED),
+            client.execute(&lock, &lock_params),
+            client.execute(&hold, &[]),
+        )?;
+        if held != 1 {
+            return Err(StorageError::Pool("the commit's claim on sequence numbers was swept as abandoned".into()));
+        }
+        Ok(())
+    }
+
+    /// Sweeps abandoned claims in the background, at most once a second.
+    fn sweep_soon(&self) {
+        if !sweep_due(&self.swept_at) {
+            return;
+        }
+        let pool = self.pool.clone();
+        self.runtime().spawn(async move {
+            if let Ok(client) = pool.get().await
+                && let Err(e) = sweep(&client).await
+            {
+                tracing::warn!("sweeping abandoned commit claims: {e}");
+            }
+        });
+    }
+
     /// Runs `f` in a transaction opened with `begin`: committed if `f` succeeds, rolled back (or the
     /// connection dropped) otherwise.
     fn transaction<T>(&self, begin: &str, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
@@ -229,6 +456,55 @@ impl Drop for PostgresStorage {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// Ends a commit's transaction that failed (if one is open) and withdraws its claim.
+async fn abandon(client: &Client) -> Result<()> {
+    let rollback = client.batch_execute("ROLLBACK");
+    let withdraw = client.batch_execute(HOLD_CLAIM);
+    futures_util::try_join!(rollback, withdraw)?;
+    Ok(())
+}
+
+/// Whether a sweep of abandoned claims is due (none in the last second), noting it if so.
+fn sweep_due(swept_at: &std::sync::atomic::AtomicI64) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (now, last) = (crate::now_ms(), swept_at.load(Relaxed));
+    now - last >= 1_000 && swept_at.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+}
+
+/// Deletes the abandoned claims (see [`ABANDONED`]); returns how many.
+async fn sweep(client: &tokio_postgres::Client) -> Result<u64> {
+    let n = client.execute(SWEEP_CLAIMS, &[]).await?;
+    if n > 0 {
+        tracing::warn!("swept {n} abandoned commit claim(s)");
+    }
+    Ok(n)
+}
+
+/// Waits until a pull's horizon reaches `seq`, a number handed out already: until no claim with a
+/// lower floor remains (their commits have ended), sweeping abandoned ones (at most once a second,
+/// by `swept_at`) — at most [`REACH_WAIT`].
+async fn reachable(client: &tokio_postgres::Client, seq: u64, swept_at: &std::sync::atomic::AtomicI64) -> Result<()> {
+    let below = client.prepare(CLAIMED_BELOW).await?;
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_micros(500);
+    loop {
+        let r = client.query_one(&below, &[&(seq as i64)]).await?;
+        let (waiting, old): (bool, bool) = (r.try_get(0)?, r.try_get(1)?);
+        if !waiting {
+            return Ok(());
+        }
+        if started.elapsed() > REACH_WAIT {
+            return Err(StorageError::Pool(format!("a commit numbered below {seq} is still under way")));
+        }
+        if old && sweep_due(swept_at) {
+            sweep(client).await?;
+            continue;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
     }
 }
 
@@ -374,8 +650,15 @@ fn notice_payload(writer: &str, seq: u64, keys: Vec<String>, docs: &[&str]) -> S
 }
 
 /// Listens for other relays' commits on a connection of its own, reconnecting when it drops; after a
-/// reconnection it reports "anything may have changed", since notices sent meanwhile are lost.
-async fn listen(config: tokio_postgres::Config, channel: String, writer: String, sink: ChangeSink) {
+/// reconnection it reports "anything may have changed", since notices sent meanwhile are lost. A
+/// commit is reported once a pull can reach it (see `reachable`): a device told of it then gets it.
+async fn listen(
+    config: tokio_postgres::Config,
+    channel: String,
+    writer: String,
+    swept_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    sink: ChangeSink,
+) {
     let mut reconnecting = false;
     loop {
         match config.connect(NoTls).await {
@@ -400,10 +683,11 @@ async fn listen(config: tokio_postgres::Config, channel: String, writer: String,
                 });
                 match client.batch_execute(&format!("LISTEN \"{}\"", channel.replace('"', ""))).await {
                     Ok(()) => {
-                        if reconnecting
-                            && let Ok(r) = client.query_one("SELECT value FROM counters WHERE name = 'seq'", &[]).await
-                        {
+                        if reconnecting && let Ok(r) = client.query_one(HANDED_OUT, &[]).await {
                             let seq = r.get::<_, i64>(0) as u64;
+                            if let Err(e) = reachable(&client, seq, &swept_at).await {
+                                tracing::warn!("change listener: {e}");
+                            }
                             sink(ForeignCommit { seq, keys: vec![ALL_KEYS.to_owned()], docs: Vec::new() });
                         }
                         while let Some(payload) = rx.recv().await {
@@ -417,6 +701,9 @@ async fn listen(config: tokio_postgres::Config, channel: String, writer: String,
                                     .unwrap_or_default()
                             };
                             let seq = v["s"].as_u64().unwrap_or(0);
+                            if let Err(e) = reachable(&client, seq, &swept_at).await {
+                                tracing::warn!("change listener: {e}");
+                            }
                             sink(ForeignCommit { seq, keys: strings(&v["k"]), docs: strings(&v["d"]) });
                         }
                     }

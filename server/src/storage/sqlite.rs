@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
-pub const VERSION: i64 = 12;
+pub const VERSION: i64 = 13;
 
 /// The statements that bring a database of version `i + 1` to version `i + 2` (in `schema`'s spelling).
 const MIGRATIONS: &[&[&str]] = &[
@@ -42,6 +42,9 @@ const MIGRATIONS: &[&[&str]] = &[
     schema::PROVINCE_SCALE,
     // 12: see `schema::ENTERPRISE_WEB`.
     schema::ENTERPRISE_WEB,
+    // 13: nothing here (PostgreSQL's sequence numbers, see `postgres::NUMBERING`): the single writer
+    // numbers changes with counter `seq`.
+    &[],
 ];
 
 pub struct SqliteStorage {

@@ -88,12 +88,11 @@ impl<B: Backend> RelayStorage for B {
         let ids: Vec<String> = self.read(|db| {
             rows_of(db, "SELECT id FROM docs WHERE kind = ANY($1) ORDER BY id", args![kinds], |mut r| r.get(0))
         })?;
-        // A chunk is read and written in one transaction that, like a push, holds the counter: a
+        // A chunk is read and written in one transaction that holds its documents as a push does: a
         // push of another relay meanwhile can't be overwritten by an older projection.
         for chunk in ids.chunks(200) {
             self.write(|db| {
-                let lock = if db.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
-                db.query(&format!("SELECT value FROM counters WHERE name = 'seq'{lock}"), vec![])?;
+                self.lock_docs(db, &chunk.iter().map(String::as_str).collect::<Vec<_>>())?;
                 let mut steps = Vec::new();
                 for id in chunk {
                     let mut rows = db
@@ -447,7 +446,12 @@ impl<B: Backend> RelayStorage for B {
     }
 
     fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>> {
-        self.write(|db| write_commits(self, db, commits))
+        let docs: Vec<&str> = commits.iter().flat_map(|c| &c.docs).map(|d| d.doc_id.as_str()).collect();
+        let out = self.write_changes(&docs, |db| write_commits(self, db, commits))?;
+        if let Some(&last) = out.iter().max() {
+            self.after_commit(last);
+        }
+        Ok(out)
     }
 
     fn user_keys(&self, user: &User) -> Result<Vec<String>> {
@@ -476,7 +480,7 @@ impl<B: Backend> RelayStorage for B {
     }
 
     fn pull(&self, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
-        self.snapshot(|db| pull(db, user_id, keys, cursor, device_id, budget))
+        self.at_horizon(|db, horizon| pull(db, user_id, keys, cursor, device_id, budget, horizon))
     }
 
     fn doc_in_scope(&self, doc_id: &str, keys: &[String]) -> Result<bool> {
@@ -492,7 +496,7 @@ impl<B: Backend> RelayStorage for B {
     }
 
     fn current_seq(&self) -> Result<u64> {
-        self.read(|db| db.counter("seq"))
+        self.at_horizon(|db, horizon| db.one(TOP, args![horizon]))
     }
 
     fn enterprise_region(&self, enterprise_id: &str) -> Result<Option<String>> {
@@ -904,18 +908,14 @@ fn stored_doc(r: &mut Row) -> Result<StoredDoc> {
     Ok(StoredDoc { kind: kind_of(r.get(0)?)?, snapshot: r.get(1)?, snapshot_seq: r.get(2)?, last_seq: r.get(3)? })
 }
 
-/// Stores pushes in the caller's transaction; returns, for each, the sequence number of its last
-/// write. Reads what the writes depend on first (two round trips on PostgreSQL), then executes the
-/// change log as one plan and every document's rows as another.
+/// Stores pushes in the caller's transaction (of `Backend::write_changes`, which holds their
+/// documents); returns, for each, the sequence number of its last write. Reads what the writes
+/// depend on first, then takes the numbers of the new changes, then executes the change log as one
+/// plan and every document's rows as another.
 fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -> Result<Vec<u64>> {
     let writer = backend.writer_id();
     let writes: Vec<&DocWrite> = commits.iter().flat_map(|c| &c.docs).collect();
-    // 1. The counter; on PostgreSQL its row stays locked until the transaction ends, so commits get
-    // their sequence numbers one after another, in the order they become visible. (SQLite's write
-    // transaction holds the whole database.)
-    let lock = if db.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
-    let first: u64 = db.one(&format!("SELECT value FROM counters WHERE name = 'seq'{lock}"), vec![])?;
-    // 2. Writes computed from copies another relay has changed since are refused; changes stored
+    // 1. Writes computed from copies another relay has changed since are refused; changes stored
     // already (a retried push) are skipped; enterprises' stored assignments are compared.
     let hashes: Vec<Vec<u8>> = writes.iter().flat_map(|d| &d.changes).map(|c| c.hash.clone()).collect();
     let enterprises: Vec<String> =
@@ -943,8 +943,11 @@ fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -
         }
     }
 
-    // 3. Number the new changes; the rows of a document are written for each of its writes that
-    // added any, in order.
+    // 2. Number the new changes (not those stored already, nor one given twice), in order; the rows
+    // of a document are written for each of its writes that added any, in order.
+    let new: Vec<bool> = writes.iter().flat_map(|d| &d.changes).map(|ch| stored.insert(ch.hash.clone())).collect();
+    let (first, numbers) = backend.take_numbers(db, new.iter().filter(|n| **n).count())?;
+    let (mut new, mut numbers) = (new.into_iter(), numbers.into_iter());
     let mut seq = first;
     let mut out = Vec::with_capacity(commits.len());
     let (mut changes, mut receipts, mut docs) = (Vec::new(), Vec::new(), Vec::new());
@@ -953,10 +956,10 @@ fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -
         for d in &c.docs {
             let before = seq;
             for ch in &d.changes {
-                if !stored.insert(ch.hash.clone()) {
+                if !new.next().unwrap_or(false) {
                     continue;
                 }
-                seq += 1;
+                seq = numbers.next().ok_or_else(|| StorageError::Corrupt("too few sequence numbers".into()))?;
                 changes.push(args![
                     seq,
                     &d.doc_id,
@@ -980,8 +983,8 @@ fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -
     if seq == first {
         return Ok(out);
     }
-    // 4. The change log and the receipts of the events (which the problems' timelines read), then
-    // the documents' rows, keys and projections, and the counter.
+    // 3. The change log and the receipts of the events (which the problems' timelines read), then
+    // the documents' rows, keys and projections, and the counter where the store keeps one.
     const CHANGE_COLUMNS: &[&str] =
         &["seq", "doc_id", "hash", "bytes", "user_id", "device_id", "received_at", "writer"];
     let mut log = vec![plan::rows("changes", CHANGE_COLUMNS, OnConflict::Insert, changes)];
@@ -990,7 +993,7 @@ fn write_commits(backend: &impl Backend, db: &mut dyn Db, commits: &[&Commit]) -
         log.push(plan::rows("event_receipts", columns, OnConflict::Ignore, receipts));
     }
     db.run(&log)?;
-    docs.push(Step::exec("counters", "UPDATE counters SET value = $1 WHERE name = 'seq'", args![seq]));
+    docs.extend(backend.numbered(seq));
     db.run(&docs)?;
     Ok(out)
 }
@@ -1038,44 +1041,81 @@ fn doc_steps(d: &DocWrite, last: u64, assigned: &mut HashMap<String, plan::Assig
     steps
 }
 
-/// What changed for a user since `cursor` (see `scope`), in one snapshot.
-fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id: &str, budget: usize) -> Result<Pull> {
-    // Most syncs find nothing new: one query.
-    let top = db.counter("seq")?;
-    if keys.is_empty() || cursor >= top {
-        return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
+/// The last stored change up to a horizon: a pull's top. (Where numbers come from a sequence, a
+/// failed commit leaves its numbers unused.)
+const TOP: &str = "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE seq <= $1";
+
+/// The documents changed under keys `$1` after the cursor `$2`, with the place from which the device
+/// needs each (see `pull_plan`: where the key was added, if after the cursor, else the first change
+/// after the cursor) and the key.
+const CHANGED: &str = "SELECT doc_id, added_seq, CASE WHEN added_seq > $2 THEN added_seq ELSE COALESCE(
+         (SELECT MIN(c.seq) FROM changes c WHERE c.doc_id = doc_keys.doc_id AND c.seq > $2), last_seq) END, key
+     FROM doc_keys WHERE key = ANY($1) AND last_seq > $2";
+
+/// What changed for a user since `cursor` (see `scope`), in one snapshot, up to the last change
+/// stored at or below `horizon` (see `Backend::at_horizon`). The snapshot may hold commits numbered
+/// above it: their changes wait for a later pull, and a document, its keys and the user's keys are
+/// read as they were at the top.
+fn pull(
+    db: &mut dyn Db,
+    user_id: &str,
+    keys: &[String],
+    cursor: u64,
+    device_id: &str,
+    budget: usize,
+    horizon: u64,
+) -> Result<Pull> {
+    // Most syncs find nothing new: nothing after the cursor can be read yet.
+    if cursor >= horizon {
+        return Ok(Pull { cursor, ..Pull::default() });
     }
-    // The user's key events, the documents changed under their keys (with the first change after the
-    // cursor of those that do not go whole: see `pull_plan`) and the keys removed from documents since
-    // the cursor.
-    let [events, changed, removed] = db.query_all([
+    // The top; the user's key events after the cursor (also those after the top: they tell which keys
+    // the user held at the top), the documents changed under their keys (with the first change after
+    // the cursor of those that do not go whole: see `pull_plan`) and the keys removed from documents
+    // since the cursor. Nothing is committed between the top and the horizon.
+    let [top, events, changed, removed] = db.query_all([
+        (TOP, args![horizon]),
         (
             "SELECT key, added, seq FROM user_key_events WHERE user_id = $1 AND seq > $2 ORDER BY seq",
             args![user_id, cursor],
         ),
-        (
-            "SELECT doc_id, added_seq, CASE WHEN added_seq > $2 THEN added_seq ELSE COALESCE(
-                 (SELECT MIN(c.seq) FROM changes c WHERE c.doc_id = doc_keys.doc_id AND c.seq > $2), last_seq) END
-             FROM doc_keys WHERE key = ANY($1) AND last_seq > $2 AND last_seq <= $3",
-            args![keys, cursor, top],
-        ),
+        (CHANGED, args![keys, cursor]),
         (
             "SELECT doc_id FROM doc_key_removals WHERE key = ANY($1) AND seq > $2 AND seq <= $3",
-            args![keys, cursor, top],
+            args![keys, cursor, horizon],
         ),
     ])?;
+    let top: u64 = top.into_iter().next().map(|mut r| r.get(0)).transpose()?.unwrap_or(0);
+    if keys.is_empty() || cursor >= top {
+        return Ok(Pull { cursor: top.max(cursor), ..Pull::default() });
+    }
     let events: Vec<(String, bool, u64)> =
         events.into_iter().map(|mut r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect::<Result<_>>()?;
-    let (gained, lost) = pull_plan::gained_and_lost(events, keys);
+    let (held, events) = pull_plan::keys_at(keys, events, top);
+    let (gained, lost) = pull_plan::gained_and_lost(events, &held);
+    // Keys held at the top but not now, nor gained since the cursor: their documents' changes too.
+    let mut changed = changed;
+    let again: Vec<String> =
+        held.iter().filter(|k| !keys.contains(k) && !gained.iter().any(|(g, _)| g == *k)).cloned().collect();
+    if !again.is_empty() {
+        changed.extend(db.query(CHANGED, args![again, cursor])?);
+    }
+    let held_set: HashSet<&str> = held.iter().map(String::as_str).collect();
     let mut docs: BTreeMap<String, pull_plan::Wanted> = BTreeMap::new();
     for mut r in changed {
-        pull_plan::changed(&mut docs, r.get(0)?, r.get(1)?, r.get(2)?, cursor);
+        let (doc, added, from, key): (String, u64, u64, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        // Needed from beyond the top (it waits for a later pull), or read with a key the user did not
+        // hold at the top.
+        if from > top || !held_set.contains(key.as_str()) {
+            continue;
+        }
+        pull_plan::changed(&mut docs, doc, added, from, cursor);
     }
     let mut purge_candidates: HashSet<String> = removed.into_iter().map(|mut r| r.get(0)).collect::<Result<_>>()?;
     // Documents under keys gained (sent whole) and under keys lost (perhaps purged).
     let mut queries: Vec<Query<'_>> = Vec::new();
     for (k, _) in &gained {
-        queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1 AND last_seq <= $2", args![k, top]));
+        queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1 AND added_seq <= $2", args![k, top]));
     }
     for k in &lost {
         queries.push(("SELECT doc_id FROM doc_keys WHERE key = $1", args![k]));
@@ -1094,7 +1134,7 @@ fn pull(db: &mut dyn Db, user_id: &str, keys: &[String], cursor: u64, device_id:
         HashSet::new()
     } else {
         let candidates: Vec<String> = purge_candidates.iter().cloned().collect();
-        db.column(IN_SCOPE, args![candidates, keys])?.into_iter().collect()
+        db.column(IN_SCOPE, args![candidates, &held[..]])?.into_iter().collect()
     };
     let purge = pull_plan::purge(&mut docs, purge_candidates, &visible);
     let mut pages = pull_plan::Pages::new(pull_plan::page_order(docs), budget, top);
