@@ -245,9 +245,10 @@ pub trait Backend: Send + Sync + 'static {
     fn lock_docs(&self, _db: &mut dyn Db, _docs: &[&str]) -> Result<()> {
         Ok(())
     }
-    /// Called when a commit whose highest number is `last` is stored, before it is announced to this
-    /// relay's listeners: returns once a pull can reach `last`.
-    fn after_commit(&self, _last: u64) {}
+    /// Called once `commits` are stored (each with the number of its last write, `seqs`), before the
+    /// relay announces them to its own listeners: a store where a pull may not reach them yet
+    /// announces them again once it can.
+    fn after_commit(&self, _commits: &[&super::Commit], _seqs: &[u64]) {}
     /// The step that tells the other relays sharing the store of a commit (its last sequence number,
     /// the scope keys and documents it touched), if any share it.
     fn announce(&self, _seq: u64, _keys: Vec<String>, _docs: &[&str]) -> Option<Step> {

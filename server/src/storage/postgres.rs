@@ -20,6 +20,12 @@
 //! nothing holds it: `FOR UPDATE SKIP LOCKED`); a relay that stops talking within a commit has
 //! its transaction ended by PostgreSQL after `idle_in_transaction_session_timeout`.
 //!
+//! Commits are announced (to this relay's live listeners, and to the others' by notice) as they
+//! land, perhaps before a pull can reach them: a device told of one might sync, stop below it, and
+//! hear of nothing more. So other relays' commits are reported to this relay once the horizon
+//! reaches them, and its own are announced again then when a lower claim remained as they committed
+//! ([`Reach`]).
+//!
 //! The driver is tokio-postgres with a deadpool pool, on a small runtime of this store's own: the
 //! trait's calls are blocking (they run on the relay's blocking threads) and wait on that runtime.
 
@@ -99,20 +105,18 @@ const LOCK_DOCS: &str = "SELECT pg_advisory_xact_lock(CAST(CAST($1 AS BIGINT) AS
 /// The highest number handed out, then the lowest claimed floor and whether any claim is older than
 /// [`ABANDONED`] (read in this order, before a snapshot begins).
 const HANDED_OUT: &str = "SELECT last_value FROM changes_seq";
-const CLAIMED: &str = "SELECT MIN(floor), COALESCE(BOOL_OR(claimed_at < clock_timestamp() - interval '5 seconds'), false)
+const CLAIMED: &str =
+    "SELECT MIN(floor), COALESCE(BOOL_OR(claimed_at < clock_timestamp() - interval '5 seconds'), false)
      FROM commit_claims";
-/// Whether a claim with a floor below `$1` remains, and whether one of those is older than
-/// [`ABANDONED`]: `$1` is within reach of a pull once none remains.
-const CLAIMED_BELOW: &str = "SELECT EXISTS (SELECT 1 FROM commit_claims WHERE floor < $1),
-     EXISTS (SELECT 1 FROM commit_claims WHERE floor < $1 AND claimed_at < clock_timestamp() - interval '5 seconds')";
+/// Whether another commit's claim with a floor below `$1` remains (a number handed out is within
+/// reach of a pull once none does).
+const CLAIMED_BELOW: &str = "SELECT EXISTS (SELECT 1 FROM commit_claims WHERE floor < $1)";
 /// How old a claim is when nothing holding it means that its commit will never hold it: the time
 /// between a claim and its transaction's first statements, sent together.
 pub const ABANDONED: std::time::Duration = std::time::Duration::from_secs(5);
 /// Deletes the claims that are older than [`ABANDONED`] and that no transaction holds.
 const SWEEP_CLAIMS: &str = "DELETE FROM commit_claims WHERE pid IN (SELECT pid FROM commit_claims
      WHERE claimed_at < clock_timestamp() - interval '5 seconds' FOR UPDATE SKIP LOCKED)";
-/// How long a relay waits for a commit numbered below one it announces (see `reachable`).
-const REACH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The channel of the commit notices is this followed by the schema's name: stores in different
 /// schemas of one database do not hear each other.
@@ -143,6 +147,28 @@ pub struct PostgresStorage {
     swept_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// See [`PostgresStorage::before_commit`].
     before_commit: std::sync::RwLock<Option<CommitHook>>,
+    /// Commits to announce again once a pull can reach them.
+    reach: std::sync::Arc<Reach>,
+}
+
+/// Commits to report once a pull can reach them (once the horizon reaches their last number): other
+/// relays', and this relay's own that it announced before (without documents: its cache holds them).
+#[derive(Default)]
+struct Reach {
+    pending: std::sync::Mutex<Vec<ForeignCommit>>,
+    wake: tokio::sync::Notify,
+    /// Where they are announced: the relay's, once it listens.
+    sink: std::sync::Mutex<Option<ChangeSink>>,
+}
+
+impl Reach {
+    fn push(&self, commit: ForeignCommit) {
+        if self.sink.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return;
+        }
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(commit);
+        self.wake.notify_one();
+    }
 }
 
 /// Run just before a numbered commit's transaction commits, with the highest number it took (0 for
@@ -152,6 +178,8 @@ pub type CommitHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 thread_local! {
     /// The highest number the commit under way on this thread took, for its [`CommitHook`].
     static TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether the last commit on this thread landed while a lower claim remained (see [`Reach`]).
+    static EARLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl From<deadpool_postgres::PoolError> for StorageError {
@@ -188,6 +216,7 @@ impl PostgresStorage {
             lock_space: 0,
             swept_at: Default::default(),
             before_commit: Default::default(),
+            reach: Default::default(),
         };
         store.block(store.migrate())?;
         let (schema, lock_space): (String, i32) = store.block(async {
@@ -302,6 +331,17 @@ impl Backend for PostgresStorage {
         }
         let end = async {
             match &out {
+                Ok(_) if TAKEN.get() > 0 => {
+                    // Whether a lower claim remains, sent with the commit: a claim made after this
+                    // check has a floor above this commit's numbers.
+                    let below = client.prepare_cached(CLAIMED_BELOW).await?;
+                    let last = TAKEN.get() as i64;
+                    let params: [&(dyn ToSql + Sync); 1] = [&last];
+                    let (early, ()) =
+                        futures_util::try_join!(client.query_one(&below, &params), client.batch_execute("COMMIT"))?;
+                    EARLY.set(early.try_get(0)?);
+                    Ok(())
+                }
                 Ok(_) => Ok(client.batch_execute("COMMIT").await?),
                 Err(_) => abandon(&client).await,
             }
@@ -347,10 +387,8 @@ impl Backend for PostgresStorage {
                 client.query_one(&claimed, &[]),
                 client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
             )?;
-            let handed: i64 = handed.try_get(0)?;
-            let floor: Option<i64> = claimed.try_get(0)?;
-            let horizon = floor.map_or(handed, |f| f.min(handed));
-            Ok((client, horizon.max(0) as u64, claimed.try_get::<_, bool>(1)?))
+            let (horizon, old_claim) = horizon_of(&handed, &claimed)?;
+            Ok((client, horizon, old_claim))
         })?;
         if old_claim {
             self.sweep_soon();
@@ -369,15 +407,15 @@ impl Backend for PostgresStorage {
         db.execute(LOCK_DOCS, args![i64::from(self.lock_space), docs]).map(drop)
     }
 
-    fn after_commit(&self, last: u64) {
-        let swept_at = self.swept_at.clone();
-        let waited = self.block(async {
-            let client = self.client().await?;
-            reachable(&client, last, &swept_at).await
-        });
-        if let Err(e) = waited {
-            tracing::warn!("commit {last} not yet within reach of pulls: {e}");
+    fn after_commit(&self, commits: &[&super::Commit], seqs: &[u64]) {
+        if !EARLY.replace(false) {
+            return;
         }
+        let Some(&last) = seqs.iter().max() else { return };
+        let mut keys: Vec<String> = commits.iter().flat_map(|c| c.notice_keys()).collect();
+        keys.sort();
+        keys.dedup();
+        self.reach.push(ForeignCommit { seq: last, keys, docs: Vec::new() });
     }
 
     fn announce(&self, seq: u64, keys: Vec<String>, docs: &[&str]) -> Option<Step> {
@@ -386,8 +424,11 @@ impl Backend for PostgresStorage {
     }
 
     fn listen(&self, sink: ChangeSink) {
+        *self.reach.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink);
         let (config, channel, writer) = (self.config.clone(), self.channel.clone(), self.writer_id.clone());
-        self.runtime().spawn(listen(config, channel, writer, self.swept_at.clone(), sink));
+        self.runtime().spawn(listen(config, channel, writer, self.reach.clone()));
+        let (pool, reach, swept_at) = (self.pool.clone(), self.reach.clone(), self.swept_at.clone());
+        self.runtime().spawn(announce_within_reach(pool, reach, swept_at));
     }
 
     fn after_bulk_load(&self) -> Result<()> {
@@ -398,18 +439,19 @@ impl Backend for PostgresStorage {
 
 impl PostgresStorage {
     /// Claims sequence numbers for a commit of `docs` and opens its transaction, holding the claim and
-    /// the documents (see the module's description); sent together, in this order.
+    /// then the documents (see the module's description); sent together, in this order. The claim is
+    /// held before the documents: waiting for another commit of one of them, it is not abandoned.
     async fn claim(&self, client: &Client, docs: &[&str]) -> Result<()> {
         let claim = client.prepare_cached(CLAIM).await?;
-        let lock = client.prepare_cached(LOCK_DOCS).await?;
         let hold = client.prepare_cached(HOLD_CLAIM).await?;
+        let lock = client.prepare_cached(LOCK_DOCS).await?;
         let space = i64::from(self.lock_space);
         let lock_params: [&(dyn ToSql + Sync); 2] = [&space, &docs];
-        let (_, (), _, held) = futures_util::try_join!(
+        let (_, (), held, _) = futures_util::try_join!(
             client.execute(&claim, &[]),
             client.batch_execute(BEGIN_NUMBERED),
-            client.execute(&lock, &lock_params),
             client.execute(&hold, &[]),
+            client.execute(&lock, &lock_params),
         )?;
         if held != 1 {
             return Err(StorageError::Pool("the commit's claim on sequence numbers was swept as abandoned".into()));
@@ -483,28 +525,55 @@ async fn sweep(client: &tokio_postgres::Client) -> Result<u64> {
     Ok(n)
 }
 
-/// Waits until a pull's horizon reaches `seq`, a number handed out already: until no claim with a
-/// lower floor remains (their commits have ended), sweeping abandoned ones (at most once a second,
-/// by `swept_at`) — at most [`REACH_WAIT`].
-async fn reachable(client: &tokio_postgres::Client, seq: u64, swept_at: &std::sync::atomic::AtomicI64) -> Result<()> {
-    let below = client.prepare(CLAIMED_BELOW).await?;
-    let started = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_micros(500);
+/// A pull's horizon from the answers of [`HANDED_OUT`] and [`CLAIMED`] (read in this order), and
+/// whether a claim is old enough to be abandoned.
+fn horizon_of(handed: &tokio_postgres::Row, claimed: &tokio_postgres::Row) -> Result<(u64, bool)> {
+    let handed: i64 = handed.try_get(0)?;
+    let floor: Option<i64> = claimed.try_get(0)?;
+    Ok((floor.map_or(handed, |f| f.min(handed)).max(0) as u64, claimed.try_get(1)?))
+}
+
+/// Announces the commits of [`Reach`] once a pull can reach them, polling the horizon while any
+/// wait (and sweeping abandoned claims, at most once a second by `swept_at`).
+async fn announce_within_reach(
+    pool: Pool,
+    reach: std::sync::Arc<Reach>,
+    swept_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
+) {
     loop {
-        let r = client.query_one(&below, &[&(seq as i64)]).await?;
-        let (waiting, old): (bool, bool) = (r.try_get(0)?, r.try_get(1)?);
-        if !waiting {
-            return Ok(());
+        reach.wake.notified().await;
+        let mut pause = std::time::Duration::from_micros(500);
+        while !reach.pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            let horizon = async {
+                let client = pool.get().await?;
+                let (handed, claimed) =
+                    (client.prepare_cached(HANDED_OUT).await?, client.prepare_cached(CLAIMED).await?);
+                let (handed, claimed) =
+                    futures_util::try_join!(client.query_one(&handed, &[]), client.query_one(&claimed, &[]))?;
+                let (horizon, old) = horizon_of(&handed, &claimed)?;
+                if old && sweep_due(&swept_at) {
+                    sweep(&client).await?;
+                }
+                Ok::<_, StorageError>(horizon)
+            };
+            match horizon.await {
+                Ok(horizon) => {
+                    let ready: Vec<ForeignCommit> = {
+                        let mut pending = reach.pending.lock().unwrap_or_else(|p| p.into_inner());
+                        let (ready, later) = pending.drain(..).partition(|c| c.seq <= horizon);
+                        *pending = later;
+                        ready
+                    };
+                    let sink = reach.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if let Some(sink) = sink {
+                        ready.into_iter().for_each(|c| sink(c));
+                    }
+                }
+                Err(e) => tracing::warn!("announcing commits within reach: {e}"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
         }
-        if started.elapsed() > REACH_WAIT {
-            return Err(StorageError::Pool(format!("a commit numbered below {seq} is still under way")));
-        }
-        if old && sweep_due(swept_at) {
-            sweep(client).await?;
-            continue;
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(std::time::Duration::from_millis(20));
     }
 }
 
@@ -651,14 +720,8 @@ fn notice_payload(writer: &str, seq: u64, keys: Vec<String>, docs: &[&str]) -> S
 
 /// Listens for other relays' commits on a connection of its own, reconnecting when it drops; after a
 /// reconnection it reports "anything may have changed", since notices sent meanwhile are lost. A
-/// commit is reported once a pull can reach it (see `reachable`): a device told of it then gets it.
-async fn listen(
-    config: tokio_postgres::Config,
-    channel: String,
-    writer: String,
-    swept_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    sink: ChangeSink,
-) {
+/// commit is reported once a pull can reach it (see [`Reach`]).
+async fn listen(config: tokio_postgres::Config, channel: String, writer: String, reach: std::sync::Arc<Reach>) {
     let mut reconnecting = false;
     loop {
         match config.connect(NoTls).await {
@@ -685,10 +748,7 @@ async fn listen(
                     Ok(()) => {
                         if reconnecting && let Ok(r) = client.query_one(HANDED_OUT, &[]).await {
                             let seq = r.get::<_, i64>(0) as u64;
-                            if let Err(e) = reachable(&client, seq, &swept_at).await {
-                                tracing::warn!("change listener: {e}");
-                            }
-                            sink(ForeignCommit { seq, keys: vec![ALL_KEYS.to_owned()], docs: Vec::new() });
+                            reach.push(ForeignCommit { seq, keys: vec![ALL_KEYS.to_owned()], docs: Vec::new() });
                         }
                         while let Some(payload) = rx.recv().await {
                             let Ok(v) = serde_json::from_str::<serde_json::Value>(&payload) else { continue };
@@ -701,10 +761,7 @@ async fn listen(
                                     .unwrap_or_default()
                             };
                             let seq = v["s"].as_u64().unwrap_or(0);
-                            if let Err(e) = reachable(&client, seq, &swept_at).await {
-                                tracing::warn!("change listener: {e}");
-                            }
-                            sink(ForeignCommit { seq, keys: strings(&v["k"]), docs: strings(&v["d"]) });
+                            reach.push(ForeignCommit { seq, keys: strings(&v["k"]), docs: strings(&v["d"]) });
                         }
                     }
                     Err(e) => tracing::warn!("change listener: {e}"),

@@ -448,9 +448,7 @@ impl<B: Backend> RelayStorage for B {
     fn commit(&self, commits: &[&Commit]) -> Result<Vec<u64>> {
         let docs: Vec<&str> = commits.iter().flat_map(|c| &c.docs).map(|d| d.doc_id.as_str()).collect();
         let out = self.write_changes(&docs, |db| write_commits(self, db, commits))?;
-        if let Some(&last) = out.iter().max() {
-            self.after_commit(last);
-        }
+        self.after_commit(commits, &out);
         Ok(out)
     }
 
