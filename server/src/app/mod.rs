@@ -96,6 +96,8 @@ pub struct AppState {
     pub(crate) touched: Mutex<Touched>,
     /// Syncs in progress per user (see `sync::route::SYNCS_PER_USER`).
     pub(crate) syncing: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Sessions of devices that synced lately (see `sync::route::RecentSessions`).
+    pub(crate) sessions: sync::route::RecentSessions,
     /// Actor ids known to be bound to a device (a binding never changes).
     pub bound_actors: Mutex<HashMap<Vec<u8>, String>>,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -158,6 +160,7 @@ impl AppState {
             sync_slots: tokio::sync::Semaphore::new(16 * cores()),
             touched: Mutex::default(),
             syncing: Mutex::default(),
+            sessions: Default::default(),
             bound_actors: Mutex::default(),
             trusted_proxies: config.trusted_proxies,
             metrics_access: config.metrics,

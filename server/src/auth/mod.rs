@@ -251,10 +251,11 @@ impl FromRequestParts<Arc<AppState>> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?.to_owned();
-        let state = state.clone();
-        let session = tokio::task::spawn_blocking(move || state.storage.session(&token_hash(&token)))
+        let (st, started) = (state.clone(), std::time::Instant::now());
+        let session = tokio::task::spawn_blocking(move || st.storage.session(&token_hash(&token)))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
+        state.metrics.stage(crate::http::metrics::Stage::Session, started);
         authorize_session(session).map(Authed)
     }
 }

@@ -21,7 +21,58 @@ pub struct Metrics {
     pub sign_ins_throttled: AtomicU64,
     pub connections_refused: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Time spent in each [`Stage`] of the syncs served, in microseconds (summed over requests
+    /// served side by side, so wall time, not CPU time).
+    stage_us: [AtomicU64; STAGES.len()],
+    /// Group commits written, the pushes they stored, and the time spent writing them.
+    pub commit_batches: AtomicU64,
+    pub commits_batched: AtomicU64,
+    pub commit_write_us: AtomicU64,
 }
+
+/// Where a sync's time goes (`zhuqi_sync_stage_seconds_total`).
+#[derive(Clone, Copy, Debug)]
+pub enum Stage {
+    /// Finding the device's session from its token (every authenticated request).
+    Session = 0,
+    /// Waiting for one of the sync slots (`AppState::sync_slots`) and the user's own turn.
+    Queued = 1,
+    /// Reading the request's body.
+    Body = 2,
+    /// Decompressing and decoding it.
+    Decode = 3,
+    /// The device's scope keys, actors and directory version; devices seen; actor binding.
+    Context = 4,
+    /// A push's reads before the push lock: scope of its documents, documents into the cache.
+    PushReads = 5,
+    /// Waiting for the push lock.
+    PushLock = 6,
+    /// Validating under the push lock (changes applied, events judged, projections built).
+    Validate = 7,
+    /// Waiting for the group commit that stores the push (and writing it, for its writer).
+    Commit = 8,
+    /// Reading what changed in the device's scope.
+    Pull = 9,
+    /// The part of the directory the device lacks.
+    Directory = 10,
+    /// Encoding and compressing the answer.
+    Encode = 11,
+}
+
+const STAGES: [&str; 12] = [
+    "session",
+    "queued",
+    "body",
+    "decode",
+    "context",
+    "push_reads",
+    "push_lock",
+    "validate",
+    "commit",
+    "pull",
+    "directory",
+    "encode",
+];
 
 /// Routes counted in `zhuqi_requests_total`.
 #[derive(Clone, Copy)]
@@ -57,6 +108,18 @@ impl Metrics {
         self.sync_sum_us.fetch_add((seconds * 1e6) as u64, Relaxed);
     }
 
+    /// Adds the time since `from` to `stage`; returns now (the start of the next stage).
+    pub fn stage(&self, stage: Stage, from: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        self.stage_us[stage as usize].fetch_add(now.duration_since(from).as_micros() as u64, Relaxed);
+        now
+    }
+
+    /// Seconds spent so far in each stage, by name.
+    pub fn stage_seconds(&self) -> Vec<(&'static str, f64)> {
+        STAGES.iter().zip(&self.stage_us).map(|(name, us)| (*name, us.load(Relaxed) as f64 / 1e6)).collect()
+    }
+
     pub fn render(&self, connected_devices: u64, documents: u64) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP zhuqi_requests_total HTTP requests by route.\n# TYPE zhuqi_requests_total counter");
@@ -80,7 +143,21 @@ impl Metrics {
         let _ = writeln!(s, "zhuqi_sync_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(s, "zhuqi_sync_duration_seconds_sum {}", self.sync_sum_us.load(Relaxed) as f64 / 1e6);
         let _ = writeln!(s, "zhuqi_sync_duration_seconds_count {count}");
+        let _ = writeln!(
+            s,
+            "# HELP zhuqi_sync_stage_seconds_total Time syncs spent in each stage, summed over requests.\n# TYPE zhuqi_sync_stage_seconds_total counter"
+        );
+        for (name, seconds) in self.stage_seconds() {
+            let _ = writeln!(s, "zhuqi_sync_stage_seconds_total{{stage=\"{name}\"}} {seconds}");
+        }
+        let write = self.commit_write_us.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            s,
+            "# HELP zhuqi_commit_write_seconds_total Time spent writing group commits.\n# TYPE zhuqi_commit_write_seconds_total counter\nzhuqi_commit_write_seconds_total {write}"
+        );
         for (name, help, v) in [
+            ("zhuqi_commit_batches_total", "Group commits written (one transaction each).", &self.commit_batches),
+            ("zhuqi_commits_batched_total", "Pushes stored by the group commits.", &self.commits_batched),
             ("zhuqi_sync_bytes_in_total", "Compressed request bytes received by /v1/sync.", &self.bytes_in),
             ("zhuqi_sync_bytes_out_total", "Compressed response bytes sent by /v1/sync.", &self.bytes_out),
             ("zhuqi_changes_accepted_total", "Pushed changes stored.", &self.changes_accepted),

@@ -18,10 +18,15 @@ pub enum OnConflict {
     Ignore,
     /// The row there takes the new values; the key is these columns.
     Update(&'static [&'static str]),
+    /// As `Update`, only when one of the second columns differs: the other columns are kept up to
+    /// date by a plain `UPDATE` beforehand, which leaves the indexes on the second columns alone
+    /// (setting an indexed column, even to the value it has, rewrites its index entry).
+    UpdateIfChanged(&'static [&'static str], &'static [&'static str]),
     /// The row there takes the new values of the second columns only; the key is the first.
     Refresh(&'static [&'static str], &'static [&'static str]),
     /// As `Refresh`, only when the row there has the same value in the third column (its owner):
-    /// a row another document wrote under the same key is left alone.
+    /// a row another document wrote under the same key is left alone; and only when one of the
+    /// second columns differs (a row that would not change is not written again).
     RefreshOwn(&'static [&'static str], &'static [&'static str], &'static str),
 }
 
@@ -112,6 +117,13 @@ const ENTERPRISE_COLUMNS: &[&str] = &[
     "revenue",
     "founded",
 ];
+/// What an enterprise's row takes at each write when its indexed columns (credit code, region) are
+/// as stored: the other columns of [`ENTERPRISE_COLUMNS`], in place (the parameters are its values).
+const ENTERPRISE_IN_PLACE: &str = "UPDATE enterprises SET name = $2, industry = $5, tags = $6, address = $7,
+        updated_at = $8, employees = $9, revenue = $10, founded = $11
+    WHERE id = $1 AND uscc = $3 AND region_id = $4";
+/// The indexed columns of an enterprise's row.
+const ENTERPRISE_INDEXED: &[&str] = &["uscc", "region_id"];
 const ENTERPRISE_POLICY_COLUMNS: &[&str] = &["enterprise_id", "policy_id", "told", "mark"];
 const POLICY_COLUMNS: &[&str] = &[
     "id",
@@ -131,21 +143,45 @@ const VISIT_COLUMNS: &[&str] =
 /// What a visit's row takes again at each write of its enterprise: its (corrected) day and its
 /// enterprise's region.
 const VISIT_REFRESHED: &[&str] = &["date", "day", "region_id"];
-/// The day each visit of enterprise `$1` counts on (see `schema::PROVINCE_SCALE`), and the
-/// department of its cadre when it was first stored.
-const VISITS_COUNTED: &str = "UPDATE visits SET
-        counted_day = CASE
-            WHEN received_at IS NOT NULL
+/// The day a visit counts on (see `schema::PROVINCE_SCALE`): its own, or the day the relay received
+/// it when that was later than the offline window allows.
+macro_rules! counted_day {
+    () => {
+        "CASE WHEN received_at IS NOT NULL
                 AND received_at - day > (SELECT value FROM counters WHERE name = 'offline_window_ms')
             THEN ((received_at + 28800000) / 86400000) * 86400000 - 28800000
-            ELSE day END,
-        cadre_department_id = COALESCE(cadre_department_id,
-            (SELECT department_id FROM users WHERE users.id = visits.cadre_id))
-    WHERE enterprise_id = $1";
-/// Enterprise `$1`'s visits per year of their counted days.
+            ELSE day END"
+    };
+}
+/// The department of a visit's cadre when the visit was first stored.
+macro_rules! cadre_department {
+    () => {
+        "COALESCE(cadre_department_id, (SELECT department_id FROM users WHERE users.id = visits.cadre_id))"
+    };
+}
+/// The day each visit of enterprise `$1` counts on, and the department of its cadre when it was
+/// first stored; only rows whose values change are written (most of an enterprise's visits keep
+/// theirs at each of its writes).
+const VISITS_COUNTED: &str = concat!(
+    "UPDATE visits SET counted_day = ",
+    counted_day!(),
+    ", cadre_department_id = ",
+    cadre_department!(),
+    " WHERE enterprise_id = $1 AND (counted_day IS DISTINCT FROM ",
+    counted_day!(),
+    " OR cadre_department_id IS DISTINCT FROM ",
+    cadre_department!(),
+    ")"
+);
+/// Enterprise `$1`'s visits per year of their counted days. A visit's month is the one whose bounds
+/// hold its counted day; the bounds on `m.month` change nothing (the year of a day `d` days after
+/// 1970-01-01 lies between 1970 + d / 366 and 1970 + d / 365) but let the join read the few months
+/// of those years instead of the whole calendar for each visit.
 pub const VISIT_YEARS: &str = "INSERT INTO visit_years (enterprise_id, year, region_id, visits)
     SELECT v.enterprise_id, m.month / 100, MIN(v.region_id), COUNT(*)
     FROM visits v JOIN calendar_months m ON v.counted_day >= m.starts AND v.counted_day < m.ends
+        AND m.month >= (1970 + (v.counted_day + 28800000) / 86400000 / 366) * 100
+        AND m.month < (1971 + (v.counted_day + 28800000) / 86400000 / 365) * 100
     WHERE v.enterprise_id = $1 AND v.region_id IS NOT NULL GROUP BY v.enterprise_id, m.month / 100";
 const PROBLEM_COLUMNS: &[&str] = &[
     "id",
@@ -218,7 +254,13 @@ pub fn projection(id: &str, p: &Projection) -> Vec<Step> {
                     ]
                 })
                 .collect::<Vec<_>>();
-            let mut steps = vec![rows("enterprises", ENTERPRISE_COLUMNS, OnConflict::Update(ID), vec![row])];
+            // A visit changes the row's time only: it is updated in place, and written whole when
+            // new or moved to another region or credit code.
+            let whole = OnConflict::UpdateIfChanged(ID, ENTERPRISE_INDEXED);
+            let mut steps = vec![
+                Step::exec("enterprises", ENTERPRISE_IN_PLACE, row.clone()),
+                rows("enterprises", ENTERPRISE_COLUMNS, whole, vec![row]),
+            ];
             // What it knows of each policy: rewritten whole (a corrected visit may drop one).
             steps.push(Step::delete("enterprise_policies", "enterprise_id", id));
             let known: Vec<Vec<Value>> = s
@@ -445,15 +487,27 @@ pub fn insert_sql(r: &Rows, exprs: &[String], from: Option<&str>) -> String {
         OnConflict::Insert => String::new(),
         OnConflict::Ignore => " ON CONFLICT DO NOTHING".into(),
         OnConflict::Update(key) => update(key, r.columns.iter().filter(|c| !key.contains(c))),
+        OnConflict::UpdateIfChanged(key, watched) => format!(
+            "{} WHERE {}",
+            update(key, r.columns.iter().filter(|c| !key.contains(c))),
+            changed(r.table, watched)
+        ),
         OnConflict::Refresh(key, set) => update(key, set.iter()),
         OnConflict::RefreshOwn(key, set, owner) => {
-            format!("{} WHERE {}.{owner} = excluded.{owner}", update(key, set.iter()), r.table)
+            let table = r.table;
+            format!("{} WHERE {table}.{owner} = excluded.{owner} AND {}", update(key, set.iter()), changed(table, set))
         }
     };
     match from {
         None => format!("{head}VALUES ({}){tail}", values.join(", ")),
         Some(from) => format!("{head}SELECT {} FROM {from}{tail}", values.join(", ")),
     }
+}
+
+/// Whether a conflicting row of `table` differs from the new one in one of `columns`.
+fn changed(table: &str, columns: &[&str]) -> String {
+    let differs: Vec<String> = columns.iter().map(|c| format!("{table}.{c} IS DISTINCT FROM excluded.{c}")).collect();
+    format!("({})", differs.join(" OR "))
 }
 
 fn update<'a>(key: &[&str], set: impl Iterator<Item = &'a &'static str>) -> String {
@@ -476,6 +530,12 @@ mod tests {
         };
         let sqlite = insert_sql(&r, &["$1".into(), "$2".into()], None);
         assert_eq!(sqlite, "INSERT INTO t (id, a) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET a = excluded.a");
+        let watched = Rows { on_conflict: OnConflict::UpdateIfChanged(&["id"], &["a"]), ..r.clone() };
+        assert_eq!(
+            insert_sql(&watched, &["$1".into(), "$2".into()], None),
+            "INSERT INTO t (id, a) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET a = excluded.a \
+             WHERE (t.a IS DISTINCT FROM excluded.a)"
+        );
         let events = Rows { receipt_of: Some((1, 0)), on_conflict: OnConflict::Insert, ..r };
         let pg = insert_sql(&events, &["e".into(), "k".into()], Some("UNNEST($1::text[], $2::text[]) AS x(e, k)"));
         assert_eq!(

@@ -10,7 +10,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// The schema version of a fresh database (`PRAGMA user_version`).
 pub const VERSION: i64 = 13;
@@ -53,6 +54,65 @@ pub struct SqliteStorage {
     path: std::path::PathBuf,
     /// This instance's name in `changes.writer`.
     writer_id: String,
+    checkpoints: Arc<Checkpoints>,
+}
+
+/// Checkpoints (copying the WAL's pages into the database file) run on a thread of the store's own,
+/// beside the writer rather than in it: SQLite's automatic checkpoint would run in the committing
+/// connection, holding every commit waiting behind it for its writes and flushes, after every 1,000
+/// pages. Here the writer's connection checkpoints only if the WAL passes [`BACKSTOP_PAGES`] (the
+/// thread fell behind), and the thread copies what the commits of the last [`CHECKPOINT_EVERY`]
+/// wrote (a page written by several commits meanwhile is copied once). Durability is the WAL's: a
+/// commit is flushed to it before it is acknowledged, whenever its pages reach the database file.
+struct Checkpoints {
+    /// Commits since the store opened, and whether it is closing.
+    state: Mutex<(u64, bool)>,
+    wake: Condvar,
+}
+
+/// How often the checkpoint thread copies the WAL into the database file while commits arrive.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// The WAL's size (pages) at which the writer checkpoints itself, should the thread fall behind.
+const BACKSTOP_PAGES: i64 = 25_000;
+
+impl Checkpoints {
+    fn committed(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
+        self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.wake.notify_one();
+    }
+
+    /// The checkpoint thread: once commits arrived, waits out the interval, then copies what the
+    /// WAL holds (PASSIVE: without waiting for readers or the writer); until the store closes.
+    fn run(&self, conn: Connection) {
+        let mut done = 0;
+        let mut last = Instant::now();
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                while state.0 == done && !state.1 {
+                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                if state.1 {
+                    return;
+                }
+                done = state.0;
+            }
+            let due = last + CHECKPOINT_EVERY;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            last = Instant::now();
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!("checkpointing the relay's database: {e}");
+            }
+        }
+    }
 }
 
 /// Reader connections kept open for reuse (opening one reads the schema: ~0.5 ms); as many as the
@@ -110,7 +170,20 @@ impl SqliteStorage {
             tx.commit()?;
         }
         let writer_id = uuid::Uuid::now_v7().to_string();
-        Ok(SqliteStorage { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path, writer_id })
+        conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)?;
+        let checkpoints = Arc::new(Checkpoints { state: Mutex::new((0, false)), wake: Condvar::new() });
+        let (copier, c) = (open_conn(&path)?, checkpoints.clone());
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || c.run(copier))
+            .map_err(|e| StorageError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(SqliteStorage { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path, writer_id, checkpoints })
+    }
+}
+
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        self.checkpoints.close();
     }
 }
 
@@ -141,6 +214,7 @@ impl Backend for SqliteStorage {
         let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
         let out = f(&mut SqliteDb(&tx))?;
         tx.commit()?;
+        self.checkpoints.committed();
         Ok(out)
     }
 

@@ -11,6 +11,7 @@ pub mod validate;
 
 use crate::app::Notice;
 use crate::http::error::{ApiError, STALE, log_text};
+use crate::http::metrics::Stage;
 use crate::storage::{Commit, Pull, Session, StorageError, SyncContext};
 use crate::sync::directory::{Circle, Snapshot};
 use crate::sync::docs::{CachedDoc, MEMORY_PER_SAVED_BYTE};
@@ -20,6 +21,7 @@ use axum::http::StatusCode;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use validate::{Pusher, Verdict};
 use zhuqi_core::document::{Document, parse_events, raw_events_of};
 use zhuqi_core::domain::event::fold;
@@ -62,9 +64,14 @@ pub fn serve(
     if header_version.is_some_and(|v| v != PROTOCOL_VERSION) {
         return Err(upgrade_required());
     }
+    let t = Instant::now();
     let request = decode_request(body)?;
+    state.metrics.stage(Stage::Decode, t);
     let response = sync(state, session, request)?;
-    Ok(encode(&response))
+    let t = Instant::now();
+    let out = encode(&response);
+    state.metrics.stage(Stage::Encode, t);
+    Ok(out)
 }
 
 /// Reads a `/v1/sync` body as [`serve`] does before any other work: one gzip member holding one CBOR
@@ -103,6 +110,7 @@ fn check_push(request: &SyncRequest) -> Result<(), ApiError> {
 
 fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncResponse, ApiError> {
     let storage = state.storage.as_ref();
+    let t = Instant::now();
     // When a device was last seen is bookkeeping: failing to write it fails no sync.
     if let Err(e) = state.touch(session) {
         tracing::warn!("recording devices seen: {}", e.message);
@@ -122,14 +130,18 @@ fn sync(state: &AppState, session: &Session, req: SyncRequest) -> Result<SyncRes
     }
     let ctx = storage.sync_context(&session.user, &session.device_id)?;
     let dir = state.directory.at(storage, ctx.directory_version)?;
+    state.metrics.stage(Stage::Context, t);
     let mut acked = Vec::new();
     let mut rejected = Vec::new();
     if !req.push.is_empty() {
         push(state, session, &ctx, &dir, req.push, false, &mut acked, &mut rejected)?;
     }
+    let t = Instant::now();
     let budget = req.max_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1024, MAX_PAGE_BYTES) as usize;
     let pull = storage.pull(&session.user.id, &ctx.keys, req.cursor, &session.device_id, budget)?;
+    let t = state.metrics.stage(Stage::Pull, t);
     let (directory, directory_version) = directory_for(state, session, &ctx, &dir, req.directory_version, &pull)?;
+    state.metrics.stage(Stage::Directory, t);
     Ok(SyncResponse {
         protocol: PROTOCOL_VERSION,
         acked,
@@ -254,6 +266,7 @@ fn push_once(
     rejected: &mut Vec<Rejection>,
 ) -> Result<(), ApiError> {
     let storage = state.storage.as_ref();
+    let t = Instant::now();
     // What needs the database is read first, beside other pushes: the device's actor ids, which
     // documents the user may read now, and the documents themselves (into the cache).
     let keys = &ctx.keys;
@@ -264,9 +277,11 @@ fn push_once(
     let relay_side = author::is_relay_device(&session.device_id);
     state.docs.prefetch_within(storage, &ids, if relay_side { usize::MAX } else { state.push_budget })?;
     // Pushes are validated one at a time: each sees the documents as the last one left them.
+    let t = state.metrics.stage(Stage::PushReads, t);
     state.push_waiting.fetch_add(1, Relaxed);
     let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
     state.push_waiting.fetch_sub(1, Relaxed);
+    let t = state.metrics.stage(Stage::PushLock, t);
     let pusher = Pusher {
         user: &session.user,
         device_id: &session.device_id,
@@ -452,6 +467,7 @@ fn push_once(
         }
         Ok(())
     };
+    let t = state.metrics.stage(Stage::Validate, t);
     if writes.is_empty() || (all_or_nothing && !rejected.is_empty()) {
         drop(_guard);
         save_copies(rejected, copies);
@@ -473,7 +489,9 @@ fn push_once(
     let slot = state.commits.enqueue(commit);
     drop(_guard);
     save_copies(rejected, copies);
-    let (commit, last_seq) = state.commits.wait(state, &slot)?;
+    let waited = state.commits.wait(state, &slot);
+    state.metrics.stage(Stage::Commit, t);
+    let (commit, last_seq) = waited?;
     for id in &ids {
         state.docs.committed(id, last_seq);
     }
@@ -485,11 +503,21 @@ fn push_once(
 }
 
 /// Group commit: pushes validated one after another are stored together, one transaction (and one
-/// disk flush) for all those waiting, by whichever pusher gets to the writer first.
+/// disk flush) for all those waiting, by whichever pusher finds no batch being written: it writes
+/// every commit queued meanwhile. Each pusher waits for its own result, and is woken as soon as the
+/// batch holding it is stored (not when it next gets hold of the writer).
 #[derive(Default)]
 pub struct CommitQueue {
-    pending: Mutex<Vec<(Commit, Arc<Slot>)>>,
-    writer: Mutex<()>,
+    inner: Mutex<Queue>,
+    /// Signalled when a batch is stored (or failed).
+    written: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<(Commit, Arc<Slot>)>,
+    /// Whether a pusher is writing a batch.
+    writing: bool,
 }
 
 #[derive(Default)]
@@ -511,9 +539,13 @@ impl From<Failure> for ApiError {
 }
 
 impl CommitQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn enqueue(&self, commit: Commit) -> Arc<Slot> {
         let slot = Arc::new(Slot::default());
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push((commit, slot.clone()));
+        self.lock().pending.push((commit, slot.clone()));
         slot
     }
 
@@ -522,39 +554,56 @@ impl CommitQueue {
     }
 
     /// Waits until the commit in `slot` is stored, writing it (with every other waiting one) if
-    /// no other pusher is doing so.
+    /// no other pusher is writing a batch.
     fn wait(&self, state: &AppState, slot: &Slot) -> Result<(Commit, u64), ApiError> {
+        let mut queue = self.lock();
         loop {
             if let Some(r) = Self::take_result(slot) {
                 return r.map_err(ApiError::from);
             }
-            let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(r) = Self::take_result(slot) {
-                return r.map_err(ApiError::from);
-            }
-            self.write_waiting(state);
+            queue = if queue.writing {
+                self.written.wait(queue).unwrap_or_else(|p| p.into_inner())
+            } else {
+                self.write_waiting(state, queue)
+            };
         }
     }
 
-    /// Makes durable every commit queued before the call: writes those waiting (with the writer's
-    /// lock, so a batch another pusher is writing has landed first).
+    /// Makes durable every commit queued before the call: once a batch another pusher is writing
+    /// has landed, writes those still waiting.
     fn flush(&self, state: &AppState) {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.write_waiting(state);
+        let mut queue = self.lock();
+        while queue.writing {
+            queue = self.written.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(self.write_waiting(state, queue));
     }
 
-    /// Writes the commits waiting, as one batch; the caller holds the writer's lock.
-    fn write_waiting(&self, state: &AppState) {
-        let batch: Vec<(Commit, Arc<Slot>)> =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if batch.is_empty() {
-            return;
+    /// Writes the commits waiting, as one batch, unless another pusher is writing one (the caller
+    /// saw none); wakes the waiting pushers once it is stored. Returns the queue locked again.
+    fn write_waiting<'a>(
+        &'a self,
+        state: &AppState,
+        mut queue: std::sync::MutexGuard<'a, Queue>,
+    ) -> std::sync::MutexGuard<'a, Queue> {
+        if queue.pending.is_empty() {
+            return queue;
         }
+        let batch = std::mem::take(&mut queue.pending);
+        queue.writing = true;
+        drop(queue);
         let commits: Vec<&Commit> = batch.iter().map(|(c, _)| c).collect();
-        match state.storage.commit(&commits) {
+        let started = Instant::now();
+        let written = state.storage.commit(&commits);
+        let m = &state.metrics;
+        m.commit_write_us.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        m.commit_batches.fetch_add(1, Relaxed);
+        m.commits_batched.fetch_add(commits.len() as u64, Relaxed);
+        let set = |s: &Slot, r| *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        match written {
             Ok(seqs) => {
                 for ((commit, s), seq) in batch.into_iter().zip(seqs) {
-                    *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ok((commit, seq)));
+                    set(&s, Ok((commit, seq)));
                 }
             }
             Err(e) => {
@@ -568,13 +617,17 @@ impl CommitQueue {
                 // changes: under the push lock (no validation running), fail every queued
                 // commit and forget the cached documents.
                 let _guard = state.push_lock.lock().unwrap_or_else(|p| p.into_inner());
-                let queued = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+                let queued = std::mem::take(&mut self.lock().pending);
                 for (_, s) in batch.into_iter().chain(queued) {
-                    *s.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(failure.clone()));
+                    set(&s, Err(failure.clone()));
                 }
                 state.docs.clear();
             }
         }
+        let mut queue = self.lock();
+        queue.writing = false;
+        self.written.notify_all();
+        queue
     }
 }
 

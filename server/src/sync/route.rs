@@ -4,9 +4,11 @@
 use crate::app::{AppState, blocking};
 use crate::http::body::{counted, read_body};
 use crate::http::error::ApiError;
-use crate::http::metrics::Route;
+use crate::http::metrics::{Route, Stage};
 use axum::body::Body;
-use axum::extract::State;
+use crate::storage::Session;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -49,10 +51,79 @@ impl Drop for InProgress {
     }
 }
 
+/// Sessions of devices that synced lately, by the hash of their token, so that a sync finds its
+/// user (whose turn it waits for, see `InProgress`) without a trip to the blocking threads. A
+/// remembered session only names the line the request waits in: before any work, `sync` reads the
+/// session again from storage on the thread that serves the request, so a revoked or expired
+/// device is refused as before.
+#[derive(Default)]
+pub struct RecentSessions(std::sync::Mutex<std::collections::HashMap<Vec<u8>, Session>>);
+
+/// Sessions remembered at most; the memory is cleared when full (each is read again once).
+const RECENT_SESSIONS: usize = 100_000;
+
+impl RecentSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<u8>, Session>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, hash: &[u8]) -> Option<Session> {
+        self.lock().get(hash).cloned()
+    }
+
+    fn put(&self, hash: Vec<u8>, session: Session) {
+        let mut map = self.lock();
+        if map.len() >= RECENT_SESSIONS {
+            map.clear();
+        }
+        map.insert(hash, session);
+    }
+
+    fn forget(&self, hash: &[u8]) {
+        self.lock().remove(hash);
+    }
+}
+
+/// A sync's device: remembered (see [`RecentSessions`]), or found as [`crate::auth::Authed`] finds it.
+pub struct SyncAuthed {
+    session: Session,
+    token_hash: Vec<u8>,
+    remembered: bool,
+}
+
+impl FromRequestParts<Arc<AppState>> for SyncAuthed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let token = crate::auth::bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let token_hash = crate::auth::token_hash(token);
+        if let Some(session) = state.sessions.get(&token_hash) {
+            return Ok(SyncAuthed { session, token_hash, remembered: true });
+        }
+        let crate::auth::Authed(session) = crate::auth::Authed::from_request_parts(parts, state).await?;
+        state.sessions.put(token_hash.clone(), session.clone());
+        Ok(SyncAuthed { session, token_hash, remembered: false })
+    }
+}
+
+impl SyncAuthed {
+    /// The session to serve the sync as: a remembered one read again from storage (refused, and
+    /// forgotten, if the device was revoked or its token expired meanwhile).
+    fn current(self, state: &AppState) -> Result<Session, ApiError> {
+        if !self.remembered {
+            return Ok(self.session);
+        }
+        let started = std::time::Instant::now();
+        let session = state.storage.session(&self.token_hash)?;
+        state.metrics.stage(Stage::Session, started);
+        crate::auth::authorize_session(session).inspect_err(|_| state.sessions.forget(&self.token_hash))
+    }
+}
+
 pub async fn sync(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    crate::auth::Authed(session): crate::auth::Authed,
+    authed: SyncAuthed,
     body: Body,
 ) -> Response {
     state.metrics.request(Route::Sync);
@@ -69,12 +140,19 @@ pub async fn sync(
         if !gzip {
             return Err(ApiError::bad_request("/v1/sync bodies are gzip-compressed CBOR (Content-Encoding: gzip)"));
         }
-        let _in_progress = InProgress::start(&state, &session.user.id).await?;
+        let _in_progress = InProgress::start(&state, &authed.session.user.id).await?;
+        let t = state.metrics.stage(Stage::Queued, started);
         let body = read_body(&headers, body, MAX_REQUEST_BYTES).await?;
+        let t = state.metrics.stage(Stage::Body, t);
         state.metrics.bytes_in.fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let st = state.clone();
         let _slot = state.sync_slots.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
-        let out = blocking(move || super::serve(&st, &session, &body, version)).await?;
+        state.metrics.stage(Stage::Queued, t);
+        let out = blocking(move || {
+            let session = authed.current(&st)?;
+            super::serve(&st, &session, &body, version)
+        })
+        .await?;
         state.metrics.bytes_out.fetch_add(out.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(([(header::CONTENT_TYPE, "application/cbor"), (header::CONTENT_ENCODING, "gzip")], out).into_response())
     }
