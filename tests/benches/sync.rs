@@ -303,6 +303,7 @@ fn two_relays() {
     const SECONDS: u64 = 8;
     let db = zhuqi_tests::pg::TestDatabase::create();
     let open = || std::sync::Arc::new(PostgresStorage::open(&db.url, 16).expect("PostgreSQL"));
+    commit_writers(&[open(), open()]);
     let a = Relay::start_with(open());
     let started = Instant::now();
     let problems = seed(&a);
@@ -358,5 +359,72 @@ fn two_relays() {
         mean(&two),
         mean(&two) / mean(&one),
         one.iter().zip(&two).map(|(o, t)| format!("{:.2}x", t / o)).collect::<Vec<_>>().join(", ")
+    );
+}
+
+/// The commits alone, without the relays' validation: one writer per store, as a relay's commit queue
+/// writes, each transaction 8 pushes of one change to a document of their own; through one store,
+/// then through two on the same database, alternating.
+fn commit_writers(stores: &[std::sync::Arc<zhuqi_server::storage::postgres::PostgresStorage>; 2]) {
+    use zhuqi_server::storage::projection::Projection;
+    use zhuqi_server::storage::{AcceptedChange, Commit, DocWrite, RelayStorage};
+    const BATCH: usize = 8;
+    const SECONDS: u64 = 4;
+    let push = |doc: &str, n: usize, base_seq: u64| Commit {
+        user_id: "load-00".into(),
+        device_id: format!("device-{doc}"),
+        received_at: zhuqi_server::now_ms(),
+        docs: vec![DocWrite {
+            doc_id: doc.into(),
+            kind: DocKind::Enterprise,
+            changes: vec![AcceptedChange {
+                hash: zhuqi_server::auth::token_hash(&format!("{doc}-{n}")),
+                bytes: format!("{doc}-{n}").repeat(8).into_bytes(),
+                events: vec![(format!("{doc}-event-{n}"), None)],
+            }],
+            snapshot: (base_seq == 0).then(|| format!("{doc}-saved").into_bytes()),
+            keys: vec![format!("ent:{doc}"), format!("region:{COUNTY}")],
+            projection: Projection::Enterprise(EnterpriseState {
+                registered: true,
+                profile: Profile { name: doc.into(), region_id: COUNTY.into(), ..Profile::default() },
+                ..EnterpriseState::default()
+            }),
+            base_seq,
+        }],
+    };
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for round in 1..=3 {
+        for writers in [1, 2] {
+            let started = Instant::now();
+            let pushes: usize = std::thread::scope(|s| {
+                let threads: Vec<_> = (0..writers)
+                    .map(|w| {
+                        let store = stores[w].clone();
+                        s.spawn(move || {
+                            let docs: Vec<String> = (0..BATCH).map(|i| format!("w{round}-{writers}-{w}-{i}")).collect();
+                            let (mut bases, mut n) = ([0u64; BATCH], 0);
+                            while started.elapsed() < Duration::from_secs(SECONDS) {
+                                let batch: Vec<Commit> = docs.iter().zip(bases).map(|(d, b)| push(d, n, b)).collect();
+                                let seqs = store.commit(&batch.iter().collect::<Vec<_>>()).unwrap();
+                                bases.copy_from_slice(&seqs);
+                                n += 1;
+                            }
+                            n * BATCH
+                        })
+                    })
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).sum()
+            });
+            let rate = pushes as f64 / started.elapsed().as_secs_f64();
+            println!("round {round}, {writers} store(s), one writer each: {rate:.0} pushes/s committed");
+            if writers == 1 { one.push(rate) } else { two.push(rate) }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "commits alone: one store {:.0} pushes/s, two stores {:.0} pushes/s: {:.2}x",
+        mean(&one),
+        mean(&two),
+        mean(&two) / mean(&one)
     );
 }

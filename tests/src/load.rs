@@ -153,6 +153,23 @@ impl SimDevice {
         !self.docs.is_empty()
     }
 
+    /// The user this device is signed in as.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// Brings the copies this device writes to up to date with what a sync pulled (other devices'
+    /// changes to them), so that what it writes next has seen them, as a phone's would.
+    fn absorb(&mut self, pulled: &[PulledDoc]) {
+        for p in pulled {
+            if let Some((_, _, doc)) = self.docs.iter_mut().find(|(id, ..)| *id == p.doc) {
+                for chunk in &p.data {
+                    let _ = doc.automerge_mut().load_incremental(chunk);
+                }
+            }
+        }
+    }
+
     /// Keeps local copies of the given problems, to write to them.
     pub fn adopt(&mut self, docs: Vec<(String, Vec<u8>)>) {
         self.docs = docs
@@ -250,6 +267,7 @@ impl SimDevice {
         loop {
             let (r, s, rcv) = self.sync(push.clone()).await?;
             (sent, received) = (sent + s, received + rcv);
+            self.absorb(&r.docs);
             if !r.rejected.is_empty() {
                 return Err(format!("push refused: {:?}", r.rejected.first().map(|x| (&x.code, &x.message))));
             }
@@ -309,6 +327,67 @@ pub async fn run(devices: Vec<SimDevice>, scenario: Scenario, duration: Duration
     r.seconds = start.elapsed().as_secs_f64();
     r.latencies_us.sort_unstable();
     r
+}
+
+/// A closed loop over a pool of devices: `concurrency` workers for `duration`, each taking the next
+/// device of `devices` that no other worker holds and running one iteration of `scenario(i)` on it
+/// (`i` counts the iterations begun), then the next, back to back: a worker's next request leaves
+/// when its last is answered, so the relay sees `concurrency` requests at once and latencies are
+/// each request's own. Returns the combined report (its time runs until the last answer).
+pub async fn closed_loop(
+    devices: Arc<Vec<Arc<Mutex<SimDevice>>>>,
+    concurrency: usize,
+    duration: Duration,
+    scenario: fn(usize) -> Scenario,
+) -> Report {
+    let start = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.clamp(1, devices.len().max(1)) {
+        let (devices, next) = (devices.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut local = Report::default();
+            let mut first_error = None;
+            while start.elapsed() < duration && !devices.is_empty() {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Ok(mut d) = devices[i % devices.len()].clone().try_lock_owned() else {
+                    tokio::task::yield_now().await;
+                    continue;
+                };
+                let t = Instant::now();
+                match d.step(scenario(i)).await {
+                    Ok((s, r)) => {
+                        local.syncs += 1;
+                        local.bytes_sent += s as u64;
+                        local.bytes_received += r as u64;
+                        local.latencies_us.push(t.elapsed().as_micros() as u64);
+                    }
+                    Err(e) => {
+                        local.errors += 1;
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            (local, first_error)
+        }));
+    }
+    let mut report = Report::default();
+    let mut first_error = None;
+    for t in tasks {
+        let Ok((local, error)) = t.await else { continue };
+        report.syncs += local.syncs;
+        report.errors += local.errors;
+        report.bytes_sent += local.bytes_sent;
+        report.bytes_received += local.bytes_received;
+        report.latencies_us.extend(local.latencies_us);
+        first_error = first_error.or(error);
+    }
+    if let Some(e) = first_error {
+        eprintln!("  first error: {e}");
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    report.latencies_us.sort_unstable();
+    report
 }
 
 /// Splits documents among devices, round robin.
