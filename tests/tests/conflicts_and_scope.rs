@@ -177,8 +177,13 @@ fn a_revoked_phone_is_refused_and_told_to_wipe() {
     cadre.sync();
     let device_id = cadre.store.identity().device_id;
     assert!(relay.state.storage.revoke_device(&device_id).unwrap());
+    // Refused every time: the relay remembered the session of the device's last sync, and checks
+    // it again before serving.
+    for _ in 0..3 {
+        let err = cadre.client.sync_now(&cadre.store).unwrap_err();
+        assert!(matches!(err, zhuqi_core::Error::DeviceRevoked), "{err:?}");
+    }
     let err = cadre.client.sync_now(&cadre.store).unwrap_err();
-    assert!(matches!(err, zhuqi_core::Error::DeviceRevoked), "{err:?}");
     assert_eq!(err.user_message(), "本设备已被停用，本机数据将被清除");
     cadre.store.wipe().unwrap();
     assert!(cadre.store.document_ids().unwrap().is_empty());

@@ -55,6 +55,7 @@ pub struct SqliteStorage {
     /// This instance's name in `changes.writer`.
     writer_id: String,
     checkpoints: Arc<Checkpoints>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Checkpoints (copying the WAL's pages into the database file) run on a thread of the store's own,
@@ -102,11 +103,20 @@ impl Checkpoints {
                 }
                 done = state.0;
             }
+            // Waits out the interval, unless the store closes meanwhile.
             let due = last + CHECKPOINT_EVERY;
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if state.1 {
+                    return;
+                }
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                state = self.wake.wait_timeout(state, due - now).unwrap_or_else(|p| p.into_inner()).0;
             }
+            drop(state);
             last = Instant::now();
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 tracing::warn!("checkpointing the relay's database: {e}");
@@ -178,17 +188,28 @@ impl SqliteStorage {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let checkpoints = Arc::new(Checkpoints { state: Mutex::new((0, false)), wake: Condvar::new() });
         let (copier, c) = (open_conn(&path)?, checkpoints.clone());
-        std::thread::Builder::new()
+        let checkpointer = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || c.run(copier))
             .map_err(|e| StorageError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(SqliteStorage { writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), path, writer_id, checkpoints })
+        Ok(SqliteStorage {
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            path,
+            writer_id,
+            checkpoints,
+            checkpointer: Some(checkpointer),
+        })
     }
 }
 
 impl Drop for SqliteStorage {
+    /// Stops the checkpoint thread and waits for it: its connection is closed when the store is.
     fn drop(&mut self) {
         self.checkpoints.close();
+        if let Some(t) = self.checkpointer.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -594,7 +594,15 @@ impl CommitQueue {
         drop(queue);
         let commits: Vec<&Commit> = batch.iter().map(|(c, _)| c).collect();
         let started = Instant::now();
-        let written = state.storage.commit(&commits);
+        // A panic while writing fails the batch like a storage error: every pusher waiting for this
+        // batch, or for the next, must hear of it (a batch left marked as being written would hold
+        // them all forever).
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.storage.commit(&commits)))
+            .unwrap_or_else(|_| Err(StorageError::Corrupt("writing a group commit panicked".into())))
+            .and_then(|seqs| match seqs.len() == batch.len() {
+                true => Ok(seqs),
+                false => Err(StorageError::Corrupt(format!("{} numbers for {} commits", seqs.len(), batch.len()))),
+            });
         let m = &state.metrics;
         m.commit_write_us.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
         m.commit_batches.fetch_add(1, Relaxed);

@@ -55,7 +55,9 @@ impl Drop for InProgress {
 /// user (whose turn it waits for, see `InProgress`) without a trip to the blocking threads. A
 /// remembered session only names the line the request waits in: before any work, `sync` reads the
 /// session again from storage on the thread that serves the request, so a revoked or expired
-/// device is refused as before.
+/// device is refused as before. A request takes the session out and puts it back only once storage
+/// has confirmed it, so a device revoked meanwhile has at most one request at a time let in
+/// unchecked (which its check then refuses), whatever happens to that request.
 #[derive(Default)]
 pub struct RecentSessions(std::sync::Mutex<std::collections::HashMap<Vec<u8>, Session>>);
 
@@ -67,8 +69,10 @@ impl RecentSessions {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, hash: &[u8]) -> Option<Session> {
-        self.lock().get(hash).cloned()
+    /// Takes the session remembered for `hash` out (it is put back once storage has confirmed it:
+    /// a remembered session lets one request at a time in unchecked), if it has not expired.
+    fn take(&self, hash: &[u8]) -> Option<Session> {
+        self.lock().remove(hash).filter(|s| !s.revoked && s.expires_at >= crate::now_ms())
     }
 
     fn put(&self, hash: Vec<u8>, session: Session) {
@@ -79,9 +83,6 @@ impl RecentSessions {
         map.insert(hash, session);
     }
 
-    fn forget(&self, hash: &[u8]) {
-        self.lock().remove(hash);
-    }
 }
 
 /// A sync's device: remembered (see [`RecentSessions`]), or found as [`crate::auth::Authed`] finds it.
@@ -97,7 +98,7 @@ impl FromRequestParts<Arc<AppState>> for SyncAuthed {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let token = crate::auth::bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let token_hash = crate::auth::token_hash(token);
-        if let Some(session) = state.sessions.get(&token_hash) {
+        if let Some(session) = state.sessions.take(&token_hash) {
             return Ok(SyncAuthed { session, token_hash, remembered: true });
         }
         let crate::auth::Authed(session) = crate::auth::Authed::from_request_parts(parts, state).await?;
@@ -107,8 +108,9 @@ impl FromRequestParts<Arc<AppState>> for SyncAuthed {
 }
 
 impl SyncAuthed {
-    /// The session to serve the sync as: a remembered one read again from storage (refused, and
-    /// forgotten, if the device was revoked or its token expired meanwhile).
+    /// The session to serve the sync as: a remembered one read again from storage (refused, and no
+    /// longer remembered, if the device was revoked or its token expired meanwhile), and remembered
+    /// again.
     fn current(self, state: &AppState) -> Result<Session, ApiError> {
         if !self.remembered {
             return Ok(self.session);
@@ -116,7 +118,9 @@ impl SyncAuthed {
         let started = std::time::Instant::now();
         let session = state.storage.session(&self.token_hash)?;
         state.metrics.stage(Stage::Session, started);
-        crate::auth::authorize_session(session).inspect_err(|_| state.sessions.forget(&self.token_hash))
+        let session = crate::auth::authorize_session(session)?;
+        state.sessions.put(self.token_hash, session.clone());
+        Ok(session)
     }
 }
 
