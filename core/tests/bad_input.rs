@@ -289,3 +289,30 @@ fn forbidden_actions_are_refused_before_anything_is_stored() {
     let e = Store::open(&w.tmp.path().join("cadre-1.db"), identity_of(&w.dir, "cadre-2", "p")).err().unwrap();
     assert!(matches!(e, Error::StoreOfAnotherUser));
 }
+
+/// A pulled page is stored in one transaction: a document in it that cannot be applied leaves
+/// nothing of the page behind (on disk or in memory), and the whole page, pulled again, is stored.
+#[test]
+fn a_pulled_page_is_stored_whole_or_not_at_all() {
+    use zhuqi_core::domain::DocKind;
+    let w = World::new();
+    let first = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    let second = w.cadre.report_problem(problem(&w.enterprise_id, None)).unwrap();
+    let (a, b) = (vec![w.cadre.save_document(&first).unwrap()], vec![w.cadre.save_document(&second).unwrap()]);
+    let garbage = vec![b"not an automerge change".to_vec()];
+    let held = |s: &Store| s.document_ids().unwrap().into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    let before = held(&w.handler);
+    assert!(!before.contains(&first) && !before.contains(&second));
+
+    let refused = w.handler.apply_remote_page(&[(&first, DocKind::Problem, &a), (&second, DocKind::Problem, &garbage)]);
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(held(&w.handler), before, "nothing of the refused page is kept");
+    assert!(w.handler.save_document(&first).is_err(), "nor held in memory");
+
+    let applied = w.handler.apply_remote_page(&[(&first, DocKind::Problem, &a), (&second, DocKind::Problem, &b)]).unwrap();
+    assert!(applied.iter().all(|x| x.changed));
+    let reopened = w.store("handler-1");
+    let now = held(&reopened);
+    assert!(now.contains(&first) && now.contains(&second));
+    assert_eq!(reopened.save_document(&second).unwrap(), b[0]);
+}

@@ -817,6 +817,13 @@ impl Store {
         self.lock().apply_remote(doc_id, kind, chunks)
     }
 
+    /// Applies the documents of a pulled page (id, kind, chunks) as [`Store::apply_remote`] does,
+    /// in one transaction: one disk flush for the page instead of one per document. All or none:
+    /// if one fails, nothing of the page is stored (and the page is pulled again).
+    pub fn apply_remote_page(&self, docs: &[(&str, DocKind, &[Vec<u8>])]) -> Result<Vec<Applied>> {
+        self.lock().apply_remote_page(docs)
+    }
+
     /// Heads of a document's Automerge history, hex.
     pub fn document_heads(&self, doc_id: &str) -> Result<Vec<String>> {
         let mut inner = self.lock();
@@ -1094,14 +1101,45 @@ impl Inner {
     }
 
     fn apply_remote(&mut self, id: &str, kind: DocKind, chunks: &[Vec<u8>]) -> Result<Applied> {
-        let result = self.apply_remote_inner(id, kind, chunks);
+        let result = self.apply_remote_inner(id, kind, chunks, true);
         if result.is_err() {
             self.cache.remove(id);
         }
         result
     }
 
-    fn apply_remote_inner(&mut self, id: &str, kind: DocKind, chunks: &[Vec<u8>]) -> Result<Applied> {
+    fn apply_remote_page(&mut self, docs: &[(&str, DocKind, &[Vec<u8>])]) -> Result<Vec<Applied>> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut applied = Vec::with_capacity(docs.len());
+        let mut result = Ok(());
+        for (id, kind, chunks) in docs {
+            match self.apply_remote_inner(id, *kind, chunks, false) {
+                Ok(a) => applied.push(a),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = result.and_then(|()| Ok(self.conn.execute_batch("COMMIT")?)) {
+            // The page's documents in memory may hold what was just rolled back: read again later.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            for (id, ..) in docs {
+                self.cache.remove(*id);
+            }
+            return Err(e);
+        }
+        Ok(applied)
+    }
+
+    /// Applies a document's pulled chunks; in a transaction of its own, or in the caller's.
+    fn apply_remote_inner(
+        &mut self,
+        id: &str,
+        kind: DocKind,
+        chunks: &[Vec<u8>],
+        own_transaction: bool,
+    ) -> Result<Applied> {
         let actor_id = self.actor_id.clone();
         let existing = self.load(id)?.is_some();
         let mut cached = match self.cache.remove(id) {
@@ -1139,10 +1177,15 @@ impl Inner {
             return Err(Error::Corrupt(format!("{id} says it is a {}", k.as_str())));
         }
         let (state, heads, conflicts) = derive(kind, &cached.doc);
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
-        storage::store_changes(&tx, id, kind, &cached.doc, &stored)?;
-        index_state(&tx, id, &cached.doc, &state, conflicts)?;
-        tx.commit()?;
+        let tx = match own_transaction {
+            true => Some(Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?),
+            false => None,
+        };
+        storage::store_changes(&self.conn, id, kind, &cached.doc, &stored)?;
+        index_state(&self.conn, id, &cached.doc, &state, conflicts)?;
+        if let Some(tx) = tx {
+            tx.commit()?;
+        }
         cached.state = state;
         cached.heads = heads;
         cached.conflicts = conflicts;

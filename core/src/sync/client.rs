@@ -679,11 +679,9 @@ fn apply(store: &Store, r: &SyncResponse, report: &mut SyncReport) -> Result<()>
         store.purge(&r.purge)?;
         report.purged += r.purge.len() as u32;
     }
-    for d in &r.docs {
-        if store.apply_remote(&d.doc, d.kind, &d.data)?.changed {
-            report.pulled += 1;
-        }
-    }
+    let page: Vec<(&str, crate::domain::DocKind, &[Vec<u8>])> =
+        r.docs.iter().map(|d| (d.doc.as_str(), d.kind, d.data.as_slice())).collect();
+    report.pulled += store.apply_remote_page(&page)?.iter().filter(|a| a.changed).count() as u32;
     store.finish_sync(r.cursor, r.directory.as_ref(), r.directory_version)
 }
 
