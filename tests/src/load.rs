@@ -33,6 +33,32 @@ pub struct Report {
 }
 
 impl Report {
+    /// Counts one sync begun at `started`: its bytes and latency, or its error (returned).
+    fn count(&mut self, started: Instant, outcome: Result<(usize, usize), String>) -> Option<String> {
+        match outcome {
+            Ok((sent, received)) => {
+                self.syncs += 1;
+                self.bytes_sent += sent as u64;
+                self.bytes_received += received as u64;
+                self.latencies_us.push(started.elapsed().as_micros() as u64);
+                None
+            }
+            Err(e) => {
+                self.errors += 1;
+                Some(e)
+            }
+        }
+    }
+
+    /// Adds another worker's counts (its latencies unsorted).
+    fn add(&mut self, other: Report) {
+        self.syncs += other.syncs;
+        self.errors += other.errors;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.latencies_us.extend(other.latencies_us);
+    }
+
     pub fn per_second(&self) -> f64 {
         self.syncs as f64 / self.seconds
     }
@@ -297,27 +323,13 @@ pub async fn run(devices: Vec<SimDevice>, scenario: Scenario, duration: Duration
             let mut local = Report::default();
             while start.elapsed() < duration {
                 let t = Instant::now();
-                match d.step(scenario).await {
-                    Ok((s, r)) => {
-                        local.syncs += 1;
-                        local.bytes_sent += s as u64;
-                        local.bytes_received += r as u64;
-                        local.latencies_us.push(t.elapsed().as_micros() as u64);
-                    }
-                    Err(e) => {
-                        if local.errors == 0 {
-                            eprintln!("loadgen: {e}");
-                        }
-                        local.errors += 1;
-                    }
+                if let Some(e) = local.count(t, d.step(scenario).await)
+                    && local.errors == 1
+                {
+                    eprintln!("loadgen: {e}");
                 }
             }
-            let mut r = report.lock().await;
-            r.syncs += local.syncs;
-            r.errors += local.errors;
-            r.bytes_sent += local.bytes_sent;
-            r.bytes_received += local.bytes_received;
-            r.latencies_us.extend(local.latencies_us);
+            report.lock().await.add(local);
         }));
     }
     for t in tasks {
@@ -355,17 +367,8 @@ pub async fn closed_loop(
                     continue;
                 };
                 let t = Instant::now();
-                match d.step(scenario(i)).await {
-                    Ok((s, r)) => {
-                        local.syncs += 1;
-                        local.bytes_sent += s as u64;
-                        local.bytes_received += r as u64;
-                        local.latencies_us.push(t.elapsed().as_micros() as u64);
-                    }
-                    Err(e) => {
-                        local.errors += 1;
-                        first_error.get_or_insert(e);
-                    }
+                if let Some(e) = local.count(t, d.step(scenario(i)).await) {
+                    first_error.get_or_insert(e);
                 }
             }
             (local, first_error)
@@ -375,11 +378,7 @@ pub async fn closed_loop(
     let mut first_error = None;
     for t in tasks {
         let Ok((local, error)) = t.await else { continue };
-        report.syncs += local.syncs;
-        report.errors += local.errors;
-        report.bytes_sent += local.bytes_sent;
-        report.bytes_received += local.bytes_received;
-        report.latencies_us.extend(local.latencies_us);
+        report.add(local);
         first_error = first_error.or(error);
     }
     if let Some(e) = first_error {
