@@ -141,14 +141,43 @@ fn the_same_document_written_through_both_relays_at_once() {
 /// commits held open after taking their numbers until a commit numbered after them is visible and a
 /// pull has run meanwhile — while devices pull with their cursors from either: every device gets
 /// every change, and no pull's cursor ever passes a change it had not returned.
+/// What a commit writes of enterprise `doc` (in county 410102, `cadres` assigned, under `keys`):
+/// one change whose bytes are `tag`; a new document's saved form holds it.
+fn enterprise_write(
+    doc: &str,
+    tag: &str,
+    base_seq: u64,
+    keys: Vec<String>,
+    cadres: &[&str],
+) -> zhuqi_server::storage::DocWrite {
+    use zhuqi_core::domain::{Assignment, DocKind, EnterpriseState, Profile};
+    use zhuqi_server::storage::projection::Projection;
+    zhuqi_server::storage::DocWrite {
+        doc_id: doc.into(),
+        kind: DocKind::Enterprise,
+        changes: vec![zhuqi_server::storage::AcceptedChange {
+            hash: zhuqi_server::auth::token_hash(tag),
+            bytes: tag.as_bytes().to_vec(),
+            events: vec![(format!("ev-{tag}"), None)],
+        }],
+        snapshot: (base_seq == 0).then(|| tag.as_bytes().to_vec()),
+        keys,
+        projection: Projection::Enterprise(EnterpriseState {
+            registered: true,
+            profile: Profile { name: doc.into(), region_id: "410102".into(), ..Profile::default() },
+            assignments: cadres.iter().map(|c| Assignment { cadre_id: (*c).into(), chief: true, since: 1 }).collect(),
+            ..EnterpriseState::default()
+        }),
+        base_seq,
+    }
+}
+
 #[test]
 fn cursors_never_pass_a_change_committed_late() {
     use std::collections::{HashMap, HashSet};
     use std::sync::atomic::AtomicU64;
-    use zhuqi_core::domain::{DocKind, EnterpriseState, Profile};
     use zhuqi_server::storage::postgres::PostgresStorage;
-    use zhuqi_server::storage::projection::Projection;
-    use zhuqi_server::storage::{AcceptedChange, Commit, DocWrite, RelayStorage, StorageError};
+    use zhuqi_server::storage::{Commit, DocWrite, RelayStorage, StorageError};
 
     const WRITERS: usize = 6; // per relay
     const COMMITS: usize = 25; // per writer
@@ -158,24 +187,7 @@ fn cursors_never_pass_a_change_committed_late() {
 
     let db = TestDatabase::create();
     let relays = [(); 2].map(|_| Arc::new(PostgresStorage::open(&db.url, 16).unwrap()));
-    let write = |doc: &str, tag: &str, base_seq: u64| DocWrite {
-        doc_id: doc.into(),
-        kind: DocKind::Enterprise,
-        changes: vec![AcceptedChange {
-            hash: zhuqi_server::auth::token_hash(tag),
-            bytes: tag.as_bytes().to_vec(),
-            events: vec![(format!("ev-{tag}"), None)],
-        }],
-        // A new document's saved form holds its first change: here, that change's bytes.
-        snapshot: (base_seq == 0).then(|| tag.as_bytes().to_vec()),
-        keys: vec![KEY.into()],
-        projection: Projection::Enterprise(EnterpriseState {
-            registered: true,
-            profile: Profile { name: doc.into(), region_id: "410102".into(), ..Profile::default() },
-            ..EnterpriseState::default()
-        }),
-        base_seq,
-    };
+    let write = |doc: &str, tag: &str, base_seq: u64| enterprise_write(doc, tag, base_seq, vec![KEY.into()], &[]);
     let commit =
         |docs: Vec<DocWrite>| Commit { user_id: "cadre".into(), device_id: "phone".into(), received_at: 1, docs };
     let shared: Vec<String> = (0..SHARED).map(|i| format!("shared-{i}")).collect();
@@ -348,30 +360,14 @@ fn cursors_never_pass_a_change_committed_late() {
 fn a_scope_gained_beyond_the_top_waits_for_the_pull_that_reaches_it() {
     use std::sync::Mutex;
     use std::sync::mpsc::channel;
-    use zhuqi_core::domain::{Assignment, DocKind, EnterpriseState, Profile, Role, User};
+    use zhuqi_core::domain::{Role, User};
     use zhuqi_server::storage::postgres::PostgresStorage;
-    use zhuqi_server::storage::projection::Projection;
-    use zhuqi_server::storage::{AcceptedChange, Commit, DocWrite, RelayStorage};
+    use zhuqi_server::storage::{Commit, DocWrite, RelayStorage};
 
     let db = TestDatabase::create();
     let (a, b) = (Arc::new(PostgresStorage::open(&db.url, 4).unwrap()), PostgresStorage::open(&db.url, 4).unwrap());
-    let write = |doc: &str, tag: &str, base_seq: u64, cadres: &[&str]| DocWrite {
-        doc_id: doc.into(),
-        kind: DocKind::Enterprise,
-        changes: vec![AcceptedChange {
-            hash: zhuqi_server::auth::token_hash(tag),
-            bytes: tag.as_bytes().to_vec(),
-            events: vec![(format!("ev-{tag}"), None)],
-        }],
-        snapshot: (base_seq == 0).then(|| tag.as_bytes().to_vec()),
-        keys: vec![format!("ent:{doc}"), "region:410102".into()],
-        projection: Projection::Enterprise(EnterpriseState {
-            registered: true,
-            profile: Profile { name: doc.into(), region_id: "410102".into(), ..Profile::default() },
-            assignments: cadres.iter().map(|c| Assignment { cadre_id: (*c).into(), chief: true, since: 1 }).collect(),
-            ..EnterpriseState::default()
-        }),
-        base_seq,
+    let write = |doc: &str, tag: &str, base_seq: u64, cadres: &[&str]| {
+        enterprise_write(doc, tag, base_seq, vec![format!("ent:{doc}"), "region:410102".into()], cadres)
     };
     let commit =
         |w: DocWrite| Commit { user_id: "office".into(), device_id: "office-pc".into(), received_at: 1, docs: vec![w] };
